@@ -1,0 +1,166 @@
+//! Command-line interface: the clap definition shared by the binary, the man pages and
+//! the shell completions, so all three describe exactly the same options.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Default TCP port for both `serve` and `join`.
+pub const DEFAULT_PORT: u16 = 5555;
+
+/// A multi-user terminal chat over plain TCP.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tchat",
+    version,
+    about = "A multi-user terminal chat over plain TCP",
+    long_about = "tchat is a multi-user chat for a LAN or a small VPS. `tchat serve` runs a \
+                  hardened TCP chat server; `tchat join` is a colorized terminal client with \
+                  history and Tab completion. The protocol is plain text lines, so `nc HOST \
+                  5555` can chat too."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the chat server
+    Serve(ServeArgs),
+    /// Join a chat server with the interactive terminal client
+    Join(JoinArgs),
+}
+
+/// When to use ANSI colors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ColorChoice {
+    /// Color when writing to a terminal and NO_COLOR is not set
+    #[default]
+    Auto,
+    /// Always color
+    Always,
+    /// Never color
+    Never,
+}
+
+impl ColorChoice {
+    /// Resolves `auto` against the environment: NO_COLOR (any non-empty value) and
+    /// whether the stream is a terminal.
+    pub fn enabled(self, is_terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (IPv4 or IPv6, e.g. 0.0.0.0, ::, 127.0.0.1)
+    #[arg(long, default_value = "0.0.0.0")]
+    pub host: IpAddr,
+
+    /// TCP port to listen on; 0 picks a free port (the console prints the real one)
+    #[arg(short, long, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+
+    /// Append every event to FILE as JSON Lines (never truncates)
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+
+    /// Color the console output
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Longest accepted input line in bytes; longer lines are rejected with an error
+    #[arg(long, value_name = "BYTES", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(64..=1_048_576))]
+    pub max_line: u32,
+
+    /// Most clients connected at once; further connections are refused
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_clients: u32,
+
+    /// Most connections from one IP address; 0 means no limit
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_per_ip: u32,
+
+    /// Sustained lines per second allowed from one client; 0 disables flood control
+    #[arg(long, value_name = "LINES", default_value_t = 5.0)]
+    pub rate: f64,
+
+    /// Lines a client may send in a burst before the rate applies
+    #[arg(long, value_name = "LINES", default_value_t = 20)]
+    pub burst: u32,
+
+    /// Bytes queued for a client that does not read before it is disconnected
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
+    pub send_queue: u32,
+
+    /// Announce joins and leaves only while at most N users are online; 0 means always
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub announce_limit: u32,
+
+    /// Server name shown in the welcome message
+    #[arg(long, value_name = "NAME", default_value = "tchat")]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct JoinArgs {
+    /// Server to connect to: HOST, HOST:PORT or [IPv6]:PORT
+    #[arg(default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Server port, unless HOST names one
+    #[arg(short, long, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+
+    /// Nickname to ask for (otherwise the server assigns a guest name)
+    #[arg(short, long, value_name = "NAME")]
+    pub nick: Option<String>,
+
+    /// Color the output
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Do not read or write the input history file
+    #[arg(long)]
+    pub no_history: bool,
+
+    /// Do not ring the terminal bell when your nick is mentioned
+    #[arg(long)]
+    pub no_bell: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_defaults_match_the_documented_ones() {
+        let cli = Cli::try_parse_from(["tchat", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command else { panic!("not serve") };
+        assert_eq!(args.host.to_string(), "0.0.0.0");
+        assert_eq!(args.port, 5555);
+        assert_eq!(args.max_line, 4096);
+        assert!(args.save.is_none());
+    }
+
+    #[test]
+    fn serve_accepts_ipv6_and_rejects_garbage_hosts() {
+        assert!(Cli::try_parse_from(["tchat", "serve", "--host", "::1"]).is_ok());
+        assert!(Cli::try_parse_from(["tchat", "serve", "--host", "nope"]).is_err());
+    }
+}

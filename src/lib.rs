@@ -1,0 +1,20 @@
+//! tchat: a multi-user terminal chat over plain TCP.
+//!
+//! Module map:
+//! - [`cli`]: the clap definition (shared with the man pages and completions);
+//! - [`protocol`]: what clients send ([`protocol::Request`]) and what the server sends
+//!   back ([`protocol::Event`]) in text or JSON;
+//! - [`framing`]: bounded line splitting; [`sanitize`]: stripping terminal controls;
+//!   [`nick`]: nickname rules; [`flood`]: per-client rate limiting;
+//! - [`server`]: the accept loop, the hub that owns the nick table and fans events out,
+//!   and one task per connection;
+//! - [`event_log`]: the console and `--save` JSON Lines log.
+
+pub mod cli;
+pub mod event_log;
+pub mod flood;
+pub mod framing;
+pub mod nick;
+pub mod protocol;
+pub mod sanitize;
+pub mod server;

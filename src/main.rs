@@ -1,0 +1,58 @@
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tchat::cli::{Cli, Command, ServeArgs};
+use tchat::event_log::{Console, EventLog};
+use tchat::server;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Join(_) => Err("tchat join is not built yet".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tchat: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let stdout = std::io::stdout();
+    let color = args.color.enabled(stdout.is_terminal());
+    let console = Console { out: Box::new(stdout), color };
+    let (log, writer) = EventLog::start(console, args.save.as_deref())?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let result = runtime.block_on(async {
+        let listener =
+            tokio::net::TcpListener::bind((args.host, args.port)).await.map_err(|e| {
+                format!(
+                    "cannot listen on {}: {e}",
+                    std::net::SocketAddr::from((args.host, args.port))
+                )
+            })?;
+        server::run(listener, server::Config::from(&args), log, shutdown_signal()).await?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    });
+    writer.finish();
+    result
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

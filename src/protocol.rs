@@ -1,0 +1,384 @@
+//! The wire protocol: what a client may send (parsed by [`Request::parse`]) and what the
+//! server sends back ([`Event`]), in either of its two encodings.
+//!
+//! Client-to-server lines are always what a person types, so `nc` and `telnet` can chat.
+//! Server-to-client lines are human-readable text by default; a client that sends
+//! [`HELLO`] as its first line gets one JSON object per line instead. README.md
+//! ("Wire protocol") documents both for client authors.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+/// First word of the line that switches a connection to structured (JSON) mode:
+/// `/hello json [NICK]`. Only honoured as the first line a client sends.
+pub const HELLO: &str = "/hello";
+
+/// The mode word a structured client puts after [`HELLO`].
+pub const HELLO_MODE_JSON: &str = "json";
+
+/// Every command with its usage and a one-line description; `/help` sends this list and
+/// the client completes command names from it.
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("/nick <name>", "set or change your nickname"),
+    ("/list", "list the users online"),
+    ("/msg <user> <text>", "send a private message to one user"),
+    ("/me <action>", "send an action, shown as \"* nick action\""),
+    ("/quit [reason]", "leave the chat"),
+    ("/help", "show this help"),
+    ("//text", "send a public line that starts with '/'"),
+];
+
+/// One line from a client, parsed. Borrowed from the line so parsing allocates nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request<'a> {
+    /// A blank line: nothing to do.
+    Empty,
+    Public(&'a str),
+    Nick(&'a str),
+    List,
+    Msg {
+        to: &'a str,
+        text: &'a str,
+    },
+    Me(&'a str),
+    Quit(Option<&'a str>),
+    Help,
+    /// `/hello json [NICK]`; valid only as the first line.
+    Hello {
+        nick: Option<&'a str>,
+    },
+}
+
+/// A line that is not a valid request. The `Display` text is sent to the user as is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// A known command with missing or extra arguments; holds the right usage.
+    Usage(&'static str),
+    /// A `/word` that is no command.
+    Unknown(String),
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParseError::Usage(usage) => write!(f, "usage: {usage}"),
+            ParseError::Unknown(cmd) => write!(
+                f,
+                "unknown command {cmd}; type /help for the list (start a line with // to send a literal /)"
+            ),
+        }
+    }
+}
+
+impl ParseError {
+    /// Machine-readable code for the structured protocol's error event.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ParseError::Usage(_) => "usage",
+            ParseError::Unknown(_) => "unknown_command",
+        }
+    }
+}
+
+impl<'a> Request<'a> {
+    /// Parses one input line (without its line ending). Command names are
+    /// case-insensitive; trailing white space is ignored.
+    pub fn parse(line: &'a str) -> Result<Request<'a>, ParseError> {
+        let line = line.trim_end();
+        if line.trim_start().is_empty() {
+            return Ok(Request::Empty);
+        }
+        let Some(rest) = line.strip_prefix('/') else {
+            return Ok(Request::Public(line));
+        };
+        if rest.starts_with('/') {
+            return Ok(Request::Public(rest));
+        }
+        let (word, args) = match rest.split_once(char::is_whitespace) {
+            Some((word, args)) => (word, args.trim_start()),
+            None => (rest, ""),
+        };
+        let usage = |u: &'static str| Err(ParseError::Usage(u));
+        match word.to_ascii_lowercase().as_str() {
+            "nick" if args.is_empty() => usage("/nick <name>"),
+            "nick" => Ok(Request::Nick(args)),
+            "list" | "who" | "names" if args.is_empty() => Ok(Request::List),
+            "list" | "who" | "names" => usage("/list"),
+            "msg" | "query" | "tell" => match args.split_once(char::is_whitespace) {
+                Some((to, text)) if !text.trim().is_empty() => {
+                    Ok(Request::Msg { to, text: text.trim_start() })
+                }
+                _ => usage("/msg <user> <text>"),
+            },
+            "me" if args.is_empty() => usage("/me <action>"),
+            "me" => Ok(Request::Me(args)),
+            "quit" | "exit" | "bye" => Ok(Request::Quit(Some(args).filter(|a| !a.is_empty()))),
+            "help" | "?" if args.is_empty() => Ok(Request::Help),
+            "help" | "?" => usage("/help"),
+            "hello" => match args.split_whitespace().collect::<Vec<_>>().as_slice() {
+                [HELLO_MODE_JSON] => Ok(Request::Hello { nick: None }),
+                [HELLO_MODE_JSON, nick] => Ok(Request::Hello { nick: Some(nick) }),
+                _ => usage("/hello json [nick]"),
+            },
+            _ => Err(ParseError::Unknown(format!("/{word}"))),
+        }
+    }
+}
+
+/// Something that happened, as sent to clients. Serialised as one JSON object per line
+/// with a `type` tag and an RFC 3339 `ts`; see README "Wire protocol".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub ts: jiff::Timestamp,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// The events of the structured protocol. Every variant carries what a client needs to
+/// render it and to keep its nick list current without asking again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// First event after the hello: who you are and who is here.
+    /// `users` lists everyone online, you included, unless the server has more than its
+    /// announce limit online: then it is empty and `/list` fetches it.
+    Welcome {
+        server: String,
+        version: String,
+        nick: String,
+        online: usize,
+        users: Vec<String>,
+    },
+    Public {
+        from: String,
+        text: String,
+    },
+    /// Sent to the target, and to the sender as confirmation (`from` is then the sender).
+    Private {
+        from: String,
+        to: String,
+        text: String,
+    },
+    Action {
+        from: String,
+        text: String,
+    },
+    Join {
+        nick: String,
+        online: usize,
+    },
+    Leave {
+        nick: String,
+        reason: String,
+        online: usize,
+    },
+    Nick {
+        old: String,
+        new: String,
+    },
+    /// Answer to `/list`, sorted case-insensitively.
+    Users {
+        users: Vec<String>,
+    },
+    Help {
+        commands: Vec<HelpEntry>,
+    },
+    Info {
+        message: String,
+    },
+    /// `code` is stable for programs (`bad_nick`, `nick_taken`, `usage`, …); `message`
+    /// is for people.
+    Error {
+        code: String,
+        message: String,
+    },
+    Shutdown {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HelpEntry {
+    pub usage: String,
+    pub description: String,
+}
+
+impl Event {
+    pub fn now(kind: EventKind) -> Event {
+        Event { ts: jiff::Timestamp::now(), kind }
+    }
+
+    /// The structured encoding: one JSON object and `\n`.
+    pub fn json_line(&self) -> String {
+        let mut line = serde_json::to_string(self).expect("events always serialise");
+        line.push('\n');
+        line
+    }
+
+    /// The human-readable encoding for `nc`/`telnet` users, one or more lines each
+    /// ending in `\n`. `me` is the receiving user's nick: a private message reads
+    /// differently for its sender and its target.
+    pub fn text_line(&self, me: &str) -> String {
+        let mut s = String::new();
+        match &self.kind {
+            EventKind::Welcome { server, version, nick, online, .. } => {
+                let _ = write!(
+                    s,
+                    "*** Welcome to {server} (tchat {version})! You are {nick}; {online} online. \
+                     Type /help for commands, /nick <name> to pick a name."
+                );
+            }
+            EventKind::Public { from, text } => {
+                let _ = write!(s, "<{from}> {text}");
+            }
+            EventKind::Private { from, to, text } if from == me && to != me => {
+                let _ = write!(s, "-> *{to}* {text}");
+            }
+            EventKind::Private { from, text, .. } => {
+                let _ = write!(s, "*{from}* {text}");
+            }
+            EventKind::Action { from, text } => {
+                let _ = write!(s, "* {from} {text}");
+            }
+            EventKind::Join { nick, online } => {
+                let _ = write!(s, "*** {nick} joined ({online} online)");
+            }
+            EventKind::Leave { nick, reason, online } => {
+                let _ = write!(s, "*** {nick} left: {reason} ({online} online)");
+            }
+            EventKind::Nick { old, new } => {
+                let _ = write!(s, "*** {old} is now known as {new}");
+            }
+            EventKind::Users { users } => {
+                let _ = write!(s, "*** {} online: {}", users.len(), users.join(", "));
+            }
+            EventKind::Help { commands } => {
+                s.push_str("*** Commands:");
+                let width = commands.iter().map(|c| c.usage.len()).max().unwrap_or(0);
+                for c in commands {
+                    let _ = write!(s, "\n***   {:width$}  {}", c.usage, c.description);
+                }
+            }
+            EventKind::Info { message } => {
+                let _ = write!(s, "*** {message}");
+            }
+            EventKind::Error { message, .. } => {
+                let _ = write!(s, "!!! {message}");
+            }
+            EventKind::Shutdown { reason } => {
+                let _ = write!(s, "*** Server shutting down: {reason}");
+            }
+        }
+        s.push('\n');
+        s
+    }
+}
+
+/// The `/help` answer.
+pub fn help_entries() -> Vec<HelpEntry> {
+    COMMANDS
+        .iter()
+        .map(|(usage, description)| HelpEntry {
+            usage: (*usage).to_owned(),
+            description: (*description).to_owned(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(line: &str) -> Result<Request<'_>, ParseError> {
+        Request::parse(line)
+    }
+
+    #[test]
+    fn plain_lines_are_public() {
+        assert_eq!(p("hello everyone"), Ok(Request::Public("hello everyone")));
+        assert_eq!(p("  indented  "), Ok(Request::Public("  indented")));
+        assert_eq!(p("a/b"), Ok(Request::Public("a/b")));
+    }
+
+    #[test]
+    fn blank_lines_are_empty() {
+        assert_eq!(p(""), Ok(Request::Empty));
+        assert_eq!(p("   \t "), Ok(Request::Empty));
+    }
+
+    #[test]
+    fn double_slash_sends_a_literal_slash() {
+        assert_eq!(p("//shrug"), Ok(Request::Public("/shrug")));
+        assert_eq!(p("///"), Ok(Request::Public("//")));
+    }
+
+    #[test]
+    fn commands_parse_with_their_arguments() {
+        assert_eq!(p("/nick alice"), Ok(Request::Nick("alice")));
+        assert_eq!(p("/NICK  alice "), Ok(Request::Nick("alice")));
+        assert_eq!(p("/nick two words"), Ok(Request::Nick("two words")));
+        assert_eq!(p("/list"), Ok(Request::List));
+        assert_eq!(p("/msg bob hi there"), Ok(Request::Msg { to: "bob", text: "hi there" }));
+        assert_eq!(p("/msg bob   spaced"), Ok(Request::Msg { to: "bob", text: "spaced" }));
+        assert_eq!(p("/me waves"), Ok(Request::Me("waves")));
+        assert_eq!(p("/quit"), Ok(Request::Quit(None)));
+        assert_eq!(p("/quit gone fishing"), Ok(Request::Quit(Some("gone fishing"))));
+        assert_eq!(p("/help"), Ok(Request::Help));
+        assert_eq!(p("/hello json"), Ok(Request::Hello { nick: None }));
+        assert_eq!(p("/hello json bob"), Ok(Request::Hello { nick: Some("bob") }));
+    }
+
+    #[test]
+    fn wrong_arguments_give_the_usage() {
+        assert_eq!(p("/nick"), Err(ParseError::Usage("/nick <name>")));
+        assert_eq!(p("/msg"), Err(ParseError::Usage("/msg <user> <text>")));
+        assert_eq!(p("/msg bob"), Err(ParseError::Usage("/msg <user> <text>")));
+        assert_eq!(p("/msg bob   "), Err(ParseError::Usage("/msg <user> <text>")));
+        assert_eq!(p("/me"), Err(ParseError::Usage("/me <action>")));
+        assert_eq!(p("/list x"), Err(ParseError::Usage("/list")));
+        assert_eq!(p("/hello xml"), Err(ParseError::Usage("/hello json [nick]")));
+        assert_eq!(p("/msg").unwrap_err().to_string(), "usage: /msg <user> <text>");
+    }
+
+    #[test]
+    fn unknown_commands_are_errors_not_messages() {
+        let err = p("/frobnicate now").unwrap_err();
+        assert_eq!(err, ParseError::Unknown("/frobnicate".into()));
+        assert!(err.to_string().contains("/help"));
+        assert_eq!(p("/").unwrap_err(), ParseError::Unknown("/".into()));
+    }
+
+    #[test]
+    fn events_round_trip_through_json() {
+        let ev = Event::now(EventKind::Private {
+            from: "a".into(),
+            to: "b".into(),
+            text: "hi \"there\"".into(),
+        });
+        let line = ev.json_line();
+        assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["type"], "private");
+        assert_eq!(v["from"], "a");
+        assert!(v["ts"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), ev);
+    }
+
+    #[test]
+    fn text_lines_read_naturally() {
+        let t = |k: EventKind, me: &str| Event::now(k).text_line(me);
+        assert_eq!(t(EventKind::Public { from: "a".into(), text: "hi".into() }, "b"), "<a> hi\n");
+        let pm = EventKind::Private { from: "a".into(), to: "b".into(), text: "psst".into() };
+        assert_eq!(t(pm.clone(), "b"), "*a* psst\n");
+        assert_eq!(t(pm, "a"), "-> *b* psst\n");
+        assert_eq!(
+            t(EventKind::Action { from: "a".into(), text: "waves".into() }, "b"),
+            "* a waves\n"
+        );
+        let help = t(EventKind::Help { commands: help_entries() }, "a");
+        for (usage, _) in COMMANDS {
+            assert!(help.contains(usage), "{help}");
+        }
+    }
+}

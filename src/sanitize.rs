@@ -1,0 +1,147 @@
+//! Removal of terminal control from untrusted text.
+//!
+//! Everything a peer sends ends up on somebody's terminal (another client, the server
+//! console). A stray ESC, CSI or OSC sequence could repaint, retitle or hide text on
+//! that terminal, so the server strips them before fan-out and the client strips them
+//! again before display: the client must not trust the server either.
+
+/// Returns `text` with every terminal control removed:
+/// - ANSI escape sequences (CSI `ESC [ … final`, OSC `ESC ] … BEL|ESC \`, DCS/PM/APC/SOS
+///   strings, and two-byte `ESC x`) are dropped whole, parameters included;
+/// - other C0 controls, DEL and C1 controls (U+0080–U+009F) are dropped; a tab becomes a
+///   space so words stay apart;
+/// - bidirectional overrides and isolates are dropped, so a message cannot display
+///   reversed text that reads differently from what was sent.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => skip_escape(&mut chars),
+            // C1 string introducers (DCS, SOS, OSC, PM, APC) carry a payload up to ST.
+            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
+            // C1 CSI: skip its parameters too, not just the introducer.
+            '\u{9b}' => skip_csi(&mut chars),
+            '\t' => out.push(' '),
+            c if is_dropped(c) => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// True when `text` would be changed by [`sanitize`]; lets hot paths skip the copy.
+pub fn needs_sanitizing(text: &str) -> bool {
+    text.chars().any(|c| c == '\t' || c == '\u{1b}' || is_dropped(c))
+}
+
+/// Characters removed on their own (no payload to skip).
+fn is_dropped(c: char) -> bool {
+    c.is_control() // C0, DEL and C1
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+}
+
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+/// After an ESC: consume the rest of the sequence it introduces.
+fn skip_escape(chars: &mut Chars) {
+    match chars.next() {
+        Some('[') => skip_csi(chars),
+        Some(']' | 'P' | 'X' | '^' | '_') => skip_string(chars),
+        // nF sequences (ESC, intermediates 0x20–0x2F, final byte): e.g. ESC ( B.
+        Some(c) if ('\u{20}'..='\u{2f}').contains(&c) => {
+            while let Some(&c) = chars.peek() {
+                chars.next();
+                if !('\u{20}'..='\u{2f}').contains(&c) {
+                    break;
+                }
+            }
+        }
+        // Two-byte sequences (ESC 7, ESC c, …) or a lone ESC at the end.
+        _ => {}
+    }
+}
+
+/// CSI: parameter and intermediate bytes (0x20–0x3F), then one final byte (0x40–0x7E).
+/// Stops early, without eating it, at anything that cannot be part of a CSI sequence.
+fn skip_csi(chars: &mut Chars) {
+    while let Some(&c) = chars.peek() {
+        if ('\u{20}'..='\u{3f}').contains(&c) {
+            chars.next();
+        } else {
+            if ('\u{40}'..='\u{7e}').contains(&c) {
+                chars.next();
+            }
+            return;
+        }
+    }
+}
+
+/// OSC/DCS/APC/PM/SOS: payload up to BEL, ST (`ESC \`) or C1 ST (U+009C).
+fn skip_string(chars: &mut Chars) {
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{7}' | '\u{9c}' => return,
+            '\u{1b}' => {
+                if chars.peek() == Some(&'\\') {
+                    chars.next();
+                }
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_unchanged() {
+        for s in ["hello", "héllo wörld ✓", "日本語", "a [b] {c} | ^", ""] {
+            assert_eq!(sanitize(s), s);
+            assert!(!needs_sanitizing(s));
+        }
+    }
+
+    #[test]
+    fn csi_sequences_are_removed_with_their_parameters() {
+        assert_eq!(sanitize("\x1b[31mred\x1b[0m"), "red");
+        assert_eq!(sanitize("a\x1b[2J\x1b[Hb"), "ab");
+        assert_eq!(sanitize("x\x1b[?25ly"), "xy");
+        assert_eq!(sanitize("\u{9b}31mred"), "red");
+    }
+
+    #[test]
+    fn osc_title_changes_are_removed() {
+        assert_eq!(sanitize("\x1b]0;pwned\x07hi"), "hi");
+        assert_eq!(sanitize("\x1b]2;pwned\x1b\\hi"), "hi");
+        assert_eq!(sanitize("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\"), "link");
+        assert_eq!(sanitize("\u{9d}0;t\u{9c}ok"), "ok");
+    }
+
+    #[test]
+    fn other_controls_are_removed() {
+        assert_eq!(sanitize("bell\x07 back\x08space\rcr\0nul\x7f"), "bell backspacecrnul");
+        assert_eq!(sanitize("tab\there"), "tab here");
+        assert_eq!(sanitize("c1\u{85}\u{8d}x"), "c1x");
+        assert_eq!(sanitize("\x1b7saved\x1b8"), "saved");
+        assert_eq!(sanitize("\x1b(Bascii"), "ascii");
+        assert_eq!(sanitize("trailing\x1b"), "trailing");
+    }
+
+    #[test]
+    fn bidi_overrides_are_removed() {
+        assert_eq!(sanitize("abc\u{202e}fed"), "abcfed");
+        assert_eq!(sanitize("\u{2066}x\u{2069}"), "x");
+    }
+
+    #[test]
+    fn result_never_contains_controls() {
+        let nasty: String = (0u32..0x200).filter_map(char::from_u32).collect();
+        let clean = sanitize(&nasty);
+        assert!(!clean.chars().any(|c| c.is_control()), "{clean:?}");
+        assert!(!needs_sanitizing(&clean));
+    }
+}

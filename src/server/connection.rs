@@ -1,0 +1,358 @@
+//! One task per client: reads its lines, acts on them, and writes what its outbox holds.
+//!
+//! The task owns its socket outright. Reading, parsing and acting on a line are
+//! synchronous (the hub never awaits), so the only `.await` is the `select!` that waits
+//! for the socket, the outbox, the hello window or shutdown. Writes drain the whole
+//! outbox with one vectored write; an error ends this connection only.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use serde_json::json;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep, sleep_until};
+
+use super::hub::{Hub, Skip};
+use super::outbox::Outbox;
+use crate::event_log::preview;
+use crate::flood::{FloodGuard, Verdict};
+use crate::framing::{Line, LineBuffer};
+use crate::protocol::{Event, EventKind, Request, help_entries};
+use crate::sanitize::{needs_sanitizing, sanitize};
+
+/// How long a new connection may take to send the hello line before it is welcomed in
+/// text mode. Short enough that an `nc` user does not notice, long enough for a
+/// structured client's hello to arrive first, so its join is announced once, with its
+/// own nick, in the right encoding.
+pub const HELLO_WINDOW: Duration = Duration::from_millis(300);
+
+/// How long a closing connection may take to flush its last lines (goodbye, shutdown
+/// notice) before it is dropped anyway.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Bytes read per wake-up. Lives on the thread stack for the duration of one
+/// synchronous read, never in the task, so idle connections do not pay for it.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// Most frames handed to one vectored write.
+const MAX_IOVECS: usize = 64;
+
+/// The state of one client's session that only its own task touches.
+struct Session {
+    hub: Arc<Hub>,
+    id: u64,
+    peer: SocketAddr,
+    /// This client's nick; the registry holds the authoritative copy and only this task
+    /// changes it, so the two never disagree.
+    nick: String,
+    registered: bool,
+    flood: FloodGuard,
+    /// Set once the session must end; the value is the leave reason (`None` inside:
+    /// leave without announcement, as on shutdown).
+    closing: Option<Option<String>>,
+}
+
+pub async fn serve(
+    hub: Arc<Hub>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    nick: String,
+    outbox: Arc<Outbox>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut lines = LineBuffer::new(hub.config.max_line);
+    let flood = FloodGuard::new(hub.config.rate, hub.config.burst, Instant::now());
+    let mut s = Session { hub, id, peer, nick, registered: false, flood, closing: None };
+    let mut pending: VecDeque<Bytes> = VecDeque::new();
+    let hello = sleep(HELLO_WINDOW);
+    tokio::pin!(hello);
+    let mut close_by: Option<Instant> = None;
+    let mut shutting_down = false;
+
+    let leave_reason: Option<String> = loop {
+        if pending.is_empty() && !outbox.take(&mut pending) {
+            s.hub.log.warn(
+                "Slow client dropped (send queue full)",
+                json!({"nick": s.nick, "peer": peer.to_string(), "limit": s.hub.config.send_queue}),
+            );
+            break Some("too slow: stopped reading".into());
+        }
+        if let Err(e) = write_pending(&stream, &mut pending) {
+            break s.lost(e);
+        }
+        if let Some(reason) = &s.closing {
+            if pending.is_empty() && outbox.is_empty() {
+                break reason.clone();
+            }
+            close_by.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
+        }
+        tokio::select! {
+            biased;
+            _ = stop.changed(), if !shutting_down => {
+                shutting_down = true;
+                s.closing = Some(None);
+            }
+            _ = sleep_until(close_by.unwrap_or_else(Instant::now)), if close_by.is_some() => {
+                break s.closing.take().flatten();
+            }
+            _ = &mut hello, if !s.registered => s.register(false, None),
+            ready = stream.readable(), if s.closing.is_none() => {
+                if let Err(e) = ready {
+                    break s.lost(e);
+                }
+                match read_chunk(&stream, &mut lines, &mut s) {
+                    Ok(true) => {}
+                    Ok(false) => break s.lost(io::ErrorKind::UnexpectedEof.into()),
+                    Err(e) => break s.lost(e),
+                }
+            }
+            _ = outbox.wake.notified(), if pending.is_empty() => {}
+            ready = stream.writable(), if !pending.is_empty() => {
+                if let Err(e) = ready {
+                    break s.lost(e);
+                }
+            }
+        }
+    };
+
+    let leave_reason = if shutting_down { None } else { leave_reason };
+    if let Some(nick) = s.hub.remove(id, leave_reason.as_deref()) {
+        let reason = leave_reason.unwrap_or_else(|| "server shutdown".into());
+        s.hub.log.info(
+            "Disconnected",
+            json!({"nick": nick, "peer": peer.to_string(), "reason": reason}),
+        );
+    }
+}
+
+/// Reads what is available and handles every complete line. `Ok(false)` means the peer
+/// closed its side.
+fn read_chunk(stream: &TcpStream, lines: &mut LineBuffer, s: &mut Session) -> io::Result<bool> {
+    let mut buf = [0u8; READ_CHUNK];
+    match stream.try_read(&mut buf) {
+        Ok(0) => Ok(false),
+        Ok(n) => {
+            lines.feed(&buf[..n], |line| s.on_line(line));
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes as much of `pending` as the socket takes without blocking.
+fn write_pending(stream: &TcpStream, pending: &mut VecDeque<Bytes>) -> io::Result<()> {
+    while !pending.is_empty() {
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let n = pending.len().min(MAX_IOVECS);
+        for (slot, frame) in slices.iter_mut().zip(pending.iter()) {
+            *slot = IoSlice::new(frame);
+        }
+        let mut written = match stream.try_write_vectored(&slices[..n]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(w) => w,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        while written > 0 {
+            let front = pending.front_mut().expect("wrote more than was pending");
+            if written >= front.len() {
+                written -= front.len();
+                pending.pop_front();
+            } else {
+                front.advance(written);
+                written = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Session {
+    /// Leave reason for a connection that ended without /quit.
+    fn lost(&self, e: io::Error) -> Option<String> {
+        if e.kind() != io::ErrorKind::UnexpectedEof {
+            self.hub
+                .log
+                .info("Connection error", json!({"nick": self.nick, "error": e.to_string()}));
+        }
+        Some("connection lost".into())
+    }
+
+    fn register(&mut self, json_mode: bool, wanted: Option<&str>) {
+        let (nick, refused) = self.hub.register(self.id, json_mode, wanted);
+        self.nick = nick;
+        self.registered = true;
+        let mode = if json_mode { "json" } else { "text" };
+        self.hub.log.info(
+            "Nick set",
+            json!({"new": self.nick, "peer": self.peer.to_string(), "mode": mode}),
+        );
+        if let (Some(err), Some(wanted)) = (refused, wanted) {
+            self.error(err.code(), err.describe(wanted));
+        }
+    }
+
+    fn on_line(&mut self, line: Line<'_>) {
+        if self.closing.is_some() {
+            return;
+        }
+        match self.flood.check(Instant::now()) {
+            Verdict::Allow => {}
+            Verdict::Warn => {
+                let wait = self.flood.retry_after().as_millis();
+                self.hub.log.warn("Flood warning", json!({"nick": self.nick}));
+                return self.error(
+                    "flood",
+                    format!("you are sending too fast; lines are being dropped (wait {wait} ms)"),
+                );
+            }
+            Verdict::Drop => return,
+            Verdict::Kick => {
+                self.hub.log.warn("Flooder disconnected", json!({"nick": self.nick}));
+                self.error("flood", "disconnected for flooding".into());
+                self.closing = Some(Some("flooding".into()));
+                return;
+            }
+        }
+        let text = match line {
+            Line::Text(text) => text,
+            Line::TooLong => {
+                let max = self.hub.config.max_line;
+                self.hub.log.warn("Line too long", json!({"nick": self.nick, "max": max}));
+                return self.error(
+                    "too_long",
+                    format!("line too long (limit {max} bytes); it was not sent"),
+                );
+            }
+        };
+        let text = if needs_sanitizing(&text) { sanitize(&text).into() } else { text };
+        let request = match Request::parse(&text) {
+            Ok(r) => r,
+            Err(e) => {
+                self.register_if_needed();
+                self.hub
+                    .log
+                    .warn("Bad command", json!({"nick": self.nick, "error": e.to_string()}));
+                return self.error(e.code(), e.to_string());
+            }
+        };
+        match request {
+            Request::Hello { .. } if self.registered => {
+                return self.error("usage", "/hello is only valid as the first line".into());
+            }
+            Request::Hello { nick } => return self.register(true, nick),
+            // A first line of `/nick NAME` joins under NAME directly: nobody sees a
+            // guest name come and go.
+            Request::Nick(nick) if !self.registered => return self.register(false, Some(nick)),
+            _ => {}
+        }
+        self.register_if_needed();
+        self.handle(request);
+    }
+
+    fn register_if_needed(&mut self) {
+        if !self.registered {
+            self.register(false, None);
+        }
+    }
+
+    fn handle(&mut self, request: Request<'_>) {
+        let hub = Arc::clone(&self.hub);
+        match request {
+            Request::Empty | Request::Hello { .. } => {}
+            Request::Public(text) => {
+                hub.log.info("Public message", message_meta(&self.nick, None, text));
+                let event = Event::now(EventKind::Public {
+                    from: self.nick.clone(),
+                    text: text.to_owned(),
+                });
+                hub.broadcast(&event, Skip::TextEcho(self.id));
+            }
+            Request::Me(text) => {
+                hub.log.info("Action", message_meta(&self.nick, None, text));
+                let event = Event::now(EventKind::Action {
+                    from: self.nick.clone(),
+                    text: text.to_owned(),
+                });
+                hub.broadcast(&event, Skip::Nobody);
+            }
+            Request::Msg { to, text } => match hub.private(self.id, to, text) {
+                Some(target) => {
+                    hub.log.info("Private message", message_meta(&self.nick, Some(&target), text))
+                }
+                None => {
+                    hub.log.warn(
+                        "Private message to unknown user",
+                        json!({"from": self.nick, "to": to}),
+                    );
+                    self.error("no_such_user", format!("no such user: {to} (see /list)"));
+                }
+            },
+            Request::Nick(new) if new == self.nick => {
+                self.info(format!("you are already {new}"));
+            }
+            Request::Nick(new) => match hub.rename(self.id, new) {
+                Ok(old) => {
+                    self.nick = new.to_owned();
+                    hub.log.info("Nick changed", json!({"old": old, "new": new}));
+                }
+                Err(e) => {
+                    hub.log.warn(
+                        "Nick refused",
+                        json!({"nick": self.nick, "wanted": new, "error": e.describe(new)}),
+                    );
+                    self.error(e.code(), e.describe(new));
+                }
+            },
+            Request::List => {
+                hub.log.info("Command", json!({"nick": self.nick, "command": "/list"}));
+                self.send(EventKind::Users { users: hub.list() });
+            }
+            Request::Help => {
+                hub.log.info("Command", json!({"nick": self.nick, "command": "/help"}));
+                self.send(EventKind::Help { commands: help_entries() });
+            }
+            Request::Quit(reason) => {
+                hub.log.info(
+                    "Command",
+                    json!({"nick": self.nick, "command": "/quit", "reason": reason}),
+                );
+                self.info(format!("Goodbye, {}!", self.nick));
+                self.closing = Some(Some(match reason {
+                    Some(r) => format!("quit: {r}"),
+                    None => "quit".into(),
+                }));
+            }
+        }
+    }
+
+    fn send(&self, kind: EventKind) {
+        self.hub.send_to(self.id, &Event::now(kind));
+    }
+
+    fn info(&self, message: String) {
+        self.send(EventKind::Info { message });
+    }
+
+    fn error(&self, code: &str, message: String) {
+        self.send(EventKind::Error { code: code.to_owned(), message });
+    }
+}
+
+/// Log metadata of a message: the seed's `from`/`len`/`preview`, plus the full text so
+/// a session can be reconstructed from the log.
+fn message_meta(from: &str, to: Option<&str>, text: &str) -> serde_json::Value {
+    let mut meta =
+        json!({"from": from, "len": text.chars().count(), "preview": preview(text), "text": text});
+    if let Some(to) = to {
+        meta["to"] = to.into();
+    }
+    meta
+}

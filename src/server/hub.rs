@@ -1,0 +1,315 @@
+//! Who is connected, under which nick, and how an event reaches them.
+//!
+//! The [`Registry`] is the single owner of the nick table. It sits behind a
+//! `std::sync::Mutex` (not tokio's): every critical section is a few map operations and
+//! non-blocking queue pushes, never an `.await`. Fan-out happens under the same lock,
+//! which gives every client the same order of events; it costs one `try`-push per
+//! recipient and the encoding is done before the lock is taken.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+
+use super::Config;
+use super::outbox::Outbox;
+use crate::event_log::EventLog;
+use crate::nick::{self, NickError};
+use crate::protocol::{Event, EventKind};
+
+/// Shared by the accept loop and every connection task.
+pub struct Hub {
+    state: Mutex<Registry>,
+    pub config: Config,
+    pub log: EventLog,
+}
+
+#[derive(Default)]
+struct Registry {
+    members: HashMap<u64, Member>,
+    /// Folded nick -> member id; makes nicks unique case-insensitively.
+    nicks: HashMap<String, u64>,
+    /// Open connections per peer address, for `--max-per-ip`.
+    per_ip: HashMap<IpAddr, u32>,
+    /// Members that have been welcomed and announced.
+    online: usize,
+    next_id: u64,
+    next_guest: u64,
+}
+
+struct Member {
+    nick: String,
+    ip: IpAddr,
+    outbox: Arc<Outbox>,
+    /// Structured (JSON) or text encoding for this member.
+    json: bool,
+    /// False during the hello window: such a member holds its guest nick but neither
+    /// receives broadcasts nor shows in `/list` yet.
+    registered: bool,
+}
+
+/// Why a new connection was turned away; the text goes to the refused client.
+#[derive(Debug)]
+pub enum Refusal {
+    Full(usize),
+    PerIp(usize),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Full(n) => write!(f, "server full ({n} clients); try again later"),
+            Refusal::PerIp(n) => write!(f, "too many connections from your address (limit {n})"),
+        }
+    }
+}
+
+/// Why a nick change failed.
+#[derive(Debug)]
+pub enum NickChange {
+    Invalid(NickError),
+    Taken,
+}
+
+/// Which member, if any, an event is not sent to.
+#[derive(Clone, Copy)]
+pub enum Skip {
+    Nobody,
+    /// Not to this member at all (it gets its own reply).
+    Member(u64),
+    /// Not to this member if it is in text mode: the line it typed is already on its
+    /// screen. A structured client gets its own message back as confirmation.
+    TextEcho(u64),
+}
+
+/// An event encoded once for each mode, shared by all recipients.
+struct Frames {
+    json: Bytes,
+    text: Bytes,
+}
+
+impl Frames {
+    fn new(event: &Event) -> Frames {
+        Frames { json: Bytes::from(event.json_line()), text: Bytes::from(event.text_line("")) }
+    }
+}
+
+impl Hub {
+    pub fn new(config: Config, log: EventLog) -> Hub {
+        Hub { state: Mutex::default(), config, log }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters more than losing the whole server, so keep serving.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Admits a new connection under a fresh guest nick, or refuses it.
+    pub fn admit(&self, ip: IpAddr, outbox: Arc<Outbox>) -> Result<(u64, String), Refusal> {
+        let mut reg = self.lock();
+        if reg.members.len() >= self.config.max_clients {
+            return Err(Refusal::Full(self.config.max_clients));
+        }
+        let from_ip = reg.per_ip.get(&ip).copied().unwrap_or(0);
+        if self.config.max_per_ip > 0 && from_ip as usize >= self.config.max_per_ip {
+            return Err(Refusal::PerIp(self.config.max_per_ip));
+        }
+        reg.next_id += 1;
+        let id = reg.next_id;
+        let guest = loop {
+            reg.next_guest += 1;
+            let candidate = format!("guest{}", reg.next_guest);
+            if !reg.nicks.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        reg.nicks.insert(guest.clone(), id);
+        *reg.per_ip.entry(ip).or_default() += 1;
+        reg.members
+            .insert(id, Member { nick: guest.clone(), ip, outbox, json: false, registered: false });
+        Ok((id, guest))
+    }
+
+    /// Ends the hello window: switches the encoding, claims `wanted` if given (falling
+    /// back to the guest nick), sends the welcome and announces the join. Returns the
+    /// nick in use and the reason `wanted` was refused, if it was.
+    pub fn register(
+        &self,
+        id: u64,
+        json: bool,
+        wanted: Option<&str>,
+    ) -> (String, Option<NickChange>) {
+        let mut reg = self.lock();
+        let refused = wanted.and_then(|w| reg.claim(id, w).err());
+        reg.online += 1;
+        let online = reg.online;
+        let announce = self.announces(online);
+        let users = if announce { reg.sorted_nicks_with(id) } else { Vec::new() };
+        let m = reg.members.get_mut(&id).expect("registering member exists");
+        m.json = json;
+        m.registered = true;
+        let nick = m.nick.clone();
+        let welcome = Event::now(EventKind::Welcome {
+            server: self.config.server_name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            nick: nick.clone(),
+            online,
+            users,
+        });
+        m.outbox.push(encode_for(&welcome, json, &nick));
+        if announce {
+            let join = Event::now(EventKind::Join { nick: nick.clone(), online });
+            reg.fan_out(&Frames::new(&join), Skip::Member(id));
+        }
+        (nick, refused)
+    }
+
+    /// Renames member `id`, announcing the change to everyone (the renamed member too).
+    pub fn rename(&self, id: u64, new: &str) -> Result<String, NickChange> {
+        let mut reg = self.lock();
+        let old = reg.members[&id].nick.clone();
+        reg.claim(id, new)?;
+        let event = Event::now(EventKind::Nick { old: old.clone(), new: new.to_owned() });
+        reg.fan_out(&Frames::new(&event), Skip::Nobody);
+        Ok(old)
+    }
+
+    /// Sends `event` to every registered member except as `skip` says.
+    pub fn broadcast(&self, event: &Event, skip: Skip) {
+        let frames = Frames::new(event);
+        self.lock().fan_out(&frames, skip);
+    }
+
+    /// Delivers a private message to `to` and a confirmation to the sender. Returns the
+    /// target's nick as registered, or `None` if nobody has that nick.
+    pub fn private(&self, from_id: u64, to: &str, text: &str) -> Option<String> {
+        let reg = self.lock();
+        let target_id = *reg.nicks.get(&nick::fold(to))?;
+        let target = reg.members.get(&target_id).filter(|m| m.registered)?;
+        let sender = &reg.members[&from_id];
+        let event = Event::now(EventKind::Private {
+            from: sender.nick.clone(),
+            to: target.nick.clone(),
+            text: text.to_owned(),
+        });
+        target.outbox.push(encode_for(&event, target.json, &target.nick));
+        if target_id != from_id {
+            sender.outbox.push(encode_for(&event, sender.json, &sender.nick));
+        }
+        Some(target.nick.clone())
+    }
+
+    /// Registered nicks, sorted case-insensitively.
+    pub fn list(&self) -> Vec<String> {
+        self.lock().sorted_nicks_with(0)
+    }
+
+    pub fn online(&self) -> usize {
+        self.lock().online
+    }
+
+    /// Forgets member `id` and frees its nick; announces the leave if `reason` is given.
+    pub fn remove(&self, id: u64, reason: Option<&str>) -> Option<String> {
+        let mut reg = self.lock();
+        let member = reg.members.remove(&id)?;
+        reg.nicks.remove(&nick::fold(&member.nick));
+        if let Some(n) = reg.per_ip.get_mut(&member.ip) {
+            *n -= 1;
+            if *n == 0 {
+                reg.per_ip.remove(&member.ip);
+            }
+        }
+        if member.registered {
+            reg.online -= 1;
+            let online = reg.online;
+            if let Some(reason) = reason.filter(|_| self.announces(online + 1)) {
+                let event = Event::now(EventKind::Leave {
+                    nick: member.nick.clone(),
+                    reason: reason.to_owned(),
+                    online,
+                });
+                reg.fan_out(&Frames::new(&event), Skip::Nobody);
+            }
+        }
+        Some(member.nick)
+    }
+
+    /// Sends `event` to member `id` alone, in its encoding.
+    pub fn send_to(&self, id: u64, event: &Event) {
+        let reg = self.lock();
+        if let Some(m) = reg.members.get(&id) {
+            m.outbox.push(encode_for(event, m.json, &m.nick));
+        }
+    }
+
+    fn announces(&self, online: usize) -> bool {
+        self.config.announce_limit == 0 || online <= self.config.announce_limit
+    }
+}
+
+impl Registry {
+    /// Gives member `id` the nick `wanted`, releasing its old one.
+    fn claim(&mut self, id: u64, wanted: &str) -> Result<(), NickChange> {
+        nick::validate(wanted).map_err(NickChange::Invalid)?;
+        let key = nick::fold(wanted);
+        match self.nicks.get(&key) {
+            Some(&owner) if owner != id => return Err(NickChange::Taken),
+            _ => {}
+        }
+        let member = self.members.get_mut(&id).expect("claiming member exists");
+        let old_key = nick::fold(&member.nick);
+        member.nick = wanted.to_owned();
+        self.nicks.remove(&old_key);
+        self.nicks.insert(key, id);
+        Ok(())
+    }
+
+    fn fan_out(&self, frames: &Frames, skip: Skip) {
+        for (&id, m) in &self.members {
+            if !m.registered {
+                continue;
+            }
+            match skip {
+                Skip::Member(s) if s == id => continue,
+                Skip::TextEcho(s) if s == id && !m.json => continue,
+                _ => {}
+            }
+            m.outbox.push(if m.json { frames.json.clone() } else { frames.text.clone() });
+        }
+    }
+
+    /// Registered nicks plus member `also` (0 for none), sorted case-insensitively.
+    fn sorted_nicks_with(&self, also: u64) -> Vec<String> {
+        let mut nicks: Vec<String> = self
+            .members
+            .iter()
+            .filter(|(id, m)| m.registered || **id == also)
+            .map(|(_, m)| m.nick.clone())
+            .collect();
+        nicks.sort_by_cached_key(|n| nick::fold(n));
+        nicks
+    }
+}
+
+impl NickChange {
+    /// The error text for the user who asked for `wanted`.
+    pub fn describe(&self, wanted: &str) -> String {
+        match self {
+            NickChange::Invalid(e) => format!("invalid nick: {e}"),
+            NickChange::Taken => format!("the nick {wanted} is already taken"),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            NickChange::Invalid(_) => "bad_nick",
+            NickChange::Taken => "nick_taken",
+        }
+    }
+}
+
+fn encode_for(event: &Event, json: bool, nick: &str) -> Bytes {
+    Bytes::from(if json { event.json_line() } else { event.text_line(nick) })
+}

@@ -1,0 +1,143 @@
+//! The chat server: accepts connections, gives each a task, and shuts down cleanly.
+//!
+//! [`run`] takes a listener that is already bound, so tests can bind port 0 without
+//! races, and a shutdown future, so the binary can pass Ctrl-C/SIGTERM and tests can pass
+//! anything.
+
+mod connection;
+mod hub;
+mod outbox;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+
+pub use connection::HELLO_WINDOW;
+use hub::{Hub, Skip};
+use outbox::Outbox;
+
+use crate::cli::ServeArgs;
+use crate::event_log::EventLog;
+use crate::protocol::{Event, EventKind};
+
+/// Limits and names the server runs with; see `tchat serve --help` for each.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server_name: String,
+    pub max_line: usize,
+    pub max_clients: usize,
+    /// 0: no per-address limit.
+    pub max_per_ip: usize,
+    /// Lines per second; 0 turns flood control off.
+    pub rate: f64,
+    pub burst: u32,
+    pub send_queue: usize,
+    /// 0: always announce joins and leaves.
+    pub announce_limit: usize,
+}
+
+impl From<&ServeArgs> for Config {
+    fn from(a: &ServeArgs) -> Config {
+        Config {
+            server_name: a.name.clone(),
+            max_line: a.max_line as usize,
+            max_clients: a.max_clients as usize,
+            max_per_ip: a.max_per_ip as usize,
+            rate: a.rate,
+            burst: a.burst,
+            send_queue: a.send_queue as usize,
+            announce_limit: a.announce_limit as usize,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            server_name: "tchat".into(),
+            max_line: 4096,
+            max_clients: 1024,
+            max_per_ip: 16,
+            rate: 5.0,
+            burst: 20,
+            send_queue: 256 * 1024,
+            announce_limit: 500,
+        }
+    }
+}
+
+/// Pause after a failed `accept` (out of file descriptors, say) so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Serves `listener` until `shutdown` resolves, then tells every client, waits for their
+/// tasks to flush and finish, and returns.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    log: EventLog,
+    shutdown: impl Future,
+) -> io::Result<()> {
+    let addr = listener.local_addr()?;
+    log.info(
+        "Listening",
+        json!({"addr": addr.to_string(), "version": env!("CARGO_PKG_VERSION"), "max_clients": config.max_clients}),
+    );
+    let hub = Arc::new(Hub::new(config, log));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let tasks = TaskTracker::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => accept(&hub, stream, peer, &tasks, stop_rx.clone()),
+                Err(e) => {
+                    hub.log.error("Accept failed", json!({"error": e.to_string()}));
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    hub.log.info("Shutting down", json!({"online": hub.online()}));
+    let notice = Event::now(EventKind::Shutdown { reason: "the server is shutting down".into() });
+    hub.broadcast(&notice, Skip::Nobody);
+    let _ = stop_tx.send(true);
+    tasks.close();
+    tasks.wait().await;
+    hub.log.info("Server stopped", json!({}));
+    Ok(())
+}
+
+fn accept(
+    hub: &Arc<Hub>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tasks: &TaskTracker,
+    stop: watch::Receiver<bool>,
+) {
+    let outbox = Arc::new(Outbox::new(hub.config.send_queue));
+    match hub.admit(peer.ip(), outbox.clone()) {
+        Ok((id, nick)) => {
+            // Chat lines are small and latency matters more than packet count.
+            let _ = stream.set_nodelay(true);
+            hub.log.info("Connection", json!({"peer": peer.to_string(), "nick": nick}));
+            tasks.spawn(connection::serve(hub.clone(), stream, peer, id, nick, outbox, stop));
+        }
+        Err(refusal) => {
+            hub.log.warn(
+                "Connection refused",
+                json!({"peer": peer.to_string(), "reason": refusal.to_string()}),
+            );
+            // Best effort: a fresh socket has room for one line; never wait for it.
+            let _ = stream.try_write(format!("!!! {refusal}\n").as_bytes());
+        }
+    }
+}
