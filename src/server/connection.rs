@@ -76,7 +76,7 @@ pub async fn serve(
     let mut shutting_down = false;
 
     let leave_reason: Option<String> = loop {
-        if pending.is_empty() && !outbox.take(&mut pending) {
+        if !outbox.take(&mut pending) {
             s.hub.log.warn(
                 "Slow client dropped (send queue full)",
                 json!({"nick": s.nick, "peer": peer.to_string(), "limit": s.hub.config.send_queue}),
@@ -112,7 +112,8 @@ pub async fn serve(
                     Err(e) => break s.lost(e),
                 }
             }
-            _ = outbox.wake.notified(), if pending.is_empty() => {}
+            // Polled even while a batch is pending, so an overflow is noticed at once.
+            _ = outbox.wake.notified() => {}
             ready = stream.writable(), if !pending.is_empty() => {
                 if let Err(e) = ready {
                     break s.lost(e);

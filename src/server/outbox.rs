@@ -55,16 +55,18 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    /// Moves everything queued into `into` (which the caller has emptied). Returns false
-    /// once the client has overflowed its queue.
+    /// Moves everything queued into `into`, if `into` is empty (a batch still being
+    /// written keeps the rest counted against the limit here). Returns false once the
+    /// client has overflowed its queue.
     pub fn take(&self, into: &mut VecDeque<Bytes>) -> bool {
         let mut s = self.state.lock().expect("outbox lock poisoned");
         if s.overflowed {
             return false;
         }
-        debug_assert!(into.is_empty());
-        std::mem::swap(into, &mut s.queue);
-        s.bytes = 0;
+        if into.is_empty() {
+            std::mem::swap(into, &mut s.queue);
+            s.bytes = 0;
+        }
         true
     }
 
@@ -98,6 +100,19 @@ mod tests {
         assert!(out.is_empty() && o.is_empty());
         o.push(Bytes::from_static(b"x"));
         assert!(o.is_empty());
+    }
+
+    #[test]
+    fn overflow_is_seen_while_a_batch_is_still_pending() {
+        let o = Outbox::new(10);
+        let mut pending = VecDeque::new();
+        o.push(Bytes::from_static(b"first\n"));
+        assert!(o.take(&mut pending));
+        o.push(Bytes::from_static(b"second\n"));
+        assert!(o.take(&mut pending), "not overflowed yet");
+        assert_eq!(pending.len(), 1, "nothing more is taken while a batch is pending");
+        o.push(Bytes::from_static(b"third\n"));
+        assert!(!o.take(&mut pending));
     }
 
     #[test]

@@ -1,0 +1,484 @@
+//! `tchat serve` through the real binary and raw TCP clients on 127.0.0.1.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Client, Server, read_jsonl, temp_path, wait_exit};
+
+#[test]
+fn version_and_help_work() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tchat")).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        format!("tchat {}", env!("CARGO_PKG_VERSION"))
+    );
+    for args in [&["help"][..], &["serve", "--help"], &["join", "--help"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tchat")).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(String::from_utf8(out.stdout).unwrap().contains("Usage: tchat"), "{args:?}");
+    }
+}
+
+#[test]
+fn port_zero_prints_the_real_address_and_bad_host_is_a_clear_error() {
+    let server = Server::start(&[]);
+    assert_eq!(server.addr.ip().to_string(), "127.0.0.1");
+    assert_ne!(server.addr.port(), 0);
+    // The port is taken now: a second server on it fails with a one-line error.
+    let out = Command::new(env!("CARGO_BIN_EXE_tchat"))
+        .args(["serve", "--host", "127.0.0.1", "--port", &server.addr.port().to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("tchat: cannot listen on 127.0.0.1:"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn ipv6_loopback_works_when_available() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipping: no IPv6 loopback on this machine");
+        return;
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
+        .args(["serve", "--host", "::1", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let addr = line.split_whitespace().find_map(|w| w.strip_prefix("addr=")).unwrap();
+    assert!(addr.starts_with("[::1]:"), "{line}");
+    let mut c = Client::connect(addr.parse().unwrap());
+    c.expect("Welcome to tchat");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn text_welcome_names_server_version_count_and_help() {
+    let server = Server::start(&[]);
+    let _a = server.text_client("alice");
+    let mut b = server.connect();
+    // A silent nc user is welcomed under a guest name once the hello window passes.
+    let welcome = b.expect("Welcome");
+    assert!(welcome.contains(&format!("tchat {}", env!("CARGO_PKG_VERSION"))), "{welcome}");
+    assert!(welcome.contains("You are guest"), "{welcome}");
+    assert!(welcome.contains("2 online"), "{welcome}");
+    assert!(welcome.contains("/help"), "{welcome}");
+}
+
+#[test]
+fn public_messages_reach_everyone_else() {
+    let server = Server::start(&[]);
+    let mut a = server.text_client("alice");
+    let mut b = server.text_client("bob");
+    let (mut j, _) = server.json_client("carol");
+    a.expect("bob joined");
+    a.send("hello everyone");
+    assert_eq!(b.expect("hello"), "<alice> hello everyone");
+    let ev = j.expect_event("public");
+    assert_eq!((ev["from"].as_str(), ev["text"].as_str()), (Some("alice"), Some("hello everyone")));
+    // Text mode does not echo your own line back; structured mode confirms it.
+    assert!(!a.sync().iter().any(|l| l.contains("hello everyone")), "{:?}", a.seen);
+    j.send("from json");
+    assert_eq!(j.expect_event("public")["text"], "from json");
+    assert_eq!(a.expect("from json"), "<carol> from json");
+    // `//` sends a literal slash line.
+    a.send("//shrug");
+    assert_eq!(b.expect("shrug"), "<alice> /shrug");
+}
+
+#[test]
+fn private_messages_reach_only_their_target() {
+    let server = Server::start(&[]);
+    let mut a = server.text_client("alice");
+    let mut b = server.text_client("bob");
+    let mut c = server.text_client("carol");
+    a.send("/msg BOB psst, secret");
+    assert_eq!(a.expect("psst"), "-> *bob* psst, secret");
+    assert_eq!(b.expect("psst"), "*alice* psst, secret");
+    // alice's message was handled before carol's /list: had carol been sent it, it
+    // would arrive before the list.
+    assert!(!c.sync().iter().any(|l| l.contains("psst")), "{:?}", c.seen);
+    a.send("/msg nobody hi");
+    assert!(a.expect("!!!").contains("no such user: nobody"));
+    a.send("/msg bob");
+    assert_eq!(a.expect("!!!"), "!!! usage: /msg <user> <text>");
+}
+
+#[test]
+fn me_list_help_and_errors() {
+    let server = Server::start(&[]);
+    let mut a = server.text_client("alice");
+    let mut b = server.text_client("Bob");
+    b.send("/me waves");
+    assert_eq!(a.expect("waves"), "* Bob waves");
+    a.send("/list");
+    assert_eq!(a.expect("online:"), "*** 2 online: alice, Bob");
+    a.send("/help");
+    a.expect("*** Commands:");
+    for cmd in
+        ["/nick <name>", "/list", "/msg <user> <text>", "/me <action>", "/quit [reason]", "/help"]
+    {
+        a.expect(cmd);
+    }
+    a.send("/frobnicate");
+    assert!(a.expect("!!!").contains("unknown command /frobnicate"));
+    a.send("/me");
+    assert_eq!(a.expect("!!!"), "!!! usage: /me <action>");
+    // Nothing of the above was broadcast.
+    assert!(
+        !b.sync().iter().any(|l| l.contains("frobnicate") || l.starts_with("<alice>")),
+        "{:?}",
+        b.seen
+    );
+}
+
+#[test]
+fn nick_changes_are_announced_and_rules_enforced() {
+    let server = Server::start(&[]);
+    let mut a = server.text_client("alice");
+    let mut b = server.text_client("bob");
+    a.send("/nick alicia");
+    assert_eq!(b.expect("known as"), "*** alice is now known as alicia");
+    assert_eq!(a.expect("known as"), "*** alice is now known as alicia");
+    b.send("/nick ALICIA");
+    assert_eq!(b.expect("!!!"), "!!! the nick ALICIA is already taken");
+    b.send("/nick two words");
+    assert!(b.expect("!!!").contains("spaces"));
+    b.send("/nick 1234");
+    assert!(b.expect("!!!").contains("only digits"));
+    b.send("/nick server");
+    assert!(b.expect("!!!").contains("reserved"));
+    b.send(&format!("/nick {}", "x".repeat(33)));
+    assert!(b.expect("!!!").contains("at most 32"));
+    // The old nick is free again.
+    let mut c = server.text_client("alice");
+    c.send("/list");
+    assert_eq!(c.expect("online:"), "*** 3 online: alice, alicia, bob");
+    // A taken nick at connect time leaves you a guest, with the reason.
+    let (mut d, welcome) = server.json_client("Bob");
+    assert!(welcome["nick"].as_str().unwrap().starts_with("guest"), "{welcome}");
+    assert_eq!(d.expect_event("error")["code"], "nick_taken");
+}
+
+#[test]
+fn quit_says_goodbye_announces_the_reason_and_frees_the_nick() {
+    let server = Server::start(&[]);
+    let mut a = server.text_client("alice");
+    let mut b = server.text_client("bob");
+    b.send("/quit gone fishing");
+    let rest = b.read_to_close();
+    assert!(rest.iter().any(|l| l.contains("Goodbye, bob!")), "{rest:?}");
+    assert_eq!(a.expect("left"), "*** bob left: quit: gone fishing (1 online)");
+    server.text_client("bob");
+}
+
+#[test]
+fn vanished_clients_are_cleaned_up_at_once() {
+    let mut server = Server::start(&[]);
+    let mut a = server.text_client("alice");
+    let b = server.text_client("bob");
+    b.stream.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(b);
+    assert_eq!(a.expect("left"), "*** bob left: connection lost (1 online)");
+    server.wait_console("Disconnected nick=bob");
+    let _bob_again = server.text_client("bob");
+    a.send("/list");
+    assert_eq!(a.expect("online:"), "*** 2 online: alice, bob");
+}
+
+#[test]
+fn structured_mode_carries_every_event() {
+    let server = Server::start(&[]);
+    let mut t = server.text_client("tom");
+    let (mut j, welcome) = server.json_client("jay");
+    assert_eq!(welcome["nick"], "jay");
+    assert_eq!(welcome["online"], 2);
+    assert_eq!(welcome["users"], serde_json::json!(["jay", "tom"]));
+    assert_eq!(welcome["version"], env!("CARGO_PKG_VERSION"));
+    t.expect("jay joined");
+
+    let mut u = server.text_client("ula");
+    let ev = j.expect_event("join");
+    assert_eq!((ev["nick"].as_str(), ev["online"].as_u64()), (Some("ula"), Some(3)));
+    u.send("/me dances");
+    let ev = j.expect_event("action");
+    assert_eq!((ev["from"].as_str(), ev["text"].as_str()), (Some("ula"), Some("dances")));
+    u.send("/msg jay hi");
+    let ev = j.expect_event("private");
+    assert_eq!((ev["from"].as_str(), ev["to"].as_str()), (Some("ula"), Some("jay")));
+    j.send("/msg ula back");
+    let ev = j.expect_event("private");
+    assert_eq!(
+        (ev["from"].as_str(), ev["to"].as_str(), ev["text"].as_str()),
+        (Some("jay"), Some("ula"), Some("back"))
+    );
+    u.send("/nick ulla");
+    let ev = j.expect_event("nick");
+    assert_eq!((ev["old"].as_str(), ev["new"].as_str()), (Some("ula"), Some("ulla")));
+    j.send("/list");
+    assert_eq!(j.expect_event("users")["users"], serde_json::json!(["jay", "tom", "ulla"]));
+    j.send("/help");
+    let help = j.expect_event("help");
+    assert!(
+        help["commands"].as_array().unwrap().iter().any(|c| c["usage"] == "/msg <user> <text>")
+    );
+    j.send("/bogus");
+    assert_eq!(j.expect_event("error")["code"], "unknown_command");
+    j.send("/hello json again");
+    assert_eq!(j.expect_event("error")["code"], "usage");
+    drop(u);
+    let ev = j.expect_event("leave");
+    assert_eq!(
+        (ev["nick"].as_str(), ev["reason"].as_str()),
+        (Some("ulla"), Some("connection lost"))
+    );
+    j.send("/quit");
+    assert_eq!(j.expect_event("info")["message"], "Goodbye, jay!");
+    assert_eq!(j.read_to_close(), Vec::<String>::new());
+}
+
+#[test]
+fn long_lines_are_refused_and_the_connection_stays_usable() {
+    let server = Server::start(&["--max-line", "100"]);
+    let mut a = server.text_client("alice");
+    let mut b = server.text_client("bob");
+    a.send(&"x".repeat(101));
+    assert_eq!(a.expect("!!!"), "!!! line too long (limit 100 bytes); it was not sent");
+    assert_eq!(b.next_line_after_sync(), None);
+    // A huge line without a newline is not buffered: a megabyte arrives in pieces and
+    // the server answers once, then carries on.
+    for _ in 0..64 {
+        a.send_raw(&[b'y'; 16 * 1024]);
+    }
+    a.send_raw(b"\nafter\n");
+    a.expect("line too long");
+    assert_eq!(b.expect("after"), "<alice> after");
+    a.send(&"z".repeat(100));
+    b.expect(&"z".repeat(100));
+}
+
+#[test]
+fn invalid_utf8_and_terminal_escapes_never_reach_anyone() {
+    let mut server = Server::start(&[]);
+    let mut a = server.text_client("alice");
+    let (mut b, _) = server.json_client("bob");
+    a.send_raw(b"bad \xff\xfe bytes\n");
+    assert_eq!(b.expect_event("public")["text"], "bad \u{fffd}\u{fffd} bytes");
+    a.send_raw("\x1b]0;pwned\x07\x1b[2J\x1b[31mred\x1b[0m \x08\x07bell\r\u{9b}31mok\n".as_bytes());
+    let text = b.expect_event("public")["text"].as_str().unwrap().to_owned();
+    assert_eq!(text, "red bellok");
+    a.send_raw("/me \u{1b}[5mblinks\u{202e}\n".as_bytes());
+    assert_eq!(b.expect_event("action")["text"], "blinks");
+    a.send_raw(b"/nick ev\x1b[1mil\n");
+    // The escape is stripped before the nick rules see it.
+    assert_eq!(b.expect_event("nick")["new"], "evil");
+    let console = server.wait_console("Public message from=alice");
+    assert!(!console.contains('\u{1b}'));
+    assert!(!server.console_text().lines().any(|l| l.chars().any(|c| c.is_control())));
+}
+
+#[test]
+fn flooders_are_warned_then_disconnected_and_others_unaffected() {
+    let server = Server::start(&["--rate", "2", "--burst", "5"]);
+    let mut a = server.text_client("alice");
+    let mut f = server.text_client("flood");
+    let burst: String = (0..100).map(|i| format!("spam {i}\n")).collect();
+    f.send_raw(burst.as_bytes());
+    let lines = f.read_to_close();
+    let warn = lines.iter().position(|l| l.contains("sending too fast")).expect("a warning");
+    let kick = lines.iter().position(|l| l.contains("disconnected for flooding")).expect("a kick");
+    assert!(warn < kick, "{lines:?}");
+    assert_eq!(a.expect("left"), "*** flood left: flooding (1 online)");
+    // Only the burst got through.
+    let spam = a.seen.iter().filter(|l| l.starts_with("<flood> spam")).count();
+    assert!(spam <= 6, "{:?}", a.seen);
+    // A client within the limit is not affected.
+    let mut b = server.text_client("bob");
+    b.send("calm");
+    a.expect("<bob> calm");
+}
+
+#[test]
+fn slow_readers_are_dropped_without_stalling_others() {
+    let mut server =
+        Server::start(&["--rate", "0", "--send-queue", "65536", "--max-line", "20000"]);
+    let mut a = server.text_client("alice");
+    let mut fast = server.text_client("fast");
+    // A small receive window, so the kernel buffers in between fill up quickly.
+    let mut slow = server.connect_with_rcvbuf(4096);
+    slow.send("/nick slow");
+    slow.expect("You are slow;");
+    fast.expect("slow joined");
+    // The fast client reads all the time, on its own thread, and reports progress so
+    // the sender never gets more than a few lines ahead of it.
+    let received = Arc::new(AtomicUsize::new(0));
+    let reader = {
+        let received = received.clone();
+        std::thread::spawn(move || {
+            let mut saw_slow_leave = false;
+            loop {
+                let line = fast.next_line().expect("the fast client stays connected");
+                saw_slow_leave |= line.starts_with("*** slow left: too slow");
+                if line.starts_with("<alice> ") {
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+                if line == "<alice> still here" {
+                    return saw_slow_leave;
+                }
+            }
+        })
+    };
+    // Big lines, so the kernel's socket buffers (which grow to megabytes on loopback)
+    // fill within a bounded number of lines.
+    let line = "m".repeat(16_000);
+    let mut sent = 0;
+    while sent < 2_000 {
+        sent += 1;
+        a.send(&format!("{sent} {line}"));
+        let deadline = Instant::now() + common::WAIT;
+        while received.load(Ordering::Relaxed) + 2 < sent {
+            assert!(Instant::now() < deadline, "the fast client fell behind");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if sent % 50 == 0 && server.console_text().contains("Slow client dropped") {
+            break;
+        }
+    }
+    let drop_line = server.wait_console("Slow client dropped");
+    assert!(drop_line.contains("nick=slow"), "{drop_line}");
+    a.send("still here");
+    assert!(reader.join().unwrap(), "the others saw the slow client leave");
+    // Every line reached the client that kept reading.
+    assert_eq!(received.load(Ordering::Relaxed), sent + 1);
+    drop(slow);
+}
+
+#[test]
+fn connection_limits_refuse_with_a_message() {
+    let server = Server::start(&["--max-clients", "3", "--max-per-ip", "2"]);
+    let _a = server.text_client("a1");
+    let _b = server.text_client("b2");
+    let mut c = server.connect();
+    assert_eq!(c.read_to_close(), ["!!! too many connections from your address (limit 2)"]);
+
+    let server = Server::start(&["--max-clients", "2", "--max-per-ip", "0"]);
+    let mut a = server.text_client("a1");
+    let _b = server.text_client("b2");
+    let mut c = server.connect();
+    assert_eq!(c.read_to_close(), ["!!! server full (2 clients); try again later"]);
+    a.send("/list");
+    assert_eq!(a.expect("online:"), "*** 2 online: a1, b2");
+}
+
+#[test]
+fn sigterm_tells_clients_flushes_the_log_and_exits_zero() {
+    let log = temp_path("shutdown.jsonl");
+    let mut server = Server::start(&["--save", log.to_str().unwrap()]);
+    let mut a = server.text_client("alice");
+    let (mut j, _) = server.json_client("jay");
+    a.send("last words");
+    j.expect_event("public");
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        a.read_to_close()
+            .iter()
+            .any(|l| l == "*** Server shutting down: the server is shutting down"),
+        "{:?}",
+        a.seen
+    );
+    assert!(j.read_to_close().iter().any(|l| l.contains("\"type\":\"shutdown\"")), "{:?}", j.seen);
+    let events = read_jsonl(&log);
+    let msgs: Vec<&str> = events.iter().map(|e| e["msg"].as_str().unwrap()).collect();
+    assert_eq!(msgs.first(), Some(&"Listening"));
+    assert_eq!(msgs.last(), Some(&"Server stopped"), "{msgs:?}");
+    assert!(msgs.contains(&"Shutting down"));
+    std::fs::remove_file(&log).unwrap();
+}
+
+#[test]
+fn save_file_is_seed_schema_json_lines_and_appends_across_restarts() {
+    let log = temp_path("session.jsonl");
+    for round in 0..2 {
+        let mut server = Server::start(&["--save", log.to_str().unwrap()]);
+        let mut a = server.text_client("MrLaction");
+        let mut b = server.text_client("bob");
+        a.send("Hello everyone");
+        b.expect("Hello everyone");
+        a.send("/msg bob quiet");
+        b.expect("quiet");
+        server.wait_console("Private message");
+        assert!(server.terminate().success());
+        let events = read_jsonl(&log);
+        let listening = events.iter().filter(|e| e["msg"] == "Listening").count();
+        assert_eq!(listening, round + 1, "the file is appended to, not truncated");
+        for e in &events {
+            let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(keys.len(), 4, "{e}");
+            for k in ["ts", "level", "msg", "meta"] {
+                assert!(keys.contains(&k), "{e}");
+            }
+            assert!(e["ts"].as_str().unwrap().parse::<jiff::Timestamp>().is_ok(), "{e}");
+            assert!(["INFO", "WARN", "ERROR"].contains(&e["level"].as_str().unwrap()), "{e}");
+        }
+        let public = events.iter().rev().find(|e| e["msg"] == "Public message").unwrap();
+        assert_eq!(
+            public["meta"],
+            serde_json::json!({"from": "MrLaction", "len": 14, "preview": "Hello everyone", "text": "Hello everyone"})
+        );
+        let private = events.iter().rev().find(|e| e["msg"] == "Private message").unwrap();
+        assert_eq!(
+            (private["meta"]["to"].as_str(), private["meta"]["text"].as_str()),
+            (Some("bob"), Some("quiet"))
+        );
+        assert!(events.iter().any(|e| e["msg"] == "Nick set" && e["meta"]["new"] == "MrLaction"));
+    }
+    std::fs::remove_file(&log).unwrap();
+}
+
+#[test]
+fn unopenable_save_file_is_a_clear_startup_error() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
+        .args([
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--save",
+            "/nonexistent-dir/log.jsonl",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child);
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(
+        err.trim(),
+        "tchat: cannot open log file /nonexistent-dir/log.jsonl: No such file or directory (os error 2)"
+    );
+}
+
+trait SyncExt {
+    fn next_line_after_sync(&mut self) -> Option<String>;
+}
+
+impl SyncExt for Client {
+    /// The first non-/list line that arrives before a round trip completes, if any.
+    fn next_line_after_sync(&mut self) -> Option<String> {
+        self.sync().into_iter().find(|l| !l.contains(" online: "))
+    }
+}
