@@ -4,7 +4,8 @@
 //! without building anything. They are rendered here by pure functions that return bytes
 //! and contain no date, so a render is deterministic: `tests/generated.rs` compares every
 //! committed file with a fresh render and fails when one is stale, and [`REGENERATE`]
-//! rewrites them all.
+//! rewrites them all. `man/` and `completions/` hold generated files only: regenerating
+//! deletes anything else in them.
 //!
 //! clap_mangen renders the parts that come from the clap definition (synopsis, options
 //! with their defaults, subcommands); the sections below it (in-chat commands, keys, log
