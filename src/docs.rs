@@ -37,18 +37,14 @@ pub const COMPLETIONS_DIR: &str = "completions";
 pub const SHELLS: [Shell; 5] =
     [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::Elvish, Shell::PowerShell];
 
-/// The keys of `tchat join`'s line editor, as shown in its man page.
+/// The keys of `tchat join`'s line editor, in the form of the client's `/help` list.
 pub const CLIENT_KEYS: &[(&str, &str)] = &[
-    (
-        "Tab",
-        "Complete a command at the start of the line (/ms becomes /msg), or a nick anywhere; \
-         a nick completed at the start of the line gets \": \" after it. With several \
-         matches, Tab again cycles through them.",
-    ),
-    ("Up, Down", "Walk through the input history."),
-    ("Ctrl-R", "Search the input history backwards."),
-    ("Ctrl-D", "Leave the chat (on an empty line), like /quit."),
-    ("Ctrl-C", "Leave the chat when the line is empty."),
+    ("Tab", "complete a command, or a nick (cycles through several matches)"),
+    ("Up / Down", "previous / next line from the input history"),
+    ("Ctrl-R", "search the input history"),
+    ("Ctrl-C", "clear the line; on an empty line, leave"),
+    ("Ctrl-D", "leave (on an empty line)"),
+    ("Ctrl-L", "clear the screen"),
 ];
 
 /// One file this module renders: its path relative to the repository root, and its bytes.
@@ -299,17 +295,30 @@ fn description(page: Page) -> Roff {
                  that has history and Tab completion of commands and nicks. Messages that \
                  arrive while you type are printed above the input line, which is left \
                  as it was. Lines that mention your nick are highlighted and ring the \
-                 terminal bell.",
+                 terminal bell (unless --no-bell).",
             );
             para(
                 &mut r,
-                "When standard input is not a terminal, tchat join sends each input line \
-                 as it is, prints incoming events as plain lines and exits at the end of \
+                "When standard input or output is not a terminal, tchat join sends each \
+                 input line as it is, prints incoming events as plain lines and exits at the end of \
                  the input, once the server has answered. Scripts can drive it that way.",
             );
         }
     }
     r
+}
+
+/// `.TP` entries, one per `(term, description)` pair of a table shared with the program
+/// (`/help` answers): the term in bold, the description made a sentence.
+fn sentences(r: &mut Roff, entries: &[(&str, &str)]) {
+    for (term, text) in entries {
+        let mut sentence = text.to_string();
+        if let Some(first) = sentence.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        sentence.push('.');
+        r.control("TP", []).text([bold(*term)]).text([roman(sentence)]);
+    }
 }
 
 /// `.TP` entries: a bold term, then its description.
@@ -325,14 +334,7 @@ fn in_chat_commands(r: &mut Roff) {
         "A line that starts with / is a command, interpreted by the server; any other \
          line is sent to everyone. /help lists the same commands.",
     )]);
-    for (usage, text) in protocol::COMMANDS {
-        let mut sentence = text.to_string();
-        if let Some(first) = sentence.get_mut(..1) {
-            first.make_ascii_uppercase();
-        }
-        sentence.push('.');
-        r.control("TP", []).text([bold(*usage)]).text([roman(sentence)]);
-    }
+    sentences(r, protocol::COMMANDS);
     r.control("PP", []).text([roman(
         "An unknown command or a command with wrong arguments gets an error that shows the \
          right usage; nothing is sent to the others.",
@@ -341,8 +343,12 @@ fn in_chat_commands(r: &mut Roff) {
 
 fn keys(r: &mut Roff) {
     r.control("SH", ["KEYS"]);
-    r.text([roman("In tchat join, when standard input is a terminal:")]);
-    terms(r, CLIENT_KEYS);
+    r.text([roman(
+        "These keys work in tchat join when standard input and output are terminals. Tab \
+         completes a command at the start of the line (/ms becomes /msg) and a nick \
+         anywhere; a nick completed at the start of the line gets \": \" after it.",
+    )]);
+    sentences(r, CLIENT_KEYS);
 }
 
 /// One `Public message` line exactly as the server writes it, at a fixed time.
@@ -403,7 +409,11 @@ fn files(r: &mut Roff, page: Page) {
     if page != Page::Serve {
         r.control("TP", []).text([italic("$XDG_STATE_HOME/tchat/history")]);
         r.text([
-            roman("The input history of tchat join, kept across runs (bounded in size, mode 0600). If XDG_STATE_HOME is unset or empty, it is "),
+            roman(
+                "The input history of tchat join, kept across runs. It is created with \
+                 mode 0600, since it holds private messages. If XDG_STATE_HOME is unset or \
+                 not an absolute path, the file is ",
+            ),
             italic("~/.local/state/tchat/history"),
             roman(". "),
             bold("--no-history"),
@@ -430,11 +440,11 @@ fn environment(r: &mut Roff, page: Page) {
     if page != Page::Serve {
         vars.extend([
             ("XDG_STATE_HOME", "Where the client keeps its history file (see FILES)."),
-            ("HOME", "Used to find the history file when XDG_STATE_HOME is not set."),
+            ("HOME", "Used to find the history file when XDG_STATE_HOME is unset or not absolute."),
             (
                 "TERM",
-                "Read by the line editor. With TERM=dumb (or cons25, emacs) the client reads \
-                 plain lines, without line editing, history keys or completion.",
+                "Read by the line editor. On a terminal it does not support (TERM=dumb, \
+                 cons25 or emacs) there is no line editing, history keys or completion.",
             ),
         ]);
     }
@@ -446,23 +456,28 @@ fn exit_status(r: &mut Roff, page: Page) {
     let success = match page {
         Page::Tchat => {
             "Success: the server was stopped by SIGINT or SIGTERM, or the client left \
-             (/quit, Ctrl-D, or the end of its input)."
+             (/quit, Ctrl-D, Ctrl-C on an empty line, or the end of its input)."
         }
         Page::Serve => "Success: the server was stopped by SIGINT or SIGTERM.",
-        Page::Join => "Success: you left (/quit, Ctrl-D, or the end of the input).",
+        Page::Join => {
+            "Success: you left (/quit, Ctrl-D, Ctrl-C on an empty line, or the end of the \
+             input)."
+        }
     };
     let failure = match page {
         Page::Tchat => {
             "An error, reported on standard error in one line: for example the address \
-             is in use, the log file cannot be opened, or the server cannot be reached."
+             is in use or the log file cannot be opened (serve); the server cannot be \
+             reached, or it closed the connection before you left (join)."
         }
         Page::Serve => {
             "An error, reported on standard error in one line: for example the address \
              is in use or the log file cannot be opened."
         }
         Page::Join => {
-            "An error, reported on standard error in one line: for example the server \
-             cannot be reached."
+            "An error, reported on standard error in one line: the server address is \
+             malformed or cannot be reached, the connection broke, or the server closed \
+             it (also when it shuts down) before you left."
         }
     };
     terms(r, &[("0", success), ("1", failure), ("2", "Invalid command-line arguments.")]);
