@@ -383,18 +383,19 @@ fn session_log(r: &mut Roff) {
     r.control("PP", []).control("RS", ["4"]).control("nf", []);
     r.text([roman(example_log_line())]);
     r.control("fi", []).control("RE", []);
+    let meta = format!(
+        "Its details. A message keeps its sender (from), its length in characters (len), \
+         its first {} characters (preview) and its full text, so a session can be \
+         reconstructed from the log.",
+        event_log::PREVIEW_CHARS
+    );
     terms(
         r,
         &[
             ("ts", "When it happened: an RFC 3339 timestamp in UTC."),
             ("level", "INFO, WARN or ERROR."),
             ("msg", "What happened, e.g. Connection, Nick set, Public message, Disconnected."),
-            (
-                "meta",
-                "Its details. A message keeps its sender (from), its length in characters \
-                 (len), its first 64 characters (preview) and its full text, so a session \
-                 can be reconstructed from the log.",
-            ),
+            ("meta", &meta),
         ],
     );
     r.control("PP", []).text([roman(
@@ -492,7 +493,7 @@ fn examples(r: &mut Roff, page: Page) {
         ),
         (
             "jq -r 'select(.msg==\"Public message\") | .meta.text' log.jsonl",
-            "Replay the public messages of a session from its log.",
+            "Print the text of every public message in a session log.",
         ),
     ];
     let join: &[(&str, &str)] = &[
