@@ -68,6 +68,7 @@ pub enum Page {
 }
 
 impl Page {
+    /// Every page, top-level first.
     pub const ALL: [Page; 3] = [Page::Tchat, Page::Serve, Page::Join];
 
     /// The page's name as `man` knows it, e.g. `tchat-serve`.
@@ -119,7 +120,7 @@ pub fn man_page(page: Page) -> Vec<u8> {
         None => root.clone(),
         Some(name) => root.find_subcommand(name).expect("documented subcommand exists").clone(),
     };
-    let man = Man::new(cmd.clone());
+    let man = Man::new(cmd);
 
     // The title line is written by hand: clap_mangen leaves an empty date unquoted, which
     // shifts the later fields. The date stays empty on purpose, so that a render depends
@@ -187,8 +188,9 @@ const TEXT_WIDTH: usize = 80;
 ///   keep only the first;
 /// - clap_mangen separates an option's help from its possible values with `.br`, an
 ///   empty line and `.br` again, which linters flag: use one `.sp`;
-/// - no trailing whitespace, and text lines (outside `.nf` blocks) wrapped at spaces to
-///   [`TEXT_WIDTH`] (except a `.TP` tag); roff fills them back into paragraphs, so the output is the same.
+/// - no trailing whitespace, and text lines wrapped at spaces to [`TEXT_WIDTH`], except
+///   in `.nf` blocks and `.TP` tags; roff fills them back into paragraphs, so the output
+///   is the same.
 fn tidy(out: &[u8]) -> Vec<u8> {
     let preamble = Roff::new().render();
     let text = std::str::from_utf8(out).expect("roff output is UTF-8");
@@ -267,14 +269,13 @@ fn description(page: Page) -> Roff {
                 &mut r,
                 "Each event is shown on standard output as it happens, as HH:MM:SS LEVEL \
                  message key=value..., colored when standard output is a terminal. With \
-                 --save, the events are also appended to a file (see SESSION \
-                 LOG).",
+                 --save, the events are also appended to a file (see SESSION LOG).",
             );
             para(
                 &mut r,
                 "The server is hardened for use on a network it does not trust: lines \
-                 longer than --max-line are refused, control \
-                 characters and terminal escape sequences are removed before anything \
+                 longer than --max-line are refused, control characters and terminal \
+                 escape sequences are removed before anything \
                  reaches another client or the console, a client that sends too fast is \
                  warned and then disconnected, a client that stops reading is disconnected \
                  once its send queue is full, and surplus connections are refused with a \
@@ -300,8 +301,9 @@ fn description(page: Page) -> Roff {
             para(
                 &mut r,
                 "When standard input or output is not a terminal, tchat join sends each \
-                 input line as it is, prints incoming events as plain lines and exits at the end of \
-                 the input, once the server has answered. Scripts can drive it that way.",
+                 input line as it is, prints incoming events as plain lines and exits at \
+                 the end of the input, once the server has answered. Scripts can drive it \
+                 that way.",
             );
         }
     }
@@ -435,13 +437,16 @@ fn environment(r: &mut Roff, page: Page) {
     r.control("SH", ["ENVIRONMENT"]);
     let mut vars = vec![(
         "NO_COLOR",
-        "If set to a non-empty value, --color auto (the default) \
-         writes no colors.",
+        "If set to a non-empty value, --color auto (the default) writes no colors.",
     )];
     if page != Page::Serve {
         vars.extend([
             ("XDG_STATE_HOME", "Where the client keeps its history file (see FILES)."),
-            ("HOME", "Used to find the history file when XDG_STATE_HOME is unset or not absolute."),
+            (
+                "HOME",
+                "Used to find the history file when XDG_STATE_HOME is unset or not \
+                 absolute.",
+            ),
             (
                 "TERM",
                 "Read by the line editor. On a terminal it does not support (TERM=dumb, \
@@ -489,7 +494,7 @@ fn examples(r: &mut Roff, page: Page) {
     let serve: &[(&str, &str)] = &[
         (
             "tchat serve --port 5555 --save log.jsonl",
-            "Run a server on every address, port 5555, and append every event to log.jsonl.",
+            "Run a server on every IPv4 address, port 5555, and append every event to log.jsonl.",
         ),
         (
             "jq -r 'select(.msg==\"Public message\") | .meta.text' log.jsonl",

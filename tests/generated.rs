@@ -36,7 +36,7 @@ fn committed_files_match_a_fresh_render() {
             let current = std::fs::read(&path).ok();
             if current.as_deref() != Some(&file.contents[..]) {
                 std::fs::write(&path, &file.contents).unwrap();
-                eprintln!("wrote {}", file.path);
+                notice(&format!("wrote {}", file.path));
             }
         }
     }
@@ -65,7 +65,7 @@ fn committed_files_match_a_fresh_render() {
             }
             if blessing() {
                 std::fs::remove_file(repo_root().join(&path)).unwrap();
-                eprintln!("removed {path}");
+                notice(&format!("removed {path}"));
             } else {
                 problems.push(format!("{path} is not generated any more; delete it"));
             }
@@ -122,6 +122,12 @@ fn first_difference(committed: &[u8], fresh: &[u8]) -> String {
     out
 }
 
+/// Prints a line that must be seen: straight to stderr, since the test harness captures
+/// `eprintln!` of passing tests.
+fn notice(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// A fresh render of `file`, written under the target directory for a tool to read.
 fn rendered(file_name: &str) -> PathBuf {
     let file = docs::generated_files()
@@ -153,9 +159,7 @@ fn have(tool: &str, package: &str) -> bool {
         if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
             panic!("{msg}; CI must run this test");
         }
-        // Straight to stderr: the test harness captures eprintln! of passing tests,
-        // and this notice must be seen.
-        let _ = writeln!(std::io::stderr(), "SKIPPED: {msg}; this test runs in CI");
+        notice(&format!("SKIPPED: {msg}; this test runs in CI"));
     }
     found
 }
