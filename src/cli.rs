@@ -15,10 +15,10 @@ pub const DEFAULT_PORT: u16 = 5555;
     name = "tchat",
     version,
     about = "A multi-user terminal chat over plain TCP",
-    long_about = "tchat is a multi-user chat for a LAN or a small VPS. `tchat serve` runs a \
-                  hardened TCP chat server; `tchat join` is a colorized terminal client with \
-                  history and Tab completion. The protocol is plain text lines, so `nc HOST \
-                  5555` can chat too."
+    long_about = "tchat is a multi-user chat for a LAN or a small VPS. tchat serve runs a \
+                  hardened TCP chat server; tchat join is a colorized terminal client with \
+                  history and Tab completion. The protocol is plain text lines, so a bare \
+                  nc HOST 5555 can chat too."
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -1,7 +1,8 @@
 //! tchat: a multi-user terminal chat over plain TCP.
 //!
 //! Module map:
-//! - [`cli`]: the clap definition (shared with the man pages and completions);
+//! - [`cli`]: the clap definition, and [`docs`]: the man pages and shell completions
+//!   rendered from it;
 //! - [`protocol`]: what clients send ([`protocol::Request`]) and what the server sends
 //!   back ([`protocol::Event`]) in text or JSON;
 //! - [`framing`]: bounded line splitting; [`sanitize`]: stripping terminal controls;
@@ -11,6 +12,7 @@
 //! - [`event_log`]: the console and `--save` JSON Lines log.
 
 pub mod cli;
+pub mod docs;
 pub mod event_log;
 pub mod flood;
 pub mod framing;

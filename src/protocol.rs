@@ -25,7 +25,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/msg <user> <text>", "send a private message to one user"),
     ("/me <action>", "send an action, shown as \"* nick action\""),
     ("/quit [reason]", "leave the chat"),
-    ("/help", "show this help"),
+    ("/help", "list these commands"),
     ("//text", "send a public line that starts with '/'"),
 ];
 

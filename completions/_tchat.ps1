@@ -1,0 +1,82 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'tchat' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'tchat'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'tchat' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the chat server')
+            [CompletionResult]::new('join', 'join', [CompletionResultType]::ParameterValue, 'Join a chat server with the interactive terminal client')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tchat;serve' {
+            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Address to listen on (IPv4 or IPv6, e.g. 0.0.0.0, ::, 127.0.0.1)')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'TCP port to listen on; 0 picks a free port (the console prints the real one)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'TCP port to listen on; 0 picks a free port (the console prints the real one)')
+            [CompletionResult]::new('--save', '--save', [CompletionResultType]::ParameterName, 'Append every event to FILE as JSON Lines (never truncates)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Color the console output')
+            [CompletionResult]::new('--max-line', '--max-line', [CompletionResultType]::ParameterName, 'Longest accepted input line in bytes; longer lines are rejected with an error')
+            [CompletionResult]::new('--max-clients', '--max-clients', [CompletionResultType]::ParameterName, 'Most clients connected at once; further connections are refused')
+            [CompletionResult]::new('--max-per-ip', '--max-per-ip', [CompletionResultType]::ParameterName, 'Most connections from one IP address; 0 means no limit')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Sustained lines per second allowed from one client; 0 disables flood control')
+            [CompletionResult]::new('--burst', '--burst', [CompletionResultType]::ParameterName, 'Lines a client may send in a burst before the rate applies')
+            [CompletionResult]::new('--send-queue', '--send-queue', [CompletionResultType]::ParameterName, 'Bytes queued for a client that does not read before it is disconnected')
+            [CompletionResult]::new('--announce-limit', '--announce-limit', [CompletionResultType]::ParameterName, 'Announce joins and leaves only while at most N users are online; 0 means always')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Server name shown in the welcome message')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'tchat;join' {
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Server port, unless HOST names one')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Server port, unless HOST names one')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Nickname to ask for (otherwise the server assigns a guest name)')
+            [CompletionResult]::new('--nick', '--nick', [CompletionResultType]::ParameterName, 'Nickname to ask for (otherwise the server assigns a guest name)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Color the output')
+            [CompletionResult]::new('--no-history', '--no-history', [CompletionResultType]::ParameterName, 'Do not read or write the input history file')
+            [CompletionResult]::new('--no-bell', '--no-bell', [CompletionResultType]::ParameterName, 'Do not ring the terminal bell when your nick is mentioned')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'tchat;help' {
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the chat server')
+            [CompletionResult]::new('join', 'join', [CompletionResultType]::ParameterValue, 'Join a chat server with the interactive terminal client')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tchat;help;serve' {
+            break
+        }
+        'tchat;help;join' {
+            break
+        }
+        'tchat;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

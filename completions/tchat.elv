@@ -1,0 +1,70 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[tchat] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'tchat'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'tchat'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand serve 'Run the chat server'
+            cand join 'Join a chat server with the interactive terminal client'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tchat;serve'= {
+            cand --host 'Address to listen on (IPv4 or IPv6, e.g. 0.0.0.0, ::, 127.0.0.1)'
+            cand -p 'TCP port to listen on; 0 picks a free port (the console prints the real one)'
+            cand --port 'TCP port to listen on; 0 picks a free port (the console prints the real one)'
+            cand --save 'Append every event to FILE as JSON Lines (never truncates)'
+            cand --color 'Color the console output'
+            cand --max-line 'Longest accepted input line in bytes; longer lines are rejected with an error'
+            cand --max-clients 'Most clients connected at once; further connections are refused'
+            cand --max-per-ip 'Most connections from one IP address; 0 means no limit'
+            cand --rate 'Sustained lines per second allowed from one client; 0 disables flood control'
+            cand --burst 'Lines a client may send in a burst before the rate applies'
+            cand --send-queue 'Bytes queued for a client that does not read before it is disconnected'
+            cand --announce-limit 'Announce joins and leaves only while at most N users are online; 0 means always'
+            cand --name 'Server name shown in the welcome message'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'tchat;join'= {
+            cand -p 'Server port, unless HOST names one'
+            cand --port 'Server port, unless HOST names one'
+            cand -n 'Nickname to ask for (otherwise the server assigns a guest name)'
+            cand --nick 'Nickname to ask for (otherwise the server assigns a guest name)'
+            cand --color 'Color the output'
+            cand --no-history 'Do not read or write the input history file'
+            cand --no-bell 'Do not ring the terminal bell when your nick is mentioned'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'tchat;help'= {
+            cand serve 'Run the chat server'
+            cand join 'Join a chat server with the interactive terminal client'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tchat;help;serve'= {
+        }
+        &'tchat;help;join'= {
+        }
+        &'tchat;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,57 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_tchat_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_tchat_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_tchat_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_tchat_using_subcommand
+    set -l cmd (__fish_tchat_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c tchat -n "__fish_tchat_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tchat -n "__fish_tchat_needs_command" -s V -l version -d 'Print version'
+complete -c tchat -n "__fish_tchat_needs_command" -f -a "serve" -d 'Run the chat server'
+complete -c tchat -n "__fish_tchat_needs_command" -f -a "join" -d 'Join a chat server with the interactive terminal client'
+complete -c tchat -n "__fish_tchat_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l host -d 'Address to listen on (IPv4 or IPv6, e.g. 0.0.0.0, ::, 127.0.0.1)' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -s p -l port -d 'TCP port to listen on; 0 picks a free port (the console prints the real one)' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l save -d 'Append every event to FILE as JSON Lines (never truncates)' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l color -d 'Color the console output' -r -f -a "auto\t'Color when writing to a terminal and NO_COLOR is not set'
+always\t'Always color'
+never\t'Never color'"
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l max-line -d 'Longest accepted input line in bytes; longer lines are rejected with an error' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l max-clients -d 'Most clients connected at once; further connections are refused' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l max-per-ip -d 'Most connections from one IP address; 0 means no limit' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l rate -d 'Sustained lines per second allowed from one client; 0 disables flood control' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l burst -d 'Lines a client may send in a burst before the rate applies' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l send-queue -d 'Bytes queued for a client that does not read before it is disconnected' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l announce-limit -d 'Announce joins and leaves only while at most N users are online; 0 means always' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l name -d 'Server name shown in the welcome message' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tchat -n "__fish_tchat_using_subcommand join" -s p -l port -d 'Server port, unless HOST names one' -r
+complete -c tchat -n "__fish_tchat_using_subcommand join" -s n -l nick -d 'Nickname to ask for (otherwise the server assigns a guest name)' -r
+complete -c tchat -n "__fish_tchat_using_subcommand join" -l color -d 'Color the output' -r -f -a "auto\t'Color when writing to a terminal and NO_COLOR is not set'
+always\t'Always color'
+never\t'Never color'"
+complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-history -d 'Do not read or write the input history file'
+complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-bell -d 'Do not ring the terminal bell when your nick is mentioned'
+complete -c tchat -n "__fish_tchat_using_subcommand join" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tchat -n "__fish_tchat_using_subcommand help; and not __fish_seen_subcommand_from serve join help" -f -a "serve" -d 'Run the chat server'
+complete -c tchat -n "__fish_tchat_using_subcommand help; and not __fish_seen_subcommand_from serve join help" -f -a "join" -d 'Join a chat server with the interactive terminal client'
+complete -c tchat -n "__fish_tchat_using_subcommand help; and not __fish_seen_subcommand_from serve join help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

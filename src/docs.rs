@@ -1,0 +1,566 @@
+//! Man pages and shell completions, rendered from the clap definition in [`crate::cli`].
+//!
+//! The files live in the repository (`man/`, `completions/`) so packagers can ship them
+//! without building anything. They are rendered here by pure functions that return bytes
+//! and contain no date, so a render is deterministic: `tests/generated.rs` compares every
+//! committed file with a fresh render and fails when one is stale, and [`REGENERATE`]
+//! rewrites them all. `man/` and `completions/` hold generated files only: regenerating
+//! deletes anything else in them.
+//!
+//! clap_mangen renders the parts that come from the clap definition (synopsis, options
+//! with their defaults, subcommands); the sections below it (in-chat commands, keys, log
+//! format, files, environment, exit status, examples) are written here, next to the
+//! code they describe. The in-chat commands come from [`protocol::COMMANDS`], the same
+//! table the server's `/help` answers with, so the two cannot drift apart.
+
+use std::io::Write;
+
+use clap::CommandFactory;
+use clap_complete::{Generator, Shell};
+use clap_mangen::Man;
+use clap_mangen::roff::{Inline, Roff, bold, italic, roman};
+
+use crate::cli::Cli;
+use crate::event_log::{self, Level, Record};
+use crate::protocol;
+
+/// The one command that rewrites every generated file; printed when a file is stale.
+pub const REGENERATE: &str = "TCHAT_BLESS=1 cargo test --test generated";
+
+/// Where the man pages go, relative to the repository root.
+pub const MAN_DIR: &str = "man";
+
+/// Where the shell completions go, relative to the repository root.
+pub const COMPLETIONS_DIR: &str = "completions";
+
+/// Every shell clap_complete supports, in a fixed order so the file list is stable.
+pub const SHELLS: [Shell; 5] =
+    [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::Elvish, Shell::PowerShell];
+
+/// The keys of `tchat join`'s line editor, in the form of the client's `/help` list.
+pub const CLIENT_KEYS: &[(&str, &str)] = &[
+    ("Tab", "complete a command, or a nick (cycles through several matches)"),
+    ("Up / Down", "previous / next line from the input history"),
+    ("Ctrl-R", "search the input history"),
+    ("Ctrl-C", "clear the line; on an empty line, leave"),
+    ("Ctrl-D", "leave (on an empty line)"),
+    ("Ctrl-L", "clear the screen"),
+];
+
+/// One file this module renders: its path relative to the repository root, and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// Relative path with `/` separators, e.g. `man/tchat.1`.
+    pub path: String,
+    /// The exact bytes the committed file must hold.
+    pub contents: Vec<u8>,
+}
+
+/// The three man pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// `tchat(1)`: the whole program, including every subcommand's options.
+    Tchat,
+    /// `tchat-serve(1)`: the server.
+    Serve,
+    /// `tchat-join(1)`: the client.
+    Join,
+}
+
+impl Page {
+    /// Every page, top-level first.
+    pub const ALL: [Page; 3] = [Page::Tchat, Page::Serve, Page::Join];
+
+    /// The page's name as `man` knows it, e.g. `tchat-serve`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Page::Tchat => "tchat",
+            Page::Serve => "tchat-serve",
+            Page::Join => "tchat-join",
+        }
+    }
+
+    /// The clap subcommand the page documents; `None` for the top-level page.
+    fn subcommand(self) -> Option<&'static str> {
+        match self {
+            Page::Tchat => None,
+            Page::Serve => Some("serve"),
+            Page::Join => Some("join"),
+        }
+    }
+}
+
+/// Every generated file, man pages first, in a stable order.
+pub fn generated_files() -> Vec<GeneratedFile> {
+    let pages = Page::ALL.into_iter().map(|page| GeneratedFile {
+        path: format!("{MAN_DIR}/{}.1", page.name()),
+        contents: man_page(page),
+    });
+    let completions = SHELLS.into_iter().map(|shell| GeneratedFile {
+        path: format!("{COMPLETIONS_DIR}/{}", shell.file_name("tchat")),
+        contents: completion(shell),
+    });
+    pages.chain(completions).collect()
+}
+
+/// The completion script for `shell`, for the binary name `tchat`.
+pub fn completion(shell: Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "tchat", &mut out);
+    out
+}
+
+/// The man page `page` in roff, ready for `man -l`.
+pub fn man_page(page: Page) -> Vec<u8> {
+    // Man pages document real commands; clap's built-in `help` subcommand has no page
+    // of its own (`tchat help serve` is the same as `tchat serve --help`).
+    let mut root = Cli::command().disable_help_subcommand(true);
+    root.build();
+    let cmd = match page.subcommand() {
+        None => root.clone(),
+        Some(name) => root.find_subcommand(name).expect("documented subcommand exists").clone(),
+    };
+    let man = Man::new(cmd);
+
+    // The title line is written by hand: clap_mangen leaves an empty date unquoted, which
+    // shifts the later fields. The date stays empty on purpose, so that a render depends
+    // on nothing but the sources.
+    let mut out = Roff::new().render().into_bytes();
+    writeln!(
+        out,
+        ".TH {} 1 \"\" \"tchat {}\" \"tchat manual\"",
+        page.name().to_uppercase(),
+        env!("CARGO_PKG_VERSION")
+    )
+    .expect("writing to a Vec cannot fail");
+    // Ragged right and no hyphenation, as asciidoctor does: justified text and a
+    // hyphen inside an option name (--an-nounce-limit) both read badly in a terminal.
+    out.extend_from_slice(b".nh\n.ad l\n");
+    render(&mut out, |w| man.render_name_section(w));
+    render(&mut out, |w| man.render_synopsis_section(w));
+    render(&mut out, |w| man.render_description_section(w));
+    roff(&mut out, &description(page));
+    render(&mut out, |w| man.render_options_section(w));
+    if page == Page::Tchat {
+        render(&mut out, |w| man.render_subcommands_section(w));
+        // The top-level page is the whole reference: every subcommand's options too.
+        for (sub, heading) in [("serve", "tchat serve options"), ("join", "tchat join options")] {
+            let sub = root
+                .find_subcommand(sub)
+                .expect("documented subcommand exists")
+                .clone()
+                .mut_args(|arg| arg.help_heading(heading));
+            render(&mut out, |w| Man::new(sub).render_options_section(w));
+        }
+    }
+    let mut extra = Roff::new();
+    if page != Page::Serve {
+        in_chat_commands(&mut extra);
+        keys(&mut extra);
+    }
+    if page != Page::Join {
+        session_log(&mut extra);
+    }
+    files(&mut extra, page);
+    environment(&mut extra, page);
+    exit_status(&mut extra, page);
+    examples(&mut extra, page);
+    see_also(&mut extra, page);
+    roff(&mut out, &extra);
+    tidy(&out)
+}
+
+/// Runs one clap_mangen section renderer into `out`; writing to a `Vec` cannot fail.
+fn render(out: &mut Vec<u8>, section: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+    section(out).expect("writing to a Vec cannot fail");
+}
+
+fn roff(out: &mut Vec<u8>, roff: &Roff) {
+    roff.to_writer(out).expect("writing to a Vec cannot fail");
+}
+
+/// Longest text line written, in bytes, so the source reads well and `mandoc -T lint`
+/// has no style complaint.
+const TEXT_WIDTH: usize = 80;
+
+/// Makes the concatenated renders one clean roff document:
+/// - every roff render starts with the same preamble (defining the apostrophe string):
+///   keep only the first;
+/// - clap_mangen separates an option's help from its possible values with `.br`, an
+///   empty line and `.br` again, which linters flag: use one `.sp`;
+/// - no trailing whitespace, and text lines wrapped at spaces to [`TEXT_WIDTH`], except
+///   in `.nf` blocks and `.TP` tags; roff fills them back into paragraphs, so the output
+///   is the same.
+fn tidy(out: &[u8]) -> Vec<u8> {
+    let preamble = Roff::new().render();
+    let text = std::str::from_utf8(out).expect("roff output is UTF-8");
+    let body = text.strip_prefix(&preamble).expect("every render starts with the preamble");
+    let body = body.replace(&preamble, "").replace("\n.br\n\n.br\n", "\n.sp\n");
+
+    let mut tidy = preamble;
+    let mut no_fill = false;
+    let mut tag = false;
+    for line in body.lines().map(str::trim_end) {
+        // The line after `.TP` is the tag and must stay one line.
+        let is_tag = std::mem::replace(&mut tag, line == ".TP");
+        match line {
+            ".nf" => no_fill = true,
+            ".fi" => no_fill = false,
+            _ => {}
+        }
+        if no_fill || is_tag || line.starts_with('.') || line.len() <= TEXT_WIDTH {
+            tidy.push_str(line);
+            tidy.push('\n');
+            continue;
+        }
+        let mut width = 0;
+        for word in line.split(' ') {
+            if width > 0 && width + 1 + word.len() > TEXT_WIDTH {
+                tidy.push('\n');
+                width = 0;
+            }
+            if width > 0 {
+                tidy.push(' ');
+                width += 1;
+            } else if word.starts_with(['.', '\'']) {
+                // A line starting with these would be a request, not text.
+                tidy.push_str("\\&");
+                width += 2;
+            }
+            tidy.push_str(word);
+            width += word.len();
+        }
+        tidy.push('\n');
+    }
+    tidy.into_bytes()
+}
+
+/// Hand-written paragraphs appended to the DESCRIPTION clap_mangen renders from the
+/// command's about text.
+fn description(page: Page) -> Roff {
+    let mut r = Roff::new();
+    let para = |r: &mut Roff, text: &str| {
+        r.control("PP", []).text([roman(text)]);
+    };
+    match page {
+        Page::Tchat => {
+            para(
+                &mut r,
+                "Run one server with tchat serve, then everyone joins it with tchat join \
+                 HOST. Messages are public unless sent with /msg. The server keeps no \
+                 account or password: a nickname belongs to whoever holds it until they \
+                 leave.",
+            );
+            para(
+                &mut r,
+                "See tchat-serve(1) and tchat-join(1) for each command; this \
+                 page gathers everything in one place.",
+            );
+        }
+        Page::Serve => {
+            para(
+                &mut r,
+                "The server accepts plain TCP connections and relays text lines between \
+                 them. Every connection gets a unique nickname at once: the one it asks \
+                 for, or a guest name until it picks one. Joins, leaves and nick changes \
+                 are announced to everyone.",
+            );
+            para(
+                &mut r,
+                "Each event is shown on standard output as it happens, as HH:MM:SS LEVEL \
+                 message key=value..., colored when standard output is a terminal. With \
+                 --save, the events are also appended to a file (see SESSION LOG).",
+            );
+            para(
+                &mut r,
+                "The server is hardened for use on a network it does not trust: lines \
+                 longer than --max-line are refused, control characters and terminal \
+                 escape sequences are removed before anything \
+                 reaches another client or the console, a client that sends too fast is \
+                 warned and then disconnected, a client that stops reading is disconnected \
+                 once its send queue is full, and surplus connections are refused with a \
+                 message.",
+            );
+            para(
+                &mut r,
+                "On SIGINT (Ctrl-C) or SIGTERM the server tells every client it is \
+                 shutting down, flushes and closes every connection and the log, and \
+                 exits with status 0.",
+            );
+        }
+        Page::Join => {
+            para(
+                &mut r,
+                "The client connects to a tchat server, prints every message with a \
+                 timestamp and a color per nick, and reads your lines with a line editor \
+                 that has history and Tab completion of commands and nicks. Messages that \
+                 arrive while you type are printed above the input line, which is left \
+                 as it was. Lines that mention your nick are highlighted and ring the \
+                 terminal bell (unless --no-bell).",
+            );
+            para(
+                &mut r,
+                "When standard input or output is not a terminal, tchat join sends each \
+                 input line as it is, prints incoming events as plain lines and exits at \
+                 the end of the input, once the server has answered. Scripts can drive it \
+                 that way.",
+            );
+        }
+    }
+    r
+}
+
+/// `.TP` entries, one per `(term, description)` pair of a table shared with the program
+/// (`/help` answers): the term in bold, the description made a sentence.
+fn sentences(r: &mut Roff, entries: &[(&str, &str)]) {
+    for (term, text) in entries {
+        let mut sentence = text.to_string();
+        if let Some(first) = sentence.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        sentence.push('.');
+        r.control("TP", []).text([bold(*term)]).text([roman(sentence)]);
+    }
+}
+
+/// `.TP` entries: a bold term, then its description.
+fn terms(r: &mut Roff, entries: &[(&str, &str)]) {
+    for (term, text) in entries {
+        r.control("TP", []).text([bold(*term)]).text([roman(*text)]);
+    }
+}
+
+fn in_chat_commands(r: &mut Roff) {
+    r.control("SH", ["IN-CHAT COMMANDS"]);
+    r.text([roman(
+        "A line that starts with / is a command, interpreted by the server; any other \
+         line is sent to everyone. /help lists the same commands.",
+    )]);
+    sentences(r, protocol::COMMANDS);
+    r.control("PP", []).text([roman(
+        "An unknown command or a command with wrong arguments gets an error that shows the \
+         right usage; nothing is sent to the others.",
+    )]);
+}
+
+fn keys(r: &mut Roff) {
+    r.control("SH", ["KEYS"]);
+    r.text([roman(
+        "These keys work in tchat join when standard input and output are terminals. Tab \
+         completes a command at the start of the line (/ms becomes /msg) and a nick \
+         anywhere; a nick completed at the start of the line gets \": \" after it.",
+    )]);
+    sentences(r, CLIENT_KEYS);
+}
+
+/// One `Public message` line exactly as the server writes it, at a fixed time.
+fn example_log_line() -> String {
+    let text = "Hello everyone";
+    let record = Record {
+        ts: "2025-09-26T23:00:05Z".parse().expect("valid timestamp"),
+        level: Level::Info,
+        msg: "Public message",
+        meta: serde_json::json!({
+            "from": "MrLaction",
+            "len": text.chars().count(),
+            "preview": event_log::preview(text),
+            "text": text,
+        }),
+    };
+    serde_json::to_string(&record).expect("records always serialise")
+}
+
+fn session_log(r: &mut Roff) {
+    r.control("SH", ["SESSION LOG"]);
+    r.text([
+        roman("With "),
+        bold("--save"),
+        roman(" "),
+        italic("FILE"),
+        roman(
+            ", the server appends every event to FILE as JSON Lines: one JSON object per \
+             line, never truncating what the file already holds. For example:",
+        ),
+    ]);
+    r.control("PP", []).control("RS", ["4"]).control("nf", []);
+    r.text([roman(example_log_line())]);
+    r.control("fi", []).control("RE", []);
+    let meta = format!(
+        "Its details. A message keeps its sender (from), its length in characters (len), \
+         its first {} characters (preview) and its full text, so a session can be \
+         reconstructed from the log.",
+        event_log::PREVIEW_CHARS
+    );
+    terms(
+        r,
+        &[
+            ("ts", "When it happened: an RFC 3339 timestamp in UTC."),
+            ("level", "INFO, WARN or ERROR."),
+            ("msg", "What happened, e.g. Connection, Nick set, Public message, Disconnected."),
+            ("meta", &meta),
+        ],
+    );
+    r.control("PP", []).text([roman(
+        "Each line is written whole, before the same event reaches the console, so a \
+         killed server leaves no torn line. If the file cannot be written (disk full), the \
+         console says so once and the server keeps serving. jq(1) reads the file as it is.",
+    )]);
+}
+
+fn files(r: &mut Roff, page: Page) {
+    r.control("SH", ["FILES"]);
+    if page != Page::Serve {
+        r.control("TP", []).text([italic("$XDG_STATE_HOME/tchat/history")]);
+        r.text([
+            roman(
+                "The input history of tchat join, kept across runs. It is created with \
+                 mode 0600, since it holds private messages. If XDG_STATE_HOME is unset or \
+                 not an absolute path, the file is ",
+            ),
+            italic("~/.local/state/tchat/history"),
+            roman(". "),
+            bold("--no-history"),
+            roman(" neither reads nor writes it."),
+        ]);
+    }
+    if page != Page::Join {
+        r.control("TP", []).text([italic("FILE")]);
+        r.text([
+            roman("The session log given to tchat serve "),
+            bold("--save"),
+            roman("; it is opened for appending and created if needed. See SESSION LOG."),
+        ]);
+    }
+}
+
+fn environment(r: &mut Roff, page: Page) {
+    r.control("SH", ["ENVIRONMENT"]);
+    let mut vars = vec![(
+        "NO_COLOR",
+        "If set to a non-empty value, --color auto (the default) writes no colors.",
+    )];
+    if page != Page::Serve {
+        vars.extend([
+            ("XDG_STATE_HOME", "Where the client keeps its history file (see FILES)."),
+            (
+                "HOME",
+                "Used to find the history file when XDG_STATE_HOME is unset or not \
+                 absolute.",
+            ),
+            (
+                "TERM",
+                "Read by the line editor. On a terminal it does not support (TERM=dumb, \
+                 cons25 or emacs) there is no line editing, history keys or completion.",
+            ),
+        ]);
+    }
+    terms(r, &vars);
+}
+
+fn exit_status(r: &mut Roff, page: Page) {
+    r.control("SH", ["EXIT STATUS"]);
+    let success = match page {
+        Page::Tchat => {
+            "Success: the server was stopped by SIGINT or SIGTERM, or the client left \
+             (/quit, Ctrl-D, Ctrl-C on an empty line, or the end of its input)."
+        }
+        Page::Serve => "Success: the server was stopped by SIGINT or SIGTERM.",
+        Page::Join => {
+            "Success: you left (/quit, Ctrl-D, Ctrl-C on an empty line, or the end of the \
+             input)."
+        }
+    };
+    let failure = match page {
+        Page::Tchat => {
+            "An error, reported on standard error in one line: for example the address \
+             is in use or the log file cannot be opened (serve); the server cannot be \
+             reached, or it closed the connection before you left (join)."
+        }
+        Page::Serve => {
+            "An error, reported on standard error in one line: for example the address \
+             is in use or the log file cannot be opened."
+        }
+        Page::Join => {
+            "An error, reported on standard error in one line: the server address is \
+             malformed or cannot be reached, the connection broke, or the server closed \
+             it (also when it shuts down) before you left."
+        }
+    };
+    terms(r, &[("0", success), ("1", failure), ("2", "Invalid command-line arguments.")]);
+}
+
+fn examples(r: &mut Roff, page: Page) {
+    r.control("SH", ["EXAMPLES"]);
+    let serve: &[(&str, &str)] = &[
+        (
+            "tchat serve --port 5555 --save log.jsonl",
+            "Run a server on every IPv4 address, port 5555, and append every event to log.jsonl.",
+        ),
+        (
+            "jq -r 'select(.msg==\"Public message\") | .meta.text' log.jsonl",
+            "Print the text of every public message in a session log.",
+        ),
+    ];
+    let join: &[(&str, &str)] = &[
+        (
+            "tchat join 192.168.0.10 --nick MrLaction",
+            "Join the server on 192.168.0.10, port 5555, as MrLaction.",
+        ),
+        ("tchat join [::1]:6000", "Join a server on an IPv6 address and another port."),
+        ("nc 192.168.0.10 5555", "Chat without tchat: the protocol is plain text lines."),
+    ];
+    if page != Page::Join {
+        terms(r, serve);
+    }
+    if page != Page::Serve {
+        terms(r, join);
+    }
+}
+
+fn see_also(r: &mut Roff, page: Page) {
+    r.control("SH", ["SEE ALSO"]);
+    let mut refs: Vec<(&str, &str)> =
+        Page::ALL.into_iter().filter(|&p| p != page).map(|p| (p.name(), "1")).collect();
+    refs.extend([("nc", "1"), ("jq", "1")]);
+    let mut line: Vec<Inline> = Vec::new();
+    for (i, (name, section)) in refs.into_iter().enumerate() {
+        if i > 0 {
+            line.push(roman(", "));
+        }
+        line.push(bold(name));
+        line.push(roman(format!("({section})")));
+    }
+    r.text(line);
+    r.control("PP", []).text([roman(
+        "The README of the tchat sources describes the wire protocol, for writing other \
+         clients.",
+    )]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_are_deterministic() {
+        assert_eq!(generated_files(), generated_files());
+    }
+
+    #[test]
+    fn every_man_page_lists_the_in_chat_commands_it_should() {
+        for page in [Page::Tchat, Page::Join] {
+            let text = String::from_utf8(man_page(page)).unwrap();
+            for (usage, _) in protocol::COMMANDS {
+                assert!(text.contains(&usage.replace('-', "\\-")), "{usage} missing");
+            }
+        }
+    }
+
+    #[test]
+    fn the_log_example_is_a_real_log_line() {
+        let v: serde_json::Value = serde_json::from_str(&example_log_line()).unwrap();
+        assert_eq!(v["ts"], "2025-09-26T23:00:05Z");
+        assert_eq!(v["level"], "INFO");
+        assert_eq!(v["meta"]["from"], "MrLaction");
+    }
+}
