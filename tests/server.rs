@@ -76,6 +76,22 @@ fn text_welcome_names_server_version_count_and_help() {
 }
 
 #[test]
+fn a_hello_after_the_window_still_switches_to_structured_mode() {
+    let server = Server::start(&[]);
+    let mut a = server.text_client("alice");
+    let mut late = server.connect();
+    late.expect("You are guest");
+    a.expect("joined");
+    late.send("/hello json latecomer");
+    let welcome = late.expect_event("welcome");
+    assert!(welcome["nick"].as_str().unwrap().starts_with("guest"), "{welcome}");
+    assert_eq!(late.expect_event("nick")["new"], "latecomer");
+    assert!(a.expect("known as").ends_with("is now known as latecomer"));
+    late.send("/hello json again");
+    assert_eq!(late.expect_event("error")["code"], "usage");
+}
+
+#[test]
 fn public_messages_reach_everyone_else() {
     let server = Server::start(&[]);
     let mut a = server.text_client("alice");

@@ -51,6 +51,8 @@ struct Session {
     /// changes it, so the two never disagree.
     nick: String,
     registered: bool,
+    /// The hello counts only as the first line, even if it came after the window.
+    seen_a_line: bool,
     flood: FloodGuard,
     /// Set once the session must end; the value is the leave reason (`None` inside:
     /// leave without announcement, as on shutdown).
@@ -68,7 +70,16 @@ pub async fn serve(
 ) {
     let mut lines = LineBuffer::new(hub.config.max_line);
     let flood = FloodGuard::new(hub.config.rate, hub.config.burst, Instant::now());
-    let mut s = Session { hub, id, peer, nick, registered: false, flood, closing: None };
+    let mut s = Session {
+        hub,
+        id,
+        peer,
+        nick,
+        registered: false,
+        seen_a_line: false,
+        flood,
+        closing: None,
+    };
     let mut pending: VecDeque<Bytes> = VecDeque::new();
     let hello = sleep(HELLO_WINDOW);
     tokio::pin!(hello);
@@ -204,6 +215,8 @@ impl Session {
         if self.closing.is_some() {
             return;
         }
+        let first = !self.seen_a_line;
+        self.seen_a_line = true;
         match self.flood.check(Instant::now()) {
             Verdict::Allow => {}
             Verdict::Warn => {
@@ -245,8 +258,16 @@ impl Session {
             }
         };
         match request {
-            Request::Hello { .. } if self.registered => {
+            Request::Hello { .. } if self.registered && !first => {
                 return self.error("usage", "/hello is only valid as the first line".into());
+            }
+            Request::Hello { nick } if self.registered => {
+                self.hub.upgrade_to_json(self.id);
+                self.hub.log.info("Late hello", json!({"nick": self.nick}));
+                if let Some(nick) = nick {
+                    self.handle(Request::Nick(nick));
+                }
+                return;
             }
             Request::Hello { nick } => return self.register(true, nick),
             // A first line of `/nick NAME` joins under NAME directly: nobody sees a

@@ -145,25 +145,40 @@ impl Hub {
         let refused = wanted.and_then(|w| reg.claim(id, w).err());
         reg.online += 1;
         let online = reg.online;
-        let announce = self.announces(online);
-        let users = if announce { reg.sorted_nicks_with(id) } else { Vec::new() };
         let m = reg.members.get_mut(&id).expect("registering member exists");
         m.json = json;
         m.registered = true;
         let nick = m.nick.clone();
-        let welcome = Event::now(EventKind::Welcome {
-            server: self.config.server_name.clone(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            nick: nick.clone(),
-            online,
-            users,
-        });
-        m.outbox.push(encode_for(&welcome, json, &nick));
-        if announce {
+        self.welcome(&reg, id);
+        if self.announces(online) {
             let join = Event::now(EventKind::Join { nick: nick.clone(), online });
             reg.fan_out(&Frames::new(&join), Skip::Member(id));
         }
         (nick, refused)
+    }
+
+    /// Switches a member already welcomed in text mode to structured mode: for a hello
+    /// that arrived after the hello window (a lost first packet on a slow link).
+    pub fn upgrade_to_json(&self, id: u64) {
+        let mut reg = self.lock();
+        if let Some(m) = reg.members.get_mut(&id) {
+            m.json = true;
+            self.welcome(&reg, id);
+        }
+    }
+
+    /// Queues the welcome for member `id` in its encoding.
+    fn welcome(&self, reg: &Registry, id: u64) {
+        let m = &reg.members[&id];
+        let announce = self.announces(reg.online);
+        let welcome = Event::now(EventKind::Welcome {
+            server: self.config.server_name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            nick: m.nick.clone(),
+            online: reg.online,
+            users: if announce { reg.sorted_nicks_with(id) } else { Vec::new() },
+        });
+        m.outbox.push(encode_for(&welcome, m.json, &m.nick));
     }
 
     /// Renames member `id`, announcing the change to everyone (the renamed member too).
