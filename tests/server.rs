@@ -498,3 +498,11 @@ impl SyncExt for Client {
         self.sync().into_iter().find(|l| !l.contains(" online: "))
     }
 }
+
+#[test]
+fn console_is_plain_when_piped_and_colored_on_request() {
+    let plain = Server::start(&[]);
+    assert!(!plain.console_text().contains('\u{1b}'), "{}", plain.console_text());
+    let colored = Server::start(&["--color", "always"]);
+    assert!(colored.console_text().contains("\u{1b}["), "{}", colored.console_text());
+}

@@ -57,7 +57,8 @@ impl Server {
         let line = server.wait_console("Listening");
         let addr = line
             .split_whitespace()
-            .find_map(|w| w.strip_prefix("addr="))
+            .find_map(|w| w.rsplit("addr=").next().filter(|_| w.contains("addr=")))
+            .map(|w| w.trim_start_matches("\u{1b}[0m"))
             .unwrap_or_else(|| panic!("no addr= in {line:?}"));
         server.addr = addr.parse().unwrap();
         server
