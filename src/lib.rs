@@ -9,9 +9,11 @@
 //!   [`nick`]: nickname rules; [`flood`]: per-client rate limiting;
 //! - [`server`]: the accept loop, the hub that owns the nick table and fans events out,
 //!   and one task per connection;
-//! - [`event_log`]: the console and `--save` JSON Lines log.
+//! - [`event_log`]: the console and `--save` JSON Lines log;
+//! - [`client`]: `tchat join`, the terminal client (rendering, completion, line editor).
 
 pub mod cli;
+pub mod client;
 pub mod docs;
 pub mod event_log;
 pub mod flood;

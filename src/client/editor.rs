@@ -1,0 +1,271 @@
+//! The interactive line editor: rustyline on its own thread, with Tab completion from the
+//! live [`Roster`], a prompt that shows the current nick, and the input history file.
+//!
+//! rustyline's `readline` blocks, so it runs on a plain thread and hands each line to the
+//! network task through a channel; incoming events are printed above the prompt through
+//! rustyline's `ExternalPrinter`, which redraws the partly typed line afterwards.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use owo_colors::{OwoColorize, Style};
+use rustyline::completion::Completer;
+use rustyline::config::Configurer;
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::FileHistory;
+use rustyline::validate::Validator;
+use rustyline::{
+    Cmd, CompletionType, ConditionalEventHandler, Context, Editor, Event, EventContext,
+    EventHandler, KeyEvent, Movement, RepeatCount,
+};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::Input;
+use super::complete::{Roster, complete};
+use crate::protocol::Request;
+
+/// Most lines kept in the history file.
+pub const HISTORY_SIZE: usize = 1000;
+
+/// How long the prompt waits for the server to confirm a welcome or a `/nick` before it
+/// is drawn anyway (with the nick it knows).
+const NICK_WAIT: Duration = Duration::from_secs(3);
+
+/// Where the input history lives: `$XDG_STATE_HOME/tchat/history`, or
+/// `~/.local/state/tchat/history` when XDG_STATE_HOME is unset or not absolute (as the
+/// XDG spec says). None when neither variable helps.
+pub fn history_path() -> Option<PathBuf> {
+    history_path_from(std::env::var_os("XDG_STATE_HOME"), std::env::var_os("HOME"))
+}
+
+fn history_path_from(
+    state: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    let base = match state.map(PathBuf::from).filter(|p| p.is_absolute()) {
+        Some(state) => state,
+        None => PathBuf::from(home.filter(|h| !h.is_empty())?).join(".local/state"),
+    };
+    Some(base.join("tchat").join("history"))
+}
+
+/// Creates the history file (and its directory) private to the user: the file holds
+/// private messages.
+fn prepare_history_file(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// rustyline's hooks: completion from the roster and a colored prompt.
+pub struct ChatHelper {
+    /// Shared with the network side, which applies every join, leave and rename to it;
+    /// a lock because `Completer::complete` only gets `&self`.
+    roster: Arc<Mutex<Roster>>,
+    /// Whether the prompt may be colored.
+    color: bool,
+}
+
+impl Completer for ChatHelper {
+    type Candidate = String;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        let roster = self.roster.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(complete(line, pos, &roster))
+    }
+}
+
+impl Hinter for ChatHelper {
+    type Hint = String;
+}
+
+impl Highlighter for ChatHelper {
+    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(
+        &'s self,
+        prompt: &'p str,
+        default: bool,
+    ) -> Cow<'b, str> {
+        if self.color && default {
+            Cow::Owned(prompt.style(Style::new().bold()).to_string())
+        } else {
+            Cow::Borrowed(prompt)
+        }
+    }
+}
+
+impl Validator for ChatHelper {}
+
+impl rustyline::Helper for ChatHelper {}
+
+/// Ctrl-C: clears a partly typed line; on an empty line it is the usual interrupt, which
+/// the client takes as "leave".
+struct CtrlC;
+
+impl ConditionalEventHandler for CtrlC {
+    fn handle(&self, _: &Event, _: RepeatCount, _: bool, ctx: &EventContext) -> Option<Cmd> {
+        if ctx.line().is_empty() { None } else { Some(Cmd::Kill(Movement::WholeLine)) }
+    }
+}
+
+/// The editor, before its thread starts; creating it also yields the printer that the
+/// network side uses to print above the prompt.
+pub struct LineEditor {
+    editor: Editor<ChatHelper, FileHistory>,
+    history: Option<PathBuf>,
+}
+
+/// A failure to set up the terminal for editing.
+pub type EditorError = ReadlineError;
+
+impl LineEditor {
+    pub fn new(
+        roster: Arc<Mutex<Roster>>,
+        color: bool,
+        use_history: bool,
+    ) -> Result<(LineEditor, impl rustyline::ExternalPrinter + Send + 'static), EditorError> {
+        let config = rustyline::Config::builder()
+            .max_history_size(HISTORY_SIZE)?
+            .history_ignore_dups(true)?
+            .history_ignore_space(true)
+            .auto_add_history(false)
+            .completion_type(CompletionType::Circular)
+            .build();
+        let mut editor = Editor::with_config(config)?;
+        editor.set_helper(Some(ChatHelper { roster, color }));
+        editor.set_color_mode(if color {
+            rustyline::ColorMode::Enabled
+        } else {
+            rustyline::ColorMode::Disabled
+        });
+        editor.bind_sequence(KeyEvent::ctrl('C'), EventHandler::Conditional(Box::new(CtrlC)));
+        let history = if use_history { history_path() } else { None };
+        let history = history.filter(|path| match prepare_history_file(path) {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!("tchat: history disabled: {}: {e}", path.display());
+                false
+            }
+        });
+        if let Some(path) = &history {
+            // A missing or unreadable file only costs the old history.
+            let _ = editor.load_history(path);
+        }
+        let printer = editor.create_external_printer()?;
+        Ok((LineEditor { editor, history }, printer))
+    }
+
+    /// The editing loop, run on its own thread until the user leaves or the network side
+    /// goes away. `acks` is signalled by the network side when the welcome, a rename of
+    /// the user, or an error arrives, so the next prompt shows the right nick.
+    pub fn run(
+        mut self,
+        roster: Arc<Mutex<Roster>>,
+        lines: UnboundedSender<Input>,
+        acks: Receiver<()>,
+    ) {
+        let nick = |roster: &Arc<Mutex<Roster>>| {
+            roster.lock().unwrap_or_else(|e| e.into_inner()).me().to_owned()
+        };
+        if nick(&roster).is_empty()
+            && acks.recv_timeout(NICK_WAIT) == Err(RecvTimeoutError::Disconnected)
+        {
+            return;
+        }
+        loop {
+            let me = nick(&roster);
+            let prompt = if me.is_empty() { "> ".to_owned() } else { format!("[{me}] ") };
+            let line = match self.editor.readline(&prompt) {
+                Ok(line) => line,
+                Err(ReadlineError::Interrupted | ReadlineError::Eof) => {
+                    let _ = lines.send(Input::Quit);
+                    return;
+                }
+                Err(e) => {
+                    eprintln!("tchat: terminal error: {e}");
+                    let _ = lines.send(Input::Quit);
+                    return;
+                }
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            self.remember(&line);
+            let request = Request::parse(&line);
+            while acks.try_recv().is_ok() {}
+            let quit = matches!(request, Ok(Request::Quit(_)));
+            let renames = matches!(request, Ok(Request::Nick(_)));
+            if lines.send(Input::Line(line)).is_err() || quit {
+                return;
+            }
+            if renames && acks.recv_timeout(NICK_WAIT) == Err(RecvTimeoutError::Disconnected) {
+                return;
+            }
+        }
+    }
+
+    fn remember(&mut self, line: &str) {
+        if let Ok(true) = self.editor.add_history_entry(line) {
+            if let Some(path) = &self.history {
+                // Appending after every line keeps the history even if the process ends
+                // abruptly (the server dropping the connection).
+                let _ = self.editor.append_history(path);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_follows_the_xdg_state_directory() {
+        let p = |state: Option<&str>, home: Option<&str>| {
+            history_path_from(state.map(Into::into), home.map(Into::into))
+        };
+        assert_eq!(p(Some("/s"), Some("/h")), Some(PathBuf::from("/s/tchat/history")));
+        assert_eq!(p(None, Some("/h")), Some(PathBuf::from("/h/.local/state/tchat/history")));
+        assert_eq!(
+            p(Some("relative"), Some("/h")),
+            Some(PathBuf::from("/h/.local/state/tchat/history"))
+        );
+        assert_eq!(p(None, None), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_history_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("tchat-hist-{}", std::process::id()));
+        let path = dir.join("tchat").join("history");
+        prepare_history_file(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,356 @@
+//! `tchat join`: the terminal client.
+//!
+//! - [`target`]: reading the `HOST` argument;
+//! - [`render`]: turning events into (colored) lines;
+//! - [`complete`]: the live nick list and Tab completion candidates;
+//! - [`editor`]: the rustyline editor thread and the history file.
+//!
+//! This module holds the connection: it sends `/hello json [NICK]`, then runs one loop
+//! that reads events from the server and writes the user's lines to it. The user's lines
+//! come from the editor thread (on a terminal) or from stdin (piped, for scripts);
+//! rendered events go to a printer thread, because printing above rustyline's prompt can
+//! block and must not stall the network loop.
+
+pub mod complete;
+pub mod editor;
+pub mod render;
+pub mod target;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use crate::cli::JoinArgs;
+use crate::framing::{Line, LineBuffer};
+use crate::protocol::{Event, EventKind, HELLO, HELLO_MODE_JSON, Request};
+use complete::Roster;
+use render::Renderer;
+use target::{Target, TargetError};
+
+/// How long connecting may take before the server counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long to wait for the server to close the connection after `/quit` (it answers
+/// with a goodbye first).
+const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest line accepted from the server. Far above any event it sends; it only stops
+/// a broken or hostile server from growing the buffer without end.
+const MAX_SERVER_LINE: usize = 1 << 20;
+
+/// What the input side hands to the connection.
+#[derive(Debug)]
+pub enum Input {
+    /// A line to send as typed.
+    Line(String),
+    /// The user is leaving (Ctrl-D, Ctrl-C on an empty line, end of piped input): send
+    /// `/quit` and wait for the server to close.
+    Quit,
+}
+
+/// Why `tchat join` failed; each becomes one line on stderr.
+#[derive(Debug)]
+pub enum ClientError {
+    BadTarget(TargetError),
+    Connect {
+        target: Target,
+        source: std::io::Error,
+    },
+    /// The server closed the connection without the user asking to leave.
+    Closed,
+    /// The connection broke.
+    Lost(std::io::Error),
+    Terminal(editor::EditorError),
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::BadTarget(e) => write!(f, "{e}"),
+            ClientError::Connect { target, source } => {
+                write!(f, "cannot connect to {target}: {source}")
+            }
+            ClientError::Closed => write!(f, "the server closed the connection"),
+            ClientError::Lost(e) => write!(f, "connection lost: {e}"),
+            ClientError::Terminal(e) => write!(f, "cannot use the terminal: {e}"),
+            ClientError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// How a session ended without error.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// The user left; the server closed the connection (or did not within the timeout).
+    Quit,
+}
+
+/// Runs `tchat join`. Interactive when stdin and stdout are terminals; otherwise reads
+/// lines from stdin and prints plain lines.
+pub fn run(args: JoinArgs) -> Result<(), ClientError> {
+    let target = Target::parse(&args.host, args.port).map_err(ClientError::BadTarget)?;
+    let stdout_tty = std::io::stdout().is_terminal();
+    let interactive = stdout_tty && std::io::stdin().is_terminal();
+    let renderer = Renderer {
+        color: args.color.enabled(stdout_tty),
+        tz: jiff::tz::TimeZone::system(),
+        show_keys: interactive,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ClientError::Io)?;
+    let stream = runtime.block_on(connect(&target))?;
+
+    let roster = Arc::new(Mutex::new(Roster::default()));
+    let (lines_tx, lines_rx) = unbounded_channel();
+    let (acks_tx, acks_rx) = std_mpsc::channel();
+    let terminal = interactive.then(TerminalMode::save);
+
+    let (out, printer) = if interactive {
+        let (editor, mut printer) =
+            editor::LineEditor::new(roster.clone(), renderer.color, !args.no_history)
+                .map_err(ClientError::Terminal)?;
+        let roster = roster.clone();
+        std::thread::spawn(move || editor.run(roster, lines_tx, acks_rx));
+        spawn_printer(move |text: String| {
+            let _ = rustyline::ExternalPrinter::print(&mut printer, text);
+        })
+    } else {
+        drop(acks_rx);
+        std::thread::spawn(move || read_stdin(lines_tx));
+        spawn_printer(|text: String| {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+        })
+    };
+
+    let bell = interactive && !args.no_bell;
+    let hello = hello_lines(args.nick.as_deref());
+    let on_line = |line: Line<'_>| {
+        let rendered = match line {
+            Line::Text(text) => match serde_json::from_str::<Event>(&text) {
+                Ok(event) => {
+                    let mut roster = roster.lock().unwrap_or_else(|e| e.into_inner());
+                    let rendered = renderer.event(&event, roster.me());
+                    let me_changed = roster.apply(&event.kind);
+                    drop(roster);
+                    if me_changed || matches!(event.kind, EventKind::Error { .. }) {
+                        let _ = acks_tx.send(());
+                    }
+                    rendered
+                }
+                Err(_) => renderer.raw_line(&text),
+            },
+            Line::TooLong => {
+                renderer.raw_line("!!! (an over-long line from the server was dropped)")
+            }
+        };
+        let mut text = rendered.text;
+        if rendered.alert && bell {
+            text.push('\u{7}');
+        }
+        text.push('\n');
+        let _ = out.send(text);
+    };
+    let result = runtime.block_on(session(stream, hello, lines_rx, on_line));
+    if let Err(ClientError::Closed | ClientError::Lost(_)) = &result {
+        if interactive {
+            let _ = out.send(renderer.notice("Disconnected.") + "\n");
+        }
+    }
+    drop(out);
+    let _ = printer.join();
+    if let Some(terminal) = terminal {
+        terminal.restore();
+    }
+    result.map(|Ended::Quit| ())
+}
+
+/// The first lines to send: the structured-mode hello, with the nick if it can ride
+/// along. A nick with spaces cannot (the hello takes one word), so it follows as a
+/// `/nick` and the server explains why it is refused.
+fn hello_lines(nick: Option<&str>) -> Vec<String> {
+    match nick.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(nick) if !nick.contains(char::is_whitespace) => {
+            vec![format!("{HELLO} {HELLO_MODE_JSON} {nick}")]
+        }
+        Some(nick) => vec![format!("{HELLO} {HELLO_MODE_JSON}"), format!("/nick {nick}")],
+        None => vec![format!("{HELLO} {HELLO_MODE_JSON}")],
+    }
+}
+
+async fn connect(target: &Target) -> Result<TcpStream, ClientError> {
+    let attempt = TcpStream::connect((target.host.as_str(), target.port));
+    let result = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out")),
+    };
+    let stream =
+        result.map_err(|source| ClientError::Connect { target: target.clone(), source })?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// The connection loop: sends the hello, then passes every line from the server to
+/// `on_line` and every input line to the server, until the server closes the connection.
+async fn session(
+    stream: TcpStream,
+    hello: Vec<String>,
+    mut input: UnboundedReceiver<Input>,
+    mut on_line: impl FnMut(Line<'_>),
+) -> Result<Ended, ClientError> {
+    let (mut reader, mut writer) = stream.into_split();
+    for line in hello {
+        send(&mut writer, &line).await?;
+    }
+    let mut lines = LineBuffer::new(MAX_SERVER_LINE);
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut quitting = false;
+    let quit_deadline = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(quit_deadline);
+    let mut input_open = true;
+    loop {
+        tokio::select! {
+            read = reader.read(&mut buf) => {
+                let n = read.map_err(ClientError::Lost)?;
+                if n == 0 {
+                    return if quitting { Ok(Ended::Quit) } else { Err(ClientError::Closed) };
+                }
+                lines.feed(&buf[..n], &mut on_line);
+            }
+            next = input.recv(), if input_open && !quitting => {
+                let line = match next {
+                    Some(Input::Line(line)) => line,
+                    Some(Input::Quit) | None => {
+                        input_open = false;
+                        "/quit".to_owned()
+                    }
+                };
+                // A pasted block arrives as one line with newlines in it: one message each.
+                for part in line.split('\n').map(|l| l.trim_end_matches('\r')) {
+                    if part.trim().is_empty() {
+                        continue;
+                    }
+                    if matches!(Request::parse(part), Ok(Request::Quit(_))) {
+                        quitting = true;
+                    }
+                    send(&mut writer, part).await?;
+                    if quitting {
+                        break;
+                    }
+                }
+                if quitting {
+                    quit_deadline.as_mut().reset(tokio::time::Instant::now() + QUIT_TIMEOUT);
+                }
+            }
+            () = &mut quit_deadline, if quitting => return Ok(Ended::Quit),
+        }
+    }
+}
+
+async fn send(writer: &mut tokio::net::tcp::OwnedWriteHalf, line: &str) -> Result<(), ClientError> {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    writer.write_all(&bytes).await.map_err(ClientError::Lost)
+}
+
+/// Piped mode: every stdin line is sent as is; end of input means leave.
+fn read_stdin(lines: UnboundedSender<Input>) {
+    let mut stdin = std::io::stdin().lock();
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        match stdin.read_until(b'\n', &mut raw) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let line = String::from_utf8_lossy(&raw);
+                let line = line.trim_end_matches(['\n', '\r']);
+                if lines.send(Input::Line(line.to_owned())).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = lines.send(Input::Quit);
+}
+
+/// Starts the thread that writes rendered text; returns its channel and handle. The
+/// thread ends when every sender is dropped and the queue is drained.
+fn spawn_printer(
+    mut print: impl FnMut(String) + Send + 'static,
+) -> (std_mpsc::Sender<String>, std::thread::JoinHandle<()>) {
+    let (tx, rx) = std_mpsc::channel::<String>();
+    let handle = std::thread::spawn(move || {
+        for text in rx {
+            print(text);
+        }
+    });
+    (tx, handle)
+}
+
+/// The terminal settings from before the line editor started, put back when the client
+/// ends while the editor is still waiting for a key (the server went away): rustyline
+/// only restores them when `readline` returns.
+struct TerminalMode {
+    #[cfg(unix)]
+    saved: Option<libc::termios>,
+}
+
+impl TerminalMode {
+    fn save() -> TerminalMode {
+        #[cfg(unix)]
+        {
+            // SAFETY: tcgetattr only writes into the termios we pass, which is plain
+            // data; on failure we keep nothing.
+            let mut termios = unsafe { std::mem::zeroed::<libc::termios>() };
+            let ok = unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut termios) } == 0;
+            TerminalMode { saved: ok.then_some(termios) }
+        }
+        #[cfg(not(unix))]
+        TerminalMode {}
+    }
+
+    /// Restores the saved mode and clears the abandoned prompt line.
+    fn restore(self) {
+        #[cfg(unix)]
+        if let Some(termios) = self.saved {
+            // SAFETY: the termios came from tcgetattr on the same descriptor.
+            unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &termios) };
+        }
+        let mut stdout = std::io::stdout();
+        let _ = stdout.write_all(b"\r\x1b[K").and_then(|()| stdout.flush());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nick_rides_on_the_hello_when_it_can() {
+        assert_eq!(hello_lines(None), ["/hello json"]);
+        assert_eq!(hello_lines(Some("alice")), ["/hello json alice"]);
+        assert_eq!(hello_lines(Some(" ")), ["/hello json"]);
+        assert_eq!(hello_lines(Some("two words")), ["/hello json", "/nick two words"]);
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        let e = ClientError::Connect {
+            target: Target::parse("::1", 9).unwrap(),
+            source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        };
+        assert_eq!(e.to_string(), "cannot connect to [::1]:9: connection refused");
+        assert!(!ClientError::Closed.to_string().contains('\n'));
+    }
+}

@@ -1,0 +1,469 @@
+//! Turning server events into display lines, apart from the terminal so every format is
+//! unit-tested.
+//!
+//! Every string that came from the network goes through [`sanitize`] before it is put
+//! into a line: the client trusts the server no more than the server trusts its peers.
+//! The only escape sequences in the output are the colors added here.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+
+use jiff::tz::TimeZone;
+use owo_colors::{OwoColorize, Style, XtermColors};
+
+use crate::protocol::{Event, EventKind};
+use crate::sanitize::sanitize;
+
+/// The keys of the interactive client, listed after the server's commands by `/help`.
+pub const CLIENT_KEYS: &[(&str, &str)] = &[
+    ("Tab", "complete a command, or a nick (cycles through several matches)"),
+    ("Up / Down", "previous / next line from the input history"),
+    ("Ctrl-R", "search the input history"),
+    ("Ctrl-C", "clear the line; on an empty line, leave"),
+    ("Ctrl-D", "leave (on an empty line)"),
+    ("Ctrl-L", "clear the screen"),
+];
+
+/// How lines are drawn; fixed for a session.
+#[derive(Debug, Clone)]
+pub struct Renderer {
+    /// Whether to add ANSI colors (`--color`, NO_COLOR, terminal or not).
+    pub color: bool,
+    /// Zone for the HH:MM timestamps: the system's, or UTC in tests.
+    pub tz: TimeZone,
+    /// Whether `/help` lists [`CLIENT_KEYS`]; they mean nothing when stdin is a pipe.
+    pub show_keys: bool,
+}
+
+/// One rendered event: the text (one or more lines, no trailing newline) and whether it
+/// deserves the terminal bell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub text: String,
+    /// True for a message that mentions the user, and for a private message to them.
+    pub alert: bool,
+}
+
+/// Nick colors: mid-tone xterm-256 colors that read on dark and light backgrounds alike
+/// (no near-black, near-white or pale yellow).
+const NICK_PALETTE: &[u8] =
+    &[160, 166, 136, 100, 64, 28, 30, 31, 32, 33, 62, 91, 127, 162, 168, 130, 67, 97, 133, 172];
+
+/// A stable color index for `nick`: FNV-1a over its lowercase form, so the same nick has
+/// the same color in every session and on every machine (std's hasher promises neither).
+pub fn nick_color(nick: &str) -> u8 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in nick.to_lowercase().bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    NICK_PALETTE[hash as usize % NICK_PALETTE.len()]
+}
+
+/// Byte ranges in `text` where `nick` appears as a whole word, case-insensitively.
+pub fn mentions(text: &str, nick: &str) -> Vec<Range<usize>> {
+    let mut found = Vec::new();
+    if nick.is_empty() {
+        return found;
+    }
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    let mut prev: Option<char> = None;
+    for (at, c) in text.char_indices() {
+        if prev.is_none_or(|p| !is_word(p)) {
+            if let Some(len) = match_ignore_case(&text[at..], nick) {
+                let end = at + len;
+                if text[end..].chars().next().is_none_or(|n| !is_word(n)) {
+                    found.push(at..end);
+                }
+            }
+        }
+        prev = Some(c);
+    }
+    found
+}
+
+/// Length in bytes of the prefix of `text` equal to `word` ignoring case, if any.
+fn match_ignore_case(text: &str, word: &str) -> Option<usize> {
+    let mut len = 0;
+    let mut chars = text.chars();
+    for w in word.chars() {
+        let t = chars.next()?;
+        if !t.to_lowercase().eq(w.to_lowercase()) {
+            return None;
+        }
+        len += t.len_utf8();
+    }
+    Some(len)
+}
+
+impl Renderer {
+    /// Renders one event for the user whose nick is `me` at the time it arrives (before
+    /// the event itself is applied, so a rename reads "you are now known as").
+    pub fn event(&self, event: &Event, me: &str) -> Rendered {
+        let time = event.ts.to_zoned_datetime(self.tz.clone()).strftime("%H:%M").to_string();
+        let mut alert = false;
+        let body = match &event.kind {
+            EventKind::Welcome { server, version, nick, online, users } => {
+                let mut s = format!(
+                    "Welcome to {} (tchat {})! You are {}; {online} online",
+                    sanitize(server),
+                    sanitize(version),
+                    self.nick(&sanitize(nick), true)
+                );
+                if !users.is_empty() {
+                    let _ = write!(s, ": {}", self.nick_list(users));
+                }
+                s.push_str(if self.show_keys {
+                    ". Type /help for commands and keys."
+                } else {
+                    ". Type /help for commands."
+                });
+                self.system(&s, Style::new().green())
+            }
+            EventKind::Public { from, text } => {
+                let from = sanitize(from);
+                let own = from == me;
+                let (text, hit) = self.text(&sanitize(text), me, own);
+                alert = hit;
+                format!("{} {}", self.bracketed(&from, own), text)
+            }
+            EventKind::Action { from, text } => {
+                let from = sanitize(from);
+                let own = from == me;
+                let (text, hit) = self.text(&sanitize(text), me, own);
+                alert = hit;
+                format!(
+                    "{} {} {}",
+                    self.paint("*", Style::new().bold()),
+                    self.nick(&from, own),
+                    text
+                )
+            }
+            EventKind::Private { from, to, text } => {
+                let (from, to) = (sanitize(from), sanitize(to));
+                let text = sanitize(text);
+                let pm = Style::new().magenta().bold();
+                if from == me && to != me {
+                    let arrow = self.paint("->", pm);
+                    format!("{arrow} {} {}", self.paint(&format!("*{to}*"), pm), text)
+                } else {
+                    alert = true;
+                    let (text, _) = self.text(&text, me, false);
+                    format!("{} {}", self.paint(&format!("*{from}*"), pm), text)
+                }
+            }
+            EventKind::Join { nick, online } => self.system(
+                &format!("{} joined ({online} online)", self.nick(&sanitize(nick), false)),
+                Style::new().green().dimmed(),
+            ),
+            EventKind::Leave { nick, reason, online } => self.system(
+                &format!(
+                    "{} left: {} ({online} online)",
+                    self.nick(&sanitize(nick), false),
+                    sanitize(reason)
+                ),
+                Style::new().dimmed(),
+            ),
+            EventKind::Nick { old, new } => {
+                let (old, new) = (sanitize(old), sanitize(new));
+                let line = if old == me {
+                    format!("You are now known as {}", self.nick(&new, true))
+                } else {
+                    format!("{} is now known as {}", old, self.nick(&new, false))
+                };
+                self.system(&line, Style::new().cyan().dimmed())
+            }
+            EventKind::Users { users } => self.system(
+                &format!("{} online: {}", users.len(), self.nick_list(users)),
+                Style::new().cyan(),
+            ),
+            EventKind::Help { commands } => {
+                let mut rows: Vec<(String, String)> = commands
+                    .iter()
+                    .map(|c| (sanitize(&c.usage), sanitize(&c.description)))
+                    .collect();
+                let keys = if self.show_keys { CLIENT_KEYS } else { &[] };
+                let width = rows
+                    .iter()
+                    .map(|r| r.0.chars().count())
+                    .chain(keys.iter().map(|k| k.0.len()))
+                    .max()
+                    .unwrap_or(0);
+                let style = Style::new().cyan();
+                let mut s = self.system("Commands:", style);
+                for (usage, description) in rows.drain(..) {
+                    let _ = write!(
+                        s,
+                        "\n{}",
+                        self.system(&format!("  {usage:width$}  {description}"), style)
+                    );
+                }
+                if !keys.is_empty() {
+                    let _ = write!(s, "\n{}", self.system("Keys:", style));
+                    for (key, description) in keys {
+                        let _ = write!(
+                            s,
+                            "\n{}",
+                            self.system(&format!("  {key:width$}  {description}"), style)
+                        );
+                    }
+                }
+                return Rendered { text: self.stamp(&time, &s), alert: false };
+            }
+            EventKind::Info { message } => self.system(&sanitize(message), Style::new().dimmed()),
+            EventKind::Error { message, .. } => self.error(&sanitize(message)),
+            EventKind::Shutdown { reason } => self.system(
+                &format!("Server shutting down: {}", sanitize(reason)),
+                Style::new().yellow().bold(),
+            ),
+        };
+        Rendered { text: self.stamp(&time, &body), alert }
+    }
+
+    /// A line from the server that is not an event (a refusal such as `!!! server
+    /// full`), shown as a system line.
+    pub fn raw_line(&self, line: &str) -> Rendered {
+        let line = sanitize(line);
+        let text = match line.strip_prefix("!!! ") {
+            Some(message) => self.error(message),
+            None => self.system(line.strip_prefix("*** ").unwrap_or(&line), Style::new().dimmed()),
+        };
+        Rendered { text, alert: false }
+    }
+
+    /// A note from the client itself (not from the server), such as a lost connection.
+    pub fn notice(&self, text: &str) -> String {
+        self.system(text, Style::new().yellow())
+    }
+
+    fn stamp(&self, time: &str, body: &str) -> String {
+        // Continuation lines (help) are indented under the first line's text.
+        let pad = " ".repeat(time.chars().count() + 1);
+        let mut out = String::new();
+        for (i, line) in body.lines().enumerate() {
+            if i == 0 {
+                let _ = write!(out, "{} {line}", self.paint(time, Style::new().dimmed()));
+            } else {
+                let _ = write!(out, "\n{pad}{line}");
+            }
+        }
+        out
+    }
+
+    fn system(&self, text: &str, style: Style) -> String {
+        format!("{} {}", self.paint("***", style), self.paint(text, style))
+    }
+
+    fn error(&self, text: &str) -> String {
+        let style = Style::new().red().bold();
+        format!("{} {}", self.paint("!!!", style), self.paint(text, Style::new().red()))
+    }
+
+    /// Message text with mentions of `me` highlighted; true when there was one. The
+    /// user's own lines never alert.
+    fn text(&self, text: &str, me: &str, own: bool) -> (String, bool) {
+        if own {
+            return (text.to_owned(), false);
+        }
+        let hits = mentions(text, me);
+        if hits.is_empty() || !self.color {
+            return (text.to_owned(), !hits.is_empty());
+        }
+        let mut out = String::new();
+        let mut done = 0;
+        for hit in &hits {
+            out.push_str(&text[done..hit.start]);
+            out.push_str(&self.paint(&text[hit.clone()], Style::new().bold().reversed()));
+            done = hit.end;
+        }
+        out.push_str(&text[done..]);
+        (out, true)
+    }
+
+    /// A nick in its own color; the user's own nick bold in the default color instead,
+    /// so their lines stand apart from everyone else's.
+    fn nick(&self, nick: &str, own: bool) -> String {
+        if own {
+            self.paint(nick, Style::new().bold())
+        } else {
+            self.paint(nick, Style::new().color(XtermColors::from(nick_color(nick))))
+        }
+    }
+
+    fn bracketed(&self, nick: &str, own: bool) -> String {
+        let dim = Style::new().dimmed();
+        format!("{}{}{}", self.paint("<", dim), self.nick(nick, own), self.paint(">", dim))
+    }
+
+    fn nick_list(&self, users: &[String]) -> String {
+        let names: Vec<String> = users.iter().map(|u| self.nick(&sanitize(u), false)).collect();
+        names.join(", ")
+    }
+
+    fn paint(&self, text: &str, style: Style) -> String {
+        if self.color { text.style(style).to_string() } else { text.to_owned() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::help_entries;
+
+    fn plain() -> Renderer {
+        Renderer { color: false, tz: TimeZone::UTC, show_keys: true }
+    }
+
+    fn ev(kind: EventKind) -> Event {
+        Event { ts: "2026-11-25T19:07:30Z".parse().unwrap(), kind }
+    }
+
+    fn show(kind: EventKind, me: &str) -> String {
+        plain().event(&ev(kind), me).text
+    }
+
+    #[test]
+    fn messages_have_a_local_timestamp_and_read_like_irc() {
+        let public = EventKind::Public { from: "alice".into(), text: "hello".into() };
+        assert_eq!(show(public, "bob"), "19:07 <alice> hello");
+        let action = EventKind::Action { from: "alice".into(), text: "waves".into() };
+        assert_eq!(show(action, "bob"), "19:07 * alice waves");
+        let r = Renderer { tz: TimeZone::fixed(jiff::tz::offset(2)), ..plain() };
+        let public = EventKind::Public { from: "a".into(), text: "x".into() };
+        assert!(r.event(&ev(public), "b").text.starts_with("21:07 "));
+    }
+
+    #[test]
+    fn private_messages_are_marked_both_ways() {
+        let pm = EventKind::Private { from: "alice".into(), to: "bob".into(), text: "psst".into() };
+        let incoming = plain().event(&ev(pm.clone()), "bob");
+        assert_eq!(incoming.text, "19:07 *alice* psst");
+        assert!(incoming.alert);
+        let outgoing = plain().event(&ev(pm), "alice");
+        assert_eq!(outgoing.text, "19:07 -> *bob* psst");
+        assert!(!outgoing.alert);
+    }
+
+    #[test]
+    fn system_events_are_starred() {
+        assert_eq!(
+            show(EventKind::Join { nick: "carol".into(), online: 3 }, "me"),
+            "19:07 *** carol joined (3 online)"
+        );
+        assert_eq!(
+            show(
+                EventKind::Leave { nick: "c".into(), reason: "quit: bye".into(), online: 2 },
+                "me"
+            ),
+            "19:07 *** c left: quit: bye (2 online)"
+        );
+        assert_eq!(
+            show(EventKind::Nick { old: "a".into(), new: "b".into() }, "me"),
+            "19:07 *** a is now known as b"
+        );
+        assert_eq!(
+            show(EventKind::Nick { old: "me".into(), new: "you".into() }, "me"),
+            "19:07 *** You are now known as you"
+        );
+        assert_eq!(
+            show(EventKind::Users { users: vec!["a".into(), "b".into()] }, "me"),
+            "19:07 *** 2 online: a, b"
+        );
+        assert_eq!(
+            show(EventKind::Error { code: "usage".into(), message: "usage: /me".into() }, "me"),
+            "19:07 !!! usage: /me"
+        );
+        let welcome = EventKind::Welcome {
+            server: "lan".into(),
+            version: "0.1.0".into(),
+            nick: "me".into(),
+            online: 2,
+            users: vec!["me".into(), "zed".into()],
+        };
+        assert_eq!(
+            show(welcome, ""),
+            "19:07 *** Welcome to lan (tchat 0.1.0)! You are me; 2 online: me, zed. \
+             Type /help for commands and keys."
+        );
+    }
+
+    #[test]
+    fn help_lists_server_commands_and_client_keys() {
+        let help = show(EventKind::Help { commands: help_entries() }, "me");
+        assert!(help.contains("/msg <user> <text>"), "{help}");
+        assert!(help.contains("Tab") && help.contains("Ctrl-R"), "{help}");
+        let lines: Vec<&str> = help.lines().collect();
+        assert!(lines.len() > 10 && lines[1].starts_with("      *** "), "{help}");
+        let piped = Renderer { show_keys: false, ..plain() };
+        let help = piped.event(&ev(EventKind::Help { commands: help_entries() }), "me").text;
+        assert!(!help.contains("Ctrl-R"), "{help}");
+    }
+
+    #[test]
+    fn mentions_are_whole_words_in_any_case() {
+        assert_eq!(mentions("hi bob!", "bob"), vec![3..6]);
+        assert_eq!(mentions("BOB: hi", "bob"), vec![0..3]);
+        assert!(mentions("bobby and kebob", "bob").is_empty());
+        assert_eq!(mentions("bob bob", "bob").len(), 2);
+        assert!(mentions("anything", "").is_empty());
+        let alert = |text: &str, from: &str| {
+            plain().event(&ev(EventKind::Public { from: from.into(), text: text.into() }), "bob")
+        };
+        assert!(alert("ping bob", "alice").alert);
+        assert!(!alert("ping bobby", "alice").alert);
+        assert!(!alert("I am bob", "bob").alert, "own lines never alert");
+    }
+
+    #[test]
+    fn colors_mark_nicks_mentions_and_own_lines() {
+        let r = Renderer { color: true, ..plain() };
+        let hit =
+            r.event(&ev(EventKind::Public { from: "al".into(), text: "yo bob".into() }), "bob");
+        assert!(hit.text.contains("\u{1b}[1;7mbob\u{1b}[0m"), "{:?}", hit.text);
+        let own = r.event(&ev(EventKind::Public { from: "bob".into(), text: "hi".into() }), "bob");
+        let other = r.event(&ev(EventKind::Public { from: "al".into(), text: "hi".into() }), "bob");
+        assert!(own.text.contains("\u{1b}[1mbob"), "{:?}", own.text);
+        assert!(other.text.contains("\u{1b}[38;5;"), "{:?}", other.text);
+        assert_ne!(own.text.replace("bob", "al"), other.text);
+    }
+
+    #[test]
+    fn nick_colors_are_stable_and_case_insensitive() {
+        assert_eq!(nick_color("alice"), nick_color("ALICE"));
+        assert!(NICK_PALETTE.contains(&nick_color("bob")));
+        let distinct: std::collections::HashSet<u8> =
+            ["alice", "bob", "carol", "dave", "eve", "mallory", "trent"].map(nick_color).into();
+        assert!(distinct.len() > 3, "palette is badly spread: {distinct:?}");
+    }
+
+    #[test]
+    fn nothing_from_the_network_reaches_the_terminal_raw() {
+        let evil = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31mx\u{202e}";
+        let kinds = [
+            EventKind::Public { from: evil.into(), text: evil.into() },
+            EventKind::Action { from: evil.into(), text: evil.into() },
+            EventKind::Private { from: evil.into(), to: "me".into(), text: evil.into() },
+            EventKind::Join { nick: evil.into(), online: 1 },
+            EventKind::Leave { nick: evil.into(), reason: evil.into(), online: 1 },
+            EventKind::Nick { old: evil.into(), new: evil.into() },
+            EventKind::Users { users: vec![evil.into()] },
+            EventKind::Info { message: evil.into() },
+            EventKind::Error { code: evil.into(), message: evil.into() },
+            EventKind::Shutdown { reason: evil.into() },
+            EventKind::Welcome {
+                server: evil.into(),
+                version: evil.into(),
+                nick: evil.into(),
+                online: 1,
+                users: vec![evil.into()],
+            },
+        ];
+        for kind in kinds {
+            let text = show(kind, "me");
+            assert!(!text.chars().any(|c| c.is_control() || c == '\u{202e}'), "{text:?}");
+        }
+        let raw = plain().raw_line(&format!("!!! full{evil}"));
+        assert!(!raw.text.chars().any(char::is_control), "{:?}", raw.text);
+        assert!(raw.text.starts_with("!!! full"));
+    }
+}
