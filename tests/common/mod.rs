@@ -2,6 +2,8 @@
 //! 127.0.0.1 with a free port, and line-oriented raw TCP clients.
 #![allow(dead_code)] // each test crate uses a different part of it
 
+pub mod peer;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;

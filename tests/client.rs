@@ -1,0 +1,282 @@
+//! `tchat join` driven through piped stdin (how scripts use it), against a real
+//! `tchat serve` on 127.0.0.1.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::Server;
+use common::peer::{BIN, Peer, TIMEOUT};
+use tchat::protocol::EventKind;
+
+/// A private, empty state directory so no test touches the real history file.
+fn state_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tchat-client-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A piped `tchat join`, its stdout collected line by line.
+struct Client {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Client {
+    fn start(name: &str, args: &[&str]) -> Client {
+        let dir = state_dir(name);
+        let mut child = Command::new(BIN)
+            .arg("join")
+            .args(args)
+            .env("XDG_STATE_HOME", &dir)
+            .env("HOME", &dir)
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting tchat join");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let stdin = child.stdin.take();
+        Client { child, stdin, lines, seen: Vec::new() }
+    }
+
+    fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Waits for an output line containing `text`; returns it.
+    fn expect(&mut self, text: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|l| l.contains(text)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("the client never printed {text:?}; it printed {:#?}", self.seen);
+    }
+
+    /// Closes stdin (unless already closed) and waits for the exit; returns the status,
+    /// the rest of stdout and stderr.
+    fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the client did not exit; it printed {:#?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.seen.extend(self.lines.iter());
+        let mut stderr = String::new();
+        self.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        (status, self.seen, stderr)
+    }
+}
+
+#[test]
+fn piped_lines_are_sent_and_events_printed_plain() {
+    let server = Server::start(&["--rate", "0"]);
+    let mut bob = Peer::join(server.addr, "bob");
+    let addr = server.addr.to_string();
+    let mut alice = Client::start("piped", &[&addr, "--nick", "alice"]);
+    alice.expect("You are alice; 2 online: alice, bob");
+    bob.wait_for("alice joining", |e| matches!(e, EventKind::Join { nick, .. } if nick == "alice"));
+
+    // What the other participant sends shows up in the client's output.
+    bob.send("hi alice");
+    alice.expect("<bob> hi alice");
+    bob.send("/msg alice a secret");
+    alice.expect("*bob* a secret");
+    bob.send("/me waves");
+    alice.expect("* bob waves");
+
+    // And what the client sends reaches the other participant.
+    alice.send("hello everyone");
+    bob.wait_for("the public line", |e| {
+        matches!(e, EventKind::Public { from, text } if from == "alice" && text == "hello everyone")
+    });
+    alice.expect("<alice> hello everyone");
+    alice.send("/me waves back");
+    bob.wait_for("the action", |e| {
+        matches!(e, EventKind::Action { from, text } if from == "alice" && text == "waves back")
+    });
+    alice.expect("* alice waves back");
+    alice.send("/msg bob psst");
+    bob.wait_for("the private message", |e| {
+        matches!(e, EventKind::Private { from, to, text } if from == "alice" && to == "bob" && text == "psst")
+    });
+    alice.expect("-> *bob* psst");
+    alice.send("/nick alicia");
+    bob.wait_for(
+        "the rename",
+        |e| matches!(e, EventKind::Nick { old, new } if old == "alice" && new == "alicia"),
+    );
+    alice.expect("You are now known as alicia");
+    alice.send("/list");
+    alice.expect("2 online: alicia, bob");
+    alice.send("/frobnicate");
+    alice.expect("!!! unknown command /frobnicate");
+
+    // End of input: the client says goodbye and exits once the server has answered.
+    let (status, out, stderr) = alice.finish();
+    assert!(status.success(), "exit {status:?}; stderr {stderr}");
+    assert!(out.iter().any(|l| l.contains("Goodbye")), "{out:#?}");
+    assert!(stderr.is_empty(), "{stderr}");
+    // Not a terminal and --color auto: no escape sequences at all.
+    assert!(!out.iter().any(|l| l.contains('\u{1b}')), "{out:#?}");
+    // Every line starts with an HH:MM timestamp.
+    for line in out.iter().filter(|l| !l.starts_with(' ')) {
+        let b = line.as_bytes();
+        assert!(b.len() > 6 && b[2] == b':' && b[5] == b' ', "no timestamp: {line:?}");
+    }
+    bob.wait_for(
+        "alicia leaving",
+        |e| matches!(e, EventKind::Leave { nick, .. } if nick == "alicia"),
+    );
+}
+
+#[test]
+fn everything_sent_before_the_end_of_input_is_answered() {
+    let server = Server::start(&["--rate", "0"]);
+    let addr = server.addr.to_string();
+    let mut carol = Client::start("burst", &[&addr, "--nick", "carol"]);
+    for i in 0..10 {
+        carol.send(&format!("line {i}"));
+    }
+    carol.send("/list");
+    let (status, out, stderr) = carol.finish();
+    assert!(status.success(), "exit {status:?}; stderr {stderr}");
+    for i in 0..10 {
+        assert!(out.iter().any(|l| l.ends_with(&format!("<carol> line {i}"))), "{out:#?}");
+    }
+    assert!(out.iter().any(|l| l.contains("1 online: carol")), "{out:#?}");
+}
+
+#[test]
+fn quit_leaves_at_once_with_its_reason() {
+    let server = Server::start(&["--rate", "0"]);
+    let mut bob = Peer::join(server.addr, "bob");
+    let addr = server.addr.to_string();
+    let mut dave = Client::start("quit", &[&addr, "--nick", "dave"]);
+    dave.expect("You are dave");
+    dave.send("/quit see you");
+    // stdin stays open: the client leaves because of /quit, not end of input.
+    let event = bob.wait_for("dave leaving", |e| matches!(e, EventKind::Leave { .. }));
+    assert!(matches!(event, EventKind::Leave { reason, .. } if reason == "quit: see you"));
+    let deadline = Instant::now() + TIMEOUT;
+    while dave.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "client still running after /quit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, _, stderr) = dave.finish();
+    assert!(status.success(), "exit {status:?}; stderr {stderr}");
+}
+
+#[test]
+fn a_refused_connection_is_one_line_and_a_failure() {
+    // A port that was free a moment ago: nothing listens there now.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let out = Command::new(BIN)
+        .args(["join", "127.0.0.1", "--port", &port.to_string(), "--no-history"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("tchat: cannot connect to 127.0.0.1:{port}: ")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_malformed_address_is_one_line_and_a_failure() {
+    let out =
+        Command::new(BIN).args(["join", "host:notaport"]).stdin(Stdio::null()).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("invalid server address 'host:notaport'"), "{stderr}");
+}
+
+#[test]
+fn a_full_server_refusal_is_shown_and_fails() {
+    let server = Server::start(&["--max-clients", "1", "--rate", "0"]);
+    let _bob = Peer::join(server.addr, "bob");
+    let addr = server.addr.to_string();
+    let mut eve = Client::start("full", &[&addr]);
+    let line = eve.expect("!!! ");
+    assert!(line.contains("full"), "{line}");
+    let (status, _, stderr) = eve.finish();
+    assert!(!status.success());
+    assert_eq!(stderr.trim(), "tchat: the server closed the connection");
+}
+
+#[test]
+fn a_server_shutdown_is_reported() {
+    let mut server = Server::start(&["--rate", "0"]);
+    let addr = server.addr.to_string();
+    let mut frank = Client::start("shutdown", &[&addr, "--nick", "frank"]);
+    frank.expect("You are frank");
+    server.terminate();
+    frank.expect("*** Server shutting down");
+    // stdin is still open: the client ends because the server went away.
+    let deadline = Instant::now() + TIMEOUT;
+    while frank.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "client still running after the shutdown");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, _, stderr) = frank.finish();
+    assert!(!status.success());
+    assert_eq!(stderr.trim(), "tchat: the server closed the connection");
+}
+
+#[test]
+fn escape_sequences_from_others_never_reach_the_output() {
+    let server = Server::start(&["--rate", "0"]);
+    let mut mallory = Peer::join(server.addr, "mallory");
+    let addr = server.addr.to_string();
+    let mut alice = Client::start("escapes", &[&addr, "--nick", "alice", "--color", "never"]);
+    alice.expect("You are alice");
+    mallory.send_bytes(b"\x1b]0;pwned\x07title \x1b[2Jclear \x9b31mdone\n");
+    let line = alice.expect("<mallory> title");
+    assert!(line.contains("<mallory> title clear "), "{line:?}");
+    assert!(
+        !line.contains('\u{1b}') && !line.contains('\u{7}') && !line.contains("pwned"),
+        "{line:?}"
+    );
+    drop(alice.finish());
+}
