@@ -242,7 +242,13 @@ fn a_full_server_refusal_is_shown_and_fails() {
     assert!(line.contains("full"), "{line}");
     let (status, _, stderr) = eve.finish();
     assert!(!status.success());
-    assert_eq!(stderr.trim(), "tchat: the server closed the connection");
+    // The server closes at once, with the hello unread, so the close may be a reset.
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("tchat: the server closed the connection")
+            || stderr.starts_with("tchat: connection lost: "),
+        "{stderr}"
+    );
 }
 
 #[test]

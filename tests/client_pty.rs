@@ -1,0 +1,376 @@
+//! The interactive client in a real pseudo-terminal (portable-pty), with the screen
+//! modelled by vt100: completion, history, printing above the prompt, and no escape
+//! sequence from the network reaching the terminal.
+
+#![cfg(unix)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{BIN, Peer, Server, TIMEOUT};
+use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
+use tchat::protocol::EventKind;
+
+const ROWS: u16 = 30;
+const COLS: u16 = 120;
+
+/// What the terminal has seen: the screen model and every raw byte.
+struct Seen {
+    parser: vt100::Parser,
+    raw: Vec<u8>,
+    closed: bool,
+}
+
+/// `tchat join` running on a pseudo-terminal.
+struct Term {
+    child: Box<dyn Child + Send + Sync>,
+    master: Box<dyn MasterPty + Send>,
+    writer: Box<dyn Write + Send>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+fn state_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tchat-pty-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Term {
+    fn start(addr: SocketAddr, state: &Path, args: &[&str]) -> Term {
+        let pty = native_pty_system()
+            .openpty(PtySize { rows: ROWS, cols: COLS, pixel_width: 0, pixel_height: 0 })
+            .expect("opening a pty");
+        let mut cmd = CommandBuilder::new(BIN);
+        cmd.args(["join", &addr.to_string()]);
+        cmd.args(args);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("XDG_STATE_HOME", state);
+        cmd.env("HOME", state);
+        cmd.env_remove("NO_COLOR");
+        cmd.cwd(std::env::current_dir().unwrap());
+        let child = pty.slave.spawn_command(cmd).expect("spawning tchat join");
+        drop(pty.slave);
+        let mut reader = pty.master.try_clone_reader().unwrap();
+        let writer = pty.master.take_writer().unwrap();
+        let seen = Arc::new(Mutex::new(Seen {
+            parser: vt100::Parser::new(ROWS.try_into().unwrap(), COLS.try_into().unwrap(), 0),
+            raw: Vec::new(),
+            closed: false,
+        }));
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let mut seen = sink.lock().unwrap();
+                        seen.parser.process(&buf[..n]);
+                        seen.raw.extend_from_slice(&buf[..n]);
+                    }
+                }
+            }
+            sink.lock().unwrap().closed = true;
+        });
+        Term { child, master: pty.master, writer, seen }
+    }
+
+    fn keys(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    fn screen(&self) -> String {
+        self.seen.lock().unwrap().parser.screen().contents()
+    }
+
+    /// The row the cursor is on, trailing blanks trimmed, and the cursor column.
+    fn cursor_row(&self) -> (String, u16) {
+        let seen = self.seen.lock().unwrap();
+        let screen = seen.parser.screen();
+        let (row, col) = screen.cursor_position();
+        let text = screen.contents_between(row, 0, row, COLS);
+        (text.trim_end().to_owned(), col)
+    }
+
+    /// Waits until `pred` holds for the screen; panics with the screen after TIMEOUT.
+    fn wait(&self, what: &str, pred: impl Fn(&Term) -> bool) {
+        let deadline = Instant::now() + TIMEOUT;
+        while Instant::now() < deadline {
+            if pred(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("timed out waiting for {what}; screen:\n{}", self.screen());
+    }
+
+    fn wait_text(&self, text: &str) {
+        self.wait(&format!("{text:?} on screen"), |t| t.screen().contains(text));
+    }
+
+    /// Waits until the cursor's row reads `line` and the cursor is at its end.
+    fn wait_input(&self, line: &str) {
+        self.wait(&format!("the input line {line:?}"), |t| {
+            let (row, col) = t.cursor_row();
+            row == line.trim_end() && usize::from(col) == line.chars().count()
+        });
+    }
+
+    fn wait_exit(&mut self) -> portable_pty::ExitStatus {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the client did not exit; screen:\n{}", self.screen());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The terminal's local flags (ICANON, ECHO, …) as the pty has them now.
+    fn local_flags(&self) -> libc::tcflag_t {
+        let fd = self.master.as_raw_fd().expect("a unix pty");
+        // SAFETY: tcgetattr fills a plain-data termios for a descriptor we own.
+        let mut termios = unsafe { std::mem::zeroed::<libc::termios>() };
+        assert_eq!(unsafe { libc::tcgetattr(fd, &mut termios) }, 0);
+        termios.c_lflag
+    }
+}
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn tab_completes_nicks_and_commands_from_the_live_list() {
+    let server = Server::start(&[]);
+    let mut bob = Peer::join(server.addr, "bobby_tables");
+    let state = state_dir("complete");
+    let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
+    term.wait_input("[alice] ");
+
+    // A nick at the start of the line is completed and addressed.
+    term.keys("bob\t");
+    term.wait_input("[alice] bobby_tables: ");
+    term.keys("\x15"); // Ctrl-U: clear the line
+
+    // A command at the start of the line.
+    term.keys("/ms\t");
+    term.wait_input("[alice] /msg ");
+    // The nick argument of /msg, then send it.
+    term.keys("bob\t");
+    term.wait_input("[alice] /msg bobby_tables ");
+    term.keys("done\r");
+    bob.wait_for(
+        "the private message",
+        |e| matches!(e, EventKind::Private { from, text, .. } if from == "alice" && text == "done"),
+    );
+
+    // Someone joins: completion knows them at once.
+    let _carol = Peer::join(server.addr, "carol");
+    term.wait_text("carol joined");
+    term.keys("ca\t");
+    term.wait_input("[alice] carol: ");
+    term.keys("\x15");
+
+    // A rename is followed too, and the prompt shows our own new nick.
+    term.keys("/nick alicia\r");
+    term.wait_input("[alicia] ");
+    bob.send("/nick robert");
+    term.wait_text("bobby_tables is now known as robert");
+    term.keys("ro\t");
+    term.wait_input("[alicia] robert: ");
+    term.keys("\x15");
+
+    // Ctrl-D on the empty line leaves cleanly.
+    term.keys("\x04");
+    let status = term.wait_exit();
+    assert!(status.success(), "{status:?}");
+    term.wait_text("Goodbye");
+}
+
+#[test]
+fn up_recalls_history_which_persists_across_runs() {
+    let server = Server::start(&[]);
+    let state = state_dir("history");
+    let mut term = Term::start(server.addr, &state, &["--nick", "hist"]);
+    term.wait_input("[hist] ");
+    term.keys("first line\r");
+    term.wait_text("<hist> first line");
+    term.wait_input("[hist] ");
+    term.keys("second line\r");
+    term.wait_text("<hist> second line");
+    term.wait_input("[hist] ");
+    term.keys("\x1b[A");
+    term.wait_input("[hist] second line");
+    term.keys("\x1b[A");
+    term.wait_input("[hist] first line");
+    // Ctrl-C with text on the line only clears it; on the empty line it leaves.
+    term.keys("\x03");
+    term.wait_input("[hist] ");
+    term.keys("\x03");
+    assert!(term.wait_exit().success());
+
+    let file = state.join("tchat").join("history");
+    let saved = std::fs::read_to_string(&file).expect("the history file exists");
+    assert!(saved.contains("first line") && saved.contains("second line"), "{saved}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A new session starts with the old history.
+    let mut again = Term::start(server.addr, &state, &["--nick", "hist2"]);
+    again.wait_input("[hist2] ");
+    again.keys("\x1b[A");
+    again.wait_input("[hist2] second line");
+    again.keys("\x15\x04");
+    assert!(again.wait_exit().success());
+
+    // --no-history neither reads nor writes the file.
+    let mut none = Term::start(server.addr, &state, &["--nick", "hist3", "--no-history"]);
+    none.wait_input("[hist3] ");
+    none.keys("not kept\r");
+    none.wait_text("<hist3> not kept");
+    none.wait_input("[hist3] ");
+    none.keys("\x1b[A\x1b[A");
+    none.wait_input("[hist3] not kept");
+    none.keys("\x15\x04");
+    assert!(none.wait_exit().success());
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(!saved.contains("not kept"), "{saved}");
+}
+
+#[test]
+fn incoming_messages_print_above_the_line_being_typed() {
+    let server = Server::start(&[]);
+    let mut bob = Peer::join(server.addr, "bob");
+    let state = state_dir("above");
+    let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
+    term.wait_input("[alice] ");
+    term.keys("half typed");
+    term.wait_input("[alice] half typed");
+
+    bob.send("interrupting you, alice");
+    term.wait_text("<bob> interrupting you, alice");
+    // The typed text and the cursor are intact below the new message.
+    term.wait_input("[alice] half typed");
+    let screen = term.screen();
+    let message = screen.find("<bob> interrupting").unwrap();
+    let prompt = screen.rfind("[alice] half typed").unwrap();
+    assert!(message < prompt, "message not above the prompt:\n{screen}");
+    // A mention rings the bell.
+    assert!(term.seen.lock().unwrap().raw.contains(&0x07));
+
+    // Escape sequences from another client (title, clear screen) never reach the pty.
+    bob.send_bytes(b"\x1b]0;pwned\x07title \x1b[2Jclear \x1b[31mred\n");
+    term.wait_text("<bob> title clear red");
+    term.wait_input("[alice] half typed");
+
+    // Finishing the line sends all of it.
+    term.keys(" and done\r");
+    bob.wait_for(
+        "the whole line",
+        |e| matches!(e, EventKind::Public { text, .. } if text == "half typed and done"),
+    );
+    term.keys("\x04");
+    assert!(term.wait_exit().success());
+    let raw = term.seen.lock().unwrap().raw.clone();
+    assert!(!contains(&raw, b"\x1b]"), "an OSC reached the terminal");
+    assert!(!contains(&raw, b"\x1b[2J"), "a clear-screen reached the terminal");
+    assert!(!contains(&raw, b"pwned"));
+}
+
+/// A fake server that sends escape sequences inside JSON events, bypassing the real
+/// server's sanitiser: the client must strip them on its own.
+#[test]
+fn the_client_strips_escapes_even_when_the_server_does_not() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fake = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut hello = String::new();
+        reader.read_line(&mut hello).unwrap();
+        assert_eq!(hello.trim_end(), "/hello json eve");
+        let mut out = stream;
+        let ts = "\"ts\":\"2026-11-25T19:00:00Z\"";
+        let evil = r#"\u001b]0;pwned\u0007\u001b[2J\u001b[31m\u009b2J"#;
+        let lines = [
+            format!(
+                r#"{{{ts},"type":"welcome","server":"fake{evil}","version":"0","nick":"eve","online":2,"users":["eve","m{evil}x"]}}"#
+            ),
+            format!(r#"{{{ts},"type":"public","from":"m{evil}x","text":"a{evil}b"}}"#),
+            format!(r#"{{{ts},"type":"action","from":"m{evil}x","text":"c{evil}d"}}"#),
+            format!(r#"{{{ts},"type":"info","message":"e{evil}f"}}"#),
+            "!!! raw \u{1b}]0;pwned\u{7}refusal\u{1b}[2J".to_owned(),
+            format!(r#"{{{ts},"type":"public","from":"mx","text":"marker"}}"#),
+        ];
+        for line in lines {
+            out.write_all(format!("{line}\n").as_bytes()).unwrap();
+        }
+        // Wait for the client's /quit, then close.
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            if line.starts_with("/quit") {
+                break;
+            }
+            line.clear();
+        }
+    });
+    let state = state_dir("fake");
+    let mut term = Term::start(addr, &state, &["--nick", "eve"]);
+    term.wait_text("<mx> marker");
+    let screen = term.screen();
+    for text in ["<mx> ab", "* mx cd", "*** ef", "!!! raw refusal", "Welcome to fake"] {
+        assert!(screen.contains(text), "{text:?} missing:\n{screen}");
+    }
+    // The nick list was cleaned too: completion offers the clean nick.
+    term.wait_input("[eve] ");
+    term.keys("m\t");
+    term.wait_input("[eve] mx: ");
+    term.keys("\x15\x04");
+    term.wait_exit();
+    fake.join().unwrap();
+    let raw = term.seen.lock().unwrap().raw.clone();
+    assert!(!contains(&raw, b"\x1b]"), "an OSC reached the terminal");
+    assert!(!contains(&raw, b"\x1b[2J"), "a clear-screen reached the terminal");
+    assert!(!contains(&raw, "\u{9b}".as_bytes()), "a C1 CSI reached the terminal");
+    assert!(!contains(&raw, b"pwned"));
+}
+
+#[test]
+fn a_dropped_connection_is_reported_and_the_terminal_restored() {
+    let server = Server::start(&[]);
+    let state = state_dir("drop");
+    let mut term = Term::start(server.addr, &state, &["--nick", "gina"]);
+    term.wait_input("[gina] ");
+    term.keys("unsent");
+    term.wait_input("[gina] unsent");
+    // The editor has the terminal in raw mode while it waits for keys.
+    assert_eq!(term.local_flags() & libc::ICANON, 0);
+    server.terminate();
+    term.wait_text("Server shutting down");
+    let status = term.wait_exit();
+    assert!(!status.success());
+    term.wait_text("tchat: the server closed the connection");
+    let flags = term.local_flags();
+    assert_ne!(flags & libc::ICANON, 0, "canonical mode not restored");
+    assert_ne!(flags & libc::ECHO, 0, "echo not restored");
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
