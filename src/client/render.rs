@@ -111,7 +111,7 @@ impl Renderer {
                     self.nick(&sanitize(nick), true)
                 );
                 if !users.is_empty() {
-                    let _ = write!(s, ": {}", self.nick_list(users));
+                    let _ = write!(s, ": {}", self.nick_list(users, nick));
                 }
                 s.push_str(if self.show_keys {
                     ". Type /help for commands and keys."
@@ -174,7 +174,7 @@ impl Renderer {
                 self.system(&line, Style::new().cyan().dimmed())
             }
             EventKind::Users { users } => self.system(
-                &format!("{} online: {}", users.len(), self.nick_list(users)),
+                &format!("{} online: {}", users.len(), self.nick_list(users, me)),
                 Style::new().cyan(),
             ),
             EventKind::Help { commands } => {
@@ -250,8 +250,18 @@ impl Renderer {
         out
     }
 
+    /// A system line in `style`. `text` may hold colored nicks: their reset would end
+    /// the line's style, so it is started again after each one.
     fn system(&self, text: &str, style: Style) -> String {
-        format!("{} {}", self.paint("***", style), self.paint(text, style))
+        let body = if self.color {
+            let marked = "\u{0}".style(style).to_string();
+            let prefix = marked.split('\u{0}').next().unwrap_or_default();
+            let reset = "\u{1b}[0m";
+            self.paint(&text.replace(reset, &format!("{reset}{prefix}")), style)
+        } else {
+            text.to_owned()
+        };
+        format!("{} {body}", self.paint("***", style))
     }
 
     fn error(&self, text: &str) -> String {
@@ -295,8 +305,9 @@ impl Renderer {
         format!("{}{}{}", self.paint("<", dim), self.nick(nick, own), self.paint(">", dim))
     }
 
-    fn nick_list(&self, users: &[String]) -> String {
-        let names: Vec<String> = users.iter().map(|u| self.nick(&sanitize(u), false)).collect();
+    fn nick_list(&self, users: &[String], me: &str) -> String {
+        let names: Vec<String> =
+            users.iter().map(|u| sanitize(u)).map(|u| self.nick(&u, u == me)).collect();
         names.join(", ")
     }
 
@@ -425,6 +436,10 @@ mod tests {
         assert!(own.text.contains("\u{1b}[1mbob"), "{:?}", own.text);
         assert!(other.text.contains("\u{1b}[38;5;"), "{:?}", other.text);
         assert_ne!(own.text.replace("bob", "al"), other.text);
+        // A system line keeps its style after a colored nick inside it.
+        let join = r.event(&ev(EventKind::Join { nick: "al".into(), online: 2 }), "bob").text;
+        let after_nick = join.split("al\u{1b}[0m").nth(1).expect("nick is reset");
+        assert!(after_nick.starts_with("\u{1b}[32;2m joined"), "{join:?}");
     }
 
     #[test]
