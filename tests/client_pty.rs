@@ -374,3 +374,24 @@ fn a_dropped_connection_is_reported_and_the_terminal_restored() {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+#[test]
+fn sigterm_leaves_cleanly_and_restores_the_terminal() {
+    let server = Server::start(&[]);
+    let mut bob = Peer::join(server.addr, "bob");
+    let state = state_dir("sigterm");
+    let mut term = Term::start(server.addr, &state, &["--nick", "hank"]);
+    term.wait_input("[hank] ");
+    term.keys("typing");
+    term.wait_input("[hank] typing");
+    assert_eq!(term.local_flags() & libc::ICANON, 0);
+    let pid = term.child.process_id().expect("a pid") as libc::pid_t;
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let event = bob.wait_for("hank leaving", |e| matches!(e, EventKind::Leave { .. }));
+    assert!(matches!(event, EventKind::Leave { nick, .. } if nick == "hank"));
+    assert!(term.wait_exit().success());
+    let flags = term.local_flags();
+    assert_ne!(flags & libc::ICANON, 0, "canonical mode not restored");
+    assert_ne!(flags & libc::ECHO, 0, "echo not restored");
+}

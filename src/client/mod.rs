@@ -161,7 +161,7 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         text.push('\n');
         let _ = out.send(text);
     };
-    let result = runtime.block_on(session(stream, hello, lines_rx, on_line));
+    let result = runtime.block_on(session(stream, hello, lines_rx, on_line, leave_signal()));
     if let Err(ClientError::Closed | ClientError::Lost(_)) = &result {
         if interactive {
             let _ = out.send(renderer.notice("Disconnected.") + "\n");
@@ -200,14 +200,51 @@ async fn connect(target: &Target) -> Result<TcpStream, ClientError> {
     Ok(stream)
 }
 
+/// Resolves on SIGINT, SIGTERM or SIGHUP: the client then leaves as on `/quit`, and the
+/// terminal is restored on the way out instead of being left in raw mode.
+async fn leave_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let kinds = [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()];
+        let mut signals: Vec<_> = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
+        if signals.is_empty() {
+            return std::future::pending().await;
+        }
+        let waits = signals.iter_mut().map(|s| Box::pin(s.recv()));
+        let _ = futures_select_first(waits.collect()).await;
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Waits for the first of several futures (a tiny `select_all`, to avoid a dependency).
+#[cfg(unix)]
+async fn futures_select_first<F: std::future::Future + Unpin>(mut futures: Vec<F>) {
+    std::future::poll_fn(|cx| {
+        for future in &mut futures {
+            if std::pin::Pin::new(future).poll(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
 /// The connection loop: sends the hello, then passes every line from the server to
 /// `on_line` and every input line to the server, until the server closes the connection.
+/// `leave` resolving counts as the user leaving.
 async fn session(
     stream: TcpStream,
     hello: Vec<String>,
     mut input: UnboundedReceiver<Input>,
     mut on_line: impl FnMut(Line<'_>),
+    leave: impl std::future::Future<Output = ()>,
 ) -> Result<Ended, ClientError> {
+    tokio::pin!(leave);
     let (mut reader, mut writer) = stream.into_split();
     for line in hello {
         send(&mut writer, &line).await?;
@@ -226,6 +263,11 @@ async fn session(
                     return if quitting { Ok(Ended::Quit) } else { Err(ClientError::Closed) };
                 }
                 lines.feed(&buf[..n], &mut on_line);
+            }
+            () = &mut leave, if !quitting => {
+                quitting = true;
+                send(&mut writer, "/quit").await?;
+                quit_deadline.as_mut().reset(tokio::time::Instant::now() + QUIT_TIMEOUT);
             }
             next = input.recv(), if input_open && !quitting => {
                 let line = match next {
