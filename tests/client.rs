@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -14,11 +14,27 @@ use common::peer::{BIN, Peer, TIMEOUT};
 use tchat::protocol::EventKind;
 
 /// A private, empty state directory so no test touches the real history file.
-fn state_dir(name: &str) -> PathBuf {
+/// A temporary state directory (XDG_STATE_HOME and HOME of the client), removed on drop.
+struct StateDir(PathBuf);
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for StateDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+fn state_dir(name: &str) -> StateDir {
     let dir = std::env::temp_dir().join(format!("tchat-client-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    StateDir(dir)
 }
 
 /// A piped `tchat join`, its stdout collected line by line.
@@ -27,6 +43,8 @@ struct Client {
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
+    /// Kept until the client is gone.
+    _state: StateDir,
 }
 
 impl Client {
@@ -35,8 +53,8 @@ impl Client {
         let mut child = Command::new(BIN)
             .arg("join")
             .args(args)
-            .env("XDG_STATE_HOME", &dir)
-            .env("HOME", &dir)
+            .env("XDG_STATE_HOME", &*dir)
+            .env("HOME", &*dir)
             .env_remove("NO_COLOR")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -51,7 +69,7 @@ impl Client {
             }
         });
         let stdin = child.stdin.take();
-        Client { child, stdin, lines, seen: Vec::new() }
+        Client { child, stdin, lines, seen: Vec::new(), _state: dir }
     }
 
     fn send(&mut self, line: &str) {

@@ -34,11 +34,27 @@ struct Term {
     seen: Arc<Mutex<Seen>>,
 }
 
-fn state_dir(name: &str) -> PathBuf {
+/// A temporary state directory (XDG_STATE_HOME and HOME of the client), removed on drop.
+struct StateDir(PathBuf);
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for StateDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+fn state_dir(name: &str) -> StateDir {
     let dir = std::env::temp_dir().join(format!("tchat-pty-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    StateDir(dir)
 }
 
 impl Term {

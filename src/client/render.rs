@@ -147,7 +147,7 @@ impl Renderer {
                     let arrow = self.paint("->", pm);
                     format!("{arrow} {} {}", self.paint(&format!("*{to}*"), pm), text)
                 } else {
-                    alert = true;
+                    alert = from != me;
                     let (text, _) = self.text(&text, me, false);
                     format!("{} {}", self.paint(&format!("*{from}*"), pm), text)
                 }
