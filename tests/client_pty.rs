@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Peer, Server, TIMEOUT};
+use common::Server;
+use common::peer::{BIN, Peer, TIMEOUT};
 use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
 use tchat::protocol::EventKind;
 
@@ -172,7 +173,7 @@ impl Drop for Term {
 
 #[test]
 fn tab_completes_nicks_and_commands_from_the_live_list() {
-    let server = Server::start(&[]);
+    let server = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(server.addr, "bobby_tables");
     let state = state_dir("complete");
     let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
@@ -220,7 +221,7 @@ fn tab_completes_nicks_and_commands_from_the_live_list() {
 
 #[test]
 fn up_recalls_history_which_persists_across_runs() {
-    let server = Server::start(&[]);
+    let server = Server::start(&["--rate", "0"]);
     let state = state_dir("history");
     let mut term = Term::start(server.addr, &state, &["--nick", "hist"]);
     term.wait_input("[hist] ");
@@ -271,7 +272,7 @@ fn up_recalls_history_which_persists_across_runs() {
 
 #[test]
 fn incoming_messages_print_above_the_line_being_typed() {
-    let server = Server::start(&[]);
+    let server = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(server.addr, "bob");
     let state = state_dir("above");
     let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
@@ -369,7 +370,7 @@ fn the_client_strips_escapes_even_when_the_server_does_not() {
 
 #[test]
 fn a_dropped_connection_is_reported_and_the_terminal_restored() {
-    let server = Server::start(&[]);
+    let mut server = Server::start(&["--rate", "0"]);
     let state = state_dir("drop");
     let mut term = Term::start(server.addr, &state, &["--nick", "gina"]);
     term.wait_input("[gina] ");
@@ -393,7 +394,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn sigterm_leaves_cleanly_and_restores_the_terminal() {
-    let server = Server::start(&[]);
+    let server = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(server.addr, "bob");
     let state = state_dir("sigterm");
     let mut term = Term::start(server.addr, &state, &["--nick", "hank"]);
