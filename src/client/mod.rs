@@ -39,6 +39,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// with a goodbye first).
 const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Longest wait for the printer thread to hand its queue to the line editor at exit.
+const PRINTER_DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long the last message printed above the prompt gets to appear before the client
+/// exits under a running line editor (rustyline's printer confirms nothing).
+const LAST_PRINT_GRACE: Duration = Duration::from_millis(150);
+
 /// Longest line accepted from the server. Far above any event it sends; it only stops
 /// a broken or hostile server from growing the buffer without end.
 const MAX_SERVER_LINE: usize = 1 << 20;
@@ -86,13 +93,6 @@ impl std::fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
-/// How a session ended without error.
-#[derive(Debug, PartialEq, Eq)]
-enum Ended {
-    /// The user left; the server closed the connection (or did not within the timeout).
-    Quit,
-}
-
 /// Runs `tchat join`. Interactive when stdin and stdout are terminals; otherwise reads
 /// lines from stdin and prints plain lines.
 pub fn run(args: JoinArgs) -> Result<(), ClientError> {
@@ -115,12 +115,13 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     let (acks_tx, acks_rx) = std_mpsc::channel();
     let terminal = interactive.then(TerminalMode::save);
 
+    let mut editor_thread = None;
     let (out, printer) = if interactive {
         let (editor, mut printer) =
             editor::LineEditor::new(roster.clone(), renderer.color, !args.no_history)
                 .map_err(ClientError::Terminal)?;
         let roster = roster.clone();
-        std::thread::spawn(move || editor.run(roster, lines_tx, acks_rx));
+        editor_thread = Some(std::thread::spawn(move || editor.run(roster, lines_tx, acks_rx)));
         spawn_printer(move |text: String| {
             let _ = rustyline::ExternalPrinter::print(&mut printer, text);
         })
@@ -162,17 +163,28 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         let _ = out.send(text);
     };
     let result = runtime.block_on(session(stream, hello, lines_rx, on_line, leave_signal()));
-    if let Err(ClientError::Closed | ClientError::Lost(_)) = &result {
-        if interactive {
-            let _ = out.send(renderer.notice("Disconnected.") + "\n");
-        }
+    // Still editing: the server went away (or a signal came) while the user was typing.
+    let editing = editor_thread.as_ref().is_some_and(|t| !t.is_finished());
+    if editing && result.is_err() {
+        let _ = out.send(renderer.notice("Disconnected.") + "\n");
     }
     drop(out);
-    let _ = printer.join();
+    if editing {
+        // Bounded: rustyline holds external prints back while the user cycles through
+        // completions or searches the history, and the user may not be typing any more.
+        let _ = printer.recv_timeout(PRINTER_DRAIN_TIMEOUT);
+    } else {
+        let _ = printer.recv();
+    }
+    if editing {
+        // rustyline has taken every message but the last from the printer; give it a
+        // moment to draw that one before the terminal is reset under it.
+        std::thread::sleep(LAST_PRINT_GRACE);
+    }
     if let Some(terminal) = terminal {
         terminal.restore();
     }
-    result.map(|Ended::Quit| ())
+    result
 }
 
 /// The first lines to send: the structured-mode hello, with the nick if it can ride
@@ -236,14 +248,15 @@ async fn futures_select_first<F: std::future::Future + Unpin>(mut futures: Vec<F
 
 /// The connection loop: sends the hello, then passes every line from the server to
 /// `on_line` and every input line to the server, until the server closes the connection.
-/// `leave` resolving counts as the user leaving.
+/// `leave` resolving counts as the user leaving. Ok when the user left (and the server
+/// closed the connection, or did not within [`QUIT_TIMEOUT`]).
 async fn session(
     stream: TcpStream,
     hello: Vec<String>,
     mut input: UnboundedReceiver<Input>,
     mut on_line: impl FnMut(Line<'_>),
     leave: impl std::future::Future<Output = ()>,
-) -> Result<Ended, ClientError> {
+) -> Result<(), ClientError> {
     tokio::pin!(leave);
     let (mut reader, mut writer) = stream.into_split();
     for line in hello {
@@ -260,7 +273,7 @@ async fn session(
             read = reader.read(&mut buf) => {
                 let n = read.map_err(ClientError::Lost)?;
                 if n == 0 {
-                    return if quitting { Ok(Ended::Quit) } else { Err(ClientError::Closed) };
+                    return if quitting { Ok(()) } else { Err(ClientError::Closed) };
                 }
                 lines.feed(&buf[..n], &mut on_line);
             }
@@ -294,7 +307,7 @@ async fn session(
                     quit_deadline.as_mut().reset(tokio::time::Instant::now() + QUIT_TIMEOUT);
                 }
             }
-            () = &mut quit_deadline, if quitting => return Ok(Ended::Quit),
+            () = &mut quit_deadline, if quitting => return Ok(()),
         }
     }
 }
@@ -326,18 +339,20 @@ fn read_stdin(lines: UnboundedSender<Input>) {
     let _ = lines.send(Input::Quit);
 }
 
-/// Starts the thread that writes rendered text; returns its channel and handle. The
-/// thread ends when every sender is dropped and the queue is drained.
+/// Starts the thread that writes rendered text; returns its channel, and a receiver
+/// that is told (or disconnected) once every sender is dropped and the queue is drained.
 fn spawn_printer(
     mut print: impl FnMut(String) + Send + 'static,
-) -> (std_mpsc::Sender<String>, std::thread::JoinHandle<()>) {
+) -> (std_mpsc::Sender<String>, std_mpsc::Receiver<()>) {
     let (tx, rx) = std_mpsc::channel::<String>();
-    let handle = std::thread::spawn(move || {
+    let (done_tx, done) = std_mpsc::channel();
+    std::thread::spawn(move || {
         for text in rx {
             print(text);
         }
+        let _ = done_tx.send(());
     });
-    (tx, handle)
+    (tx, done)
 }
 
 /// The terminal settings from before the line editor started, put back when the client
