@@ -289,7 +289,7 @@ fn incoming_messages_print_above_the_line_being_typed() {
     let prompt = screen.rfind("[alice] half typed").unwrap();
     assert!(message < prompt, "message not above the prompt:\n{screen}");
     // A mention rings the bell.
-    assert!(term.seen.lock().unwrap().raw.contains(&0x07));
+    term.wait("the bell", |t| t.seen.lock().unwrap().raw.contains(&0x07));
 
     // Escape sequences from another client (title, clear screen) never reach the pty.
     bob.send_bytes(b"\x1b]0;pwned\x07title \x1b[2Jclear \x1b[31mred\n");
