@@ -397,10 +397,15 @@ fn sigterm_leaves_cleanly_and_restores_the_terminal() {
     let server = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(server.addr, "bob");
     let state = state_dir("sigterm");
-    let mut term = Term::start(server.addr, &state, &["--nick", "hank"]);
+    let mut term = Term::start(server.addr, &state, &["--nick", "hank", "--no-bell"]);
     term.wait_input("[hank] ");
     term.keys("typing");
     term.wait_input("[hank] typing");
+    // --no-bell: a mention is shown but does not ring.
+    bob.send("hey hank");
+    term.wait_text("<bob> hey hank");
+    term.wait_input("[hank] typing");
+    assert!(!term.seen.lock().unwrap().raw.contains(&0x07), "the bell rang");
     assert_eq!(term.local_flags() & libc::ICANON, 0);
     let pid = term.child.process_id().expect("a pid") as libc::pid_t;
     // SAFETY: kill(2) on our own child.
