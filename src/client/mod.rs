@@ -72,7 +72,6 @@ pub enum ClientError {
     Closed,
     /// The connection broke.
     Lost(std::io::Error),
-    Terminal(editor::EditorError),
     Io(std::io::Error),
 }
 
@@ -85,7 +84,6 @@ impl std::fmt::Display for ClientError {
             }
             ClientError::Closed => write!(f, "the server closed the connection"),
             ClientError::Lost(e) => write!(f, "connection lost: {e}"),
-            ClientError::Terminal(e) => write!(f, "cannot use the terminal: {e}"),
             ClientError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -93,12 +91,20 @@ impl std::fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
-/// Runs `tchat join`. Interactive when stdin and stdout are terminals; otherwise reads
-/// lines from stdin and prints plain lines.
+/// Runs `tchat join`. Interactive when stdin and stdout are terminals the line editor
+/// supports; otherwise reads lines from stdin and prints plain lines.
 pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     let target = Target::parse(&args.host, args.port).map_err(ClientError::BadTarget)?;
     let stdout_tty = std::io::stdout().is_terminal();
-    let interactive = stdout_tty && std::io::stdin().is_terminal();
+    let roster = Arc::new(Mutex::new(Roster::default()));
+    let editor = if stdout_tty && std::io::stdin().is_terminal() {
+        let color = args.color.enabled(stdout_tty);
+        // Fails on a terminal rustyline does not support (TERM=dumb, emacs): plain lines.
+        editor::LineEditor::new(roster.clone(), color, !args.no_history).ok()
+    } else {
+        None
+    };
+    let interactive = editor.is_some();
     let renderer = Renderer {
         color: args.color.enabled(stdout_tty),
         tz: jiff::tz::TimeZone::system(),
@@ -110,16 +116,11 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         .map_err(ClientError::Io)?;
     let stream = runtime.block_on(connect(&target))?;
 
-    let roster = Arc::new(Mutex::new(Roster::default()));
     let (lines_tx, lines_rx) = unbounded_channel();
     let (acks_tx, acks_rx) = std_mpsc::channel();
     let terminal = interactive.then(TerminalMode::save);
-
     let mut editor_thread = None;
-    let (out, printer) = if interactive {
-        let (editor, mut printer) =
-            editor::LineEditor::new(roster.clone(), renderer.color, !args.no_history)
-                .map_err(ClientError::Terminal)?;
+    let (out, printer) = if let Some((editor, mut printer)) = editor {
         let roster = roster.clone();
         editor_thread = Some(std::thread::spawn(move || editor.run(roster, lines_tx, acks_rx)));
         spawn_printer(move |text: String| {

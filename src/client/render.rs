@@ -14,15 +14,9 @@ use owo_colors::{OwoColorize, Style, XtermColors};
 use crate::protocol::{Event, EventKind};
 use crate::sanitize::sanitize;
 
-/// The keys of the interactive client, listed after the server's commands by `/help`.
-pub const CLIENT_KEYS: &[(&str, &str)] = &[
-    ("Tab", "complete a command, or a nick (cycles through several matches)"),
-    ("Up / Down", "previous / next line from the input history"),
-    ("Ctrl-R", "search the input history"),
-    ("Ctrl-C", "clear the line; on an empty line, leave"),
-    ("Ctrl-D", "leave (on an empty line)"),
-    ("Ctrl-L", "clear the screen"),
-];
+/// The keys of the interactive client, listed after the server's commands by `/help`
+/// (shared with the man page, which lists the same keys).
+pub use crate::docs::CLIENT_KEYS;
 
 /// How lines are drawn; fixed for a session.
 #[derive(Debug, Clone)]
