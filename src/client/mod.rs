@@ -402,6 +402,64 @@ mod tests {
         assert_eq!(hello_lines(Some("two words")), ["/hello json", "/nick two words"]);
     }
 
+    /// A fake server on 127.0.0.1: records the lines it gets until `/quit` (then closes),
+    /// or closes at once after the hello when `hang_up` is set.
+    async fn fake_server(hang_up: bool) -> (TcpStream, tokio::task::JoinHandle<Vec<String>>) {
+        use tokio::io::AsyncBufReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut lines = tokio::io::BufReader::new(stream).lines();
+            let mut got = Vec::new();
+            while let Some(line) = lines.next_line().await.unwrap() {
+                let quit = line.starts_with("/quit");
+                got.push(line);
+                if quit || hang_up {
+                    break;
+                }
+            }
+            got
+        });
+        (TcpStream::connect(addr).await.unwrap(), server)
+    }
+
+    #[tokio::test]
+    async fn a_pasted_block_is_sent_line_by_line_up_to_quit() {
+        let (stream, server) = fake_server(false).await;
+        let (tx, rx) = unbounded_channel();
+        tx.send(Input::Line("first\r\nsecond\n\n  \n/quit bye\nnever sent".into())).unwrap();
+        let hello = hello_lines(Some("me"));
+        let ended = session(stream, hello, rx, |_| {}, std::future::pending()).await;
+        assert!(ended.is_ok(), "{ended:?}");
+        let got = server.await.unwrap();
+        assert_eq!(got, ["/hello json me", "first", "second", "/quit bye"]);
+    }
+
+    #[tokio::test]
+    async fn end_of_input_sends_quit_and_a_hang_up_is_an_error() {
+        let (stream, server) = fake_server(false).await;
+        let (tx, rx) = unbounded_channel();
+        drop(tx);
+        let ended = session(stream, hello_lines(None), rx, |_| {}, std::future::pending()).await;
+        assert!(ended.is_ok(), "{ended:?}");
+        assert_eq!(server.await.unwrap(), ["/hello json", "/quit"]);
+
+        let (stream, _server) = fake_server(true).await;
+        let (_tx, rx) = unbounded_channel();
+        let ended = session(stream, hello_lines(None), rx, |_| {}, std::future::pending()).await;
+        assert!(matches!(ended, Err(ClientError::Closed)), "{ended:?}");
+    }
+
+    #[tokio::test]
+    async fn a_signal_leaves_like_quit() {
+        let (stream, server) = fake_server(false).await;
+        let (_tx, rx) = unbounded_channel();
+        let ended = session(stream, hello_lines(None), rx, |_| {}, async {}).await;
+        assert!(ended.is_ok(), "{ended:?}");
+        assert_eq!(server.await.unwrap(), ["/hello json", "/quit"]);
+    }
+
     #[test]
     fn errors_are_one_line() {
         let e = ClientError::Connect {
