@@ -228,6 +228,10 @@ fn up_recalls_history_which_persists_across_runs() {
     term.keys("first line\r");
     term.wait_text("<hist> first line");
     term.wait_input("[hist] ");
+    // The sent line is shown once, as the server's timestamped echo; the raw input line
+    // was erased.
+    let screen = term.screen();
+    assert_eq!(screen.matches("first line").count(), 1, "{screen}");
     term.keys("second line\r");
     term.wait_text("<hist> second line");
     term.wait_input("[hist] ");

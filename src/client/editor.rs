@@ -6,9 +6,11 @@
 //! rustyline's `ExternalPrinter`, which redraws the partly typed line afterwards.
 
 use std::borrow::Cow;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, TryLockError};
 use std::time::Duration;
 
 use owo_colors::{OwoColorize, Style};
@@ -21,7 +23,7 @@ use rustyline::history::FileHistory;
 use rustyline::validate::Validator;
 use rustyline::{
     Cmd, CompletionType, ConditionalEventHandler, Context, Editor, Event, EventContext,
-    EventHandler, KeyEvent, Movement, RepeatCount,
+    EventHandler, KeyCode, KeyEvent, Modifiers, Movement, RepeatCount,
 };
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -132,11 +134,71 @@ impl ConditionalEventHandler for CtrlC {
     }
 }
 
+/// Lets the editor thread hold incoming lines back for a moment, while it erases the
+/// line the user just sent (the server echoes it with a timestamp, so the raw input
+/// would show twice). The printer prints while holding the lock, so the editor only ever
+/// pauses between two prints and never moves the cursor under one.
+#[derive(Default)]
+pub struct PrintGate {
+    /// True while the editor is erasing; the printer waits.
+    paused: Mutex<bool>,
+    resumed: Condvar,
+}
+
+impl PrintGate {
+    /// Runs `print` once the gate is open, holding it closed to the editor meanwhile.
+    pub fn print(&self, print: impl FnOnce()) {
+        let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
+        while *paused {
+            paused = self.resumed.wait(paused).unwrap_or_else(|e| e.into_inner());
+        }
+        print();
+    }
+
+    /// Pauses the printer unless it is printing right now (then false: never wait for
+    /// it, since its print may be waiting for the editor).
+    fn try_pause(&self) -> bool {
+        let mut paused = match self.paused.try_lock() {
+            Ok(paused) => paused,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return false,
+        };
+        *paused = true;
+        true
+    }
+
+    fn resume(&self) {
+        *self.paused.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        self.resumed.notify_all();
+    }
+}
+
+/// Enter: before the line is accepted, pause the printer so the accepted line can be
+/// erased before anything else is printed under it.
+struct Submit {
+    gate: Arc<PrintGate>,
+    /// Set when the gate was paused for this line: the editor must erase and resume.
+    paused: Arc<AtomicBool>,
+}
+
+impl ConditionalEventHandler for Submit {
+    fn handle(&self, _: &Event, _: RepeatCount, _: bool, _: &EventContext) -> Option<Cmd> {
+        if self.gate.try_pause() {
+            self.paused.store(true, Ordering::SeqCst);
+        }
+        None // the usual Enter
+    }
+}
+
 /// The editor, before its thread starts; creating it also yields the printer that the
 /// network side uses to print above the prompt.
 pub struct LineEditor {
     editor: Editor<ChatHelper, FileHistory>,
     history: Option<PathBuf>,
+    /// Shared with the printer thread, see [`PrintGate`].
+    gate: Arc<PrintGate>,
+    /// Set by [`Submit`] when the printer was paused for the line being accepted.
+    paused: Arc<AtomicBool>,
 }
 
 /// A failure to set up the terminal for editing.
@@ -145,6 +207,7 @@ pub type EditorError = ReadlineError;
 impl LineEditor {
     pub fn new(
         roster: Arc<Mutex<Roster>>,
+        gate: Arc<PrintGate>,
         color: bool,
         use_history: bool,
     ) -> Result<(LineEditor, impl rustyline::ExternalPrinter + Send + 'static), EditorError> {
@@ -163,6 +226,11 @@ impl LineEditor {
             rustyline::ColorMode::Disabled
         });
         editor.bind_sequence(KeyEvent::ctrl('C'), EventHandler::Conditional(Box::new(CtrlC)));
+        let paused = Arc::new(AtomicBool::new(false));
+        for enter in [KeyEvent(KeyCode::Enter, Modifiers::NONE), KeyEvent::ctrl('J')] {
+            let submit = Submit { gate: gate.clone(), paused: paused.clone() };
+            editor.bind_sequence(enter, EventHandler::Conditional(Box::new(submit)));
+        }
         let history = if use_history { history_path() } else { None };
         let history = history.filter(|path| match prepare_history_file(path) {
             Ok(()) => true,
@@ -176,7 +244,7 @@ impl LineEditor {
             let _ = editor.load_history(path);
         }
         let printer = editor.create_external_printer()?;
-        Ok((LineEditor { editor, history }, printer))
+        Ok((LineEditor { editor, history, gate, paused }, printer))
     }
 
     /// The editing loop, run on its own thread until the user leaves or the network side
@@ -199,7 +267,14 @@ impl LineEditor {
         loop {
             let me = nick(&roster);
             let prompt = if me.is_empty() { "> ".to_owned() } else { format!("[{me}] ") };
-            let line = match self.editor.readline(&prompt) {
+            let result = self.editor.readline(&prompt);
+            if self.paused.swap(false, Ordering::SeqCst) {
+                if let Ok(line) = &result {
+                    self.erase_accepted(&prompt, line);
+                }
+                self.gate.resume();
+            }
+            let line = match result {
                 Ok(line) => line,
                 Err(ReadlineError::Interrupted | ReadlineError::Eof) => {
                     let _ = lines.send(Input::Quit);
@@ -226,6 +301,19 @@ impl LineEditor {
                 return;
             }
         }
+    }
+
+    /// Erases the accepted input line (the cursor is at the start of the row below it),
+    /// but only when prompt and line surely fit on one row, even if every character were
+    /// double width: erasing more rows than the input took would erase other lines.
+    fn erase_accepted(&mut self, prompt: &str, line: &str) {
+        let Some((cols, _)) = self.editor.dimensions() else { return };
+        let width = prompt.chars().count() + 2 * line.chars().count();
+        if line.contains('\n') || width >= usize::from(cols) {
+            return;
+        }
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(b"\x1b[1A\r\x1b[2K").and_then(|()| stdout.flush());
     }
 
     fn remember(&mut self, line: &str) {

@@ -97,10 +97,11 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     let target = Target::parse(&args.host, args.port).map_err(ClientError::BadTarget)?;
     let stdout_tty = std::io::stdout().is_terminal();
     let roster = Arc::new(Mutex::new(Roster::default()));
+    let gate = Arc::new(editor::PrintGate::default());
     let editor = if stdout_tty && std::io::stdin().is_terminal() {
         let color = args.color.enabled(stdout_tty);
         // Fails on a terminal rustyline does not support (TERM=dumb, emacs): plain lines.
-        editor::LineEditor::new(roster.clone(), color, !args.no_history).ok()
+        editor::LineEditor::new(roster.clone(), gate.clone(), color, !args.no_history).ok()
     } else {
         None
     };
@@ -124,7 +125,9 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         let roster = roster.clone();
         editor_thread = Some(std::thread::spawn(move || editor.run(roster, lines_tx, acks_rx)));
         spawn_printer(move |text: String| {
-            let _ = rustyline::ExternalPrinter::print(&mut printer, text);
+            gate.print(|| {
+                let _ = rustyline::ExternalPrinter::print(&mut printer, text);
+            });
         })
     } else {
         drop(acks_rx);
