@@ -345,6 +345,41 @@ mod tests {
         assert_eq!(p(None, None), None);
     }
 
+    #[test]
+    fn the_print_gate_holds_prints_back_but_never_waits_for_one() {
+        use std::sync::mpsc::channel;
+        let gate = Arc::new(PrintGate::default());
+        assert!(gate.try_pause());
+        let (printed_tx, printed) = channel();
+        let printer = {
+            let gate = gate.clone();
+            std::thread::spawn(move || gate.print(|| printed_tx.send(()).unwrap()))
+        };
+        // Paused: whatever the timing, nothing can print.
+        assert!(printed.recv_timeout(Duration::from_millis(50)).is_err());
+        gate.resume();
+        printed.recv_timeout(Duration::from_secs(30)).expect("printed after resume");
+        printer.join().unwrap();
+
+        // A print in progress: pausing gives up instead of waiting for it.
+        let (inside_tx, inside) = channel();
+        let (finish_tx, finish) = channel::<()>();
+        let printer = {
+            let gate = gate.clone();
+            std::thread::spawn(move || {
+                gate.print(|| {
+                    inside_tx.send(()).unwrap();
+                    finish.recv().unwrap();
+                })
+            })
+        };
+        inside.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(!gate.try_pause());
+        finish_tx.send(()).unwrap();
+        printer.join().unwrap();
+        assert!(gate.try_pause());
+    }
+
     #[cfg(unix)]
     #[test]
     fn the_history_file_is_private() {
