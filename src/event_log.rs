@@ -220,10 +220,10 @@ fn write_loop(
                 Message::Stop => stop = true,
             }
         }
-        if let Some(f) = file.as_mut() {
-            if !file_buf.is_empty() {
-                f.append(file_buf.as_bytes(), &mut console);
-            }
+        if let Some(f) = file.as_mut()
+            && !file_buf.is_empty()
+        {
+            f.append(file_buf.as_bytes(), &mut console);
         }
         for m in batch.drain(..) {
             if let Message::Record(rec) = m {

@@ -317,12 +317,12 @@ impl LineEditor {
     }
 
     fn remember(&mut self, line: &str) {
-        if let Ok(true) = self.editor.add_history_entry(line) {
-            if let Some(path) = &self.history {
-                // Appending after every line keeps the history even if the process ends
-                // abruptly (the server dropping the connection).
-                let _ = self.editor.append_history(path);
-            }
+        // Appending after every line keeps the history even if the process ends
+        // abruptly (the server dropping the connection).
+        if let Ok(true) = self.editor.add_history_entry(line)
+            && let Some(path) = &self.history
+        {
+            let _ = self.editor.append_history(path);
         }
     }
 }

@@ -63,12 +63,12 @@ pub fn mentions(text: &str, nick: &str) -> Vec<Range<usize>> {
     let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
     let mut prev: Option<char> = None;
     for (at, c) in text.char_indices() {
-        if prev.is_none_or(|p| !is_word(p)) {
-            if let Some(len) = match_ignore_case(&text[at..], nick) {
-                let end = at + len;
-                if text[end..].chars().next().is_none_or(|n| !is_word(n)) {
-                    found.push(at..end);
-                }
+        if prev.is_none_or(|p| !is_word(p))
+            && let Some(len) = match_ignore_case(&text[at..], nick)
+        {
+            let end = at + len;
+            if text[end..].chars().next().is_none_or(|n| !is_word(n)) {
+                found.push(at..end);
             }
         }
         prev = Some(c);
