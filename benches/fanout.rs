@@ -1,0 +1,661 @@
+//! Fan-out benchmark: a release `tchat serve` on 127.0.0.1 and a load generator that
+//! connects C clients, has each send M public messages, and waits until every client
+//! has received every message (issue 5; README "Performance").
+//!
+//! The load generator is one thread running one epoll loop (mio) over all clients, so it
+//! costs far less than the server; its own CPU time is reported next to the server's.
+//! Clients use text mode and register with a first line `/nick bN`: the cheapest mode to
+//! parse, as for an `nc` user. Text mode does not echo a sender's own public line, so
+//! each client expects `M × (C − 1)` messages and a scenario `C × M × (C − 1)` deliveries.
+//!
+//! Each message is `SEQ SEND_NS` (nanoseconds since the benchmark started); a client
+//! receives it as `<bN> SEQ SEND_NS` and the latency is the receive time minus SEND_NS.
+//! Receive times are taken once per `read`, the same for every line that read returned.
+//!
+//! Environment:
+//! - `TCHAT_BENCH_QUICK=1`: smaller paced and idle scenarios, one run each (< 30 s);
+//! - `TCHAT_BENCH_RUNS=N`: runs per scenario (default 3, 1 in quick mode); the table
+//!   and the JSON line give the median of each figure;
+//! - `TCHAT_BENCH_ONLY=name,name`: only the scenarios whose name contains one of these;
+//! - `TCHAT_BENCH_WRAP="perf record -g -o /tmp/p.data --"`: run the server under a
+//!   profiler (RSS and CPU figures are then the wrapper's, not the server's).
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use serde_json::json;
+
+/// Clients connected but not yet welcomed; keeps the server's accept backlog from
+/// overflowing (a dropped SYN costs a one-second retransmission).
+const MAX_CONNECTING: usize = 256;
+
+/// How long a scenario may go without any client receiving anything before the rest
+/// counts as lost.
+const STALL: Duration = Duration::from_secs(10);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ns() -> u64 {
+    epoch().elapsed().as_nanos() as u64
+}
+
+#[derive(Clone, Copy)]
+enum Load {
+    /// Every client sends its M messages as fast as the server takes them.
+    Burst { messages: u32 },
+    /// Every client sends one message per second, spread evenly over the second.
+    Paced { seconds: u32 },
+    /// Clients register and hold still.
+    Idle,
+}
+
+struct Scenario {
+    name: String,
+    clients: usize,
+    load: Load,
+}
+
+/// One run's figures.
+#[derive(Clone, Default)]
+struct Figures {
+    connect_s: f64,
+    deliveries: u64,
+    expected: u64,
+    lost: u64,
+    run_s: f64,
+    per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    server_cpu_s: f64,
+    loadgen_cpu_s: f64,
+    server_rss_kib: u64,
+    server_peak_kib: u64,
+    rss_per_conn_kib: f64,
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        println!("fanout: benchmark");
+        return;
+    }
+    epoch();
+    raise_fd_limit();
+    let quick = env_flag("TCHAT_BENCH_QUICK");
+    let runs: usize = std::env::var("TCHAT_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 1 } else { 3 })
+        .max(1);
+    let only: Vec<String> = std::env::var("TCHAT_BENCH_ONLY")
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+
+    let burst = |c: usize, m: u32| Scenario {
+        name: format!("burst {c}x{m}"),
+        clients: c,
+        load: Load::Burst { messages: m },
+    };
+    let (paced_clients, paced_secs) = if quick { (200, 3) } else { (500, 10) };
+    let mut scenarios = vec![
+        burst(50, 200),
+        burst(200, 50),
+        burst(1000, 5),
+        Scenario {
+            name: format!("paced {paced_clients}x{paced_secs}s"),
+            clients: paced_clients,
+            load: Load::Paced { seconds: paced_secs },
+        },
+        Scenario { name: "idle 1000".into(), clients: 1000, load: Load::Idle },
+    ];
+    if !quick {
+        scenarios.push(Scenario { name: "idle 10000".into(), clients: 10_000, load: Load::Idle });
+    }
+    scenarios.retain(|s| only.is_empty() || only.iter().any(|o| s.name.contains(o.as_str())));
+
+    println!(
+        "tchat fan-out benchmark: {} cores, {}; {runs} run(s) per scenario, medians shown",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+    let mut table = Vec::new();
+    for sc in &scenarios {
+        let mut all = Vec::new();
+        for run in 1..=runs {
+            match run_scenario(sc) {
+                Ok(f) => {
+                    eprintln!("  {} run {run}: {}", sc.name, summary(&f));
+                    all.push(f);
+                }
+                Err(e) => eprintln!("  {} run {run} failed: {e}", sc.name),
+            }
+        }
+        if all.is_empty() {
+            continue;
+        }
+        let med = median_figures(&all);
+        println!("{}", json_line(sc, &med, all.len()));
+        table.push((sc.name.clone(), med));
+    }
+    println!();
+    println!(
+        "{:<16} {:>9} {:>12} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>9} {:>10}",
+        "scenario",
+        "connect",
+        "deliveries/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "lost",
+        "srv cpu",
+        "gen cpu",
+        "srv RSS",
+        "KiB/conn"
+    );
+    for (name, f) in &table {
+        println!(
+            "{:<16} {:>8.3}s {:>12} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>7.2}s {:>7.2}s {:>6} KiB {:>10}",
+            name,
+            f.connect_s,
+            if f.expected > 0 { format!("{:.2} M", f.per_s / 1e6) } else { "-".into() },
+            f.p50_ms,
+            f.p99_ms,
+            f.max_ms,
+            f.lost,
+            f.server_cpu_s,
+            f.loadgen_cpu_s,
+            f.server_rss_kib,
+            if f.rss_per_conn_kib > 0.0 { format!("{:.2}", f.rss_per_conn_kib) } else { "-".into() },
+        );
+    }
+    if table.iter().any(|(_, f)| f.lost > 0) {
+        eprintln!("some messages were lost");
+        std::process::exit(1);
+    }
+}
+
+fn summary(f: &Figures) -> String {
+    format!(
+        "connect {:.3}s, {:.2} M deliveries/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, lost {}, \
+         server cpu {:.2}s, loadgen cpu {:.2}s, rss {} KiB ({:.2} KiB/conn)",
+        f.connect_s,
+        f.per_s / 1e6,
+        f.p50_ms,
+        f.p99_ms,
+        f.max_ms,
+        f.lost,
+        f.server_cpu_s,
+        f.loadgen_cpu_s,
+        f.server_rss_kib,
+        f.rss_per_conn_kib
+    )
+}
+
+fn json_line(sc: &Scenario, f: &Figures, runs: usize) -> String {
+    let (kind, messages, seconds) = match sc.load {
+        Load::Burst { messages } => ("burst", messages, 0),
+        Load::Paced { seconds } => ("paced", 0, seconds),
+        Load::Idle => ("idle", 0, 0),
+    };
+    json!({
+        "scenario": sc.name, "kind": kind, "clients": sc.clients, "messages": messages,
+        "seconds": seconds, "runs": runs,
+        "connect_s": f.connect_s, "deliveries": f.deliveries, "expected": f.expected,
+        "lost": f.lost, "run_s": f.run_s, "deliveries_per_s": f.per_s.round(),
+        "p50_ms": f.p50_ms, "p99_ms": f.p99_ms, "max_ms": f.max_ms,
+        "server_cpu_s": f.server_cpu_s, "loadgen_cpu_s": f.loadgen_cpu_s,
+        "server_rss_kib": f.server_rss_kib, "server_peak_rss_kib": f.server_peak_kib,
+        "rss_per_conn_kib": f.rss_per_conn_kib,
+    })
+    .to_string()
+}
+
+/// Median of each figure on its own (lost: the worst run, so a loss is never hidden).
+fn median_figures(all: &[Figures]) -> Figures {
+    fn med(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+    let m = |get: fn(&Figures) -> f64| med(all.iter().map(get).collect());
+    Figures {
+        connect_s: m(|f| f.connect_s),
+        deliveries: m(|f| f.deliveries as f64) as u64,
+        expected: all[0].expected,
+        lost: all.iter().map(|f| f.lost).max().unwrap_or(0),
+        run_s: m(|f| f.run_s),
+        per_s: m(|f| f.per_s),
+        p50_ms: m(|f| f.p50_ms),
+        p99_ms: m(|f| f.p99_ms),
+        max_ms: m(|f| f.max_ms),
+        server_cpu_s: m(|f| f.server_cpu_s),
+        loadgen_cpu_s: m(|f| f.loadgen_cpu_s),
+        server_rss_kib: m(|f| f.server_rss_kib as f64) as u64,
+        server_peak_kib: m(|f| f.server_peak_kib as f64) as u64,
+        rss_per_conn_kib: m(|f| f.rss_per_conn_kib),
+    }
+}
+
+fn run_scenario(sc: &Scenario) -> io::Result<Figures> {
+    let server = Server::start(sc.clients + 16)?;
+    let rss_before = server.rss_kib().0;
+    let mut lg = LoadGen::new(server.addr)?;
+    let mut f = Figures::default();
+
+    let t = Instant::now();
+    lg.connect(sc.clients)?;
+    f.connect_s = t.elapsed().as_secs_f64();
+
+    let cpu0 = server.cpu_secs();
+    let own0 = own_cpu_secs();
+    let t = Instant::now();
+    match sc.load {
+        Load::Burst { messages } => lg.burst(messages)?,
+        Load::Paced { seconds } => lg.paced(seconds)?,
+        Load::Idle => {
+            // Let the join announcements drain and the server settle.
+            lg.drain_for(Duration::from_secs(1))?;
+        }
+    }
+    f.run_s = lg.last_receive.map_or(t.elapsed(), |l| l.saturating_duration_since(t)).as_secs_f64();
+    f.server_cpu_s = server.cpu_secs() - cpu0;
+    f.loadgen_cpu_s = own_cpu_secs() - own0;
+    (f.server_rss_kib, f.server_peak_kib) = server.rss_kib();
+    if let Load::Idle = sc.load {
+        f.run_s = 0.0;
+        f.rss_per_conn_kib =
+            f.server_rss_kib.saturating_sub(rss_before) as f64 / sc.clients as f64;
+    } else {
+        f.expected = lg.expected;
+        f.deliveries = lg.received;
+        f.lost = lg.expected.saturating_sub(lg.received);
+        f.per_s = f.deliveries as f64 / f.run_s.max(1e-9);
+        let lat = &mut lg.latencies_us;
+        lat.sort_unstable();
+        let pct = |p: f64| {
+            lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+                .map_or(0.0, |&us| us as f64 / 1000.0)
+        };
+        (f.p50_ms, f.p99_ms, f.max_ms) = (pct(0.50), pct(0.99), pct(1.0));
+    }
+    if lg.dropped > 0 {
+        return Err(io::Error::other(format!("the server closed {} clients", lg.dropped)));
+    }
+    drop(lg);
+    server.stop();
+    Ok(f)
+}
+
+/// The server under test, killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(max_clients: usize) -> io::Result<Server> {
+        let bin = env!("CARGO_BIN_EXE_tchat");
+        let wrap = std::env::var("TCHAT_BENCH_WRAP").unwrap_or_default();
+        let mut words = wrap.split_whitespace();
+        let mut cmd = match words.next() {
+            Some(prog) => {
+                let mut c = Command::new(prog);
+                c.args(words).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--rate", "0"])
+            .args(["--max-per-ip", "0", "--max-clients", &max_clients.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn()?;
+        let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        let addr = loop {
+            line.clear();
+            if out.read_line(&mut line)? == 0 {
+                return Err(io::Error::other("the server exited before listening"));
+            }
+            if let Some(rest) = line.split("Listening addr=").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap_or_default();
+                break addr.parse().map_err(io::Error::other)?;
+            }
+        };
+        // The console log is part of the server's cost; drain it like a terminal would.
+        std::thread::spawn(move || {
+            let mut sink = [0u8; 64 * 1024];
+            while matches!(out.get_mut().read(&mut sink), Ok(n) if n > 0) {}
+        });
+        Ok(Server { child, addr })
+    }
+
+    /// User plus system CPU seconds, from /proc/PID/stat.
+    fn cpu_secs(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .unwrap_or_default();
+        // Fields after the parenthesised command name; utime and stime are 14 and 15.
+        let after = stat.rsplit(')').next().unwrap_or_default();
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (ticks(14) + ticks(15)) / clock_ticks()
+    }
+
+    /// Resident and peak resident KiB, from /proc/PID/status.
+    fn rss_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// SIGTERM (so a profiler wrapper writes its data), then SIGKILL if it lingers.
+    fn stop(mut self) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Client {
+    stream: TcpStream,
+    /// The start of a line whose end has not arrived yet.
+    partial: Vec<u8>,
+    /// Bytes written by the generator but not yet taken by the socket.
+    unsent: Vec<u8>,
+    welcomed: bool,
+    next_seq: u32,
+}
+
+/// The load generator: every client on one epoll loop in this thread.
+struct LoadGen {
+    addr: SocketAddr,
+    poll: Poll,
+    events: Events,
+    clients: Vec<Client>,
+    buf: Vec<u8>,
+    connecting: usize,
+    expected: u64,
+    received: u64,
+    latencies_us: Vec<u32>,
+    last_receive: Option<Instant>,
+    /// Clients the server closed (it should close none).
+    dropped: usize,
+}
+
+impl LoadGen {
+    fn new(addr: SocketAddr) -> io::Result<LoadGen> {
+        Ok(LoadGen {
+            addr,
+            poll: Poll::new()?,
+            events: Events::with_capacity(1024),
+            clients: Vec::new(),
+            buf: vec![0; 256 * 1024],
+            connecting: 0,
+            expected: 0,
+            received: 0,
+            latencies_us: Vec::new(),
+            last_receive: None,
+            dropped: 0,
+        })
+    }
+
+    /// Connects and registers `n` clients; returns once every one has been welcomed.
+    fn connect(&mut self, n: usize) -> io::Result<()> {
+        while self.clients.len() < n || self.connecting > 0 {
+            while self.clients.len() < n && self.connecting < MAX_CONNECTING {
+                let i = self.clients.len();
+                let mut std = std::net::TcpStream::connect(self.addr)?;
+                std.set_nodelay(true)?;
+                std.write_all(format!("/nick b{i}\n").as_bytes())?;
+                std.set_nonblocking(true)?;
+                let mut stream = TcpStream::from_std(std);
+                self.poll.registry().register(&mut stream, Token(i), Interest::READABLE)?;
+                self.clients.push(Client {
+                    stream,
+                    partial: Vec::new(),
+                    unsent: Vec::new(),
+                    welcomed: false,
+                    next_seq: 0,
+                });
+                self.connecting += 1;
+            }
+            let before = self.connecting;
+            self.pump(Some(Duration::from_millis(if self.clients.len() < n { 0 } else { 100 })))?;
+            if self.connecting == before && self.clients.len() >= n {
+                // No progress within 100 ms is fine; within STALL it is not.
+                let t = Instant::now();
+                while self.connecting == before && t.elapsed() < STALL {
+                    self.pump(Some(Duration::from_millis(100)))?;
+                }
+                if self.connecting == before {
+                    return Err(io::Error::other(format!(
+                        "{} clients were never welcomed",
+                        self.connecting
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn burst(&mut self, messages: u32) -> io::Result<()> {
+        let c = self.clients.len() as u64;
+        self.expected = c * (c - 1) * messages as u64;
+        self.latencies_us.reserve(self.expected as usize);
+        let mut sending: Vec<usize> = (0..self.clients.len()).collect();
+        let mut line = Vec::with_capacity(64);
+        while !sending.is_empty() {
+            sending.retain(|&i| {
+                let cl = &mut self.clients[i];
+                if cl.unsent.is_empty() && cl.next_seq < messages {
+                    line.clear();
+                    let _ = writeln!(line, "{} {}", cl.next_seq, now_ns());
+                    cl.next_seq += 1;
+                    cl.unsent.extend_from_slice(&line);
+                }
+                flush(cl);
+                !(cl.unsent.is_empty() && cl.next_seq == messages)
+            });
+            self.pump(Some(Duration::ZERO))?;
+        }
+        self.wait_all()
+    }
+
+    fn paced(&mut self, seconds: u32) -> io::Result<()> {
+        let c = self.clients.len() as u64;
+        self.expected = c * (c - 1) * seconds as u64;
+        self.latencies_us.reserve(self.expected as usize);
+        let start = Instant::now();
+        let slot = Duration::from_secs(1) / c as u32;
+        let total = c * seconds as u64;
+        let mut line = Vec::with_capacity(64);
+        for k in 0..total {
+            let due = start + slot * k as u32;
+            loop {
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                self.pump(Some(due - now))?;
+            }
+            let cl = &mut self.clients[(k % c) as usize];
+            line.clear();
+            let _ = writeln!(line, "{} {}", cl.next_seq, now_ns());
+            cl.next_seq += 1;
+            cl.unsent.extend_from_slice(&line);
+            flush(cl);
+        }
+        for cl in &mut self.clients {
+            flush(cl);
+        }
+        self.wait_all()
+    }
+
+    /// Waits until every expected message arrived or nothing arrives for [`STALL`].
+    fn wait_all(&mut self) -> io::Result<()> {
+        let mut last = (self.received, Instant::now());
+        while self.received < self.expected && last.1.elapsed() < STALL {
+            for cl in &mut self.clients {
+                flush(cl);
+            }
+            self.pump(Some(Duration::from_millis(50)))?;
+            if self.received != last.0 {
+                last = (self.received, Instant::now());
+            }
+        }
+        Ok(())
+    }
+
+    fn drain_for(&mut self, d: Duration) -> io::Result<()> {
+        let until = Instant::now() + d;
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            self.pump(Some(left))?;
+        }
+        Ok(())
+    }
+
+    /// One epoll wait, then reads every ready client dry and counts what arrived.
+    fn pump(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let ready: Vec<usize> = self.events.iter().map(|e| e.token().0).collect();
+        for i in ready {
+            self.read_client(i);
+        }
+        Ok(())
+    }
+
+    fn read_client(&mut self, i: usize) {
+        let cl = &mut self.clients[i];
+        loop {
+            let keep = cl.partial.len();
+            self.buf[..keep].copy_from_slice(&cl.partial);
+            let n = match cl.stream.read(&mut self.buf[keep..]) {
+                Ok(0) => {
+                    self.dropped += 1;
+                    let _ = self.poll.registry().deregister(&mut cl.stream);
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.dropped += 1;
+                    let _ = self.poll.registry().deregister(&mut cl.stream);
+                    return;
+                }
+            };
+            let now = now_ns();
+            self.last_receive = Some(Instant::now());
+            let data = &self.buf[..keep + n];
+            let mut start = 0;
+            while let Some(pos) = data[start..].iter().position(|&b| b == b'\n') {
+                let line = &data[start..start + pos];
+                start += pos + 1;
+                if line.first() == Some(&b'<') {
+                    self.received += 1;
+                    if let Some(sent) = sent_ns(line) {
+                        let us = now.saturating_sub(sent) / 1000;
+                        self.latencies_us.push(us.min(u32::MAX as u64) as u32);
+                    }
+                } else if !cl.welcomed && line.starts_with(b"*** Welcome") {
+                    cl.welcomed = true;
+                    self.connecting -= 1;
+                }
+            }
+            cl.partial.clear();
+            cl.partial.extend_from_slice(&data[start..]);
+        }
+    }
+}
+
+/// SEND_NS from `<bN> SEQ SEND_NS`.
+fn sent_ns(line: &[u8]) -> Option<u64> {
+    let tail = &line[line.iter().rposition(|&b| b == b' ')? + 1..];
+    std::str::from_utf8(tail).ok()?.parse().ok()
+}
+
+fn flush(cl: &mut Client) {
+    while !cl.unsent.is_empty() {
+        match cl.stream.write(&cl.unsent) {
+            Ok(n) => {
+                cl.unsent.drain(..n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as f64 } else { 100.0 }
+}
+
+/// This process's user plus system CPU seconds.
+fn own_cpu_secs() -> f64 {
+    // SAFETY: getrusage fills the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
