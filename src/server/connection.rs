@@ -118,8 +118,13 @@ pub async fn serve(
                     break s.lost(e);
                 }
                 match read_chunk(&stream, &mut lines, &mut s) {
-                    Ok(true) => {}
-                    Ok(false) => break s.lost(io::ErrorKind::UnexpectedEof.into()),
+                    // Socket readiness costs no cooperative budget, so a client that
+                    // sends without pause would keep this worker thread to itself and
+                    // starve every other connection and the accept loop: give way
+                    // after a full buffer, and let the budget decide otherwise.
+                    Ok(Some(READ_CHUNK)) => tokio::task::yield_now().await,
+                    Ok(Some(_)) => tokio::task::coop::consume_budget().await,
+                    Ok(None) => break s.lost(io::ErrorKind::UnexpectedEof.into()),
                     Err(e) => break s.lost(e),
                 }
             }
@@ -143,17 +148,21 @@ pub async fn serve(
     }
 }
 
-/// Reads what is available and handles every complete line. `Ok(false)` means the peer
-/// closed its side.
-fn read_chunk(stream: &TcpStream, lines: &mut LineBuffer, s: &mut Session) -> io::Result<bool> {
+/// Reads what is available and handles every complete line. Returns the bytes read, or
+/// `None` when the peer closed its side.
+fn read_chunk(
+    stream: &TcpStream,
+    lines: &mut LineBuffer,
+    s: &mut Session,
+) -> io::Result<Option<usize>> {
     let mut buf = [0u8; READ_CHUNK];
     match stream.try_read(&mut buf) {
-        Ok(0) => Ok(false),
+        Ok(0) => Ok(None),
         Ok(n) => {
             lines.feed(&buf[..n], |line| s.on_line(line));
-            Ok(true)
+            Ok(Some(n))
         }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Some(0)),
         Err(e) => Err(e),
     }
 }
