@@ -1,0 +1,466 @@
+//! Soak and fault tests of the real `tchat serve` binary (issue 5): churn, a client that
+//! stops reading, `kill -9` while logging, an unwritable `--save` file, and connection
+//! storms beyond `--max-clients`.
+//!
+//! Loopback only, bounded in count and time, no timing assertions: every wait is for
+//! some output, with a generous deadline.
+
+use std::collections::{BTreeSet, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Deadline for anything the tests wait for; far above what a loaded machine needs.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A `tchat serve` child whose stdout (the console log) is collected line by line.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    console: Arc<(Mutex<Vec<String>>, Condvar)>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
+            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting tchat serve");
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let console = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        {
+            let console = console.clone();
+            thread::spawn(move || {
+                for line in out.lines() {
+                    let Ok(line) = line else { break };
+                    console.0.lock().unwrap().push(line);
+                    console.1.notify_all();
+                }
+            });
+        }
+        let mut server = Server { child, addr: "127.0.0.1:1".parse().unwrap(), console };
+        let line = server.wait_console("Listening addr=");
+        let addr = line.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap();
+        server.addr = addr.parse().unwrap();
+        server
+    }
+
+    /// Waits until a console line contains `needle`; returns that line.
+    fn wait_console(&self, needle: &str) -> String {
+        let (lines, cv) = &*self.console;
+        let deadline = Instant::now() + PATIENCE;
+        let mut guard = lines.lock().unwrap();
+        loop {
+            if let Some(l) = guard.iter().find(|l| l.contains(needle)) {
+                return l.clone();
+            }
+            let left = deadline.checked_duration_since(Instant::now()).unwrap_or_else(|| {
+                panic!("console never showed {needle:?}; it shows:\n{}", guard.join("\n"))
+            });
+            guard = cv.wait_timeout(guard, left).unwrap().0;
+        }
+    }
+
+    /// Waits until `count` console lines contain `needle`.
+    fn wait_console_count(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.console_count(needle) < count {
+            assert!(Instant::now() < deadline, "console never showed {count} × {needle:?}");
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(self.console_count(needle), count);
+    }
+
+    fn console_count(&self, needle: &str) -> usize {
+        self.console.0.lock().unwrap().iter().filter(|l| l.contains(needle)).count()
+    }
+
+    fn connect(&self, nick: &str) -> Client {
+        let c = Client::connect(self.addr);
+        c.send(&format!("/nick {nick}"));
+        c.expect(&format!("You are {nick};"));
+        c
+    }
+
+    /// Peak resident memory in KiB, from /proc.
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A text-mode client, as `nc` would be.
+struct Client {
+    stream: TcpStream,
+    reader: Mutex<BufReader<TcpStream>>,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connecting");
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let reader = Mutex::new(BufReader::new(stream.try_clone().unwrap()));
+        Client { stream, reader }
+    }
+
+    fn send(&self, line: &str) {
+        (&self.stream).write_all(format!("{line}\n").as_bytes()).expect("sending");
+    }
+
+    /// The next line, or `None` at end of stream.
+    fn line(&self) -> Option<String> {
+        let mut line = String::new();
+        match self.reader.lock().unwrap().read_line(&mut line) {
+            Ok(0) => None,
+            Ok(_) => Some(line.trim_end_matches('\n').to_owned()),
+            Err(e) => panic!("reading a line: {e}"),
+        }
+    }
+
+    /// Reads until a line contains `needle`; returns it.
+    fn expect(&self, needle: &str) -> String {
+        let mut seen = Vec::new();
+        loop {
+            match self.line() {
+                Some(l) if l.contains(needle) => return l,
+                Some(l) => seen.push(l),
+                None => panic!("stream ended before {needle:?}; saw:\n{}", seen.join("\n")),
+            }
+        }
+    }
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("tchat-soak-{}-{name}", std::process::id()))
+}
+
+/// Hundreds of clients come, chat and go (half with `/quit`, half by resetting the
+/// connection) while a few stay. Afterwards every live client got every message,
+/// `/list` names exactly the live clients, and every departed nick is free again.
+#[test]
+fn churn_loses_no_message_and_leaks_no_nick() {
+    const LIVE: usize = 8;
+    const WAVES: usize = 10;
+    const PER_WAVE: usize = 30;
+    const LINES: usize = 5;
+    let server = Server::start(&["--rate", "0", "--max-per-ip", "0", "--announce-limit", "0"]);
+    let live: Vec<Arc<Client>> =
+        (0..LIVE).map(|i| Arc::new(server.connect(&format!("live{i}")))).collect();
+
+    // Each live client collects the public lines it receives until it sees its stop word.
+    let readers: Vec<_> = live
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let c = c.clone();
+            thread::spawn(move || {
+                let mut got = HashSet::new();
+                loop {
+                    let line = c.line().unwrap_or_else(|| panic!("live{i} was disconnected"));
+                    if line.ends_with("> end of churn") {
+                        return got;
+                    }
+                    if line.starts_with('<') {
+                        assert!(got.insert(line.clone()), "duplicate delivery: {line}");
+                    }
+                }
+            })
+        })
+        .collect();
+
+    let mut sent = HashSet::new();
+    for wave in 0..WAVES {
+        let churners: Vec<_> = (0..PER_WAVE)
+            .map(|j| {
+                let addr = server.addr;
+                thread::spawn(move || {
+                    let nick = format!("churn{wave}x{j}");
+                    let c = Client::connect(addr);
+                    c.send(&format!("/nick {nick}"));
+                    c.expect(&format!("You are {nick};"));
+                    let mut lines = Vec::new();
+                    for k in 0..LINES {
+                        let text = format!("m {nick} {k}");
+                        c.send(&text);
+                        lines.push(format!("<{nick}> {text}"));
+                    }
+                    // The answer to /list comes after the server has fanned out every
+                    // line before it, so nothing sent is still in flight.
+                    c.send("/list");
+                    c.expect(" online: ");
+                    if j % 2 == 0 {
+                        c.send("/quit bye");
+                        c.expect("Goodbye");
+                    } else {
+                        // Unread data in the receive buffer: closing sends a reset.
+                        c.send("/help");
+                        thread::sleep(Duration::from_millis(5));
+                    }
+                    drop(c);
+                    lines
+                })
+            })
+            .collect();
+        for (i, c) in live.iter().enumerate() {
+            let text = format!("m live{i} w{wave}");
+            c.send(&text);
+            sent.insert(format!("<live{i}> {text}"));
+        }
+        for t in churners {
+            sent.extend(t.join().unwrap());
+        }
+    }
+
+    // Every departure processed: /list shows exactly the live clients.
+    let expected: BTreeSet<String> = (0..LIVE).map(|i| format!("live{i}")).collect();
+    let checker = server.connect("checker");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        checker.send("/list");
+        let line = checker.expect(" online: ");
+        let names: BTreeSet<String> =
+            line.split(" online: ").nth(1).unwrap().split(", ").map(str::to_owned).collect();
+        let mut want = expected.clone();
+        want.insert("checker".into());
+        if names == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "/list never settled to the live clients: {line}");
+        thread::sleep(Duration::from_millis(50));
+    }
+    // No nick leaked: every departed nick can be taken again.
+    for wave in 0..WAVES {
+        for j in 0..PER_WAVE {
+            let nick = format!("churn{wave}x{j}");
+            checker.send(&format!("/nick {nick}"));
+            let reply = checker.expect(&nick);
+            assert!(reply.contains("is now known as"), "nick {nick} leaked: {reply}");
+        }
+    }
+
+    checker.send("end of churn");
+    for (i, t) in readers.into_iter().enumerate() {
+        let got = t.join().unwrap();
+        let own = format!("<live{i}> ");
+        let want: HashSet<&String> = sent.iter().filter(|l| !l.starts_with(&own)).collect();
+        let missing: Vec<_> = want.iter().filter(|l| !got.contains(**l)).take(5).collect();
+        assert!(missing.is_empty(), "live{i} lost messages, e.g. {missing:?}");
+    }
+}
+
+/// A client that stops reading is dropped once its queue is full; the others keep
+/// receiving everything, and the server's memory stays bounded.
+#[test]
+fn a_client_that_stops_reading_is_dropped_and_others_keep_up() {
+    const QUEUE: usize = 64 * 1024;
+    let server =
+        Server::start(&["--rate", "0", "--max-per-ip", "0", "--send-queue", &QUEUE.to_string()]);
+    let watcher = Arc::new(server.connect("watcher"));
+    let sender = server.connect("sender");
+    let slow = server.connect("slow");
+    let received = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(Mutex::new(None::<String>));
+    let reader = {
+        let (watcher, received, done) = (watcher.clone(), received.clone(), done.clone());
+        thread::spawn(move || {
+            loop {
+                let line = watcher.line().expect("the watcher was disconnected");
+                if line == "<sender> end of test" {
+                    return;
+                } else if line.starts_with("<sender> ") {
+                    received.fetch_add(1, Ordering::Relaxed);
+                } else if line.contains("slow left") {
+                    *done.lock().unwrap() = Some(line);
+                }
+            }
+        })
+    };
+
+    // Send in batches well under the queue limit, each once the watcher has the one
+    // before, so only the client that does not read can fall behind.
+    let payload = "x".repeat(400);
+    let batch = (QUEUE / 2) / payload.len();
+    let mut sent = 0u64;
+    let deadline = Instant::now() + PATIENCE;
+    while done.lock().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the slow client was never dropped");
+        assert!(sent < 200_000, "the slow client was never dropped after {sent} lines");
+        let mut chunk = String::new();
+        for _ in 0..batch {
+            chunk.push_str(&format!("{sent} {payload}\n"));
+            sent += 1;
+        }
+        (&sender.stream).write_all(chunk.as_bytes()).unwrap();
+        while received.load(Ordering::Relaxed) < sent {
+            assert!(
+                Instant::now() < deadline,
+                "the watcher stopped receiving; console:\n{}",
+                server.console.0.lock().unwrap().join("\n")
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let left = done.lock().unwrap().clone().unwrap();
+    assert!(left.contains("too slow: stopped reading"), "{left}");
+    let dropped = server.wait_console("Slow client dropped (send queue full)");
+    assert!(dropped.contains("nick=slow"), "{dropped}");
+    sender.send("end of test");
+    reader.join().unwrap();
+    assert_eq!(received.load(Ordering::Relaxed), sent, "the watcher lost messages");
+    // Everything sent reached the watcher; the slow client's queue never held more than
+    // its limit, so the server holds a few MiB at most.
+    let peak = server.peak_rss_kib();
+    assert!(peak < 128 * 1024, "server peak RSS {peak} KiB");
+    // The slow client's socket ends (after what the kernel had buffered).
+    slow.stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut sink = Vec::new();
+    let _ = (&slow.stream).read_to_end(&mut sink);
+}
+
+/// `kill -9` while the server logs heavily leaves only whole JSON lines in `--save`
+/// (except for a kernel page-boundary cut of the write in progress; see below).
+#[test]
+fn kill_9_while_logging_leaves_whole_json_lines() {
+    let path = temp_path("kill9.jsonl");
+    let _ = std::fs::remove_file(&path);
+    let mut server =
+        Server::start(&["--rate", "0", "--max-per-ip", "0", "--save", path.to_str().unwrap()]);
+    let listener = server.connect("listener");
+    let senders: Vec<_> = (0..4)
+        .map(|i| {
+            let c = server.connect(&format!("loud{i}"));
+            // Read what the other loud clients say, so nobody is dropped for being slow.
+            let mut rx = c.stream.try_clone().unwrap();
+            thread::spawn(move || {
+                let mut sink = [0u8; 64 * 1024];
+                while matches!(rx.read(&mut sink), Ok(n) if n > 0) {}
+            });
+            thread::spawn(move || {
+                let text = format!("loud{i} says {}", "é".repeat(200));
+                // Until the server dies under us.
+                for k in 0.. {
+                    if (&c.stream).write_all(format!("{k} {text}\n").as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    // Keep reading so nobody is dropped for being slow.
+    let drain = thread::spawn(move || {
+        let mut sink = [0u8; 64 * 1024];
+        while matches!((&listener.stream).read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let deadline = Instant::now() + PATIENCE;
+    while std::fs::metadata(&path).map_or(0, |m| m.len()) < 4 << 20 {
+        assert!(Instant::now() < deadline, "the log never grew");
+        thread::sleep(Duration::from_millis(10));
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    for t in senders {
+        t.join().unwrap();
+    }
+    drain.join().unwrap();
+
+    let mut content = std::fs::read(&path).unwrap();
+    if !content.ends_with(b"\n") {
+        // Linux copies a write(2) to a file page by page and gives up between pages once
+        // SIGKILL is pending, so a kill during a multi-page write can leave a partial
+        // last line, cut at a page boundary. No user-space writer can prevent that; what
+        // tchat guarantees is that the cut is the kernel's, never its own.
+        assert_eq!(content.len() % 4096, 0, "the last line is torn inside a page");
+        let end = content.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        content.truncate(end);
+    }
+    let text = String::from_utf8(content).expect("the log is UTF-8");
+    let mut messages = 0;
+    for (n, line) in text.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("line {} is not JSON ({e}): {line:.200}", n + 1));
+        if v["msg"] == "Public message" {
+            messages += 1;
+        }
+    }
+    assert!(messages > 1000, "only {messages} messages were logged");
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// `--save /dev/full`: the write error is reported on the console once and chat goes on.
+#[cfg(target_os = "linux")]
+#[test]
+fn unwritable_save_file_is_reported_and_chat_goes_on() {
+    let server = Server::start(&["--rate", "0", "--save", "/dev/full"]);
+    let a = server.connect("alice");
+    let b = server.connect("bob");
+    server.wait_console("Log file write failed");
+    for i in 0..50 {
+        a.send(&format!("still here {i}"));
+        assert_eq!(b.expect("<alice>"), format!("<alice> still here {i}"));
+    }
+    server.wait_console("preview=\"still here 49\"");
+    let error = server.wait_console("Log file write failed");
+    assert!(error.contains("ERROR") && error.contains("/dev/full"), "{error}");
+    assert!(error.contains("No space left on device"), "{error}");
+    assert_eq!(server.console_count("Log file write failed"), 1, "reported once, not per event");
+}
+
+/// Connections beyond `--max-clients` are refused with a message, and the clients
+/// already in keep chatting.
+#[test]
+fn connection_storm_beyond_max_clients_is_refused_politely() {
+    const MAX: usize = 20;
+    const STORM: usize = 200;
+    let server = Server::start(&["--max-clients", &MAX.to_string(), "--max-per-ip", "0"]);
+    let members: Vec<Client> = (0..MAX).map(|i| server.connect(&format!("m{i}"))).collect();
+
+    let storm: Vec<_> = (0..STORM)
+        .map(|_| {
+            let addr = server.addr;
+            thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).expect("the kernel accepts the connection");
+                s.set_read_timeout(Some(PATIENCE)).unwrap();
+                let mut reply = String::new();
+                let _ = s.read_to_string(&mut reply);
+                let _ = s.shutdown(Shutdown::Both);
+                reply
+            })
+        })
+        .collect();
+    for t in storm {
+        let reply = t.join().unwrap();
+        assert_eq!(reply, format!("!!! server full ({MAX} clients); try again later\n"));
+    }
+    server.wait_console_count("Connection refused", STORM);
+
+    // The members did not notice: each still gets the others' lines and /list is whole.
+    members[0].send("/list");
+    let list = members[0].expect(" online: ");
+    assert!(list.starts_with(&format!("*** {MAX} online: ")), "{list}");
+    members[1].send("still fine");
+    for (i, m) in members.iter().enumerate() {
+        if i != 1 {
+            assert_eq!(m.expect("<m1>"), "<m1> still fine");
+        }
+    }
+}
