@@ -18,7 +18,8 @@
 //!   and the JSON line give the median of each figure;
 //! - `TCHAT_BENCH_ONLY=name,name`: only the scenarios whose name contains one of these;
 //! - `TCHAT_BENCH_WRAP="perf record -g -o /tmp/p.data --"`: run the server under a
-//!   profiler (RSS and CPU figures are then the wrapper's, not the server's).
+//!   profiler (RSS and CPU figures are then the wrapper's, not the server's);
+//! - `TCHAT_BENCH_BIN=path`: another `tchat` binary (one built with symbols, say).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -173,7 +174,11 @@ fn main() {
             f.server_cpu_s,
             f.loadgen_cpu_s,
             f.server_rss_kib,
-            if f.rss_per_conn_kib > 0.0 { format!("{:.2}", f.rss_per_conn_kib) } else { "-".into() },
+            if f.rss_per_conn_kib > 0.0 {
+                format!("{:.2}", f.rss_per_conn_kib)
+            } else {
+                "-".into()
+            },
         );
     }
     if table.iter().any(|(_, f)| f.lost > 0) {
@@ -270,8 +275,7 @@ fn run_scenario(sc: &Scenario) -> io::Result<Figures> {
     (f.server_rss_kib, f.server_peak_kib) = server.rss_kib();
     if let Load::Idle = sc.load {
         f.run_s = 0.0;
-        f.rss_per_conn_kib =
-            f.server_rss_kib.saturating_sub(rss_before) as f64 / sc.clients as f64;
+        f.rss_per_conn_kib = f.server_rss_kib.saturating_sub(rss_before) as f64 / sc.clients as f64;
     } else {
         f.expected = lg.expected;
         f.deliveries = lg.received;
@@ -301,13 +305,14 @@ struct Server {
 
 impl Server {
     fn start(max_clients: usize) -> io::Result<Server> {
-        let bin = env!("CARGO_BIN_EXE_tchat");
+        let bin = std::env::var("TCHAT_BENCH_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_tchat").to_owned());
         let wrap = std::env::var("TCHAT_BENCH_WRAP").unwrap_or_default();
         let mut words = wrap.split_whitespace();
         let mut cmd = match words.next() {
             Some(prog) => {
                 let mut c = Command::new(prog);
-                c.args(words).arg(bin);
+                c.args(words).arg(&bin);
                 c
             }
             None => Command::new(bin),
@@ -340,8 +345,8 @@ impl Server {
 
     /// User plus system CPU seconds, from /proc/PID/stat.
     fn cpu_secs(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .unwrap_or_default();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
         // Fields after the parenthesised command name; utime and stime are 14 and 15.
         let after = stat.rsplit(')').next().unwrap_or_default();
         let fields: Vec<&str> = after.split_whitespace().collect();
