@@ -28,13 +28,8 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (log, writer) = EventLog::start(console, args.save.as_deref())?;
     let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(async {
-        let listener =
-            tokio::net::TcpListener::bind((args.host, args.port)).await.map_err(|e| {
-                format!(
-                    "cannot listen on {}: {e}",
-                    std::net::SocketAddr::from((args.host, args.port))
-                )
-            })?;
+        let addr = std::net::SocketAddr::from((args.host, args.port));
+        let listener = server::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         server::run(listener, server::Config::from(&args), log, shutdown_signal()).await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     });

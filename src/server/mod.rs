@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
@@ -71,6 +71,20 @@ impl Default for Config {
             announce_limit: 500,
         }
     }
+}
+
+/// Connections the kernel may hold, completed but not yet accepted. The usual 128 (std's
+/// and mio's default) overflows when hundreds of clients connect at once, and every
+/// overflow costs a client a one-second SYN retransmission.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds the listener for [`run`], with a backlog fit for connection storms. Must be
+/// called inside the tokio runtime.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Pause after a failed `accept` (out of file descriptors, say) so the loop does not spin.
