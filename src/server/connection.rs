@@ -81,8 +81,9 @@ pub async fn serve(
         closing: None,
     };
     let mut pending = Pending::default();
-    let hello = sleep(HELLO_WINDOW);
-    tokio::pin!(hello);
+    // Boxed so that its timer entry is freed once the client is registered, instead of
+    // staying in every idle connection's task for good.
+    let mut hello = Some(Box::pin(sleep(HELLO_WINDOW)));
     let mut close_by: Option<Instant> = None;
     let mut shutting_down = false;
 
@@ -96,6 +97,9 @@ pub async fn serve(
         }
         if let Err(e) = pending.write(&stream) {
             break s.lost(e);
+        }
+        if s.registered {
+            hello = None;
         }
         if let Some(reason) = &s.closing {
             if pending.is_empty() && outbox.is_empty() {
@@ -112,7 +116,9 @@ pub async fn serve(
             _ = sleep_until(close_by.unwrap_or_else(Instant::now)), if close_by.is_some() => {
                 break s.closing.take().flatten();
             }
-            _ = &mut hello, if !s.registered => s.register(false, None),
+            _ = async { hello.as_mut().expect("checked").await }, if hello.is_some() => {
+                s.register(false, None);
+            }
             ready = stream.readable(), if s.closing.is_none() => {
                 if let Err(e) = ready {
                     break s.lost(e);
@@ -195,7 +201,9 @@ impl Pending {
                 self.buf.clear();
                 match self.frames.len() {
                     0 => {
+                        // Idle: hold no buffers (a busy spell may have grown them).
                         self.buf = Vec::new();
+                        self.frames = VecDeque::new();
                         return Ok(());
                     }
                     1 => {
