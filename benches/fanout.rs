@@ -77,6 +77,8 @@ struct Figures {
     p99_ms: f64,
     max_ms: f64,
     server_cpu_s: f64,
+    /// Of which the event-log thread (console and `--save`).
+    server_log_cpu_s: f64,
     loadgen_cpu_s: f64,
     server_rss_kib: u64,
     server_peak_kib: u64,
@@ -190,7 +192,7 @@ fn main() {
 fn summary(f: &Figures) -> String {
     format!(
         "connect {:.3}s, {:.2} M deliveries/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, lost {}, \
-         server cpu {:.2}s, loadgen cpu {:.2}s, rss {} KiB ({:.2} KiB/conn)",
+         server cpu {:.2}s (log thread {:.2}s), loadgen cpu {:.2}s, rss {} KiB ({:.2} KiB/conn)",
         f.connect_s,
         f.per_s / 1e6,
         f.p50_ms,
@@ -198,6 +200,7 @@ fn summary(f: &Figures) -> String {
         f.max_ms,
         f.lost,
         f.server_cpu_s,
+        f.server_log_cpu_s,
         f.loadgen_cpu_s,
         f.server_rss_kib,
         f.rss_per_conn_kib
@@ -216,7 +219,7 @@ fn json_line(sc: &Scenario, f: &Figures, runs: usize) -> String {
         "connect_s": f.connect_s, "deliveries": f.deliveries, "expected": f.expected,
         "lost": f.lost, "run_s": f.run_s, "deliveries_per_s": f.per_s.round(),
         "p50_ms": f.p50_ms, "p99_ms": f.p99_ms, "max_ms": f.max_ms,
-        "server_cpu_s": f.server_cpu_s, "loadgen_cpu_s": f.loadgen_cpu_s,
+        "server_cpu_s": f.server_cpu_s, "server_log_cpu_s": f.server_log_cpu_s, "loadgen_cpu_s": f.loadgen_cpu_s,
         "server_rss_kib": f.server_rss_kib, "server_peak_rss_kib": f.server_peak_kib,
         "rss_per_conn_kib": f.rss_per_conn_kib,
     })
@@ -241,6 +244,7 @@ fn median_figures(all: &[Figures]) -> Figures {
         p99_ms: m(|f| f.p99_ms),
         max_ms: m(|f| f.max_ms),
         server_cpu_s: m(|f| f.server_cpu_s),
+        server_log_cpu_s: m(|f| f.server_log_cpu_s),
         loadgen_cpu_s: m(|f| f.loadgen_cpu_s),
         server_rss_kib: m(|f| f.server_rss_kib as f64) as u64,
         server_peak_kib: m(|f| f.server_peak_kib as f64) as u64,
@@ -259,6 +263,7 @@ fn run_scenario(sc: &Scenario) -> io::Result<Figures> {
     f.connect_s = t.elapsed().as_secs_f64();
 
     let cpu0 = server.cpu_secs();
+    let log0 = server.log_thread_cpu_secs();
     let own0 = own_cpu_secs();
     let t = Instant::now();
     match sc.load {
@@ -271,6 +276,7 @@ fn run_scenario(sc: &Scenario) -> io::Result<Figures> {
     }
     f.run_s = lg.last_receive.map_or(t.elapsed(), |l| l.saturating_duration_since(t)).as_secs_f64();
     f.server_cpu_s = server.cpu_secs() - cpu0;
+    f.server_log_cpu_s = server.log_thread_cpu_secs() - log0;
     f.loadgen_cpu_s = own_cpu_secs() - own0;
     (f.server_rss_kib, f.server_peak_kib) = server.rss_kib();
     if let Load::Idle = sc.load {
@@ -345,13 +351,21 @@ impl Server {
 
     /// User plus system CPU seconds, from /proc/PID/stat.
     fn cpu_secs(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the parenthesised command name; utime and stime are 14 and 15.
-        let after = stat.rsplit(')').next().unwrap_or_default();
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        (ticks(14) + ticks(15)) / clock_ticks()
+        stat_cpu_secs(&format!("/proc/{}/stat", self.child.id()))
+    }
+
+    /// CPU seconds of the server's `tchat-log` thread.
+    fn log_thread_cpu_secs(&self) -> f64 {
+        let dir = format!("/proc/{}/task", self.child.id());
+        let Ok(tasks) = std::fs::read_dir(&dir) else { return 0.0 };
+        tasks
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim() == "tchat-log")
+            })
+            .map(|t| stat_cpu_secs(&t.path().join("stat").to_string_lossy()))
+            .sum()
     }
 
     /// Resident and peak resident KiB, from /proc/PID/status.
@@ -621,6 +635,16 @@ fn flush(cl: &mut Client) {
             Err(_) => return,
         }
     }
+}
+
+/// utime + stime of a /proc `stat` file, in seconds.
+fn stat_cpu_secs(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(14) + ticks(15)) / clock_ticks()
 }
 
 fn env_flag(name: &str) -> bool {
