@@ -19,6 +19,7 @@
 //! - `TCHAT_BENCH_ONLY=name,name`: only the scenarios whose name contains one of these;
 //! - `TCHAT_BENCH_WRAP="perf record -g -o /tmp/p.data --"`: run the server under a
 //!   profiler (RSS and CPU figures are then the wrapper's, not the server's);
+//! - `TCHAT_BENCH_BURST=50x2000,…`: extra burst scenarios (clients x messages);
 //! - `TCHAT_BENCH_BIN=path`: another `tchat` binary (one built with symbols, say).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -34,6 +35,11 @@ use serde_json::json;
 /// Clients connected but not yet welcomed; keeps the server's accept backlog from
 /// overflowing (a dropped SYN costs a one-second retransmission).
 const MAX_CONNECTING: usize = 256;
+
+/// The server's per-client queue limit: large, so that a load generator that falls
+/// behind for a moment is not dropped as a slow client (the default, 256 KiB, is about
+/// what one client receives in the 50×200 and 200×50 bursts).
+const SEND_QUEUE: &str = "16777216";
 
 /// How long a scenario may go without any client receiving anything before the rest
 /// counts as lost.
@@ -121,6 +127,12 @@ fn main() {
     ];
     if !quick {
         scenarios.push(Scenario { name: "idle 10000".into(), clients: 10_000, load: Load::Idle });
+    }
+    if let Ok(custom) = std::env::var("TCHAT_BENCH_BURST") {
+        for spec in custom.split(',') {
+            let (c, m) = spec.split_once('x').expect("TCHAT_BENCH_BURST=CxM[,CxM…]");
+            scenarios.push(burst(c.parse().expect("clients"), m.parse().expect("messages")));
+        }
     }
     scenarios.retain(|s| only.is_empty() || only.iter().any(|o| s.name.contains(o.as_str())));
 
@@ -325,6 +337,7 @@ impl Server {
         };
         cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--rate", "0"])
             .args(["--max-per-ip", "0", "--max-clients", &max_clients.to_string()])
+            .args(["--send-queue", SEND_QUEUE])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -501,7 +514,7 @@ impl LoadGen {
                     cl.unsent.extend_from_slice(&line);
                 }
                 flush(cl);
-                !(cl.unsent.is_empty() && cl.next_seq == messages)
+                !(cl.unsent.is_empty() && cl.next_seq >= messages)
             });
             self.pump(Some(Duration::ZERO))?;
         }
@@ -528,7 +541,7 @@ impl LoadGen {
             let cl = &mut self.clients[(k % c) as usize];
             line.clear();
             let _ = writeln!(line, "{} {}", cl.next_seq, now_ns());
-            cl.next_seq += 1;
+            cl.next_seq = cl.next_seq.saturating_add(1);
             cl.unsent.extend_from_slice(&line);
             flush(cl);
         }
@@ -625,6 +638,8 @@ fn sent_ns(line: &[u8]) -> Option<u64> {
     std::str::from_utf8(tail).ok()?.parse().ok()
 }
 
+/// Writes what the socket takes. A client whose connection failed stops sending (the
+/// reader counts it as dropped and its messages as lost).
 fn flush(cl: &mut Client) {
     while !cl.unsent.is_empty() {
         match cl.stream.write(&cl.unsent) {
@@ -632,7 +647,12 @@ fn flush(cl: &mut Client) {
                 cl.unsent.drain(..n);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(_) => {
+                cl.unsent.clear();
+                cl.next_seq = u32::MAX;
+                return;
+            }
         }
     }
 }

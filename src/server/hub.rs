@@ -6,8 +6,10 @@
 //! which gives every client the same order of events; it costs one `try`-push per
 //! recipient and the encoding is done before the lock is taken.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -21,6 +23,9 @@ use crate::protocol::{Event, EventKind};
 /// Shared by the accept loop and every connection task.
 pub struct Hub {
     state: Mutex<Registry>,
+    /// Registered members in structured mode, readable without the lock: whether an
+    /// event needs its JSON encoding.
+    json_members: AtomicUsize,
     pub config: Config,
     pub log: EventLog,
 }
@@ -83,21 +88,37 @@ pub enum Skip {
     TextEcho(u64),
 }
 
-/// An event encoded once for each mode, shared by all recipients.
-struct Frames {
-    json: Bytes,
+/// An event encoded once for each mode in use, shared by all recipients. The JSON form
+/// is encoded only when some member is in structured mode (it costs several times the
+/// text form): before the lock is taken if [`Hub::json_members`] says so, else under it
+/// for a member that became structured meanwhile.
+struct Frames<'a> {
+    event: &'a Event,
     text: Bytes,
+    json: OnceCell<Bytes>,
 }
 
-impl Frames {
-    fn new(event: &Event) -> Frames {
-        Frames { json: Bytes::from(event.json_line()), text: Bytes::from(event.text_line("")) }
+impl Frames<'_> {
+    fn new(event: &Event, json_wanted: bool) -> Frames<'_> {
+        let json = OnceCell::new();
+        if json_wanted {
+            let _ = json.set(Bytes::from(event.json_line()));
+        }
+        Frames { event, text: Bytes::from(event.text_line("")), json }
+    }
+
+    fn get(&self, json: bool) -> Bytes {
+        if json {
+            self.json.get_or_init(|| Bytes::from(self.event.json_line())).clone()
+        } else {
+            self.text.clone()
+        }
     }
 }
 
 impl Hub {
     pub fn new(config: Config, log: EventLog) -> Hub {
-        Hub { state: Mutex::default(), config, log }
+        Hub { state: Mutex::default(), json_members: AtomicUsize::new(0), config, log }
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
@@ -148,11 +169,14 @@ impl Hub {
         let m = reg.members.get_mut(&id).expect("registering member exists");
         m.json = json;
         m.registered = true;
+        if json {
+            self.json_members.fetch_add(1, Ordering::Relaxed);
+        }
         let nick = m.nick.clone();
         self.welcome(&reg, id);
         if self.announces(online) {
             let join = Event::now(EventKind::Join { nick: nick.clone(), online });
-            reg.fan_out(&Frames::new(&join), Skip::Member(id));
+            reg.fan_out(&Frames::new(&join, self.json_wanted()), Skip::Member(id));
         }
         (nick, refused)
     }
@@ -187,13 +211,13 @@ impl Hub {
         let old = reg.members[&id].nick.clone();
         reg.claim(id, new)?;
         let event = Event::now(EventKind::Nick { old: old.clone(), new: new.to_owned() });
-        reg.fan_out(&Frames::new(&event), Skip::Nobody);
+        reg.fan_out(&Frames::new(&event, self.json_wanted()), Skip::Nobody);
         Ok(old)
     }
 
     /// Sends `event` to every registered member except as `skip` says.
     pub fn broadcast(&self, event: &Event, skip: Skip) {
-        let frames = Frames::new(event);
+        let frames = Frames::new(event, self.json_wanted());
         self.lock().fan_out(&frames, skip);
     }
 
@@ -237,6 +261,9 @@ impl Hub {
             }
         }
         if member.registered {
+            if member.json {
+                self.json_members.fetch_sub(1, Ordering::Relaxed);
+            }
             reg.online -= 1;
             let online = reg.online;
             if let Some(reason) = reason.filter(|_| self.announces(online + 1)) {
@@ -245,7 +272,7 @@ impl Hub {
                     reason: reason.to_owned(),
                     online,
                 });
-                reg.fan_out(&Frames::new(&event), Skip::Nobody);
+                reg.fan_out(&Frames::new(&event, self.json_wanted()), Skip::Nobody);
             }
         }
         Some(member.nick)
@@ -257,6 +284,10 @@ impl Hub {
         if let Some(m) = reg.members.get(&id) {
             m.outbox.push(encode_for(event, m.json, &m.nick));
         }
+    }
+
+    fn json_wanted(&self) -> bool {
+        self.json_members.load(Ordering::Relaxed) > 0
     }
 
     fn announces(&self, online: usize) -> bool {
@@ -291,7 +322,7 @@ impl Registry {
                 Skip::TextEcho(s) if s == id && !m.json => continue,
                 _ => {}
             }
-            m.outbox.push(if m.json { frames.json.clone() } else { frames.text.clone() });
+            m.outbox.push(frames.get(m.json));
         }
     }
 
