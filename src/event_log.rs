@@ -192,6 +192,8 @@ fn write_loop(
 ) {
     let mut batch = Vec::new();
     let mut file_buf = String::new();
+    let mut console_buf = String::new();
+    let mut clock = Clock::default();
     loop {
         let Ok(first) = rx.recv() else { return };
         batch.push(first);
@@ -225,11 +227,16 @@ fn write_loop(
         {
             f.append(file_buf.as_bytes(), &mut console);
         }
+        // One write for the whole batch: stdout is line-buffered, so writing record by
+        // record would cost a system call per event.
+        console_buf.clear();
         for m in batch.drain(..) {
             if let Message::Record(rec) = m {
-                write_console(&mut console, &rec);
+                push_console_line(&mut console_buf, console.color, &mut clock, &rec);
             }
         }
+        // A console that is gone (closed pipe) must not take the server down with it.
+        let _ = console.out.write_all(console_buf.as_bytes());
         let _ = console.out.flush();
         if stop {
             return;
@@ -237,44 +244,75 @@ fn write_loop(
     }
 }
 
-/// `HH:MM:SS LEVEL msg key=value …` in local time. The full `text` of messages stays in
-/// the file; the console shows the preview.
+/// Writes one record to the console at once (for the writer's own reports).
 fn write_console(console: &mut Console, rec: &Record) {
-    let time =
-        rec.ts.to_zoned_datetime(jiff::tz::TimeZone::system()).strftime("%H:%M:%S").to_string();
     let mut line = String::with_capacity(128);
+    push_console_line(&mut line, console.color, &mut Clock::default(), rec);
+    // A console that is gone (closed pipe) must not take the server down with it.
+    let _ = console.out.write_all(line.as_bytes());
+}
+
+/// The local `HH:MM:SS` of the last second formatted: a busy server logs thousands of
+/// events per second, and converting each to local time costs more than the rest of
+/// the line.
+#[derive(Default)]
+struct Clock {
+    second: Option<i64>,
+    text: String,
+}
+
+impl Clock {
+    fn hms(&mut self, ts: jiff::Timestamp) -> &str {
+        let second = ts.as_second();
+        if self.second != Some(second) {
+            self.second = Some(second);
+            self.text =
+                ts.to_zoned_datetime(jiff::tz::TimeZone::system()).strftime("%H:%M:%S").to_string();
+        }
+        &self.text
+    }
+}
+
+/// Appends `HH:MM:SS LEVEL msg key=value …` in local time to `line`. The full `text` of
+/// messages stays in the file; the console shows the preview.
+fn push_console_line(line: &mut String, color: bool, clock: &mut Clock, rec: &Record) {
+    use std::fmt::Write as _;
+    let time = clock.hms(rec.ts);
     let level = match rec.level {
         Level::Info => "INFO ",
         Level::Warn => "WARN ",
         Level::Error => "ERROR",
     };
-    if console.color {
-        line.push_str(&format!("{} ", time.dimmed()));
-        line.push_str(&match rec.level {
-            Level::Info => format!("{}", level.green()),
-            Level::Warn => format!("{}", level.yellow()),
-            Level::Error => format!("{}", level.red().bold()),
-        });
-        line.push_str(&format!(" {}", rec.msg.bold()));
+    if color {
+        let _ = write!(line, "{} ", time.dimmed());
+        let _ = match rec.level {
+            Level::Info => write!(line, "{}", level.green()),
+            Level::Warn => write!(line, "{}", level.yellow()),
+            Level::Error => write!(line, "{}", level.red().bold()),
+        };
+        let _ = write!(line, " {}", rec.msg.bold());
     } else {
-        line.push_str(&format!("{time} {level} {}", rec.msg));
+        let _ = write!(line, "{time} {level} {}", rec.msg);
     }
     if let Value::Object(map) = &rec.meta {
         for (key, value) in map.iter().filter(|(k, _)| k.as_str() != "text") {
-            let value = match value {
-                Value::String(s) if !s.is_empty() && !s.contains([' ', '"', '=']) => s.clone(),
-                other => other.to_string(),
-            };
-            if console.color {
-                line.push_str(&format!(" {}{value}", format!("{key}=").dimmed()));
+            line.push(' ');
+            if color {
+                let _ = write!(line, "{}", format_args!("{key}=").dimmed());
             } else {
-                line.push_str(&format!(" {key}={value}"));
+                let _ = write!(line, "{key}=");
+            }
+            match value {
+                Value::String(s) if !s.is_empty() && !s.contains([' ', '"', '=']) => {
+                    line.push_str(s)
+                }
+                other => {
+                    let _ = write!(line, "{other}");
+                }
             }
         }
     }
     line.push('\n');
-    // A console that is gone (closed pipe) must not take the server down with it.
-    let _ = console.out.write_all(line.as_bytes());
 }
 
 #[cfg(test)]
