@@ -186,6 +186,9 @@ impl Hub {
     pub fn upgrade_to_json(&self, id: u64) {
         let mut reg = self.lock();
         if let Some(m) = reg.members.get_mut(&id) {
+            if !m.json && m.registered {
+                self.json_members.fetch_add(1, Ordering::Relaxed);
+            }
             m.json = true;
             self.welcome(&reg, id);
         }
