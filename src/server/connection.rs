@@ -6,8 +6,10 @@
 //! outbox with one vectored write; an error ends this connection only.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use bytes::{Buf, Bytes};
 use serde_json::json;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::time::{Instant, sleep, sleep_until};
+use tokio::time::{Instant, Sleep, sleep};
 
 use super::hub::{Hub, Skip};
 use super::outbox::Outbox;
@@ -59,7 +61,13 @@ struct Session {
     closing: Option<Option<String>>,
 }
 
-pub async fn serve(
+/// The task serving one client until it leaves.
+///
+/// A plain function returning the task's future rather than an `async fn`: the state is
+/// built here and moved into the `async` block whole, where it stays in place. An
+/// `async fn` would keep its arguments and the locals built from them side by side in
+/// every connection's task, idle ones included.
+pub fn serve(
     hub: Arc<Hub>,
     stream: TcpStream,
     peer: SocketAddr,
@@ -67,7 +75,7 @@ pub async fn serve(
     nick: String,
     outbox: Arc<Outbox>,
     mut stop: watch::Receiver<bool>,
-) {
+) -> impl Future<Output = ()> + Send {
     let mut lines = LineBuffer::new(hub.config.max_line);
     let flood = FloodGuard::new(hub.config.rate, hub.config.burst, Instant::now());
     let mut s = Session {
@@ -84,73 +92,76 @@ pub async fn serve(
     // Boxed so that its timer entry is freed once the client is registered, instead of
     // staying in every idle connection's task for good.
     let mut hello = Some(Box::pin(sleep(HELLO_WINDOW)));
-    let mut close_by: Option<Instant> = None;
-    let mut shutting_down = false;
+    async move {
+        // Boxed, and made only when the session starts closing.
+        let mut close_by: Option<Pin<Box<Sleep>>> = None;
+        let mut shutting_down = false;
 
-    let leave_reason: Option<String> = loop {
-        if !outbox.take(&mut pending.frames) {
-            s.hub.log.warn(
+        let leave_reason: Option<String> = loop {
+            if !outbox.take(&mut pending.frames) {
+                s.hub.log.warn(
                 "Slow client dropped (send queue full)",
                 json!({"nick": s.nick, "peer": peer.to_string(), "limit": s.hub.config.send_queue}),
             );
-            break Some("too slow: stopped reading".into());
-        }
-        if let Err(e) = pending.write(&stream) {
-            break s.lost(e);
-        }
-        if s.registered {
-            hello = None;
-        }
-        if let Some(reason) = &s.closing {
-            if pending.is_empty() && outbox.is_empty() {
-                break reason.clone();
+                break Some("too slow: stopped reading".into());
             }
-            close_by.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
-        }
-        tokio::select! {
-            biased;
-            _ = stop.changed(), if !shutting_down => {
-                shutting_down = true;
-                s.closing = Some(None);
+            if let Err(e) = pending.write(&stream) {
+                break s.lost(e);
             }
-            _ = sleep_until(close_by.unwrap_or_else(Instant::now)), if close_by.is_some() => {
-                break s.closing.take().flatten();
+            if s.registered {
+                hello = None;
             }
-            _ = async { hello.as_mut().expect("checked").await }, if hello.is_some() => {
-                s.register(false, None);
-            }
-            ready = stream.readable(), if s.closing.is_none() => {
-                if let Err(e) = ready {
-                    break s.lost(e);
+            if let Some(reason) = &s.closing {
+                if pending.is_empty() && outbox.is_empty() {
+                    break reason.clone();
                 }
-                match read_chunk(&stream, &mut lines, &mut s) {
-                    // Socket readiness costs no cooperative budget, so a client that
-                    // sends without pause would keep this worker thread to itself and
-                    // starve every other connection and the accept loop: give way
-                    // after a full buffer, and let the budget decide otherwise.
-                    Ok(Some(READ_CHUNK)) => tokio::task::yield_now().await,
-                    Ok(Some(_)) => tokio::task::coop::consume_budget().await,
-                    Ok(None) => break s.lost(io::ErrorKind::UnexpectedEof.into()),
-                    Err(e) => break s.lost(e),
+                close_by.get_or_insert_with(|| Box::pin(sleep(CLOSE_GRACE)));
+            }
+            tokio::select! {
+                biased;
+                _ = stop.changed(), if !shutting_down => {
+                    shutting_down = true;
+                    s.closing = Some(None);
+                }
+                _ = async { close_by.as_mut().expect("checked").await }, if close_by.is_some() => {
+                    break s.closing.take().flatten();
+                }
+                _ = async { hello.as_mut().expect("checked").await }, if hello.is_some() => {
+                    s.register(false, None);
+                }
+                ready = stream.readable(), if s.closing.is_none() => {
+                    if let Err(e) = ready {
+                        break s.lost(e);
+                    }
+                    match read_chunk(&stream, &mut lines, &mut s) {
+                        // Socket readiness costs no cooperative budget, so a client that
+                        // sends without pause would keep this worker thread to itself and
+                        // starve every other connection and the accept loop: give way
+                        // after a full buffer, and let the budget decide otherwise.
+                        Ok(Some(READ_CHUNK)) => tokio::task::yield_now().await,
+                        Ok(Some(_)) => tokio::task::coop::consume_budget().await,
+                        Ok(None) => break s.lost(io::ErrorKind::UnexpectedEof.into()),
+                        Err(e) => break s.lost(e),
+                    }
+                }
+                // Polled even while a batch is pending, so an overflow is noticed at once.
+                _ = outbox.wake.notified() => {}
+                ready = stream.writable(), if !pending.is_empty() => {
+                    if let Err(e) = ready {
+                        break s.lost(e);
+                    }
                 }
             }
-            // Polled even while a batch is pending, so an overflow is noticed at once.
-            _ = outbox.wake.notified() => {}
-            ready = stream.writable(), if !pending.is_empty() => {
-                if let Err(e) = ready {
-                    break s.lost(e);
-                }
-            }
-        }
-    };
+        };
 
-    let leave_reason = if shutting_down { None } else { leave_reason };
-    if let Some(nick) = s.hub.remove(id, leave_reason.as_deref()) {
-        let reason = leave_reason.unwrap_or_else(|| "server shutdown".into());
-        s.hub.log.info(
-            "Disconnected",
-            json!({"nick": nick, "peer": peer.to_string(), "reason": reason}),
-        );
+        let leave_reason = if shutting_down { None } else { leave_reason };
+        if let Some(nick) = s.hub.remove(id, leave_reason.as_deref()) {
+            let reason = leave_reason.unwrap_or_else(|| "server shutdown".into());
+            s.hub.log.info(
+                "Disconnected",
+                json!({"nick": nick, "peer": peer.to_string(), "reason": reason}),
+            );
+        }
     }
 }
 
