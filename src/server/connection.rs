@@ -17,7 +17,6 @@ use bytes::{Buf, Bytes};
 use serde_json::json;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tokio::time::{Instant, Sleep, sleep};
 
 use super::hub::{Hub, Skip};
@@ -75,7 +74,6 @@ pub fn serve(
     id: u64,
     nick: String,
     outbox: Arc<Outbox>,
-    mut stop: watch::Receiver<bool>,
 ) -> impl Future<Output = ()> + Send {
     let mut lines = LineBuffer::new(hub.config.max_line);
     let flood = FloodGuard::new(hub.config.rate, hub.config.burst, Instant::now());
@@ -112,6 +110,12 @@ pub fn serve(
             if s.registered {
                 hello = None;
             }
+            // Set once, before every task is woken through its outbox: no shutdown
+            // future of its own in every task.
+            if !shutting_down && s.hub.is_shutting_down() {
+                shutting_down = true;
+                s.closing = Some(None);
+            }
             if let Some(reason) = &s.closing {
                 if pending.is_empty() && outbox.is_empty() {
                     break reason.clone();
@@ -120,10 +124,6 @@ pub fn serve(
             }
             tokio::select! {
                 biased;
-                _ = stop.changed(), if !shutting_down => {
-                    shutting_down = true;
-                    s.closing = Some(None);
-                }
                 _ = async { close_by.as_mut().expect("checked").await }, if close_by.is_some() => {
                     break s.closing.take().flatten();
                 }

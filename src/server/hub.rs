@@ -9,7 +9,7 @@
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -26,6 +26,8 @@ pub struct Hub {
     /// Registered members in structured mode, readable without the lock: whether an
     /// event needs its JSON encoding.
     json_members: AtomicUsize,
+    /// Set by [`Hub::shut_down`]; each connection task checks it when woken.
+    shutting_down: AtomicBool,
     pub config: Config,
     pub log: EventLog,
 }
@@ -118,7 +120,13 @@ impl Frames<'_> {
 
 impl Hub {
     pub fn new(config: Config, log: EventLog) -> Hub {
-        Hub { state: Mutex::default(), json_members: AtomicUsize::new(0), config, log }
+        Hub {
+            state: Mutex::default(),
+            json_members: AtomicUsize::new(0),
+            shutting_down: AtomicBool::new(false),
+            config,
+            log,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
@@ -287,6 +295,18 @@ impl Hub {
         if let Some(m) = reg.members.get(&id) {
             m.outbox.push(encode_for(event, m.json, &m.nick));
         }
+    }
+
+    /// Tells every connection task, registered or not, that the server is stopping.
+    pub fn shut_down(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        for m in self.lock().members.values() {
+            m.outbox.wake.notify_one();
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
     fn json_wanted(&self) -> bool {

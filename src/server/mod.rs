@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
 pub use connection::HELLO_WINDOW;
@@ -104,14 +103,13 @@ pub async fn run(
         json!({"addr": addr.to_string(), "version": env!("CARGO_PKG_VERSION"), "max_clients": config.max_clients}),
     );
     let hub = Arc::new(Hub::new(config, log));
-    let (stop_tx, stop_rx) = watch::channel(false);
     let tasks = TaskTracker::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => accept(&hub, stream, peer, &tasks, stop_rx.clone()),
+                Ok((stream, peer)) => accept(&hub, stream, peer, &tasks),
                 Err(e) => {
                     hub.log.error("Accept failed", json!({"error": e.to_string()}));
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -123,27 +121,21 @@ pub async fn run(
     hub.log.info("Shutting down", json!({"online": hub.online()}));
     let notice = Event::now(EventKind::Shutdown { reason: "the server is shutting down".into() });
     hub.broadcast(&notice, Skip::Nobody);
-    let _ = stop_tx.send(true);
+    hub.shut_down();
     tasks.close();
     tasks.wait().await;
     hub.log.info("Server stopped", json!({}));
     Ok(())
 }
 
-fn accept(
-    hub: &Arc<Hub>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    tasks: &TaskTracker,
-    stop: watch::Receiver<bool>,
-) {
+fn accept(hub: &Arc<Hub>, stream: TcpStream, peer: SocketAddr, tasks: &TaskTracker) {
     let outbox = Arc::new(Outbox::new(hub.config.send_queue));
     match hub.admit(peer.ip(), outbox.clone()) {
         Ok((id, nick)) => {
             // Chat lines are small and latency matters more than packet count.
             let _ = stream.set_nodelay(true);
             hub.log.info("Connection", json!({"peer": peer.to_string(), "nick": nick}));
-            tasks.spawn(connection::serve(hub.clone(), stream, peer, id, nick, outbox, stop));
+            tasks.spawn(connection::serve(hub.clone(), stream, peer, id, nick, outbox));
         }
         Err(refusal) => {
             hub.log.warn(
