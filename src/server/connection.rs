@@ -1,9 +1,10 @@
 //! One task per client: reads its lines, acts on them, and writes what its outbox holds.
 //!
 //! The task owns its socket outright. Reading, parsing and acting on a line are
-//! synchronous (the hub never awaits), so the only `.await` is the `select!` that waits
-//! for the socket, the outbox, the hello window or shutdown. Writes drain the whole
-//! outbox with one vectored write; an error ends this connection only.
+//! synchronous (the hub never awaits), so the task waits only in the `select!` on the
+//! socket, the outbox (whose wake-up also announces shutdown) and its timers, and in the
+//! yields that keep a busy sender from monopolising a worker. Writes copy what the outbox
+//! holds into one buffer per `write`; an error ends this connection only.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -98,10 +99,11 @@ pub fn serve(
 
         let leave_reason: Option<String> = loop {
             if !outbox.take(&mut pending.frames) {
+                let limit = s.hub.config.send_queue;
                 s.hub.log.warn(
-                "Slow client dropped (send queue full)",
-                json!({"nick": s.nick, "peer": peer.to_string(), "limit": s.hub.config.send_queue}),
-            );
+                    "Slow client dropped (send queue full)",
+                    json!({"nick": s.nick, "peer": peer.to_string(), "limit": limit}),
+                );
                 break Some("too slow: stopped reading".into());
             }
             if let Err(e) = pending.write(&stream) {
