@@ -75,6 +75,7 @@ impl EventLog {
             Some(path) => Some(SaveFile::open(path)?),
             None => None,
         };
+        let mended = file.as_ref().is_some_and(|f| f.mended_cut_line);
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let thread = {
@@ -83,7 +84,12 @@ impl EventLog {
                 .name("tchat-log".into())
                 .spawn(move || write_loop(rx, console, file, dropped))?
         };
-        Ok((EventLog { tx: tx.clone(), dropped }, LogWriter { tx, thread }))
+        let log = EventLog { tx: tx.clone(), dropped };
+        if mended {
+            let meta = serde_json::json!({ "file": save.map(|p| p.display().to_string()) });
+            log.warn("Log file ended in a cut line (server killed mid-write); ended it", meta);
+        }
+        Ok((log, LogWriter { tx, thread }))
     }
 
     pub fn info(&self, msg: &'static str, meta: Value) {
@@ -132,19 +138,38 @@ struct SaveFile {
     path: PathBuf,
     file: File,
     failing: bool,
+    /// The file ended in a cut line (the server was killed mid-write) and a newline was
+    /// added, so new records start on a line of their own and only that line is lost.
+    mended_cut_line: bool,
+}
+
+/// True when a regular file's last byte is not a newline. Anything else (a device, a
+/// pipe, an empty file, an unreadable one) is left as it is.
+fn ends_mid_line(file: &mut File) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let is_nonempty_file = file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0);
+    let mut last = [0u8; 1];
+    is_nonempty_file
+        && file.seek(SeekFrom::End(-1)).is_ok()
+        && file.read_exact(&mut last).is_ok()
+        && last[0] != b'\n'
 }
 
 impl SaveFile {
     fn open(path: &Path) -> io::Result<SaveFile> {
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
+        let context = |e: io::Error| {
             io::Error::new(e.kind(), format!("cannot open log file {}: {e}", path.display()))
-        })?;
-        Ok(SaveFile { path: path.to_owned(), file, failing: false })
+        };
+        let mut file =
+            OpenOptions::new().create(true).append(true).read(true).open(path).map_err(context)?;
+        let mended_cut_line = ends_mid_line(&mut file) && file.write_all(b"\n").is_ok();
+        Ok(SaveFile { path: path.to_owned(), file, failing: false, mended_cut_line })
     }
 
     /// Appends whole lines with one `write_all`: the file is opened in append mode and not
-    /// buffered, so each batch reaches the kernel at once and no line is torn by a crash
-    /// of this process.
+    /// buffered, so each batch reaches the kernel at once. Only a `kill -9` during a
+    /// write of more than a page can cut a line (Linux stops copying between pages once
+    /// SIGKILL is pending); [`SaveFile::open`] ends such a line on the next start.
     fn append(&mut self, lines: &[u8], console: &mut Console) {
         match self.file.write_all(lines) {
             Ok(()) if self.failing => {
@@ -368,6 +393,27 @@ mod tests {
         );
         assert!(!console.contains("text="), "{console}");
         assert!(console.contains("WARN  Flood nick=x"), "{console}");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_cut_last_line_is_ended_so_new_records_stay_whole() {
+        let path = temp_path("cut.jsonl");
+        std::fs::write(&path, "{\"whole\":1}\n{\"cut\":").unwrap();
+        let cap = Captured::default();
+        let console = Console { out: Box::new(cap.clone()), color: false };
+        let (log, writer) = EventLog::start(console, Some(&path)).unwrap();
+        log.info("After restart", Value::Null);
+        writer.finish();
+        let content = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = content.lines().collect();
+        assert_eq!(lines[..2], ["{\"whole\":1}", "{\"cut\":"], "{content}");
+        for line in &lines[2..] {
+            serde_json::from_str::<Value>(line).unwrap();
+        }
+        assert!(content.contains("After restart") && content.ends_with('\n'), "{content}");
+        let console = String::from_utf8(cap.0.lock().unwrap().clone()).unwrap();
+        assert!(console.contains("WARN  Log file ended in a cut line"), "{console}");
         std::fs::remove_file(&path).unwrap();
     }
 
