@@ -4,38 +4,14 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::Server;
 use common::peer::{BIN, Peer, TIMEOUT};
+use common::state_dir::StateDir;
 use tchat::protocol::EventKind;
-
-/// A private, empty state directory so no test touches the real history file.
-/// A temporary state directory (XDG_STATE_HOME and HOME of the client), removed on drop.
-struct StateDir(PathBuf);
-
-impl Drop for StateDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl std::ops::Deref for StateDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-fn state_dir(name: &str) -> StateDir {
-    let dir = std::env::temp_dir().join(format!("tchat-client-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    StateDir(dir)
-}
 
 /// A piped `tchat join`, its stdout collected line by line.
 struct Client {
@@ -49,7 +25,7 @@ struct Client {
 
 impl Client {
     fn start(name: &str, args: &[&str]) -> Client {
-        let dir = state_dir(name);
+        let dir = StateDir::new(name);
         let mut child = Command::new(BIN)
             .arg("join")
             .args(args)

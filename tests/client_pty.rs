@@ -8,12 +8,13 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::Server;
 use common::peer::{BIN, Peer, TIMEOUT};
+use common::state_dir::StateDir;
 use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
 use tchat::protocol::EventKind;
 
@@ -33,29 +34,6 @@ struct Term {
     master: Box<dyn MasterPty + Send>,
     writer: Box<dyn Write + Send>,
     seen: Arc<Mutex<Seen>>,
-}
-
-/// A temporary state directory (XDG_STATE_HOME and HOME of the client), removed on drop.
-struct StateDir(PathBuf);
-
-impl Drop for StateDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl std::ops::Deref for StateDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-fn state_dir(name: &str) -> StateDir {
-    let dir = std::env::temp_dir().join(format!("tchat-pty-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    StateDir(dir)
 }
 
 impl Term {
@@ -175,7 +153,7 @@ impl Drop for Term {
 fn tab_completes_nicks_and_commands_from_the_live_list() {
     let server = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(server.addr, "bobby_tables");
-    let state = state_dir("complete");
+    let state = StateDir::new("complete");
     let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
     term.wait_input("[alice] ");
 
@@ -222,7 +200,7 @@ fn tab_completes_nicks_and_commands_from_the_live_list() {
 #[test]
 fn up_recalls_history_which_persists_across_runs() {
     let server = Server::start(&["--rate", "0"]);
-    let state = state_dir("history");
+    let state = StateDir::new("history");
     let mut term = Term::start(server.addr, &state, &["--nick", "hist"]);
     term.wait_input("[hist] ");
     term.keys("first line\r");
@@ -278,7 +256,7 @@ fn up_recalls_history_which_persists_across_runs() {
 fn incoming_messages_print_above_the_line_being_typed() {
     let server = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(server.addr, "bob");
-    let state = state_dir("above");
+    let state = StateDir::new("above");
     let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
     term.wait_input("[alice] ");
     term.keys("half typed");
@@ -351,7 +329,7 @@ fn the_client_strips_escapes_even_when_the_server_does_not() {
             line.clear();
         }
     });
-    let state = state_dir("fake");
+    let state = StateDir::new("fake");
     let mut term = Term::start(addr, &state, &["--nick", "eve"]);
     term.wait_text("<mx> marker");
     let screen = term.screen();
@@ -375,7 +353,7 @@ fn the_client_strips_escapes_even_when_the_server_does_not() {
 #[test]
 fn a_dropped_connection_is_reported_and_the_terminal_restored() {
     let mut server = Server::start(&["--rate", "0"]);
-    let state = state_dir("drop");
+    let state = StateDir::new("drop");
     let mut term = Term::start(server.addr, &state, &["--nick", "gina"]);
     term.wait_input("[gina] ");
     term.keys("unsent");
@@ -400,7 +378,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn sigterm_leaves_cleanly_and_restores_the_terminal() {
     let server = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(server.addr, "bob");
-    let state = state_dir("sigterm");
+    let state = StateDir::new("sigterm");
     let mut term = Term::start(server.addr, &state, &["--nick", "hank", "--no-bell"]);
     term.wait_input("[hank] ");
     term.keys("typing");
