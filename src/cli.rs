@@ -113,8 +113,11 @@ pub struct ServeArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct JoinArgs {
-    /// Server to connect to: HOST, HOST:PORT or [IPv6]:PORT
-    #[arg(default_value = "127.0.0.1")]
+    // The help is an attribute, not a doc comment: rustdoc would read `[IPv6]` as a link.
+    #[arg(
+        default_value = "127.0.0.1",
+        help = "Server to connect to: HOST, HOST:PORT or [IPv6]:PORT"
+    )]
     pub host: String,
 
     /// Server port, unless HOST names one
