@@ -156,4 +156,37 @@ mod tests {
         assert!(lines(&mut b, &snow[..1]).is_empty());
         assert_eq!(lines(&mut b, &[&snow[1..], b"\n"].concat()), ["☃"]);
     }
+
+    #[test]
+    fn random_bytes_in_random_pieces_never_exceed_the_limit_or_panic() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut b = LineBuffer::new(64);
+        for _ in 0..2000 {
+            let len = (next() % 200) as usize;
+            let data: Vec<u8> = (0..len)
+                .map(|_| match next() % 10 {
+                    0 => b'\n',
+                    1 => b'\r',
+                    2 => 0x1b,
+                    3 => 0xff,
+                    _ => (next() >> 3) as u8,
+                })
+                .collect();
+            b.feed(&data, |line| {
+                if let Line::Text(text) = line {
+                    assert!(text.len() <= 64 * 3, "{text:?}"); // U+FFFD is 3 bytes
+                    let clean = crate::sanitize::sanitize(&text);
+                    assert!(!clean.chars().any(char::is_control));
+                    let _ = crate::protocol::Request::parse(&clean);
+                }
+            });
+            assert!(b.partial.len() <= 65);
+        }
+    }
 }

@@ -506,3 +506,60 @@ fn console_is_plain_when_piped_and_colored_on_request() {
     let colored = Server::start(&["--color", "always"]);
     assert!(colored.console_text().contains("\u{1b}["), "{}", colored.console_text());
 }
+
+/// Deterministic pseudo-random bytes (xorshift), biased towards the bytes that matter:
+/// newlines, ESC, `/`, C1 controls and invalid UTF-8.
+fn garbage(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            match x % 16 {
+                0 => b'\n',
+                1 => 0x1b,
+                2 => b'/',
+                3 => 0x9b,
+                4 => 0xff,
+                5 => b'[',
+                _ => (x >> 8) as u8,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn random_garbage_never_takes_the_server_down() {
+    let mut server = Server::start(&["--rate", "0", "--max-line", "512", "--max-per-ip", "0"]);
+    let mut watcher = server.text_client("watcher");
+    let senders: Vec<_> = (0..4u64)
+        .map(|seed| {
+            let mut c = server.connect();
+            // Read everything the server says so nobody is dropped for being slow.
+            let mut rx = c.stream.try_clone().unwrap();
+            std::thread::spawn(move || {
+                let mut sink = [0u8; 16 * 1024];
+                while matches!(std::io::Read::read(&mut rx, &mut sink), Ok(n) if n > 0) {}
+            });
+            std::thread::spawn(move || {
+                for chunk in garbage(seed + 1, 256 * 1024).chunks(4096) {
+                    if std::io::Write::write_all(&mut c.stream, chunk).is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().unwrap();
+    }
+    // Still serving, and everything that reached the watcher is clean text.
+    let mut late = server.text_client("late");
+    late.send("/list");
+    assert!(late.expect("online:").contains("late"));
+    let seen = watcher.sync();
+    assert!(seen.iter().all(|l| !l.chars().any(|c| c.is_control())), "{seen:?}");
+    assert!(server.child.try_wait().unwrap().is_none(), "the server exited");
+    assert!(!server.console_text().contains("panicked"), "{}", server.console_text());
+}
