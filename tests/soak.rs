@@ -5,154 +5,17 @@
 //! Loopback only, bounded in count and time, no timing assertions: every wait is for
 //! some output, with a generous deadline.
 
+mod common;
+
 use std::collections::{BTreeSet, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Deadline for anything the tests wait for; far above what a loaded machine needs.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-/// A `tchat serve` child whose stdout (the console log) is collected line by line.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    console: Arc<(Mutex<Vec<String>>, Condvar)>,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
-            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting tchat serve");
-        let out = BufReader::new(child.stdout.take().unwrap());
-        let console = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
-        {
-            let console = console.clone();
-            thread::spawn(move || {
-                for line in out.lines() {
-                    let Ok(line) = line else { break };
-                    console.0.lock().unwrap().push(line);
-                    console.1.notify_all();
-                }
-            });
-        }
-        let mut server = Server { child, addr: "127.0.0.1:1".parse().unwrap(), console };
-        let line = server.wait_console("Listening addr=");
-        let addr = line.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap();
-        server.addr = addr.parse().unwrap();
-        server
-    }
-
-    /// Waits until a console line contains `needle`; returns that line.
-    fn wait_console(&self, needle: &str) -> String {
-        let (lines, cv) = &*self.console;
-        let deadline = Instant::now() + PATIENCE;
-        let mut guard = lines.lock().unwrap();
-        loop {
-            if let Some(l) = guard.iter().find(|l| l.contains(needle)) {
-                return l.clone();
-            }
-            let left = deadline.checked_duration_since(Instant::now()).unwrap_or_else(|| {
-                panic!("console never showed {needle:?}; it shows:\n{}", guard.join("\n"))
-            });
-            guard = cv.wait_timeout(guard, left).unwrap().0;
-        }
-    }
-
-    /// Waits until `count` console lines contain `needle`.
-    fn wait_console_count(&self, needle: &str, count: usize) {
-        let deadline = Instant::now() + PATIENCE;
-        while self.console_count(needle) < count {
-            assert!(Instant::now() < deadline, "console never showed {count} × {needle:?}");
-            thread::sleep(Duration::from_millis(10));
-        }
-        assert_eq!(self.console_count(needle), count);
-    }
-
-    fn console_count(&self, needle: &str) -> usize {
-        self.console.0.lock().unwrap().iter().filter(|l| l.contains(needle)).count()
-    }
-
-    fn connect(&self, nick: &str) -> Client {
-        let c = Client::connect(self.addr);
-        c.send(&format!("/nick {nick}"));
-        c.expect(&format!("You are {nick};"));
-        c
-    }
-
-    /// Peak resident memory in KiB, from /proc.
-    fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A text-mode client, as `nc` would be.
-struct Client {
-    stream: TcpStream,
-    reader: Mutex<BufReader<TcpStream>>,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connecting");
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        let reader = Mutex::new(BufReader::new(stream.try_clone().unwrap()));
-        Client { stream, reader }
-    }
-
-    fn send(&self, line: &str) {
-        (&self.stream).write_all(format!("{line}\n").as_bytes()).expect("sending");
-    }
-
-    /// The next line, or `None` at end of stream.
-    fn line(&self) -> Option<String> {
-        let mut line = String::new();
-        match self.reader.lock().unwrap().read_line(&mut line) {
-            Ok(0) => None,
-            Ok(_) => Some(line.trim_end_matches('\n').to_owned()),
-            Err(e) => panic!("reading a line: {e}"),
-        }
-    }
-
-    /// Reads until a line contains `needle`; returns it.
-    fn expect(&self, needle: &str) -> String {
-        let mut seen = Vec::new();
-        loop {
-            match self.line() {
-                Some(l) if l.contains(needle) => return l,
-                Some(l) => seen.push(l),
-                None => panic!("stream ended before {needle:?}; saw:\n{}", seen.join("\n")),
-            }
-        }
-    }
-}
-
-fn temp_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("tchat-soak-{}-{name}", std::process::id()))
-}
+use common::{Client, PATIENCE, Server, temp_path};
 
 /// Hundreds of clients come, chat and go (half with `/quit`, half by resetting the
 /// connection) while a few stay. Afterwards every live client got every message,
@@ -163,20 +26,22 @@ fn churn_loses_no_message_and_leaks_no_nick() {
     const WAVES: usize = 10;
     const PER_WAVE: usize = 30;
     const LINES: usize = 5;
-    let server = Server::start(&["--rate", "0", "--max-per-ip", "0", "--announce-limit", "0"]);
-    let live: Vec<Arc<Client>> =
-        (0..LIVE).map(|i| Arc::new(server.connect(&format!("live{i}")))).collect();
+    let server = Server::start_within(
+        &["--rate", "0", "--max-per-ip", "0", "--announce-limit", "0"],
+        PATIENCE,
+    );
+    let live: Vec<Client> = (0..LIVE).map(|i| server.text_client(&format!("live{i}"))).collect();
+    let talkers: Vec<_> = live.iter().map(Client::send_half).collect();
 
     // Each live client collects the public lines it receives until it sees its stop word.
     let readers: Vec<_> = live
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, c)| {
-            let c = c.clone();
+        .map(|(i, mut c)| {
             thread::spawn(move || {
                 let mut got = HashSet::new();
                 loop {
-                    let line = c.line().unwrap_or_else(|| panic!("live{i} was disconnected"));
+                    let line = c.next_line().unwrap_or_else(|| panic!("live{i} was disconnected"));
                     if line.ends_with("> end of churn") {
                         return got;
                     }
@@ -195,9 +60,7 @@ fn churn_loses_no_message_and_leaks_no_nick() {
                 let addr = server.addr;
                 thread::spawn(move || {
                     let nick = format!("churn{wave}x{j}");
-                    let c = Client::connect(addr);
-                    c.send(&format!("/nick {nick}"));
-                    c.expect(&format!("You are {nick};"));
+                    let mut c = Client::connect_as(addr, &nick, PATIENCE);
                     let mut lines = Vec::new();
                     for k in 0..LINES {
                         let text = format!("m {nick} {k}");
@@ -221,7 +84,7 @@ fn churn_loses_no_message_and_leaks_no_nick() {
                 })
             })
             .collect();
-        for (i, c) in live.iter().enumerate() {
+        for (i, c) in talkers.iter().enumerate() {
             let text = format!("m live{i} w{wave}");
             c.send(&text);
             sent.insert(format!("<live{i}> {text}"));
@@ -233,7 +96,7 @@ fn churn_loses_no_message_and_leaks_no_nick() {
 
     // Every departure processed: /list shows exactly the live clients.
     let expected: BTreeSet<String> = (0..LIVE).map(|i| format!("live{i}")).collect();
-    let checker = server.connect("checker");
+    let mut checker = server.text_client("checker");
     let deadline = Instant::now() + PATIENCE;
     loop {
         checker.send("/list");
@@ -273,18 +136,20 @@ fn churn_loses_no_message_and_leaks_no_nick() {
 #[test]
 fn a_client_that_stops_reading_is_dropped_and_others_keep_up() {
     const QUEUE: usize = 64 * 1024;
-    let server =
-        Server::start(&["--rate", "0", "--max-per-ip", "0", "--send-queue", &QUEUE.to_string()]);
-    let watcher = Arc::new(server.connect("watcher"));
-    let sender = server.connect("sender");
-    let slow = server.connect("slow");
+    let mut server = Server::start_within(
+        &["--rate", "0", "--max-per-ip", "0", "--send-queue", &QUEUE.to_string()],
+        PATIENCE,
+    );
+    let mut watcher = server.text_client("watcher");
+    let mut sender = server.text_client("sender");
+    let slow = server.text_client("slow");
     let received = Arc::new(AtomicU64::new(0));
     let done = Arc::new(Mutex::new(None::<String>));
     let reader = {
-        let (watcher, received, done) = (watcher.clone(), received.clone(), done.clone());
+        let (received, done) = (received.clone(), done.clone());
         thread::spawn(move || {
             loop {
-                let line = watcher.line().expect("the watcher was disconnected");
+                let line = watcher.next_line().expect("the watcher was disconnected");
                 if line == "<sender> end of test" {
                     return;
                 } else if line.starts_with("<sender> ") {
@@ -310,12 +175,12 @@ fn a_client_that_stops_reading_is_dropped_and_others_keep_up() {
             chunk.push_str(&format!("{sent} {payload}\n"));
             sent += 1;
         }
-        (&sender.stream).write_all(chunk.as_bytes()).unwrap();
+        sender.send_raw(chunk.as_bytes());
         while received.load(Ordering::Relaxed) < sent {
             assert!(
                 Instant::now() < deadline,
                 "the watcher stopped receiving; console:\n{}",
-                server.console.0.lock().unwrap().join("\n")
+                server.console_text()
             );
             thread::sleep(Duration::from_millis(1));
         }
@@ -338,23 +203,19 @@ fn a_client_that_stops_reading_is_dropped_and_others_keep_up() {
 }
 
 /// `kill -9` while the server logs heavily leaves only whole JSON lines in `--save`
-/// (except for a kernel page-boundary cut of the write in progress; see below).
+/// (except for a kernel page-boundary cut of the write in progress; see below), and the
+/// next server on the same file ends such a cut line, says so, and appends whole lines.
 #[test]
 fn kill_9_while_logging_leaves_whole_json_lines() {
     let path = temp_path("kill9.jsonl");
-    let _ = std::fs::remove_file(&path);
-    let mut server =
-        Server::start(&["--rate", "0", "--max-per-ip", "0", "--save", path.to_str().unwrap()]);
-    let listener = server.connect("listener");
+    let save = ["--rate", "0", "--max-per-ip", "0", "--save", path.to_str().unwrap()];
+    let mut server = Server::start_within(&save, PATIENCE);
+    let listener = server.text_client("listener");
     let senders: Vec<_> = (0..4)
         .map(|i| {
-            let c = server.connect(&format!("loud{i}"));
+            let c = server.text_client(&format!("loud{i}"));
             // Read what the other loud clients say, so nobody is dropped for being slow.
-            let mut rx = c.stream.try_clone().unwrap();
-            thread::spawn(move || {
-                let mut sink = [0u8; 64 * 1024];
-                while matches!(rx.read(&mut sink), Ok(n) if n > 0) {}
-            });
+            c.spawn_drain();
             thread::spawn(move || {
                 let text = format!("loud{i} says {}", "é".repeat(200));
                 // Until the server dies under us.
@@ -367,10 +228,7 @@ fn kill_9_while_logging_leaves_whole_json_lines() {
         })
         .collect();
     // Keep reading so nobody is dropped for being slow.
-    let drain = thread::spawn(move || {
-        let mut sink = [0u8; 64 * 1024];
-        while matches!((&listener.stream).read(&mut sink), Ok(n) if n > 0) {}
-    });
+    let drain = listener.spawn_drain();
     let deadline = Instant::now() + PATIENCE;
     while std::fs::metadata(&path).map_or(0, |m| m.len()) < 4 << 20 {
         assert!(Instant::now() < deadline, "the log never grew");
@@ -383,8 +241,10 @@ fn kill_9_while_logging_leaves_whole_json_lines() {
     }
     drain.join().unwrap();
 
-    let mut content = std::fs::read(&path).unwrap();
-    if !content.ends_with(b"\n") {
+    let killed = std::fs::read(&path).unwrap();
+    let cut = !killed.ends_with(b"\n");
+    let mut content = killed.clone();
+    if cut {
         // Linux copies a write(2) to a file page by page and gives up between pages once
         // SIGKILL is pending, so a kill during a multi-page write can leave a partial
         // last line, cut at a page boundary. No user-space writer can prevent that; what
@@ -403,6 +263,45 @@ fn kill_9_while_logging_leaves_whole_json_lines() {
         }
     }
     assert!(messages > 1000, "only {messages} messages were logged");
+
+    // A new server on the same file: the killed run's lines stay as they are, a cut last
+    // line is ended (and reported) so that every record after it is whole again.
+    let mut server = Server::start_within(&save, PATIENCE);
+    let mut c = server.text_client("after");
+    c.send("after the kill");
+    server.wait_console("Public message from=after");
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    let appended = std::fs::read(&path).unwrap();
+    assert!(appended.starts_with(&killed), "the killed run's lines were changed");
+    let mut new = &appended[killed.len()..];
+    if cut {
+        new = new.strip_prefix(b"\n").expect("the cut line was not ended by a newline");
+    }
+    let new = std::str::from_utf8(new).expect("the new records are UTF-8");
+    assert!(new.ends_with('\n'), "the new run's last record is not a whole line");
+    let records: Vec<serde_json::Value> = new
+        .lines()
+        .enumerate()
+        .map(|(n, line)| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("new line {} is not JSON ({e}): {line:.200}", n + 1))
+        })
+        .collect();
+    let mended = records
+        .iter()
+        .filter(|r| {
+            r["level"] == "WARN"
+                && r["msg"].as_str().is_some_and(|m| m.starts_with("Log file ended in a cut line"))
+        })
+        .count();
+    assert_eq!(mended, usize::from(cut), "cut last line: {cut}; new records:\n{new}");
+    assert!(
+        records.iter().any(|r| r["msg"] == "Public message"
+            && r["meta"]["from"] == "after"
+            && r["meta"]["text"] == "after the kill"),
+        "the new run's message is not in the log:\n{new}"
+    );
     std::fs::remove_file(&path).unwrap();
 }
 
@@ -410,16 +309,16 @@ fn kill_9_while_logging_leaves_whole_json_lines() {
 #[cfg(target_os = "linux")]
 #[test]
 fn unwritable_save_file_is_reported_and_chat_goes_on() {
-    let server = Server::start(&["--rate", "0", "--save", "/dev/full"]);
-    let a = server.connect("alice");
-    let b = server.connect("bob");
-    server.wait_console("Log file write failed");
+    let mut server = Server::start_within(&["--rate", "0", "--save", "/dev/full"], PATIENCE);
+    let mut a = server.text_client("alice");
+    let mut b = server.text_client("bob");
+    server.wait_console_nth("Log file write failed", 1);
     for i in 0..50 {
         a.send(&format!("still here {i}"));
         assert_eq!(b.expect("<alice>"), format!("<alice> still here {i}"));
     }
     server.wait_console("preview=\"still here 49\"");
-    let error = server.wait_console("Log file write failed");
+    let error = server.wait_console_nth("Log file write failed", 1);
     assert!(error.contains("ERROR") && error.contains("/dev/full"), "{error}");
     assert!(error.contains("No space left on device"), "{error}");
     assert_eq!(server.console_count("Log file write failed"), 1, "reported once, not per event");
@@ -431,8 +330,9 @@ fn unwritable_save_file_is_reported_and_chat_goes_on() {
 fn connection_storm_beyond_max_clients_is_refused_politely() {
     const MAX: usize = 20;
     const STORM: usize = 200;
-    let server = Server::start(&["--max-clients", &MAX.to_string(), "--max-per-ip", "0"]);
-    let members: Vec<Client> = (0..MAX).map(|i| server.connect(&format!("m{i}"))).collect();
+    let server =
+        Server::start_within(&["--max-clients", &MAX.to_string(), "--max-per-ip", "0"], PATIENCE);
+    let mut members: Vec<Client> = (0..MAX).map(|i| server.text_client(&format!("m{i}"))).collect();
 
     let storm: Vec<_> = (0..STORM)
         .map(|_| {
@@ -451,14 +351,15 @@ fn connection_storm_beyond_max_clients_is_refused_politely() {
         let reply = t.join().unwrap();
         assert_eq!(reply, format!("!!! server full ({MAX} clients); try again later\n"));
     }
-    server.wait_console_count("Connection refused", STORM);
+    server.wait_console_nth("Connection refused", STORM);
+    assert_eq!(server.console_count("Connection refused"), STORM);
 
     // The members did not notice: each still gets the others' lines and /list is whole.
     members[0].send("/list");
     let list = members[0].expect(" online: ");
     assert!(list.starts_with(&format!("*** {MAX} online: ")), "{list}");
     members[1].send("still fine");
-    for (i, m) in members.iter().enumerate() {
+    for (i, m) in members.iter_mut().enumerate() {
         if i != 1 {
             assert_eq!(m.expect("<m1>"), "<m1> still fine");
         }

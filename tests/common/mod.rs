@@ -5,29 +5,43 @@
 pub mod peer;
 pub mod state_dir;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Upper bound for anything a test waits for; generous because CI machines are shared.
 pub const WAIT: Duration = Duration::from_secs(15);
 
+/// Upper bound for the soak tests' waits: they load the 2-core CI machine themselves
+/// (hundreds of clients, megabytes of logging), so they get twice [`WAIT`].
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
 /// A running `tchat serve` that is killed when dropped.
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
-    /// Every console line so far, in order.
-    console: Arc<Mutex<Vec<String>>>,
+    /// Every console line so far, in order, with a signal for each new one: for the
+    /// waits that look at the whole console rather than at the next lines.
+    console: Arc<(Mutex<Vec<String>>, Condvar)>,
     lines: Receiver<String>,
+    /// How long this server's waits (and those of its clients) last before failing.
+    patience: Duration,
 }
 
 impl Server {
     /// Starts `tchat serve --host 127.0.0.1 --port 0 EXTRA…` and waits for its address.
     pub fn start(extra: &[&str]) -> Server {
+        Server::start_within(extra, WAIT)
+    }
+
+    /// [`Server::start`] for a test that loads the machine: every wait of this server
+    /// and of the clients it connects lasts up to `patience`.
+    pub fn start_within(extra: &[&str], patience: Duration) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
             .args(["serve", "--host", "127.0.0.1", "--port", "0"])
             .args(extra)
@@ -38,7 +52,7 @@ impl Server {
             .spawn()
             .expect("spawning tchat serve");
         let stdout = child.stdout.take().unwrap();
-        let console = Arc::new(Mutex::new(Vec::new()));
+        let console = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
         let (tx, lines) = channel();
         {
             let console = console.clone();
@@ -51,12 +65,14 @@ impl Server {
                             break;
                         }
                     };
-                    console.lock().unwrap().push(line.clone());
+                    console.0.lock().unwrap().push(line.clone());
+                    console.1.notify_all();
                     let _ = tx.send(line);
                 }
             });
         }
-        let mut server = Server { child, addr: "0.0.0.0:0".parse().unwrap(), console, lines };
+        let mut server =
+            Server { child, addr: "0.0.0.0:0".parse().unwrap(), console, lines, patience };
         let line = server.wait_console("Listening");
         let addr = line
             .split_whitespace()
@@ -69,7 +85,7 @@ impl Server {
 
     /// Waits for the next console line containing `needle` and returns it.
     pub fn wait_console(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + WAIT;
+        let deadline = Instant::now() + self.patience;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
@@ -85,12 +101,49 @@ impl Server {
         }
     }
 
+    /// Waits until `n` console lines, counted from the start, contain `needle`; returns
+    /// the `n`th. Unlike [`Server::wait_console`] it consumes nothing, so a test can wait
+    /// for a count ("200 refusals") or look again at a line it has already seen.
+    pub fn wait_console_nth(&self, needle: &str, n: usize) -> String {
+        assert!(n > 0, "occurrences are counted from 1");
+        let (lines, signal) = &*self.console;
+        let deadline = Instant::now() + self.patience;
+        let mut guard = lines.lock().unwrap();
+        loop {
+            if let Some(line) = guard.iter().filter(|l| l.contains(needle)).nth(n - 1) {
+                return line.clone();
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                let text = guard.join("\n");
+                drop(guard);
+                panic!("console never showed {n} × {needle:?}; it showed:\n{text}");
+            };
+            guard = signal.wait_timeout(guard, left).unwrap().0;
+        }
+    }
+
+    /// How many console lines so far contain `needle`: for "reported once" checks.
+    pub fn console_count(&self, needle: &str) -> usize {
+        self.console.0.lock().unwrap().iter().filter(|l| l.contains(needle)).count()
+    }
+
     pub fn console_text(&self) -> String {
-        self.console.lock().unwrap().join("\n")
+        self.console.0.lock().unwrap().join("\n")
+    }
+
+    /// The server's peak resident memory in KiB (`VmHWM` in /proc): the soak tests
+    /// bound what a misbehaving client can make the server hold.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no VmHWM in /proc status:\n{status}"))
     }
 
     pub fn connect(&self) -> Client {
-        Client::connect(self.addr)
+        Client::connect_within(self.addr, self.patience)
     }
 
     /// A client whose socket has a small receive buffer, set before connecting so the
@@ -104,15 +157,12 @@ impl Server {
         .unwrap();
         socket.set_recv_buffer_size(bytes).unwrap();
         socket.connect(&self.addr.into()).unwrap();
-        Client::from_stream(socket.into())
+        Client::from_stream_within(socket.into(), self.patience)
     }
 
     /// A text-mode client that has registered as `nick` (first line `/nick NICK`).
     pub fn text_client(&self, nick: &str) -> Client {
-        let mut c = self.connect();
-        c.send(&format!("/nick {nick}"));
-        c.expect(&format!("You are {nick};"));
-        c
+        Client::connect_as(self.addr, nick, self.patience)
     }
 
     /// A structured-mode client registered as `nick`; returns it with its welcome event.
@@ -128,7 +178,7 @@ impl Server {
         let pid = self.child.id().to_string();
         let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(status.success());
-        wait_exit(&mut self.child)
+        wait_exit_within(&mut self.child, self.patience)
     }
 }
 
@@ -141,7 +191,13 @@ impl Drop for Server {
 
 /// Waits (bounded) for a child to exit.
 pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + WAIT;
+    wait_exit_within(child, WAIT)
+}
+
+/// [`wait_exit`] with a deadline of `patience`, for a server started with
+/// [`Server::start_within`].
+pub fn wait_exit_within(child: &mut Child, patience: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + patience;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
@@ -157,17 +213,57 @@ pub struct Client {
     reader: BufReader<TcpStream>,
     /// Every line received so far.
     pub seen: Vec<String>,
+    /// How long [`Client::next_line`] waits for a line before failing.
+    patience: Duration,
 }
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        Client::from_stream(TcpStream::connect(addr).expect("connecting to the test server"))
+        Client::connect_within(addr, WAIT)
+    }
+
+    /// [`Client::connect`] whose reads wait up to `patience`, for a loaded machine.
+    pub fn connect_within(addr: SocketAddr, patience: Duration) -> Client {
+        let stream = TcpStream::connect(addr).expect("connecting to the test server");
+        Client::from_stream_within(stream, patience)
+    }
+
+    /// A text-mode client registered as `nick`, from the address alone: a test thread
+    /// cannot share the [`Server`] (its console receiver is not `Sync`).
+    pub fn connect_as(addr: SocketAddr, nick: &str, patience: Duration) -> Client {
+        let mut c = Client::connect_within(addr, patience);
+        c.send(&format!("/nick {nick}"));
+        c.expect(&format!("You are {nick};"));
+        c
     }
 
     pub fn from_stream(stream: TcpStream) -> Client {
+        Client::from_stream_within(stream, WAIT)
+    }
+
+    pub fn from_stream_within(stream: TcpStream, patience: Duration) -> Client {
         stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
         let reader = BufReader::new(stream.try_clone().unwrap());
-        Client { stream, reader, seen: Vec::new() }
+        Client { stream, reader, seen: Vec::new(), patience }
+    }
+
+    /// A handle that sends on this client's connection through `&TcpStream`, so one
+    /// thread can talk while another owns the client and reads what arrives.
+    pub fn send_half(&self) -> SendHalf {
+        SendHalf(self.stream.try_clone().unwrap())
+    }
+
+    /// Reads and discards everything the server sends, on a thread of its own, until
+    /// the connection ends or stays silent for the client's patience: a client that
+    /// only talks is then never dropped as too slow. The socket is shared, so this
+    /// client's own reads would now wait that long too (they race the drain anyway).
+    pub fn spawn_drain(&self) -> JoinHandle<()> {
+        let stream = self.stream.try_clone().unwrap();
+        stream.set_read_timeout(Some(self.patience)).unwrap();
+        std::thread::spawn(move || {
+            let mut sink = [0u8; 64 * 1024];
+            while matches!((&stream).read(&mut sink), Ok(n) if n > 0) {}
+        })
     }
 
     pub fn send(&mut self, line: &str) {
@@ -178,9 +274,10 @@ impl Client {
         self.stream.write_all(bytes).expect("sending to the server");
     }
 
-    /// Next line, or `None` at end of stream; panics after [`WAIT`].
+    /// Next line, or `None` at end of stream; panics after the client's patience
+    /// ([`WAIT`] unless connected with a longer one).
     pub fn next_line(&mut self) -> Option<String> {
-        let deadline = Instant::now() + WAIT;
+        let deadline = Instant::now() + self.patience;
         let mut buf = Vec::new();
         loop {
             match self.reader.read_until(b'\n', &mut buf) {
@@ -252,6 +349,15 @@ impl Client {
         self.send("/list");
         self.expect(" online: ");
         self.seen[start..].to_vec()
+    }
+}
+
+/// The sending side of a [`Client`] (see [`Client::send_half`]).
+pub struct SendHalf(TcpStream);
+
+impl SendHalf {
+    pub fn send(&self, line: &str) {
+        (&self.0).write_all(format!("{line}\n").as_bytes()).expect("sending to the server");
     }
 }
 
