@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Client, PATIENCE, Server, temp_path};
+use common::{Client, PATIENCE, Server, parse_jsonl, temp_path};
 
 /// Hundreds of clients come, chat and go (half with `/quit`, half by resetting the
 /// connection) while a few stay. Afterwards every live client got every message,
@@ -280,14 +280,7 @@ fn kill_9_while_logging_leaves_whole_json_lines() {
     }
     let new = std::str::from_utf8(new).expect("the new records are UTF-8");
     assert!(new.ends_with('\n'), "the new run's last record is not a whole line");
-    let records: Vec<serde_json::Value> = new
-        .lines()
-        .enumerate()
-        .map(|(n, line)| {
-            serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("new line {} is not JSON ({e}): {line:.200}", n + 1))
-        })
-        .collect();
+    let records = parse_jsonl(new);
     let mended = records
         .iter()
         .filter(|r| {

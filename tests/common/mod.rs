@@ -372,7 +372,11 @@ pub fn temp_path(name: &str) -> std::path::PathBuf {
 
 /// Parses every line of a JSON Lines file, panicking on a torn or invalid line.
 pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap();
+    parse_jsonl(&std::fs::read_to_string(path).unwrap())
+}
+
+/// [`read_jsonl`] for part of a file: the records one server run appended to a log.
+pub fn parse_jsonl(text: &str) -> Vec<serde_json::Value> {
     text.lines()
         .enumerate()
         .map(|(i, l)| {
