@@ -401,9 +401,12 @@ fn session_log(r: &mut Roff) {
         ],
     );
     r.control("PP", []).text([roman(
-        "Each line is written whole, before the same event reaches the console, so a \
-         killed server leaves no torn line. If the file cannot be written (disk full), the \
-         console says so once and the server keeps serving. jq(1) reads the file as it is.",
+        "Each batch of lines is written whole, before the same events reach the console. \
+         Only a SIGKILL during a write longer than a page can cut the last line (the kernel \
+         stops between pages); the next start on the same file ends that line and logs a \
+         warning, so later records stay whole. If the file cannot be written (disk full), \
+         the console says so once and the server keeps serving. jq(1) reads the file as it \
+         is.",
     )]);
 }
 
