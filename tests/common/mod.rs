@@ -31,6 +31,11 @@ pub struct Server {
     lines: Receiver<String>,
     /// How long this server's waits (and those of its clients) last before failing.
     patience: Duration,
+    /// The server's standard error, also echoed to the test's. No input may make the
+    /// server panic, not even in one connection's task (which it would survive), so
+    /// dropping a `Server` whose stderr shows a panic fails the test.
+    stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -48,9 +53,20 @@ impl Server {
             .env_remove("NO_COLOR")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawning tchat serve");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let stderr_reader = {
+            let stderr = stderr.clone();
+            let pipe = child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    eprintln!("[tchat serve] {line}");
+                    stderr.lock().unwrap().push_str(&(line + "\n"));
+                }
+            })
+        };
         let stdout = child.stdout.take().unwrap();
         let console = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
         let (tx, lines) = channel();
@@ -61,7 +77,7 @@ impl Server {
                     let line = match line {
                         Ok(l) => l,
                         Err(e) => {
-                            eprintln!("HARNESS console read error: {e}");
+                            eprintln!("test harness: cannot read the server's console: {e}");
                             break;
                         }
                     };
@@ -71,8 +87,15 @@ impl Server {
                 }
             });
         }
-        let mut server =
-            Server { child, addr: "0.0.0.0:0".parse().unwrap(), console, lines, patience };
+        let mut server = Server {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            console,
+            lines,
+            patience,
+            stderr,
+            stderr_reader: Some(stderr_reader),
+        };
         let line = server.wait_console("Listening");
         let addr = line
             .split_whitespace()
@@ -186,6 +209,13 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+        let stderr = self.stderr.lock().unwrap();
+        if stderr.contains("panicked") && !std::thread::panicking() {
+            panic!("tchat serve panicked:\n{stderr}");
+        }
     }
 }
 
