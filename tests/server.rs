@@ -137,6 +137,8 @@ fn me_list_help_and_errors() {
     let mut b = server.text_client("Bob");
     b.send("/me waves");
     assert_eq!(a.expect("waves"), "* Bob waves");
+    // Unlike a public line, your own action comes back in text mode too.
+    assert_eq!(b.expect("waves"), "* Bob waves");
     a.send("/list");
     assert_eq!(a.expect("online:"), "*** 2 online: alice, Bob");
     a.send("/help");

@@ -57,21 +57,6 @@ impl From<&ServeArgs> for Config {
     }
 }
 
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            server_name: "tchat".into(),
-            max_line: 4096,
-            max_clients: 1024,
-            max_per_ip: 16,
-            rate: 5.0,
-            burst: 20,
-            send_queue: 256 * 1024,
-            announce_limit: 500,
-        }
-    }
-}
-
 /// Connections the kernel may hold, completed but not yet accepted. The usual 128 (std's
 /// and mio's default) overflows when hundreds of clients connect at once, and every
 /// overflow costs a client a one-second SYN retransmission.
