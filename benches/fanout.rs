@@ -12,16 +12,30 @@
 //! receives it as `<bN> SEQ SEND_NS` and the latency is the receive time minus SEND_NS.
 //! Receive times are taken once per `read`, the same for every line that read returned.
 //!
+//! The same scenarios can run against a bare tokio relay (`fanout/relay.rs`: no nicks,
+//! no parsing, no logging), the reference issue 5 compares tchat with, so that its
+//! figures come from this machine and this load generator. It runs in its own process,
+//! this benchmark re-executed with `--relay-server`. It drops each client's first line
+//! (the `/nick`), relays the others as `<cN> SEQ SEND_NS` and skips the sender too, so
+//! deliveries (lines starting with `<`) are expected and counted alike for both.
+//!
 //! Environment:
+//! - `TCHAT_BENCH_TARGET=tchat|relay|both`: the server(s) to measure (default tchat).
+//!   With `both`, each scenario's runs alternate, tchat first; the table has a row per
+//!   server and ends with the ratios tchat/relay;
 //! - `TCHAT_BENCH_QUICK=1`: smaller paced and idle scenarios, one run each (< 30 s);
 //! - `TCHAT_BENCH_RUNS=N`: runs per scenario (default 3, 1 in quick mode); the table
 //!   and the JSON line give the median of each figure;
 //! - `TCHAT_BENCH_ONLY=name,name`: only the scenarios whose name contains one of these;
-//! - `TCHAT_BENCH_WRAP="perf record -g -o /tmp/p.data --"`: run the server under a
-//!   profiler (RSS and CPU figures are then the wrapper's, not the server's);
+//! - `TCHAT_BENCH_WRAP="perf record -g -o /tmp/p.data --"`: run the server (either
+//!   one) under a profiler (RSS and CPU figures are then the wrapper's, not the server's);
 //! - `TCHAT_BENCH_BURST=50x2000,…`: extra burst scenarios (clients x messages);
 //! - `TCHAT_BENCH_BIN=path`: another `tchat` binary (one built with symbols, say).
 
+#[path = "fanout/relay.rs"]
+mod relay;
+
+use std::ffi::OsStr;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -52,6 +66,41 @@ fn epoch() -> Instant {
 
 fn now_ns() -> u64 {
     epoch().elapsed().as_nanos() as u64
+}
+
+/// The server a run measures.
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    Tchat,
+    /// The bare relay of `fanout/relay.rs`, the reference tchat is compared with.
+    Relay,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Tchat => "tchat",
+            Target::Relay => "relay",
+        }
+    }
+
+    /// The servers `TCHAT_BENCH_TARGET` selects, in the order each run measures them.
+    fn from_env() -> Vec<Target> {
+        match std::env::var("TCHAT_BENCH_TARGET").as_deref() {
+            Err(_) | Ok("" | "tchat") => vec![Target::Tchat],
+            Ok("relay") => vec![Target::Relay],
+            Ok("both") => vec![Target::Tchat, Target::Relay],
+            Ok(other) => panic!("TCHAT_BENCH_TARGET={other}: expected tchat, relay or both"),
+        }
+    }
+
+    /// A table row's name: the scenario's, plus which server when it is not tchat.
+    fn row(self, scenario: &str) -> String {
+        match self {
+            Target::Tchat => scenario.to_owned(),
+            Target::Relay => format!("{scenario} relay"),
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -96,6 +145,13 @@ fn main() {
         println!("fanout: benchmark");
         return;
     }
+    if std::env::args().any(|a| a == "--relay-server") {
+        if let Err(e) = relay::run() {
+            eprintln!("relay server: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     epoch();
     raise_fd_limit();
     let quick = env_flag("TCHAT_BENCH_QUICK");
@@ -104,6 +160,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if quick { 1 } else { 3 })
         .max(1);
+    let targets = Target::from_env();
     let only: Vec<String> = std::env::var("TCHAT_BENCH_ONLY")
         .map(|v| v.split(',').map(str::to_owned).collect())
         .unwrap_or_default();
@@ -143,26 +200,49 @@ fn main() {
     );
     let mut table = Vec::new();
     for sc in &scenarios {
-        let mut all = Vec::new();
+        // Alternate the servers run by run, so that a slow spell of the machine (the
+        // other core busy, say) does not fall on one server's runs only.
+        let mut all = vec![Vec::new(); targets.len()];
         for run in 1..=runs {
-            match run_scenario(sc) {
-                Ok(f) => {
-                    eprintln!("  {} run {run}: {}", sc.name, summary(&f));
-                    all.push(f);
+            for (&target, figures) in targets.iter().zip(&mut all) {
+                let row = target.row(&sc.name);
+                match run_scenario(sc, target) {
+                    Ok(f) => {
+                        eprintln!("  {row} run {run}: {}", summary(&f));
+                        figures.push(f);
+                    }
+                    Err(e) => eprintln!("  {row} run {run} failed: {e}"),
                 }
-                Err(e) => eprintln!("  {} run {run} failed: {e}", sc.name),
             }
         }
-        if all.is_empty() {
-            continue;
+        for (&target, figures) in targets.iter().zip(&all) {
+            if figures.is_empty() {
+                continue;
+            }
+            let med = median_figures(figures);
+            println!("{}", json_line(sc, target, &med, figures.len()));
+            table.push(Row { scenario: sc.name.clone(), target, figures: med });
         }
-        let med = median_figures(&all);
-        println!("{}", json_line(sc, &med, all.len()));
-        table.push((sc.name.clone(), med));
     }
+    print_table(&table);
+    print_ratios(&table);
+    if table.iter().any(|r| r.figures.lost > 0) {
+        eprintln!("some messages were lost");
+        std::process::exit(1);
+    }
+}
+
+/// One line of the table: a scenario's medians on one server.
+struct Row {
+    scenario: String,
+    target: Target,
+    figures: Figures,
+}
+
+fn print_table(table: &[Row]) {
     println!();
     println!(
-        "{:<16} {:>9} {:>12} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>9} {:>10}",
+        "{:<20} {:>9} {:>12} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>9} {:>10}",
         "scenario",
         "connect",
         "deliveries/s",
@@ -175,10 +255,10 @@ fn main() {
         "srv RSS",
         "KiB/conn"
     );
-    for (name, f) in &table {
+    for Row { scenario, target, figures: f } in table {
         println!(
-            "{:<16} {:>8.3}s {:>12} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>7.2}s {:>7.2}s {:>6} KiB {:>10}",
-            name,
+            "{:<20} {:>8.3}s {:>12} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>7.2}s {:>7.2}s {:>6} KiB {:>10}",
+            target.row(scenario),
             f.connect_s,
             if f.expected > 0 { format!("{:.2} M", f.per_s / 1e6) } else { "-".into() },
             f.p50_ms,
@@ -195,9 +275,41 @@ fn main() {
             },
         );
     }
-    if table.iter().any(|(_, f)| f.lost > 0) {
-        eprintln!("some messages were lost");
-        std::process::exit(1);
+}
+
+/// For each scenario run on both servers, tchat's figures divided by the relay's: above
+/// 1 means tchat delivers more per second, waits longer, or spends more CPU or memory.
+fn print_ratios(table: &[Row]) {
+    let ratio = |t: f64, r: f64| if r > 0.0 { format!("{:.2}", t / r) } else { "-".into() };
+    let mut header = false;
+    for tchat in table.iter().filter(|r| r.target == Target::Tchat) {
+        let Some(relay) =
+            table.iter().find(|r| r.target == Target::Relay && r.scenario == tchat.scenario)
+        else {
+            continue;
+        };
+        if !header {
+            println!();
+            println!("tchat / relay:");
+            header = true;
+        }
+        let (t, r) = (&tchat.figures, &relay.figures);
+        let figures = if t.expected > 0 {
+            format!(
+                "deliveries/s {}, p99 {}, srv cpu {}",
+                ratio(t.per_s, r.per_s),
+                ratio(t.p99_ms, r.p99_ms),
+                ratio(t.server_cpu_s, r.server_cpu_s)
+            )
+        } else {
+            // Idle: nothing is delivered; memory is the figure that matters.
+            format!(
+                "KiB/conn {}, srv cpu {}",
+                ratio(t.rss_per_conn_kib, r.rss_per_conn_kib),
+                ratio(t.server_cpu_s, r.server_cpu_s)
+            )
+        };
+        println!("{:<20} {figures}", tchat.scenario);
     }
 }
 
@@ -219,14 +331,14 @@ fn summary(f: &Figures) -> String {
     )
 }
 
-fn json_line(sc: &Scenario, f: &Figures, runs: usize) -> String {
+fn json_line(sc: &Scenario, target: Target, f: &Figures, runs: usize) -> String {
     let (kind, messages, seconds) = match sc.load {
         Load::Burst { messages } => ("burst", messages, 0),
         Load::Paced { seconds } => ("paced", 0, seconds),
         Load::Idle => ("idle", 0, 0),
     };
     json!({
-        "scenario": sc.name, "kind": kind, "clients": sc.clients, "messages": messages,
+        "scenario": sc.name, "server": target.name(), "kind": kind, "clients": sc.clients, "messages": messages,
         "seconds": seconds, "runs": runs,
         "connect_s": f.connect_s, "deliveries": f.deliveries, "expected": f.expected,
         "lost": f.lost, "run_s": f.run_s, "deliveries_per_s": f.per_s.round(),
@@ -264,8 +376,8 @@ fn median_figures(all: &[Figures]) -> Figures {
     }
 }
 
-fn run_scenario(sc: &Scenario) -> io::Result<Figures> {
-    let server = Server::start(sc.clients + 16)?;
+fn run_scenario(sc: &Scenario, target: Target) -> io::Result<Figures> {
+    let server = Server::start(target, sc.clients + 16)?;
     let rss_before = server.rss_kib().0;
     let mut lg = LoadGen::new(server.addr)?;
     let mut f = Figures::default();
@@ -315,6 +427,20 @@ fn run_scenario(sc: &Scenario) -> io::Result<Figures> {
     Ok(f)
 }
 
+/// A command running `bin`, under `TCHAT_BENCH_WRAP` if it is set.
+fn wrapped(bin: impl AsRef<OsStr>) -> Command {
+    let wrap = std::env::var("TCHAT_BENCH_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    match words.next() {
+        Some(prog) => {
+            let mut c = Command::new(prog);
+            c.args(words).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    }
+}
+
 /// The server under test, killed when dropped.
 struct Server {
     child: Child,
@@ -322,25 +448,25 @@ struct Server {
 }
 
 impl Server {
-    fn start(max_clients: usize) -> io::Result<Server> {
-        let bin = std::env::var("TCHAT_BENCH_BIN")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_tchat").to_owned());
-        let wrap = std::env::var("TCHAT_BENCH_WRAP").unwrap_or_default();
-        let mut words = wrap.split_whitespace();
-        let mut cmd = match words.next() {
-            Some(prog) => {
-                let mut c = Command::new(prog);
-                c.args(words).arg(&bin);
-                c
+    /// Starts `target` and waits for its `Listening addr=` line; both servers print one.
+    fn start(target: Target, max_clients: usize) -> io::Result<Server> {
+        let mut cmd = match target {
+            Target::Tchat => {
+                let bin = std::env::var("TCHAT_BENCH_BIN")
+                    .unwrap_or_else(|_| env!("CARGO_BIN_EXE_tchat").to_owned());
+                let mut cmd = wrapped(bin);
+                cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--rate", "0"])
+                    .args(["--max-per-ip", "0", "--max-clients", &max_clients.to_string()])
+                    .args(["--send-queue", SEND_QUEUE]);
+                cmd
             }
-            None => Command::new(bin),
+            Target::Relay => {
+                let mut cmd = wrapped(std::env::current_exe()?);
+                cmd.arg("--relay-server");
+                cmd
+            }
         };
-        cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--rate", "0"])
-            .args(["--max-per-ip", "0", "--max-clients", &max_clients.to_string()])
-            .args(["--send-queue", SEND_QUEUE])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn()?;
         let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut line = String::new();
@@ -367,7 +493,7 @@ impl Server {
         stat_cpu_secs(&format!("/proc/{}/stat", self.child.id()))
     }
 
-    /// CPU seconds of the server's `tchat-log` thread.
+    /// CPU seconds of the server's `tchat-log` thread (the relay has none: 0).
     fn log_thread_cpu_secs(&self) -> f64 {
         let dir = format!("/proc/{}/task", self.child.id());
         let Ok(tasks) = std::fs::read_dir(&dir) else { return 0.0 };
