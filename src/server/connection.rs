@@ -4,9 +4,8 @@
 //! synchronous (the hub never awaits), so the task waits only in the `select!` on the
 //! socket, the outbox (whose wake-up also announces shutdown) and its timers, and in the
 //! yields that keep a busy sender from monopolising a worker. Writes copy what the outbox
-//! holds into one buffer per `write`; an error ends this connection only.
+//! holds with one `write`; an error ends this connection only.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -14,7 +13,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
 use serde_json::json;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -41,9 +39,6 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Bytes read per wake-up. Lives on the thread stack for the duration of one
 /// synchronous read, never in the task, so idle connections do not pay for it.
 const READ_CHUNK: usize = 8 * 1024;
-
-/// Most bytes of queued lines copied together for one `write`.
-const WRITE_CHUNK: usize = 64 * 1024;
 
 /// The state of one client's session that only its own task touches.
 struct Session {
@@ -98,7 +93,7 @@ pub fn serve(
         let mut shutting_down = false;
 
         let leave_reason: Option<String> = loop {
-            if !outbox.take(&mut pending.frames) {
+            if !outbox.take(&mut pending.buf) {
                 let limit = s.hub.config.send_queue;
                 s.hub.log.warn(
                     "Slow client dropped (send queue full)",
@@ -156,7 +151,15 @@ pub fn serve(
                     }
                 }
                 // Polled even while a batch is pending, so an overflow is noticed at once.
-                _ = outbox.wake.notified() => {}
+                _ = outbox.wake.notified() => {
+                    // Let the tasks already queued on this worker run first: under load
+                    // they are senders adding to this outbox, and one write then carries
+                    // their lines too. On a quiet server nothing is queued and this costs
+                    // one more poll.
+                    if pending.is_empty() {
+                        tokio::task::yield_now().await;
+                    }
+                }
             }
         };
 
@@ -199,16 +202,11 @@ fn read_chunk(
     }
 }
 
-/// Lines taken from the outbox and not yet written.
-///
-/// Many small lines are copied into one buffer and written with one `write`: the kernel
-/// sends one contiguous buffer far faster than dozens of 30-byte iovecs, and a busy
-/// connection needs a fraction of the system calls. A lone line (the usual case on a
-/// quiet server) is written straight from its shared buffer, without a copy.
+/// Lines taken from the outbox and not yet written: the outbox's own buffer, taken
+/// whole, so every line that queued up while the task was away goes out in one `write`.
+/// Freed once written, so an idle connection holds no buffer.
 #[derive(Default)]
 struct Pending {
-    frames: VecDeque<Bytes>,
-    /// Copies of frames already taken off `frames`; empty (unallocated) when idle.
     buf: Vec<u8>,
     /// How much of `buf` has been written.
     sent: usize,
@@ -216,46 +214,22 @@ struct Pending {
 
 impl Pending {
     fn is_empty(&self) -> bool {
-        self.frames.is_empty() && self.sent == self.buf.len()
+        self.buf.is_empty()
     }
 
     /// Writes as much as the socket takes without blocking.
     fn write(&mut self, stream: &TcpStream) -> io::Result<()> {
-        loop {
-            if self.sent == self.buf.len() {
-                self.sent = 0;
-                self.buf.clear();
-                match self.frames.len() {
-                    0 => {
-                        // Idle: hold no buffers (a busy spell may have grown them).
-                        self.buf = Vec::new();
-                        self.frames = VecDeque::new();
-                        return Ok(());
-                    }
-                    1 => {
-                        let frame = self.frames.front_mut().expect("one frame");
-                        match try_write(stream, frame)? {
-                            Some(n) if n == frame.len() => self.frames.clear(),
-                            Some(n) => frame.advance(n),
-                            None => return Ok(()),
-                        }
-                        continue;
-                    }
-                    _ => {}
-                }
-                while let Some(frame) = self.frames.front() {
-                    if !self.buf.is_empty() && self.buf.len() + frame.len() > WRITE_CHUNK {
-                        break;
-                    }
-                    self.buf.extend_from_slice(frame);
-                    self.frames.pop_front();
-                }
-            }
+        while !self.buf.is_empty() {
             match try_write(stream, &self.buf[self.sent..])? {
                 Some(n) => self.sent += n,
                 None => return Ok(()),
             }
+            if self.sent == self.buf.len() {
+                self.buf = Vec::new();
+                self.sent = 0;
+            }
         }
+        Ok(())
     }
 }
 

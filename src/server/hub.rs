@@ -3,16 +3,14 @@
 //! The [`Registry`] is the single owner of the nick table. It sits behind a
 //! `std::sync::Mutex` (not tokio's): every critical section is a few map operations and
 //! non-blocking queue pushes, never an `.await`. Fan-out happens under the same lock,
-//! which gives every client the same order of events; it costs one `try`-push per
-//! recipient and the encoding is done before the lock is taken.
+//! which gives every client the same order of events; it costs one non-blocking copy
+//! of the line per recipient, and the encoding is done before the lock is taken.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-
-use bytes::Bytes;
 
 use super::Config;
 use super::outbox::Outbox;
@@ -90,30 +88,30 @@ pub enum Skip {
     TextEcho(u64),
 }
 
-/// An event encoded once for each mode in use, shared by all recipients. The JSON form
+/// An event encoded once for each mode in use, for all recipients. The JSON form
 /// is encoded only when some member is in structured mode (it costs several times the
 /// text form): before the lock is taken if [`Hub::json_members`] says so, else under it
 /// for a member that became structured meanwhile.
 struct Frames<'a> {
     event: &'a Event,
-    text: Bytes,
-    json: OnceCell<Bytes>,
+    text: String,
+    json: OnceCell<String>,
 }
 
 impl Frames<'_> {
     fn new(event: &Event, json_wanted: bool) -> Frames<'_> {
         let json = OnceCell::new();
         if json_wanted {
-            let _ = json.set(Bytes::from(event.json_line()));
+            let _ = json.set(event.json_line());
         }
-        Frames { event, text: Bytes::from(event.text_line("")), json }
+        Frames { event, text: event.text_line(""), json }
     }
 
-    fn get(&self, json: bool) -> Bytes {
+    fn get(&self, json: bool) -> &[u8] {
         if json {
-            self.json.get_or_init(|| Bytes::from(self.event.json_line())).clone()
+            self.json.get_or_init(|| self.event.json_line()).as_bytes()
         } else {
-            self.text.clone()
+            self.text.as_bytes()
         }
     }
 }
@@ -213,7 +211,7 @@ impl Hub {
             online: reg.online,
             users: if announce { reg.sorted_nicks_with(id) } else { Vec::new() },
         });
-        m.outbox.push(encode_for(&welcome, m.json, &m.nick));
+        m.outbox.push(encode_for(&welcome, m.json, &m.nick).as_bytes());
     }
 
     /// Renames member `id`, announcing the change to everyone (the renamed member too).
@@ -244,9 +242,9 @@ impl Hub {
             to: target.nick.clone(),
             text: text.to_owned(),
         });
-        target.outbox.push(encode_for(&event, target.json, &target.nick));
+        target.outbox.push(encode_for(&event, target.json, &target.nick).as_bytes());
         if target_id != from_id {
-            sender.outbox.push(encode_for(&event, sender.json, &sender.nick));
+            sender.outbox.push(encode_for(&event, sender.json, &sender.nick).as_bytes());
         }
         Some(target.nick.clone())
     }
@@ -293,7 +291,7 @@ impl Hub {
     pub fn send_to(&self, id: u64, event: &Event) {
         let reg = self.lock();
         if let Some(m) = reg.members.get(&id) {
-            m.outbox.push(encode_for(event, m.json, &m.nick));
+            m.outbox.push(encode_for(event, m.json, &m.nick).as_bytes());
         }
     }
 
@@ -379,6 +377,6 @@ impl NickChange {
     }
 }
 
-fn encode_for(event: &Event, json: bool, nick: &str) -> Bytes {
-    Bytes::from(if json { event.json_line() } else { event.text_line(nick) })
+fn encode_for(event: &Event, json: bool, nick: &str) -> String {
+    if json { event.json_line() } else { event.text_line(nick) }
 }

@@ -1,18 +1,23 @@
 //! A connection's bounded queue of encoded lines waiting to be written.
 //!
-//! Senders push shared `Bytes` (an event is encoded once and the same buffer goes to
-//! every recipient) and never wait: when a recipient's queue would exceed its byte limit,
-//! the queue closes itself instead, and that connection's task drops the client. So the
-//! fan-out never waits on a slow reader and memory per client stays bounded.
+//! Senders append the bytes of each line to the queue and never wait: when a
+//! recipient's queue would exceed its byte limit, the queue closes itself instead, and
+//! that connection's task drops the client. So the fan-out never waits on a slow reader
+//! and memory per client stays bounded.
+//!
+//! The queue is one byte buffer rather than a list of shared frames: a chat line is a
+//! few dozen bytes, and copying it costs less than sharing it. A shared frame needs a
+//! reference count bumped by the fan-out and dropped by each recipient's task on the
+//! other core (the same cache line bouncing between cores for every delivery), a list
+//! slot, and a copy into the write buffer all the same. Here each delivery is one copy,
+//! and the writer hands the kernel the buffer it takes, as is.
 
-use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use bytes::Bytes;
 use tokio::sync::Notify;
 
 pub struct Outbox {
-    /// A plain mutex: it guards a few pointer moves and is never held across an `.await`.
+    /// A plain mutex: it guards a copy of a line and is never held across an `.await`.
     state: Mutex<State>,
     /// Wakes the connection task when the queue stops being empty or closes.
     pub(super) wake: Notify,
@@ -20,10 +25,14 @@ pub struct Outbox {
     limit: usize,
 }
 
+/// Room for a queue's first lines: a busy spell then grows the buffer a few times
+/// rather than once per line.
+const FIRST_CAPACITY: usize = 512;
+
 #[derive(Default)]
 struct State {
-    queue: VecDeque<Bytes>,
-    bytes: usize,
+    /// Lines, back to back; unallocated while empty.
+    queue: Vec<u8>,
     /// Set when the client overflowed its queue; the task then drops it.
     overflowed: bool,
 }
@@ -33,21 +42,23 @@ impl Outbox {
         Outbox { state: Mutex::default(), wake: Notify::new(), limit }
     }
 
-    /// Queues `frame`; never blocks. Frames pushed after an overflow are ignored.
-    pub fn push(&self, frame: Bytes) {
+    /// Queues a copy of `line`; never blocks. Lines pushed after an overflow are ignored.
+    pub fn push(&self, line: &[u8]) {
         let mut s = self.state.lock().expect("outbox lock poisoned");
         if s.overflowed {
             return;
         }
-        if s.bytes + frame.len() > self.limit {
+        let was_empty = s.queue.is_empty();
+        if s.queue.len() + line.len() > self.limit {
             s.overflowed = true;
-            s.queue = VecDeque::new();
-            s.bytes = 0;
+            s.queue = Vec::new();
         } else {
-            s.bytes += frame.len();
-            s.queue.push_back(frame);
-            if s.queue.len() > 1 {
-                // The task was already woken for the first frame and will take this too.
+            if s.queue.capacity() == 0 {
+                s.queue.reserve(line.len().max(FIRST_CAPACITY));
+            }
+            s.queue.extend_from_slice(line);
+            if !was_empty {
+                // The task was already woken for the first line and will take this too.
                 return;
             }
         }
@@ -58,14 +69,13 @@ impl Outbox {
     /// Moves everything queued into `into`, if `into` is empty (a batch still being
     /// written keeps the rest counted against the limit here). Returns false once the
     /// client has overflowed its queue.
-    pub fn take(&self, into: &mut VecDeque<Bytes>) -> bool {
+    pub fn take(&self, into: &mut Vec<u8>) -> bool {
         let mut s = self.state.lock().expect("outbox lock poisoned");
         if s.overflowed {
             return false;
         }
         if into.is_empty() {
             std::mem::swap(into, &mut s.queue);
-            s.bytes = 0;
         }
         true
     }
@@ -80,47 +90,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_come_out_in_order() {
+    fn lines_come_out_in_order() {
         let o = Outbox::new(100);
-        o.push(Bytes::from_static(b"a\n"));
-        o.push(Bytes::from_static(b"b\n"));
-        let mut out = VecDeque::new();
+        o.push(b"a\n");
+        o.push(b"b\n");
+        let mut out = Vec::new();
         assert!(o.take(&mut out));
-        assert_eq!(out, [Bytes::from_static(b"a\n"), Bytes::from_static(b"b\n")]);
+        assert_eq!(out, b"a\nb\n");
         assert!(o.is_empty());
     }
 
     #[test]
     fn overflow_closes_and_frees_the_queue() {
         let o = Outbox::new(10);
-        o.push(Bytes::from_static(b"12345\n"));
-        o.push(Bytes::from_static(b"12345\n"));
-        let mut out = VecDeque::new();
+        o.push(b"12345\n");
+        o.push(b"12345\n");
+        let mut out = Vec::new();
         assert!(!o.take(&mut out));
         assert!(out.is_empty() && o.is_empty());
-        o.push(Bytes::from_static(b"x"));
+        o.push(b"x");
         assert!(o.is_empty());
     }
 
     #[test]
     fn overflow_is_seen_while_a_batch_is_still_pending() {
         let o = Outbox::new(10);
-        let mut pending = VecDeque::new();
-        o.push(Bytes::from_static(b"first\n"));
+        let mut pending = Vec::new();
+        o.push(b"first\n");
         assert!(o.take(&mut pending));
-        o.push(Bytes::from_static(b"second\n"));
+        o.push(b"second\n");
         assert!(o.take(&mut pending), "not overflowed yet");
-        assert_eq!(pending.len(), 1, "nothing more is taken while a batch is pending");
-        o.push(Bytes::from_static(b"third\n"));
+        assert_eq!(pending, b"first\n", "nothing more is taken while a batch is pending");
+        o.push(b"third\n");
         assert!(!o.take(&mut pending));
     }
 
     #[test]
     fn taking_resets_the_budget() {
         let o = Outbox::new(10);
-        let mut out = VecDeque::new();
+        let mut out = Vec::new();
         for _ in 0..100 {
-            o.push(Bytes::from_static(b"12345678\n"));
+            o.push(b"12345678\n");
             assert!(o.take(&mut out));
             out.clear();
         }
