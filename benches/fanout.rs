@@ -739,9 +739,9 @@ impl LoadGen {
             self.last_receive = Some(Instant::now());
             let data = &self.buf[..keep + n];
             let mut start = 0;
-            while let Some(pos) = data[start..].iter().position(|&b| b == b'\n') {
-                let line = &data[start..start + pos];
-                start += pos + 1;
+            for end in memchr::memchr_iter(b'\n', data) {
+                let line = &data[start..end];
+                start = end + 1;
                 if line.first() == Some(&b'<') {
                     self.received += 1;
                     if let Some(sent) = sent_ns(line) {
@@ -765,10 +765,13 @@ impl LoadGen {
     }
 }
 
-/// SEND_NS from `<bN> SEQ SEND_NS`.
+/// SEND_NS from `<bN> SEQ SEND_NS`: the digits after the last space.
 fn sent_ns(line: &[u8]) -> Option<u64> {
-    let tail = &line[line.iter().rposition(|&b| b == b' ')? + 1..];
-    std::str::from_utf8(tail).ok()?.parse().ok()
+    let digits = &line[line.iter().rposition(|&b| b == b' ')? + 1..];
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0')))
 }
 
 /// Writes what the socket takes. A client whose connection failed stops sending (the
