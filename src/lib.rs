@@ -6,7 +6,8 @@
 //! - [`protocol`]: what clients send ([`protocol::Request`]) and what the server sends
 //!   back ([`protocol::Event`]) in text or JSON;
 //! - [`framing`]: bounded line splitting; [`sanitize`]: stripping terminal controls;
-//!   [`nick`]: nickname rules; [`flood`]: per-client rate limiting;
+//!   [`nick`]: nickname rules; [`flood`]: per-client rate limiting; [`net`]: the TCP
+//!   options both ends set;
 //! - [`server`]: the accept loop, the hub that owns the nick table and fans events out,
 //!   and one task per connection;
 //! - [`event_log`]: the console and `--save` JSON Lines log;
@@ -18,6 +19,7 @@ pub mod docs;
 pub mod event_log;
 pub mod flood;
 pub mod framing;
+pub mod net;
 pub mod nick;
 pub mod protocol;
 pub mod sanitize;

@@ -8,9 +8,9 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::Server;
 use common::peer::{BIN, Peer, TIMEOUT};
 use common::state_dir::StateDir;
+use common::{Server, keepalive_timer};
 use tchat::protocol::EventKind;
 
 /// A piped `tchat join`, its stdout collected line by line.
@@ -193,6 +193,41 @@ fn quit_leaves_at_once_with_its_reason() {
     }
     let (status, _, stderr) = dave.finish();
     assert!(status.success(), "exit {status:?}; stderr {stderr}");
+}
+
+/// A server that vanished without closing (powered off, a NAT entry expired) must not
+/// leave the client waiting forever: the client arms TCP keepalive on its socket.
+#[test]
+fn the_client_probes_a_silent_server_with_tcp_keepalive() {
+    let server = Server::start(&[]);
+    let addr = server.addr.to_string();
+    let mut erin = Client::start("keepalive", &[&addr, "--nick", "erin"]);
+    erin.expect("You are erin");
+    let client_port = client_port_towards(server.addr.port());
+    let left = keepalive_timer(client_port, server.addr.port())
+        .expect("no keepalive timer on the client's socket in /proc/net/tcp");
+    assert!(left > 0.0 && left <= 60.0, "keepalive fires in {left} s, not within 60 s");
+    erin.send("/quit");
+    let (status, _, stderr) = erin.finish();
+    assert!(status.success(), "exit {status:?}; stderr {stderr}");
+}
+
+/// The local port of the one established connection to `server_port` that is not the
+/// server's own end (the test's only client of that server).
+fn client_port_towards(server_port: u16) -> u16 {
+    let remote = format!(":{server_port:04X}");
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("reading /proc/net/tcp");
+    table
+        .lines()
+        .skip(1)
+        .find_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // State 01: established.
+            let ours = f.len() > 3 && f[2].ends_with(&remote) && f[3] == "01";
+            let port = f.get(1)?.rsplit_once(':')?.1;
+            ours.then(|| u16::from_str_radix(port, 16).ok())?
+        })
+        .expect("the client's connection in /proc/net/tcp")
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Client, Server, read_jsonl, temp_path, wait_exit};
+use common::{Client, Server, keepalive_timer, read_jsonl, temp_path, wait_exit};
 
 #[test]
 fn version_and_help_work() {
@@ -212,6 +212,22 @@ fn vanished_clients_are_cleaned_up_at_once() {
     let _bob_again = server.text_client("bob");
     a.send("/list");
     assert_eq!(a.expect("online:"), "*** 2 online: alice, bob");
+}
+
+/// A peer that vanishes without a FIN or RST (powered off, its NAT entry expired)
+/// cannot be staged on loopback. What notices one is the kernel's keepalive probing, so
+/// check that the server arms it on its side of every connection, with tchat's idle
+/// time (60 s) rather than Linux's default of two hours.
+#[test]
+fn the_server_probes_silent_connections_with_tcp_keepalive() {
+    let server = Server::start(&[]);
+    let mut alice = server.text_client("alice");
+    alice.send("/list");
+    alice.expect("online:");
+    let client_port = alice.stream.local_addr().unwrap().port();
+    let left = keepalive_timer(server.addr.port(), client_port)
+        .expect("no keepalive timer on the server's socket in /proc/net/tcp");
+    assert!(left > 0.0 && left <= 60.0, "keepalive fires in {left} s, not within 60 s");
 }
 
 #[test]

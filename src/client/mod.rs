@@ -212,7 +212,8 @@ async fn connect(target: &Target) -> Result<TcpStream, ClientError> {
     };
     let stream =
         result.map_err(|source| ClientError::Connect { target: target.clone(), source })?;
-    let _ = stream.set_nodelay(true);
+    // Best effort: a socket without these options still chats.
+    let _ = crate::net::tune(&stream);
     Ok(stream)
 }
 

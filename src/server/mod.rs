@@ -117,8 +117,8 @@ fn accept(hub: &Arc<Hub>, stream: TcpStream, peer: SocketAddr, tasks: &TaskTrack
     let outbox = Arc::new(Outbox::new(hub.config.send_queue));
     match hub.admit(peer.ip(), outbox.clone()) {
         Ok((id, nick)) => {
-            // Chat lines are small and latency matters more than packet count.
-            let _ = stream.set_nodelay(true);
+            // Best effort: a socket without these options still chats.
+            let _ = crate::net::tune(&stream);
             hub.log.info("Connection", json!({"peer": peer.to_string(), "nick": nick}));
             tasks.spawn(connection::serve(hub.clone(), stream, peer, id, nick, outbox));
         }

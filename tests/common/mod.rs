@@ -415,3 +415,32 @@ pub fn parse_jsonl(text: &str) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+/// The keepalive timer of the TCP socket from `local_port` to `remote_port` on
+/// 127.0.0.1, read from `/proc/net/tcp`: `Some(seconds left)` once the kernel shows that
+/// timer armed (timer kind 2; a socket with data in flight shows its retransmission
+/// timer instead), `None` while it does not. Waits up to [`WAIT`] for it to appear.
+pub fn keepalive_timer(local_port: u16, remote_port: u16) -> Option<f64> {
+    let (local, remote) = (format!(":{local_port:04X}"), format!(":{remote_port:04X}"));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("reading /proc/net/tcp");
+        // sl local_address rem_address st tx_queue:rx_queue tr:tm->when ...
+        let timer = table.lines().skip(1).find_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let matches = f.len() > 5 && f[1].ends_with(&local) && f[2].ends_with(&remote);
+            let (kind, when) = f.get(5)?.split_once(':')?;
+            (matches && kind == "02").then(|| u64::from_str_radix(when, 16).ok())?
+        });
+        if let Some(ticks) = timer {
+            // The kernel prints it in clock ticks (USER_HZ).
+            // SAFETY: sysconf has no preconditions.
+            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+            return Some(ticks as f64 / hz);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
