@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::peer::{BIN, Peer, TIMEOUT};
 use common::state_dir::StateDir;
-use common::{Server, keepalive_timer};
+use common::{Server, keepalive_timer, tcp_sockets};
 use tchat::protocol::EventKind;
 
 /// A piped `tchat join`, its stdout collected line by line.
@@ -215,19 +215,9 @@ fn the_client_probes_a_silent_server_with_tcp_keepalive() {
 /// The local port of the one established connection to `server_port` that is not the
 /// server's own end (the test's only client of that server).
 fn client_port_towards(server_port: u16) -> u16 {
-    let remote = format!(":{server_port:04X}");
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("reading /proc/net/tcp");
-    table
-        .lines()
-        .skip(1)
-        .find_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            // State 01: established.
-            let ours = f.len() > 3 && f[2].ends_with(&remote) && f[3] == "01";
-            let port = f.get(1)?.rsplit_once(':')?.1;
-            ours.then(|| u16::from_str_radix(port, 16).ok())?
-        })
-        .expect("the client's connection in /proc/net/tcp")
+    let sockets = tcp_sockets();
+    let client = sockets.iter().find(|s| s.remote_port == server_port && s.state == 1);
+    client.expect("the client's connection in /proc/net/tcp").local_port
 }
 
 #[test]

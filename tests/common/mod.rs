@@ -416,27 +416,51 @@ pub fn parse_jsonl(text: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The keepalive timer of the TCP socket from `local_port` to `remote_port` on
-/// 127.0.0.1, read from `/proc/net/tcp`: `Some(seconds left)` once the kernel shows that
-/// timer armed (timer kind 2; a socket with data in flight shows its retransmission
-/// timer instead), `None` while it does not. Waits up to [`WAIT`] for it to appear.
+/// One IPv4 TCP socket as `/proc/net/tcp` shows it.
+pub struct TcpRow {
+    pub local_port: u16,
+    pub remote_port: u16,
+    /// 1: established.
+    pub state: u8,
+    /// The armed timer: 0 none, 1 retransmission, 2 keepalive, 4 zero-window probe.
+    pub timer: u8,
+    /// Clock ticks (USER_HZ) until that timer fires.
+    pub timer_ticks: u64,
+}
+
+/// Every IPv4 TCP socket of this network namespace, from `/proc/net/tcp`.
+pub fn tcp_sockets() -> Vec<TcpRow> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("reading /proc/net/tcp");
+    let port = |addr: &str| u16::from_str_radix(addr.rsplit_once(':')?.1, 16).ok();
+    // sl local_address rem_address st tx_queue:rx_queue tr:tm->when ...
+    (table.lines().skip(1))
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (timer, ticks) = f.get(5)?.split_once(':')?;
+            Some(TcpRow {
+                local_port: port(f.get(1)?)?,
+                remote_port: port(f.get(2)?)?,
+                state: u8::from_str_radix(f.get(3)?, 16).ok()?,
+                timer: u8::from_str_radix(timer, 16).ok()?,
+                timer_ticks: u64::from_str_radix(ticks, 16).ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Seconds until the keepalive timer of the TCP socket from `local_port` to
+/// `remote_port` fires, once the kernel shows it armed (a socket with data in flight
+/// shows its retransmission timer instead); `None` if it is not armed within [`WAIT`].
 pub fn keepalive_timer(local_port: u16, remote_port: u16) -> Option<f64> {
-    let (local, remote) = (format!(":{local_port:04X}"), format!(":{remote_port:04X}"));
     let deadline = Instant::now() + WAIT;
     loop {
-        let table = std::fs::read_to_string("/proc/net/tcp").expect("reading /proc/net/tcp");
-        // sl local_address rem_address st tx_queue:rx_queue tr:tm->when ...
-        let timer = table.lines().skip(1).find_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let matches = f.len() > 5 && f[1].ends_with(&local) && f[2].ends_with(&remote);
-            let (kind, when) = f.get(5)?.split_once(':')?;
-            (matches && kind == "02").then(|| u64::from_str_radix(when, 16).ok())?
-        });
-        if let Some(ticks) = timer {
-            // The kernel prints it in clock ticks (USER_HZ).
+        let armed = tcp_sockets()
+            .into_iter()
+            .find(|s| s.local_port == local_port && s.remote_port == remote_port && s.timer == 2);
+        if let Some(socket) = armed {
             // SAFETY: sysconf has no preconditions.
             let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-            return Some(ticks as f64 / hz);
+            return Some(socket.timer_ticks as f64 / hz);
         }
         if Instant::now() > deadline {
             return None;
