@@ -21,13 +21,34 @@ pub const HELLO_MODE_JSON: &str = "json";
 /// the client completes command names from it.
 pub const COMMANDS: &[(&str, &str)] = &[
     ("/nick <name>", "set or change your nickname"),
-    ("/list", "list the users online"),
-    ("/msg <user> <text>", "send a private message to one user"),
+    ("/list", "list the users online (also /who, /names)"),
+    ("/msg <user> <text>", "send a private message to one user (also /query, /tell)"),
     ("/me <action>", "send an action, shown as \"* nick action\""),
-    ("/quit [reason]", "leave the chat"),
-    ("/help", "list these commands"),
+    ("/quit [reason]", "leave the chat (also /exit, /bye)"),
+    ("/help", "list these commands (also /?)"),
     ("//text", "send a public line that starts with '/'"),
 ];
+
+/// Other names a command answers to, for people used to IRC and other chats:
+/// `(alias, command)`. Each is named in its command's [`COMMANDS`] description.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("/who", "/list"),
+    ("/names", "/list"),
+    ("/query", "/msg"),
+    ("/tell", "/msg"),
+    ("/exit", "/quit"),
+    ("/bye", "/quit"),
+    ("/?", "/help"),
+];
+
+/// The command `name` (a `/word`, any case) stands for: itself unless it is an alias.
+pub fn canonical(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    match ALIASES.iter().find(|(alias, _)| *alias == lower) {
+        Some((_, command)) => (*command).to_owned(),
+        None => lower,
+    }
+}
 
 /// One line from a client, parsed. Borrowed from the line so parsing allocates nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,23 +121,24 @@ impl<'a> Request<'a> {
             None => (rest, ""),
         };
         let usage = |u: &'static str| Err(ParseError::Usage(u));
-        match word.to_ascii_lowercase().as_str() {
-            "nick" if args.is_empty() => usage("/nick <name>"),
-            "nick" => Ok(Request::Nick(args)),
-            "list" | "who" | "names" if args.is_empty() => Ok(Request::List),
-            "list" | "who" | "names" => usage("/list"),
-            "msg" | "query" | "tell" => match args.split_once(char::is_whitespace) {
+        // `line` without the arguments: the `/word` as typed.
+        match canonical(&line[..word.len() + 1]).as_str() {
+            "/nick" if args.is_empty() => usage("/nick <name>"),
+            "/nick" => Ok(Request::Nick(args)),
+            "/list" if args.is_empty() => Ok(Request::List),
+            "/list" => usage("/list"),
+            "/msg" => match args.split_once(char::is_whitespace) {
                 Some((to, text)) if !text.trim().is_empty() => {
                     Ok(Request::Msg { to, text: text.trim_start() })
                 }
                 _ => usage("/msg <user> <text>"),
             },
-            "me" if args.is_empty() => usage("/me <action>"),
-            "me" => Ok(Request::Me(args)),
-            "quit" | "exit" | "bye" => Ok(Request::Quit(Some(args).filter(|a| !a.is_empty()))),
-            "help" | "?" if args.is_empty() => Ok(Request::Help),
-            "help" | "?" => usage("/help"),
-            "hello" => match args.split_whitespace().collect::<Vec<_>>().as_slice() {
+            "/me" if args.is_empty() => usage("/me <action>"),
+            "/me" => Ok(Request::Me(args)),
+            "/quit" => Ok(Request::Quit(Some(args).filter(|a| !a.is_empty()))),
+            "/help" if args.is_empty() => Ok(Request::Help),
+            "/help" => usage("/help"),
+            "/hello" => match args.split_whitespace().collect::<Vec<_>>().as_slice() {
                 [HELLO_MODE_JSON] => Ok(Request::Hello { nick: None }),
                 [HELLO_MODE_JSON, nick] => Ok(Request::Hello { nick: Some(nick) }),
                 _ => usage("/hello json [nick]"),
@@ -292,6 +314,25 @@ mod tests {
 
     fn p(line: &str) -> Result<Request<'_>, ParseError> {
         Request::parse(line)
+    }
+
+    #[test]
+    fn aliases_parse_as_their_commands_and_are_listed_in_help() {
+        assert_eq!(p("/WHO"), Ok(Request::List));
+        assert_eq!(p("/names"), Ok(Request::List));
+        assert_eq!(p("/query bob hi"), Ok(Request::Msg { to: "bob", text: "hi" }));
+        assert_eq!(p("/Tell bob hi"), Ok(Request::Msg { to: "bob", text: "hi" }));
+        assert_eq!(p("/exit"), Ok(Request::Quit(None)));
+        assert_eq!(p("/bye now"), Ok(Request::Quit(Some("now"))));
+        assert_eq!(p("/?"), Ok(Request::Help));
+        assert_eq!(p("/who me"), Err(ParseError::Usage("/list")));
+        for (alias, command) in ALIASES {
+            let (_, description) = COMMANDS
+                .iter()
+                .find(|(usage, _)| usage.split_whitespace().next() == Some(command))
+                .unwrap_or_else(|| panic!("{alias} stands for {command}, not a command"));
+            assert!(description.contains(alias), "/help does not mention {alias}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Who is online as far as the client knows, and the Tab completion candidates drawn from
 //! it. Pure logic: the line editor only asks [`complete`] and shows the answer.
 
-use crate::protocol::{COMMANDS, EventKind};
+use crate::protocol::{COMMANDS, EventKind, canonical};
 use crate::sanitize::sanitize;
 
 /// The live nick list and the user's own nick, kept current from the server's events so
@@ -93,8 +93,8 @@ pub fn command_names() -> impl Iterator<Item = &'static str> {
         .filter(|name| name.len() > 1 && !name.starts_with("//"))
 }
 
-/// Commands whose first argument is a nick.
-const NICK_ARGUMENT: &[&str] = &["/msg", "/query", "/tell", "/nick"];
+/// Commands whose first argument is a nick (their aliases too).
+const NICK_ARGUMENT: &[&str] = &["/msg", "/nick"];
 
 /// Completion for `line` with the cursor at byte `pos`: the byte offset where the word
 /// being completed starts, and what may replace it (sorted, each with the separator that
@@ -122,7 +122,7 @@ pub fn complete(line: &str, pos: usize, roster: &Roster) -> (usize, Vec<String>)
     }
     let suffix = match preceding.as_slice() {
         [] => ": ",
-        [cmd] if NICK_ARGUMENT.contains(&cmd.to_lowercase().as_str()) => " ",
+        [cmd] if NICK_ARGUMENT.contains(&canonical(cmd).as_str()) => " ",
         _ => "",
     };
     let lower = word.to_lowercase();
@@ -189,6 +189,7 @@ mod tests {
         let r = roster("me", &["alice", "bob", "me"]);
         assert_eq!(c("hi al", &r), (3, vec!["alice".to_string()]));
         assert_eq!(c("/msg b", &r), (5, vec!["bob ".to_string()]));
+        assert_eq!(c("/Query b", &r), (7, vec!["bob ".to_string()]));
         assert_eq!(c("/nick a", &r), (6, vec!["alice ".to_string()]));
         assert_eq!(c("/msg bob hey a", &r), (13, vec!["alice".to_string()]));
         assert_eq!(c("/me pokes m", &r).1, Vec::<String>::new());
