@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -412,6 +413,24 @@ fn connection_limits_refuse_with_a_message() {
     assert_eq!(c.read_to_close(), ["!!! server full (2 clients); try again later"]);
     a.send("/list");
     assert_eq!(a.expect("online:"), "*** 2 online: a1, b2");
+}
+
+/// A client that spoke before reading (as `tchat join` does, with its hello) must still
+/// get the refusal and then an orderly close: a server that closes with unread input
+/// sends a reset, which a client's system may act on before the line is read.
+#[test]
+fn a_refused_client_that_already_spoke_gets_its_line_and_a_clean_close() {
+    let server = Server::start(&["--max-clients", "1"]);
+    let _a = server.text_client("a1");
+    for _ in 0..10 {
+        let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+        s.set_read_timeout(Some(common::WAIT)).unwrap();
+        s.write_all(b"/hello json\n").unwrap();
+        let mut got = Vec::new();
+        let end = s.read_to_end(&mut got);
+        assert_eq!(String::from_utf8_lossy(&got), "!!! server full (1 clients); try again later\n");
+        end.expect("the connection ended with an error, not a clean close");
+    }
 }
 
 #[test]

@@ -12,9 +12,11 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::task::TaskTracker;
 
@@ -89,12 +91,13 @@ pub async fn run(
     );
     let hub = Arc::new(Hub::new(config, log));
     let tasks = TaskTracker::new();
+    let lingering = Arc::new(AtomicUsize::new(0));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => accept(&hub, stream, peer, &tasks),
+                Ok((stream, peer)) => accept(&hub, stream, peer, &tasks, &lingering),
                 Err(e) => {
                     hub.log.error("Accept failed", json!({"error": e.to_string()}));
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -113,7 +116,21 @@ pub async fn run(
     Ok(())
 }
 
-fn accept(hub: &Arc<Hub>, stream: TcpStream, peer: SocketAddr, tasks: &TaskTracker) {
+/// Refused connections closed gracefully at a time; in a storm beyond this many, the
+/// rest get their line best effort and are closed at once, so a storm cannot hold
+/// file descriptors.
+const MAX_LINGERING: usize = 64;
+
+/// How long a refused client has to take its line and close.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+
+fn accept(
+    hub: &Arc<Hub>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tasks: &TaskTracker,
+    lingering: &Arc<AtomicUsize>,
+) {
     let outbox = Arc::new(Outbox::new(hub.config.send_queue));
     match hub.admit(peer.ip(), outbox.clone()) {
         Ok((id, nick)) => {
@@ -127,8 +144,30 @@ fn accept(hub: &Arc<Hub>, stream: TcpStream, peer: SocketAddr, tasks: &TaskTrack
                 "Connection refused",
                 json!({"peer": peer.to_string(), "reason": refusal.to_string()}),
             );
-            // Best effort: a fresh socket has room for one line; never wait for it.
-            let _ = stream.try_write(format!("!!! {refusal}\n").as_bytes());
+            let line = format!("!!! {refusal}\n");
+            if lingering.fetch_add(1, Ordering::Relaxed) < MAX_LINGERING {
+                tasks.spawn(refuse(stream, line, lingering.clone()));
+            } else {
+                lingering.fetch_sub(1, Ordering::Relaxed);
+                // A fresh socket has room for one line; never wait for it.
+                let _ = stream.try_write(line.as_bytes());
+            }
         }
     }
+}
+
+/// Writes the refusal line and closes gracefully: half-close, then read and discard what
+/// the client sent (its hello, say) until it closes too. Closing with unread input
+/// makes the kernel send a reset instead, which can reach the client before a line that
+/// had to be retransmitted, or make the client's system discard it (Windows does).
+async fn refuse(mut stream: TcpStream, line: String, lingering: Arc<AtomicUsize>) {
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        stream.write_all(line.as_bytes()).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 512];
+        while stream.read(&mut sink).await? > 0 {}
+        io::Result::Ok(())
+    })
+    .await;
+    lingering.fetch_sub(1, Ordering::Relaxed);
 }
