@@ -405,8 +405,10 @@ fn session_log(r: &mut Roff) {
          Only a SIGKILL during a write longer than a page can cut the last line (the kernel \
          stops between pages); the next start on the same file ends that line and logs a \
          warning, so later records stay whole. If the file cannot be written (disk full), \
-         the console says so once and the server keeps serving. jq(1) reads the file as it \
-         is.",
+         the console says so once and the server keeps serving. When FILE is moved or \
+         deleted (logrotate(8) without copytruncate, say), the server notices within a \
+         second and starts a new FILE at the same path; no signal is needed. jq(1) reads \
+         the file as it is.",
     )]);
 }
 

@@ -140,10 +140,17 @@ pub fn preview(text: &str) -> String {
     }
 }
 
+/// How often the writer checks that `--save` still names the file it writes to.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The `--save` file, with the state needed to report a failing disk once, not per event.
 struct SaveFile {
     path: PathBuf,
     file: File,
+    /// When the path was last compared with the open file (see [`SaveFile::follow`]).
+    followed: std::time::Instant,
+    /// The path no longer names the open file and could not be reopened (reported once).
+    lost_path: bool,
     failing: bool,
     /// The file ended in a cut line (the server was killed mid-write) and a newline was
     /// added, so new records start on a line of their own and only that line is lost.
@@ -170,8 +177,57 @@ impl SaveFile {
         let mut file =
             OpenOptions::new().create(true).append(true).read(true).open(path).map_err(context)?;
         let mended_cut_line = ends_mid_line(&mut file) && file.write_all(b"\n").is_ok();
-        Ok(SaveFile { path: path.to_owned(), file, failing: false, mended_cut_line })
+        Ok(SaveFile {
+            path: path.to_owned(),
+            file,
+            followed: std::time::Instant::now(),
+            lost_path: false,
+            failing: false,
+            mended_cut_line,
+        })
     }
+
+    /// Reopens the path when it no longer names the open file: logrotate (or an admin)
+    /// moved or deleted it. Without this the server would go on appending to the
+    /// rotated file, or to a deleted one nobody can read. Checked at most once per
+    /// [`FOLLOW_EVERY`], so events logged in between still land in the old file, whole.
+    #[cfg(unix)]
+    fn follow(&mut self, console: &mut Console) {
+        use std::os::unix::fs::MetadataExt;
+        if self.followed.elapsed() < FOLLOW_EVERY {
+            return;
+        }
+        self.followed = std::time::Instant::now();
+        let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+        let open = self.file.metadata().map(id).ok();
+        if std::fs::metadata(&self.path).map(id).ok() == open {
+            return;
+        }
+        match SaveFile::open(&self.path) {
+            Ok(reopened) => {
+                *self = reopened;
+                let rec =
+                    record(Level::Info, "Log file reopened (it was moved or deleted)", self.meta());
+                self.append(json_line(&rec).as_bytes(), console);
+                write_console(console, &rec);
+            }
+            Err(e) if !self.lost_path => {
+                self.lost_path = true;
+                let mut meta = self.meta();
+                meta["error"] = Value::String(e.to_string());
+                let rec = record(
+                    Level::Error,
+                    "Log file moved or deleted and cannot be reopened; still writing to the old file",
+                    meta,
+                );
+                write_console(console, &rec);
+            }
+            Err(_) => {}
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn follow(&mut self, _console: &mut Console) {}
 
     /// Appends whole lines with one `write_all`: the file is opened in append mode and not
     /// buffered, so each batch reaches the kernel at once. Only a `kill -9` during a
@@ -257,6 +313,7 @@ fn write_loop(
         if let Some(f) = file.as_mut()
             && !file_buf.is_empty()
         {
+            f.follow(&mut console);
             f.append(file_buf.as_bytes(), &mut console);
         }
         // One write for the whole batch: stdout is line-buffered, so writing record by

@@ -499,6 +499,53 @@ fn save_file_is_seed_schema_json_lines_and_appends_across_restarts() {
     std::fs::remove_file(&log).unwrap();
 }
 
+/// logrotate's default: the file is renamed and a new one expected at the old path.
+/// The server must notice and write there, not go on filling the rotated file.
+#[test]
+fn a_rotated_save_file_is_reopened_at_its_path() {
+    let log = temp_path("rotate.jsonl");
+    let rotated = temp_path("rotate.jsonl.1");
+    let mut server = Server::start(&["--rate", "0", "--save", log.to_str().unwrap()]);
+    let mut a = server.text_client("alice");
+    let mut b = server.text_client("bob");
+    a.send("before rotation");
+    b.expect("before rotation");
+    server.wait_console("Public message");
+    std::fs::rename(&log, &rotated).unwrap();
+    // Events in the second after the rename may still go to the old file: keep talking
+    // until one reaches the new file.
+    let deadline = Instant::now() + common::WAIT;
+    let mut k = 0;
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("after rotation")) {
+        assert!(Instant::now() < deadline, "nothing was written at the path after rotation");
+        k += 1;
+        a.send(&format!("after rotation {k}"));
+        b.expect(&format!("after rotation {k}"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.wait_console("Log file reopened");
+    assert!(server.terminate().success());
+
+    let old = read_jsonl(&rotated);
+    assert!(old.iter().any(|e| e["meta"]["text"] == "before rotation"));
+    let new = read_jsonl(&log);
+    assert_eq!(new[0]["msg"], "Log file reopened (it was moved or deleted)", "{}", new[0]);
+    assert!(new.iter().any(|e| e["msg"] == "Server stopped"));
+    // Every message is in exactly one of the two files.
+    let texts = |events: &[serde_json::Value]| -> Vec<String> {
+        let messages = events.iter().filter(|e| e["msg"] == "Public message");
+        messages.map(|e| e["meta"]["text"].as_str().unwrap().to_owned()).collect()
+    };
+    let mut all = texts(&old);
+    all.extend(texts(&new));
+    let sent: Vec<String> = std::iter::once("before rotation".to_owned())
+        .chain((1..=k).map(|i| format!("after rotation {i}")))
+        .collect();
+    assert_eq!(all, sent);
+    std::fs::remove_file(&log).unwrap();
+    std::fs::remove_file(&rotated).unwrap();
+}
+
 #[test]
 fn unopenable_save_file_is_a_clear_startup_error() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
