@@ -479,7 +479,7 @@ fn exit_status(r: &mut Roff, page: Page) {
         Page::Tchat => {
             "An error, reported on standard error in one line: for example the address \
              is in use or the log file cannot be opened (serve); the server cannot be \
-             reached, or it closed the connection before you left (join)."
+             reached, refused the connection, or closed it before you left (join)."
         }
         Page::Serve => {
             "An error, reported on standard error in one line: for example the address \
@@ -487,8 +487,9 @@ fn exit_status(r: &mut Roff, page: Page) {
         }
         Page::Join => {
             "An error, reported on standard error in one line: the server address is \
-             malformed or cannot be reached, the connection broke, or the server closed \
-             it (also when it shuts down) before you left."
+             malformed or cannot be reached, the server refused the connection (full), the \
+             connection broke, or the server closed it (also when it shuts down) before \
+             you left."
         }
     };
     terms(r, &[("0", success), ("1", failure), ("2", "Invalid command-line arguments.")]);

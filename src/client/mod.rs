@@ -16,6 +16,7 @@ pub mod editor;
 pub mod render;
 pub mod target;
 
+use std::cell::Cell;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -70,6 +71,9 @@ pub enum ClientError {
     },
     /// The server closed the connection without the user asking to leave.
     Closed,
+    /// The server turned the connection away (full, or too many from this address)
+    /// with a `!!!` line before any welcome; that line has been shown.
+    Refused,
     /// The connection broke.
     Lost(std::io::Error),
     Io(std::io::Error),
@@ -83,6 +87,7 @@ impl std::fmt::Display for ClientError {
                 write!(f, "cannot connect to {target}: {source}")
             }
             ClientError::Closed => write!(f, "the server closed the connection"),
+            ClientError::Refused => write!(f, "the server refused the connection"),
             ClientError::Lost(e) => write!(f, "connection lost: {e}"),
             ClientError::Io(e) => write!(f, "{e}"),
         }
@@ -140,10 +145,16 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
 
     let bell = interactive && !args.no_bell;
     let hello = hello_lines(args.nick.as_deref());
+    // A `!!!` line before the welcome is the server's refusal: the session never began,
+    // so leaving is a failure even if the user (or the end of input) asked to quit.
+    let (welcomed, refused) = (Cell::new(false), Cell::new(false));
     let on_line = |line: Line<'_>| {
         let rendered = match line {
             Line::Text(text) => match serde_json::from_str::<Event>(&text) {
                 Ok(event) => {
+                    if let EventKind::Welcome { .. } = event.kind {
+                        welcomed.set(true);
+                    }
                     let mut roster = roster.lock().unwrap_or_else(|e| e.into_inner());
                     let rendered = renderer.event(&event, roster.me());
                     let me_changed = roster.apply(&event.kind);
@@ -153,7 +164,12 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
                     }
                     rendered
                 }
-                Err(_) => renderer.raw_line(&text),
+                Err(_) => {
+                    if !welcomed.get() && text.starts_with("!!! ") {
+                        refused.set(true);
+                    }
+                    renderer.raw_line(&text)
+                }
             },
             Line::TooLong => {
                 renderer.raw_line("!!! (an over-long line from the server was dropped)")
@@ -167,6 +183,7 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         let _ = out.send(text);
     };
     let result = runtime.block_on(session(stream, hello, lines_rx, on_line, leave_signal()));
+    let result = if refused.get() { Err(ClientError::Refused) } else { result };
     // Still editing: the server went away (or a signal came) while the user was typing.
     let editing = editor_thread.as_ref().is_some_and(|t| !t.is_finished());
     if editing && result.is_err() {
