@@ -428,7 +428,7 @@ fn a_refused_client_that_already_spoke_gets_its_line_and_a_clean_close() {
         s.write_all(b"/hello json\n").unwrap();
         let mut got = Vec::new();
         let end = s.read_to_end(&mut got);
-        assert_eq!(String::from_utf8_lossy(&got), "!!! server full (1 clients); try again later\n");
+        assert_eq!(String::from_utf8_lossy(&got), "!!! server full (1 client); try again later\n");
         end.expect("the connection ended with an error, not a clean close");
     }
 }

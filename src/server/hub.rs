@@ -64,6 +64,7 @@ pub enum Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Refusal::Full(1) => write!(f, "server full (1 client); try again later"),
             Refusal::Full(n) => write!(f, "server full ({n} clients); try again later"),
             Refusal::PerIp(n) => write!(f, "too many connections from your address (limit {n})"),
         }
