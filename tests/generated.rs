@@ -285,6 +285,50 @@ fn fish_completes_subcommands_and_options() {
     );
 }
 
+/// Loads the rendered elvish script in a real elvish and calls the completer it
+/// installs, the way the line editor does on Tab. `elvish -c` has no line editor, so
+/// its `edit:` namespace is stood in for by the two names the script uses: the
+/// `completion:arg-completer` map it fills and `complex-candidate`, which here prints
+/// the candidate's text.
+const ELVISH_COMPLETE: &str = r#"
+var completion = (ns [&arg-completer=[&]])
+var edit = (ns [&completion:=$completion &complex-candidate~={|text &display=''| echo $text }])
+eval &ns=(ns [&edit:=$edit]) (slurp < $args[0])
+$completion[arg-completer][tchat] (all $args[1..])
+"#;
+
+fn elvish_complete(script: &Path, words: &[&str]) -> BTreeSet<String> {
+    let out =
+        run(Command::new("elvish").args(["-norc", "-c", ELVISH_COMPLETE]).arg(script).args(words));
+    lines(&out)
+}
+
+#[test]
+fn elvish_completes_subcommands_and_options() {
+    if !have("elvish", "elvish") {
+        return;
+    }
+    let script = rendered("tchat.elv");
+    assert_offers(
+        "elvish",
+        "tchat ",
+        &elvish_complete(&script, &["tchat", ""]),
+        &["serve", "join"],
+    );
+    assert_offers(
+        "elvish",
+        "tchat serve --",
+        &elvish_complete(&script, &["tchat", "serve", "--"]),
+        SERVE_OPTIONS,
+    );
+    assert_offers(
+        "elvish",
+        "tchat join --",
+        &elvish_complete(&script, &["tchat", "join", "--"]),
+        &["--port", "--nick", "--color", "--no-history"],
+    );
+}
+
 /// Drives a real interactive zsh in a pseudo-terminal (zsh's own zpty module): loads
 /// the completion system with the rendered `_tchat` on its fpath, types LINE and Tab,
 /// and records every match the completion functions add, via a wrapper around
