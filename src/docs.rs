@@ -283,7 +283,7 @@ fn description(page: Page) -> Roff {
             );
             para(
                 &mut r,
-                "On SIGINT (Ctrl-C) or SIGTERM the server tells every client it is \
+                "On SIGINT (Ctrl-C), SIGTERM or SIGHUP the server tells every client it is \
                  shutting down, flushes and closes every connection and the log, and \
                  exits with status 0.",
             );
@@ -466,10 +466,10 @@ fn exit_status(r: &mut Roff, page: Page) {
     r.control("SH", ["EXIT STATUS"]);
     let success = match page {
         Page::Tchat => {
-            "Success: the server was stopped by SIGINT or SIGTERM, or the client left \
+            "Success: the server was stopped by SIGINT, SIGTERM or SIGHUP, or the client left \
              (/quit, Ctrl-D, Ctrl-C on an empty line, or the end of its input)."
         }
-        Page::Serve => "Success: the server was stopped by SIGINT or SIGTERM.",
+        Page::Serve => "Success: the server was stopped by SIGINT, SIGTERM or SIGHUP.",
         Page::Join => {
             "Success: you left (/quit, Ctrl-D, Ctrl-C on an empty line, or the end of the \
              input)."

@@ -37,15 +37,19 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     result
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
+/// Resolves on Ctrl-C, SIGTERM or SIGHUP. A hangup (the terminal the server was started
+/// from closed) would otherwise kill the server on the spot, without telling the
+/// clients or writing the log's last events.
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+        let mut hangup = signal(SignalKind::hangup()).expect("installing a SIGHUP handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
+            _ = hangup.recv() => {}
         }
     }
     #[cfg(not(unix))]

@@ -459,6 +459,19 @@ fn sigterm_tells_clients_flushes_the_log_and_exits_zero() {
     std::fs::remove_file(&log).unwrap();
 }
 
+/// Closing the terminal a server was started from sends it SIGHUP: it stops as on
+/// SIGTERM, telling its clients, instead of vanishing.
+#[test]
+fn a_hangup_stops_the_server_as_gracefully_as_sigterm() {
+    let mut server = Server::start(&[]);
+    let mut a = server.text_client("alice");
+    let status = server.signal("HUP");
+    assert!(status.success(), "{status:?}");
+    let seen = a.read_to_close();
+    assert!(seen.iter().any(|l| l.starts_with("*** Server shutting down")), "{seen:?}");
+    server.wait_console("Server stopped");
+}
+
 #[test]
 fn save_file_is_seed_schema_json_lines_and_appends_across_restarts() {
     let log = temp_path("session.jsonl");
