@@ -34,7 +34,7 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand --color 'Color the console output'
             cand --max-line 'Longest accepted input line in bytes; longer lines are rejected with an error'
             cand --max-clients 'Most clients connected at once; further connections are refused'
-            cand --max-per-ip 'Most connections from one IP address; 0 means no limit'
+            cand --max-per-ip 'Most connections from one IPv4 address or IPv6 /64 network; 0 means no limit'
             cand --rate 'Sustained lines per second allowed from one client; 0 disables flood control'
             cand --burst 'Lines a client may send in a burst before the rate applies'
             cand --send-queue 'Bytes queued for a client that does not read before it is disconnected'

@@ -86,7 +86,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_clients: u32,
 
-    /// Most connections from one IP address; 0 means no limit
+    /// Most connections from one IPv4 address or IPv6 /64 network; 0 means no limit
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub max_per_ip: u32,
 
