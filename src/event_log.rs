@@ -213,14 +213,11 @@ impl SaveFile {
             }
             Err(e) if !self.lost_path => {
                 self.lost_path = true;
-                let mut meta = self.meta();
-                meta["error"] = Value::String(e.to_string());
-                let rec = record(
-                    Level::Error,
+                self.report(
+                    console,
                     "Log file moved or deleted and cannot be reopened; still writing to the old file",
-                    meta,
+                    &e,
                 );
-                write_console(console, &rec);
             }
             Err(_) => {}
         }
@@ -244,17 +241,21 @@ impl SaveFile {
             Ok(()) => {}
             Err(e) if !self.failing => {
                 self.failing = true;
-                let mut meta = self.meta();
-                meta["error"] = Value::String(e.to_string());
-                let rec = record(
-                    Level::Error,
+                self.report(
+                    console,
                     "Log file write failed; events go to the console only until it recovers",
-                    meta,
+                    &e,
                 );
-                write_console(console, &rec);
             }
             Err(_) => {}
         }
+    }
+
+    /// Tells the console about a problem with the file (it cannot go in the file).
+    fn report(&self, console: &mut Console, msg: &'static str, error: &io::Error) {
+        let mut meta = self.meta();
+        meta["error"] = Value::String(error.to_string());
+        write_console(console, &record(Level::Error, msg, meta));
     }
 
     fn meta(&self) -> Value {
