@@ -30,6 +30,7 @@
 //! - `TCHAT_BENCH_WRAP="perf record -g -o /tmp/p.data --"`: run the server (either
 //!   one) under a profiler (RSS and CPU figures are then the wrapper's, not the server's);
 //! - `TCHAT_BENCH_BURST=50x2000,…`: extra burst scenarios (clients x messages);
+//! - `TCHAT_BENCH_PACED=300x10,…`: extra paced scenarios (clients x seconds);
 //! - `TCHAT_BENCH_BIN=path`: another `tchat` binary (one built with symbols, say).
 
 #[path = "fanout/relay.rs"]
@@ -170,16 +171,16 @@ fn main() {
         clients: c,
         load: Load::Burst { messages: m },
     };
-    let (paced_clients, paced_secs) = if quick { (200, 3) } else { (500, 10) };
+    let paced = |c: usize, secs: u32| Scenario {
+        name: format!("paced {c}x{secs}s"),
+        clients: c,
+        load: Load::Paced { seconds: secs },
+    };
     let mut scenarios = vec![
         burst(50, 200),
         burst(200, 50),
         burst(1000, 5),
-        Scenario {
-            name: format!("paced {paced_clients}x{paced_secs}s"),
-            clients: paced_clients,
-            load: Load::Paced { seconds: paced_secs },
-        },
+        if quick { paced(200, 3) } else { paced(500, 10) },
         Scenario { name: "idle 1000".into(), clients: 1000, load: Load::Idle },
     ];
     if !quick {
@@ -189,6 +190,12 @@ fn main() {
         for spec in custom.split(',') {
             let (c, m) = spec.split_once('x').expect("TCHAT_BENCH_BURST=CxM[,CxM…]");
             scenarios.push(burst(c.parse().expect("clients"), m.parse().expect("messages")));
+        }
+    }
+    if let Ok(custom) = std::env::var("TCHAT_BENCH_PACED") {
+        for spec in custom.split(',') {
+            let (c, secs) = spec.split_once('x').expect("TCHAT_BENCH_PACED=CxS[,CxS…]");
+            scenarios.push(paced(c.parse().expect("clients"), secs.parse().expect("seconds")));
         }
     }
     scenarios.retain(|s| only.is_empty() || only.iter().any(|o| s.name.contains(o.as_str())));
