@@ -38,8 +38,13 @@ struct Term {
 
 impl Term {
     fn start(addr: SocketAddr, state: &Path, args: &[&str]) -> Term {
+        Term::start_sized(addr, state, args, ROWS, COLS)
+    }
+
+    /// [`Term::start`] on a terminal of `rows` × `cols` cells.
+    fn start_sized(addr: SocketAddr, state: &Path, args: &[&str], rows: u16, cols: u16) -> Term {
         let pty = native_pty_system()
-            .openpty(PtySize { rows: ROWS, cols: COLS, pixel_width: 0, pixel_height: 0 })
+            .openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 })
             .expect("opening a pty");
         let mut cmd = CommandBuilder::new(BIN);
         cmd.args(["join", &addr.to_string()]);
@@ -54,7 +59,7 @@ impl Term {
         let mut reader = pty.master.try_clone_reader().unwrap();
         let writer = pty.master.take_writer().unwrap();
         let seen = Arc::new(Mutex::new(Seen {
-            parser: vt100::Parser::new(ROWS.try_into().unwrap(), COLS.try_into().unwrap(), 0),
+            parser: vt100::Parser::new(rows.try_into().unwrap(), cols.try_into().unwrap(), 0),
             raw: Vec::new(),
             closed: false,
         }));
@@ -85,12 +90,50 @@ impl Term {
         self.seen.lock().unwrap().parser.screen().contents()
     }
 
+    /// The screen as one string, every row padded to the full width: a line that wrapped
+    /// over several rows reads as it was written, however the rows were drawn.
+    fn flat(&self) -> String {
+        let seen = self.seen.lock().unwrap();
+        let screen = seen.parser.screen();
+        let (rows, cols) = screen.size();
+        let mut flat = String::new();
+        for row in 0..rows.get() {
+            for col in 0..cols.get() {
+                let Some(cell) = screen.cell(row, col) else { continue };
+                if cell.is_wide_continuation() {
+                    continue;
+                }
+                match cell.contents() {
+                    "" => flat.push(' '),
+                    text => flat.push_str(text),
+                }
+            }
+        }
+        flat
+    }
+
+    /// How often `text` is on the screen, wrapped over several rows or not.
+    fn count(&self, text: &str) -> usize {
+        self.flat().matches(text).count()
+    }
+
+    /// Resizes the terminal as a window manager does: the screen first, then the size the
+    /// kernel reports, which sends the client SIGWINCH. The screen model does not reflow
+    /// (as xterm): rows keep their cells, cut at the new width.
+    fn resize(&self, rows: u16, cols: u16) {
+        let mut seen = self.seen.lock().unwrap();
+        seen.parser.set_size(rows.try_into().unwrap(), cols.try_into().unwrap());
+        self.master
+            .resize(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 })
+            .expect("resizing the pty");
+    }
+
     /// The row the cursor is on, trailing blanks trimmed, and the cursor column.
     fn cursor_row(&self) -> (String, u16) {
         let seen = self.seen.lock().unwrap();
         let screen = seen.parser.screen();
         let (row, col) = screen.cursor_position();
-        let text = screen.contents_between(row, 0, row, COLS);
+        let text = screen.contents_between(row, 0, row, screen.size().1.get());
         (text.trim_end().to_owned(), col)
     }
 
@@ -107,14 +150,31 @@ impl Term {
     }
 
     fn wait_text(&self, text: &str) {
-        self.wait(&format!("{text:?} on screen"), |t| t.screen().contains(text));
+        self.wait(&format!("{text:?} on screen"), |t| t.flat().contains(text));
     }
 
-    /// Waits until the cursor's row reads `line` and the cursor is at its end.
+    /// Waits until the cursor's row reads `line` and the cursor is at its end (in
+    /// columns: a wide character takes two).
     fn wait_input(&self, line: &str) {
+        use unicode_width::UnicodeWidthStr;
         self.wait(&format!("the input line {line:?}"), |t| {
             let (row, col) = t.cursor_row();
-            row == line.trim_end() && usize::from(col) == line.chars().count()
+            row == line.trim_end() && usize::from(col) == line.width()
+        });
+    }
+
+    /// Waits until the screen ends with `text` (prompt and input, possibly wrapped over
+    /// several rows) and the cursor is on its last row.
+    fn wait_typed(&self, text: &str) {
+        self.wait(&format!("the typed text {text:?} at the end"), |t| {
+            let seen = t.seen.lock().unwrap();
+            let screen = seen.parser.screen();
+            let (row, _) = screen.cursor_position();
+            let (rows, cols) = screen.size();
+            let texts: Vec<String> = screen.rows(0, cols.get()).take(rows.get().into()).collect();
+            let last = texts.iter().rposition(|r| !r.trim().is_empty());
+            drop(seen);
+            last == Some(usize::from(row)) && t.flat().trim_end().ends_with(text)
         });
     }
 
@@ -398,4 +458,95 @@ fn sigterm_leaves_cleanly_and_restores_the_terminal() {
     let flags = term.local_flags();
     assert_ne!(flags & libc::ICANON, 0, "canonical mode not restored");
     assert_ne!(flags & libc::ECHO, 0, "echo not restored");
+}
+
+/// A line of `n` characters in distinct words that start with `tag`, so that any part of
+/// a stale copy of it is found again on the screen.
+fn long_line(tag: char, n: usize) -> String {
+    let mut line = String::new();
+    let mut word = 0;
+    while line.len() < n {
+        line.push_str(&format!("{tag}{word:03} "));
+        word += 1;
+    }
+    line.truncate(n);
+    line.trim_end().to_owned()
+}
+
+/// Waits for the echo of `line` and the fresh prompt, then checks that the line, and each
+/// word of it, is on the screen exactly once.
+fn assert_shown_once(term: &Term, echo: &str, prompt: &str, line: &str) {
+    term.wait_text(echo);
+    term.wait_input(prompt);
+    let screen = term.screen();
+    assert_eq!(term.count(line), 1, "{screen}");
+    for word in line.split(' ') {
+        assert_eq!(term.count(word), 1, "{word:?} is not shown once:\n{screen}");
+    }
+    assert_eq!(term.count(prompt.trim_end()), 1, "a stale prompt:\n{screen}");
+}
+
+#[test]
+fn a_line_sent_under_a_wide_nick_shows_once() {
+    let server = Server::start(&["--rate", "0"]);
+    let state = StateDir::new("widenick");
+    // 32 wide characters: the prompt takes 67 columns but only 35 characters.
+    let nick = "名".repeat(32);
+    let mut term = Term::start_sized(server.addr, &state, &["--nick", &nick], ROWS, 80);
+    let prompt = format!("[{nick}] ");
+    term.wait_input(&prompt);
+    // 67 + 20 columns: two rows, though 35 + 2 × 20 characters would fit on one.
+    let line = "wq1 wq2 wq3 wq4 wq50";
+    term.keys(line);
+    term.wait_typed(&format!("{prompt}{line}"));
+    term.keys("\r");
+    assert_shown_once(&term, &format!("<{nick}> {line}"), &prompt, line);
+    term.keys("\x04");
+    assert!(term.wait_exit().success());
+}
+
+#[test]
+fn a_line_wider_than_the_terminal_shows_once() {
+    let server = Server::start(&["--rate", "0"]);
+    let state = StateDir::new("wrapped");
+    let mut term = Term::start_sized(server.addr, &state, &["--nick", "alice"], ROWS, 80);
+    term.wait_input("[alice] ");
+    for (tag, n) in [('a', 150), ('b', 230)] {
+        // 8 + 150 columns take two rows of 80; 8 + 230 take three.
+        let line = long_line(tag, n);
+        term.keys(&line);
+        term.wait_typed(&format!("[alice] {line}"));
+        term.keys("\r");
+        assert_shown_once(&term, &format!("<alice> {line}"), "[alice] ", &line);
+    }
+    term.keys("\x04");
+    assert!(term.wait_exit().success());
+}
+
+#[test]
+fn resizing_while_a_wrapped_line_is_typed_leaves_no_stale_copy() {
+    let server = Server::start(&["--rate", "0"]);
+    let mut bob = Peer::join(server.addr, "bob");
+    let state = StateDir::new("resize");
+    let mut term = Term::start_sized(server.addr, &state, &["--nick", "alice"], ROWS, 80);
+    term.wait_input("[alice] ");
+    let line = long_line('r', 150);
+    term.keys(&line);
+    term.wait_typed(&format!("[alice] {line}"));
+    for (rows, cols) in [(ROWS, 60), (ROWS, 100), (20, 45)] {
+        term.resize(rows, cols);
+        // The line is redrawn at the new width, once, with nothing stale above it.
+        term.wait_typed(&format!("[alice] {line}"));
+        let screen = term.screen();
+        assert_eq!(term.count("[alice]"), 1, "after resizing to {cols} columns:\n{screen}");
+        assert_eq!(term.count("r000"), 1, "after resizing to {cols} columns:\n{screen}");
+    }
+    // Messages still print above the line, and sending it shows it once.
+    bob.send("still here");
+    term.wait_text("<bob> still here");
+    term.wait_typed(&format!("[alice] {line}"));
+    term.keys("\r");
+    assert_shown_once(&term, &format!("<alice> {line}"), "[alice] ", &line);
+    term.keys("\x04");
+    assert!(term.wait_exit().success());
 }

@@ -29,6 +29,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::Input;
 use super::complete::{Roster, complete};
+use super::screen::Geometry;
 use crate::protocol::Request;
 
 /// Most lines kept in the history file.
@@ -303,17 +304,22 @@ impl LineEditor {
         }
     }
 
-    /// Erases the accepted input line (the cursor is at the start of the row below it),
-    /// but only when prompt and line surely fit on one row, even if every character were
-    /// double width: erasing more rows than the input took would erase other lines.
+    /// Erases the accepted input line: every row that prompt and line took, measured in
+    /// display columns at the terminal's width now (rustyline redraws at a new width before
+    /// it takes the next key, so that is the width it drew the line at). The cursor is at
+    /// the start of the row below the line, where rustyline left it.
     fn erase_accepted(&mut self, prompt: &str, line: &str) {
         let Some((cols, _)) = self.editor.dimensions() else { return };
-        let width = prompt.chars().count() + 2 * line.chars().count();
-        if line.contains('\n') || width >= usize::from(cols) {
-            return;
-        }
+        let config = self.editor.config_mut();
+        let geometry = Geometry {
+            cols,
+            tab_stop: config.tab_stop().into(),
+            mode: config.grapheme_cluster_mode(),
+        };
+        let rows = geometry.rows(&format!("{prompt}{line}"));
         let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(b"\x1b[1A\r\x1b[2K").and_then(|()| stdout.flush());
+        let erase = format!("\x1b[{rows}A\r\x1b[J");
+        let _ = stdout.write_all(erase.as_bytes()).and_then(|()| stdout.flush());
     }
 
     fn remember(&mut self, line: &str) {

@@ -3,7 +3,8 @@
 //! - [`target`]: reading the `HOST` argument;
 //! - [`render`]: turning events into (colored) lines;
 //! - [`complete`]: the live nick list and Tab completion candidates;
-//! - [`editor`]: the rustyline editor thread and the history file.
+//! - [`editor`]: the rustyline editor thread and the history file;
+//! - [`screen`]: how many terminal rows a prompt and line take, in display columns.
 //!
 //! This module holds the connection: it sends `/hello json [NICK]`, then runs one loop
 //! that reads events from the server and writes the user's lines to it. The user's lines
@@ -14,6 +15,7 @@
 pub mod complete;
 pub mod editor;
 pub mod render;
+pub mod screen;
 pub mod target;
 
 use std::cell::Cell;

@@ -1,0 +1,134 @@
+//! Terminal geometry: how many rows a prompt and the line typed after it take on a
+//! terminal so many columns wide, measured in display columns (a CJK character or most
+//! emoji take two, a combining mark none), not in characters.
+//!
+//! The editor erases the line it just accepted (the server's echo replaces it), so it
+//! must erase exactly the rows rustyline drew it on: fewer leave a stale copy, more
+//! erase messages above it.
+
+use rustyline::GraphemeClusterMode;
+use unicode_segmentation::UnicodeSegmentation;
+
+/// The terminal as rustyline lays text out on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Geometry {
+    /// Terminal width in columns.
+    pub cols: u16,
+    /// Columns between tab stops (rustyline's `Config::tab_stop`, 8 by default).
+    pub tab_stop: u16,
+    /// How wide rustyline takes a grapheme cluster to be (its `Config::grapheme_cluster_mode`,
+    /// guessed from `TERM_PROGRAM`/`TERM`); widths come from the `unicode-width` crate.
+    pub mode: GraphemeClusterMode,
+}
+
+impl Geometry {
+    /// Rows that `text` (prompt and line) takes when written from column 0: at least 1.
+    ///
+    /// This is rustyline 19's own rule (`calculate_position` in `src/tty/unix.rs`), which
+    /// decides where it draws: per grapheme cluster; a cluster that would cross the right
+    /// edge starts the next row (a wide character is never split); `\n` starts a new row;
+    /// a tab runs to the next tab stop; escape sequences take no room; a text that ends
+    /// exactly at the right edge is followed by an empty row (rustyline moves the cursor
+    /// there).
+    pub fn rows(&self, text: &str) -> u16 {
+        let cols = self.cols.max(1);
+        let (mut row, mut col) = (0u16, 0u16);
+        let mut escape = Escape::None;
+        for cluster in text.graphemes(true) {
+            if cluster == "\n" {
+                (row, col) = (row.saturating_add(1), 0);
+                continue;
+            }
+            let width = if cluster == "\t" {
+                self.tab_stop.max(1) - col % self.tab_stop.max(1)
+            } else {
+                escape.width(cluster, self.mode)
+            };
+            col = col.saturating_add(width);
+            if col > cols {
+                (row, col) = (row.saturating_add(1), width);
+            }
+        }
+        if col == cols {
+            row = row.saturating_add(1);
+        }
+        row.saturating_add(1)
+    }
+}
+
+/// Where rustyline is within an escape sequence (`ESC x` or `CSI digits;…`), whose
+/// characters take no room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    None,
+    /// After ESC.
+    Started,
+    /// After `ESC [`, in the parameters.
+    Csi,
+}
+
+impl Escape {
+    fn width(&mut self, cluster: &str, mode: GraphemeClusterMode) -> u16 {
+        match *self {
+            Escape::Started => {
+                *self = if cluster == "[" { Escape::Csi } else { Escape::None };
+                0
+            }
+            Escape::Csi => {
+                if !(cluster == ";" || cluster.starts_with(|c: char| c.is_ascii_digit())) {
+                    *self = Escape::None;
+                }
+                0
+            }
+            Escape::None if cluster == "\x1b" => {
+                *self = Escape::Started;
+                0
+            }
+            Escape::None => mode.width(cluster),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(cols: u16) -> Geometry {
+        Geometry { cols, tab_stop: 8, mode: GraphemeClusterMode::WcWidth }
+    }
+
+    #[test]
+    fn rows_follow_display_columns_not_characters() {
+        assert_eq!(at(80).rows(""), 1);
+        assert_eq!(at(80).rows("[alice] hello"), 1);
+        // 79 columns fit; 80 end at the edge, so the cursor is on the next row.
+        assert_eq!(at(80).rows(&"x".repeat(79)), 1);
+        assert_eq!(at(80).rows(&"x".repeat(80)), 2);
+        assert_eq!(at(80).rows(&"x".repeat(81)), 2);
+        assert_eq!(at(80).rows(&"x".repeat(158)), 2);
+        assert_eq!(at(80).rows(&"x".repeat(238)), 3);
+        // 32 wide characters in brackets take 67 columns though they are 35 characters.
+        let prompt = format!("[{}] ", "名".repeat(32));
+        assert_eq!(at(80).rows(&format!("{prompt}{}", "y".repeat(12))), 1);
+        assert_eq!(at(80).rows(&format!("{prompt}{}", "y".repeat(20))), 2);
+        // A combining mark takes no column.
+        assert_eq!(at(10).rows(&"e\u{301}".repeat(9)), 1);
+    }
+
+    #[test]
+    fn a_wide_character_is_never_split_across_rows() {
+        // 9 columns, then a wide character that does not fit in the 10th: it starts row 2.
+        assert_eq!(at(10).rows(&format!("{}名", "x".repeat(9))), 2);
+        assert_eq!(at(10).rows(&"名".repeat(5)), 2);
+        assert_eq!(at(10).rows(&format!("{}名", "x".repeat(7))), 1);
+    }
+
+    #[test]
+    fn newlines_tabs_and_escapes_are_laid_out_as_rustyline_does() {
+        assert_eq!(at(80).rows("a\nb\nc"), 3);
+        assert_eq!(at(10).rows("\t\tx"), 2); // two tabs end at the edge, x wraps
+        assert_eq!(at(10).rows("\x1b[1;31mabc\x1b[0m"), 1);
+        assert_eq!(at(1).rows("名"), 2);
+        assert_eq!(at(0).rows("x"), 2);
+    }
+}
