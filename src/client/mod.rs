@@ -384,18 +384,16 @@ fn spawn_printer(
 /// only restores them when `readline` returns.
 struct TerminalMode {
     #[cfg(unix)]
-    saved: Option<libc::termios>,
+    saved: Option<nix::sys::termios::Termios>,
 }
 
 impl TerminalMode {
     fn save() -> TerminalMode {
         #[cfg(unix)]
         {
-            // SAFETY: tcgetattr only writes into the termios we pass, which is plain
-            // data; on failure we keep nothing.
-            let mut termios = unsafe { std::mem::zeroed::<libc::termios>() };
-            let ok = unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut termios) } == 0;
-            TerminalMode { saved: ok.then_some(termios) }
+            // On failure (not a terminal after all) there is nothing to restore.
+            let saved = nix::sys::termios::tcgetattr(std::io::stdin()).ok();
+            TerminalMode { saved }
         }
         #[cfg(not(unix))]
         TerminalMode {}
@@ -404,9 +402,10 @@ impl TerminalMode {
     /// Restores the saved mode and clears the abandoned prompt line.
     fn restore(self) {
         #[cfg(unix)]
-        if let Some(termios) = self.saved {
-            // SAFETY: the termios came from tcgetattr on the same descriptor.
-            unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &termios) };
+        if let Some(termios) = &self.saved {
+            use nix::sys::termios::{SetArg, tcsetattr};
+            // Best effort: the terminal may be gone (SIGHUP), and the process is ending.
+            let _ = tcsetattr(std::io::stdin(), SetArg::TCSANOW, termios);
         }
         let mut stdout = std::io::stdout();
         let _ = stdout.write_all(b"\r\x1b[K").and_then(|()| stdout.flush());
