@@ -10,8 +10,9 @@
 ///   strings, and two-byte `ESC x`) are dropped whole, parameters included;
 /// - other C0 controls, DEL and C1 controls (U+0080–U+009F) are dropped; a tab becomes a
 ///   space so words stay apart;
-/// - bidirectional overrides and isolates are dropped, so a message cannot display
-///   reversed text that reads differently from what was sent.
+/// - the whole Bidi_Control set (Unicode PropList.txt: U+061C, U+200E, U+200F,
+///   U+202A–U+202E, U+2066–U+2069) is dropped, so a message cannot display reversed text
+///   that reads differently from what was sent.
 pub fn sanitize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
@@ -31,15 +32,69 @@ pub fn sanitize(text: &str) -> String {
 }
 
 /// True when `text` would be changed by [`sanitize`]; lets hot paths skip the copy.
+/// Plain ASCII (most lines) is decided by one pass over the bytes.
 pub fn needs_sanitizing(text: &str) -> bool {
+    if text.is_ascii() {
+        return text.bytes().any(|b| b < 0x20 || b == 0x7f);
+    }
     text.chars().any(|c| c == '\t' || c == '\u{1b}' || is_dropped(c))
 }
 
 /// Characters removed on their own (no payload to skip).
 fn is_dropped(c: char) -> bool {
     c.is_control() // C0, DEL and C1
-        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+        || is_bidi_control(c)
 }
+
+/// The Bidi_Control property (Unicode PropList.txt): marks, embeddings, overrides and
+/// isolates. None of them shows; each can reorder what is around it.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// True when `text` has something a reader can see: it is not made only of white
+/// space, controls and [invisible](is_invisible) code points. A line without is empty.
+pub fn has_visible(text: &str) -> bool {
+    // Any printable ASCII character settles it without decoding.
+    if text.bytes().any(|b| b.is_ascii_graphic()) {
+        return true;
+    }
+    text.chars().any(|c| !(c.is_whitespace() || c.is_control() || is_invisible(c)))
+}
+
+/// True for a code point that shows nothing by itself: Default_Ignorable_Code_Point
+/// (which holds the Hangul fillers U+115F, U+1160, U+3164 and U+FFA0, the zero-width
+/// characters, U+FEFF, variation selectors and tags), plus U+2800 BRAILLE PATTERN
+/// BLANK, a symbol that renders as an empty cell.
+pub fn is_invisible(c: char) -> bool {
+    c == '\u{2800}' || DEFAULT_IGNORABLE.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
+}
+
+/// Default_Ignorable_Code_Point, from Unicode's DerivedCoreProperties.txt. Written out
+/// because the crates that hold it (unicode-security) keep their table private; the set
+/// is small and stable (the standard reserves these ranges for it).
+const DEFAULT_IGNORABLE: &[(char, char)] = &[
+    ('\u{00ad}', '\u{00ad}'),
+    ('\u{034f}', '\u{034f}'),
+    ('\u{061c}', '\u{061c}'),
+    ('\u{115f}', '\u{1160}'),
+    ('\u{17b4}', '\u{17b5}'),
+    ('\u{180b}', '\u{180f}'),
+    ('\u{200b}', '\u{200f}'),
+    ('\u{202a}', '\u{202e}'),
+    ('\u{2060}', '\u{206f}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{fe00}', '\u{fe0f}'),
+    ('\u{feff}', '\u{feff}'),
+    ('\u{ffa0}', '\u{ffa0}'),
+    ('\u{fff0}', '\u{fff8}'),
+    ('\u{1bca0}', '\u{1bca3}'),
+    ('\u{1d173}', '\u{1d17a}'),
+    ('\u{e0000}', '\u{e0fff}'),
+];
 
 type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
 
@@ -135,6 +190,47 @@ mod tests {
     fn bidi_overrides_are_removed() {
         assert_eq!(sanitize("abc\u{202e}fed"), "abcfed");
         assert_eq!(sanitize("\u{2066}x\u{2069}"), "x");
+    }
+
+    #[test]
+    fn the_whole_bidi_control_set_is_removed() {
+        let all: String = ['\u{061c}', '\u{200e}', '\u{200f}']
+            .into_iter()
+            .chain('\u{202a}'..='\u{202e}')
+            .chain('\u{2066}'..='\u{2069}')
+            .collect();
+        assert_eq!(all.chars().count(), 12);
+        assert!(needs_sanitizing(&format!("a{all}b")));
+        assert_eq!(sanitize(&format!("a{all}b")), "ab");
+        // U+061C ARABIC LETTER MARK was kept while U+200E/U+200F were not.
+        assert_eq!(sanitize("\u{61c}\u{627}"), "\u{627}");
+    }
+
+    #[test]
+    fn ascii_controls_are_found_on_the_fast_path() {
+        assert!(needs_sanitizing("abc\x7f"));
+        assert!(needs_sanitizing("\x00"));
+        assert!(needs_sanitizing("tab\there"));
+        assert!(!needs_sanitizing("~ plain ascii !"));
+    }
+
+    #[test]
+    fn lines_of_invisible_characters_have_nothing_visible() {
+        for blank in [
+            "",
+            "   ",
+            "\u{200b}",
+            "\u{3164}",
+            "\u{feff}",
+            "\u{2800}",
+            "\u{115f}\u{1160}\u{ffa0}",
+            " \u{200b} \u{3164}\u{3000}\u{a0}\u{2060}\u{e0041}\u{fe0f}\u{ad}",
+        ] {
+            assert!(!has_visible(blank), "{blank:?}");
+        }
+        for seen in ["a", " .", "\u{200b}x", "é", "名", "\u{3164}\u{3131}", "👍\u{fe0f}"] {
+            assert!(has_visible(seen), "{seen:?}");
+        }
     }
 
     #[test]
