@@ -374,20 +374,18 @@ impl Session {
                     self.error("no_such_user", format!("no such user: {to} (see /list)"));
                 }
             },
-            Request::Nick(new) if new == self.nick => {
-                self.info(format!("you are already {new}"));
-            }
-            Request::Nick(new) => match hub.rename(self.id, new) {
-                Ok(old) => {
-                    self.nick = new.to_owned();
+            Request::Nick(wanted) => match hub.rename(self.id, wanted) {
+                Ok((old, new)) if old == new => self.info(format!("you are already {new}")),
+                Ok((old, new)) => {
                     hub.log.info("Nick changed", json!({"old": old, "new": new}));
+                    self.nick = new;
                 }
                 Err(e) => {
                     hub.log.warn(
                         "Nick refused",
-                        json!({"nick": self.nick, "wanted": new, "error": e.describe(new)}),
+                        json!({"nick": self.nick, "wanted": wanted, "error": e.describe(wanted)}),
                     );
-                    self.error(e.code(), e.describe(new));
+                    self.error(e.code(), e.describe(wanted));
                 }
             },
             Request::List => {

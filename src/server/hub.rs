@@ -33,8 +33,10 @@ pub struct Hub {
 #[derive(Default)]
 struct Registry {
     members: HashMap<u64, Member>,
-    /// Folded nick -> member id; makes nicks unique case-insensitively.
+    /// [`nick::key`] -> member id: one person per nick, whatever its case or form.
     nicks: HashMap<String, u64>,
+    /// [`nick::skeleton`] -> member id: no nick may look like another held one.
+    looks: HashMap<String, u64>,
     /// Open connections per [`origin`], for `--max-per-ip`.
     per_ip: HashMap<IpAddr, u32>,
     /// Members that have been welcomed and announced.
@@ -76,7 +78,10 @@ impl std::fmt::Display for Refusal {
 #[derive(Debug)]
 pub enum NickChange {
     Invalid(NickError),
-    Taken,
+    /// The same nick ([`nick::key`]) is held by someone else, named here as shown.
+    Taken(String),
+    /// A nick with the same [`nick::skeleton`] is held by someone else, named here.
+    LooksLike(String),
 }
 
 /// Which member, if any, an event is not sent to.
@@ -151,11 +156,11 @@ impl Hub {
         let guest = loop {
             reg.next_guest += 1;
             let candidate = format!("guest{}", reg.next_guest);
-            if !reg.nicks.contains_key(&candidate) {
+            if reg.is_free(&candidate) {
                 break candidate;
             }
         };
-        reg.nicks.insert(guest.clone(), id);
+        reg.hold(&guest, id);
         *reg.per_ip.entry(ip).or_default() += 1;
         reg.members
             .insert(id, Member { nick: guest.clone(), ip, outbox, json: false, registered: false });
@@ -217,14 +222,18 @@ impl Hub {
         m.outbox.push(encode_for(&welcome, m.json, &m.nick).as_bytes());
     }
 
-    /// Renames member `id`, announcing the change to everyone (the renamed member too).
-    pub fn rename(&self, id: u64, new: &str) -> Result<String, NickChange> {
+    /// Renames member `id` to the enforced form of `wanted`, announcing the change to
+    /// everyone (the renamed member too). Returns the old and the new nick; they are equal,
+    /// and nothing is announced, when `wanted` is the nick already held.
+    pub fn rename(&self, id: u64, wanted: &str) -> Result<(String, String), NickChange> {
         let mut reg = self.lock();
         let old = reg.members[&id].nick.clone();
-        reg.claim(id, new)?;
-        let event = Event::now(EventKind::Nick { old: old.clone(), new: new.to_owned() });
-        reg.fan_out(&Frames::new(&event, self.json_wanted()), Skip::Nobody);
-        Ok(old)
+        let new = reg.claim(id, wanted)?;
+        if new != old {
+            let event = Event::now(EventKind::Nick { old: old.clone(), new: new.clone() });
+            reg.fan_out(&Frames::new(&event, self.json_wanted()), Skip::Nobody);
+        }
+        Ok((old, new))
     }
 
     /// Sends `event` to every registered member except as `skip` says.
@@ -237,7 +246,7 @@ impl Hub {
     /// target's nick as registered, or `None` if nobody has that nick.
     pub fn private(&self, from_id: u64, to: &str, text: &str) -> Option<String> {
         let reg = self.lock();
-        let target_id = *reg.nicks.get(&nick::fold(to))?;
+        let target_id = *reg.nicks.get(&nick::key(to))?;
         let target = reg.members.get(&target_id).filter(|m| m.registered)?;
         let sender = &reg.members[&from_id];
         let event = Event::now(EventKind::Private {
@@ -252,7 +261,7 @@ impl Hub {
         Some(target.nick.clone())
     }
 
-    /// Registered nicks, sorted case-insensitively.
+    /// Registered nicks, sorted by [`nick::key`].
     pub fn list(&self) -> Vec<String> {
         self.lock().sorted_nicks_with(0)
     }
@@ -265,7 +274,7 @@ impl Hub {
     pub fn remove(&self, id: u64, reason: Option<&str>) -> Option<String> {
         let mut reg = self.lock();
         let member = reg.members.remove(&id)?;
-        reg.nicks.remove(&nick::fold(&member.nick));
+        reg.release(&member.nick);
         if let Some(n) = reg.per_ip.get_mut(&member.ip) {
             *n -= 1;
             if *n == 0 {
@@ -320,20 +329,45 @@ impl Hub {
 }
 
 impl Registry {
-    /// Gives member `id` the nick `wanted`, releasing its old one.
-    fn claim(&mut self, id: u64, wanted: &str) -> Result<(), NickChange> {
-        nick::validate(wanted).map_err(NickChange::Invalid)?;
-        let key = nick::fold(wanted);
-        match self.nicks.get(&key) {
-            Some(&owner) if owner != id => return Err(NickChange::Taken),
-            _ => {}
+    /// Gives member `id` the enforced form of `wanted`, releasing its old nick, and
+    /// returns it. The nick must pass the rules, be nobody else's ([`nick::key`]) and look
+    /// like nobody else's ([`nick::skeleton`]). The mixed-script rule comes after the
+    /// look-alike check, so `аlice` (Cyrillic `а`) is told it looks like `alice`.
+    fn claim(&mut self, id: u64, wanted: &str) -> Result<String, NickChange> {
+        let new = nick::enforce(wanted).map_err(NickChange::Invalid)?;
+        if let Some(owner) = self.other_holder(&self.nicks, &nick::key(&new), id) {
+            return Err(NickChange::Taken(owner));
         }
+        if let Some(owner) = self.other_holder(&self.looks, &nick::skeleton(&new), id) {
+            return Err(NickChange::LooksLike(owner));
+        }
+        nick::check_scripts(&new).map_err(NickChange::Invalid)?;
         let member = self.members.get_mut(&id).expect("claiming member exists");
-        let old_key = nick::fold(&member.nick);
-        member.nick = wanted.to_owned();
-        self.nicks.remove(&old_key);
-        self.nicks.insert(key, id);
-        Ok(())
+        let old = std::mem::replace(&mut member.nick, new.clone());
+        self.release(&old);
+        self.hold(&new, id);
+        Ok(new)
+    }
+
+    /// The nick of the member other than `id` that `index` maps `value` to, if any.
+    fn other_holder(&self, index: &HashMap<String, u64>, value: &str, id: u64) -> Option<String> {
+        let owner = *index.get(value).filter(|&&owner| owner != id)?;
+        Some(self.members.get(&owner).map_or_else(String::new, |m| m.nick.clone()))
+    }
+
+    /// True when nobody holds `nick` or one that looks like it.
+    fn is_free(&self, nick: &str) -> bool {
+        !self.nicks.contains_key(&nick::key(nick)) && !self.looks.contains_key(&nick::skeleton(nick))
+    }
+
+    fn hold(&mut self, nick: &str, id: u64) {
+        self.nicks.insert(nick::key(nick), id);
+        self.looks.insert(nick::skeleton(nick), id);
+    }
+
+    fn release(&mut self, nick: &str) {
+        self.nicks.remove(&nick::key(nick));
+        self.looks.remove(&nick::skeleton(nick));
     }
 
     fn fan_out(&self, frames: &Frames, skip: Skip) {
@@ -350,7 +384,7 @@ impl Registry {
         }
     }
 
-    /// Registered nicks plus member `also` (0 for none), sorted case-insensitively.
+    /// Registered nicks plus member `also` (0 for none), sorted by [`nick::key`].
     fn sorted_nicks_with(&self, also: u64) -> Vec<String> {
         let mut nicks: Vec<String> = self
             .members
@@ -358,7 +392,7 @@ impl Registry {
             .filter(|(id, m)| m.registered || **id == also)
             .map(|(_, m)| m.nick.clone())
             .collect();
-        nicks.sort_by_cached_key(|n| nick::fold(n));
+        nicks.sort_by_cached_key(|n| nick::key(n));
         nicks
     }
 }
@@ -368,14 +402,25 @@ impl NickChange {
     pub fn describe(&self, wanted: &str) -> String {
         match self {
             NickChange::Invalid(e) => format!("invalid nick: {e}"),
-            NickChange::Taken => format!("the nick {wanted} is already taken"),
+            NickChange::Taken(owner) if owner == wanted => {
+                format!("the nick {wanted} is already taken")
+            }
+            NickChange::Taken(owner) => format!(
+                "the nick {wanted} is already taken: {owner} is online (nicks are the same \
+                 whatever their case or Unicode form)"
+            ),
+            NickChange::LooksLike(owner) => {
+                format!("the nick {wanted} looks like {owner}, who is online")
+            }
         }
     }
 
+    /// Machine-readable code for the structured protocol's error event. A look-alike
+    /// counts as taken: the name is in use, only spelt differently.
     pub fn code(&self) -> &'static str {
         match self {
             NickChange::Invalid(_) => "bad_nick",
-            NickChange::Taken => "nick_taken",
+            NickChange::Taken(_) | NickChange::LooksLike(_) => "nick_taken",
         }
     }
 }
