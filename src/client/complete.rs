@@ -1,6 +1,7 @@
 //! Who is online as far as the client knows, and the Tab completion candidates drawn from
 //! it. Pure logic: the line editor only asks [`complete`] and shows the answer.
 
+use crate::nick;
 use crate::protocol::{COMMANDS, EventKind, canonical};
 use crate::sanitize::sanitize;
 
@@ -10,7 +11,7 @@ use crate::sanitize::sanitize;
 pub struct Roster {
     /// The user's current nick; empty until the welcome arrives.
     me: String,
-    /// Everyone online (the user included), sanitised, sorted case-insensitively. A nick
+    /// Everyone online (the user included), sanitised, sorted by [`nick::key`]. A nick
     /// is inserted into the edited line on completion, so it must be display-safe.
     nicks: Vec<String>,
 }
@@ -76,8 +77,8 @@ impl Roster {
         if nick.is_empty() {
             return;
         }
-        let key = nick.to_lowercase();
-        match self.nicks.binary_search_by(|n| n.to_lowercase().cmp(&key).then(n.cmp(&nick))) {
+        let key = nick::key(&nick);
+        match self.nicks.binary_search_by(|n| nick::key(n).cmp(&key).then(n.cmp(&nick))) {
             Ok(_) => {}
             Err(at) => self.nicks.insert(at, nick),
         }
@@ -105,7 +106,8 @@ const NICK_ARGUMENT: &[&str] = &["/msg", "/nick"];
 /// - the first argument of `/msg` and `/nick` completes to a nick and a space;
 /// - any other word completes to a nick as is.
 ///
-/// Nicks match case-insensitively; the user's own nick is never offered.
+/// Nicks match by [`nick::key`] (case, width and composition do not matter, so `STRASS`
+/// finds `straße`); the user's own nick is never offered.
 pub fn complete(line: &str, pos: usize, roster: &Roster) -> (usize, Vec<String>) {
     let pos = floor_char_boundary(line, pos);
     let before = &line[..pos];
@@ -125,11 +127,11 @@ pub fn complete(line: &str, pos: usize, roster: &Roster) -> (usize, Vec<String>)
         [cmd] if NICK_ARGUMENT.contains(&canonical(cmd).as_str()) => " ",
         _ => "",
     };
-    let lower = word.to_lowercase();
+    let typed = nick::key(word);
     let found = roster
         .nicks
         .iter()
-        .filter(|n| **n != roster.me && n.to_lowercase().starts_with(&lower))
+        .filter(|n| **n != roster.me && nick::key(n).starts_with(&typed))
         .map(|n| format!("{n}{suffix}"));
     (start, found.collect())
 }
@@ -212,6 +214,16 @@ mod tests {
         assert_eq!(r.nicks(), ["alice", "myself"]);
         r.apply(&EventKind::Users { users: vec!["zed".into()] });
         assert_eq!(r.nicks(), ["myself", "zed"]);
+    }
+
+    #[test]
+    fn nicks_match_by_their_identity_key() {
+        let r = roster("me", &["σασ", "straße", "café", "ＺＯＥ"]);
+        // Full case folding: to_lowercase("ΣΑΣ") is "σας", which is no prefix of "σασ".
+        assert_eq!(c("ΣΑΣ", &r).1, vec!["σασ: ".to_string()]);
+        assert_eq!(c("STRASS", &r).1, vec!["straße: ".to_string()]);
+        assert_eq!(c("/msg cafe\u{301}", &r).1, vec!["café ".to_string()]);
+        assert_eq!(c("zo", &r).1, vec!["ＺＯＥ: ".to_string()]);
     }
 
     #[test]

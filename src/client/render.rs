@@ -11,6 +11,7 @@ use std::ops::Range;
 use jiff::tz::TimeZone;
 use owo_colors::{OwoColorize, Style, XtermColors};
 
+use crate::nick;
 use crate::protocol::{Event, EventKind};
 use crate::sanitize::sanitize;
 
@@ -43,51 +44,61 @@ pub struct Rendered {
 const NICK_PALETTE: &[u8] =
     &[160, 166, 136, 100, 64, 28, 30, 31, 32, 33, 62, 91, 127, 162, 168, 130, 67, 97, 133, 172];
 
-/// A stable color index for `nick`: FNV-1a over its lowercase form, so the same nick has
-/// the same color in every session and on every machine (std's hasher promises neither).
+/// A stable color index for `nick`: FNV-1a over its [`nick::key`], so one person has
+/// one color however the nick is written, in every session and on every machine (std's
+/// hasher promises neither).
 pub fn nick_color(nick: &str) -> u8 {
     let mut hash: u32 = 0x811c_9dc5;
-    for byte in nick.to_lowercase().bytes() {
+    for byte in nick::key(nick).bytes() {
         hash ^= u32::from(byte);
         hash = hash.wrapping_mul(0x0100_0193);
     }
     NICK_PALETTE[hash as usize % NICK_PALETTE.len()]
 }
 
-/// Byte ranges in `text` where `nick` appears as a whole word, case-insensitively.
+/// Byte ranges in `text` where `nick` appears as a whole word, compared by
+/// [`nick::key`]: `CAFE\u{301}` mentions `café`, `ΣΑΣ` mentions `σασ`.
 pub fn mentions(text: &str, nick: &str) -> Vec<Range<usize>> {
     let mut found = Vec::new();
-    if nick.is_empty() {
+    let want = nick::key(nick);
+    if want.is_empty() {
         return found;
     }
-    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    // A stretch of text can be longer than the key it folds to (combining marks, width
+    // forms) or shorter (`ß` folds to `ss`); none is more than this many characters.
+    let longest = 4 * want.chars().count() + 4;
     let mut prev: Option<char> = None;
+    let mut done = 0;
     for (at, c) in text.char_indices() {
-        if prev.is_none_or(|p| !is_word(p))
-            && let Some(len) = match_ignore_case(&text[at..], nick)
+        if at >= done
+            && prev.is_none_or(|p| !is_word(p))
+            && let Some(end) = mention_at(text, at, &want, longest)
         {
-            let end = at + len;
-            if text[end..].chars().next().is_none_or(|n| !is_word(n)) {
-                found.push(at..end);
-            }
+            found.push(at..end);
+            done = end;
         }
         prev = Some(c);
     }
     found
 }
 
-/// Length in bytes of the prefix of `text` equal to `word` ignoring case, if any.
-fn match_ignore_case(text: &str, word: &str) -> Option<usize> {
-    let mut len = 0;
-    let mut chars = text.chars();
-    for w in word.chars() {
-        let t = chars.next()?;
-        if !t.to_lowercase().eq(w.to_lowercase()) {
-            return None;
+/// The end of the shortest whole word or words from `at` whose key is `want`.
+fn mention_at(text: &str, at: usize, want: &str, longest: usize) -> Option<usize> {
+    let rest = &text[at..];
+    let mut ends = rest.char_indices().skip(1).map(|(i, _)| i).chain([rest.len()]);
+    for end in ends.by_ref().take(longest) {
+        let boundary = rest[end..].chars().next().is_none_or(|n| !is_word(n));
+        if boundary && nick::key(&rest[..end]) == want {
+            return Some(at + end);
         }
-        len += t.len_utf8();
     }
-    Some(len)
+    None
+}
+
+/// Characters that continue a word: a nick is not mentioned inside a longer one.
+/// Combining marks belong to the letter before them (`cafe` is not in `cafe\u{301}`).
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '-' || unicode_normalization::char::is_combining_mark(c)
 }
 
 impl Renderer {
@@ -402,6 +413,18 @@ mod tests {
         let piped = Renderer { show_keys: false, ..plain() };
         let help = piped.event(&ev(EventKind::Help { commands: help_entries() }), "me").text;
         assert!(!help.contains("Ctrl-R"), "{help}");
+    }
+
+    #[test]
+    fn mentions_compare_by_the_identity_key() {
+        assert_eq!(mentions("hi ΣΑΣ!", "σασ"), vec![3..9]);
+        // Full case folding: the final sigma is σ too.
+        assert_eq!(mentions("hi σας!", "ΣΑΣ"), vec![3..9]);
+        assert_eq!(mentions("CAFE\u{301}: hi", "café"), vec![0.."CAFE\u{301}".len()]);
+        assert_eq!(mentions("STRASSE, hi", "straße"), vec![0..7]);
+        assert!(mentions("cafe\u{301}", "cafe").is_empty());
+        assert_eq!(nick_color("ΣΑΣ"), nick_color("σασ"));
+        assert_eq!(nick_color("cafe\u{301}"), nick_color("CAFÉ"));
     }
 
     #[test]
