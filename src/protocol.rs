@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sanitize::has_visible;
+
 /// First word of the line that switches a connection to structured (JSON) mode:
 /// `/hello json [NICK]`. Only honoured as the first line a client sends.
 pub const HELLO: &str = "/hello";
@@ -78,6 +80,9 @@ pub enum ParseError {
     Usage(&'static str),
     /// A `/word` that is no command.
     Unknown(String),
+    /// Text to send with nothing a reader could see: only invisible characters
+    /// (U+200B, U+3164, U+FEFF, U+2800 …) and spaces. It would show as an empty line.
+    Invisible,
 }
 
 impl std::fmt::Display for ParseError {
@@ -87,6 +92,10 @@ impl std::fmt::Display for ParseError {
             ParseError::Unknown(cmd) => write!(
                 f,
                 "unknown command {cmd}; type /help for the list (start a line with // to send a literal /)"
+            ),
+            ParseError::Invisible => write!(
+                f,
+                "nothing visible to send: the text is only spaces and invisible characters"
             ),
         }
     }
@@ -98,23 +107,27 @@ impl ParseError {
         match self {
             ParseError::Usage(_) => "usage",
             ParseError::Unknown(_) => "unknown_command",
+            ParseError::Invisible => "empty",
         }
     }
 }
 
 impl<'a> Request<'a> {
     /// Parses one input line (without its line ending). Command names are
-    /// case-insensitive; trailing white space is ignored.
+    /// case-insensitive; trailing white space is ignored. A blank line is
+    /// [`Request::Empty`]; text to send (a public line, `/me`, `/msg`) with nothing
+    /// visible in it is [`ParseError::Invisible`]; a `/quit` reason with nothing visible
+    /// is dropped.
     pub fn parse(line: &'a str) -> Result<Request<'a>, ParseError> {
         let line = line.trim_end();
         if line.trim_start().is_empty() {
             return Ok(Request::Empty);
         }
         let Some(rest) = line.strip_prefix('/') else {
-            return Ok(Request::Public(line));
+            return visible(line).map(Request::Public);
         };
         if rest.starts_with('/') {
-            return Ok(Request::Public(rest));
+            return visible(rest).map(Request::Public);
         }
         let (word, args) = match rest.split_once(char::is_whitespace) {
             Some((word, args)) => (word, args.trim_start()),
@@ -129,13 +142,13 @@ impl<'a> Request<'a> {
             "/list" => usage("/list"),
             "/msg" => match args.split_once(char::is_whitespace) {
                 Some((to, text)) if !text.trim().is_empty() => {
-                    Ok(Request::Msg { to, text: text.trim_start() })
+                    visible(text.trim_start()).map(|text| Request::Msg { to, text })
                 }
                 _ => usage("/msg <user> <text>"),
             },
             "/me" if args.is_empty() => usage("/me <action>"),
-            "/me" => Ok(Request::Me(args)),
-            "/quit" => Ok(Request::Quit(Some(args).filter(|a| !a.is_empty()))),
+            "/me" => visible(args).map(Request::Me),
+            "/quit" => Ok(Request::Quit(Some(args).filter(|a| has_visible(a)))),
             "/help" if args.is_empty() => Ok(Request::Help),
             "/help" => usage("/help"),
             "/hello" => match args.split_whitespace().collect::<Vec<_>>().as_slice() {
@@ -146,6 +159,11 @@ impl<'a> Request<'a> {
             _ => Err(ParseError::Unknown(format!("/{word}"))),
         }
     }
+}
+
+/// `text` if a reader would see something of it.
+fn visible(text: &str) -> Result<&str, ParseError> {
+    if has_visible(text) { Ok(text) } else { Err(ParseError::Invisible) }
 }
 
 /// Something that happened, as sent to clients. Serialised as one JSON object per line
@@ -346,6 +364,20 @@ mod tests {
     fn blank_lines_are_empty() {
         assert_eq!(p(""), Ok(Request::Empty));
         assert_eq!(p("   \t "), Ok(Request::Empty));
+    }
+
+    #[test]
+    fn text_with_nothing_visible_is_refused() {
+        for blank in ["\u{200b}", "\u{3164}", "\u{feff}", "\u{2800}", " \u{200b}\u{3164} \u{2060}"] {
+            assert_eq!(p(blank), Err(ParseError::Invisible), "{blank:?}");
+            assert_eq!(p(&format!("/me {blank}")), Err(ParseError::Invisible), "{blank:?}");
+            assert_eq!(p(&format!("/msg bob {blank}")), Err(ParseError::Invisible), "{blank:?}");
+            assert_eq!(p(&format!("/quit {blank}")), Ok(Request::Quit(None)), "{blank:?}");
+        }
+        assert_eq!(ParseError::Invisible.code(), "empty");
+        assert!(ParseError::Invisible.to_string().contains("nothing visible"));
+        // Invisible characters next to visible text are the sender's business.
+        assert_eq!(p("a\u{200b}b"), Ok(Request::Public("a\u{200b}b")));
     }
 
     #[test]
