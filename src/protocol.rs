@@ -368,7 +368,8 @@ mod tests {
 
     #[test]
     fn text_with_nothing_visible_is_refused() {
-        for blank in ["\u{200b}", "\u{3164}", "\u{feff}", "\u{2800}", " \u{200b}\u{3164} \u{2060}"] {
+        for blank in ["\u{200b}", "\u{3164}", "\u{feff}", "\u{2800}", " \u{200b}\u{3164} \u{2060}"]
+        {
             assert_eq!(p(blank), Err(ParseError::Invisible), "{blank:?}");
             assert_eq!(p(&format!("/me {blank}")), Err(ParseError::Invisible), "{blank:?}");
             assert_eq!(p(&format!("/msg bob {blank}")), Err(ParseError::Invisible), "{blank:?}");

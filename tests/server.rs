@@ -170,7 +170,7 @@ fn nick_changes_are_announced_and_rules_enforced() {
     assert_eq!(b.expect("known as"), "*** alice is now known as alicia");
     assert_eq!(a.expect("known as"), "*** alice is now known as alicia");
     b.send("/nick ALICIA");
-    assert_eq!(b.expect("!!!"), "!!! the nick ALICIA is already taken");
+    assert_eq!(b.expect("!!!"), "!!! the nick ALICIA is already taken: alicia is online");
     b.send("/nick two words");
     assert!(b.expect("!!!").contains("spaces"));
     b.send("/nick 1234");
@@ -187,6 +187,77 @@ fn nick_changes_are_announced_and_rules_enforced() {
     let (mut d, welcome) = server.json_client("Bob");
     assert!(welcome["nick"].as_str().unwrap().starts_with("guest"), "{welcome}");
     assert_eq!(d.expect_event("error")["code"], "nick_taken");
+}
+
+#[test]
+fn a_nick_names_one_person_in_every_script() {
+    let server = Server::start(&[]);
+    let mut alice = server.text_client("alice");
+    let _sigma = server.text_client("σασ");
+    let mut b = server.text_client("bob");
+    // U+3164 HANGUL FILLER: everyone would see a blank name.
+    b.send("/nick \u{3164}");
+    let err = b.expect("!!!");
+    assert!(err.contains("invisible") && err.contains("U+3164"), "{err}");
+    // A Cyrillic а (U+0430) in front of "lice".
+    b.send("/nick \u{430}lice");
+    assert_eq!(b.expect("!!!"), "!!! the nick \u{430}lice looks like alice, who is online");
+    // A Cyrillic ѕ (U+0455): `server` is reserved, and so is what looks like it.
+    b.send("/nick \u{455}erver");
+    assert_eq!(b.expect("!!!"), "!!! invalid nick: it looks like the reserved name server");
+    // Full case folding: ΣΑΣ is σασ.
+    b.send("/nick ΣΑΣ");
+    let err = b.expect("!!!");
+    assert_eq!(err, "!!! the nick ΣΑΣ is already taken: σασ is online");
+    b.send("/list");
+    assert_eq!(b.expect("online:"), "*** 3 online: alice, bob, σασ");
+    // Nobody was renamed meanwhile.
+    let seen = alice.sync();
+    assert!(!seen.iter().any(|l| l.contains("known as")), "{seen:?}");
+}
+
+#[test]
+fn a_nick_typed_decomposed_is_the_composed_nick() {
+    let server = Server::start(&[]);
+    // e + COMBINING ACUTE ACCENT is accepted, and shown composed (NFC/NFKC).
+    let mut cafe = server.connect();
+    cafe.send("/nick cafe\u{301}");
+    cafe.expect("You are caf\u{e9};");
+    let mut b = server.text_client("bob");
+    b.send("/msg cafe\u{301} hi");
+    assert_eq!(cafe.expect("hi"), "*bob* hi");
+    assert_eq!(b.expect("hi"), "-> *caf\u{e9}* hi");
+    // And the other way round: typed composed, reached decomposed and in capitals.
+    b.send("/nick zo\u{eb}");
+    b.expect("known as zo\u{eb}");
+    cafe.send("/msg ZOE\u{308} salut");
+    assert_eq!(b.expect("salut"), "*caf\u{e9}* salut");
+    // The same person cannot join twice under the other spelling.
+    let (mut twin, welcome) = server.json_client("CAF\u{c9}");
+    assert!(welcome["nick"].as_str().unwrap().starts_with("guest"), "{welcome}");
+    assert_eq!(twin.expect_event("error")["code"], "nick_taken");
+}
+
+#[test]
+fn a_line_with_nothing_visible_is_not_sent() {
+    let server = Server::start(&[]);
+    let mut a = server.text_client("alice");
+    let (mut b, _) = server.json_client("bob");
+    a.expect("bob joined");
+    for blank in ["\u{200b}", "\u{3164}", "\u{feff}", "\u{2800}", " \u{200b} \u{2060}\u{3164}"] {
+        for line in [blank.to_owned(), format!("/me {blank}"), format!("/msg alice {blank}")] {
+            b.send(&line);
+            let err = b.expect_event("error");
+            assert_eq!(err["code"], "empty", "{line:?}");
+            assert!(err["message"].as_str().unwrap().contains("nothing visible"), "{err}");
+        }
+    }
+    // Nothing reached alice: her next line is the answer to her own /list.
+    let seen = a.sync();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    // A quit reason made of nothing visible is no reason.
+    b.send("/quit \u{3164}");
+    assert_eq!(a.expect("left"), "*** bob left: quit (1 online)");
 }
 
 #[test]

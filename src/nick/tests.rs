@@ -50,8 +50,7 @@ fn each_rule_is_enforced() {
 
 #[test]
 fn invisible_and_filler_code_points_are_refused() {
-    for c in ['\u{3164}', '\u{115f}', '\u{1160}', '\u{ffa0}', '\u{200b}', '\u{feff}', '\u{2060}']
-    {
+    for c in ['\u{3164}', '\u{115f}', '\u{1160}', '\u{ffa0}', '\u{200b}', '\u{feff}', '\u{2060}'] {
         assert_eq!(validate(&c.to_string()), Err(NickError::Invisible(c)), "U+{:04X}", c as u32);
         assert_eq!(validate(&format!("a{c}b")), Err(NickError::Invisible(c)));
     }
@@ -135,5 +134,7 @@ fn errors_name_the_rule() {
         NickError::LooksReserved("server").to_string(),
         "it looks like the reserved name server"
     );
-    assert!(NickError::MixedScripts("Latin", "Cyrillic").to_string().contains("Latin and Cyrillic"));
+    assert!(
+        NickError::MixedScripts("Latin", "Cyrillic").to_string().contains("Latin and Cyrillic")
+    );
 }

@@ -357,7 +357,8 @@ impl Registry {
 
     /// True when nobody holds `nick` or one that looks like it.
     fn is_free(&self, nick: &str) -> bool {
-        !self.nicks.contains_key(&nick::key(nick)) && !self.looks.contains_key(&nick::skeleton(nick))
+        !self.nicks.contains_key(&nick::key(nick))
+            && !self.looks.contains_key(&nick::skeleton(nick))
     }
 
     fn hold(&mut self, nick: &str, id: u64) {
@@ -405,10 +406,9 @@ impl NickChange {
             NickChange::Taken(owner) if owner == wanted => {
                 format!("the nick {wanted} is already taken")
             }
-            NickChange::Taken(owner) => format!(
-                "the nick {wanted} is already taken: {owner} is online (nicks are the same \
-                 whatever their case or Unicode form)"
-            ),
+            NickChange::Taken(owner) => {
+                format!("the nick {wanted} is already taken: {owner} is online")
+            }
             NickChange::LooksLike(owner) => {
                 format!("the nick {wanted} looks like {owner}, who is online")
             }
