@@ -267,6 +267,18 @@ fn description(page: Page) -> Roff {
             );
             para(
                 &mut r,
+                "A nickname is 1 to 32 letters of any script, digits, combining marks and \
+                 the punctuation _ - [ ] { } | ^ \\ `, not starting with - and not only \
+                 digits. It is kept in its RFC 8266 (PRECIS Nickname) form and compared \
+                 after NFKC and full case folding, so Alice is alice and cafe with a \
+                 combining accent is café. A nickname with invisible characters, one that \
+                 looks like a nickname online or a reserved name (server, system, tchat, \
+                 admin, root, operator) by its Unicode TR39 skeleton, or one that mixes \
+                 scripts that look alike (Latin with Cyrillic or Greek) is refused, with \
+                 an error that names the rule. A line with nothing visible is not sent.",
+            );
+            para(
+                &mut r,
                 "Each event is shown on standard output as it happens, as HH:MM:SS LEVEL \
                  message key=value..., colored when standard output is a terminal. With \
                  --save, the events are also appended to a file (see SESSION LOG).",
