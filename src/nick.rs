@@ -191,8 +191,9 @@ fn check_reserved(nick: &str) -> Result<(), NickError> {
     }
 }
 
-/// TR39 mixed-script rule (see [`scripts`]): refuses letters of scripts that must not
-/// mix, such as Latin with Cyrillic or Greek.
+/// Unicode TR39 mixed-script rule: one script, or Latin with one other script that cannot
+/// pass for it ("Moderately Restrictive"). Refuses, e.g., Latin with Cyrillic or Greek,
+/// whose letters look alike.
 pub fn check_scripts(nick: &str) -> Result<(), NickError> {
     match scripts::confusable_mix(nick) {
         Some((a, b)) => Err(NickError::MixedScripts(a, b)),
