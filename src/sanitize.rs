@@ -32,10 +32,10 @@ pub fn sanitize(text: &str) -> String {
 }
 
 /// True when `text` would be changed by [`sanitize`]; lets hot paths skip the copy.
-/// Plain ASCII (most lines) is decided by one pass over the bytes.
+/// Printable ASCII (most lines) is decided by one pass over the bytes, without decoding.
 pub fn needs_sanitizing(text: &str) -> bool {
-    if text.is_ascii() {
-        return text.bytes().any(|b| b < 0x20 || b == 0x7f);
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return false;
     }
     text.chars().any(|c| c == '\t' || c == '\u{1b}' || is_dropped(c))
 }
