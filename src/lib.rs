@@ -5,7 +5,8 @@
 //!   rendered from it;
 //! - [`protocol`]: what clients send ([`protocol::Request`]) and what the server sends
 //!   back ([`protocol::Event`]) in text or JSON;
-//! - [`framing`]: bounded line splitting; [`sanitize`]: stripping terminal controls;
+//! - [`framing`]: bounded line splitting; [`telnet`]: removing telnet commands;
+//!   [`sanitize`]: stripping terminal controls;
 //!   [`nick`]: nickname rules; [`flood`]: per-client rate limiting; [`net`]: the TCP
 //!   options both ends set;
 //! - [`server`]: the accept loop, the hub that owns the nick table and fans events out,
@@ -24,3 +25,4 @@ pub mod nick;
 pub mod protocol;
 pub mod sanitize;
 pub mod server;
+pub mod telnet;

@@ -71,7 +71,7 @@ pub fn serve(
     nick: String,
     outbox: Arc<Outbox>,
 ) -> impl Future<Output = ()> + Send {
-    let mut lines = LineBuffer::new(hub.config.max_line);
+    let mut lines = LineBuffer::with_telnet(hub.config.max_line);
     let flood = FloodGuard::new(hub.config.rate, hub.config.burst, Instant::now());
     let mut s = Session {
         hub,
