@@ -17,13 +17,29 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// 60 + 3 × 10 = 90 seconds, instead of Linux's default of over two hours.
 const KEEPALIVE_PROBES: u32 = 3;
 
+/// How long data sent may stay unacknowledged before the connection counts as dead
+/// (`TCP_USER_TIMEOUT`, RFC 5482; Linux `tcp(7)`). Keepalive probes only a connection
+/// with nothing in flight: a peer that vanishes while a line to it is unacknowledged
+/// would otherwise be retransmitted to for about 15 minutes (`tcp_retries2`). The same
+/// 90 s as keepalive, so a vanished peer is dropped within about 90 s either way; with
+/// both set, Linux ends a keepalive-probed connection once no answer came for this long
+/// and a probe is out, which is the keepalive figure above too.
+pub const USER_TIMEOUT: Duration = Duration::from_secs(
+    KEEPALIVE_IDLE.as_secs() + KEEPALIVE_INTERVAL.as_secs() * KEEPALIVE_PROBES as u64,
+);
+
 /// Sets up a connected chat socket: no Nagle delay (chat lines are small, and latency
-/// matters more than packet count), and keepalive probes so a vanished peer is noticed.
+/// matters more than packet count), and keepalive probes and a user timeout so a
+/// vanished peer is noticed whether or not data to it is in flight.
 pub fn tune(stream: &TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let keepalive = TcpKeepalive::new()
         .with_time(KEEPALIVE_IDLE)
         .with_interval(KEEPALIVE_INTERVAL)
         .with_retries(KEEPALIVE_PROBES);
-    SockRef::from(stream).set_tcp_keepalive(&keepalive)
+    let socket = SockRef::from(stream);
+    socket.set_tcp_keepalive(&keepalive)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    socket.set_tcp_user_timeout(Some(USER_TIMEOUT))?;
+    Ok(())
 }

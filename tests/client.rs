@@ -196,7 +196,8 @@ fn quit_leaves_at_once_with_its_reason() {
 }
 
 /// A server that vanished without closing (powered off, a NAT entry expired) must not
-/// leave the client waiting forever: the client arms TCP keepalive on its socket.
+/// leave the client waiting forever: the client arms TCP keepalive and a TCP user
+/// timeout on its socket.
 #[test]
 fn the_client_probes_a_silent_server_with_tcp_keepalive() {
     let server = Server::start(&[]);
@@ -207,6 +208,12 @@ fn the_client_probes_a_silent_server_with_tcp_keepalive() {
     let left = keepalive_timer(client_port, server.addr.port())
         .expect("no keepalive timer on the client's socket in /proc/net/tcp");
     assert!(left > 0.0 && left <= 60.0, "keepalive fires in {left} s, not within 60 s");
+    // And a server that vanishes while a line to it is in flight: TCP_USER_TIMEOUT.
+    #[cfg(target_os = "linux")]
+    {
+        let socket = common::socket_of(erin.child.id(), client_port, server.addr.port());
+        assert_eq!(socket.tcp_user_timeout().unwrap(), Some(Duration::from_secs(90)));
+    }
     erin.send("/quit");
     let (status, _, stderr) = erin.finish();
     assert!(status.success(), "exit {status:?}; stderr {stderr}");

@@ -289,7 +289,8 @@ fn vanished_clients_are_cleaned_up_at_once() {
 /// A peer that vanishes without a FIN or RST (powered off, its NAT entry expired)
 /// cannot be staged on loopback. What notices one is the kernel's keepalive probing, so
 /// check that the server arms it on its side of every connection, with tchat's idle
-/// time (60 s) rather than Linux's default of two hours.
+/// time (60 s) rather than Linux's default of two hours, and that TCP_USER_TIMEOUT is
+/// 90 s for a peer that vanishes while a line to it is in flight.
 #[test]
 fn the_server_probes_silent_connections_with_tcp_keepalive() {
     let server = Server::start(&[]);
@@ -300,6 +301,12 @@ fn the_server_probes_silent_connections_with_tcp_keepalive() {
     let left = keepalive_timer(server.addr.port(), client_port)
         .expect("no keepalive timer on the server's socket in /proc/net/tcp");
     assert!(left > 0.0 && left <= 60.0, "keepalive fires in {left} s, not within 60 s");
+    // Keepalive does not run while data is unacknowledged: the user timeout covers that.
+    #[cfg(target_os = "linux")]
+    {
+        let socket = common::socket_of(server.child.id(), server.addr.port(), client_port);
+        assert_eq!(socket.tcp_user_timeout().unwrap(), Some(Duration::from_secs(90)));
+    }
 }
 
 #[test]

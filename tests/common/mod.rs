@@ -473,3 +473,40 @@ pub fn keepalive_timer(local_port: u16, remote_port: u16) -> Option<f64> {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The TCP socket that process `pid` holds from `local_port` to `remote_port`,
+/// duplicated into this process with `pidfd_getfd(2)` (Linux 5.6; allowed for a child
+/// of the caller), so a test reads the options the real binary set on it with
+/// `getsockopt`: `/proc/net/tcp` shows only some of them.
+#[cfg(target_os = "linux")]
+pub fn socket_of(pid: u32, local_port: u16, remote_port: u16) -> socket2::Socket {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let port = |addr: std::io::Result<socket2::SockAddr>| addr.ok()?.as_socket().map(|a| a.port());
+    // SAFETY: plain system calls; each fd returned is new and owned by what wraps it.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    assert!(pidfd >= 0, "pidfd_open({pid}): {}", std::io::Error::last_os_error());
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    let dir = format!("/proc/{pid}/fd");
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir}: {e}")) {
+        let entry = entry.unwrap();
+        let is_socket = std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
+        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !is_socket {
+            continue;
+        }
+        let raw = unsafe {
+            libc::syscall(libc::SYS_pidfd_getfd, std::os::fd::AsRawFd::as_raw_fd(&pidfd), fd, 0)
+        };
+        assert!(raw >= 0, "pidfd_getfd({pid}, {fd}): {}", std::io::Error::last_os_error());
+        let socket = socket2::Socket::from(unsafe { OwnedFd::from_raw_fd(raw as i32) });
+        if port(socket.local_addr()) == Some(local_port)
+            && port(socket.peer_addr()) == Some(remote_port)
+        {
+            return socket;
+        }
+    }
+    panic!("process {pid} holds no socket from port {local_port} to port {remote_port}");
+}
