@@ -49,6 +49,7 @@ Register-ArgumentCompleter -Native -CommandName 'tchat' -ScriptBlock {
             break
         }
         'tchat;join' {
+            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Server to connect to, as an option (same forms as HOST)')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Server port, unless HOST names one')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Server port, unless HOST names one')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Nickname to ask for (otherwise the server assigns a guest name)')

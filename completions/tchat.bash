@@ -111,12 +111,16 @@ _tchat() {
             return 0
             ;;
         tchat__subcmd__join)
-            opts="-p -n -h --port --nick --color --no-history --no-bell --help"
+            opts="-p -n -h --host --port --nick --color --no-history --no-bell --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

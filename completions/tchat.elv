@@ -44,6 +44,7 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'tchat;join'= {
+            cand --host 'Server to connect to, as an option (same forms as HOST)'
             cand -p 'Server port, unless HOST names one'
             cand --port 'Server port, unless HOST names one'
             cand -n 'Nickname to ask for (otherwise the server assigns a guest name)'

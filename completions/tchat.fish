@@ -44,6 +44,7 @@ complete -c tchat -n "__fish_tchat_using_subcommand serve" -l send-queue -d 'Byt
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l announce-limit -d 'Announce joins and leaves only while at most N users are online; 0 means always' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l name -d 'Server name shown in the welcome message' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tchat -n "__fish_tchat_using_subcommand join" -l host -d 'Server to connect to, as an option (same forms as HOST)' -r
 complete -c tchat -n "__fish_tchat_using_subcommand join" -s p -l port -d 'Server port, unless HOST names one' -r
 complete -c tchat -n "__fish_tchat_using_subcommand join" -s n -l nick -d 'Nickname to ask for (otherwise the server assigns a guest name)' -r
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l color -d 'Color the output' -r -f -a "auto\t'Color when writing to a terminal and NO_COLOR is not set'

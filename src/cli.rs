@@ -111,14 +111,28 @@ pub struct ServeArgs {
     pub name: String,
 }
 
+/// Server `join` connects to when no HOST is given.
+pub const DEFAULT_JOIN_HOST: &str = "127.0.0.1";
+
 #[derive(Debug, Clone, Args)]
 pub struct JoinArgs {
     // The help is an attribute, not a doc comment: rustdoc would read `[IPv6]` as a link.
     #[arg(
-        default_value = "127.0.0.1",
+        value_name = "HOST",
+        default_value = DEFAULT_JOIN_HOST,
         help = "Server to connect to: HOST, HOST:PORT or [IPv6]:PORT"
     )]
-    pub host: String,
+    host: String,
+
+    /// The original design's spelling: `--host HOST` works in place of the positional
+    /// HOST (one or the other, not both).
+    #[arg(
+        long = "host",
+        value_name = "HOST",
+        conflicts_with = "host",
+        help = "Server to connect to, as an option (same forms as HOST)"
+    )]
+    host_option: Option<String>,
 
     /// Server port, unless HOST names one
     #[arg(short, long, default_value_t = DEFAULT_PORT)]
@@ -139,6 +153,14 @@ pub struct JoinArgs {
     /// Do not ring the terminal bell when your nick is mentioned
     #[arg(long)]
     pub no_bell: bool,
+}
+
+impl JoinArgs {
+    /// The server to connect to: `--host`, else HOST (which defaults to
+    /// [`DEFAULT_JOIN_HOST`]; clap lets the two conflict only when both are given).
+    pub fn host(&self) -> &str {
+        self.host_option.as_deref().unwrap_or(&self.host)
+    }
 }
 
 #[cfg(test)]
@@ -165,5 +187,25 @@ mod tests {
     fn serve_accepts_ipv6_and_rejects_garbage_hosts() {
         assert!(Cli::try_parse_from(["tchat", "serve", "--host", "::1"]).is_ok());
         assert!(Cli::try_parse_from(["tchat", "serve", "--host", "nope"]).is_err());
+    }
+
+    #[test]
+    fn join_takes_the_host_as_an_argument_or_as_host_but_not_both() {
+        let host = |args: &[&str]| match Cli::try_parse_from(args) {
+            Ok(Cli { command: Command::Join(a) }) => Ok((a.host().to_owned(), a.port)),
+            Ok(_) => panic!("not join"),
+            Err(e) => Err(e.kind()),
+        };
+        assert_eq!(host(&["tchat", "join"]), Ok(("127.0.0.1".into(), 5555)));
+        assert_eq!(host(&["tchat", "join", "chat.lan:6000"]), Ok(("chat.lan:6000".into(), 5555)));
+        // The original design's exact command.
+        let design =
+            ["tchat", "join", "--host", "127.0.0.1", "--port", "5555", "--nick", "MrLaction"];
+        assert_eq!(host(&design), Ok(("127.0.0.1".into(), 5555)));
+        assert_eq!(host(&["tchat", "join", "--host", "::1"]), Ok(("::1".into(), 5555)));
+        assert_eq!(
+            host(&["tchat", "join", "a.lan", "--host", "b.lan"]),
+            Err(clap::error::ErrorKind::ArgumentConflict)
+        );
     }
 }

@@ -175,6 +175,24 @@ fn everything_sent_before_the_end_of_input_is_answered() {
     assert!(out.iter().any(|l| l.contains("1 online: carol")), "{out:#?}");
 }
 
+/// The original design's exact command line: `--host` in place of the positional HOST.
+#[test]
+fn the_original_designs_command_line_joins() {
+    let server = Server::start(&[]);
+    let port = server.addr.port().to_string();
+    let args = ["--host", "127.0.0.1", "--port", &port, "--nick", "MrLaction"];
+    let mut client = Client::start("design", &args);
+    client.expect("You are MrLaction;");
+    client.send("/quit");
+    let (status, _, stderr) = client.finish();
+    assert!(status.success(), "exit {status:?}; stderr {stderr}");
+    // HOST and --host together are a usage error, not a guess.
+    let both = Client::start("both", &["127.0.0.1", "--host", "127.0.0.1", "--port", &port]);
+    let (status, _, stderr) = both.finish();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
 #[test]
 fn quit_leaves_at_once_with_its_reason() {
     let server = Server::start(&["--rate", "0"]);

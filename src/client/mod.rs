@@ -101,7 +101,7 @@ impl std::error::Error for ClientError {}
 /// Runs `tchat join`. Interactive when stdin and stdout are terminals the line editor
 /// supports; otherwise reads lines from stdin and prints plain lines.
 pub fn run(args: JoinArgs) -> Result<(), ClientError> {
-    let target = Target::parse(&args.host, args.port).map_err(ClientError::BadTarget)?;
+    let target = Target::parse(args.host(), args.port).map_err(ClientError::BadTarget)?;
     let stdout_tty = std::io::stdout().is_terminal();
     let roster = Arc::new(Mutex::new(Roster::default()));
     let gate = Arc::new(editor::PrintGate::default());
