@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
 
 /// Default TCP port for both `serve` and `join`.
 pub const DEFAULT_PORT: u16 = 5555;
@@ -59,6 +60,42 @@ impl ColorChoice {
     }
 }
 
+/// Networks exempt from `--max-per-ip` by default: loopback, as in ergo. Local
+/// connections are an SSH tunnel, a reverse proxy, a bot farm or a test run, each of
+/// which carries many users from one address.
+pub const DEFAULT_PER_IP_EXEMPT: &str = "127.0.0.0/8,::1/128";
+
+/// A list of IP networks, parsed from comma-separated CIDRs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Networks(pub Vec<IpNet>);
+
+impl Networks {
+    /// True if `ip` (an IPv4-mapped IPv6 address counting as IPv4) is in one of them.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// Parses `CIDR,CIDR,…`; a bare address is a network of one, and `none` (or nothing)
+/// is the empty list.
+pub fn parse_networks(list: &str) -> Result<Networks, String> {
+    let list = list.trim();
+    if list.is_empty() || list.eq_ignore_ascii_case("none") {
+        return Ok(Networks::default());
+    }
+    list.split(',')
+        .map(str::trim)
+        .map(|item| {
+            item.parse::<IpNet>()
+                .map(|net| net.trunc())
+                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("{item:?} is not a network (e.g. 10.0.0.0/8, fd00::/8)"))
+        })
+        .collect::<Result<_, _>>()
+        .map(Networks)
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on (IPv4 or IPv6, e.g. 0.0.0.0, ::, 127.0.0.1)
@@ -89,6 +126,12 @@ pub struct ServeArgs {
     /// Most connections from one IPv4 address or IPv6 /64 network; 0 means no limit
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub max_per_ip: u32,
+
+    /// Networks --max-per-ip does not limit, as comma-separated CIDRs (a bare address is
+    /// one host); replaces the default, loopback; "none" exempts nothing
+    #[arg(long, value_name = "CIDR,...", default_value = DEFAULT_PER_IP_EXEMPT,
+          value_parser = parse_networks)]
+    pub max_per_ip_exempt: Networks,
 
     /// Sustained lines per second allowed from one client; 0 disables flood control
     #[arg(long, value_name = "LINES", default_value_t = 5.0)]
@@ -207,5 +250,34 @@ mod tests {
             host(&["tchat", "join", "a.lan", "--host", "b.lan"]),
             Err(clap::error::ErrorKind::ArgumentConflict)
         );
+    }
+
+    #[test]
+    fn per_ip_exemptions_parse_as_cidrs() {
+        let nets = |s: &str| {
+            parse_networks(s).map(|n| n.0.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(nets(DEFAULT_PER_IP_EXEMPT).unwrap(), ["127.0.0.0/8", "::1/128"]);
+        assert_eq!(
+            nets(" 10.1.2.3/8 , fd00::/8,192.0.2.7 ").unwrap(),
+            ["10.0.0.0/8", "fd00::/8", "192.0.2.7/32"]
+        );
+        assert_eq!(nets("none").unwrap(), Vec::<String>::new());
+        assert_eq!(nets("").unwrap(), Vec::<String>::new());
+        assert!(nets("10.0.0.0/33").is_err());
+        assert!(nets("10.0.0.0/8,,").is_err());
+        assert!(nets("localhost").unwrap_err().contains("\"localhost\" is not a network"));
+
+        let loopback = parse_networks(DEFAULT_PER_IP_EXEMPT).unwrap();
+        for ip in ["127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1"] {
+            assert!(loopback.contains(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["128.0.0.1", "192.0.2.7", "::2", "::ffff:192.0.2.7"] {
+            assert!(!loopback.contains(ip.parse().unwrap()), "{ip}");
+        }
+        let cli = Cli::try_parse_from(["tchat", "serve", "--max-per-ip-exempt", "none"]).unwrap();
+        let Command::Serve(args) = cli.command else { panic!("not serve") };
+        assert!(args.max_per_ip_exempt.0.is_empty());
+        assert!(Cli::try_parse_from(["tchat", "serve", "--max-per-ip-exempt", "x"]).is_err());
     }
 }

@@ -200,6 +200,7 @@ const SERVE_OPTIONS: &[&str] = &[
     "--max-line",
     "--max-clients",
     "--max-per-ip",
+    "--max-per-ip-exempt",
     "--rate",
     "--burst",
     "--send-queue",

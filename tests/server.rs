@@ -478,7 +478,9 @@ fn slow_readers_are_dropped_without_stalling_others() {
 
 #[test]
 fn connection_limits_refuse_with_a_message() {
-    let server = Server::start(&["--max-clients", "3", "--max-per-ip", "2"]);
+    // Loopback is exempt from --max-per-ip unless the exempt list leaves it out.
+    let server =
+        Server::start(&["--max-clients", "3", "--max-per-ip", "2", "--max-per-ip-exempt", "none"]);
     let _a = server.text_client("a1");
     let _b = server.text_client("b2");
     let mut c = server.connect();

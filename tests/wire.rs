@@ -52,3 +52,31 @@ fn a_bare_cr_and_cr_nul_end_a_line() {
     // An empty line is an empty request, never an error.
     assert!(crman.sync().iter().all(|l| !l.starts_with("!!!")), "{:?}", crman.seen);
 }
+
+/// Local connections (an SSH tunnel, a reverse proxy, a bot farm, a test run) carry many
+/// users from one address: loopback is exempt from `--max-per-ip` by default.
+#[test]
+fn loopback_is_exempt_from_the_per_address_limit_by_default() {
+    const CLIENTS: usize = 20; // more than the default --max-per-ip of 16
+    let server = Server::start(&["--rate", "0"]);
+    let mut clients: Vec<_> = (0..CLIENTS).map(|i| server.text_client(&format!("c{i}"))).collect();
+    let list = clients[0].sync().pop().unwrap();
+    assert!(list.starts_with(&format!("*** {CLIENTS} online: ")), "{list}");
+    assert_eq!(server.console_count("Connection refused"), 0);
+}
+
+/// An exempt list replaces the default: without loopback in it, the limit applies here.
+#[test]
+fn an_exempt_list_without_loopback_limits_loopback() {
+    let server =
+        Server::start(&["--max-per-ip", "2", "--max-per-ip-exempt", "192.0.2.0/24,fd00::/8"]);
+    let _a = server.text_client("a1");
+    let _b = server.text_client("b2");
+    let mut c = server.connect();
+    assert_eq!(c.read_to_close(), ["!!! too many connections from your address (limit 2)"]);
+    // And naming loopback exempts it again.
+    let server =
+        Server::start(&["--max-per-ip", "2", "--max-per-ip-exempt", "10.0.0.0/8,127.0.0.1"]);
+    let mut clients: Vec<_> = (0..3).map(|i| server.text_client(&format!("n{i}"))).collect();
+    assert_eq!(clients[2].sync().pop().unwrap(), "*** 3 online: n0, n1, n2");
+}

@@ -37,7 +37,8 @@ struct Registry {
     nicks: HashMap<String, u64>,
     /// [`nick::skeleton`] -> member id: no nick may look like another held one.
     looks: HashMap<String, u64>,
-    /// Open connections per [`origin`], for `--max-per-ip`.
+    /// Open connections per [`origin`], for `--max-per-ip` (exempt peers are counted
+    /// too, but never refused).
     per_ip: HashMap<IpAddr, u32>,
     /// Members that have been welcomed and announced.
     online: usize,
@@ -141,15 +142,16 @@ impl Hub {
     }
 
     /// Admits a new connection under a fresh guest nick, or refuses it.
-    pub fn admit(&self, ip: IpAddr, outbox: Arc<Outbox>) -> Result<(u64, String), Refusal> {
-        let ip = origin(ip);
+    pub fn admit(&self, peer: IpAddr, outbox: Arc<Outbox>) -> Result<(u64, String), Refusal> {
+        let ip = origin(peer);
         let mut reg = self.lock();
         if reg.members.len() >= self.config.max_clients {
             return Err(Refusal::Full(self.config.max_clients));
         }
         let from_ip = reg.per_ip.get(&ip).copied().unwrap_or(0);
-        if self.config.max_per_ip > 0 && from_ip as usize >= self.config.max_per_ip {
-            return Err(Refusal::PerIp(self.config.max_per_ip));
+        let limit = self.config.max_per_ip;
+        if limit > 0 && from_ip as usize >= limit && !self.config.max_per_ip_exempt.contains(peer) {
+            return Err(Refusal::PerIp(limit));
         }
         reg.next_id += 1;
         let id = reg.next_id;

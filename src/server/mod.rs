@@ -24,7 +24,7 @@ pub use connection::HELLO_WINDOW;
 use hub::{Hub, Skip};
 use outbox::Outbox;
 
-use crate::cli::ServeArgs;
+use crate::cli::{Networks, ServeArgs};
 use crate::event_log::EventLog;
 use crate::protocol::{Event, EventKind};
 
@@ -36,6 +36,8 @@ pub struct Config {
     pub max_clients: usize,
     /// 0: no per-address limit.
     pub max_per_ip: usize,
+    /// Peers from these networks are not limited by `max_per_ip`.
+    pub max_per_ip_exempt: Networks,
     /// Lines per second; 0 turns flood control off.
     pub rate: f64,
     pub burst: u32,
@@ -51,6 +53,7 @@ impl From<&ServeArgs> for Config {
             max_line: a.max_line as usize,
             max_clients: a.max_clients as usize,
             max_per_ip: a.max_per_ip as usize,
+            max_per_ip_exempt: a.max_per_ip_exempt.clone(),
             rate: a.rate,
             burst: a.burst,
             send_queue: a.send_queue as usize,
