@@ -291,7 +291,18 @@ fn description(page: Page) -> Roff {
                  reaches another client or the console, a client that sends too fast is \
                  warned and then disconnected, a client that stops reading is disconnected \
                  once its send queue is full, and surplus connections are refused with a \
-                 message.",
+                 message (loopback, an SSH tunnel or a local proxy, is not counted by \
+                 --max-per-ip unless --max-per-ip-exempt leaves it out).",
+            );
+            para(
+                &mut r,
+                "A client's lines may end in LF, CRLF, a bare CR or CR NUL; each ends one \
+                 line. Telnet command sequences (option negotiation and the like, RFC 854) \
+                 are removed from what a client sends and never answered, so a telnet \
+                 client chats like nc. A connection that says nothing is welcomed after \
+                 300 ms but announced to the others only at its first line or 2 s after it \
+                 connected: one that closes before that, such as a TCP health check, is \
+                 logged but never shown as a join and a leave.",
             );
             para(
                 &mut r,

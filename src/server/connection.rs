@@ -32,6 +32,13 @@ use crate::sanitize::{needs_sanitizing, sanitize};
 /// own nick, in the right encoding.
 pub const HELLO_WINDOW: Duration = Duration::from_millis(300);
 
+/// How long after connecting a connection that has said nothing is announced to the
+/// others. It is welcomed when the hello window ends, so an `nc` user sees the chat at
+/// once; but a TCP health check (a load balancer's, a monitoring probe's) connects and
+/// closes without a word, and announcing it would show everyone a join and a leave each
+/// time. A line, any line, announces the connection at once.
+pub const QUIET_JOIN: Duration = Duration::from_secs(2);
+
 /// How long a closing connection may take to flush its last lines (goodbye, shutdown
 /// notice) before it is dropped anyway.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -49,6 +56,8 @@ struct Session {
     /// changes it, so the two never disagree.
     nick: String,
     registered: bool,
+    /// The others were told this client joined (see [`QUIET_JOIN`]).
+    announced: bool,
     /// The hello counts only as the first line, even if it came after the window.
     seen_a_line: bool,
     flood: FloodGuard,
@@ -79,13 +88,16 @@ pub fn serve(
         peer,
         nick,
         registered: false,
+        announced: false,
         seen_a_line: false,
         flood,
         closing: None,
     };
     let mut pending = Pending::default();
-    // Boxed so that its timer entry is freed once the client is registered, instead of
-    // staying in every idle connection's task for good.
+    // Boxed so that its timer entry is freed once the client is announced, instead of
+    // staying in every idle connection's task for good. It ends the hello window, then
+    // (reset) the wait for a silent connection's announcement.
+    let connected = Instant::now();
     let mut hello = Some(Box::pin(sleep(HELLO_WINDOW)));
     async move {
         // Boxed, and made only when the session starts closing.
@@ -104,7 +116,7 @@ pub fn serve(
             if let Err(e) = pending.write(&stream) {
                 break s.lost(e);
             }
-            if s.registered {
+            if s.announced {
                 hello = None;
             }
             // Set once, before every task is woken through its outbox: no shutdown
@@ -125,7 +137,12 @@ pub fn serve(
                     break s.closing.take().flatten();
                 }
                 _ = async { hello.as_mut().expect("checked").await }, if hello.is_some() => {
-                    s.register(false, None);
+                    if s.registered {
+                        s.announce();
+                    } else {
+                        s.welcome_silent();
+                        hello.as_mut().expect("checked").as_mut().reset(connected + QUIET_JOIN);
+                    }
                 }
                 // One readiness future for both directions: each costs 152 bytes in
                 // every connection's task.
@@ -166,10 +183,12 @@ pub fn serve(
         let leave_reason = if shutting_down { None } else { leave_reason };
         if let Some(nick) = s.hub.remove(id, leave_reason.as_deref()) {
             let reason = leave_reason.unwrap_or_else(|| "server shutdown".into());
-            s.hub.log.info(
-                "Disconnected",
-                json!({"nick": nick, "peer": peer.to_string(), "reason": reason}),
-            );
+            let mut meta = json!({"nick": nick, "peer": peer.to_string(), "reason": reason});
+            if !s.announced {
+                // Never heard from, and gone before QUIET_JOIN: a health check, say.
+                meta["announced"] = false.into();
+            }
+            s.hub.log.info("Disconnected", meta);
         }
     }
 }
@@ -255,9 +274,25 @@ impl Session {
     }
 
     fn register(&mut self, json_mode: bool, wanted: Option<&str>) {
-        let (nick, refused) = self.hub.register(self.id, json_mode, wanted);
+        self.enter(json_mode, wanted, true);
+    }
+
+    /// The hello window passed in silence: welcome this client in text mode, but leave
+    /// its announcement for its first line or [`QUIET_JOIN`].
+    fn welcome_silent(&mut self) {
+        self.enter(false, None, false);
+    }
+
+    fn announce(&mut self) {
+        self.hub.announce(self.id);
+        self.announced = true;
+    }
+
+    fn enter(&mut self, json_mode: bool, wanted: Option<&str>, announce: bool) {
+        let (nick, refused) = self.hub.register(self.id, json_mode, wanted, announce);
         self.nick = nick;
         self.registered = true;
+        self.announced = announce;
         let mode = if json_mode { "json" } else { "text" };
         self.hub.log.info(
             "Nick set",
@@ -274,6 +309,9 @@ impl Session {
         }
         let first = !self.seen_a_line;
         self.seen_a_line = true;
+        if self.registered && !self.announced {
+            self.announce();
+        }
         match self.flood.check(Instant::now()) {
             Verdict::Allow => {}
             Verdict::Warn => {

@@ -40,7 +40,7 @@ struct Registry {
     /// Open connections per [`origin`], for `--max-per-ip` (exempt peers are counted
     /// too, but never refused).
     per_ip: HashMap<IpAddr, u32>,
-    /// Members that have been welcomed and announced.
+    /// Members that have been announced (see [`Member::announced`]).
     online: usize,
     next_id: u64,
     next_guest: u64,
@@ -56,6 +56,12 @@ struct Member {
     /// False during the hello window: such a member holds its guest nick but neither
     /// receives broadcasts nor shows in `/list` yet.
     registered: bool,
+    /// True once the others were told it joined; until then it is not in `online`, in
+    /// `/list` or in anyone's welcome, and its leaving is not announced either. A
+    /// connection that says nothing is welcomed after the hello window but announced
+    /// only later (see `QUIET_JOIN` in `connection`), so a TCP health check that
+    /// connects and closes never shows as a join and a leave.
+    announced: bool,
 }
 
 /// Why a new connection was turned away; the text goes to the refused client.
@@ -164,24 +170,31 @@ impl Hub {
         };
         reg.hold(&guest, id);
         *reg.per_ip.entry(ip).or_default() += 1;
-        reg.members
-            .insert(id, Member { nick: guest.clone(), ip, outbox, json: false, registered: false });
+        let member = Member {
+            nick: guest.clone(),
+            ip,
+            outbox,
+            json: false,
+            registered: false,
+            announced: false,
+        };
+        reg.members.insert(id, member);
         Ok((id, guest))
     }
 
     /// Ends the hello window: switches the encoding, claims `wanted` if given (falling
-    /// back to the guest nick), sends the welcome and announces the join. Returns the
-    /// nick in use and the reason `wanted` was refused, if it was.
+    /// back to the guest nick), sends the welcome and, if `announce`, announces the join
+    /// (else [`Hub::announce`] does later). Returns the nick in use and the reason
+    /// `wanted` was refused, if it was.
     pub fn register(
         &self,
         id: u64,
         json: bool,
         wanted: Option<&str>,
+        announce: bool,
     ) -> (String, Option<NickChange>) {
         let mut reg = self.lock();
         let refused = wanted.and_then(|w| reg.claim(id, w).err());
-        reg.online += 1;
-        let online = reg.online;
         let m = reg.members.get_mut(&id).expect("registering member exists");
         m.json = json;
         m.registered = true;
@@ -189,12 +202,30 @@ impl Hub {
             self.json_members.fetch_add(1, Ordering::Relaxed);
         }
         let nick = m.nick.clone();
+        if announce {
+            self.announce_locked(&mut reg, id);
+        }
         self.welcome(&reg, id);
+        (nick, refused)
+    }
+
+    /// Tells everyone else that member `id`, welcomed earlier, joined.
+    pub fn announce(&self, id: u64) {
+        let mut reg = self.lock();
+        if reg.members.get(&id).is_some_and(|m| m.registered && !m.announced) {
+            self.announce_locked(&mut reg, id);
+        }
+    }
+
+    fn announce_locked(&self, reg: &mut Registry, id: u64) {
+        reg.online += 1;
+        let online = reg.online;
+        let m = reg.members.get_mut(&id).expect("announced member exists");
+        m.announced = true;
         if self.announces(online) {
-            let join = Event::now(EventKind::Join { nick: nick.clone(), online });
+            let join = Event::now(EventKind::Join { nick: m.nick.clone(), online });
             reg.fan_out(&Frames::new(&join, self.json_wanted()), Skip::Member(id));
         }
-        (nick, refused)
     }
 
     /// Switches a member already welcomed in text mode to structured mode: for a hello
@@ -213,12 +244,14 @@ impl Hub {
     /// Queues the welcome for member `id` in its encoding.
     fn welcome(&self, reg: &Registry, id: u64) {
         let m = &reg.members[&id];
-        let announce = self.announces(reg.online);
+        // A member not announced yet counts itself.
+        let online = reg.online + usize::from(!m.announced);
+        let announce = self.announces(online);
         let welcome = Event::now(EventKind::Welcome {
             server: self.config.server_name.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             nick: m.nick.clone(),
-            online: reg.online,
+            online,
             users: if announce { reg.sorted_nicks_with(id) } else { Vec::new() },
         });
         m.outbox.push(encode_for(&welcome, m.json, &m.nick).as_bytes());
@@ -249,7 +282,8 @@ impl Hub {
     pub fn private(&self, from_id: u64, to: &str, text: &str) -> Option<String> {
         let reg = self.lock();
         let target_id = *reg.nicks.get(&nick::key(to))?;
-        let target = reg.members.get(&target_id).filter(|m| m.registered)?;
+        // Only someone the others can know of (in `/list`) can be written to.
+        let target = reg.members.get(&target_id).filter(|m| m.announced)?;
         let sender = &reg.members[&from_id];
         let event = Event::now(EventKind::Private {
             from: sender.nick.clone(),
@@ -263,7 +297,7 @@ impl Hub {
         Some(target.nick.clone())
     }
 
-    /// Registered nicks, sorted by [`nick::key`].
+    /// Announced nicks, sorted by [`nick::key`].
     pub fn list(&self) -> Vec<String> {
         self.lock().sorted_nicks_with(0)
     }
@@ -272,7 +306,8 @@ impl Hub {
         self.lock().online
     }
 
-    /// Forgets member `id` and frees its nick; announces the leave if `reason` is given.
+    /// Forgets member `id` and frees its nick; announces the leave if `reason` is given
+    /// and its join was announced.
     pub fn remove(&self, id: u64, reason: Option<&str>) -> Option<String> {
         let mut reg = self.lock();
         let member = reg.members.remove(&id)?;
@@ -283,10 +318,10 @@ impl Hub {
                 reg.per_ip.remove(&member.ip);
             }
         }
-        if member.registered {
-            if member.json {
-                self.json_members.fetch_sub(1, Ordering::Relaxed);
-            }
+        if member.registered && member.json {
+            self.json_members.fetch_sub(1, Ordering::Relaxed);
+        }
+        if member.announced {
             reg.online -= 1;
             let online = reg.online;
             if let Some(reason) = reason.filter(|_| self.announces(online + 1)) {
@@ -387,12 +422,12 @@ impl Registry {
         }
     }
 
-    /// Registered nicks plus member `also` (0 for none), sorted by [`nick::key`].
+    /// Announced nicks plus member `also` (0 for none), sorted by [`nick::key`].
     fn sorted_nicks_with(&self, also: u64) -> Vec<String> {
         let mut nicks: Vec<String> = self
             .members
             .iter()
-            .filter(|(id, m)| m.registered || **id == also)
+            .filter(|(id, m)| m.announced || **id == also)
             .map(|(_, m)| m.nick.clone())
             .collect();
         nicks.sort_by_cached_key(|n| nick::key(n));

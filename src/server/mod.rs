@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::task::TaskTracker;
 
-pub use connection::HELLO_WINDOW;
+pub use connection::{HELLO_WINDOW, QUIET_JOIN};
 use hub::{Hub, Skip};
 use outbox::Outbox;
 
