@@ -570,9 +570,65 @@ fn see_also(r: &mut Roff, page: Page) {
 mod tests {
     use super::*;
 
+    /// Set in the child process of [`renders_depend_on_the_sources_alone`]: where it
+    /// writes its render.
+    const RENDER_CHILD: &str = "TCHAT_DOCS_RENDER_TO";
+
+    /// Every generated file in one byte string, for comparing two renders.
+    fn render_all() -> Vec<u8> {
+        let mut all = Vec::new();
+        for file in generated_files() {
+            all.extend_from_slice(format!("{} {}\n", file.path, file.contents.len()).as_bytes());
+            all.extend_from_slice(&file.contents);
+        }
+        all
+    }
+
+    /// A render depends on the sources alone: this test binary, run again as a child
+    /// process with another terminal width, locale, time zone and home, renders the same
+    /// bytes. A date, the terminal's width (clap wraps help to it), the locale or a
+    /// per-process random order (a `HashMap`'s) would each show as a difference. The
+    /// committed files are compared with a render in `tests/generated.rs`; this test
+    /// catches what would differ only on another machine or another day.
     #[test]
-    fn renders_are_deterministic() {
-        assert_eq!(generated_files(), generated_files());
+    fn renders_depend_on_the_sources_alone() {
+        if let Some(path) = std::env::var_os(RENDER_CHILD) {
+            std::fs::write(path, render_all()).expect("writing the child's render");
+            return;
+        }
+        let path = std::env::temp_dir().join(format!("tchat-docs-render-{}", std::process::id()));
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "docs::tests::renders_depend_on_the_sources_alone"])
+            .args(["--test-threads", "1", "--nocapture"])
+            .env(RENDER_CHILD, &path)
+            .env("COLUMNS", "37")
+            .env("LINES", "10")
+            .env("LC_ALL", "de_DE.UTF-8")
+            .env("LANG", "tr_TR.UTF-8")
+            .env("TZ", "Pacific/Kiritimati")
+            .env("HOME", "/nonexistent")
+            .env("TERM", "dumb")
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("re-running the test binary");
+        assert!(status.success(), "the child render failed: {status:?}");
+        let child = std::fs::read(&path).expect("the child's render");
+        let _ = std::fs::remove_file(&path);
+        let here = render_all();
+        if child != here {
+            let at = child.iter().zip(&here).position(|(a, b)| a != b).unwrap_or(0);
+            let show = |b: &[u8]| {
+                String::from_utf8_lossy(&b[at.saturating_sub(80)..(at + 80).min(b.len())])
+                    .into_owned()
+            };
+            panic!(
+                "renders differ at byte {at}:\nhere:  {:?}\nchild: {:?}",
+                show(&here),
+                show(&child)
+            );
+        }
     }
 
     #[test]

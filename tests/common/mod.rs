@@ -196,6 +196,16 @@ impl Server {
         (c, welcome)
     }
 
+    /// Everything the server wrote to standard error, read to its end: only once the
+    /// server has exited (a panic message, for one, is on stderr, never on the console).
+    pub fn stderr_after_exit(&mut self) -> String {
+        assert!(self.child.try_wait().unwrap().is_some(), "the server is still running");
+        if let Some(reader) = self.stderr_reader.take() {
+            reader.join().expect("the stderr reader thread");
+        }
+        self.stderr.lock().unwrap().clone()
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         self.signal("TERM")
@@ -366,6 +376,16 @@ impl Client {
                 return v;
             }
         }
+    }
+
+    /// Reads to the end of the stream, the line reader's buffer included, waiting up to
+    /// the client's patience; for a connection the server ended, perhaps mid-line. An
+    /// error (a reset, or no end in time) is returned, not hidden.
+    pub fn read_rest(&mut self) -> std::io::Result<Vec<u8>> {
+        self.stream.set_read_timeout(Some(self.patience))?;
+        let mut rest = Vec::new();
+        self.reader.read_to_end(&mut rest)?;
+        Ok(rest)
     }
 
     /// Reads until the server closes the connection; returns the lines read meanwhile.
