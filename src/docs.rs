@@ -417,7 +417,12 @@ fn session_log(r: &mut Roff) {
     terms(
         r,
         &[
-            ("ts", "When it happened: an RFC 3339 timestamp in UTC."),
+            (
+                "ts",
+                "When it happened: an RFC 3339 timestamp in UTC, in whole seconds \
+                 (2025-09-26T23:00:05Z), which jq's fromdateiso8601 reads. Events of the \
+                 same second keep the order of the file.",
+            ),
             ("level", "INFO, WARN or ERROR."),
             ("msg", "What happened, e.g. Connection, Nick set, Public message, Disconnected."),
             ("meta", &meta),
@@ -528,6 +533,10 @@ fn examples(r: &mut Roff, page: Page) {
         (
             "jq -r 'select(.msg==\"Public message\") | .meta.text' log.jsonl",
             "Print the text of every public message in a session log.",
+        ),
+        (
+            "jq -c 'select((.ts | fromdateiso8601) > now - 3600)' log.jsonl",
+            "Print the events of the last hour.",
         ),
     ];
     let join: &[(&str, &str)] = &[

@@ -43,6 +43,8 @@ pub enum Level {
 /// One line of the session log, in the seed's schema.
 #[derive(Debug, Clone, Serialize)]
 pub struct Record {
+    /// When it happened; written in whole seconds (see [`crate::timestamp`]).
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub ts: jiff::Timestamp,
     pub level: Level,
     pub msg: &'static str,

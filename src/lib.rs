@@ -11,7 +11,8 @@
 //!   options both ends set;
 //! - [`server`]: the accept loop, the hub that owns the nick table and fans events out,
 //!   and one task per connection;
-//! - [`event_log`]: the console and `--save` JSON Lines log;
+//! - [`event_log`]: the console and `--save` JSON Lines log; [`timestamp`]: how both it
+//!   and the structured events write `ts`;
 //! - [`client`]: `tchat join`, the terminal client (rendering, completion, line editor).
 
 pub mod cli;
@@ -26,3 +27,4 @@ pub mod protocol;
 pub mod sanitize;
 pub mod server;
 pub mod telnet;
+pub mod timestamp;

@@ -167,9 +167,11 @@ fn visible(text: &str) -> Result<&str, ParseError> {
 }
 
 /// Something that happened, as sent to clients. Serialised as one JSON object per line
-/// with a `type` tag and an RFC 3339 `ts`; see README "Wire protocol".
+/// with a `type` tag and an RFC 3339 `ts` in whole seconds (see [`crate::timestamp`]);
+/// see README "Wire protocol".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub ts: jiff::Timestamp,
     #[serde(flatten)]
     pub kind: EventKind,
@@ -435,8 +437,14 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["type"], "private");
         assert_eq!(v["from"], "a");
-        assert!(v["ts"].as_str().unwrap().ends_with('Z'));
+        // Whole seconds, as in the --save log: `2026-11-25T19:13:51Z`.
+        let ts = v["ts"].as_str().unwrap();
+        assert!(ts.len() == 20 && ts.ends_with('Z') && !ts.contains('.'), "{ts}");
+        let ev = Event { ts: crate::timestamp::whole_second(ev.ts), ..ev };
         assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), ev);
+        // A client still reads a server that sends fractions.
+        let older = r#"{"ts":"2026-11-25T19:13:51.44Z","type":"info","message":"m"}"#;
+        assert!(serde_json::from_str::<Event>(older).is_ok());
     }
 
     #[test]

@@ -576,6 +576,7 @@ fn save_file_is_seed_schema_json_lines_and_appends_across_restarts() {
                 assert!(keys.contains(&k), "{e}");
             }
             assert!(e["ts"].as_str().unwrap().parse::<jiff::Timestamp>().is_ok(), "{e}");
+            assert!(is_whole_seconds_utc(e["ts"].as_str().unwrap()), "{e}");
             assert!(["INFO", "WARN", "ERROR"].contains(&e["level"].as_str().unwrap()), "{e}");
         }
         let public = events.iter().rev().find(|e| e["msg"] == "Public message").unwrap();
@@ -591,6 +592,71 @@ fn save_file_is_seed_schema_json_lines_and_appends_across_restarts() {
         assert!(events.iter().any(|e| e["msg"] == "Nick set" && e["meta"]["new"] == "MrLaction"));
     }
     std::fs::remove_file(&log).unwrap();
+}
+
+/// `2025-09-26T23:00:05Z`: RFC 3339 UTC in whole seconds, the original design's form.
+fn is_whole_seconds_utc(ts: &str) -> bool {
+    let shape = "dddd-dd-ddTdd:dd:ddZ";
+    ts.len() == shape.len()
+        && ts
+            .chars()
+            .zip(shape.chars())
+            .all(|(c, s)| if s == 'd' { c.is_ascii_digit() } else { c == s })
+}
+
+/// The jq query README shows for the log's times: public messages of the last hour,
+/// with their local time.
+const README_JQ_TIME_QUERY: &str = r#"select(.msg == "Public message" and (.ts | fromdateiso8601) > now - 3600) | "\(.ts | fromdateiso8601 | strflocaltime("%H:%M:%S")) <\(.meta.from)> \(.meta.text)""#;
+
+/// jq, the tool the design names for the log, reads its times: `fromdateiso8601` takes
+/// whole seconds only. The query README shows works on a real log, and the structured
+/// events use the same form.
+#[test]
+fn the_logs_times_work_with_jq_as_readme_shows() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(readme.contains(README_JQ_TIME_QUERY), "README no longer shows the tested jq query");
+    let log = temp_path("jq.jsonl");
+    let before = jiff::Timestamp::now().as_second();
+    let mut server = Server::start(&["--save", log.to_str().unwrap()]);
+    let mut a = server.text_client("MrLaction");
+    let (mut j, welcome) = server.json_client("jay");
+    assert!(is_whole_seconds_utc(welcome["ts"].as_str().unwrap()), "{welcome}");
+    a.send("Hello everyone");
+    let public = j.expect_event("public");
+    assert!(is_whole_seconds_utc(public["ts"].as_str().unwrap()), "{public}");
+    assert!(server.terminate().success());
+    let after = jiff::Timestamp::now().as_second();
+    if !common::have_tool("jq", "jq") {
+        return;
+    }
+    let out = Command::new("jq").args([".ts | fromdateiso8601"]).arg(&log).output().unwrap();
+    assert!(out.status.success(), "jq failed: {}", String::from_utf8_lossy(&out.stderr));
+    let seconds: Vec<i64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    assert_eq!(seconds.len(), read_jsonl(&log).len());
+    assert!(
+        seconds.iter().all(|s| (before..=after).contains(s)),
+        "{seconds:?} not in {before}..={after}"
+    );
+    assert!(seconds.is_sorted(), "{seconds:?}");
+    let out = Command::new("jq").args(["-r", README_JQ_TIME_QUERY]).arg(&log).output().unwrap();
+    assert!(out.status.success(), "jq failed: {}", String::from_utf8_lossy(&out.stderr));
+    let lines = String::from_utf8(out.stdout).unwrap();
+    let line = lines.trim_end();
+    assert!(line.ends_with(" <MrLaction> Hello everyone") && lines.lines().count() == 1, "{lines}");
+    assert!(is_hh_mm_ss(&line[..8]), "{line}");
+    std::fs::remove_file(&log).unwrap();
+}
+
+fn is_hh_mm_ss(s: &str) -> bool {
+    s.len() == 8
+        && s.chars()
+            .enumerate()
+            .all(|(i, c)| if i % 3 == 2 { c == ':' } else { c.is_ascii_digit() })
 }
 
 /// logrotate's default: the file is renamed and a new one expected at the old path.

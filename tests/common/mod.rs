@@ -530,3 +530,19 @@ pub fn socket_of(pid: u32, local_port: u16, remote_port: u16) -> socket2::Socket
     }
     panic!("process {pid} holds no socket from port {local_port} to port {remote_port}");
 }
+
+/// Whether `tool` can run. When it cannot: a `SKIPPED` notice and `false` on a developer
+/// machine, a failure under CI (`CI` set), where `.ci/packages` installs `package`.
+pub fn have_tool(tool: &str, package: &str) -> bool {
+    let found = Command::new(tool).arg("--version").output().is_ok();
+    if !found {
+        let msg = format!(
+            "`{tool}` is not installed (Debian package `{package}`, listed in .ci/packages)"
+        );
+        if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+            panic!("{msg}; CI must run this test");
+        }
+        eprintln!("SKIPPED: {msg}; this test runs in CI");
+    }
+    found
+}
