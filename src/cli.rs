@@ -137,9 +137,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "LINES", default_value_t = 5.0)]
     pub rate: f64,
 
-    /// Lines a client may send in a burst before the rate applies
+    /// Lines a client may send in a burst before the rate applies; beyond it, lines are
+    /// delayed to the rate, not dropped
     #[arg(long, value_name = "LINES", default_value_t = 20)]
     pub burst: u32,
+
+    /// Disconnect a client that has had lines waiting for the rate for this long without
+    /// once catching up (sustained flooding, not a paste); 0 means never
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub flood_kick_after: u32,
 
     /// Bytes queued for a client that does not read before it is disconnected
     #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]

@@ -18,10 +18,12 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep, sleep};
 
+use super::close::linger;
 use super::hub::{Hub, Skip};
+use super::intake::{Intake, Step};
 use super::outbox::Outbox;
 use crate::event_log::preview;
-use crate::flood::{FloodGuard, Verdict};
+use crate::flood::Fakelag;
 use crate::framing::{Line, LineBuffer};
 use crate::protocol::{Event, EventKind, Request, help_entries};
 use crate::sanitize::{needs_sanitizing, sanitize};
@@ -60,7 +62,6 @@ struct Session {
     announced: bool,
     /// The hello counts only as the first line, even if it came after the window.
     seen_a_line: bool,
-    flood: FloodGuard,
     /// Set once the session must end; the value is the leave reason (`None` inside:
     /// leave without announcement, as on shutdown).
     closing: Option<Option<String>>,
@@ -80,8 +81,13 @@ pub fn serve(
     nick: String,
     outbox: Arc<Outbox>,
 ) -> impl Future<Output = ()> + Send {
-    let mut lines = LineBuffer::with_telnet(hub.config.max_line);
-    let flood = FloodGuard::new(hub.config.rate, hub.config.burst, Instant::now());
+    let flood = Fakelag::new(
+        hub.config.rate,
+        hub.config.burst,
+        hub.config.flood_kick_after,
+        Instant::now(),
+    );
+    let mut intake = Intake::new(LineBuffer::with_telnet(hub.config.max_line), flood);
     let mut s = Session {
         hub,
         id,
@@ -90,7 +96,6 @@ pub fn serve(
         registered: false,
         announced: false,
         seen_a_line: false,
-        flood,
         closing: None,
     };
     let mut pending = Pending::default();
@@ -102,15 +107,16 @@ pub fn serve(
     async move {
         // Boxed, and made only when the session starts closing.
         let mut close_by: Option<Pin<Box<Sleep>>> = None;
+        // When held lines are due (fakelag); boxed, and made only while holding.
+        let mut lag: Option<Pin<Box<Sleep>>> = None;
         let mut shutting_down = false;
+        // The last line of a client dropped for not reading: written if the socket has
+        // room, before the orderly close.
+        let mut farewell: Option<String> = None;
 
         let leave_reason: Option<String> = loop {
             if !outbox.take(&mut pending.buf) {
-                let limit = s.hub.config.send_queue;
-                s.hub.log.warn(
-                    "Slow client dropped (send queue full)",
-                    json!({"nick": s.nick, "peer": peer.to_string(), "limit": limit}),
-                );
+                farewell = s.drop_slow();
                 break Some("too slow: stopped reading".into());
             }
             if let Err(e) = pending.write(&stream) {
@@ -134,7 +140,7 @@ pub fn serve(
             tokio::select! {
                 biased;
                 _ = async { close_by.as_mut().expect("checked").await }, if close_by.is_some() => {
-                    break s.closing.take().flatten();
+                    break s.closing.clone().flatten();
                 }
                 _ = async { hello.as_mut().expect("checked").await }, if hello.is_some() => {
                     if s.registered {
@@ -144,17 +150,23 @@ pub fn serve(
                         hello.as_mut().expect("checked").as_mut().reset(connected + QUIET_JOIN);
                     }
                 }
+                _ = async { lag.as_mut().expect("checked").await },
+                    if lag.is_some() && s.closing.is_none() =>
+                {
+                    let step = intake.resume(Instant::now(), |line| s.on_line(line));
+                    lag = s.after(step);
+                }
                 // One readiness future for both directions: each costs 152 bytes in
-                // every connection's task.
-                ready = stream.ready(interest(s.closing.is_none(), !pending.is_empty())),
-                    if s.closing.is_none() || !pending.is_empty() =>
+                // every connection's task. Nothing is read while lines are held.
+                ready = stream.ready(interest(s.reads(&intake), !pending.is_empty())),
+                    if s.reads(&intake) || !pending.is_empty() =>
                 {
                     let ready = match ready {
                         Ok(ready) => ready,
                         Err(e) => break s.lost(e),
                     };
-                    if ready.is_readable() && s.closing.is_none() {
-                        match read_chunk(&stream, &mut lines, &mut s) {
+                    if ready.is_readable() && s.reads(&intake) {
+                        match read_chunk(&stream, &mut intake, &mut s, &mut lag) {
                             // Socket readiness costs no cooperative budget, so a client
                             // that sends without pause would keep this worker thread to
                             // itself and starve every other connection and the accept
@@ -190,6 +202,18 @@ pub fn serve(
             }
             s.hub.log.info("Disconnected", meta);
         }
+        // The server ended the session (kick, /quit, shutdown): close in order, so the
+        // last lines are not lost to a reset. A peer that hung up needs none of it.
+        if s.closing.is_some() || farewell.is_some() {
+            if let Some(line) = farewell {
+                // Best effort: only what the socket takes now, after the unfinished batch.
+                if pending.write(&stream).is_ok() && pending.is_empty() {
+                    let _ = stream.try_write(line.as_bytes());
+                }
+            }
+            // Boxed: its buffer and timer would otherwise grow every idle task.
+            Box::pin(linger(stream)).await;
+        }
     }
 }
 
@@ -202,21 +226,27 @@ fn interest(read: bool, write: bool) -> Interest {
     }
 }
 
-/// Reads what is available and handles every complete line. Returns the bytes read, or
-/// `None` when the peer closed its side.
+/// Reads what is available and handles its complete lines as the rate allows; the
+/// rest is held and `lag` set to when it is due. Returns the bytes read, or `None` when
+/// the peer closed its side.
 fn read_chunk(
     stream: &TcpStream,
-    lines: &mut LineBuffer,
+    intake: &mut Intake,
     s: &mut Session,
+    lag: &mut Option<Pin<Box<Sleep>>>,
 ) -> io::Result<Option<usize>> {
     let mut buf = [0u8; READ_CHUNK];
     match stream.try_read(&mut buf) {
         Ok(0) => Ok(None),
         Ok(n) => {
-            lines.feed(&buf[..n], |line| s.on_line(line));
+            let step = intake.feed(&buf[..n], Instant::now(), |line| s.on_line(line));
+            *lag = s.after(step);
             Ok(Some(n))
         }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Some(0)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            intake.caught_up();
+            Ok(Some(0))
+        }
         Err(e) => Err(e),
     }
 }
@@ -303,7 +333,73 @@ impl Session {
         }
     }
 
-    fn on_line(&mut self, line: Line<'_>) {
+    /// Whether the socket is to be read: not while closing, nor while lines are held.
+    fn reads(&self, intake: &Intake) -> bool {
+        self.closing.is_none() && !intake.is_holding()
+    }
+
+    /// Acts on where the intake stopped; returns the timer for held lines, if any.
+    fn after(&mut self, step: Step) -> Option<Pin<Box<Sleep>>> {
+        match step {
+            Step::Done => None,
+            Step::Hold { until, tell } => {
+                if tell {
+                    self.slowed();
+                }
+                Some(Box::pin(tokio::time::sleep_until(until)))
+            }
+            Step::Kick => {
+                self.kick_flooder();
+                None
+            }
+        }
+    }
+
+    /// First hold of an episode: the sender is told once, as news rather than an error,
+    /// since nothing it sent is lost.
+    fn slowed(&self) {
+        let rate = self.hub.config.rate;
+        self.hub.log.warn("Flood throttled", json!({"nick": self.nick, "rate": rate}));
+        self.info(format!(
+            "you are sending faster than {rate} lines per second: your lines are delayed \
+             to that rate, none is lost"
+        ));
+    }
+
+    fn kick_flooder(&mut self) {
+        let after = self.hub.config.flood_kick_after.unwrap_or_default().as_secs();
+        self.hub.log.warn("Flooder disconnected", json!({"nick": self.nick, "after_s": after}));
+        self.error(
+            "flood",
+            format!(
+                "disconnected for flooding: still over {} lines per second after {after} s",
+                self.hub.config.rate
+            ),
+        );
+        self.closing = Some(Some("flooding".into()));
+    }
+
+    /// Logs a client dropped for not reading and returns its last line, encoded for it.
+    fn drop_slow(&self) -> Option<String> {
+        let limit = self.hub.config.send_queue;
+        self.hub.log.warn(
+            "Slow client dropped (send queue full)",
+            json!({"nick": self.nick, "peer": self.peer.to_string(), "limit": limit}),
+        );
+        let message = format!(
+            "disconnected: too slow (you stopped reading; {limit} bytes were waiting for you)"
+        );
+        let event = Event::now(EventKind::Error { code: "too_slow".into(), message });
+        self.hub.encode_for_member(self.id, &event)
+    }
+
+    /// Handles one line; returns false once the session takes no more (it is closing).
+    fn on_line(&mut self, line: Line<'_>) -> bool {
+        self.handle_line(line);
+        self.closing.is_none()
+    }
+
+    fn handle_line(&mut self, line: Line<'_>) {
         if self.closing.is_some() {
             return;
         }
@@ -311,24 +407,6 @@ impl Session {
         self.seen_a_line = true;
         if self.registered && !self.announced {
             self.announce();
-        }
-        match self.flood.check(Instant::now()) {
-            Verdict::Allow => {}
-            Verdict::Warn => {
-                let wait = self.flood.retry_after().as_millis();
-                self.hub.log.warn("Flood warning", json!({"nick": self.nick}));
-                return self.error(
-                    "flood",
-                    format!("you are sending too fast; lines are being dropped (wait {wait} ms)"),
-                );
-            }
-            Verdict::Drop => return,
-            Verdict::Kick => {
-                self.hub.log.warn("Flooder disconnected", json!({"nick": self.nick}));
-                self.error("flood", "disconnected for flooding".into());
-                self.closing = Some(Some("flooding".into()));
-                return;
-            }
         }
         let text = match line {
             Line::Text(text) => text,

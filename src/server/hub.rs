@@ -344,6 +344,13 @@ impl Hub {
         }
     }
 
+    /// `event` encoded for member `id` (its mode, its nick), without queueing it: for
+    /// the last line of a client whose queue is closed.
+    pub fn encode_for_member(&self, id: u64, event: &Event) -> Option<String> {
+        let reg = self.lock();
+        reg.members.get(&id).map(|m| encode_for(event, m.json, &m.nick))
+    }
+
     /// Tells every connection task, registered or not, that the server is stopping.
     pub fn shut_down(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);

@@ -4,8 +4,10 @@
 //! races, and a shutdown future, so the binary can pass Ctrl-C/SIGTERM and tests can pass
 //! anything.
 
+mod close;
 mod connection;
 mod hub;
+mod intake;
 mod outbox;
 
 use std::future::Future;
@@ -16,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::task::TaskTracker;
 
@@ -41,6 +43,8 @@ pub struct Config {
     /// Lines per second; 0 turns flood control off.
     pub rate: f64,
     pub burst: u32,
+    /// How long a client may stay behind its rate before it is kicked; `None`: never.
+    pub flood_kick_after: Option<Duration>,
     pub send_queue: usize,
     /// 0: always announce joins and leaves.
     pub announce_limit: usize,
@@ -56,6 +60,8 @@ impl From<&ServeArgs> for Config {
             max_per_ip_exempt: a.max_per_ip_exempt.clone(),
             rate: a.rate,
             burst: a.burst,
+            flood_kick_after: (a.flood_kick_after > 0)
+                .then(|| Duration::from_secs(a.flood_kick_after.into())),
             send_queue: a.send_queue as usize,
             announce_limit: a.announce_limit as usize,
         }
@@ -124,9 +130,6 @@ pub async fn run(
 /// file descriptors.
 const MAX_LINGERING: usize = 64;
 
-/// How long a refused client has to take its line and close.
-const REFUSAL_LINGER: Duration = Duration::from_secs(1);
-
 fn accept(
     hub: &Arc<Hub>,
     stream: TcpStream,
@@ -159,18 +162,12 @@ fn accept(
     }
 }
 
-/// Writes the refusal line and closes gracefully: half-close, then read and discard what
-/// the client sent (its hello, say) until it closes too. Closing with unread input
-/// makes the kernel send a reset instead, which can reach the client before a line that
-/// had to be retransmitted, or make the client's system discard it (Windows does).
+/// Writes the refusal line and closes in order (see [`close::linger`]): the client may
+/// have spoken already (its hello, say).
 async fn refuse(mut stream: TcpStream, line: String, lingering: Arc<AtomicUsize>) {
-    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
-        stream.write_all(line.as_bytes()).await?;
-        stream.shutdown().await?;
-        let mut sink = [0u8; 512];
-        while stream.read(&mut sink).await? > 0 {}
-        io::Result::Ok(())
-    })
-    .await;
+    let written = tokio::time::timeout(close::LINGER, stream.write_all(line.as_bytes())).await;
+    if matches!(written, Ok(Ok(()))) {
+        close::linger(stream).await;
+    }
     lingering.fetch_sub(1, Ordering::Relaxed);
 }

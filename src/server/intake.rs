@@ -1,0 +1,204 @@
+//! A connection's input on its way from the socket to the chat: the line buffer, the
+//! fakelag policy, and the bytes held back while the sender is over its rate.
+//!
+//! Lines are handed on one at a time, each when [`Fakelag`] allows. What a read brought
+//! beyond that is held, in order, and handed on as tokens come due; meanwhile the
+//! connection reads nothing more, so the rest waits in the kernel's buffers and TCP
+//! back-pressure slows the sender. The hold is bounded by one read's bytes (plus the
+//! partial line the [`LineBuffer`] keeps, bounded by `--max-line`).
+
+use tokio::time::Instant;
+
+use crate::flood::{Fakelag, Verdict};
+use crate::framing::{Line, LineBuffer};
+
+pub struct Intake {
+    lines: LineBuffer,
+    flood: Fakelag,
+    /// Bytes read but not yet fed to `lines`: the sender is over its rate. At most one
+    /// read's worth, since nothing is read while it holds any. Unallocated while empty,
+    /// which is the usual case.
+    held: Vec<u8>,
+    /// How much of `held` has been fed.
+    fed: usize,
+}
+
+/// Where feeding stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Everything read so far was handed on (or the session stopped taking lines).
+    Done,
+    /// Bytes are held until `until`; read nothing more before then. `tell`: first hold
+    /// of an episode, tell the sender it is being slowed.
+    Hold { until: Instant, tell: bool },
+    /// The sender stayed behind for longer than the kick bound.
+    Kick,
+}
+
+impl Intake {
+    pub fn new(lines: LineBuffer, flood: Fakelag) -> Intake {
+        Intake { lines, flood, held: Vec::new(), fed: 0 }
+    }
+
+    /// True while bytes are held: the connection must not read its socket.
+    pub fn is_holding(&self) -> bool {
+        self.fed < self.held.len()
+    }
+
+    /// The socket had nothing more to read and nothing is held: the sender has caught up.
+    pub fn caught_up(&mut self) {
+        if !self.is_holding() {
+            self.flood.caught_up();
+        }
+    }
+
+    /// Hands on the lines of freshly read `data` while the rate allows, and holds the
+    /// rest. Must not be called while holding. `on_line` returns false once the session
+    /// takes no more lines (it is closing).
+    pub fn feed(
+        &mut self,
+        data: &[u8],
+        now: Instant,
+        on_line: impl FnMut(Line<'_>) -> bool,
+    ) -> Step {
+        debug_assert!(!self.is_holding());
+        let (step, used) = self.feed_lines(data, now, on_line);
+        if used < data.len() && step != Step::Done {
+            self.held.clear();
+            self.held.extend_from_slice(&data[used..]);
+            self.fed = 0;
+        }
+        step
+    }
+
+    /// Hands on held lines that are due at `now`.
+    pub fn resume(&mut self, now: Instant, on_line: impl FnMut(Line<'_>) -> bool) -> Step {
+        let held = std::mem::take(&mut self.held);
+        let (step, used) = self.feed_lines(&held[self.fed..], now, on_line);
+        self.fed += used;
+        if self.fed < held.len() && step != Step::Done {
+            self.held = held;
+        } else {
+            self.fed = 0;
+        }
+        step
+    }
+
+    /// Feeds `data` one line at a time, each when the policy allows; returns where it
+    /// stopped and how many bytes were fed.
+    fn feed_lines(
+        &mut self,
+        data: &[u8],
+        now: Instant,
+        mut on_line: impl FnMut(Line<'_>) -> bool,
+    ) -> (Step, usize) {
+        let mut used = 0;
+        while used < data.len() {
+            match self.flood.check(now) {
+                Verdict::Go => {}
+                Verdict::Hold { until, tell } => return (Step::Hold { until, tell }, used),
+                Verdict::Kick => return (Step::Kick, used),
+            }
+            let rest = &data[used..];
+            // One line at most per piece (a line ends at a CR or an LF, see
+            // `framing`), so each line is checked on its own.
+            let end = rest.iter().position(|&b| b == b'\n' || b == b'\r');
+            let end = end.map_or(rest.len(), |p| p + 1);
+            let mut open = true;
+            let flood = &mut self.flood;
+            self.lines.feed(&rest[..end], |line| {
+                flood.take();
+                open = on_line(line);
+            });
+            used += end;
+            if !open {
+                break;
+            }
+        }
+        (Step::Done, used)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn intake(rate: f64, burst: u32, t0: Instant) -> Intake {
+        Intake::new(LineBuffer::new(16), Fakelag::new(rate, burst, None, t0))
+    }
+
+    fn text(line: Line<'_>) -> String {
+        match line {
+            Line::Text(t) => t.into_owned(),
+            Line::TooLong => "<too long>".into(),
+        }
+    }
+
+    #[test]
+    fn over_the_burst_lines_are_held_in_order_and_handed_on_as_tokens_come() {
+        let t0 = Instant::now();
+        let mut input = intake(10.0, 2, t0);
+        let mut got = Vec::new();
+        let step = input.feed(b"1\n2\n3\n4\npart", t0, |l| {
+            got.push(text(l));
+            true
+        });
+        assert_eq!(got, ["1", "2"]);
+        let Step::Hold { until, tell: true } = step else { panic!("{step:?}") };
+        assert!(input.is_holding());
+        let mut now = until;
+        loop {
+            match input.resume(now, |l| {
+                got.push(text(l));
+                true
+            }) {
+                Step::Hold { until, tell } => {
+                    assert!(!tell, "told once");
+                    now = until;
+                }
+                Step::Done => break,
+                Step::Kick => panic!("no kick bound"),
+            }
+        }
+        assert_eq!(got, ["1", "2", "3", "4"]);
+        assert!(!input.is_holding(), "the partial line went to the line buffer");
+        assert!(input.held.capacity() == 0, "the hold is freed");
+        input.feed(b"ial\n", now + Duration::from_secs(1), |l| {
+            got.push(text(l));
+            true
+        });
+        assert_eq!(got.last().unwrap(), "partial");
+    }
+
+    #[test]
+    fn a_closing_session_stops_the_feed_without_holding() {
+        let t0 = Instant::now();
+        let mut input = intake(10.0, 20, t0);
+        let mut got = Vec::new();
+        let step = input.feed(b"a\n/quit\nb\nc\n", t0, |l| {
+            let t = text(l);
+            let open = t != "/quit";
+            got.push(t);
+            open
+        });
+        assert_eq!(step, Step::Done);
+        assert_eq!(got, ["a", "/quit"]);
+        assert!(!input.is_holding());
+    }
+
+    #[test]
+    fn an_over_long_line_costs_one_token() {
+        let t0 = Instant::now();
+        let mut input = intake(1.0, 2, t0);
+        let mut got = Vec::new();
+        let long = [b'x'; 100];
+        let step = input.feed(&[&long[..], b"\nok\nlate\n"].concat(), t0, |l| {
+            got.push(text(l));
+            true
+        });
+        assert_eq!(got, ["<too long>", "ok"]);
+        assert!(matches!(step, Step::Hold { .. }));
+    }
+}
