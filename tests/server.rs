@@ -266,7 +266,10 @@ fn quit_says_goodbye_announces_the_reason_and_frees_the_nick() {
     let mut a = server.text_client("alice");
     let mut b = server.text_client("bob");
     b.send("/quit gone fishing");
-    let rest = b.read_to_close();
+    // Sent after the /quit, so it may arrive after the server stopped reading: it must
+    // not turn the goodbye into a reset.
+    b.send("one more thing");
+    let rest = b.read_to_clean_close();
     assert!(rest.iter().any(|l| l.contains("Goodbye, bob!")), "{rest:?}");
     assert_eq!(a.expect("left"), "*** bob left: quit: gone fishing (1 online)");
     server.text_client("bob");
@@ -401,21 +404,82 @@ fn invalid_utf8_and_terminal_escapes_never_reach_anyone() {
     assert!(!server.console_text().lines().any(|l| l.chars().any(|c| c.is_control())));
 }
 
+/// The paste: 40 lines in one write, twice the burst. Every line arrives, in
+/// order; the sender is told once that it is slowed, and nothing is called dropped.
 #[test]
-fn flooders_are_warned_then_disconnected_and_others_unaffected() {
-    let server = Server::start(&["--rate", "2", "--burst", "5"]);
+fn a_paste_beyond_the_burst_is_slowed_not_cut() {
+    let server = Server::start(&[]); // the defaults: --rate 5 --burst 20
+    let mut a = server.text_client("alice");
+    let mut p = server.text_client("paste");
+    let paste: String = (1..=40).map(|i| format!("line {i}\n")).collect();
+    p.send_raw(paste.as_bytes());
+    let mut got = Vec::new();
+    while got.len() < 40 {
+        let line = a.next_line().expect("alice stays connected");
+        if line.starts_with("<paste> ") {
+            got.push(line);
+        }
+    }
+    let expected: Vec<_> = (1..=40).map(|i| format!("<paste> line {i}")).collect();
+    assert_eq!(got, expected);
+    let told = p.sync();
+    let notices: Vec<_> = told.iter().filter(|l| l.contains("sending faster than 5")).collect();
+    assert_eq!(notices.len(), 1, "{told:?}");
+    assert!(notices[0].starts_with("*** ") && notices[0].contains("none is lost"), "{told:?}");
+    assert!(!told.iter().any(|l| l.starts_with("!!!")), "{told:?}");
+    assert_eq!(server.console_count("Flood throttled"), 1);
+}
+
+/// A client within its rate is served at once while another is held back: its line
+/// overtakes the rest of the other's backlog.
+#[test]
+fn a_calm_sender_is_not_queued_behind_a_slowed_one() {
+    let server = Server::start(&["--rate", "10", "--burst", "5"]);
+    let mut a = server.text_client("alice");
+    let mut b = server.text_client("bob");
+    let mut p = server.text_client("paste");
+    let paste: String = (1..=60).map(|i| format!("line {i}\n")).collect();
+    p.send_raw(paste.as_bytes());
+    p.expect("sending faster than 10");
+    a.expect("<paste> line 5");
+    b.send("calm");
+    let mut order = Vec::new();
+    while order.len() < 56 {
+        let line = a.next_line().expect("alice stays connected");
+        if line.starts_with("<paste> ") || line.starts_with("<bob> ") {
+            order.push(line);
+        }
+    }
+    let calm = order.iter().position(|l| l == "<bob> calm").expect("bob's line arrived");
+    assert!(calm < 50, "bob waited behind the backlog: {order:?}");
+    let paste_lines: Vec<_> = order.iter().filter(|l| *l != "<bob> calm").cloned().collect();
+    let expected: Vec<_> = (6..=60).map(|i| format!("<paste> line {i}")).collect();
+    assert_eq!(paste_lines, expected);
+}
+
+/// Sustained flooding far beyond the bound still ends in a kick, and the flooder reads
+/// why: the server closes in order although the flooder's input is still unread.
+#[test]
+fn a_sustained_flooder_is_kicked_and_reads_why_without_a_reset() {
+    let server = Server::start(&["--rate", "20", "--burst", "5", "--flood-kick-after", "1"]);
     let mut a = server.text_client("alice");
     let mut f = server.text_client("flood");
-    let burst: String = (0..100).map(|i| format!("spam {i}\n")).collect();
-    f.send_raw(burst.as_bytes());
-    let lines = f.read_to_close();
-    let warn = lines.iter().position(|l| l.contains("sending too fast")).expect("a warning");
-    let kick = lines.iter().position(|l| l.contains("disconnected for flooding")).expect("a kick");
-    assert!(warn < kick, "{lines:?}");
+    // About 20 KB at once: more than a second at 20 lines per second, and little
+    // enough for the kernel's buffers, so the write does not wait.
+    let flood: String = (0..2000).map(|i| format!("spam {i}\n")).collect();
+    f.send_raw(flood.as_bytes());
+    let lines = f.read_to_clean_close();
+    let told = lines.iter().position(|l| l.contains("sending faster than 20")).expect("told");
+    let kick = lines.iter().position(|l| l.contains("disconnected for flooding")).expect("kick");
+    assert!(told < kick, "{lines:?}");
+    assert!(lines[kick].starts_with("!!! "), "{lines:?}");
     assert_eq!(a.expect("left"), "*** flood left: flooding (1 online)");
-    // Only the burst got through.
-    let spam = a.seen.iter().filter(|l| l.starts_with("<flood> spam")).count();
-    assert!(spam <= 6, "{:?}", a.seen);
+    // Slowed, not dropped: what got through is the start of the flood, in order.
+    let spam: Vec<_> = a.seen.iter().filter(|l| l.starts_with("<flood> spam")).cloned().collect();
+    assert!(spam.len() > 10 && spam.len() < 200, "{spam:?}");
+    let expected: Vec<_> = (0..spam.len()).map(|i| format!("<flood> spam {i}")).collect();
+    assert_eq!(spam, expected);
+    server.wait_console_nth("Flooder disconnected", 1);
     // A client within the limit is not affected.
     let mut b = server.text_client("bob");
     b.send("calm");

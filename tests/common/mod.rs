@@ -388,6 +388,18 @@ impl Client {
         Ok(rest)
     }
 
+    /// Reads until the server closes the connection, and fails if the connection ended
+    /// with an error (a reset) rather than in order; returns the lines read meanwhile.
+    pub fn read_to_clean_close(&mut self) -> Vec<String> {
+        let rest = self.read_rest().unwrap_or_else(|e| {
+            panic!("the connection ended with {e:?} instead of an orderly close")
+        });
+        let lines: Vec<String> =
+            String::from_utf8_lossy(&rest).lines().map(str::to_owned).collect();
+        self.seen.extend(lines.iter().cloned());
+        lines
+    }
+
     /// Reads until the server closes the connection; returns the lines read meanwhile.
     pub fn read_to_close(&mut self) -> Vec<String> {
         let mut lines = Vec::new();
