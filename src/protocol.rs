@@ -240,6 +240,22 @@ pub enum EventKind {
     },
 }
 
+/// Error codes of the line the server sends just before it disconnects a client:
+/// flooding beyond the kick bound, and not reading (send queue full).
+pub const KICK_CODES: &[&str] = &["flood", "too_slow"];
+
+impl EventKind {
+    /// True for the events that tell a client the server is ending its session (a kick,
+    /// a shutdown), as opposed to answering its `/quit`.
+    pub fn ends_session(&self) -> bool {
+        match self {
+            EventKind::Shutdown { .. } => true,
+            EventKind::Error { code, .. } => KICK_CODES.contains(&code.as_str()),
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HelpEntry {
     pub usage: String,

@@ -14,6 +14,7 @@
 
 pub mod complete;
 pub mod editor;
+mod outgoing;
 pub mod render;
 pub mod screen;
 pub mod target;
@@ -30,17 +31,23 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::cli::JoinArgs;
 use crate::framing::{Line, LineBuffer};
-use crate::protocol::{Event, EventKind, HELLO, HELLO_MODE_JSON, Request};
+use crate::protocol::{Event, EventKind, HELLO, HELLO_MODE_JSON};
 use complete::Roster;
+use outgoing::Outgoing;
 use render::Renderer;
 use target::{Target, TargetError};
 
 /// How long connecting may take before the server counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long to wait for the server to close the connection after `/quit` (it answers
-/// with a goodbye first).
+/// How long the server may stay silent after `/quit` before the client gives up on its
+/// goodbye. Counted from the last thing it sent: a server that delays a long paste (its
+/// flood control) answers the lines before the `/quit` first, one by one.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the client goes on reading after a write to the server failed: the server
+/// may have said why it ended the connection.
+const READ_AFTER_WRITE_FAILED: Duration = Duration::from_secs(2);
 
 /// Longest wait for the printer thread to hand its queue to the line editor at exit.
 const PRINTER_DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
@@ -71,8 +78,11 @@ pub enum ClientError {
         target: Target,
         source: std::io::Error,
     },
-    /// The server closed the connection without the user asking to leave.
+    /// The server ended the session: it closed the connection without the user asking
+    /// to leave, or with a kick or a shutdown notice although the user had asked.
     Closed,
+    /// The user asked to leave and the server did not answer within [`QUIT_TIMEOUT`].
+    QuitUnanswered,
     /// The server turned the connection away (full, or too many from this address)
     /// with a `!!!` line before any welcome; that line has been shown.
     Refused,
@@ -89,6 +99,7 @@ impl std::fmt::Display for ClientError {
                 write!(f, "cannot connect to {target}: {source}")
             }
             ClientError::Closed => write!(f, "the server closed the connection"),
+            ClientError::QuitUnanswered => write!(f, "the server did not answer /quit"),
             ClientError::Refused => write!(f, "the server refused the connection"),
             ClientError::Lost(e) => write!(f, "connection lost: {e}"),
             ClientError::Io(e) => write!(f, "{e}"),
@@ -150,12 +161,18 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     // A `!!!` line before the welcome is the server's refusal: the session never began,
     // so leaving is a failure even if the user (or the end of input) asked to quit.
     let (welcomed, refused) = (Cell::new(false), Cell::new(false));
+    // A kick or a shutdown notice: the server ended the session, even if it came after
+    // the user's /quit.
+    let ended_by_server = Cell::new(false);
     let on_line = |line: Line<'_>| {
         let rendered = match line {
             Line::Text(text) => match serde_json::from_str::<Event>(&text) {
                 Ok(event) => {
                     if let EventKind::Welcome { .. } = event.kind {
                         welcomed.set(true);
+                    }
+                    if event.kind.ends_session() {
+                        ended_by_server.set(true);
                     }
                     let mut roster = roster.lock().unwrap_or_else(|e| e.into_inner());
                     let rendered = renderer.event(&event, roster.me());
@@ -185,7 +202,11 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         let _ = out.send(text);
     };
     let result = runtime.block_on(session(stream, hello, lines_rx, on_line, leave_signal()));
-    let result = if refused.get() { Err(ClientError::Refused) } else { result };
+    let result = match result {
+        _ if refused.get() => Err(ClientError::Refused),
+        Ok(()) if ended_by_server.get() => Err(ClientError::Closed),
+        result => result,
+    };
     // Still editing: the server went away (or a signal came) while the user was typing.
     let editing = editor_thread.as_ref().is_some_and(|t| !t.is_finished());
     if editing && result.is_err() {
@@ -272,8 +293,12 @@ async fn futures_select_first<F: std::future::Future + Unpin>(mut futures: Vec<F
 
 /// The connection loop: sends the hello, then passes every line from the server to
 /// `on_line` and every input line to the server, until the server closes the connection.
-/// `leave` resolving counts as the user leaving. Ok when the user left (and the server
-/// closed the connection, or did not within [`QUIT_TIMEOUT`]).
+/// `leave` resolving counts as the user leaving. Ok when the user left and the server
+/// closed the connection after taking everything, the `/quit` included.
+///
+/// Reading never waits for writing (see [`Outgoing`]), and a failed write ends the
+/// session only after what the server sent before it closed has been read and shown,
+/// for up to [`READ_AFTER_WRITE_FAILED`].
 async fn session(
     stream: TcpStream,
     hello: Vec<String>,
@@ -283,30 +308,46 @@ async fn session(
 ) -> Result<(), ClientError> {
     tokio::pin!(leave);
     let (mut reader, mut writer) = stream.into_split();
-    for line in hello {
-        send(&mut writer, &line).await?;
-    }
+    let mut out = Outgoing::default();
+    hello.iter().for_each(|line| out.push_line(line));
     let mut lines = LineBuffer::new(MAX_SERVER_LINE);
     let mut buf = vec![0u8; 16 * 1024];
-    let mut quitting = false;
-    let quit_deadline = tokio::time::sleep(Duration::MAX);
-    tokio::pin!(quit_deadline);
-    let mut input_open = true;
+    let (mut quitting, mut input_open) = (false, true);
+    let mut write_failed: Option<std::io::Error> = None;
+    // Armed while the client waits for the end: after /quit, for the server's answer;
+    // after a failed write, for the rest of what the server sent.
+    let deadline = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(deadline);
+    let after = |wait| tokio::time::Instant::now() + wait;
     loop {
         tokio::select! {
             read = reader.read(&mut buf) => {
                 let n = read.map_err(ClientError::Lost)?;
                 if n == 0 {
-                    return if quitting { Ok(()) } else { Err(ClientError::Closed) };
+                    let answered = quitting && out.is_empty() && write_failed.is_none();
+                    return if answered { Ok(()) } else { Err(ClientError::Closed) };
                 }
                 lines.feed(&buf[..n], &mut on_line);
+                if quitting && write_failed.is_none() {
+                    deadline.as_mut().reset(after(QUIT_TIMEOUT));
+                }
+            }
+            written = writer.write(out.pending()), if !out.is_empty() && write_failed.is_none() => {
+                match written {
+                    Ok(n) if n > 0 => out.advance(n),
+                    Ok(_) => write_failed = Some(std::io::ErrorKind::WriteZero.into()),
+                    Err(e) => write_failed = Some(e),
+                }
+                if write_failed.is_some() {
+                    deadline.as_mut().reset(after(READ_AFTER_WRITE_FAILED));
+                }
             }
             () = &mut leave, if !quitting => {
                 quitting = true;
-                send(&mut writer, "/quit").await?;
-                quit_deadline.as_mut().reset(tokio::time::Instant::now() + QUIT_TIMEOUT);
+                out.push_line("/quit");
+                deadline.as_mut().reset(after(QUIT_TIMEOUT));
             }
-            next = input.recv(), if input_open && !quitting => {
+            next = input.recv(), if input_open && !quitting && !out.is_full() => {
                 let line = match next {
                     Some(Input::Line(line)) => line,
                     Some(Input::Quit) | None => {
@@ -314,33 +355,21 @@ async fn session(
                         "/quit".to_owned()
                     }
                 };
-                // A pasted block arrives as one line with newlines in it: one message each.
-                for part in line.split('\n').map(|l| l.trim_end_matches('\r')) {
-                    if part.trim().is_empty() {
-                        continue;
+                if out.push_input(&line) {
+                    quitting = true;
+                    if write_failed.is_none() {
+                        deadline.as_mut().reset(after(QUIT_TIMEOUT));
                     }
-                    if matches!(Request::parse(part), Ok(Request::Quit(_))) {
-                        quitting = true;
-                    }
-                    send(&mut writer, part).await?;
-                    if quitting {
-                        break;
-                    }
-                }
-                if quitting {
-                    quit_deadline.as_mut().reset(tokio::time::Instant::now() + QUIT_TIMEOUT);
                 }
             }
-            () = &mut quit_deadline, if quitting => return Ok(()),
+            () = &mut deadline, if quitting || write_failed.is_some() => {
+                return Err(match write_failed {
+                    Some(e) => ClientError::Lost(e),
+                    None => ClientError::QuitUnanswered,
+                });
+            }
         }
     }
-}
-
-async fn send(writer: &mut tokio::net::tcp::OwnedWriteHalf, line: &str) -> Result<(), ClientError> {
-    let mut bytes = Vec::with_capacity(line.len() + 1);
-    bytes.extend_from_slice(line.as_bytes());
-    bytes.push(b'\n');
-    writer.write_all(&bytes).await.map_err(ClientError::Lost)
 }
 
 /// Piped mode: every stdin line is sent as is; end of input means leave.
@@ -480,6 +509,36 @@ mod tests {
         let ended = session(stream, hello_lines(None), rx, |_| {}, async {}).await;
         assert!(ended.is_ok(), "{ended:?}");
         assert_eq!(server.await.unwrap(), ["/hello json", "/quit"]);
+    }
+
+    /// The client's writes fail from the start (its sending side is shut down), while
+    /// the server says why it ends the connection and closes: that line still reaches
+    /// `on_line`, and the session fails.
+    #[tokio::test]
+    async fn what_the_server_said_is_read_after_a_write_failed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            stream.write_all(b"!!! disconnected for flooding\n").await.unwrap();
+            stream.shutdown().await.unwrap();
+            let mut sink = Vec::new();
+            let _ = stream.read_to_end(&mut sink).await;
+        });
+        let stream = TcpStream::connect(addr).await.unwrap();
+        socket2::SockRef::from(&stream).shutdown(std::net::Shutdown::Write).unwrap();
+        let (tx, rx) = unbounded_channel();
+        tx.send(Input::Line("more".into())).unwrap();
+        let mut got = Vec::new();
+        let on_line = |line: Line<'_>| {
+            if let Line::Text(text) = line {
+                got.push(text.into_owned());
+            }
+        };
+        let ended = session(stream, hello_lines(None), rx, on_line, std::future::pending()).await;
+        assert!(matches!(ended, Err(ClientError::Closed)), "{ended:?}");
+        assert_eq!(got, ["!!! disconnected for flooding"]);
+        server.await.unwrap();
     }
 
     #[test]
