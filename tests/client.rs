@@ -193,6 +193,72 @@ fn the_original_designs_command_line_joins() {
     assert!(stderr.contains("cannot be used with"), "{stderr}");
 }
 
+/// The script, run as a user would: `seq 1 60 | tchat join …` under the default
+/// flood control (--rate 5 --burst 20). Every line reaches the other participant, in
+/// order, and the client exits 0 once its /quit is answered.
+#[test]
+fn a_piped_script_beyond_the_burst_is_delivered_whole() {
+    let server = Server::start(&[]);
+    let mut bob = Peer::join(server.addr, "bob");
+    let state = StateDir::new("seq");
+    let script = format!(
+        "seq 1 60 | '{BIN}' join 127.0.0.1 --port {} --nick cron",
+        server.addr.port()
+    );
+    let child = Command::new("sh")
+        .args(["-c", &script])
+        .env("XDG_STATE_HOME", &*state)
+        .env("HOME", &*state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut got = Vec::new();
+    while got.len() < 60 {
+        match bob.next_event() {
+            EventKind::Public { from, text } if from == "cron" => got.push(text),
+            EventKind::Leave { nick, reason, .. } if nick == "cron" => {
+                panic!("cron left ({reason}) after {got:?}")
+            }
+            _ => {}
+        }
+    }
+    let expected: Vec<String> = (1..=60).map(|i| i.to_string()).collect();
+    assert_eq!(got, expected);
+    let event = bob.wait_for("cron leaving", |e| matches!(e, EventKind::Leave { .. }));
+    assert!(matches!(&event, EventKind::Leave { reason, .. } if reason == "quit"), "{event:?}");
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}; stderr {stderr}", out.status);
+    assert!(stdout.contains("sending faster than 5 lines per second"), "{stdout}");
+    assert!(stdout.contains("<cron> 60") && stdout.contains("Goodbye, cron!"), "{stdout}");
+    assert!(!stdout.contains("!!!"), "{stdout}");
+}
+
+/// A script that floods far beyond the bound is kicked: the client shows why (the
+/// server's last line survives the close) and exits non-zero, although its input was
+/// not over yet.
+#[test]
+fn a_kicked_client_shows_why_and_fails() {
+    let server = Server::start(&["--rate", "20", "--burst", "5", "--flood-kick-after", "1"]);
+    let addr = server.addr.to_string();
+    let mut flood = Client::start("kicked", &[&addr, "--nick", "flood"]);
+    // About 30 KB: fits the pipe, and takes the server far more than a second to take.
+    let lines: String = (0..3000).map(|i| format!("spam {i}\n")).collect();
+    flood.send(lines.trim_end());
+    let line = flood.expect("disconnected for flooding");
+    assert!(line.contains("!!! "), "{line}");
+    let deadline = Instant::now() + TIMEOUT;
+    while flood.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "client still running after the kick");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, out, stderr) = flood.finish();
+    assert_eq!(status.code(), Some(1), "{out:#?}");
+    assert_eq!(stderr.trim(), "tchat: the server closed the connection");
+}
+
 #[test]
 fn quit_leaves_at_once_with_its_reason() {
     let server = Server::start(&["--rate", "0"]);
