@@ -201,10 +201,8 @@ fn a_piped_script_beyond_the_burst_is_delivered_whole() {
     let server = Server::start(&[]);
     let mut bob = Peer::join(server.addr, "bob");
     let state = StateDir::new("seq");
-    let script = format!(
-        "seq 1 60 | '{BIN}' join 127.0.0.1 --port {} --nick cron",
-        server.addr.port()
-    );
+    let script =
+        format!("seq 1 60 | '{BIN}' join 127.0.0.1 --port {} --nick cron", server.addr.port());
     let child = Command::new("sh")
         .args(["-c", &script])
         .env("XDG_STATE_HOME", &*state)

@@ -352,6 +352,39 @@ fn incoming_messages_print_above_the_line_being_typed() {
     assert!(!contains(&raw, b"pwned"));
 }
 
+/// The issue's paste: 40 lines arrive at the terminal at once, twice the default burst.
+/// All of them reach the other participant, in order; the user is told once that the
+/// server is slowing them down, and nothing is reported dropped.
+#[test]
+fn a_pasted_block_of_forty_lines_arrives_whole() {
+    let server = Server::start(&[]); // the defaults: --rate 5 --burst 20
+    let mut bob = Peer::join(server.addr, "bob");
+    let state = StateDir::new("paste");
+    let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
+    term.wait_input("[alice] ");
+    // As a terminal pastes into an application that turned bracketed paste on (rustyline
+    // does): the block between markers, its line ends as Enter sends them.
+    let lines: Vec<String> = (1..=40).map(|i| format!("pasted line {i}")).collect();
+    term.keys(&format!("\x1b[200~{}\x1b[201~", lines.join("\r")));
+    term.wait_text("pasted line 40");
+    term.keys("\r");
+    let mut got = Vec::new();
+    while got.len() < 40 {
+        if let EventKind::Public { from, text } = bob.next_event() {
+            assert_eq!(from, "alice");
+            got.push(text);
+        }
+    }
+    let expected: Vec<String> = (1..=40).map(|i| format!("pasted line {i}")).collect();
+    assert_eq!(got, expected);
+    term.wait_text("<alice> pasted line 40");
+    let screen = term.screen();
+    assert_eq!(screen.matches("sending faster than 5 lines per second").count(), 1, "{screen}");
+    assert!(!screen.contains("!!!"), "{screen}");
+    term.keys("\x04");
+    assert!(term.wait_exit().success());
+}
+
 /// A fake server that sends escape sequences inside JSON events, bypassing the real
 /// server's sanitiser: the client must strip them on its own.
 #[test]
