@@ -149,7 +149,7 @@ _tchat() {
             return 0
             ;;
         tchat__subcmd__serve)
-            opts="-p -h --host --port --save --color --max-line --max-clients --max-per-ip --max-per-ip-exempt --rate --burst --send-queue --announce-limit --name --help"
+            opts="-p -h --host --port --save --color --max-line --max-clients --max-per-ip --max-per-ip-exempt --rate --burst --flood-kick-after --send-queue --announce-limit --name --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -196,6 +196,10 @@ _tchat() {
                     return 0
                     ;;
                 --burst)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --flood-kick-after)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

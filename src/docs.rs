@@ -495,19 +495,21 @@ fn exit_status(r: &mut Roff, page: Page) {
     let success = match page {
         Page::Tchat => {
             "Success: the server was stopped by SIGINT, SIGTERM or SIGHUP, or the client left \
-             (/quit, Ctrl-D, Ctrl-C on an empty line, or the end of its input)."
+             (/quit, Ctrl-D, Ctrl-C on an empty line, or the end of its input) and the \
+             server answered."
         }
         Page::Serve => "Success: the server was stopped by SIGINT, SIGTERM or SIGHUP.",
         Page::Join => {
             "Success: you left (/quit, Ctrl-D, Ctrl-C on an empty line, or the end of the \
-             input)."
+             input) and the server answered, after every line sent before."
         }
     };
     let failure = match page {
         Page::Tchat => {
             "An error, reported on standard error in one line: for example the address \
              is in use or the log file cannot be opened (serve); the server cannot be \
-             reached, refused the connection, or closed it before you left (join)."
+             reached, refused the connection, ended the session (a kick, a shutdown) or \
+             did not answer /quit (join)."
         }
         Page::Serve => {
             "An error, reported on standard error in one line: for example the address \
@@ -516,8 +518,10 @@ fn exit_status(r: &mut Roff, page: Page) {
         Page::Join => {
             "An error, reported on standard error in one line: the server address is \
              malformed or cannot be reached, the server refused the connection (full), the \
-             connection broke, or the server closed it (also when it shuts down) before \
-             you left."
+             connection broke, the server ended the session (it closed the connection \
+             before you left, disconnected you for flooding or for not reading, or shut \
+             down, even after your /quit), or it did not answer /quit within 5 seconds of \
+             silence."
         }
     };
     terms(r, &[("0", success), ("1", failure), ("2", "Invalid command-line arguments.")]);
