@@ -80,10 +80,10 @@ impl Fakelag {
             self.behind_since = None;
             self.told = false;
         }
-        if let (Some(since), Some(bound)) = (self.behind_since, self.kick_after) {
-            if now.saturating_duration_since(since) > bound {
-                return Verdict::Kick;
-            }
+        if let (Some(since), Some(bound)) = (self.behind_since, self.kick_after)
+            && now.saturating_duration_since(since) > bound
+        {
+            return Verdict::Kick;
         }
         // A token due now counts as here, whatever the float rounding of the wait.
         if self.tokens >= 1.0 - 1e-6 {

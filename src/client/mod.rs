@@ -81,7 +81,8 @@ pub enum ClientError {
     /// The server ended the session: it closed the connection without the user asking
     /// to leave, or with a kick or a shutdown notice although the user had asked.
     Closed,
-    /// The user asked to leave and the server did not answer within [`QUIT_TIMEOUT`].
+    /// The user asked to leave and the server did not answer: it stayed silent for
+    /// 5 s after the `/quit`.
     QuitUnanswered,
     /// The server turned the connection away (full, or too many from this address)
     /// with a `!!!` line before any welcome; that line has been shown.
