@@ -110,13 +110,13 @@ pub fn serve(
         // When held lines are due (fakelag); boxed, and made only while holding.
         let mut lag: Option<Pin<Box<Sleep>>> = None;
         let mut shutting_down = false;
-        // The last line of a client dropped for not reading: written if the socket has
-        // room, before the orderly close.
-        let mut farewell: Option<String> = None;
+        // Set when the client is dropped for not reading (a flag rather than its last
+        // line: the task keeps whatever lives across its awaits, idle or not).
+        let mut too_slow = false;
 
         let leave_reason: Option<String> = loop {
             if !outbox.take(&mut pending.buf) {
-                farewell = s.drop_slow();
+                too_slow = true;
                 break Some("too slow: stopped reading".into());
             }
             if let Err(e) = pending.write(&stream) {
@@ -193,6 +193,8 @@ pub fn serve(
         };
 
         let leave_reason = if shutting_down { None } else { leave_reason };
+        // Encoded while the member is still known; written if the socket has room.
+        let farewell = if too_slow { s.drop_slow() } else { None };
         if let Some(nick) = s.hub.remove(id, leave_reason.as_deref()) {
             let reason = leave_reason.unwrap_or_else(|| "server shutdown".into());
             let mut meta = json!({"nick": nick, "peer": peer.to_string(), "reason": reason});
@@ -204,7 +206,7 @@ pub fn serve(
         }
         // The server ended the session (kick, /quit, shutdown): close in order, so the
         // last lines are not lost to a reset. A peer that hung up needs none of it.
-        if s.closing.is_some() || farewell.is_some() {
+        if s.closing.is_some() || too_slow {
             if let Some(line) = farewell {
                 // Best effort: only what the socket takes now, after the unfinished batch.
                 if pending.write(&stream).is_ok() && pending.is_empty() {
