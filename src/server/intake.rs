@@ -189,6 +189,34 @@ mod tests {
     }
 
     #[test]
+    fn every_line_end_is_checked_on_its_own() {
+        let t0 = Instant::now();
+        let mut input = intake(1.0, 2, t0);
+        let mut got = Vec::new();
+        // Bare CR, CRLF and CR NUL each end one line; only the burst goes at once.
+        let step = input.feed(b"a\rb\r\nc\r\0d\n", t0, |l| {
+            got.push(text(l));
+            true
+        });
+        assert_eq!(got, ["a", "b"]);
+        let Step::Hold { mut until, .. } = step else { panic!("{step:?}") };
+        let mut holds = 0;
+        loop {
+            let step = input.resume(until, |l| {
+                got.push(text(l));
+                true
+            });
+            match step {
+                Step::Hold { until: next, .. } => (until, holds) = (next, holds + 1),
+                Step::Done => break,
+                Step::Kick => panic!("no kick bound"),
+            }
+        }
+        assert_eq!(got, ["a", "b", "c", "d"]);
+        assert_eq!(holds, 1, "c and d come a token apart");
+    }
+
+    #[test]
     fn an_over_long_line_costs_one_token() {
         let t0 = Instant::now();
         let mut input = intake(1.0, 2, t0);
