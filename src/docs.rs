@@ -270,8 +270,9 @@ fn description(page: Page) -> Roff {
                 "A nickname is 1 to 32 letters of any script, digits, combining marks and \
                  the punctuation _ - [ ] { } | ^ \\ `, not starting with - and not only \
                  digits. It is kept in its RFC 8266 (PRECIS Nickname) form and compared \
-                 after NFKC and full case folding, so Alice is alice and cafe with a \
-                 combining accent is café. A nickname with invisible characters, one that \
+                 after NFKC and full case folding, so Alice is alice, and cafe with a \
+                 combining acute accent is the same nickname as with the precomposed \
+                 letter. A nickname with invisible characters, one that \
                  looks like a nickname online or a reserved name (server, system, tchat, \
                  admin, root, operator) by its Unicode TR39 skeleton, or one that mixes \
                  scripts that look alike (Latin with Cyrillic or Greek) is refused, with \
