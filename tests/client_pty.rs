@@ -385,6 +385,31 @@ fn a_pasted_block_of_forty_lines_arrives_whole() {
     assert!(term.wait_exit().success());
 }
 
+/// Lines typed ahead, or pasted by a terminal without bracketed paste: each Enter
+/// arrives while the previous line is still being sent, and none may be lost between
+/// two `readline` calls.
+#[test]
+fn forty_lines_typed_ahead_all_arrive() {
+    let server = Server::start(&[]);
+    let mut bob = Peer::join(server.addr, "bob");
+    let state = StateDir::new("typeahead");
+    let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
+    term.wait_input("[alice] ");
+    let lines: Vec<String> = (1..=40).map(|i| format!("typed line {i}")).collect();
+    term.keys(&format!("{}\r", lines.join("\r")));
+    let mut got = Vec::new();
+    while got.len() < 40 {
+        if let EventKind::Public { from, text } = bob.next_event() {
+            assert_eq!(from, "alice");
+            got.push(text);
+        }
+    }
+    assert_eq!(got, lines);
+    term.wait_text("<alice> typed line 40");
+    term.keys("\x04");
+    assert!(term.wait_exit().success());
+}
+
 /// A fake server that sends escape sequences inside JSON events, bypassing the real
 /// server's sanitiser: the client must strip them on its own.
 #[test]
