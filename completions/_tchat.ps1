@@ -45,6 +45,8 @@ Register-ArgumentCompleter -Native -CommandName 'tchat' -ScriptBlock {
             [CompletionResult]::new('--flood-kick-after', '--flood-kick-after', [CompletionResultType]::ParameterName, 'Disconnect a client that has had lines waiting for the rate for this long without once catching up (sustained flooding, not a paste); 0 means never')
             [CompletionResult]::new('--send-queue', '--send-queue', [CompletionResultType]::ParameterName, 'Bytes queued for a client that does not read before it is disconnected')
             [CompletionResult]::new('--announce-limit', '--announce-limit', [CompletionResultType]::ParameterName, 'Announce joins and leaves only while at most N users are online; 0 means always')
+            [CompletionResult]::new('--default-room', '--default-room', [CompletionResultType]::ParameterName, 'Room every connection starts in and /part returns to: ''#'' and 1 to 32 characters')
+            [CompletionResult]::new('--max-rooms', '--max-rooms', [CompletionResultType]::ParameterName, 'Most rooms at once, the default room included (2 allows one room besides it)')
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Server name shown in the welcome message')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')

@@ -41,6 +41,8 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand --flood-kick-after 'Disconnect a client that has had lines waiting for the rate for this long without once catching up (sustained flooding, not a paste); 0 means never'
             cand --send-queue 'Bytes queued for a client that does not read before it is disconnected'
             cand --announce-limit 'Announce joins and leaves only while at most N users are online; 0 means always'
+            cand --default-room 'Room every connection starts in and /part returns to: ''#'' and 1 to 32 characters'
+            cand --max-rooms 'Most rooms at once, the default room included (2 allows one room besides it)'
             cand --name 'Server name shown in the welcome message'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'

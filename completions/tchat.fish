@@ -44,6 +44,8 @@ complete -c tchat -n "__fish_tchat_using_subcommand serve" -l burst -d 'Lines a 
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l flood-kick-after -d 'Disconnect a client that has had lines waiting for the rate for this long without once catching up (sustained flooding, not a paste); 0 means never' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l send-queue -d 'Bytes queued for a client that does not read before it is disconnected' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l announce-limit -d 'Announce joins and leaves only while at most N users are online; 0 means always' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l default-room -d 'Room every connection starts in and /part returns to: \'#\' and 1 to 32 characters' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l max-rooms -d 'Most rooms at once, the default room included (2 allows one room besides it)' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l name -d 'Server name shown in the welcome message' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l host -d 'Server to connect to, as an option (same forms as HOST)' -r

@@ -155,6 +155,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub announce_limit: u32,
 
+    /// Room every connection starts in and /part returns to: '#' and 1 to 32 characters
+    #[arg(long, value_name = "NAME", default_value = crate::room::DEFAULT_ROOM,
+          value_parser = crate::room::parse_arg)]
+    pub default_room: String,
+
+    /// Most rooms at once, the default room included (2 allows one room besides it)
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_rooms: u32,
+
     /// Server name shown in the welcome message
     #[arg(long, value_name = "NAME", default_value = "tchat")]
     pub name: String,

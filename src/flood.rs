@@ -102,6 +102,14 @@ impl Fakelag {
         }
     }
 
+    /// Charges `lines` more lines' worth for something dearer than a line (creating a
+    /// room). The bucket may go below empty, so the lines after it wait longer.
+    pub fn charge(&mut self, lines: u32) {
+        if self.rate.is_some() {
+            self.tokens -= f64::from(lines);
+        }
+    }
+
     /// The connection has handled everything it held and found its socket empty: the
     /// sender is no longer behind, and the kick bound starts afresh.
     pub fn caught_up(&mut self) {
@@ -175,6 +183,17 @@ mod tests {
         let mut g = Fakelag::new(5.0, 20, Some(Duration::from_secs(10)), t0);
         let (handled, _) = drain(&mut g, t0, 61);
         assert!(handled[60].duration_since(t0) < Duration::from_secs(9));
+    }
+
+    #[test]
+    fn a_charge_costs_as_many_lines() {
+        let t0 = Instant::now();
+        let mut g = Fakelag::new(1.0, 5, KICK, t0);
+        assert_eq!(g.check(t0), Verdict::Go);
+        g.take();
+        g.charge(4);
+        assert!(matches!(g.check(t0), Verdict::Hold { .. }));
+        assert_eq!(g.check(t0 + Duration::from_secs(1)), Verdict::Go);
     }
 
     #[test]

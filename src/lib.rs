@@ -7,7 +7,8 @@
 //!   back ([`protocol::Event`]) in text or JSON;
 //! - [`framing`]: bounded line splitting; [`telnet`]: removing telnet commands;
 //!   [`sanitize`]: stripping terminal controls;
-//!   [`nick`]: nickname rules; [`flood`]: per-client rate limiting; [`net`]: the TCP
+//!   [`nick`]: nickname rules; [`room`]: room name rules; [`flood`]: per-client rate
+//!   limiting; [`net`]: the TCP
 //!   options both ends set;
 //! - [`server`]: the accept loop, the hub that owns the nick table and fans events out,
 //!   and one task per connection;
@@ -24,6 +25,7 @@ pub mod framing;
 pub mod net;
 pub mod nick;
 pub mod protocol;
+pub mod room;
 pub mod sanitize;
 pub mod server;
 pub mod telnet;

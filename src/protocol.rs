@@ -23,7 +23,11 @@ pub const HELLO_MODE_JSON: &str = "json";
 /// the client completes command names from it.
 pub const COMMANDS: &[(&str, &str)] = &[
     ("/nick <name>", "set or change your nickname"),
-    ("/list", "list the users online (also /who, /names)"),
+    ("/list [all]", "list the users in your room, or everyone with their room (also /who, /names)"),
+    ("/join <#room>", "move to a room, creating it if needed (you are in one room at a time)"),
+    ("/part", "go back to the default room"),
+    ("/rooms", "list the rooms with how many are in each and their topics"),
+    ("/topic [text]", "show your room's topic, or set it"),
     ("/msg <user> <text>", "send a private message to one user (also /query, /tell)"),
     ("/me <action>", "send an action, shown as \"* nick action\""),
     ("/quit [reason]", "leave the chat (also /exit, /bye)"),
@@ -59,7 +63,15 @@ pub enum Request<'a> {
     Empty,
     Public(&'a str),
     Nick(&'a str),
-    List,
+    /// `/list` (your room) or `/list all` (everyone, with their room).
+    List {
+        all: bool,
+    },
+    Join(&'a str),
+    Part,
+    Rooms,
+    /// `/topic` shows the topic, `/topic TEXT` sets it.
+    Topic(Option<&'a str>),
     Msg {
         to: &'a str,
         text: &'a str,
@@ -138,8 +150,18 @@ impl<'a> Request<'a> {
         match canonical(&line[..word.len() + 1]).as_str() {
             "/nick" if args.is_empty() => usage("/nick <name>"),
             "/nick" => Ok(Request::Nick(args)),
-            "/list" if args.is_empty() => Ok(Request::List),
-            "/list" => usage("/list"),
+            "/list" if args.is_empty() => Ok(Request::List { all: false }),
+            "/list" if args.eq_ignore_ascii_case("all") => Ok(Request::List { all: true }),
+            "/list" => usage("/list [all]"),
+            "/join" => match args.split_whitespace().collect::<Vec<_>>().as_slice() {
+                [room] => Ok(Request::Join(room)),
+                _ => usage("/join <#room>"),
+            },
+            "/part" if args.is_empty() => Ok(Request::Part),
+            "/part" => usage("/part"),
+            "/rooms" if args.is_empty() => Ok(Request::Rooms),
+            "/rooms" => usage("/rooms"),
+            "/topic" => Ok(Request::Topic(Some(args).filter(|a| !a.is_empty()))),
             "/msg" => match args.split_once(char::is_whitespace) {
                 Some((to, text)) if !text.trim().is_empty() => {
                     visible(text.trim_start()).map(|text| Request::Msg { to, text })
@@ -178,25 +200,30 @@ pub struct Event {
 }
 
 /// The events of the structured protocol. Every variant carries what a client needs to
-/// render it and to keep its nick list current without asking again.
+/// render it and to keep its nick list current without asking again. Every event that
+/// happens in a room carries that room's name in `room`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// First event after the hello: who you are and who is here.
     /// `users` lists everyone online, you included, unless the server has more than its
-    /// announce limit online: then it is empty and `/list` fetches it.
+    /// announce limit online: then it is empty and `/list` fetches it. `room` is the
+    /// room you start in; a [`EventKind::Room`] event follows with its members.
     Welcome {
         server: String,
         version: String,
         nick: String,
         online: usize,
         users: Vec<String>,
+        room: String,
     },
     Public {
         from: String,
         text: String,
+        room: String,
     },
     /// Sent to the target, and to the sender as confirmation (`from` is then the sender).
+    /// Private messages cross rooms, so they carry none.
     Private {
         from: String,
         to: String,
@@ -205,23 +232,68 @@ pub enum EventKind {
     Action {
         from: String,
         text: String,
+        room: String,
     },
+    /// Someone came into your room: connected to the server (`from_room` absent), or
+    /// moved here with `/join` or `/part` (`from_room` is the room they left). `here`
+    /// counts the room, `online` the server.
     Join {
         nick: String,
         online: usize,
+        room: String,
+        here: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_room: Option<String>,
     },
+    /// Someone left the server from your room.
     Leave {
         nick: String,
         reason: String,
         online: usize,
+        room: String,
+        here: usize,
     },
+    /// Someone left your room for room `to`, staying on the server.
+    Part {
+        nick: String,
+        room: String,
+        to: String,
+        here: usize,
+    },
+    /// A nick change in your room, yours too.
     Nick {
         old: String,
         new: String,
+        room: String,
     },
-    /// Answer to `/list`, sorted case-insensitively.
+    /// Answer to `/list`: the people in `room`, sorted case-insensitively; `online`
+    /// counts the server.
     Users {
         users: Vec<String>,
+        room: String,
+        online: usize,
+    },
+    /// Answer to `/list all`: everyone online with their room, sorted by nick.
+    AllUsers {
+        users: Vec<UserRoom>,
+    },
+    /// Answer to `/rooms`, sorted by name.
+    Rooms {
+        rooms: Vec<RoomInfo>,
+    },
+    /// The room you are in now, with its topic (empty: none) and members, you
+    /// included: after the welcome and after every `/join` and `/part` of yours.
+    Room {
+        room: String,
+        topic: String,
+        users: Vec<String>,
+    },
+    /// A room's topic (empty: none): set by `by`, or shown on `/topic` (`by` absent).
+    Topic {
+        room: String,
+        topic: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     Help {
         commands: Vec<HelpEntry>,
@@ -238,6 +310,21 @@ pub enum EventKind {
     Shutdown {
         reason: String,
     },
+}
+
+/// One entry of [`EventKind::AllUsers`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRoom {
+    pub nick: String,
+    pub room: String,
+}
+
+/// One entry of [`EventKind::Rooms`]: a room, how many are in it, its topic (empty: none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    pub room: String,
+    pub here: usize,
+    pub topic: String,
 }
 
 /// Error codes of the line the server sends just before it disconnects a client:
@@ -280,14 +367,14 @@ impl Event {
     pub fn text_line(&self, me: &str) -> String {
         let mut s = String::new();
         match &self.kind {
-            EventKind::Welcome { server, version, nick, online, .. } => {
+            EventKind::Welcome { server, version, nick, online, room, .. } => {
                 let _ = write!(
                     s,
-                    "*** Welcome to {server} (tchat {version})! You are {nick}; {online} online. \
-                     Type /help for commands, /nick <name> to pick a name."
+                    "*** Welcome to {server} (tchat {version})! You are {nick}; {online} online; \
+                     you are in {room}. Type /help for commands, /nick <name> to pick a name."
                 );
             }
-            EventKind::Public { from, text } => {
+            EventKind::Public { from, text, .. } => {
                 let _ = write!(s, "<{from}> {text}");
             }
             EventKind::Private { from, to, text } if from == me && to != me => {
@@ -296,20 +383,14 @@ impl Event {
             EventKind::Private { from, text, .. } => {
                 let _ = write!(s, "*{from}* {text}");
             }
-            EventKind::Action { from, text } => {
+            EventKind::Action { from, text, .. } => {
                 let _ = write!(s, "* {from} {text}");
             }
-            EventKind::Join { nick, online } => {
-                let _ = write!(s, "*** {nick} joined ({online} online)");
-            }
-            EventKind::Leave { nick, reason, online } => {
+            EventKind::Leave { nick, reason, online, .. } => {
                 let _ = write!(s, "*** {nick} left: {reason} ({online} online)");
             }
-            EventKind::Nick { old, new } => {
+            EventKind::Nick { old, new, .. } => {
                 let _ = write!(s, "*** {old} is now known as {new}");
-            }
-            EventKind::Users { users } => {
-                let _ = write!(s, "*** {} online: {}", users.len(), users.join(", "));
             }
             EventKind::Help { commands } => {
                 s.push_str("*** Commands:");
@@ -327,9 +408,76 @@ impl Event {
             EventKind::Shutdown { reason } => {
                 let _ = write!(s, "*** Server shutting down: {reason}");
             }
+            room_event @ (EventKind::Join { .. }
+            | EventKind::Part { .. }
+            | EventKind::Users { .. }
+            | EventKind::AllUsers { .. }
+            | EventKind::Rooms { .. }
+            | EventKind::Room { .. }
+            | EventKind::Topic { .. }) => room_text(&mut s, room_event),
         }
         s.push('\n');
         s
+    }
+}
+
+/// The text form of the events about rooms and who is in them. A server where nobody
+/// uses rooms reads as before rooms existed: a join from outside is `joined (N online)`
+/// and a list of the room that holds everyone is `N online: …`.
+fn room_text(s: &mut String, kind: &EventKind) {
+    match kind {
+        EventKind::Join { nick, online, from_room: None, .. } => {
+            let _ = write!(s, "*** {nick} joined ({online} online)");
+        }
+        EventKind::Join { nick, room, here, .. } => {
+            let _ = write!(s, "*** {nick} joined {room} ({here} here)");
+        }
+        EventKind::Part { nick, room, to, here } => {
+            let _ = write!(s, "*** {nick} left {room} for {to} ({here} here)");
+        }
+        EventKind::Users { users, online, .. } if users.len() == *online => {
+            let _ = write!(s, "*** {online} online: {}", users.join(", "));
+        }
+        EventKind::Users { users, room, online } => {
+            let _ =
+                write!(s, "*** {} in {room}, {online} online: {}", users.len(), users.join(", "));
+        }
+        EventKind::AllUsers { users } => {
+            let _ = write!(s, "*** {} online:", users.len());
+            let mut by_room: Vec<&UserRoom> = users.iter().collect();
+            by_room.sort_by(|a, b| a.room.cmp(&b.room));
+            for (i, chunk) in by_room.chunk_by(|a, b| a.room == b.room).enumerate() {
+                let nicks: Vec<&str> = chunk.iter().map(|u| u.nick.as_str()).collect();
+                let sep = if i == 0 { "" } else { ";" };
+                let _ = write!(s, "{sep} {}: {}", chunk[0].room, nicks.join(", "));
+            }
+        }
+        EventKind::Rooms { rooms } => {
+            let _ =
+                write!(s, "*** {} room{}:", rooms.len(), if rooms.len() == 1 { "" } else { "s" });
+            let width = rooms.iter().map(|r| r.room.chars().count()).max().unwrap_or(0);
+            for r in rooms {
+                let _ = write!(s, "\n***   {:width$}  {:>4} here  {}", r.room, r.here, r.topic);
+                s.truncate(s.trim_end().len());
+            }
+        }
+        EventKind::Room { room, topic, users } => {
+            let _ = write!(s, "*** You are in {room} ({} here): {}", users.len(), users.join(", "));
+            if !topic.is_empty() {
+                let _ = write!(s, "\n*** Topic of {room}: {topic}");
+            }
+        }
+        EventKind::Topic { room, topic, by: Some(by) } => {
+            let _ = write!(s, "*** {by} set the topic of {room}: {topic}");
+        }
+        EventKind::Topic { room, topic, by: None } if topic.is_empty() => {
+            let _ = write!(s, "*** {room} has no topic; set one with /topic <text>");
+        }
+        EventKind::Topic { room, topic, by: None } => {
+            let _ = write!(s, "*** Topic of {room}: {topic}");
+        }
+        // The rest are not about rooms; `text_line` renders them.
+        _ => {}
     }
 }
 
@@ -354,14 +502,14 @@ mod tests {
 
     #[test]
     fn aliases_parse_as_their_commands_and_are_listed_in_help() {
-        assert_eq!(p("/WHO"), Ok(Request::List));
-        assert_eq!(p("/names"), Ok(Request::List));
+        assert_eq!(p("/WHO"), Ok(Request::List { all: false }));
+        assert_eq!(p("/names"), Ok(Request::List { all: false }));
         assert_eq!(p("/query bob hi"), Ok(Request::Msg { to: "bob", text: "hi" }));
         assert_eq!(p("/Tell bob hi"), Ok(Request::Msg { to: "bob", text: "hi" }));
         assert_eq!(p("/exit"), Ok(Request::Quit(None)));
         assert_eq!(p("/bye now"), Ok(Request::Quit(Some("now"))));
         assert_eq!(p("/?"), Ok(Request::Help));
-        assert_eq!(p("/who me"), Err(ParseError::Usage("/list")));
+        assert_eq!(p("/who me"), Err(ParseError::Usage("/list [all]")));
         for (alias, command) in ALIASES {
             let (_, description) = COMMANDS
                 .iter()
@@ -410,7 +558,7 @@ mod tests {
         assert_eq!(p("/nick alice"), Ok(Request::Nick("alice")));
         assert_eq!(p("/NICK  alice "), Ok(Request::Nick("alice")));
         assert_eq!(p("/nick two words"), Ok(Request::Nick("two words")));
-        assert_eq!(p("/list"), Ok(Request::List));
+        assert_eq!(p("/list"), Ok(Request::List { all: false }));
         assert_eq!(p("/msg bob hi there"), Ok(Request::Msg { to: "bob", text: "hi there" }));
         assert_eq!(p("/msg bob   spaced"), Ok(Request::Msg { to: "bob", text: "spaced" }));
         assert_eq!(p("/me waves"), Ok(Request::Me("waves")));
@@ -428,7 +576,7 @@ mod tests {
         assert_eq!(p("/msg bob"), Err(ParseError::Usage("/msg <user> <text>")));
         assert_eq!(p("/msg bob   "), Err(ParseError::Usage("/msg <user> <text>")));
         assert_eq!(p("/me"), Err(ParseError::Usage("/me <action>")));
-        assert_eq!(p("/list x"), Err(ParseError::Usage("/list")));
+        assert_eq!(p("/list x"), Err(ParseError::Usage("/list [all]")));
         assert_eq!(p("/hello xml"), Err(ParseError::Usage("/hello json [nick]")));
         assert_eq!(p("/msg").unwrap_err().to_string(), "usage: /msg <user> <text>");
     }
@@ -466,12 +614,21 @@ mod tests {
     #[test]
     fn text_lines_read_naturally() {
         let t = |k: EventKind, me: &str| Event::now(k).text_line(me);
-        assert_eq!(t(EventKind::Public { from: "a".into(), text: "hi".into() }, "b"), "<a> hi\n");
+        assert_eq!(
+            t(
+                EventKind::Public { from: "a".into(), text: "hi".into(), room: "#lobby".into() },
+                "b"
+            ),
+            "<a> hi\n"
+        );
         let pm = EventKind::Private { from: "a".into(), to: "b".into(), text: "psst".into() };
         assert_eq!(t(pm.clone(), "b"), "*a* psst\n");
         assert_eq!(t(pm, "a"), "-> *b* psst\n");
         assert_eq!(
-            t(EventKind::Action { from: "a".into(), text: "waves".into() }, "b"),
+            t(
+                EventKind::Action { from: "a".into(), text: "waves".into(), room: "#lobby".into() },
+                "b"
+            ),
             "* a waves\n"
         );
         let help = t(EventKind::Help { commands: help_entries() }, "a");

@@ -116,12 +116,12 @@ fn piped_lines_are_sent_and_events_printed_plain() {
     // And what the client sends reaches the other participant.
     alice.send("hello everyone");
     bob.wait_for("the public line", |e| {
-        matches!(e, EventKind::Public { from, text } if from == "alice" && text == "hello everyone")
+        matches!(e, EventKind::Public { from, text, .. } if from == "alice" && text == "hello everyone")
     });
     alice.expect("<alice> hello everyone");
     alice.send("/me waves back");
     bob.wait_for("the action", |e| {
-        matches!(e, EventKind::Action { from, text } if from == "alice" && text == "waves back")
+        matches!(e, EventKind::Action { from, text, .. } if from == "alice" && text == "waves back")
     });
     alice.expect("* alice waves back");
     alice.send("/msg bob psst");
@@ -132,7 +132,7 @@ fn piped_lines_are_sent_and_events_printed_plain() {
     alice.send("/nick alicia");
     bob.wait_for(
         "the rename",
-        |e| matches!(e, EventKind::Nick { old, new } if old == "alice" && new == "alicia"),
+        |e| matches!(e, EventKind::Nick { old, new, .. } if old == "alice" && new == "alicia"),
     );
     alice.expect("You are now known as alicia");
     alice.send("/list");

@@ -646,7 +646,7 @@ fn save_file_is_seed_schema_json_lines_and_appends_across_restarts() {
         let public = events.iter().rev().find(|e| e["msg"] == "Public message").unwrap();
         assert_eq!(
             public["meta"],
-            serde_json::json!({"from": "MrLaction", "len": 14, "preview": "Hello everyone", "text": "Hello everyone"})
+            serde_json::json!({"from": "MrLaction", "len": 14, "preview": "Hello everyone", "text": "Hello everyone", "room": "#lobby"})
         );
         let private = events.iter().rev().find(|e| e["msg"] == "Private message").unwrap();
         assert_eq!(

@@ -35,7 +35,7 @@ impl Roster {
                 self.insert(self.me.clone());
                 true
             }
-            EventKind::Users { users } => {
+            EventKind::Users { users, .. } => {
                 self.set_users(users);
                 if !self.me.is_empty() {
                     self.insert(self.me.clone());
@@ -51,7 +51,7 @@ impl Roster {
                 self.nicks.retain(|n| *n != nick);
                 false
             }
-            EventKind::Nick { old, new } => {
+            EventKind::Nick { old, new, .. } => {
                 let (old, new) = (sanitize(old), sanitize(new));
                 self.nicks.retain(|n| *n != old);
                 self.insert(new.clone());
@@ -156,6 +156,7 @@ mod tests {
             nick: me.into(),
             online: users.len(),
             users: users.iter().map(|u| u.to_string()).collect(),
+            room: "#lobby".into(),
         });
         r
     }
@@ -202,17 +203,37 @@ mod tests {
     #[test]
     fn the_roster_follows_joins_leaves_and_renames() {
         let mut r = roster("me", &["me", "alice"]);
-        r.apply(&EventKind::Join { nick: "carol".into(), online: 3 });
+        r.apply(&EventKind::Join {
+            nick: "carol".into(),
+            online: 3,
+            room: "#lobby".into(),
+            here: 3,
+            from_room: None,
+        });
         assert_eq!(c("ca", &r).1, vec!["carol: ".to_string()]);
-        assert!(!r.apply(&EventKind::Nick { old: "carol".into(), new: "dave".into() }));
+        assert!(!r.apply(&EventKind::Nick {
+            old: "carol".into(),
+            new: "dave".into(),
+            room: "#lobby".into()
+        }));
         assert_eq!(c("ca", &r).1, Vec::<String>::new());
         assert_eq!(c("da", &r).1, vec!["dave: ".to_string()]);
-        r.apply(&EventKind::Leave { nick: "dave".into(), reason: "quit".into(), online: 2 });
+        r.apply(&EventKind::Leave {
+            nick: "dave".into(),
+            reason: "quit".into(),
+            online: 2,
+            room: "#lobby".into(),
+            here: 2,
+        });
         assert_eq!(c("da", &r).1, Vec::<String>::new());
-        assert!(r.apply(&EventKind::Nick { old: "me".into(), new: "myself".into() }));
+        assert!(r.apply(&EventKind::Nick {
+            old: "me".into(),
+            new: "myself".into(),
+            room: "#lobby".into()
+        }));
         assert_eq!(r.me(), "myself");
         assert_eq!(r.nicks(), ["alice", "myself"]);
-        r.apply(&EventKind::Users { users: vec!["zed".into()] });
+        r.apply(&EventKind::Users { users: vec!["zed".into()], room: "#lobby".into(), online: 99 });
         assert_eq!(r.nicks(), ["myself", "zed"]);
     }
 

@@ -108,7 +108,7 @@ impl Renderer {
         let time = event.ts.to_zoned_datetime(self.tz.clone()).strftime("%H:%M").to_string();
         let mut alert = false;
         let body = match &event.kind {
-            EventKind::Welcome { server, version, nick, online, users } => {
+            EventKind::Welcome { server, version, nick, online, users, .. } => {
                 let mut s = format!(
                     "Welcome to {} (tchat {})! You are {}; {online} online",
                     sanitize(server),
@@ -125,14 +125,14 @@ impl Renderer {
                 });
                 self.system(&s, Style::new().green())
             }
-            EventKind::Public { from, text } => {
+            EventKind::Public { from, text, .. } => {
                 let from = sanitize(from);
                 let own = from == me;
                 let (text, hit) = self.text(&sanitize(text), me, own);
                 alert = hit;
                 format!("{} {}", self.bracketed(&from, own), text)
             }
-            EventKind::Action { from, text } => {
+            EventKind::Action { from, text, .. } => {
                 let from = sanitize(from);
                 let own = from == me;
                 let (text, hit) = self.text(&sanitize(text), me, own);
@@ -157,11 +157,11 @@ impl Renderer {
                     format!("{} {}", self.paint(&format!("*{from}*"), pm), text)
                 }
             }
-            EventKind::Join { nick, online } => self.system(
+            EventKind::Join { nick, online, .. } => self.system(
                 &format!("{} joined ({online} online)", self.nick(&sanitize(nick), false)),
                 Style::new().green().dimmed(),
             ),
-            EventKind::Leave { nick, reason, online } => self.system(
+            EventKind::Leave { nick, reason, online, .. } => self.system(
                 &format!(
                     "{} left: {} ({online} online)",
                     self.nick(&sanitize(nick), false),
@@ -169,7 +169,7 @@ impl Renderer {
                 ),
                 Style::new().dimmed(),
             ),
-            EventKind::Nick { old, new } => {
+            EventKind::Nick { old, new, .. } => {
                 let (old, new) = (sanitize(old), sanitize(new));
                 let line = if old == me {
                     format!("You are now known as {}", self.nick(&new, true))
@@ -178,7 +178,7 @@ impl Renderer {
                 };
                 self.system(&line, Style::new().cyan().dimmed())
             }
-            EventKind::Users { users } => self.system(
+            EventKind::Users { users, .. } => self.system(
                 &format!("{} online: {}", users.len(), self.nick_list(users, me)),
                 Style::new().cyan(),
             ),
@@ -221,6 +221,11 @@ impl Renderer {
                 &format!("Server shutting down: {}", sanitize(reason)),
                 Style::new().yellow().bold(),
             ),
+            other => {
+                let text = Event { ts: event.ts, kind: other.clone() }.text_line(me);
+                let text = sanitize(text.trim_end().trim_start_matches("*** "));
+                self.system(&text, Style::new().cyan())
+            }
         };
         Rendered { text: self.stamp(&time, &body), alert }
     }
@@ -340,12 +345,15 @@ mod tests {
 
     #[test]
     fn messages_have_a_local_timestamp_and_read_like_irc() {
-        let public = EventKind::Public { from: "alice".into(), text: "hello".into() };
+        let public =
+            EventKind::Public { from: "alice".into(), text: "hello".into(), room: "#lobby".into() };
         assert_eq!(show(public, "bob"), "19:07 <alice> hello");
-        let action = EventKind::Action { from: "alice".into(), text: "waves".into() };
+        let action =
+            EventKind::Action { from: "alice".into(), text: "waves".into(), room: "#lobby".into() };
         assert_eq!(show(action, "bob"), "19:07 * alice waves");
         let r = Renderer { tz: TimeZone::fixed(jiff::tz::offset(2)), ..plain() };
-        let public = EventKind::Public { from: "a".into(), text: "x".into() };
+        let public =
+            EventKind::Public { from: "a".into(), text: "x".into(), room: "#lobby".into() };
         assert!(r.event(&ev(public), "b").text.starts_with("21:07 "));
     }
 
@@ -363,26 +371,51 @@ mod tests {
     #[test]
     fn system_events_are_starred() {
         assert_eq!(
-            show(EventKind::Join { nick: "carol".into(), online: 3 }, "me"),
+            show(
+                EventKind::Join {
+                    nick: "carol".into(),
+                    online: 3,
+                    room: "#lobby".into(),
+                    here: 3,
+                    from_room: None
+                },
+                "me"
+            ),
             "19:07 *** carol joined (3 online)"
         );
         assert_eq!(
             show(
-                EventKind::Leave { nick: "c".into(), reason: "quit: bye".into(), online: 2 },
+                EventKind::Leave {
+                    nick: "c".into(),
+                    reason: "quit: bye".into(),
+                    online: 2,
+                    room: "#lobby".into(),
+                    here: 2
+                },
                 "me"
             ),
             "19:07 *** c left: quit: bye (2 online)"
         );
         assert_eq!(
-            show(EventKind::Nick { old: "a".into(), new: "b".into() }, "me"),
+            show(EventKind::Nick { old: "a".into(), new: "b".into(), room: "#lobby".into() }, "me"),
             "19:07 *** a is now known as b"
         );
         assert_eq!(
-            show(EventKind::Nick { old: "me".into(), new: "you".into() }, "me"),
+            show(
+                EventKind::Nick { old: "me".into(), new: "you".into(), room: "#lobby".into() },
+                "me"
+            ),
             "19:07 *** You are now known as you"
         );
         assert_eq!(
-            show(EventKind::Users { users: vec!["a".into(), "b".into()] }, "me"),
+            show(
+                EventKind::Users {
+                    users: vec!["a".into(), "b".into()],
+                    room: "#lobby".into(),
+                    online: 99
+                },
+                "me"
+            ),
             "19:07 *** 2 online: a, b"
         );
         assert_eq!(
@@ -395,6 +428,7 @@ mod tests {
             nick: "me".into(),
             online: 2,
             users: vec!["me".into(), "zed".into()],
+            room: "#lobby".into(),
         };
         assert_eq!(
             show(welcome, ""),
@@ -435,7 +469,14 @@ mod tests {
         assert_eq!(mentions("bob bob", "bob").len(), 2);
         assert!(mentions("anything", "").is_empty());
         let alert = |text: &str, from: &str| {
-            plain().event(&ev(EventKind::Public { from: from.into(), text: text.into() }), "bob")
+            plain().event(
+                &ev(EventKind::Public {
+                    from: from.into(),
+                    text: text.into(),
+                    room: "#lobby".into(),
+                }),
+                "bob",
+            )
         };
         assert!(alert("ping bob", "alice").alert);
         assert!(!alert("ping bobby", "alice").alert);
@@ -445,16 +486,39 @@ mod tests {
     #[test]
     fn colors_mark_nicks_mentions_and_own_lines() {
         let r = Renderer { color: true, ..plain() };
-        let hit =
-            r.event(&ev(EventKind::Public { from: "al".into(), text: "yo bob".into() }), "bob");
+        let hit = r.event(
+            &ev(EventKind::Public {
+                from: "al".into(),
+                text: "yo bob".into(),
+                room: "#lobby".into(),
+            }),
+            "bob",
+        );
         assert!(hit.text.contains("\u{1b}[1;7mbob\u{1b}[0m"), "{:?}", hit.text);
-        let own = r.event(&ev(EventKind::Public { from: "bob".into(), text: "hi".into() }), "bob");
-        let other = r.event(&ev(EventKind::Public { from: "al".into(), text: "hi".into() }), "bob");
+        let own = r.event(
+            &ev(EventKind::Public { from: "bob".into(), text: "hi".into(), room: "#lobby".into() }),
+            "bob",
+        );
+        let other = r.event(
+            &ev(EventKind::Public { from: "al".into(), text: "hi".into(), room: "#lobby".into() }),
+            "bob",
+        );
         assert!(own.text.contains("\u{1b}[1mbob"), "{:?}", own.text);
         assert!(other.text.contains("\u{1b}[38;5;"), "{:?}", other.text);
         assert_ne!(own.text.replace("bob", "al"), other.text);
         // A system line keeps its style after a colored nick inside it.
-        let join = r.event(&ev(EventKind::Join { nick: "al".into(), online: 2 }), "bob").text;
+        let join = r
+            .event(
+                &ev(EventKind::Join {
+                    nick: "al".into(),
+                    online: 2,
+                    room: "#lobby".into(),
+                    here: 2,
+                    from_room: None,
+                }),
+                "bob",
+            )
+            .text;
         let after_nick = join.split("al\u{1b}[0m").nth(1).expect("nick is reset");
         assert!(after_nick.starts_with("\u{1b}[32;2m joined"), "{join:?}");
     }
@@ -472,13 +536,25 @@ mod tests {
     fn nothing_from_the_network_reaches_the_terminal_raw() {
         let evil = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31mx\u{202e}";
         let kinds = [
-            EventKind::Public { from: evil.into(), text: evil.into() },
-            EventKind::Action { from: evil.into(), text: evil.into() },
+            EventKind::Public { from: evil.into(), text: evil.into(), room: "#lobby".into() },
+            EventKind::Action { from: evil.into(), text: evil.into(), room: "#lobby".into() },
             EventKind::Private { from: evil.into(), to: "me".into(), text: evil.into() },
-            EventKind::Join { nick: evil.into(), online: 1 },
-            EventKind::Leave { nick: evil.into(), reason: evil.into(), online: 1 },
-            EventKind::Nick { old: evil.into(), new: evil.into() },
-            EventKind::Users { users: vec![evil.into()] },
+            EventKind::Join {
+                nick: evil.into(),
+                online: 1,
+                room: "#lobby".into(),
+                here: 1,
+                from_room: None,
+            },
+            EventKind::Leave {
+                nick: evil.into(),
+                reason: evil.into(),
+                online: 1,
+                room: "#lobby".into(),
+                here: 1,
+            },
+            EventKind::Nick { old: evil.into(), new: evil.into(), room: "#lobby".into() },
+            EventKind::Users { users: vec![evil.into()], room: "#lobby".into(), online: 99 },
             EventKind::Info { message: evil.into() },
             EventKind::Error { code: evil.into(), message: evil.into() },
             EventKind::Shutdown { reason: evil.into() },
@@ -488,6 +564,7 @@ mod tests {
                 nick: evil.into(),
                 online: 1,
                 users: vec![evil.into()],
+                room: "#lobby".into(),
             },
         ];
         for kind in kinds {

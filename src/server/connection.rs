@@ -18,6 +18,8 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep, sleep};
 
+mod room_commands;
+
 use super::close::linger;
 use super::hub::{Hub, Skip};
 use super::intake::{Intake, Step};
@@ -57,6 +59,9 @@ struct Session {
     /// This client's nick; the registry holds the authoritative copy and only this task
     /// changes it, so the two never disagree.
     nick: String,
+    /// The name of the room this client is in; the registry holds the authoritative
+    /// key and, as with the nick, only this task moves it.
+    room: String,
     registered: bool,
     /// The others were told this client joined (see [`QUIET_JOIN`]).
     announced: bool,
@@ -65,6 +70,9 @@ struct Session {
     /// Set once the session must end; the value is the leave reason (`None` inside:
     /// leave without announcement, as on shutdown).
     closing: Option<Option<String>>,
+    /// Lines' worth of flood control owed for rooms created, charged to the intake once
+    /// it hands over (it is borrowed while lines are handled).
+    flood_debt: u32,
 }
 
 /// The task serving one client until it leaves.
@@ -93,10 +101,12 @@ pub fn serve(
         id,
         peer,
         nick,
+        room: String::new(),
         registered: false,
         announced: false,
         seen_a_line: false,
         closing: None,
+        flood_debt: 0,
     };
     let mut pending = Pending::default();
     // Boxed so that its timer entry is freed once the client is announced, instead of
@@ -154,6 +164,7 @@ pub fn serve(
                     if lag.is_some() && s.closing.is_none() =>
                 {
                     let step = intake.resume(Instant::now(), |line| s.on_line(line));
+                    intake.charge(std::mem::take(&mut s.flood_debt));
                     lag = s.after(step);
                 }
                 // One readiness future for both directions: each costs 152 bytes in
@@ -195,9 +206,10 @@ pub fn serve(
         let leave_reason = if shutting_down { None } else { leave_reason };
         // Encoded while the member is still known; written if the socket has room.
         let farewell = if too_slow { s.drop_slow() } else { None };
-        if let Some(nick) = s.hub.remove(id, leave_reason.as_deref()) {
+        if let Some((nick, room)) = s.hub.remove(id, leave_reason.as_deref()) {
             let reason = leave_reason.unwrap_or_else(|| "server shutdown".into());
-            let mut meta = json!({"nick": nick, "peer": peer.to_string(), "reason": reason});
+            let mut meta =
+                json!({"nick": nick, "peer": peer.to_string(), "reason": reason, "room": room});
             if !s.announced {
                 // Never heard from, and gone before QUIET_JOIN: a health check, say.
                 meta["announced"] = false.into();
@@ -242,6 +254,7 @@ fn read_chunk(
         Ok(0) => Ok(None),
         Ok(n) => {
             let step = intake.feed(&buf[..n], Instant::now(), |line| s.on_line(line));
+            intake.charge(std::mem::take(&mut s.flood_debt));
             *lag = s.after(step);
             Ok(Some(n))
         }
@@ -321,14 +334,15 @@ impl Session {
     }
 
     fn enter(&mut self, json_mode: bool, wanted: Option<&str>, announce: bool) {
-        let (nick, refused) = self.hub.register(self.id, json_mode, wanted, announce);
+        let (nick, room, refused) = self.hub.register(self.id, json_mode, wanted, announce);
         self.nick = nick;
+        self.room = room;
         self.registered = true;
         self.announced = announce;
         let mode = if json_mode { "json" } else { "text" };
         self.hub.log.info(
             "Nick set",
-            json!({"new": self.nick, "peer": self.peer.to_string(), "mode": mode}),
+            json!({"new": self.nick, "peer": self.peer.to_string(), "mode": mode, "room": self.room}),
         );
         if let (Some(err), Some(wanted)) = (refused, wanted) {
             self.error(err.code(), err.describe(wanted));
@@ -465,20 +479,22 @@ impl Session {
         match request {
             Request::Empty | Request::Hello { .. } => {}
             Request::Public(text) => {
-                hub.log.info("Public message", message_meta(&self.nick, None, text));
+                hub.log.info("Public message", self.room_message_meta(text));
                 let event = Event::now(EventKind::Public {
                     from: self.nick.clone(),
                     text: text.to_owned(),
+                    room: self.room.clone(),
                 });
-                hub.broadcast(&event, Skip::TextEcho(self.id));
+                hub.to_room(self.id, &event, Skip::TextEcho(self.id));
             }
             Request::Me(text) => {
-                hub.log.info("Action", message_meta(&self.nick, None, text));
+                hub.log.info("Action", self.room_message_meta(text));
                 let event = Event::now(EventKind::Action {
                     from: self.nick.clone(),
                     text: text.to_owned(),
+                    room: self.room.clone(),
                 });
-                hub.broadcast(&event, Skip::Nobody);
+                hub.to_room(self.id, &event, Skip::Nobody);
             }
             Request::Msg { to, text } => match hub.private(self.id, to, text) {
                 Some(target) => {
@@ -495,7 +511,8 @@ impl Session {
             Request::Nick(wanted) => match hub.rename(self.id, wanted) {
                 Ok((old, new)) if old == new => self.info(format!("you are already {new}")),
                 Ok((old, new)) => {
-                    hub.log.info("Nick changed", json!({"old": old, "new": new}));
+                    hub.log
+                        .info("Nick changed", json!({"old": old, "new": new, "room": self.room}));
                     self.nick = new;
                 }
                 Err(e) => {
@@ -506,10 +523,11 @@ impl Session {
                     self.error(e.code(), e.describe(wanted));
                 }
             },
-            Request::List => {
-                hub.log.info("Command", json!({"nick": self.nick, "command": "/list"}));
-                self.send(EventKind::Users { users: hub.list() });
-            }
+            Request::List { .. }
+            | Request::Join(_)
+            | Request::Part
+            | Request::Rooms
+            | Request::Topic(_) => self.handle_room(request),
             Request::Help => {
                 hub.log.info("Command", json!({"nick": self.nick, "command": "/help"}));
                 self.send(EventKind::Help { commands: help_entries() });
@@ -538,6 +556,15 @@ impl Session {
 
     fn error(&self, code: &str, message: String) {
         self.send(EventKind::Error { code: code.to_owned(), message });
+    }
+}
+
+impl Session {
+    /// [`message_meta`] of a line to this client's room, with the room.
+    fn room_message_meta(&self, text: &str) -> serde_json::Value {
+        let mut meta = message_meta(&self.nick, None, text);
+        meta["room"] = self.room.clone().into();
+        meta
     }
 }
 

@@ -1,10 +1,12 @@
 //! Who is connected, under which nick, and how an event reaches them.
 //!
-//! The [`Registry`] is the single owner of the nick table. It sits behind a
+//! The [`Registry`] is the single owner of the nick table and of the room table
+//! ([`Rooms`]). It sits behind a
 //! `std::sync::Mutex` (not tokio's): every critical section is a few map operations and
 //! non-blocking queue pushes, never an `.await`. Fan-out happens under the same lock,
-//! which gives every client the same order of events; it costs one non-blocking copy
-//! of the line per recipient, and the encoding is done before the lock is taken.
+//! which gives every member of a room the same order of events; it costs one
+//! non-blocking copy of the line per member of the room (the room keeps its own member
+//! set), and the encoding is done before the lock is taken.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -12,11 +14,14 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use serde_json::json;
+
 use super::Config;
 use super::outbox::Outbox;
+use super::rooms::{JoinRefusal, Rooms};
 use crate::event_log::EventLog;
 use crate::nick::{self, NickError};
-use crate::protocol::{Event, EventKind};
+use crate::protocol::{Event, EventKind, RoomInfo, UserRoom};
 
 /// Shared by the accept loop and every connection task.
 pub struct Hub {
@@ -30,9 +35,9 @@ pub struct Hub {
     pub log: EventLog,
 }
 
-#[derive(Default)]
 struct Registry {
     members: HashMap<u64, Member>,
+    rooms: Rooms,
     /// [`nick::key`] -> member id: one person per nick, whatever its case or form.
     nicks: HashMap<String, u64>,
     /// [`nick::skeleton`] -> member id: no nick may look like another held one.
@@ -53,6 +58,8 @@ struct Member {
     outbox: Arc<Outbox>,
     /// Structured (JSON) or text encoding for this member.
     json: bool,
+    /// Key of the room it is in; it is in that room's member set once registered.
+    room: String,
     /// False during the hello window: such a member holds its guest nick but neither
     /// receives broadcasts nor shows in `/list` yet.
     registered: bool,
@@ -133,7 +140,16 @@ impl Frames<'_> {
 impl Hub {
     pub fn new(config: Config, log: EventLog) -> Hub {
         Hub {
-            state: Mutex::default(),
+            state: Mutex::new(Registry {
+                members: HashMap::new(),
+                rooms: Rooms::new(&config.default_room, config.max_rooms),
+                nicks: HashMap::new(),
+                looks: HashMap::new(),
+                per_ip: HashMap::new(),
+                online: 0,
+                next_id: 0,
+                next_guest: 0,
+            }),
             json_members: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
             config,
@@ -175,6 +191,7 @@ impl Hub {
             ip,
             outbox,
             json: false,
+            room: reg.rooms.default_key().to_owned(),
             registered: false,
             announced: false,
         };
@@ -183,16 +200,17 @@ impl Hub {
     }
 
     /// Ends the hello window: switches the encoding, claims `wanted` if given (falling
-    /// back to the guest nick), sends the welcome and, if `announce`, announces the join
-    /// (else [`Hub::announce`] does later). Returns the nick in use and the reason
-    /// `wanted` was refused, if it was.
+    /// back to the guest nick), puts the member in the default room, sends the welcome
+    /// and, if `announce`, announces the join there (else [`Hub::announce`] does later).
+    /// Returns the nick in use, the room's name, and the reason `wanted` was refused, if
+    /// it was.
     pub fn register(
         &self,
         id: u64,
         json: bool,
         wanted: Option<&str>,
         announce: bool,
-    ) -> (String, Option<NickChange>) {
+    ) -> (String, String, Option<NickChange>) {
         let mut reg = self.lock();
         let refused = wanted.and_then(|w| reg.claim(id, w).err());
         let m = reg.members.get_mut(&id).expect("registering member exists");
@@ -202,11 +220,13 @@ impl Hub {
             self.json_members.fetch_add(1, Ordering::Relaxed);
         }
         let nick = m.nick.clone();
+        let key = m.room.clone();
+        reg.rooms.enter(&key, id);
         if announce {
             self.announce_locked(&mut reg, id);
         }
         self.welcome(&reg, id);
-        (nick, refused)
+        (nick, reg.room_name(&key), refused)
     }
 
     /// Tells everyone else that member `id`, welcomed earlier, joined.
@@ -223,8 +243,14 @@ impl Hub {
         let m = reg.members.get_mut(&id).expect("announced member exists");
         m.announced = true;
         if self.announces(online) {
-            let join = Event::now(EventKind::Join { nick: m.nick.clone(), online });
-            reg.fan_out(&Frames::new(&join, self.json_wanted()), Skip::Member(id));
+            let (nick, key) = (m.nick.clone(), m.room.clone());
+            let (room, here) = (reg.room_name(&key), reg.here(&key));
+            let join = EventKind::Join { nick, online, room, here, from_room: None };
+            reg.fan_out(
+                &key,
+                &Frames::new(&Event::now(join), self.json_wanted()),
+                Skip::Member(id),
+            );
         }
     }
 
@@ -241,7 +267,7 @@ impl Hub {
         }
     }
 
-    /// Queues the welcome for member `id` in its encoding.
+    /// Queues the welcome for member `id` in its encoding, and the room it is in.
     fn welcome(&self, reg: &Registry, id: u64) {
         let m = &reg.members[&id];
         // A member not announced yet counts itself.
@@ -253,28 +279,55 @@ impl Hub {
             nick: m.nick.clone(),
             online,
             users: if announce { reg.sorted_nicks_with(id) } else { Vec::new() },
+            room: reg.room_name(&m.room),
         });
         m.outbox.push(encode_for(&welcome, m.json, &m.nick).as_bytes());
+        // The room: the `room` event in structured mode; in text mode, whose welcome
+        // names the room, only its topic if it has one.
+        let Some(room) = reg.rooms.get(&m.room) else { return };
+        if m.json {
+            reg.send_room_event(id);
+        } else if !room.topic.is_empty() {
+            let topic =
+                EventKind::Topic { room: room.name.clone(), topic: room.topic.clone(), by: None };
+            m.outbox.push(Event::now(topic).text_line(&m.nick).as_bytes());
+        }
     }
 
     /// Renames member `id` to the enforced form of `wanted`, announcing the change to
-    /// everyone (the renamed member too). Returns the old and the new nick; they are equal,
+    /// its room (the renamed member too). Returns the old and the new nick; they are equal,
     /// and nothing is announced, when `wanted` is the nick already held.
     pub fn rename(&self, id: u64, wanted: &str) -> Result<(String, String), NickChange> {
         let mut reg = self.lock();
         let old = reg.members[&id].nick.clone();
         let new = reg.claim(id, wanted)?;
         if new != old {
-            let event = Event::now(EventKind::Nick { old: old.clone(), new: new.clone() });
-            reg.fan_out(&Frames::new(&event, self.json_wanted()), Skip::Nobody);
+            let key = reg.members[&id].room.clone();
+            let room = reg.room_name(&key);
+            let event = Event::now(EventKind::Nick { old: old.clone(), new: new.clone(), room });
+            reg.fan_out(&key, &Frames::new(&event, self.json_wanted()), Skip::Nobody);
         }
         Ok((old, new))
     }
 
-    /// Sends `event` to every registered member except as `skip` says.
-    pub fn broadcast(&self, event: &Event, skip: Skip) {
+    /// Sends `event` to every registered member, whatever their room (shutdown).
+    pub fn broadcast(&self, event: &Event) {
         let frames = Frames::new(event, self.json_wanted());
-        self.lock().fan_out(&frames, skip);
+        let reg = self.lock();
+        for m in reg.members.values().filter(|m| m.registered) {
+            m.outbox.push(frames.get(m.json));
+        }
+    }
+
+    /// Sends `event` to the members of member `id`'s room, except as `skip` says.
+    /// Only `id`'s own task moves it between rooms, so the room it named in `event`
+    /// is the one it is in.
+    pub fn to_room(&self, id: u64, event: &Event, skip: Skip) {
+        let frames = Frames::new(event, self.json_wanted());
+        let reg = self.lock();
+        if let Some(m) = reg.members.get(&id) {
+            reg.fan_out(&m.room, &frames, skip);
+        }
     }
 
     /// Delivers a private message to `to` and a confirmation to the sender. Returns the
@@ -297,9 +350,34 @@ impl Hub {
         Some(target.nick.clone())
     }
 
-    /// Announced nicks, sorted by [`nick::key`].
-    pub fn list(&self) -> Vec<String> {
-        self.lock().sorted_nicks_with(0)
+    /// The `/list` answer for member `id`: the announced nicks in its room (and its
+    /// own), sorted by [`nick::key`].
+    pub fn list(&self, id: u64) -> EventKind {
+        let reg = self.lock();
+        let key = &reg.members[&id].room;
+        EventKind::Users {
+            users: reg.sorted_room_nicks(key, id),
+            room: reg.room_name(key),
+            online: reg.online,
+        }
+    }
+
+    /// The `/list all` answer: everyone announced with their room, sorted by nick.
+    pub fn list_all(&self) -> EventKind {
+        let reg = self.lock();
+        let mut users: Vec<UserRoom> = reg
+            .members
+            .values()
+            .filter(|m| m.announced)
+            .map(|m| UserRoom { nick: m.nick.clone(), room: reg.room_name(&m.room) })
+            .collect();
+        users.sort_by_cached_key(|u| nick::key(&u.nick));
+        EventKind::AllUsers { users }
+    }
+
+    /// The `/rooms` answer.
+    pub fn rooms(&self) -> Vec<RoomInfo> {
+        self.lock().rooms.list()
     }
 
     pub fn online(&self) -> usize {
@@ -308,7 +386,8 @@ impl Hub {
 
     /// Forgets member `id` and frees its nick; announces the leave if `reason` is given
     /// and its join was announced.
-    pub fn remove(&self, id: u64, reason: Option<&str>) -> Option<String> {
+    /// Returns its nick and the name of the room it left.
+    pub fn remove(&self, id: u64, reason: Option<&str>) -> Option<(String, String)> {
         let mut reg = self.lock();
         let member = reg.members.remove(&id)?;
         reg.release(&member.nick);
@@ -321,19 +400,26 @@ impl Hub {
         if member.registered && member.json {
             self.json_members.fetch_sub(1, Ordering::Relaxed);
         }
+        let room = reg.room_name(&member.room);
         if member.announced {
             reg.online -= 1;
+        }
+        if member.registered && reg.rooms.leave(&member.room, id) {
+            self.log.info("Room closed", json!({"room": room}));
+        } else if member.announced {
             let online = reg.online;
             if let Some(reason) = reason.filter(|_| self.announces(online + 1)) {
                 let event = Event::now(EventKind::Leave {
                     nick: member.nick.clone(),
                     reason: reason.to_owned(),
                     online,
+                    room: room.clone(),
+                    here: reg.here(&member.room),
                 });
-                reg.fan_out(&Frames::new(&event, self.json_wanted()), Skip::Nobody);
+                reg.fan_out(&member.room, &Frames::new(&event, self.json_wanted()), Skip::Nobody);
             }
         }
-        Some(member.nick)
+        Some((member.nick, room))
     }
 
     /// Sends `event` to member `id` alone, in its encoding.
@@ -415,11 +501,12 @@ impl Registry {
         self.looks.remove(&nick::skeleton(nick));
     }
 
-    fn fan_out(&self, frames: &Frames, skip: Skip) {
-        for (&id, m) in &self.members {
-            if !m.registered {
-                continue;
-            }
+    /// Sends `frames` to the members of room `key` except as `skip` says: one
+    /// delivery per member of the room, whatever the size of the server.
+    fn fan_out(&self, key: &str, frames: &Frames, skip: Skip) {
+        let Some(room) = self.rooms.get(key) else { return };
+        for &id in &room.members {
+            let Some(m) = self.members.get(&id) else { continue };
             match skip {
                 Skip::Member(s) if s == id => continue,
                 Skip::TextEcho(s) if s == id && !m.json => continue,
@@ -427,6 +514,42 @@ impl Registry {
             }
             m.outbox.push(frames.get(m.json));
         }
+    }
+
+    /// The display name of room `key` (empty if it is gone, which a member's room never is).
+    fn room_name(&self, key: &str) -> String {
+        self.rooms.get(key).map(|r| r.name.clone()).unwrap_or_default()
+    }
+
+    /// The announced nicks in room `key` plus member `also`'s, sorted by [`nick::key`].
+    fn sorted_room_nicks(&self, key: &str, also: u64) -> Vec<String> {
+        let Some(room) = self.rooms.get(key) else { return Vec::new() };
+        let mut nicks: Vec<String> = room
+            .members
+            .iter()
+            .filter_map(|id| self.members.get(id).filter(|m| m.announced || *id == also))
+            .map(|m| m.nick.clone())
+            .collect();
+        nicks.sort_by_cached_key(|n| nick::key(n));
+        nicks
+    }
+
+    /// How many announced members room `key` holds: its `here` count.
+    fn here(&self, key: &str) -> usize {
+        let Some(room) = self.rooms.get(key) else { return 0 };
+        room.members.iter().filter(|id| self.members.get(id).is_some_and(|m| m.announced)).count()
+    }
+
+    /// Tells member `id` which room it is in now, with the topic and who is there.
+    fn send_room_event(&self, id: u64) {
+        let m = &self.members[&id];
+        let Some(room) = self.rooms.get(&m.room) else { return };
+        let event = Event::now(EventKind::Room {
+            room: room.name.clone(),
+            topic: room.topic.clone(),
+            users: self.sorted_room_nicks(&m.room, id),
+        });
+        m.outbox.push(encode_for(&event, m.json, &m.nick).as_bytes());
     }
 
     /// Announced nicks plus member `also` (0 for none), sorted by [`nick::key`].
@@ -439,6 +562,95 @@ impl Registry {
             .collect();
         nicks.sort_by_cached_key(|n| nick::key(n));
         nicks
+    }
+}
+
+/// What a move between rooms did, for the log.
+pub struct Moved {
+    /// Names of the room left and the room entered.
+    pub from: String,
+    pub to: String,
+    /// The room entered did not exist before: the caller charges flood control for it.
+    pub created: bool,
+    /// The room left went away with its last member.
+    pub closed: bool,
+}
+
+/// Moving between rooms and their topics.
+impl Hub {
+    /// Moves member `id` to room `name`, creating it if it does not exist.
+    pub fn join_room(&self, id: u64, name: &str) -> Result<Moved, JoinRefusal> {
+        let mut reg = self.lock();
+        let current = reg.members[&id].room.clone();
+        let (key, created) = reg.rooms.open(name, &current)?;
+        Ok(self.move_to(&mut reg, id, key, created))
+    }
+
+    /// Moves member `id` back to the default room.
+    pub fn part_room(&self, id: u64) -> Result<Moved, JoinRefusal> {
+        let mut reg = self.lock();
+        let default = reg.rooms.default_key().to_owned();
+        if reg.members[&id].room == default {
+            return Err(JoinRefusal::AlreadyThere(reg.room_name(&default)));
+        }
+        Ok(self.move_to(&mut reg, id, default, false))
+    }
+
+    /// Takes member `id` from its room to room `key` (which exists): the part is
+    /// announced in the old room, the join in the new one, and the member gets the new
+    /// room's `room` event. Announcements follow `--announce-limit`, counted per room.
+    fn move_to(&self, reg: &mut Registry, id: u64, key: String, created: bool) -> Moved {
+        let m = reg.members.get_mut(&id).expect("moving member exists");
+        let old = std::mem::replace(&mut m.room, key.clone());
+        let nick = m.nick.clone();
+        let (from, to) = (reg.room_name(&old), reg.room_name(&key));
+        let json = self.json_wanted();
+        let closed = reg.rooms.leave(&old, id);
+        let here = reg.here(&old);
+        if !closed && self.announces(here + 1) {
+            let part =
+                EventKind::Part { nick: nick.clone(), room: from.clone(), to: to.clone(), here };
+            reg.fan_out(&old, &Frames::new(&Event::now(part), json), Skip::Nobody);
+        }
+        reg.rooms.enter(&key, id);
+        let here = reg.here(&key);
+        if self.announces(here) {
+            let online = reg.online;
+            let from_room = Some(from.clone());
+            let join = EventKind::Join { nick, online, room: to.clone(), here, from_room };
+            reg.fan_out(&key, &Frames::new(&Event::now(join), json), Skip::Member(id));
+        }
+        reg.send_room_event(id);
+        Moved { from, to, created, closed }
+    }
+
+    /// `/topic`: shows member `id` its room's topic, or sets it to `text` and announces
+    /// that in the room. Returns the room's name.
+    pub fn topic(&self, id: u64, text: Option<&str>) -> String {
+        let mut reg = self.lock();
+        let m = &reg.members[&id];
+        let (key, nick) = (m.room.clone(), m.nick.clone());
+        let Some(room) = reg.rooms.get_mut(&key) else { return String::new() };
+        let name = room.name.clone();
+        match text {
+            None => {
+                let topic =
+                    EventKind::Topic { room: name.clone(), topic: room.topic.clone(), by: None };
+                let m = &reg.members[&id];
+                m.outbox.push(encode_for(&Event::now(topic), m.json, &m.nick).as_bytes());
+            }
+            Some(text) => {
+                room.topic = text.to_owned();
+                let topic =
+                    EventKind::Topic { room: name.clone(), topic: text.to_owned(), by: Some(nick) };
+                reg.fan_out(
+                    &key,
+                    &Frames::new(&Event::now(topic), self.json_wanted()),
+                    Skip::Nobody,
+                );
+            }
+        }
+        name
     }
 }
 

@@ -45,6 +45,13 @@ impl Intake {
         self.fed < self.held.len()
     }
 
+    /// Charges `lines` more lines' worth of flood control ([`Fakelag::charge`]).
+    pub fn charge(&mut self, lines: u32) {
+        if lines > 0 {
+            self.flood.charge(lines);
+        }
+    }
+
     /// The socket had nothing more to read and nothing is held: the sender has caught up.
     pub fn caught_up(&mut self) {
         if !self.is_holding() {

@@ -9,6 +9,7 @@ mod connection;
 mod hub;
 mod intake;
 mod outbox;
+mod rooms;
 
 use std::future::Future;
 use std::io;
@@ -23,7 +24,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::task::TaskTracker;
 
 pub use connection::{HELLO_WINDOW, QUIET_JOIN};
-use hub::{Hub, Skip};
+use hub::Hub;
 use outbox::Outbox;
 
 use crate::cli::{Networks, ServeArgs};
@@ -48,6 +49,10 @@ pub struct Config {
     pub send_queue: usize,
     /// 0: always announce joins and leaves.
     pub announce_limit: usize,
+    /// The room every connection starts in; a valid room name.
+    pub default_room: String,
+    /// Most rooms at once, the default room included.
+    pub max_rooms: usize,
 }
 
 impl From<&ServeArgs> for Config {
@@ -64,6 +69,8 @@ impl From<&ServeArgs> for Config {
                 .then(|| Duration::from_secs(a.flood_kick_after.into())),
             send_queue: a.send_queue as usize,
             announce_limit: a.announce_limit as usize,
+            default_room: a.default_room.clone(),
+            max_rooms: a.max_rooms as usize,
         }
     }
 }
@@ -117,7 +124,7 @@ pub async fn run(
     drop(listener);
     hub.log.info("Shutting down", json!({"online": hub.online()}));
     let notice = Event::now(EventKind::Shutdown { reason: "the server is shutting down".into() });
-    hub.broadcast(&notice, Skip::Nobody);
+    hub.broadcast(&notice);
     hub.shut_down();
     tasks.close();
     tasks.wait().await;
