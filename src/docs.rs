@@ -263,7 +263,19 @@ fn description(page: Page) -> Roff {
                 "The server accepts plain TCP connections and relays text lines between \
                  them. Every connection gets a unique nickname at once: the one it asks \
                  for, or a guest name until it picks one. Joins, leaves and nick changes \
-                 are announced to everyone.",
+                 are announced in the room they happen in.",
+            );
+            para(
+                &mut r,
+                "Everyone starts in the default room (#lobby, or --default-room). A person \
+                 is in one room at a time: /join #name moves them there, creating the room \
+                 if needed (at most --max-rooms rooms, the default room included; creating \
+                 one costs more flood control than a line), and /part brings them back. \
+                 Public lines and actions reach the sender's room only; private messages \
+                 reach anyone. Room names are # and 1 to 32 characters under the nick \
+                 rules, so #Dev and #dev are one room. A room other than the default one \
+                 disappears, topic and all, with its last member. Nobody who never types a \
+                 room command notices rooms.",
             );
             para(
                 &mut r,
@@ -358,7 +370,7 @@ fn in_chat_commands(r: &mut Roff) {
     r.control("SH", ["IN-CHAT COMMANDS"]);
     r.text([roman(
         "A line that starts with / is a command, interpreted by the server; any other \
-         line is sent to everyone. /help lists the same commands.",
+         line is sent to everyone in your room. /help lists the same commands.",
     )]);
     sentences(r, protocol::COMMANDS);
     r.control("PP", []).text([roman(
@@ -371,8 +383,9 @@ fn keys(r: &mut Roff) {
     r.control("SH", ["KEYS"]);
     r.text([roman(
         "These keys work in tchat join when standard input and output are terminals. Tab \
-         completes a command at the start of the line (/ms becomes /msg) and a nick \
-         anywhere; a nick completed at the start of the line gets \": \" after it.",
+         completes a command at the start of the line (/ms becomes /msg), a room after \
+         /join, and a nick anywhere (those in your room first); a nick completed at the \
+         start of the line gets \": \" after it.",
     )]);
     sentences(r, CLIENT_KEYS);
 }
