@@ -39,7 +39,7 @@ pub const SHELLS: [Shell; 5] =
 
 /// The keys of `tchat join`'s line editor, in the form of the client's `/help` list.
 pub const CLIENT_KEYS: &[(&str, &str)] = &[
-    ("Tab", "complete a command, or a nick (cycles through several matches)"),
+    ("Tab", "complete a command, a room after /join, or a nick (cycles through several matches)"),
     ("Up / Down", "previous / next line from the input history"),
     ("Ctrl-R", "search the input history"),
     ("Ctrl-C", "clear the line; on an empty line, leave"),

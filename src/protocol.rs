@@ -201,7 +201,8 @@ pub struct Event {
 
 /// The events of the structured protocol. Every variant carries what a client needs to
 /// render it and to keep its nick list current without asking again. Every event that
-/// happens in a room carries that room's name in `room`.
+/// happens in a room carries that room's name in `room`; the fields rooms added to older
+/// events default when absent, so the client still reads a server without rooms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
@@ -215,11 +216,13 @@ pub enum EventKind {
         nick: String,
         online: usize,
         users: Vec<String>,
+        #[serde(default)]
         room: String,
     },
     Public {
         from: String,
         text: String,
+        #[serde(default)]
         room: String,
     },
     /// Sent to the target, and to the sender as confirmation (`from` is then the sender).
@@ -232,6 +235,7 @@ pub enum EventKind {
     Action {
         from: String,
         text: String,
+        #[serde(default)]
         room: String,
     },
     /// Someone came into your room: connected to the server (`from_room` absent), or
@@ -240,7 +244,9 @@ pub enum EventKind {
     Join {
         nick: String,
         online: usize,
+        #[serde(default)]
         room: String,
+        #[serde(default)]
         here: usize,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from_room: Option<String>,
@@ -250,7 +256,9 @@ pub enum EventKind {
         nick: String,
         reason: String,
         online: usize,
+        #[serde(default)]
         room: String,
+        #[serde(default)]
         here: usize,
     },
     /// Someone left your room for room `to`, staying on the server.
@@ -264,13 +272,16 @@ pub enum EventKind {
     Nick {
         old: String,
         new: String,
+        #[serde(default)]
         room: String,
     },
     /// Answer to `/list`: the people in `room`, sorted case-insensitively; `online`
     /// counts the server.
     Users {
         users: Vec<String>,
+        #[serde(default)]
         room: String,
+        #[serde(default)]
         online: usize,
     },
     /// Answer to `/list all`: everyone online with their room, sorted by nick.

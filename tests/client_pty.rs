@@ -215,19 +215,19 @@ fn tab_completes_nicks_and_commands_from_the_live_list() {
     let mut bob = Peer::join(server.addr, "bobby_tables");
     let state = StateDir::new("complete");
     let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
-    term.wait_input("[alice] ");
+    term.wait_input("[alice #lobby] ");
 
     // A nick at the start of the line is completed and addressed.
     term.keys("bob\t");
-    term.wait_input("[alice] bobby_tables: ");
+    term.wait_input("[alice #lobby] bobby_tables: ");
     term.keys("\x15"); // Ctrl-U: clear the line
 
     // A command at the start of the line.
     term.keys("/ms\t");
-    term.wait_input("[alice] /msg ");
+    term.wait_input("[alice #lobby] /msg ");
     // The nick argument of /msg, then send it.
     term.keys("bob\t");
-    term.wait_input("[alice] /msg bobby_tables ");
+    term.wait_input("[alice #lobby] /msg bobby_tables ");
     term.keys("done\r");
     bob.wait_for(
         "the private message",
@@ -238,16 +238,16 @@ fn tab_completes_nicks_and_commands_from_the_live_list() {
     let _carol = Peer::join(server.addr, "carol");
     term.wait_text("carol joined");
     term.keys("ca\t");
-    term.wait_input("[alice] carol: ");
+    term.wait_input("[alice #lobby] carol: ");
     term.keys("\x15");
 
     // A rename is followed too, and the prompt shows our own new nick.
     term.keys("/nick alicia\r");
-    term.wait_input("[alicia] ");
+    term.wait_input("[alicia #lobby] ");
     bob.send("/nick robert");
     term.wait_text("bobby_tables is now known as robert");
     term.keys("ro\t");
-    term.wait_input("[alicia] robert: ");
+    term.wait_input("[alicia #lobby] robert: ");
     term.keys("\x15");
 
     // Ctrl-D on the empty line leaves cleanly.
@@ -258,28 +258,68 @@ fn tab_completes_nicks_and_commands_from_the_live_list() {
 }
 
 #[test]
+fn the_prompt_shows_the_room_and_tab_completes_rooms_after_join() {
+    let server = Server::start(&["--rate", "0"]);
+    let mut bob = Peer::join(server.addr, "bobby");
+    let _carol = Peer::join(server.addr, "carol");
+    bob.send("/join #dev");
+    bob.wait_for("the room event", |e| matches!(e, EventKind::Room { room, .. } if room == "#dev"));
+    let state = StateDir::new("rooms");
+    let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
+    term.wait_input("[alice #lobby] ");
+
+    // The rooms are learned from /rooms and rendered one a line.
+    term.keys("/rooms\r");
+    term.wait_text("2 rooms:");
+    term.wait_text("#dev       1 here");
+    term.keys("/join #d\t");
+    term.wait_input("[alice #lobby] /join #dev ");
+    term.keys("\r");
+    term.wait_input("[alice #dev] ");
+    term.wait_text("You are in #dev (2 here): alice, bobby");
+    bob.wait_for("alice's join", |e| matches!(e, EventKind::Join { nick, .. } if nick == "alice"));
+
+    // Nicks of the room come first, then everyone else known.
+    term.keys("\t");
+    term.wait_input("[alice #dev] bobby: ");
+    term.keys("\t");
+    term.wait_input("[alice #dev] carol: ");
+    term.keys("\x15");
+
+    // A topic is shown, and /part goes back with the prompt following.
+    bob.send("/topic release plans");
+    term.wait_text("bobby set the topic of #dev: release plans");
+    term.keys("/part\r");
+    term.wait_input("[alice #lobby] ");
+    term.keys("/join #\t");
+    term.wait_input("[alice #lobby] /join #dev ");
+    term.keys("\x15\x04");
+    assert!(term.wait_exit().success());
+}
+
+#[test]
 fn up_recalls_history_which_persists_across_runs() {
     let server = Server::start(&["--rate", "0"]);
     let state = StateDir::new("history");
     let mut term = Term::start(server.addr, &state, &["--nick", "hist"]);
-    term.wait_input("[hist] ");
+    term.wait_input("[hist #lobby] ");
     term.keys("first line\r");
     term.wait_text("<hist> first line");
-    term.wait_input("[hist] ");
+    term.wait_input("[hist #lobby] ");
     // The sent line is shown once, as the server's timestamped echo; the raw input line
     // was erased.
     let screen = term.screen();
     assert_eq!(screen.matches("first line").count(), 1, "{screen}");
     term.keys("second line\r");
     term.wait_text("<hist> second line");
-    term.wait_input("[hist] ");
+    term.wait_input("[hist #lobby] ");
     term.keys("\x1b[A");
-    term.wait_input("[hist] second line");
+    term.wait_input("[hist #lobby] second line");
     term.keys("\x1b[A");
-    term.wait_input("[hist] first line");
+    term.wait_input("[hist #lobby] first line");
     // Ctrl-C with text on the line only clears it; on the empty line it leaves.
     term.keys("\x03");
-    term.wait_input("[hist] ");
+    term.wait_input("[hist #lobby] ");
     term.keys("\x03");
     assert!(term.wait_exit().success());
 
@@ -292,20 +332,20 @@ fn up_recalls_history_which_persists_across_runs() {
 
     // A new session starts with the old history.
     let mut again = Term::start(server.addr, &state, &["--nick", "hist2"]);
-    again.wait_input("[hist2] ");
+    again.wait_input("[hist2 #lobby] ");
     again.keys("\x1b[A");
-    again.wait_input("[hist2] second line");
+    again.wait_input("[hist2 #lobby] second line");
     again.keys("\x15\x04");
     assert!(again.wait_exit().success());
 
     // --no-history neither reads nor writes the file.
     let mut none = Term::start(server.addr, &state, &["--nick", "hist3", "--no-history"]);
-    none.wait_input("[hist3] ");
+    none.wait_input("[hist3 #lobby] ");
     none.keys("not kept\r");
     none.wait_text("<hist3> not kept");
-    none.wait_input("[hist3] ");
+    none.wait_input("[hist3 #lobby] ");
     none.keys("\x1b[A\x1b[A");
-    none.wait_input("[hist3] not kept");
+    none.wait_input("[hist3 #lobby] not kept");
     none.keys("\x15\x04");
     assert!(none.wait_exit().success());
     let saved = std::fs::read_to_string(&file).unwrap();
@@ -318,17 +358,17 @@ fn incoming_messages_print_above_the_line_being_typed() {
     let mut bob = Peer::join(server.addr, "bob");
     let state = StateDir::new("above");
     let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
-    term.wait_input("[alice] ");
+    term.wait_input("[alice #lobby] ");
     term.keys("half typed");
-    term.wait_input("[alice] half typed");
+    term.wait_input("[alice #lobby] half typed");
 
     bob.send("interrupting you, alice");
     term.wait_text("<bob> interrupting you, alice");
     // The typed text and the cursor are intact below the new message.
-    term.wait_input("[alice] half typed");
+    term.wait_input("[alice #lobby] half typed");
     let screen = term.screen();
     let message = screen.find("<bob> interrupting").unwrap();
-    let prompt = screen.rfind("[alice] half typed").unwrap();
+    let prompt = screen.rfind("[alice #lobby] half typed").unwrap();
     assert!(message < prompt, "message not above the prompt:\n{screen}");
     // A mention rings the bell.
     term.wait("the bell", |t| t.seen.lock().unwrap().raw.contains(&0x07));
@@ -336,7 +376,7 @@ fn incoming_messages_print_above_the_line_being_typed() {
     // Escape sequences from another client (title, clear screen) never reach the pty.
     bob.send_bytes(b"\x1b]0;pwned\x07title \x1b[2Jclear \x1b[31mred\n");
     term.wait_text("<bob> title clear red");
-    term.wait_input("[alice] half typed");
+    term.wait_input("[alice #lobby] half typed");
 
     // Finishing the line sends all of it.
     term.keys(" and done\r");
@@ -473,9 +513,9 @@ fn a_dropped_connection_is_reported_and_the_terminal_restored() {
     let mut server = Server::start(&["--rate", "0"]);
     let state = StateDir::new("drop");
     let mut term = Term::start(server.addr, &state, &["--nick", "gina"]);
-    term.wait_input("[gina] ");
+    term.wait_input("[gina #lobby] ");
     term.keys("unsent");
-    term.wait_input("[gina] unsent");
+    term.wait_input("[gina #lobby] unsent");
     // The editor has the terminal in raw mode while it waits for keys.
     assert_eq!(term.local_flags() & libc::ICANON, 0);
     server.terminate();
@@ -498,13 +538,13 @@ fn sigterm_leaves_cleanly_and_restores_the_terminal() {
     let mut bob = Peer::join(server.addr, "bob");
     let state = StateDir::new("sigterm");
     let mut term = Term::start(server.addr, &state, &["--nick", "hank", "--no-bell"]);
-    term.wait_input("[hank] ");
+    term.wait_input("[hank #lobby] ");
     term.keys("typing");
-    term.wait_input("[hank] typing");
+    term.wait_input("[hank #lobby] typing");
     // --no-bell: a mention is shown but does not ring.
     bob.send("hey hank");
     term.wait_text("<bob> hey hank");
-    term.wait_input("[hank] typing");
+    term.wait_input("[hank #lobby] typing");
     assert!(!term.seen.lock().unwrap().raw.contains(&0x07), "the bell rang");
     assert_eq!(term.local_flags() & libc::ICANON, 0);
     let pid = term.child.process_id().expect("a pid") as libc::pid_t;

@@ -5,15 +5,25 @@ use crate::nick;
 use crate::protocol::{COMMANDS, EventKind, canonical};
 use crate::sanitize::sanitize;
 
-/// The live nick list and the user's own nick, kept current from the server's events so
-/// completion and the prompt never need to ask the server.
+/// The live nick list, the rooms and the user's own nick and room, kept current from the
+/// server's events so completion and the prompt never need to ask the server.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Roster {
     /// The user's current nick; empty until the welcome arrives.
     me: String,
-    /// Everyone online (the user included), sanitised, sorted by [`nick::key`]. A nick
-    /// is inserted into the edited line on completion, so it must be display-safe.
+    /// The room the user is in; empty until the welcome arrives (or from a server
+    /// without rooms).
+    room: String,
+    /// The people in the user's room (the user included), sanitised, sorted by
+    /// [`nick::key`]. A nick is inserted into the edited line on completion, so it must
+    /// be display-safe.
     nicks: Vec<String>,
+    /// Everyone else the client knows to be online: from the welcome, `/list all`,
+    /// people who left the room, and private messages. Offered after `nicks`.
+    others: Vec<String>,
+    /// Rooms the client has heard of (the room event, `/rooms`, `/list all`, moves), for
+    /// completion after `/join`.
+    rooms: Vec<String>,
 }
 
 impl Roster {
@@ -21,67 +31,132 @@ impl Roster {
         &self.me
     }
 
-    pub fn nicks(&self) -> &[String] {
-        &self.nicks
+    /// Every nick the client knows of, the user's included, sorted case-insensitively.
+    pub fn nicks(&self) -> Vec<String> {
+        let mut all = self.nicks.clone();
+        self.others.iter().for_each(|n| insert(&mut all, n.clone()));
+        all
     }
 
-    /// Updates the roster from one event. Returns true when the user's own nick was set
-    /// or changed (the prompt must follow).
+    /// The prompt: `[nick #room] `, `[nick] ` before the room is known, `> ` before the
+    /// welcome.
+    pub fn prompt(&self) -> String {
+        match (self.me.is_empty(), self.room.is_empty()) {
+            (true, _) => "> ".to_owned(),
+            (false, true) => format!("[{}] ", self.me),
+            (false, false) => format!("[{} {}] ", self.me, self.room),
+        }
+    }
+
+    /// Updates the roster from one event. Returns true when the user's own nick or room
+    /// was set or changed (the prompt must follow).
     pub fn apply(&mut self, event: &EventKind) -> bool {
         match event {
-            EventKind::Welcome { nick, users, .. } => {
+            EventKind::Welcome { nick, users, room, .. } => {
                 self.me = sanitize(nick);
-                self.set_users(users);
-                self.insert(self.me.clone());
+                self.room = sanitize(room);
+                insert(&mut self.rooms, self.room.clone());
+                self.nicks.clear();
+                self.others.clear();
+                users.iter().for_each(|u| self.add_other(sanitize(u)));
+                self.add_here(self.me.clone());
+                true
+            }
+            EventKind::Room { room, users, .. } => {
+                self.room = sanitize(room);
+                insert(&mut self.rooms, self.room.clone());
+                for nick in std::mem::take(&mut self.nicks) {
+                    insert(&mut self.others, nick);
+                }
+                users.iter().for_each(|u| self.add_here(sanitize(u)));
                 true
             }
             EventKind::Users { users, .. } => {
-                self.set_users(users);
-                if !self.me.is_empty() {
-                    self.insert(self.me.clone());
+                self.nicks.clear();
+                users.iter().for_each(|u| self.add_here(sanitize(u)));
+                self.add_here(self.me.clone());
+                false
+            }
+            EventKind::AllUsers { users } => {
+                self.others.clear();
+                for u in users {
+                    insert(&mut self.rooms, sanitize(&u.room));
+                    self.add_other(sanitize(&u.nick));
                 }
                 false
             }
-            EventKind::Join { nick, .. } => {
-                self.insert(sanitize(nick));
+            EventKind::Rooms { rooms } => {
+                self.rooms.clear();
+                rooms.iter().for_each(|r| insert(&mut self.rooms, sanitize(&r.room)));
+                false
+            }
+            EventKind::Join { nick, from_room, .. } => {
+                from_room.iter().for_each(|r| insert(&mut self.rooms, sanitize(r)));
+                self.add_here(sanitize(nick));
+                false
+            }
+            EventKind::Part { nick, to, .. } => {
+                insert(&mut self.rooms, sanitize(to));
+                let nick = sanitize(nick);
+                self.nicks.retain(|n| *n != nick);
+                self.add_other(nick);
+                false
+            }
+            EventKind::Private { from, to, .. } => {
+                self.add_other(sanitize(from));
+                self.add_other(sanitize(to));
                 false
             }
             EventKind::Leave { nick, .. } => {
                 let nick = sanitize(nick);
                 self.nicks.retain(|n| *n != nick);
+                self.others.retain(|n| *n != nick);
                 false
             }
-            EventKind::Nick { old, new, .. } => {
-                let (old, new) = (sanitize(old), sanitize(new));
-                self.nicks.retain(|n| *n != old);
-                self.insert(new.clone());
-                if old == self.me {
-                    self.me = new;
-                    true
-                } else {
-                    false
-                }
-            }
+            EventKind::Nick { old, new, .. } => self.rename(sanitize(old), sanitize(new)),
             _ => false,
         }
     }
 
-    fn set_users(&mut self, users: &[String]) {
-        self.nicks.clear();
-        for user in users {
-            self.insert(sanitize(user));
+    fn rename(&mut self, old: String, new: String) -> bool {
+        let here = self.nicks.contains(&old) || old == self.me || !self.others.contains(&old);
+        self.nicks.retain(|n| *n != old);
+        self.others.retain(|n| *n != old);
+        if here {
+            self.add_here(new.clone());
+        } else {
+            self.add_other(new.clone());
+        }
+        if old == self.me {
+            self.me = new;
+            true
+        } else {
+            false
         }
     }
 
-    fn insert(&mut self, nick: String) {
-        if nick.is_empty() {
-            return;
+    /// Someone in the user's room: no longer among the others.
+    fn add_here(&mut self, nick: String) {
+        self.others.retain(|n| *n != nick);
+        insert(&mut self.nicks, nick);
+    }
+
+    /// Someone online elsewhere, unless known to be in the user's room.
+    fn add_other(&mut self, nick: String) {
+        if !self.nicks.contains(&nick) {
+            insert(&mut self.others, nick);
         }
-        let key = nick::key(&nick);
-        match self.nicks.binary_search_by(|n| nick::key(n).cmp(&key).then(n.cmp(&nick))) {
-            Ok(_) => {}
-            Err(at) => self.nicks.insert(at, nick),
-        }
+    }
+}
+
+/// Inserts `name` into `list`, sorted by [`nick::key`], unless it is there or empty.
+fn insert(list: &mut Vec<String>, name: String) {
+    if name.is_empty() {
+        return;
+    }
+    let key = nick::key(&name);
+    if let Err(at) = list.binary_search_by(|n| nick::key(n).cmp(&key).then(n.cmp(&name))) {
+        list.insert(at, name);
     }
 }
 
@@ -104,10 +179,12 @@ const NICK_ARGUMENT: &[&str] = &["/msg", "/nick"];
 /// - a `/word` at the start of the line completes to a command and a space;
 /// - a word at the start of the line completes to a nick and `: ` (addressing someone);
 /// - the first argument of `/msg` and `/nick` completes to a nick and a space;
+/// - the first argument of `/join` completes to a room the client knows and a space;
 /// - any other word completes to a nick as is.
 ///
 /// Nicks match by [`nick::key`] (case, width and composition do not matter, so `STRASS`
-/// finds `straße`); the user's own nick is never offered.
+/// finds `straße`), rooms the same way; nicks in the user's room come first, then
+/// everyone else it knows of; the user's own nick is never offered.
 pub fn complete(line: &str, pos: usize, roster: &Roster) -> (usize, Vec<String>) {
     let pos = floor_char_boundary(line, pos);
     let before = &line[..pos];
@@ -122,6 +199,17 @@ pub fn complete(line: &str, pos: usize, roster: &Roster) -> (usize, Vec<String>)
         let found = command_names().filter(|c| c.starts_with(&lower)).map(|c| format!("{c} "));
         return (start, found.collect());
     }
+    if let [cmd] = preceding.as_slice()
+        && canonical(cmd) == "/join"
+    {
+        let typed = nick::key(word);
+        let found = roster
+            .rooms
+            .iter()
+            .filter(|r| **r != roster.room && nick::key(r).starts_with(&typed))
+            .map(|r| format!("{r} "));
+        return (start, found.collect());
+    }
     let suffix = match preceding.as_slice() {
         [] => ": ",
         [cmd] if NICK_ARGUMENT.contains(&canonical(cmd).as_str()) => " ",
@@ -131,6 +219,7 @@ pub fn complete(line: &str, pos: usize, roster: &Roster) -> (usize, Vec<String>)
     let found = roster
         .nicks
         .iter()
+        .chain(&roster.others)
         .filter(|n| **n != roster.me && nick::key(n).starts_with(&typed))
         .map(|n| format!("{n}{suffix}"));
     (start, found.collect())
@@ -234,7 +323,46 @@ mod tests {
         assert_eq!(r.me(), "myself");
         assert_eq!(r.nicks(), ["alice", "myself"]);
         r.apply(&EventKind::Users { users: vec!["zed".into()], room: "#lobby".into(), online: 99 });
-        assert_eq!(r.nicks(), ["myself", "zed"]);
+        // /list names the room; alice, known from the welcome, is still online elsewhere.
+        assert_eq!(r.nicks(), ["alice", "myself", "zed"]);
+        assert_eq!(c("", &r).1, ["zed: ", "alice: "], "the room first");
+    }
+
+    #[test]
+    fn rooms_complete_after_join_and_the_room_is_in_the_prompt() {
+        let mut r = roster("me", &["me", "alice", "bob", "zoe"]);
+        assert_eq!(r.prompt(), "[me #lobby] ");
+        r.apply(&EventKind::Rooms {
+            rooms: ["#dev", "#Design", "#lobby"]
+                .map(|n| crate::protocol::RoomInfo {
+                    room: n.into(),
+                    here: 1,
+                    topic: String::new(),
+                })
+                .to_vec(),
+        });
+        assert_eq!(c("/join #d", &r), (6, vec!["#Design ".to_string(), "#dev ".to_string()]));
+        assert_eq!(c("/join ", &r).1.len(), 2, "not the room you are in");
+        assert!(r.apply(&EventKind::Room {
+            room: "#dev".into(),
+            topic: String::new(),
+            users: vec!["me".into(), "zoe".into()],
+        }));
+        assert_eq!(r.prompt(), "[me #dev] ");
+        assert_eq!(c("/join #", &r).1, ["#Design ", "#lobby "]);
+        // Your room first, then everyone else the client knows of.
+        assert_eq!(c("", &r).1, ["zoe: ", "alice: ", "bob: "]);
+        // Someone in another room who writes privately completes too.
+        r.apply(&EventKind::Private { from: "xavier".into(), to: "me".into(), text: "hi".into() });
+        assert_eq!(c("/msg x", &r).1, ["xavier "]);
+        r.apply(&EventKind::Part {
+            nick: "zoe".into(),
+            room: "#dev".into(),
+            to: "#zen".into(),
+            here: 1,
+        });
+        assert_eq!(c("", &r).1, ["alice: ", "bob: ", "xavier: ", "zoe: "]);
+        assert_eq!(c("/join #z", &r).1, ["#zen "]);
     }
 
     #[test]

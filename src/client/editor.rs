@@ -257,17 +257,15 @@ impl LineEditor {
         lines: UnboundedSender<Input>,
         acks: Receiver<()>,
     ) {
-        let nick = |roster: &Arc<Mutex<Roster>>| {
-            roster.lock().unwrap_or_else(|e| e.into_inner()).me().to_owned()
-        };
-        if nick(&roster).is_empty()
+        let prompt =
+            |roster: &Arc<Mutex<Roster>>| roster.lock().unwrap_or_else(|e| e.into_inner()).prompt();
+        if roster.lock().unwrap_or_else(|e| e.into_inner()).me().is_empty()
             && acks.recv_timeout(NICK_WAIT) == Err(RecvTimeoutError::Disconnected)
         {
             return;
         }
         loop {
-            let me = nick(&roster);
-            let prompt = if me.is_empty() { "> ".to_owned() } else { format!("[{me}] ") };
+            let prompt = prompt(&roster);
             let result = self.editor.readline(&prompt);
             if self.paused.swap(false, Ordering::SeqCst) {
                 if let Ok(line) = &result {
@@ -294,7 +292,9 @@ impl LineEditor {
             let request = Request::parse(&line);
             while acks.try_recv().is_ok() {}
             let quit = matches!(request, Ok(Request::Quit(_)));
-            let renames = matches!(request, Ok(Request::Nick(_)));
+            // The next prompt waits (a little) for the new nick or room.
+            let renames =
+                matches!(request, Ok(Request::Nick(_) | Request::Join(_) | Request::Part));
             if lines.send(Input::Line(line)).is_err() || quit {
                 return;
             }

@@ -157,7 +157,7 @@ impl Renderer {
                     format!("{} {}", self.paint(&format!("*{from}*"), pm), text)
                 }
             }
-            EventKind::Join { nick, online, .. } => self.system(
+            EventKind::Join { nick, online, from_room: None, .. } => self.system(
                 &format!("{} joined ({online} online)", self.nick(&sanitize(nick), false)),
                 Style::new().green().dimmed(),
             ),
@@ -178,10 +178,15 @@ impl Renderer {
                 };
                 self.system(&line, Style::new().cyan().dimmed())
             }
-            EventKind::Users { users, .. } => self.system(
-                &format!("{} online: {}", users.len(), self.nick_list(users, me)),
-                Style::new().cyan(),
-            ),
+            // A server without rooms sends neither room nor count.
+            EventKind::Users { users, online, room }
+                if users.len() == *online || room.is_empty() =>
+            {
+                self.system(
+                    &format!("{} online: {}", users.len(), self.nick_list(users, me)),
+                    Style::new().cyan(),
+                )
+            }
             EventKind::Help { commands } => {
                 let mut rows: Vec<(String, String)> = commands
                     .iter()
@@ -221,13 +226,103 @@ impl Renderer {
                 &format!("Server shutting down: {}", sanitize(reason)),
                 Style::new().yellow().bold(),
             ),
-            other => {
-                let text = Event { ts: event.ts, kind: other.clone() }.text_line(me);
-                let text = sanitize(text.trim_end().trim_start_matches("*** "));
-                self.system(&text, Style::new().cyan())
-            }
+            room_event => self.room_event(room_event, me),
         };
         Rendered { text: self.stamp(&time, &body), alert }
+    }
+
+    /// The events about rooms and who is in them.
+    fn room_event(&self, kind: &EventKind, me: &str) -> String {
+        let room = |name: &str| self.paint(&sanitize(name), Style::new().bold());
+        match kind {
+            EventKind::Join { nick, room: to, here, .. } => self.system(
+                &format!("{} joined {} ({here} here)", self.nick(&sanitize(nick), false), room(to)),
+                Style::new().green().dimmed(),
+            ),
+            EventKind::Part { nick, room: from, to, here } => self.system(
+                &format!(
+                    "{} left {} for {} ({here} here)",
+                    self.nick(&sanitize(nick), false),
+                    room(from),
+                    room(to)
+                ),
+                Style::new().dimmed(),
+            ),
+            EventKind::Users { users, room: name, online } => self.system(
+                &format!(
+                    "{} in {}, {online} online: {}",
+                    users.len(),
+                    room(name),
+                    self.nick_list(users, me)
+                ),
+                Style::new().cyan(),
+            ),
+            EventKind::AllUsers { users } => {
+                let mut lines =
+                    vec![self.system(&format!("{} online:", users.len()), Style::new().cyan())];
+                let mut sorted: Vec<_> = users.iter().collect();
+                sorted.sort_by(|a, b| a.room.cmp(&b.room));
+                for chunk in sorted.chunk_by(|a, b| a.room == b.room) {
+                    let nicks: Vec<String> = chunk.iter().map(|u| u.nick.clone()).collect();
+                    let line =
+                        format!("  {}: {}", room(&chunk[0].room), self.nick_list(&nicks, me));
+                    lines.push(self.system(&line, Style::new().cyan()));
+                }
+                lines.join("\n")
+            }
+            EventKind::Rooms { rooms } => {
+                let style = Style::new().cyan();
+                let mut lines = vec![self.system(&format!("{} rooms:", rooms.len()), style)];
+                let names: Vec<String> = rooms.iter().map(|r| sanitize(&r.room)).collect();
+                let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+                for (r, name) in rooms.iter().zip(&names) {
+                    let padded = format!("{name:width$}");
+                    let line = format!(
+                        "  {}  {:>4} here  {}",
+                        self.paint(&padded, Style::new().bold()),
+                        r.here,
+                        sanitize(&r.topic)
+                    );
+                    lines.push(self.system(line.trim_end(), style));
+                }
+                lines.join("\n")
+            }
+            EventKind::Room { room: name, topic, users } => {
+                let mut s = self.system(
+                    &format!(
+                        "You are in {} ({} here): {}",
+                        room(name),
+                        users.len(),
+                        self.nick_list(users, me)
+                    ),
+                    Style::new().green(),
+                );
+                if !topic.is_empty() {
+                    let line = format!("Topic of {}: {}", room(name), sanitize(topic));
+                    let _ = write!(s, "\n{}", self.system(&line, Style::new().green()));
+                }
+                s
+            }
+            EventKind::Topic { room: name, topic, by: Some(by) } => self.system(
+                &format!(
+                    "{} set the topic of {}: {}",
+                    self.nick(&sanitize(by), by == me),
+                    room(name),
+                    sanitize(topic)
+                ),
+                Style::new().green(),
+            ),
+            EventKind::Topic { room: name, topic, by: None } if topic.is_empty() => self.system(
+                &format!("{} has no topic; set one with /topic <text>", room(name)),
+                Style::new().dimmed(),
+            ),
+            EventKind::Topic { room: name, topic, by: None } => self.system(
+                &format!("Topic of {}: {}", room(name), sanitize(topic)),
+                Style::new().green(),
+            ),
+            // The rest are not about rooms; `event` renders them.
+            _ => String::new(),
+        }
     }
 
     /// A line from the server that is not an event (a refusal such as `!!! server
@@ -369,6 +464,54 @@ mod tests {
     }
 
     #[test]
+    fn room_events_read_naturally() {
+        let show = |k: EventKind| plain().event(&ev(k), "me").text;
+        let room = |name: &str| name.to_string();
+        assert_eq!(
+            show(EventKind::Room {
+                room: room("#dev"),
+                topic: "plans".into(),
+                users: vec!["a".into(), "me".into()]
+            }),
+            "19:07 *** You are in #dev (2 here): a, me\n      *** Topic of #dev: plans"
+        );
+        let part =
+            EventKind::Part { nick: "a".into(), room: room("#dev"), to: room("#x"), here: 1 };
+        assert_eq!(show(part), "19:07 *** a left #dev for #x (1 here)");
+        let join = EventKind::Join {
+            nick: "b".into(),
+            online: 5,
+            room: room("#dev"),
+            here: 3,
+            from_room: Some(room("#lobby")),
+        };
+        assert_eq!(show(join), "19:07 *** b joined #dev (3 here)");
+        let users = EventKind::Users { users: vec!["a".into()], room: room("#dev"), online: 5 };
+        assert_eq!(show(users), "19:07 *** 1 in #dev, 5 online: a");
+        let rooms = EventKind::Rooms {
+            rooms: vec![
+                crate::protocol::RoomInfo { room: room("#dev"), here: 2, topic: "plans".into() },
+                crate::protocol::RoomInfo { room: room("#lobby"), here: 12, topic: String::new() },
+            ],
+        };
+        assert_eq!(
+            show(rooms),
+            "19:07 *** 2 rooms:\n      ***   #dev       2 here  plans\n      ***   #lobby    12 here"
+        );
+        let all = EventKind::AllUsers {
+            users: vec![
+                crate::protocol::UserRoom { nick: "b".into(), room: room("#lobby") },
+                crate::protocol::UserRoom { nick: "a".into(), room: room("#dev") },
+            ],
+        };
+        assert_eq!(show(all), "19:07 *** 2 online:\n      ***   #dev: a\n      ***   #lobby: b");
+        let set = EventKind::Topic { room: room("#dev"), topic: "x".into(), by: Some("a".into()) };
+        assert_eq!(show(set), "19:07 *** a set the topic of #dev: x");
+        let none = EventKind::Topic { room: room("#dev"), topic: String::new(), by: None };
+        assert_eq!(show(none), "19:07 *** #dev has no topic; set one with /topic <text>");
+    }
+
+    #[test]
     fn system_events_are_starred() {
         assert_eq!(
             show(
@@ -412,7 +555,7 @@ mod tests {
                 EventKind::Users {
                     users: vec!["a".into(), "b".into()],
                     room: "#lobby".into(),
-                    online: 99
+                    online: 2
                 },
                 "me"
             ),
