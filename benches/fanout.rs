@@ -32,6 +32,11 @@
 //! - `TCHAT_BENCH_BURST=50x2000,…`: extra burst scenarios (clients x messages);
 //! - `TCHAT_BENCH_PACED=300x10,…`: extra paced scenarios (clients x seconds);
 //! - `TCHAT_BENCH_BIN=path`: another `tchat` binary (one built with symbols, say).
+//!
+//! The scenario `burst 1000x5 in 10 rooms` spreads the clients over rooms (`/join #rK`
+//! after the `/nick`, client i in room i mod 10) and starts the burst once every client
+//! is in its room; each line reaches the other 99 in its room, `C × M × (C/R − 1)`
+//! deliveries. The relay has no rooms, so it runs only against tchat.
 
 #[path = "fanout/relay.rs"]
 mod relay;
@@ -118,6 +123,8 @@ struct Scenario {
     name: String,
     clients: usize,
     load: Load,
+    /// Rooms the clients are spread over; 1: everyone in the default room.
+    rooms: usize,
 }
 
 /// One run's figures.
@@ -170,21 +177,26 @@ fn main() {
         name: format!("burst {c}x{m}"),
         clients: c,
         load: Load::Burst { messages: m },
+        rooms: 1,
     };
     let paced = |c: usize, secs: u32| Scenario {
         name: format!("paced {c}x{secs}s"),
         clients: c,
         load: Load::Paced { seconds: secs },
+        rooms: 1,
     };
+    let idle =
+        |c: usize| Scenario { name: format!("idle {c}"), clients: c, load: Load::Idle, rooms: 1 };
     let mut scenarios = vec![
         burst(50, 200),
         burst(200, 50),
         burst(1000, 5),
+        Scenario { name: "burst 1000x5 in 10 rooms".into(), rooms: 10, ..burst(1000, 5) },
         if quick { paced(200, 3) } else { paced(500, 10) },
-        Scenario { name: "idle 1000".into(), clients: 1000, load: Load::Idle },
+        idle(1000),
     ];
     if !quick {
-        scenarios.push(Scenario { name: "idle 10000".into(), clients: 10_000, load: Load::Idle });
+        scenarios.push(idle(10_000));
     }
     if let Ok(custom) = std::env::var("TCHAT_BENCH_BURST") {
         for spec in custom.split(',') {
@@ -212,6 +224,9 @@ fn main() {
         let mut all = vec![Vec::new(); targets.len()];
         for run in 1..=runs {
             for (&target, figures) in targets.iter().zip(&mut all) {
+                if sc.rooms > 1 && target == Target::Relay {
+                    continue;
+                }
                 let row = target.row(&sc.name);
                 match run_scenario(sc, target) {
                     Ok(f) => {
@@ -390,8 +405,12 @@ fn run_scenario(sc: &Scenario, target: Target) -> io::Result<Figures> {
     let mut f = Figures::default();
 
     let t = Instant::now();
-    lg.connect(sc.clients)?;
+    lg.connect(sc.clients, sc.rooms)?;
     f.connect_s = t.elapsed().as_secs_f64();
+    if sc.rooms > 1 {
+        // The moves' part and join notices are not part of the burst.
+        lg.drain_for(Duration::from_millis(500))?;
+    }
 
     let cpu0 = server.cpu_secs();
     let log0 = server.log_thread_cpu_secs();
@@ -573,6 +592,8 @@ struct LoadGen {
     last_receive: Option<Instant>,
     /// Clients the server closed (it should close none).
     dropped: usize,
+    /// Rooms the clients are spread over (see [`Scenario::rooms`]).
+    rooms: usize,
 }
 
 impl LoadGen {
@@ -589,17 +610,23 @@ impl LoadGen {
             latencies_us: Vec::new(),
             last_receive: None,
             dropped: 0,
+            rooms: 1,
         })
     }
 
-    /// Connects and registers `n` clients; returns once every one has been welcomed.
-    fn connect(&mut self, n: usize) -> io::Result<()> {
+    /// Connects and registers `n` clients, in `rooms` rooms if more than one; returns
+    /// once every one has been welcomed (and is in its room).
+    fn connect(&mut self, n: usize, rooms: usize) -> io::Result<()> {
+        self.rooms = rooms;
         while self.clients.len() < n || self.connecting > 0 {
             while self.clients.len() < n && self.connecting < MAX_CONNECTING {
                 let i = self.clients.len();
                 let mut std = std::net::TcpStream::connect(self.addr)?;
                 std.set_nodelay(true)?;
                 std.write_all(format!("/nick b{i}\n").as_bytes())?;
+                if rooms > 1 {
+                    std.write_all(format!("/join #r{}\n", i % rooms).as_bytes())?;
+                }
                 std.set_nonblocking(true)?;
                 let mut stream = TcpStream::from_std(std);
                 self.poll.registry().register(&mut stream, Token(i), Interest::READABLE)?;
@@ -632,8 +659,14 @@ impl LoadGen {
     }
 
     fn burst(&mut self, messages: u32) -> io::Result<()> {
-        let c = self.clients.len() as u64;
-        self.expected = c * (c - 1) * messages as u64;
+        // Room k holds the clients i with i mod rooms = k; each line reaches the others.
+        let (c, r) = (self.clients.len() as u64, self.rooms.max(1) as u64);
+        self.expected = (0..r)
+            .map(|k| {
+                (c / r + u64::from(k < c % r)) * (c / r + u64::from(k < c % r)).saturating_sub(1)
+            })
+            .sum::<u64>()
+            * messages as u64;
         self.latencies_us.reserve(self.expected as usize);
         let mut sending: Vec<usize> = (0..self.clients.len()).collect();
         let mut line = Vec::with_capacity(64);
@@ -755,7 +788,13 @@ impl LoadGen {
                         let us = now.saturating_sub(sent) / 1000;
                         self.latencies_us.push(us.min(u32::MAX as u64) as u32);
                     }
-                } else if !cl.welcomed && line.starts_with(b"*** Welcome") {
+                } else if !cl.welcomed
+                    && line.starts_with(if self.rooms > 1 {
+                        b"*** You are in"
+                    } else {
+                        b"*** Welcome"
+                    })
+                {
                     cl.welcomed = true;
                     self.connecting -= 1;
                 }
