@@ -154,6 +154,25 @@ fn room_names_follow_the_rules_and_errors_name_them() {
 }
 
 #[test]
+fn a_room_name_that_looks_like_an_existing_one_is_refused() {
+    let server = Server::start(&[]);
+    let mut a = server.text_client("alice");
+    let mut b = server.text_client("bob");
+    join(&mut a, "#coco");
+    // All Cyrillic: one script, so only the skeleton tells it from #coco.
+    b.send("/join #\u{0441}\u{043e}\u{0441}\u{043e}");
+    assert_eq!(
+        b.expect("!!!"),
+        "!!! that room name looks like #coco; join #coco or pick another name"
+    );
+    // Latin with a Cyrillic o: refused by the mixed-script rule, named.
+    b.send("/join #c\u{043e}co");
+    assert!(b.expect("!!!").contains("cannot mix"));
+    // Full-width letters normalise (RFC 8266) to the same room.
+    assert_eq!(join(&mut b, "#\u{ff23}OCO"), "*** You are in #coco (2 here): alice, bob");
+}
+
+#[test]
 fn max_rooms_counts_the_default_room() {
     let server = Server::start(&["--max-rooms", "2"]);
     let mut a = server.text_client("alice");
