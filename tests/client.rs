@@ -214,7 +214,7 @@ fn a_piped_script_beyond_the_burst_is_delivered_whole() {
     let mut got = Vec::new();
     while got.len() < 60 {
         match bob.next_event() {
-            EventKind::Public { from, text } if from == "cron" => got.push(text),
+            EventKind::Public { from, text, .. } if from == "cron" => got.push(text),
             EventKind::Leave { nick, reason, .. } if nick == "cron" => {
                 panic!("cron left ({reason}) after {got:?}")
             }

@@ -401,7 +401,7 @@ fn a_pasted_block_of_forty_lines_arrives_whole() {
     let mut bob = Peer::join(server.addr, "bob");
     let state = StateDir::new("paste");
     let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
-    term.wait_input("[alice] ");
+    term.wait_input("[alice #lobby] ");
     // As a terminal pastes into an application that turned bracketed paste on (rustyline
     // does): the block between markers, its line ends as Enter sends them.
     let lines: Vec<String> = (1..=40).map(|i| format!("pasted line {i}")).collect();
@@ -410,7 +410,7 @@ fn a_pasted_block_of_forty_lines_arrives_whole() {
     term.keys("\r");
     let mut got = Vec::new();
     while got.len() < 40 {
-        if let EventKind::Public { from, text } = bob.next_event() {
+        if let EventKind::Public { from, text, .. } = bob.next_event() {
             assert_eq!(from, "alice");
             got.push(text);
         }
@@ -588,12 +588,12 @@ fn assert_shown_once(term: &Term, echo: &str, prompt: &str, line: &str) {
 fn a_line_sent_under_a_wide_nick_shows_once() {
     let server = Server::start(&["--rate", "0"]);
     let state = StateDir::new("widenick");
-    // 32 wide characters: the prompt takes 67 columns but only 35 characters.
+    // 32 wide characters: the prompt takes 74 columns but only 42 characters.
     let nick = "名".repeat(32);
     let mut term = Term::start_sized(server.addr, &state, &["--nick", &nick], ROWS, 80);
-    let prompt = format!("[{nick}] ");
+    let prompt = format!("[{nick} #lobby] ");
     term.wait_input(&prompt);
-    // 67 + 20 columns: two rows, though 35 + 2 × 20 characters would fit on one.
+    // 74 + 20 columns: two rows, though 42 + 20 characters would fit on one.
     let line = "wq1 wq2 wq3 wq4 wq50";
     term.keys(line);
     term.wait_typed(&format!("{prompt}{line}"));
@@ -608,14 +608,14 @@ fn a_line_wider_than_the_terminal_shows_once() {
     let server = Server::start(&["--rate", "0"]);
     let state = StateDir::new("wrapped");
     let mut term = Term::start_sized(server.addr, &state, &["--nick", "alice"], ROWS, 80);
-    term.wait_input("[alice] ");
+    term.wait_input("[alice #lobby] ");
     for (tag, n) in [('a', 150), ('b', 230)] {
-        // 8 + 150 columns take two rows of 80; 8 + 230 take three.
+        // 15 + 150 columns take three rows of 80; 15 + 230 take four.
         let line = long_line(tag, n);
         term.keys(&line);
-        term.wait_typed(&format!("[alice] {line}"));
+        term.wait_typed(&format!("[alice #lobby] {line}"));
         term.keys("\r");
-        assert_shown_once(&term, &format!("<alice> {line}"), "[alice] ", &line);
+        assert_shown_once(&term, &format!("<alice> {line}"), "[alice #lobby] ", &line);
     }
     term.keys("\x04");
     assert!(term.wait_exit().success());
@@ -627,24 +627,24 @@ fn resizing_while_a_wrapped_line_is_typed_leaves_no_stale_copy() {
     let mut bob = Peer::join(server.addr, "bob");
     let state = StateDir::new("resize");
     let mut term = Term::start_sized(server.addr, &state, &["--nick", "alice"], ROWS, 80);
-    term.wait_input("[alice] ");
+    term.wait_input("[alice #lobby] ");
     let line = long_line('r', 150);
     term.keys(&line);
-    term.wait_typed(&format!("[alice] {line}"));
+    term.wait_typed(&format!("[alice #lobby] {line}"));
     for (rows, cols) in [(ROWS, 60), (ROWS, 100), (20, 45)] {
         term.resize(rows, cols);
         // The line is redrawn at the new width, once, with nothing stale above it.
-        term.wait_typed(&format!("[alice] {line}"));
+        term.wait_typed(&format!("[alice #lobby] {line}"));
         let screen = term.screen();
-        assert_eq!(term.count("[alice]"), 1, "after resizing to {cols} columns:\n{screen}");
+        assert_eq!(term.count("[alice #lobby]"), 1, "after resizing to {cols} columns:\n{screen}");
         assert_eq!(term.count("r000"), 1, "after resizing to {cols} columns:\n{screen}");
     }
     // Messages still print above the line, and sending it shows it once.
     bob.send("still here");
     term.wait_text("<bob> still here");
-    term.wait_typed(&format!("[alice] {line}"));
+    term.wait_typed(&format!("[alice #lobby] {line}"));
     term.keys("\r");
-    assert_shown_once(&term, &format!("<alice> {line}"), "[alice] ", &line);
+    assert_shown_once(&term, &format!("<alice> {line}"), "[alice #lobby] ", &line);
     term.keys("\x04");
     assert!(term.wait_exit().success());
 }
