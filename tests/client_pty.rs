@@ -434,12 +434,12 @@ fn forty_lines_typed_ahead_all_arrive() {
     let mut bob = Peer::join(server.addr, "bob");
     let state = StateDir::new("typeahead");
     let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
-    term.wait_input("[alice] ");
+    term.wait_input("[alice #lobby] ");
     let lines: Vec<String> = (1..=40).map(|i| format!("typed line {i}")).collect();
     term.keys(&format!("{}\r", lines.join("\r")));
     let mut got = Vec::new();
     while got.len() < 40 {
-        if let EventKind::Public { from, text } = bob.next_event() {
+        if let EventKind::Public { from, text, .. } = bob.next_event() {
             assert_eq!(from, "alice");
             got.push(text);
         }
