@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tchat::docs::{self, GeneratedFile, Page};
 
+mod common;
+
 fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -147,21 +149,10 @@ fn rendered(file_name: &str) -> PathBuf {
     path
 }
 
-/// Whether `tool` can run. When it cannot: a notice and `false` on a developer machine,
-/// a failure in CI.
+/// Whether `tool` can run: [`common::have_tool`], the one rule for tools from
+/// `.ci/packages`.
 fn have(tool: &str, package: &str) -> bool {
-    // Only whether it starts: mandoc, for one, has no --version and fails on it.
-    let found = Command::new(tool).arg("--version").output().is_ok();
-    if !found {
-        let msg = format!(
-            "`{tool}` is not installed (Debian package `{package}`, listed in .ci/packages)"
-        );
-        if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-            panic!("{msg}; CI must run this test");
-        }
-        notice(&format!("SKIPPED: {msg}; this test runs in CI"));
-    }
-    found
+    common::have_tool(tool, package)
 }
 
 fn run(cmd: &mut Command) -> Output {

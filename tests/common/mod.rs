@@ -546,6 +546,7 @@ pub fn socket_of(pid: u32, local_port: u16, remote_port: u16) -> socket2::Socket
 /// Whether `tool` can run. When it cannot: a `SKIPPED` notice and `false` on a developer
 /// machine, a failure under CI (`CI` set), where `.ci/packages` installs `package`.
 pub fn have_tool(tool: &str, package: &str) -> bool {
+    // Only whether it starts: mandoc, for one, has no --version and fails on it.
     let found = Command::new(tool).arg("--version").output().is_ok();
     if !found {
         let msg = format!(
