@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
+use crate::fingerprint::Fingerprint;
+
 /// Default TCP port for both `serve` and `join`.
 pub const DEFAULT_PORT: u16 = 5555;
 
@@ -96,6 +98,18 @@ pub fn parse_networks(list: &str) -> Result<Networks, String> {
         .map(Networks)
 }
 
+/// Which typed-line (non-TLS) connections the server accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Plaintext {
+    /// From anywhere (nc HOST 5555 works)
+    #[default]
+    Allow,
+    /// Only from the loopback address (nc on the server's own machine)
+    Loopback,
+    /// Never: TLS only
+    Deny,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on (IPv4 or IPv6, e.g. 0.0.0.0, ::, 127.0.0.1)
@@ -168,6 +182,30 @@ pub struct ServeArgs {
     /// Server name shown in the welcome message
     #[arg(long, value_name = "NAME", default_value = "tchat")]
     pub name: String,
+
+    /// TLS certificate chain (PEM, leaf first), reloaded when the file changes or on SIGHUP
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Where the generated TLS key and certificate live [default: $XDG_STATE_HOME/tchat or ~/.local/state/tchat]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Print the TLS certificate's SHA-256 fingerprint and exit (generating the certificate if needed)
+    #[arg(long)]
+    pub fingerprint: bool,
+
+    /// Accept typed-line (non-TLS) connections from anywhere, only from loopback, or never
+    #[arg(long, value_enum, value_name = "WHO", default_value_t = Plaintext::Allow)]
+    pub plaintext: Plaintext,
+
+    /// Require the password on the first line of FILE from every client (/pass PASSWORD)
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
 }
 
 /// Server `join` connects to when no HOST is given.
@@ -212,6 +250,18 @@ pub struct JoinArgs {
     /// Do not ring the terminal bell when your nick is mentioned
     #[arg(long)]
     pub no_bell: bool,
+
+    /// Connect without TLS (to an older server, or on a trusted network)
+    #[arg(long, conflicts_with = "fingerprint")]
+    pub plain: bool,
+
+    /// Trust the server's certificate if it has this fingerprint (SHA256:..., from the operator)
+    #[arg(long, value_name = "SHA256")]
+    pub fingerprint: Option<Fingerprint>,
+
+    /// Send the server password from the first line of FILE
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
 }
 
 impl JoinArgs {

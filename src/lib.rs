@@ -1,4 +1,4 @@
-//! tchat: a multi-user terminal chat over plain TCP.
+//! tchat: a multi-user terminal chat over TCP, with TLS on the same port.
 //!
 //! Module map:
 //! - [`cli`]: the clap definition, and [`docs`]: the man pages and shell completions
@@ -14,12 +14,17 @@
 //!   and one task per connection;
 //! - [`event_log`]: the console and `--save` JSON Lines log; [`timestamp`]: how both it
 //!   and the structured events write `ts`;
-//! - [`client`]: `tchat join`, the terminal client (rendering, completion, line editor).
+//! - [`client`]: `tchat join`, the terminal client (rendering, completion, line editor,
+//!   TLS with trust on first use);
+//! - [`fingerprint`]: certificate fingerprints as both ends write them; [`auth`]: the
+//!   server password.
 
+pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod docs;
 pub mod event_log;
+pub mod fingerprint;
 pub mod flood;
 pub mod framing;
 pub mod net;

@@ -1,10 +1,14 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
+use tchat::auth::Password;
 use tchat::cli::{Cli, Command, ServeArgs};
 use tchat::event_log::{Console, EventLog};
 use tchat::server;
+use tchat::server::access::{Access, Tls};
+use tchat::server::tls::{CertSource, Certs, default_state_dir};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -22,6 +26,18 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let certs = open_certs(&args)?;
+    if args.fingerprint {
+        println!("{}", certs.fingerprint());
+        return Ok(());
+    }
+    let password = args.password_file.as_deref().map(Password::read_file).transpose()?;
+    let tls = Arc::new(Tls::new(certs));
+    let access =
+        Access { plaintext: args.plaintext, tls: Some(tls.clone()), password, ..Access::default() };
+    let mut config = server::Config::from(&args);
+    config.access = Arc::new(access);
+
     let stdout = std::io::stdout();
     let color = args.color.enabled(stdout.is_terminal());
     let console = Console { out: Box::new(stdout), color };
@@ -30,28 +46,63 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let result = runtime.block_on(async {
         let addr = std::net::SocketAddr::from((args.host, args.port));
         let listener = server::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        server::run(listener, server::Config::from(&args), log, shutdown_signal()).await?;
+        server::run(listener, config, log, shutdown_signal(&tls)).await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     });
     writer.finish();
     result
 }
 
-/// Resolves on Ctrl-C, SIGTERM or SIGHUP. A hangup (the terminal the server was started
-/// from closed) would otherwise kill the server on the spot, without telling the
-/// clients or writing the log's last events.
-async fn shutdown_signal() {
+/// The certificate given with --tls-cert/--tls-key, or the generated one in the state
+/// directory (created on first use).
+fn open_certs(args: &ServeArgs) -> Result<Certs, Box<dyn std::error::Error>> {
+    let source = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => CertSource::Files { cert: cert.clone(), key: key.clone() },
+        _ => {
+            let dir = args.state_dir.clone().or_else(default_state_dir).ok_or(
+                "no state directory for the TLS certificate: set HOME or XDG_STATE_HOME, \
+                 or give --state-dir",
+            )?;
+            CertSource::Generated(dir)
+        }
+    };
+    Ok(Certs::open(source)?)
+}
+
+/// Resolves on Ctrl-C or SIGTERM, and on a SIGHUP that comes from a closed terminal; any
+/// other SIGHUP reloads the TLS certificate (the daemon convention). A hangup would
+/// otherwise kill the server on the spot, without telling the clients or writing the
+/// log's last events.
+async fn shutdown_signal(tls: &Tls) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
         let mut hangup = signal(SignalKind::hangup()).expect("installing a SIGHUP handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-            _ = hangup.recv() => {}
+        let had_terminal = controlling_terminal();
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return,
+                _ = term.recv() => return,
+                _ = hangup.recv() => {
+                    if had_terminal && !controlling_terminal() {
+                        return;
+                    }
+                    tls.reload.notify_one();
+                }
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    {
+        let _ = tls;
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Whether the process has a controlling terminal: opening /dev/tty fails once the
+/// terminal the server was started from has closed (or when it never had one).
+#[cfg(unix)]
+fn controlling_terminal() -> bool {
+    std::fs::File::open("/dev/tty").is_ok()
 }

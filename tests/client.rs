@@ -101,7 +101,8 @@ fn piped_lines_are_sent_and_events_printed_plain() {
     let server = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(server.addr, "bob");
     let addr = server.addr.to_string();
-    let mut alice = Client::start("piped", &[&addr, "--nick", "alice"]);
+    let mut alice =
+        Client::start("piped", &[&addr, "--fingerprint", &server.fingerprint, "--nick", "alice"]);
     alice.expect("You are alice; 2 online: alice, bob");
     bob.wait_for("alice joining", |e| matches!(e, EventKind::Join { nick, .. } if nick == "alice"));
 
@@ -162,7 +163,8 @@ fn piped_lines_are_sent_and_events_printed_plain() {
 fn everything_sent_before_the_end_of_input_is_answered() {
     let server = Server::start(&["--rate", "0"]);
     let addr = server.addr.to_string();
-    let mut carol = Client::start("burst", &[&addr, "--nick", "carol"]);
+    let mut carol =
+        Client::start("burst", &[&addr, "--fingerprint", &server.fingerprint, "--nick", "carol"]);
     for i in 0..10 {
         carol.send(&format!("line {i}"));
     }
@@ -262,7 +264,8 @@ fn quit_leaves_at_once_with_its_reason() {
     let server = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(server.addr, "bob");
     let addr = server.addr.to_string();
-    let mut dave = Client::start("quit", &[&addr, "--nick", "dave"]);
+    let mut dave =
+        Client::start("quit", &[&addr, "--fingerprint", &server.fingerprint, "--nick", "dave"]);
     dave.expect("You are dave");
     dave.send("/quit see you");
     // stdin stays open: the client leaves because of /quit, not end of input.
@@ -284,7 +287,10 @@ fn quit_leaves_at_once_with_its_reason() {
 fn the_client_probes_a_silent_server_with_tcp_keepalive() {
     let server = Server::start(&[]);
     let addr = server.addr.to_string();
-    let mut erin = Client::start("keepalive", &[&addr, "--nick", "erin"]);
+    let mut erin = Client::start(
+        "keepalive",
+        &[&addr, "--fingerprint", &server.fingerprint, "--nick", "erin"],
+    );
     erin.expect("You are erin");
     let client_port = client_port_towards(server.addr.port());
     let left = keepalive_timer(client_port, server.addr.port())
@@ -345,7 +351,7 @@ fn a_full_server_refusal_is_shown_and_fails() {
     let server = Server::start(&["--max-clients", "1", "--rate", "0"]);
     let _bob = Peer::join(server.addr, "bob");
     let addr = server.addr.to_string();
-    let mut eve = Client::start("full", &[&addr]);
+    let mut eve = Client::start("full", &[&addr, "--fingerprint", &server.fingerprint]);
     let line = eve.expect("!!! ");
     assert!(line.contains("full"), "{line}");
     // Ending the input right away asks to quit; a refused session still fails.
@@ -358,7 +364,10 @@ fn a_full_server_refusal_is_shown_and_fails() {
 fn a_server_shutdown_is_reported() {
     let mut server = Server::start(&["--rate", "0"]);
     let addr = server.addr.to_string();
-    let mut frank = Client::start("shutdown", &[&addr, "--nick", "frank"]);
+    let mut frank = Client::start(
+        "shutdown",
+        &[&addr, "--fingerprint", &server.fingerprint, "--nick", "frank"],
+    );
     frank.expect("You are frank");
     server.terminate();
     frank.expect("*** Server shutting down");
@@ -378,7 +387,10 @@ fn escape_sequences_from_others_never_reach_the_output() {
     let server = Server::start(&["--rate", "0"]);
     let mut mallory = Peer::join(server.addr, "mallory");
     let addr = server.addr.to_string();
-    let mut alice = Client::start("escapes", &[&addr, "--nick", "alice", "--color", "never"]);
+    let mut alice = Client::start(
+        "escapes",
+        &[&addr, "--fingerprint", &server.fingerprint, "--nick", "alice", "--color", "never"],
+    );
     alice.expect("You are alice");
     mallory.send_bytes(b"\x1b]0;pwned\x07title \x1b[2Jclear \x9b31mdone\n");
     let line = alice.expect("<mallory> title");

@@ -214,7 +214,11 @@ fn tab_completes_nicks_and_commands_from_the_live_list() {
     let server = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(server.addr, "bobby_tables");
     let state = StateDir::new("complete");
-    let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
+    let mut term = Term::start(
+        server.addr,
+        &state,
+        &["--fingerprint", &server.fingerprint, "--nick", "alice"],
+    );
     term.wait_input("[alice #lobby] ");
 
     // A nick at the start of the line is completed and addressed.
@@ -265,7 +269,11 @@ fn the_prompt_shows_the_room_and_tab_completes_rooms_after_join() {
     bob.send("/join #dev");
     bob.wait_for("the room event", |e| matches!(e, EventKind::Room { room, .. } if room == "#dev"));
     let state = StateDir::new("rooms");
-    let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
+    let mut term = Term::start(
+        server.addr,
+        &state,
+        &["--fingerprint", &server.fingerprint, "--nick", "alice"],
+    );
     term.wait_input("[alice #lobby] ");
 
     // The rooms are learned from /rooms and rendered one a line.
@@ -301,7 +309,8 @@ fn the_prompt_shows_the_room_and_tab_completes_rooms_after_join() {
 fn up_recalls_history_which_persists_across_runs() {
     let server = Server::start(&["--rate", "0"]);
     let state = StateDir::new("history");
-    let mut term = Term::start(server.addr, &state, &["--nick", "hist"]);
+    let mut term =
+        Term::start(server.addr, &state, &["--fingerprint", &server.fingerprint, "--nick", "hist"]);
     term.wait_input("[hist #lobby] ");
     term.keys("first line\r");
     term.wait_text("<hist> first line");
@@ -331,7 +340,11 @@ fn up_recalls_history_which_persists_across_runs() {
     assert_eq!(mode & 0o777, 0o600);
 
     // A new session starts with the old history.
-    let mut again = Term::start(server.addr, &state, &["--nick", "hist2"]);
+    let mut again = Term::start(
+        server.addr,
+        &state,
+        &["--fingerprint", &server.fingerprint, "--nick", "hist2"],
+    );
     again.wait_input("[hist2 #lobby] ");
     again.keys("\x1b[A");
     again.wait_input("[hist2 #lobby] second line");
@@ -339,7 +352,11 @@ fn up_recalls_history_which_persists_across_runs() {
     assert!(again.wait_exit().success());
 
     // --no-history neither reads nor writes the file.
-    let mut none = Term::start(server.addr, &state, &["--nick", "hist3", "--no-history"]);
+    let mut none = Term::start(
+        server.addr,
+        &state,
+        &["--fingerprint", &server.fingerprint, "--nick", "hist3", "--no-history"],
+    );
     none.wait_input("[hist3 #lobby] ");
     none.keys("not kept\r");
     none.wait_text("<hist3> not kept");
@@ -357,7 +374,11 @@ fn incoming_messages_print_above_the_line_being_typed() {
     let server = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(server.addr, "bob");
     let state = StateDir::new("above");
-    let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
+    let mut term = Term::start(
+        server.addr,
+        &state,
+        &["--fingerprint", &server.fingerprint, "--nick", "alice"],
+    );
     term.wait_input("[alice #lobby] ");
     term.keys("half typed");
     term.wait_input("[alice #lobby] half typed");
@@ -400,7 +421,11 @@ fn a_pasted_block_of_forty_lines_arrives_whole() {
     let server = Server::start(&[]); // the defaults: --rate 5 --burst 20
     let mut bob = Peer::join(server.addr, "bob");
     let state = StateDir::new("paste");
-    let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
+    let mut term = Term::start(
+        server.addr,
+        &state,
+        &["--fingerprint", &server.fingerprint, "--nick", "alice"],
+    );
     term.wait_input("[alice #lobby] ");
     // As a terminal pastes into an application that turned bracketed paste on (rustyline
     // does): the block between markers, its line ends as Enter sends them.
@@ -433,7 +458,11 @@ fn forty_lines_typed_ahead_all_arrive() {
     let server = Server::start(&[]);
     let mut bob = Peer::join(server.addr, "bob");
     let state = StateDir::new("typeahead");
-    let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
+    let mut term = Term::start(
+        server.addr,
+        &state,
+        &["--fingerprint", &server.fingerprint, "--nick", "alice"],
+    );
     term.wait_input("[alice #lobby] ");
     let lines: Vec<String> = (1..=40).map(|i| format!("typed line {i}")).collect();
     term.keys(&format!("{}\r", lines.join("\r")));
@@ -488,7 +517,7 @@ fn the_client_strips_escapes_even_when_the_server_does_not() {
         }
     });
     let state = StateDir::new("fake");
-    let mut term = Term::start(addr, &state, &["--nick", "eve"]);
+    let mut term = Term::start(addr, &state, &["--plain", "--nick", "eve"]);
     term.wait_text("<mx> marker");
     let screen = term.screen();
     for text in ["<mx> ab", "* mx cd", "*** ef", "!!! raw refusal", "Welcome to fake"] {
@@ -512,7 +541,8 @@ fn the_client_strips_escapes_even_when_the_server_does_not() {
 fn a_dropped_connection_is_reported_and_the_terminal_restored() {
     let mut server = Server::start(&["--rate", "0"]);
     let state = StateDir::new("drop");
-    let mut term = Term::start(server.addr, &state, &["--nick", "gina"]);
+    let mut term =
+        Term::start(server.addr, &state, &["--fingerprint", &server.fingerprint, "--nick", "gina"]);
     term.wait_input("[gina #lobby] ");
     term.keys("unsent");
     term.wait_input("[gina #lobby] unsent");
@@ -537,7 +567,11 @@ fn sigterm_leaves_cleanly_and_restores_the_terminal() {
     let server = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(server.addr, "bob");
     let state = StateDir::new("sigterm");
-    let mut term = Term::start(server.addr, &state, &["--nick", "hank", "--no-bell"]);
+    let mut term = Term::start(
+        server.addr,
+        &state,
+        &["--fingerprint", &server.fingerprint, "--nick", "hank", "--no-bell"],
+    );
     term.wait_input("[hank #lobby] ");
     term.keys("typing");
     term.wait_input("[hank #lobby] typing");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Client, Server, keepalive_timer, read_jsonl, temp_path, wait_exit};
+use common::{Client, Server, WAIT, keepalive_timer, read_jsonl, temp_path, wait_exit};
 
 #[test]
 fn version_and_help_work() {
@@ -33,6 +33,7 @@ fn port_zero_prints_the_real_address_and_bad_host_is_a_clear_error() {
     // The port is taken now: a second server on it fails with a one-line error.
     let out = Command::new(env!("CARGO_BIN_EXE_tchat"))
         .args(["serve", "--host", "127.0.0.1", "--port", &server.addr.port().to_string()])
+        .env("XDG_STATE_HOME", &*server.state)
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -47,8 +48,10 @@ fn ipv6_loopback_works_when_available() {
         eprintln!("skipping: no IPv6 loopback on this machine");
         return;
     }
+    let state = common::state_dir::StateDir::new("ipv6");
     let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
         .args(["serve", "--host", "::1", "--port", "0"])
+        .env("XDG_STATE_HOME", &*state)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -607,14 +610,58 @@ fn sigterm_tells_clients_flushes_the_log_and_exits_zero() {
 /// Closing the terminal a server was started from sends it SIGHUP: it stops as on
 /// SIGTERM, telling its clients, instead of vanishing.
 #[test]
-fn a_hangup_stops_the_server_as_gracefully_as_sigterm() {
-    let mut server = Server::start(&[]);
-    let mut a = server.text_client("alice");
-    let status = server.signal("HUP");
-    assert!(status.success(), "{status:?}");
+fn closing_the_servers_terminal_stops_it_as_gracefully_as_sigterm() {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    let state = common::state_dir::StateDir::new("hangup");
+    let pty = native_pty_system()
+        .openpty(PtySize { rows: 24, cols: 200, pixel_width: 0, pixel_height: 0 })
+        .expect("opening a pty");
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_tchat"));
+    cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--color", "never"]);
+    cmd.env("XDG_STATE_HOME", &*state);
+    let mut child = pty.slave.spawn_command(cmd).expect("spawning tchat serve on a pty");
+    drop(pty.slave);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut reader = std::io::BufReader::new(pty.master.try_clone_reader().unwrap());
+    // Reads up to the Listening line, then drops its copy of the terminal's descriptor,
+    // so that dropping the master below really closes the terminal.
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) > 0 {
+            if line.contains("Listening") {
+                let _ = tx.send(line);
+                return;
+            }
+            line.clear();
+        }
+    });
+    let listening = rx.recv_timeout(WAIT).expect("the Listening line on the pty");
+    let addr = common::console_field(&listening, "addr");
+    let mut a = Client::connect_as(addr.trim().parse().unwrap(), "alice", WAIT);
+    // The terminal goes away: the kernel hangs up its session.
+    drop(pty.master);
     let seen = a.read_to_close();
     assert!(seen.iter().any(|l| l.starts_with("*** Server shutting down")), "{seen:?}");
-    server.wait_console("Server stopped");
+    let deadline = std::time::Instant::now() + WAIT;
+    while child.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the server did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// SIGHUP without a terminal (a service) is the reload signal: the server reloads its
+/// certificate and keeps serving.
+#[test]
+fn a_hangup_without_a_terminal_reloads_and_keeps_serving() {
+    let mut server = Server::start(&[]);
+    let mut a = server.text_client("alice");
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    let line = server.wait_console("TLS certificate reloaded");
+    assert!(line.contains(&server.fingerprint) && line.contains("trigger=signal"), "{line}");
+    let mut b = server.text_client("bob");
+    b.send("still up");
+    a.expect("<bob> still up");
 }
 
 #[test]
@@ -772,6 +819,7 @@ fn a_rotated_save_file_is_reopened_at_its_path() {
 
 #[test]
 fn unopenable_save_file_is_a_clear_startup_error() {
+    let state = common::state_dir::StateDir::new("unopenable-save");
     let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
         .args([
             "serve",
@@ -782,6 +830,7 @@ fn unopenable_save_file_is_a_clear_startup_error() {
             "--save",
             "/nonexistent-dir/log.jsonl",
         ])
+        .env("XDG_STATE_HOME", &*state)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -5,6 +5,8 @@
 //! - [`complete`]: the live nick list and Tab completion candidates;
 //! - [`editor`]: the rustyline editor thread and the history file;
 //! - [`screen`]: how many terminal rows a prompt and line take, in display columns.
+//! - [`connect`]: opening a session (TLS, trust on first use, password), with [`tls`]
+//!   (the certificate verifier) and [`trust`] (the known hosts file).
 //!
 //! This module holds the connection: it sends `/hello json [NICK]`, then runs one loop
 //! that reads events from the server and writes the user's lines to it. The user's lines
@@ -13,11 +15,14 @@
 //! block and must not stall the network loop.
 
 pub mod complete;
+pub mod connect;
 pub mod editor;
 mod outgoing;
 pub mod render;
 pub mod screen;
 pub mod target;
+pub mod tls;
+pub mod trust;
 
 use std::cell::Cell;
 use std::io::{BufRead, IsTerminal, Write};
@@ -25,7 +30,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -89,6 +94,14 @@ pub enum ClientError {
     Refused,
     /// The connection broke.
     Lost(std::io::Error),
+    /// The TLS handshake failed (not a trust question: a protocol error, or a server
+    /// that does not speak TLS; `--plain` connects without it).
+    Tls {
+        target: Target,
+        source: std::io::Error,
+    },
+    /// The server's certificate is not trusted; the text says why and what to do.
+    Trust(String),
     Io(std::io::Error),
 }
 
@@ -103,6 +116,11 @@ impl std::fmt::Display for ClientError {
             ClientError::QuitUnanswered => write!(f, "the server did not answer /quit"),
             ClientError::Refused => write!(f, "the server refused the connection"),
             ClientError::Lost(e) => write!(f, "connection lost: {e}"),
+            ClientError::Tls { target, source } => write!(
+                f,
+                "TLS with {target} failed: {source} (an older server without TLS? try --plain)"
+            ),
+            ClientError::Trust(text) => write!(f, "{text}"),
             ClientError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -134,7 +152,9 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         .enable_all()
         .build()
         .map_err(ClientError::Io)?;
-    let stream = runtime.block_on(connect(&target))?;
+    let hello = hello_lines(args.nick.as_deref());
+    let asks = std::io::stdin().is_terminal();
+    let opened = runtime.block_on(connect::open(&target, &args, &hello, asks))?;
 
     let (lines_tx, lines_rx) = unbounded_channel();
     let (acks_tx, acks_rx) = std_mpsc::channel();
@@ -158,7 +178,6 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     };
 
     let bell = interactive && !args.no_bell;
-    let hello = hello_lines(args.nick.as_deref());
     // A `!!!` line before the welcome is the server's refusal: the session never began,
     // so leaving is a failure even if the user (or the end of input) asked to quit.
     let (welcomed, refused) = (Cell::new(false), Cell::new(false));
@@ -202,7 +221,9 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         text.push('\n');
         let _ = out.send(text);
     };
-    let result = runtime.block_on(session(stream, hello, lines_rx, on_line, leave_signal()));
+    // The hello went out while the session was opened.
+    let result =
+        runtime.block_on(session(opened.stream, Vec::new(), lines_rx, on_line, leave_signal()));
     let result = match result {
         _ if refused.get() => Err(ClientError::Refused),
         Ok(()) if ended_by_server.get() => Err(ClientError::Closed),
@@ -245,6 +266,7 @@ fn hello_lines(nick: Option<&str>) -> Vec<String> {
     }
 }
 
+/// The TCP connection to `target`, bounded by [`CONNECT_TIMEOUT`].
 async fn connect(target: &Target) -> Result<TcpStream, ClientError> {
     let attempt = TcpStream::connect((target.host.as_str(), target.port));
     let result = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
@@ -301,14 +323,14 @@ async fn futures_select_first<F: std::future::Future + Unpin>(mut futures: Vec<F
 /// session only after what the server sent before it closed has been read and shown,
 /// for up to [`READ_AFTER_WRITE_FAILED`].
 async fn session(
-    stream: TcpStream,
+    stream: impl AsyncRead + AsyncWrite,
     hello: Vec<String>,
     mut input: UnboundedReceiver<Input>,
     mut on_line: impl FnMut(Line<'_>),
     leave: impl std::future::Future<Output = ()>,
 ) -> Result<(), ClientError> {
     tokio::pin!(leave);
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut out = Outgoing::default();
     hello.iter().for_each(|line| out.push_line(line));
     let mut lines = LineBuffer::new(MAX_SERVER_LINE);

@@ -14,16 +14,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::Interest;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, Sleep, sleep};
+use tokio::time::{Instant, Sleep, sleep, sleep_until};
 
 mod room_commands;
 
+use super::access::{self, Rejected};
 use super::close::linger;
 use super::hub::{Hub, Skip};
 use super::intake::{Intake, Step};
 use super::outbox::Outbox;
+use super::transport::Transport;
+use crate::auth;
 use crate::event_log::preview;
 use crate::flood::Fakelag;
 use crate::framing::{Line, LineBuffer};
@@ -73,6 +75,12 @@ struct Session {
     /// Lines' worth of flood control owed for rooms created, charged to the intake once
     /// it hands over (it is borrowed while lines are handled).
     flood_debt: u32,
+    /// "TLSv1.3" or "plain", for the log.
+    transport: &'static str,
+    /// The password was given, or none is needed: the client may be welcomed.
+    authenticated: bool,
+    /// The hello window is over; the client is welcomed as soon as it is authenticated.
+    window_over: bool,
 }
 
 /// The task serving one client until it leaves.
@@ -96,6 +104,7 @@ pub fn serve(
         Instant::now(),
     );
     let mut intake = Intake::new(LineBuffer::with_telnet(hub.config.max_line), flood);
+    let authenticated = hub.config.access.password.is_none();
     let mut s = Session {
         hub,
         id,
@@ -107,14 +116,38 @@ pub fn serve(
         seen_a_line: false,
         closing: None,
         flood_debt: 0,
+        transport: "plain",
+        authenticated,
+        window_over: false,
     };
     let mut pending = Pending::default();
     // Boxed so that its timer entry is freed once the client is announced, instead of
     // staying in every idle connection's task for good. It ends the hello window, then
     // (reset) the wait for a silent connection's announcement.
     let connected = Instant::now();
-    let mut hello = Some(Box::pin(sleep(HELLO_WINDOW)));
+    let hello_by = connected + HELLO_WINDOW;
+    let mut hello = Some(Box::pin(sleep_until(hello_by)));
     async move {
+        // Shutdown (through the outbox's wake-up) ends a handshake in progress too.
+        let established = tokio::select! {
+            established = access::establish(&s.hub, stream, peer, hello_by) => established,
+            _ = outbox.wake.notified() => Err(Rejected::Drop),
+        };
+        let mut transport = match established {
+            Ok(transport) => transport,
+            Err(rejected) => {
+                s.hub.remove(id, None);
+                if let Rejected::Refuse(stream, line) = rejected {
+                    super::close_with(stream, &line).await;
+                }
+                return;
+            }
+        };
+        if transport.is_tls() {
+            // The hello follows the handshake: the window starts over.
+            hello = Some(Box::pin(sleep(HELLO_WINDOW)));
+        }
+        s.transport = transport.describe();
         // Boxed, and made only when the session starts closing.
         let mut close_by: Option<Pin<Box<Sleep>>> = None;
         // When held lines are due (fakelag); boxed, and made only while holding.
@@ -129,7 +162,7 @@ pub fn serve(
                 too_slow = true;
                 break Some("too slow: stopped reading".into());
             }
-            if let Err(e) = pending.write(&stream) {
+            if let Err(e) = pending.write(&mut transport) {
                 break s.lost(e);
             }
             if s.announced {
@@ -142,7 +175,7 @@ pub fn serve(
                 s.closing = Some(None);
             }
             if let Some(reason) = &s.closing {
-                if pending.is_empty() && outbox.is_empty() {
+                if pending.is_empty() && outbox.is_empty() && !transport.wants_write() {
                     break reason.clone();
                 }
                 close_by.get_or_insert_with(|| Box::pin(sleep(CLOSE_GRACE)));
@@ -155,6 +188,11 @@ pub fn serve(
                 _ = async { hello.as_mut().expect("checked").await }, if hello.is_some() => {
                     if s.registered {
                         s.announce();
+                    } else if !s.authenticated {
+                        // Welcomed once the password is given.
+                        hello = None;
+                        s.window_over = true;
+                        s.info(auth::PASSWORD_PROMPT.into());
                     } else {
                         s.welcome_silent();
                         hello.as_mut().expect("checked").as_mut().reset(connected + QUIET_JOIN);
@@ -169,15 +207,15 @@ pub fn serve(
                 }
                 // One readiness future for both directions: each costs 152 bytes in
                 // every connection's task. Nothing is read while lines are held.
-                ready = stream.ready(interest(s.reads(&intake), !pending.is_empty())),
-                    if s.reads(&intake) || !pending.is_empty() =>
+                ready = transport.ready(transport.interest(s.reads(&intake), !pending.is_empty())),
+                    if s.reads(&intake) || !pending.is_empty() || transport.wants_write() =>
                 {
                     let ready = match ready {
                         Ok(ready) => ready,
                         Err(e) => break s.lost(e),
                     };
                     if ready.is_readable() && s.reads(&intake) {
-                        match read_chunk(&stream, &mut intake, &mut s, &mut lag) {
+                        match read_chunk(&mut transport, &mut intake, &mut s, &mut lag) {
                             // Socket readiness costs no cooperative budget, so a client
                             // that sends without pause would keep this worker thread to
                             // itself and starve every other connection and the accept
@@ -221,22 +259,16 @@ pub fn serve(
         if s.closing.is_some() || too_slow {
             if let Some(line) = farewell {
                 // Best effort: only what the socket takes now, after the unfinished batch.
-                if pending.write(&stream).is_ok() && pending.is_empty() {
-                    let _ = stream.try_write(line.as_bytes());
+                if pending.write(&mut transport).is_ok() && pending.is_empty() {
+                    let _ = transport.write(line.as_bytes());
                 }
             }
+            // Best effort: lets a TLS client tell a close from a cut connection.
+            transport.close_notify();
+            let _ = transport.flush();
             // Boxed: its buffer and timer would otherwise grow every idle task.
-            Box::pin(linger(stream)).await;
+            Box::pin(linger(transport.into_stream())).await;
         }
-    }
-}
-
-/// The socket events the task waits for.
-fn interest(read: bool, write: bool) -> Interest {
-    match (read, write) {
-        (true, true) => Interest::READABLE | Interest::WRITABLE,
-        (false, true) => Interest::WRITABLE,
-        _ => Interest::READABLE,
     }
 }
 
@@ -244,13 +276,13 @@ fn interest(read: bool, write: bool) -> Interest {
 /// rest is held and `lag` set to when it is due. Returns the bytes read, or `None` when
 /// the peer closed its side.
 fn read_chunk(
-    stream: &TcpStream,
+    transport: &mut Transport,
     intake: &mut Intake,
     s: &mut Session,
     lag: &mut Option<Pin<Box<Sleep>>>,
 ) -> io::Result<Option<usize>> {
     let mut buf = [0u8; READ_CHUNK];
-    match stream.try_read(&mut buf) {
+    match transport.read(&mut buf) {
         Ok(0) => Ok(None),
         Ok(n) => {
             let step = intake.feed(&buf[..n], Instant::now(), |line| s.on_line(line));
@@ -282,9 +314,10 @@ impl Pending {
     }
 
     /// Writes as much as the socket takes without blocking.
-    fn write(&mut self, stream: &TcpStream) -> io::Result<()> {
+    fn write(&mut self, transport: &mut Transport) -> io::Result<()> {
+        transport.flush()?;
         while !self.buf.is_empty() {
-            match try_write(stream, &self.buf[self.sent..])? {
+            match transport.write(&self.buf[self.sent..])? {
                 Some(n) => self.sent += n,
                 None => return Ok(()),
             }
@@ -294,16 +327,6 @@ impl Pending {
             }
         }
         Ok(())
-    }
-}
-
-/// One non-blocking write; `None` when the socket is full.
-fn try_write(stream: &TcpStream, data: &[u8]) -> io::Result<Option<usize>> {
-    match stream.try_write(data) {
-        Ok(0) => Err(io::ErrorKind::WriteZero.into()),
-        Ok(n) => Ok(Some(n)),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-        Err(e) => Err(e),
     }
 }
 
@@ -342,7 +365,7 @@ impl Session {
         let mode = if json_mode { "json" } else { "text" };
         self.hub.log.info(
             "Nick set",
-            json!({"new": self.nick, "peer": self.peer.to_string(), "mode": mode, "room": self.room}),
+            json!({"new": self.nick, "peer": self.peer.to_string(), "mode": mode, "room": self.room, "transport": self.transport}),
         );
         if let (Some(err), Some(wanted)) = (refused, wanted) {
             self.error(err.code(), err.describe(wanted));
@@ -419,6 +442,9 @@ impl Session {
         if self.closing.is_some() {
             return;
         }
+        if !self.authenticated {
+            return self.authenticate(line);
+        }
         let first = !self.seen_a_line;
         self.seen_a_line = true;
         if self.registered && !self.announced {
@@ -435,6 +461,10 @@ impl Session {
                 );
             }
         };
+        if auth::parse_pass(&text).is_some() {
+            // Never parsed as a command or a message: the secret must not reach the log.
+            return self.info("you have already given the password, if one was needed".into());
+        }
         let text = if needs_sanitizing(&text) { sanitize(&text).into() } else { text };
         let request = match Request::parse(&text) {
             Ok(r) => r,
@@ -466,6 +496,29 @@ impl Session {
         }
         self.register_if_needed();
         self.handle(request);
+    }
+
+    /// A line before the password was given: it must be `/pass` with the right one;
+    /// anything else gets one `!!!` line and a close. Once it is given after the hello
+    /// window, the client is welcomed (and announced: it has spoken).
+    fn authenticate(&mut self, line: Line<'_>) {
+        let given = match &line {
+            Line::Text(text) => auth::parse_pass(text),
+            Line::TooLong => None,
+        };
+        let access = &self.hub.config.access;
+        match access.check_password(&self.hub.log, self.peer, given) {
+            Ok(()) => {
+                self.authenticated = true;
+                if self.window_over {
+                    self.register(false, None);
+                }
+            }
+            Err(refusal) => {
+                self.error("password", refusal.to_owned());
+                self.closing = Some(Some(refusal.to_owned()));
+            }
+        }
     }
 
     fn register_if_needed(&mut self) {

@@ -4,12 +4,15 @@
 //! races, and a shutdown future, so the binary can pass Ctrl-C/SIGTERM and tests can pass
 //! anything.
 
+pub mod access;
 mod close;
 mod connection;
 mod hub;
 mod intake;
 mod outbox;
 mod rooms;
+pub mod tls;
+mod transport;
 
 use std::future::Future;
 use std::io;
@@ -19,17 +22,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::task::TaskTracker;
 
 pub use connection::{HELLO_WINDOW, QUIET_JOIN};
 use hub::Hub;
 use outbox::Outbox;
+use transport::Detected;
 
 use crate::cli::{Networks, ServeArgs};
 use crate::event_log::EventLog;
 use crate::protocol::{Event, EventKind};
+pub use access::Access;
 
 /// Limits and names the server runs with; see `tchat serve --help` for each.
 #[derive(Debug, Clone)]
@@ -53,6 +58,9 @@ pub struct Config {
     pub default_room: String,
     /// Most rooms at once, the default room included.
     pub max_rooms: usize,
+    /// TLS, `--plaintext` and the password; the binary fills it in after reading the
+    /// files ([`Access::default`]: plain text only, no password).
+    pub access: Arc<Access>,
 }
 
 impl From<&ServeArgs> for Config {
@@ -71,6 +79,7 @@ impl From<&ServeArgs> for Config {
             announce_limit: a.announce_limit as usize,
             default_room: a.default_room.clone(),
             max_rooms: a.max_rooms as usize,
+            access: Arc::default(),
         }
     }
 }
@@ -101,10 +110,13 @@ pub async fn run(
     shutdown: impl Future,
 ) -> io::Result<()> {
     let addr = listener.local_addr()?;
-    log.info(
-        "Listening",
-        json!({"addr": addr.to_string(), "version": env!("CARGO_PKG_VERSION"), "max_clients": config.max_clients}),
-    );
+    let mut listening = json!({"addr": addr.to_string(), "version": env!("CARGO_PKG_VERSION"), "max_clients": config.max_clients});
+    if let Some(tls) = &config.access.tls {
+        listening["fingerprint"] = tls.certs.fingerprint().to_string().into();
+    }
+    log.info("Listening", listening);
+    // Stops with the runtime; it holds no connection and nothing to flush.
+    let watcher = config.access.tls.clone().map(|tls| tokio::spawn(tls.watch(log.clone())));
     let hub = Arc::new(Hub::new(config, log));
     let tasks = TaskTracker::new();
     let lingering = Arc::new(AtomicUsize::new(0));
@@ -122,6 +134,9 @@ pub async fn run(
         }
     }
     drop(listener);
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
     hub.log.info("Shutting down", json!({"online": hub.online()}));
     let notice = Event::now(EventKind::Shutdown { reason: "the server is shutting down".into() });
     hub.broadcast(&notice);
@@ -159,7 +174,8 @@ fn accept(
             );
             let line = format!("!!! {refusal}\n");
             if lingering.fetch_add(1, Ordering::Relaxed) < MAX_LINGERING {
-                tasks.spawn(refuse(stream, line, lingering.clone()));
+                let tls = hub.config.access.tls.as_ref().map(|tls| tls.config());
+                tasks.spawn(refuse(stream, line, tls, lingering.clone()));
             } else {
                 lingering.fetch_sub(1, Ordering::Relaxed);
                 // A fresh socket has room for one line; never wait for it.
@@ -171,10 +187,42 @@ fn accept(
 
 /// Writes the refusal line and closes in order (see [`close::linger`]): the client may
 /// have spoken already (its hello, say).
-async fn refuse(mut stream: TcpStream, line: String, lingering: Arc<AtomicUsize>) {
+///
+/// A TLS client gets the line over TLS, so it can show it: the handshake comes first,
+/// within the same time bound.
+async fn refuse(
+    stream: TcpStream,
+    line: String,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    lingering: Arc<AtomicUsize>,
+) {
+    let hello_by = tokio::time::Instant::now() + HELLO_WINDOW;
+    let detected = match &tls {
+        Some(_) => transport::detect(&stream, hello_by).await.unwrap_or(Detected::Plain),
+        None => Detected::Plain,
+    };
+    match (detected, tls) {
+        (Detected::Tls, Some(config)) => {
+            let _ = tokio::time::timeout(close::LINGER, async {
+                let mut tls = tokio_rustls::TlsAcceptor::from(config).accept(stream).await?;
+                tls.write_all(line.as_bytes()).await?;
+                tls.shutdown().await?;
+                let mut sink = [0u8; 512];
+                while tls.read(&mut sink).await? > 0 {}
+                io::Result::Ok(())
+            })
+            .await;
+        }
+        _ => close_with(stream, &line).await,
+    }
+    lingering.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// The plain-text close of [`refuse`]; also for a plain connection that `--plaintext`
+/// turns away.
+async fn close_with(mut stream: TcpStream, line: &str) {
     let written = tokio::time::timeout(close::LINGER, stream.write_all(line.as_bytes())).await;
     if matches!(written, Ok(Ok(()))) {
         close::linger(stream).await;
     }
-    lingering.fetch_sub(1, Ordering::Relaxed);
 }

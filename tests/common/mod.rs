@@ -36,6 +36,11 @@ pub struct Server {
     /// dropping a `Server` whose stderr shows a panic fails the test.
     stderr: Arc<Mutex<String>>,
     stderr_reader: Option<JoinHandle<()>>,
+    /// The server's XDG_STATE_HOME, where it keeps its generated TLS certificate: never
+    /// the real one.
+    pub state: state_dir::StateDir,
+    /// The TLS certificate's fingerprint, from the `Listening` line.
+    pub fingerprint: String,
 }
 
 impl Server {
@@ -47,9 +52,18 @@ impl Server {
     /// [`Server::start`] for a test that loads the machine: every wait of this server
     /// and of the clients it connects lasts up to `patience`.
     pub fn start_within(extra: &[&str], patience: Duration) -> Server {
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Server::start_in(state_dir::StateDir::new(&format!("serve{n}")), extra, patience)
+    }
+
+    /// [`Server::start_within`] with the given state directory (XDG_STATE_HOME), e.g. to
+    /// keep the same certificate across a restart.
+    pub fn start_in(state: state_dir::StateDir, extra: &[&str], patience: Duration) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
             .args(["serve", "--host", "127.0.0.1", "--port", "0"])
             .args(extra)
+            .env("XDG_STATE_HOME", &*state)
             .env_remove("NO_COLOR")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -95,14 +109,12 @@ impl Server {
             patience,
             stderr,
             stderr_reader: Some(stderr_reader),
+            state,
+            fingerprint: String::new(),
         };
         let line = server.wait_console("Listening");
-        let addr = line
-            .split_whitespace()
-            .find_map(|w| w.rsplit("addr=").next().filter(|_| w.contains("addr=")))
-            .map(|w| w.trim_start_matches("\u{1b}[0m"))
-            .unwrap_or_else(|| panic!("no addr= in {line:?}"));
-        server.addr = addr.parse().unwrap();
+        server.addr = console_field(&line, "addr").parse().unwrap();
+        server.fingerprint = console_field(&line, "fingerprint");
         server
     }
 
@@ -232,6 +244,15 @@ impl Drop for Server {
             panic!("tchat serve panicked:\n{stderr}");
         }
     }
+}
+
+/// The value of `name=` in a console line (which may be colored).
+pub fn console_field(line: &str, name: &str) -> String {
+    let key = format!("{name}=");
+    line.split_whitespace()
+        .find_map(|w| w.rsplit(&key).next().filter(|_| w.contains(&key)))
+        .map(|w| w.trim_start_matches("\u{1b}[0m").to_owned())
+        .unwrap_or_else(|| panic!("no {key} in {line:?}"))
 }
 
 /// Waits (bounded) for a child to exit.

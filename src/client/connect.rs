@@ -1,0 +1,240 @@
+//! Opening a session: TCP, then TLS with trust on first use (unless `--plain`), then the
+//! password and the hello, up to the server's first line. Done before the line editor
+//! starts, so the trust question and the password prompt own the terminal.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use super::tls::{self, Outcome, Trusted};
+use super::trust;
+use super::{ClientError, connect};
+use crate::auth::{PASSWORD_REQUIRED, Password};
+use crate::cli::JoinArgs;
+use crate::fingerprint::Fingerprint;
+
+use super::target::Target;
+
+/// A byte stream to the server, plain or TLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// An open session: the stream, and what the server sent while it was opened (its first
+/// line, which the session shows first).
+pub struct Opened {
+    pub stream: Prefixed<Box<dyn Io>>,
+}
+
+/// Connects, secures, authenticates and says hello; `interactive`: questions and the
+/// password prompt may use the terminal.
+pub async fn open(
+    target: &Target,
+    args: &JoinArgs,
+    hello: &[String],
+    interactive: bool,
+) -> Result<Opened, ClientError> {
+    let mut password = match &args.password_file {
+        Some(path) => Some(Password::read_file(path).map_err(ClientError::Io)?),
+        None => None,
+    };
+    let mut trust = TrustInputs::load(target, args)?;
+    loop {
+        let mut stream = secure(target, args, &mut trust, interactive).await?;
+        let mut lines = Vec::with_capacity(hello.len() + 1);
+        lines.extend(password.as_ref().map(Password::pass_line));
+        lines.extend(hello.iter().cloned());
+        let mut out = lines.join("\n");
+        out.push('\n');
+        stream.write_all(out.as_bytes()).await.map_err(ClientError::Lost)?;
+        stream.flush().await.map_err(ClientError::Lost)?;
+        let first = first_line(&mut stream).await?;
+        let asks_password = first.starts_with(format!("!!! {PASSWORD_REQUIRED}").as_bytes());
+        if asks_password && password.is_none() && interactive {
+            password = Some(prompt_password(target)?);
+            continue;
+        }
+        return Ok(Opened { stream: Prefixed { prefix: first, pos: 0, inner: stream } });
+    }
+}
+
+/// Reads until the first line end (or the end of the stream); returns all bytes read.
+async fn first_line(stream: &mut Box<dyn Io>) -> Result<Vec<u8>, ClientError> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.contains(&b'\n') {
+        let n = stream.read(&mut buf).await.map_err(ClientError::Lost)?;
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    Ok(got)
+}
+
+fn prompt_password(target: &Target) -> Result<Password, ClientError> {
+    let typed =
+        rpassword::prompt_password(format!("Password for {target}: ")).map_err(ClientError::Io)?;
+    Password::new(&typed).ok_or_else(|| ClientError::Trust("no password given".into()))
+}
+
+/// What decides whether a certificate is trusted: the fingerprint given, and the known
+/// hosts file with this server's pin.
+struct TrustInputs {
+    host: String,
+    path: Option<PathBuf>,
+    pin: Option<trust::Pin>,
+    given: Option<Fingerprint>,
+}
+
+impl TrustInputs {
+    fn load(target: &Target, args: &JoinArgs) -> Result<TrustInputs, ClientError> {
+        let host = target.to_string();
+        let path = trust::default_path();
+        let pin = match (&path, args.plain) {
+            (Some(path), false) => trust::find(&trust::read(path).map_err(ClientError::Io)?, &host),
+            _ => None,
+        };
+        Ok(TrustInputs { host, path, pin, given: args.fingerprint })
+    }
+
+    fn expected(&self) -> Option<Fingerprint> {
+        self.given.or(self.pin.map(|p| p.fingerprint))
+    }
+
+    /// Pins `fp` unless it is pinned already.
+    fn remember(&mut self, fp: Fingerprint) -> Result<(), ClientError> {
+        if self.pin.is_some_and(|p| p.fingerprint == fp) {
+            return Ok(());
+        }
+        let path = self.path.as_ref().ok_or_else(|| {
+            ClientError::Trust("cannot pin the certificate: set HOME or XDG_DATA_HOME".into())
+        })?;
+        trust::pin(path, &self.host, fp).map_err(ClientError::Io)?;
+        self.pin = trust::find(&trust::read(path).map_err(ClientError::Io)?, &self.host);
+        Ok(())
+    }
+
+    /// The loud refusal of a certificate that is not the pinned or given one.
+    fn mismatch(&self, seen: Fingerprint) -> ClientError {
+        let path = self.path.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+        let (label, expected, forget) = match (self.given, self.pin) {
+            (Some(given), _) => ("given with --fingerprint", given, String::new()),
+            (None, Some(pin)) => (
+                "pinned in known hosts",
+                pin.fingerprint,
+                format!(
+                    "\nIf the operator confirms the new fingerprint, forget the old one by \
+                     deleting line {} of {path}\n  ({} {}), and connect again.",
+                    pin.line, self.host, pin.fingerprint
+                ),
+            ),
+            (None, None) => unreachable!("a mismatch needs an expected fingerprint"),
+        };
+        ClientError::Trust(format!(
+            "WARNING: THE SERVER'S CERTIFICATE HAS CHANGED, refusing to connect to {}\n  \
+             {label}: {expected}\n  the server offered:   {seen}\n\
+             Someone may be intercepting the connection, or the server has a new certificate.\
+             {forget}",
+            self.host
+        ))
+    }
+}
+
+/// The TCP connection, secured with TLS unless `--plain`.
+async fn secure(
+    target: &Target,
+    args: &JoinArgs,
+    trust: &mut TrustInputs,
+    interactive: bool,
+) -> Result<Box<dyn Io>, ClientError> {
+    let tcp = connect(target).await?;
+    if args.plain {
+        eprintln!("tchat: connecting without TLS (--plain): the network can read this chat");
+        return Ok(Box::new(tcp));
+    }
+    match tls::handshake(tcp, &target.host, trust.expected()).await {
+        Outcome::Connected(stream, Trusted::ByAuthority) => Ok(stream),
+        Outcome::Connected(stream, Trusted::ByFingerprint(fp)) => {
+            trust.remember(fp)?;
+            Ok(stream)
+        }
+        Outcome::Failed(source) => Err(ClientError::Tls { target: target.clone(), source }),
+        Outcome::Untrusted(seen) if trust.expected().is_some() => Err(trust.mismatch(seen)),
+        Outcome::Untrusted(seen) if interactive && ask_to_trust(&trust.host, seen)? => {
+            trust.given = Some(seen);
+            Box::pin(secure(target, args, trust, interactive)).await
+        }
+        Outcome::Untrusted(seen) if interactive => Err(ClientError::Trust(format!(
+            "not connecting: the certificate of {} ({seen}) was not trusted",
+            trust.host
+        ))),
+        Outcome::Untrusted(seen) => Err(ClientError::Trust(format!(
+            "the certificate of {} is not known: its fingerprint is {seen}\n\
+             Check it with the server's operator (tchat serve --fingerprint), then connect \
+             with --fingerprint {seen}, or once from a terminal to be asked.",
+            trust.host
+        ))),
+    }
+}
+
+/// Asks on the terminal whether to trust an unknown certificate, as ssh does.
+fn ask_to_trust(host: &str, seen: Fingerprint) -> Result<bool, ClientError> {
+    let mut err = std::io::stderr();
+    let question = format!(
+        "The certificate of {host} is not signed by an authority this system trusts.\n\
+         Its fingerprint is {seen}.\n\
+         Compare it with the one the operator gives (tchat serve --fingerprint).\n\
+         Trust it and connect (yes/no)? "
+    );
+    err.write_all(question.as_bytes()).and_then(|()| err.flush()).map_err(ClientError::Io)?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(ClientError::Io)?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y"))
+}
+
+/// A stream that first yields bytes already read from it.
+pub struct Prefixed<S> {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.pos < self.prefix.len() {
+            let n = (self.prefix.len() - self.pos).min(buf.remaining());
+            let start = self.pos;
+            buf.put_slice(&self.prefix[start..start + n]);
+            self.pos += n;
+            if self.pos == self.prefix.len() {
+                self.prefix = Vec::new();
+                self.pos = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

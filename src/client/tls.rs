@@ -1,0 +1,152 @@
+//! The client's side of TLS: a certificate that verifies against the system's roots is
+//! used as is; any other one is trusted only if its fingerprint is the one expected (from
+//! `--fingerprint` or the known hosts file). Either way the server must prove it holds
+//! the certificate's key: the handshake signature is always checked.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, Error, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::fingerprint::Fingerprint;
+
+/// How the server's certificate came to be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trusted {
+    /// It verifies against the system's roots for the name connected to.
+    ByAuthority,
+    /// Its fingerprint is the one expected.
+    ByFingerprint(Fingerprint),
+}
+
+/// How a TLS connection attempt ended.
+pub enum Outcome {
+    Connected(Box<TlsStream<TcpStream>>, Trusted),
+    /// The certificate is neither verified nor the expected one; it has this fingerprint.
+    Untrusted(Fingerprint),
+    Failed(io::Error),
+}
+
+/// Runs the TLS handshake over `tcp`, trusting a certificate with fingerprint
+/// `expected` as well as any the system's roots vouch for.
+pub async fn handshake(tcp: TcpStream, host: &str, expected: Option<Fingerprint>) -> Outcome {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(Verifier {
+        roots: system_roots(&provider),
+        expected,
+        seen: Mutex::new(None),
+        provider: provider.clone(),
+    });
+    let config =
+        match ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions() {
+            Ok(builder) => builder
+                .dangerous()
+                .with_custom_certificate_verifier(verifier.clone())
+                .with_no_client_auth(),
+            Err(e) => return Outcome::Failed(io::Error::other(e)),
+        };
+    let name = match ServerName::try_from(host.to_owned()) {
+        Ok(name) => name,
+        Err(e) => return Outcome::Failed(io::Error::new(io::ErrorKind::InvalidInput, e)),
+    };
+    let result = TlsConnector::from(Arc::new(config)).connect(name, tcp).await;
+    let seen = *verifier.seen.lock().unwrap_or_else(|e| e.into_inner());
+    match (result, seen) {
+        (Ok(stream), Some(seen)) => {
+            let how = match seen {
+                Seen::Authority => Trusted::ByAuthority,
+                Seen::Untrusted(fp) | Seen::Expected(fp) => Trusted::ByFingerprint(fp),
+            };
+            Outcome::Connected(Box::new(stream), how)
+        }
+        (Err(_), Some(Seen::Untrusted(fp))) => Outcome::Untrusted(fp),
+        (Ok(_), None) => Outcome::Failed(io::Error::other("no certificate checked")),
+        (Err(e), _) => Outcome::Failed(e),
+    }
+}
+
+/// The system's trusted roots as a verifier; `None` when there are none to load (a
+/// minimal container): then only fingerprints are trusted.
+fn system_roots(provider: &Arc<CryptoProvider>) -> Option<Arc<WebPkiServerVerifier>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return None;
+    }
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().ok()
+}
+
+/// What the verifier made of the certificate.
+#[derive(Debug, Clone, Copy)]
+enum Seen {
+    Authority,
+    Expected(Fingerprint),
+    Untrusted(Fingerprint),
+}
+
+#[derive(Debug)]
+struct Verifier {
+    roots: Option<Arc<WebPkiServerVerifier>>,
+    expected: Option<Fingerprint>,
+    seen: Mutex<Option<Seen>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        let fp = Fingerprint::of(end_entity);
+        let by_authority = self.roots.as_ref().is_some_and(|roots| {
+            roots.verify_server_cert(end_entity, intermediates, server_name, ocsp, now).is_ok()
+        });
+        let seen = match () {
+            _ if by_authority => Seen::Authority,
+            _ if self.expected == Some(fp) => Seen::Expected(fp),
+            _ => Seen::Untrusted(fp),
+        };
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(seen);
+        match seen {
+            Seen::Untrusted(_) => {
+                Err(Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure))
+            }
+            _ => Ok(ServerCertVerified::assertion()),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}

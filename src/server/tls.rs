@@ -1,0 +1,271 @@
+//! The server's TLS identity: a certificate and key generated once and kept in the state
+//! directory, or a real chain and key given with `--tls-cert/--tls-key`; reloaded when the
+//! files change or on SIGHUP, so renewed certificates are served without a restart.
+//!
+//! New handshakes ask [`Certs`] (a rustls [`ResolvesServerCert`]) for the current
+//! certificate, so a reload never touches connections already established.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use crate::fingerprint::Fingerprint;
+
+/// File names of the generated identity inside the state directory.
+const GENERATED_CERT: &str = "tls-cert.pem";
+const GENERATED_KEY: &str = "tls-key.pem";
+
+/// Where the certificate and key come from.
+#[derive(Debug, Clone)]
+pub enum CertSource {
+    /// Generated on first start and kept in this directory (0700, files 0600).
+    Generated(PathBuf),
+    /// A PEM chain (leaf first) and a PEM private key, e.g. from Let's Encrypt.
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+impl CertSource {
+    fn paths(&self) -> (PathBuf, PathBuf) {
+        match self {
+            CertSource::Generated(dir) => (dir.join(GENERATED_CERT), dir.join(GENERATED_KEY)),
+            CertSource::Files { cert, key } => (cert.clone(), key.clone()),
+        }
+    }
+}
+
+/// Why the identity could not be loaded or created; one line for the operator.
+#[derive(Debug)]
+pub enum TlsError {
+    Io { path: PathBuf, source: io::Error },
+    Pem { path: PathBuf, what: &'static str, detail: String },
+    Rustls(rustls::Error),
+    Generate(rcgen::Error),
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            TlsError::Pem { path, what, detail } => {
+                write!(f, "{}: no usable {what} ({detail})", path.display())
+            }
+            TlsError::Rustls(e) => write!(f, "TLS certificate and key: {e}"),
+            TlsError::Generate(e) => write!(f, "generating a TLS certificate: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+/// The state directory: `XDG_STATE_HOME/tchat`, else `~/.local/state/tchat` (the XDG
+/// Base Directory specification's default).
+pub fn default_state_dir() -> Option<PathBuf> {
+    let from_env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    from_env("XDG_STATE_HOME")
+        .or_else(|| from_env("HOME").map(|home| home.join(".local/state")))
+        .map(|dir| dir.join("tchat"))
+}
+
+/// The certificate in use, and where to reload it from.
+pub struct Certs {
+    source: CertSource,
+    provider: Arc<CryptoProvider>,
+    current: RwLock<Loaded>,
+    /// The files' modification times at the last load, to notice a renewal by polling.
+    stamp: Mutex<Option<(SystemTime, SystemTime)>>,
+}
+
+#[derive(Clone)]
+struct Loaded {
+    key: Arc<CertifiedKey>,
+    fingerprint: Fingerprint,
+}
+
+impl fmt::Debug for Certs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Certs").field("fingerprint", &self.fingerprint().to_string()).finish()
+    }
+}
+
+impl Certs {
+    /// Loads the identity, generating it first if it is the generated kind and missing.
+    pub fn open(source: CertSource) -> Result<Certs, TlsError> {
+        if let CertSource::Generated(dir) = &source {
+            ensure_generated(dir)?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let (loaded, stamp) = load(&source, &provider)?;
+        Ok(Certs { source, provider, current: RwLock::new(loaded), stamp: Mutex::new(stamp) })
+    }
+
+    /// The leaf certificate's fingerprint, as clients see it.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).fingerprint
+    }
+
+    /// Whether the files changed since the last load (by modification time).
+    pub fn changed_on_disk(&self) -> bool {
+        let (cert, key) = self.source.paths();
+        let now = mtimes(&cert, &key);
+        now.is_some() && now != *self.stamp.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Loads the files again. On failure the current certificate stays in use. Returns
+    /// the new fingerprint.
+    pub fn reload(&self) -> Result<Fingerprint, TlsError> {
+        let (loaded, stamp) = load(&self.source, &self.provider)?;
+        let fingerprint = loaded.fingerprint;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = loaded;
+        *self.stamp.lock().unwrap_or_else(|e| e.into_inner()) = stamp;
+        Ok(fingerprint)
+    }
+
+    /// A rustls server configuration that asks `certs` at every handshake.
+    pub fn server_config(certs: &Arc<Certs>) -> Arc<ServerConfig> {
+        let config = ServerConfig::builder_with_provider(certs.provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("the ring provider supports the default protocol versions")
+            .with_no_client_auth()
+            .with_cert_resolver(certs.clone());
+        Arc::new(config)
+    }
+}
+
+impl ResolvesServerCert for Certs {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.read().unwrap_or_else(|e| e.into_inner()).key.clone())
+    }
+}
+
+fn mtimes(cert: &Path, key: &Path) -> Option<(SystemTime, SystemTime)> {
+    let mtime = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    Some((mtime(cert)?, mtime(key)?))
+}
+
+fn load(
+    source: &CertSource,
+    provider: &CryptoProvider,
+) -> Result<(Loaded, Option<(SystemTime, SystemTime)>), TlsError> {
+    let (cert_path, key_path) = source.paths();
+    // Taken before reading, so a write during the load is noticed at the next poll.
+    let stamp = mtimes(&cert_path, &key_path);
+    let cert_pem = read(&cert_path)?;
+    let key_pem = read(&key_path)?;
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error(&cert_path, "certificate", e))?;
+    if chain.is_empty() {
+        return Err(TlsError::Pem {
+            path: cert_path,
+            what: "certificate",
+            detail: "no CERTIFICATE block".into(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| pem_error(&key_path, "private key", e))?;
+    let fingerprint = Fingerprint::of(&chain[0]);
+    let key = CertifiedKey::from_der(chain, key, provider).map_err(TlsError::Rustls)?;
+    Ok((Loaded { key: Arc::new(key), fingerprint }, stamp))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    fs::read(path).map_err(|source| TlsError::Io { path: path.to_owned(), source })
+}
+
+fn pem_error(path: &Path, what: &'static str, e: rustls::pki_types::pem::Error) -> TlsError {
+    TlsError::Pem { path: path.to_owned(), what, detail: format!("{e:?}") }
+}
+
+/// Creates the state directory and a self-signed identity in it, unless both files are
+/// already there.
+fn ensure_generated(dir: &Path) -> Result<(), TlsError> {
+    let (cert_path, key_path) = (dir.join(GENERATED_CERT), dir.join(GENERATED_KEY));
+    if cert_path.exists() && key_path.exists() {
+        return Ok(());
+    }
+    let io_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| TlsError::Io { path, source }
+    };
+    create_private_dir(dir).map_err(io_err(dir))?;
+    // The name matters little: clients that cannot verify it pin the fingerprint.
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+        .map_err(TlsError::Generate)?;
+    // The key first: a certificate without its key would be loaded and fail.
+    write_private(&key_path, generated.signing_key.serialize_pem().as_bytes())
+        .map_err(io_err(&key_path))?;
+    write_private(&cert_path, generated.cert.pem().as_bytes()).map_err(io_err(&cert_path))
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Writes a file readable by its owner only, through a temporary name so that a crash
+/// never leaves half a key behind.
+fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let _ = fs::remove_file(&tmp);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp)?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tchat-tls-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn the_generated_identity_is_private_and_stable() {
+        let dir = temp_dir("stable");
+        let first = Certs::open(CertSource::Generated(dir.clone())).unwrap().fingerprint();
+        let again = Certs::open(CertSource::Generated(dir.clone())).unwrap().fingerprint();
+        assert_eq!(first, again);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&dir), 0o700);
+            assert_eq!(mode(&dir.join(GENERATED_KEY)), 0o600);
+            assert_eq!(mode(&dir.join(GENERATED_CERT)), 0o600);
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_broken_file_is_a_clear_error_and_keeps_the_old_certificate() {
+        let dir = temp_dir("broken");
+        let certs = Certs::open(CertSource::Generated(dir.clone())).unwrap();
+        let before = certs.fingerprint();
+        fs::write(dir.join(GENERATED_CERT), "not pem").unwrap();
+        let err = certs.reload().unwrap_err().to_string();
+        assert!(err.contains("tls-cert.pem: no usable certificate"), "{err}");
+        assert_eq!(certs.fingerprint(), before);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

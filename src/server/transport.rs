@@ -1,0 +1,268 @@
+//! The byte stream of one connection: the socket itself, or TLS over it.
+//!
+//! The connection task is readiness-based (it waits on the socket, then reads and writes
+//! without blocking), so TLS is rustls's low-level [`ServerConnection`] driven over the
+//! non-blocking socket rather than an async wrapper: the task keeps one readiness future
+//! and no extra buffers of its own. [`detect`] tells a TLS ClientHello from a typed line
+//! by peeking at the first bytes within the hello window, so both share one port.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::{ServerConfig, ServerConnection};
+use tokio::io::{Interest, Ready};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep, timeout, timeout_at};
+
+/// How long a TLS client has to finish its handshake once its ClientHello began. A
+/// client that stops half-way holds a slot for no longer than this.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most plaintext handed to rustls per write: bounds what one connection holds encrypted
+/// but unsent, as the outbox bounds what it holds in clear.
+const TLS_WRITE_CHUNK: usize = 16 * 1024;
+
+/// While only one byte has arrived and it may start a ClientHello, look again this often.
+const PEEK_RETRY: Duration = Duration::from_millis(5);
+
+/// What the first bytes of a connection say it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detected {
+    /// A TLS handshake record (content type 22, then major version 3): RFC 8446 §5.1.
+    Tls,
+    /// Anything else, or nothing within the hello window: typed lines.
+    Plain,
+}
+
+/// Classifies the first bytes; `None` while one byte is not enough to tell.
+pub fn classify(first: &[u8]) -> Option<Detected> {
+    match first {
+        [] | [0x16] => None,
+        [0x16, 0x03, ..] => Some(Detected::Tls),
+        _ => Some(Detected::Plain),
+    }
+}
+
+/// Waits until the client's first bytes show what it speaks, or until `deadline`
+/// (silence means a plain client waiting for the welcome, such as `nc`). Consumes
+/// nothing: the bytes stay for the line reader or rustls.
+pub async fn detect(stream: &TcpStream, deadline: Instant) -> io::Result<Detected> {
+    let mut first = [0u8; 2];
+    loop {
+        let Ok(peeked) = timeout_at(deadline, stream.peek(&mut first)).await else {
+            return Ok(Detected::Plain);
+        };
+        let n = peeked?;
+        if n == 0 {
+            // Closed at once: the line reader sees the end and cleans up.
+            return Ok(Detected::Plain);
+        }
+        match classify(&first[..n]) {
+            Some(detected) => return Ok(detected),
+            None if Instant::now() >= deadline => return Ok(Detected::Plain),
+            // The next byte may be on its way; readiness would not wait for it.
+            None => sleep(PEEK_RETRY).await,
+        }
+    }
+}
+
+/// The socket as `std::io` Read and Write for rustls, without blocking.
+struct SocketIo<'a>(&'a TcpStream);
+
+impl Read for SocketIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
+impl Write for SocketIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One connection's byte stream. Reads and writes never block: they return
+/// `WouldBlock` (or `None`) like the socket's own `try_read`/`try_write`.
+pub struct Transport {
+    stream: TcpStream,
+    /// Boxed: rustls's state is large and only TLS connections pay for it.
+    tls: Option<Box<ServerConnection>>,
+}
+
+impl Transport {
+    pub fn plain(stream: TcpStream) -> Transport {
+        Transport { stream, tls: None }
+    }
+
+    /// Runs the TLS handshake, bounded by [`HANDSHAKE_TIMEOUT`].
+    pub async fn accept_tls(stream: TcpStream, config: Arc<ServerConfig>) -> io::Result<Transport> {
+        let tls = ServerConnection::new(config).map_err(io::Error::other)?;
+        let mut t = Transport { stream, tls: Some(Box::new(tls)) };
+        match timeout(HANDSHAKE_TIMEOUT, t.handshake()).await {
+            Ok(result) => result.map(|()| t),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
+        }
+    }
+
+    async fn handshake(&mut self) -> io::Result<()> {
+        while self.tls.as_ref().is_some_and(|tls| tls.is_handshaking()) {
+            self.flush()?;
+            let interest = self.interest(true, false);
+            let ready = self.stream.ready(interest).await?;
+            if ready.is_readable() {
+                match self.pump_in() {
+                    Ok(true) => {}
+                    Ok(false) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    // A stale readiness: the socket said so, and tokio now knows it.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        self.flush()
+    }
+
+    /// "TLSv1.3", "TLSv1.2" or "plain", for the log.
+    pub fn describe(&self) -> &'static str {
+        match self.tls.as_ref().and_then(|tls| tls.protocol_version()) {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+            Some(_) => "TLS",
+            None => "plain",
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.peer_addr()
+    }
+
+    /// The socket events to wait for: `write` when the caller has bytes to send, plus
+    /// writability whenever rustls holds encrypted bytes not yet sent.
+    pub fn interest(&self, read: bool, write: bool) -> Interest {
+        let write = write || self.wants_write();
+        match (read, write) {
+            (true, true) => Interest::READABLE | Interest::WRITABLE,
+            (false, true) => Interest::WRITABLE,
+            _ => Interest::READABLE,
+        }
+    }
+
+    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+        self.stream.ready(interest).await
+    }
+
+    /// Whether encrypted bytes wait to be sent (always false for plain text).
+    pub fn wants_write(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| tls.wants_write())
+    }
+
+    /// Reads what is available, like `try_read`: `Ok(0)` at the end of the stream,
+    /// `WouldBlock` when nothing is there.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.tls.is_none() {
+            return self.stream.try_read(buf);
+        }
+        loop {
+            let tls = self.tls.as_mut().expect("checked");
+            match tls.reader().read(buf) {
+                // Ok(0): the client sent close_notify.
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if !self.pump_in()? {
+                return Ok(0);
+            }
+        }
+    }
+
+    /// Reads TLS records from the socket and processes them; `Ok(false)` at the end of
+    /// the stream. Answers (handshake messages, alerts) are sent at once when possible.
+    fn pump_in(&mut self) -> io::Result<bool> {
+        let tls = self.tls.as_mut().expect("only called for TLS");
+        if tls.read_tls(&mut SocketIo(&self.stream))? == 0 {
+            return Ok(false);
+        }
+        if let Err(e) = tls.process_new_packets() {
+            // Best effort: the alert rustls queued tells the client why.
+            let _ = self.flush();
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        self.flush()?;
+        Ok(true)
+    }
+
+    /// Writes like `try_write`: `None` when nothing more can be taken now.
+    pub fn write(&mut self, data: &[u8]) -> io::Result<Option<usize>> {
+        let n = if self.tls.is_none() {
+            match self.stream.try_write(data) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        } else {
+            self.flush()?;
+            if self.wants_write() {
+                return Ok(None);
+            }
+            let tls = self.tls.as_mut().expect("checked");
+            let n = tls.writer().write(&data[..data.len().min(TLS_WRITE_CHUNK)])?;
+            self.flush()?;
+            n
+        };
+        if n == 0 && !data.is_empty() {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        Ok(Some(n))
+    }
+
+    /// Sends the encrypted bytes rustls holds, as far as the socket takes them.
+    pub fn flush(&mut self) -> io::Result<()> {
+        let Some(tls) = self.tls.as_mut() else { return Ok(()) };
+        while tls.wants_write() {
+            match tls.write_tls(&mut SocketIo(&self.stream)) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues TLS's close_notify, so the client can tell a close from a cut. Sent by the
+    /// next [`flush`](Transport::flush).
+    pub fn close_notify(&mut self) {
+        if let Some(tls) = self.tls.as_mut() {
+            tls.send_close_notify();
+        }
+    }
+
+    /// The socket, for a graceful close after a refusal.
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_hello_is_told_from_a_typed_line() {
+        assert_eq!(classify(&[0x16, 0x03]), Some(Detected::Tls));
+        assert_eq!(classify(&[0x16, 0x03, 0x01]), Some(Detected::Tls));
+        assert_eq!(classify(b"/hello json"), Some(Detected::Plain));
+        assert_eq!(classify(&[0x16, b'h']), Some(Detected::Plain));
+        assert_eq!(classify(&[0x16]), None);
+        assert_eq!(classify(&[]), None);
+    }
+}
