@@ -111,7 +111,7 @@ _tchat() {
             return 0
             ;;
         tchat__subcmd__join)
-            opts="-p -n -h --host --port --nick --color --no-history --no-bell --help"
+            opts="-p -n -h --host --port --nick --color --no-history --no-bell --plain --fingerprint --password-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -141,6 +141,14 @@ _tchat() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -149,7 +157,7 @@ _tchat() {
             return 0
             ;;
         tchat__subcmd__serve)
-            opts="-p -h --host --port --save --color --max-line --max-clients --max-per-ip --max-per-ip-exempt --rate --burst --flood-kick-after --send-queue --announce-limit --default-room --max-rooms --name --help"
+            opts="-p -h --host --port --save --color --max-line --max-clients --max-per-ip --max-per-ip-exempt --rate --burst --flood-kick-after --send-queue --announce-limit --default-room --max-rooms --name --tls-cert --tls-key --state-dir --fingerprint --plaintext --password-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -220,6 +228,26 @@ _tchat() {
                     return 0
                     ;;
                 --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --plaintext)
+                    COMPREPLY=($(compgen -W "allow loopback deny" -- "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -47,6 +47,14 @@ complete -c tchat -n "__fish_tchat_using_subcommand serve" -l announce-limit -d 
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l default-room -d 'Room every connection starts in and /part returns to: \'#\' and 1 to 32 characters' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l max-rooms -d 'Most rooms at once, the default room included (2 allows one room besides it)' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l name -d 'Server name shown in the welcome message' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l tls-cert -d 'TLS certificate chain (PEM, leaf first), reloaded when the file changes or on SIGHUP' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l tls-key -d 'Private key (PEM) of --tls-cert' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l state-dir -d 'Where the generated TLS key and certificate live [default: $XDG_STATE_HOME/tchat or ~/.local/state/tchat]' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l plaintext -d 'Accept typed-line (non-TLS) connections from anywhere, only from loopback, or never' -r -f -a "allow\t'From anywhere (nc HOST 5555 works)'
+loopback\t'Only from the loopback address (nc on the server\'s own machine)'
+deny\t'Never: TLS only'"
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l password-file -d 'Require the password on the first line of FILE from every client (/pass PASSWORD)' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l fingerprint -d 'Print the TLS certificate\'s SHA-256 fingerprint and exit (generating the certificate if needed)'
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l host -d 'Server to connect to, as an option (same forms as HOST)' -r
 complete -c tchat -n "__fish_tchat_using_subcommand join" -s p -l port -d 'Server port, unless HOST names one' -r
@@ -54,8 +62,11 @@ complete -c tchat -n "__fish_tchat_using_subcommand join" -s n -l nick -d 'Nickn
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l color -d 'Color the output' -r -f -a "auto\t'Color when writing to a terminal and NO_COLOR is not set'
 always\t'Always color'
 never\t'Never color'"
+complete -c tchat -n "__fish_tchat_using_subcommand join" -l fingerprint -d 'Trust the server\'s certificate if it has this fingerprint (SHA256:..., from the operator)' -r
+complete -c tchat -n "__fish_tchat_using_subcommand join" -l password-file -d 'Send the server password from the first line of FILE' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-history -d 'Do not read or write the input history file'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-bell -d 'Do not ring the terminal bell when your nick is mentioned'
+complete -c tchat -n "__fish_tchat_using_subcommand join" -l plain -d 'Connect without TLS (to an older server, or on a trusted network)'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tchat -n "__fish_tchat_using_subcommand help; and not __fish_seen_subcommand_from serve join help" -f -a "serve" -d 'Run the chat server'
 complete -c tchat -n "__fish_tchat_using_subcommand help; and not __fish_seen_subcommand_from serve join help" -f -a "join" -d 'Join a chat server with the interactive terminal client'

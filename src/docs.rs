@@ -319,9 +319,19 @@ fn description(page: Page) -> Roff {
             );
             para(
                 &mut r,
-                "On SIGINT (Ctrl-C), SIGTERM or SIGHUP the server tells every client it is \
-                 shutting down, flushes and closes every connection and the log, and \
-                 exits with status 0.",
+                "On SIGINT (Ctrl-C) or SIGTERM, or on SIGHUP when the terminal the server was \
+                 started from has closed, the server tells every client it is shutting \
+                 down, flushes and closes every connection and the log, and exits with \
+                 status 0. Any other SIGHUP (a service manager's reload) reloads the TLS \
+                 certificate and key without dropping anyone.",
+            );
+            para(
+                &mut r,
+                "TLS and typed lines share the port: a connection whose first bytes are a \
+                 TLS ClientHello gets a TLS session, anything else is plain text. Without \
+                 --tls-cert/--tls-key the server generates a self-signed certificate on \
+                 first start and keeps it in its state directory; its SHA256 fingerprint is \
+                 printed at start and by --fingerprint, for clients to compare.",
             );
         }
         Page::Join => {
@@ -340,6 +350,16 @@ fn description(page: Page) -> Roff {
                  input line as it is, prints incoming events as plain lines and exits at \
                  the end of the input, once the server has answered. Scripts can drive it \
                  that way.",
+            );
+            para(
+                &mut r,
+                "The client uses TLS unless --plain. A certificate that the system's \
+                 authorities vouch for is used as is; any other is trusted on first use, \
+                 as ssh does: the client shows its SHA256 fingerprint and asks (or takes \
+                 --fingerprint), then pins it in $XDG_DATA_HOME/tchat/known_hosts \
+                 (~/.local/share/tchat/known_hosts). A different certificate later stops \
+                 the client with both fingerprints and the known hosts line to delete. \
+                 Piped, it never asks: it needs a pinned or given fingerprint.",
             );
         }
     }
@@ -508,11 +528,14 @@ fn exit_status(r: &mut Roff, page: Page) {
     r.control("SH", ["EXIT STATUS"]);
     let success = match page {
         Page::Tchat => {
-            "Success: the server was stopped by SIGINT, SIGTERM or SIGHUP, or the client left \
-             (/quit, Ctrl-D, Ctrl-C on an empty line, or the end of its input) and the \
-             server answered."
+            "Success: the server was stopped by SIGINT, SIGTERM or SIGHUP (from a closed \
+             terminal), or the client left (/quit, Ctrl-D, Ctrl-C on an empty line, or the \
+             end of its input) and the server answered."
         }
-        Page::Serve => "Success: the server was stopped by SIGINT, SIGTERM or SIGHUP.",
+        Page::Serve => {
+            "Success: the server was stopped by SIGINT, SIGTERM or SIGHUP (from a closed \
+             terminal), or --fingerprint printed the fingerprint."
+        }
         Page::Join => {
             "Success: you left (/quit, Ctrl-D, Ctrl-C on an empty line, or the end of the \
              input) and the server answered, after every line sent before."

@@ -4,10 +4,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Instant;
 
+use common::state_dir::StateDir;
 use common::{Client, Server, WAIT};
 
 /// Whether `tool` runs; a missing tool skips the test with a notice, except in CI
@@ -56,6 +58,11 @@ impl OpensslClient {
         });
         let stdin = child.stdin.take();
         OpensslClient { child, stdin, lines, seen: Vec::new() }
+    }
+
+    /// Connects when openssl is installed (see [`have`]).
+    fn connect_if_available(server: &Server) -> Option<OpensslClient> {
+        have("openssl", "openssl").then(|| OpensslClient::connect(server))
     }
 
     fn send(&mut self, line: &str) {
@@ -170,4 +177,157 @@ fn a_stalled_handshake_is_dropped_and_others_chat_meanwhile() {
     let line = server.wait_console("TLS handshake failed");
     assert!(line.contains("timed out"), "{line}");
     stalled.read_to_close();
+}
+
+/// Runs `tchat join ADDR ARGS…` with `input` piped in and its known hosts under
+/// `data` (XDG_DATA_HOME); returns its exit status, stdout and stderr.
+fn join(server: &Server, data: &Path, args: &[&str], input: &str) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
+        .args(["join", &server.addr.to_string(), "--no-history"])
+        .args(args)
+        .env("XDG_DATA_HOME", data)
+        .env("XDG_STATE_HOME", data)
+        .env("HOME", data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting tchat join");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    // Bounded: a client that hangs is killed when the test fails on its output.
+    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
+    let deadline = Instant::now() + WAIT;
+    while !waiter.is_finished() {
+        assert!(Instant::now() < deadline, "tchat join did not exit in time");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = waiter.join().unwrap();
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.success(), text(out.stdout), text(out.stderr))
+}
+
+#[test]
+fn tchat_join_pins_a_given_fingerprint_then_refuses_a_changed_one() {
+    let server = Server::start(&[]);
+    let data = StateDir::new("tofu");
+    let mut nc = server.text_client("plainie");
+    // Piped and unknown: no prompt, a clear failure with the fingerprint to check.
+    let (ok, _, err) = join(&server, &data, &["--nick", "sec"], "never sent\n");
+    assert!(!ok);
+    assert!(err.contains("is not known") && err.contains(&server.fingerprint), "{err}");
+    // Given out of band: trusted, pinned, and the TLS client chats with the plain one.
+    let fp = server.fingerprint.clone();
+    let (ok, out, err) = join(&server, &data, &["--nick", "sec", "--fingerprint", &fp], "hi all\n");
+    assert!(ok, "{out}\n{err}");
+    nc.expect("<sec> hi all");
+    let known = std::fs::read_to_string(data.join("tchat/known_hosts")).unwrap();
+    assert_eq!(known, format!("{} {fp}\n", server.addr));
+    // Pinned: silent.
+    let (ok, out, err) = join(&server, &data, &["--nick", "sec2"], "again\n");
+    assert!(ok, "{out}\n{err}");
+    nc.expect("<sec2> again");
+    // Another certificate on the same host and port: a loud refusal with both.
+    let other = Server::start(&[]);
+    let pinned = format!("{} {fp}\n", other.addr);
+    std::fs::write(data.join("tchat/known_hosts"), pinned).unwrap();
+    let (ok, _, err) = join(&other, &data, &[], "not sent\n");
+    assert!(!ok);
+    assert!(err.contains("HAS CHANGED") && err.contains(&fp), "{err}");
+    assert!(err.contains(&other.fingerprint) && err.contains("line 1 of"), "{err}");
+}
+
+#[test]
+fn the_password_is_required_and_never_logged() {
+    let secret = "c0rrect-h0rse";
+    let dir = StateDir::new("password");
+    let (file, log) = (dir.join("pw"), dir.join("log.jsonl"));
+    std::fs::write(&file, format!("{secret}\n")).unwrap();
+    let args = ["--password-file", file.to_str().unwrap(), "--save", log.to_str().unwrap()];
+    let mut server = Server::start(&args);
+    // tchat join sends it from a file.
+    let data = StateDir::new("password-join");
+    let fp = server.fingerprint.clone();
+    let pw = file.to_str().unwrap();
+    let (ok, _, err) =
+        join(&server, &data, &["--fingerprint", &fp, "--password-file", pw, "--nick", "j"], "x\n");
+    assert!(ok, "{err}");
+    // A plain client is told at once, and a wrong password is one line and a close.
+    let mut wrong = Client::connect(server.addr);
+    wrong.expect("this server needs a password: type /pass PASSWORD");
+    wrong.send("/pass guess");
+    assert!(wrong.read_to_close().iter().any(|l| l == "!!! wrong password"), "{:?}", wrong.seen);
+    server.wait_console("Wrong password");
+    // Any other first line is refused too.
+    let mut rude = Client::connect(server.addr);
+    rude.send("hello?");
+    let seen = rude.read_to_close();
+    assert!(seen.iter().any(|l| l.starts_with("!!! this server needs a password")), "{seen:?}");
+    // A plain client with the password, once the address may try again.
+    let mut right = Client::connect(server.addr);
+    right.expect("needs a password");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        right.send(&format!("/pass {secret}"));
+        let line = right.next_line().expect("an answer to /pass");
+        if line.contains("Welcome") {
+            break;
+        }
+        assert!(line.contains("wait and try again") && Instant::now() < deadline, "{line}");
+        right = Client::connect(server.addr);
+        right.expect("needs a password");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    right.send(&format!("/pass {secret}"));
+    right.expect("already given the password");
+    assert!(server.terminate().success());
+    let saved = std::fs::read_to_string(&log).unwrap();
+    assert!(saved.contains("Wrong password") && !saved.contains(secret), "{saved}");
+    assert!(!server.console_text().contains(secret));
+}
+
+#[test]
+fn plaintext_deny_refuses_nc_with_its_line_and_tls_still_works() {
+    let server = Server::start(&["--plaintext", "deny"]);
+    let mut nc = Client::connect(server.addr);
+    let seen = nc.read_to_close();
+    assert!(seen.iter().any(|l| l.starts_with("!!! this server only accepts TLS")), "{seen:?}");
+    let data = StateDir::new("deny");
+    let fp = server.fingerprint.clone();
+    let (ok, out, err) = join(&server, &data, &["--fingerprint", &fp], "/list\n");
+    assert!(ok && out.contains("Welcome"), "{out}\n{err}");
+}
+
+#[test]
+fn a_replaced_certificate_is_served_after_sighup_while_a_client_stays() {
+    // Two identities made by `serve --fingerprint`, as PEM files.
+    let (a, b) = (StateDir::new("cert-a"), StateDir::new("cert-b"));
+    let fp = |dir: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tchat"))
+            .args(["serve", "--fingerprint", "--state-dir"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let (fp_a, fp_b) = (fp(&a), fp(&b));
+    let (cert, key) = (a.join("tls-cert.pem"), a.join("tls-key.pem"));
+    let mut server =
+        Server::start(&["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    assert_eq!(server.fingerprint, fp_a);
+    let mut stays = OpensslClient::connect_if_available(&server);
+    if let Some(c) = stays.as_mut() {
+        c.send("/nick stays");
+        c.expect("You are stays;");
+    }
+    std::fs::copy(b.join("tls-key.pem"), &key).unwrap();
+    std::fs::copy(b.join("tls-cert.pem"), &cert).unwrap();
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    server.wait_console(&format!("fingerprint={fp_b}"));
+    let data = StateDir::new("reload");
+    let (ok, out, err) = join(&server, &data, &["--fingerprint", &fp_b], "after reload\n");
+    assert!(ok, "{out}\n{err}");
+    if let Some(c) = stays.as_mut() {
+        c.expect("after reload");
+    }
 }
