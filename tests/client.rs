@@ -182,7 +182,9 @@ fn everything_sent_before_the_end_of_input_is_answered() {
 fn the_original_designs_command_line_joins() {
     let server = Server::start(&[]);
     let port = server.addr.port().to_string();
-    let args = ["--host", "127.0.0.1", "--port", &port, "--nick", "MrLaction"];
+    let fp = server.fingerprint.clone();
+    let args =
+        ["--host", "127.0.0.1", "--port", &port, "--nick", "MrLaction", "--fingerprint", &fp];
     let mut client = Client::start("design", &args);
     client.expect("You are MrLaction;");
     client.send("/quit");
@@ -203,8 +205,11 @@ fn a_piped_script_beyond_the_burst_is_delivered_whole() {
     let server = Server::start(&[]);
     let mut bob = Peer::join(server.addr, "bob");
     let state = StateDir::new("seq");
-    let script =
-        format!("seq 1 60 | '{BIN}' join 127.0.0.1 --port {} --nick cron", server.addr.port());
+    let script = format!(
+        "seq 1 60 | '{BIN}' join 127.0.0.1 --port {} --nick cron --fingerprint {}",
+        server.addr.port(),
+        server.fingerprint
+    );
     let child = Command::new("sh")
         .args(["-c", &script])
         .env("XDG_STATE_HOME", &*state)
@@ -243,7 +248,8 @@ fn a_piped_script_beyond_the_burst_is_delivered_whole() {
 fn a_kicked_client_shows_why_and_fails() {
     let server = Server::start(&["--rate", "20", "--burst", "5", "--flood-kick-after", "1"]);
     let addr = server.addr.to_string();
-    let mut flood = Client::start("kicked", &[&addr, "--nick", "flood"]);
+    let mut flood =
+        Client::start("kicked", &[&addr, "--fingerprint", &server.fingerprint, "--nick", "flood"]);
     // About 30 KB: fits the pipe, and takes the server far more than a second to take.
     let lines: String = (0..3000).map(|i| format!("spam {i}\n")).collect();
     flood.send(lines.trim_end());

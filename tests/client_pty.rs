@@ -624,7 +624,13 @@ fn a_line_sent_under_a_wide_nick_shows_once() {
     let state = StateDir::new("widenick");
     // 32 wide characters: the prompt takes 74 columns but only 42 characters.
     let nick = "名".repeat(32);
-    let mut term = Term::start_sized(server.addr, &state, &["--nick", &nick], ROWS, 80);
+    let mut term = Term::start_sized(
+        server.addr,
+        &state,
+        &["--fingerprint", &server.fingerprint, "--nick", &nick],
+        ROWS,
+        80,
+    );
     let prompt = format!("[{nick} #lobby] ");
     term.wait_input(&prompt);
     // 74 + 20 columns: two rows, though 42 + 20 characters would fit on one.
@@ -641,7 +647,13 @@ fn a_line_sent_under_a_wide_nick_shows_once() {
 fn a_line_wider_than_the_terminal_shows_once() {
     let server = Server::start(&["--rate", "0"]);
     let state = StateDir::new("wrapped");
-    let mut term = Term::start_sized(server.addr, &state, &["--nick", "alice"], ROWS, 80);
+    let mut term = Term::start_sized(
+        server.addr,
+        &state,
+        &["--fingerprint", &server.fingerprint, "--nick", "alice"],
+        ROWS,
+        80,
+    );
     term.wait_input("[alice #lobby] ");
     for (tag, n) in [('a', 150), ('b', 230)] {
         // 15 + 150 columns take three rows of 80; 15 + 230 take four.
@@ -660,7 +672,13 @@ fn resizing_while_a_wrapped_line_is_typed_leaves_no_stale_copy() {
     let server = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(server.addr, "bob");
     let state = StateDir::new("resize");
-    let mut term = Term::start_sized(server.addr, &state, &["--nick", "alice"], ROWS, 80);
+    let mut term = Term::start_sized(
+        server.addr,
+        &state,
+        &["--fingerprint", &server.fingerprint, "--nick", "alice"],
+        ROWS,
+        80,
+    );
     term.wait_input("[alice #lobby] ");
     let line = long_line('r', 150);
     term.keys(&line);
