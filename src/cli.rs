@@ -34,6 +34,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Join a chat server with the interactive terminal client
     Join(JoinArgs),
+    /// Give a running server an operator command through its control socket
+    Ctl(CtlArgs),
 }
 
 /// When to use ANSI colors.
@@ -206,6 +208,37 @@ pub struct ServeArgs {
     /// Require the password on the first line of FILE from every client (/pass PASSWORD)
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Keep the ban list in FILE (JSON Lines, rewritten atomically on every change)
+    #[arg(long, value_name = "FILE")]
+    pub bans: Option<PathBuf>,
+
+    /// Message of the day: sent to everyone who joins, re-read on reload
+    #[arg(long, value_name = "FILE")]
+    pub motd: Option<PathBuf>,
+
+    /// Operator password (the file's first line) for /oper; without it, no operators in chat
+    #[arg(long, value_name = "FILE")]
+    pub oper_password_file: Option<PathBuf>,
+
+    /// Control socket for tchat ctl [default: $RUNTIME_DIRECTORY/control.sock, else
+    /// $XDG_RUNTIME_DIR/tchat/control.sock]
+    #[arg(long, value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CtlArgs {
+    /// The server's control socket [default: as for tchat serve, else
+    /// /run/tchat/control.sock]
+    #[arg(long, value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
+
+    /// The command and its arguments: kick NICK [REASON], ban NICK|ADDR|CIDR [DURATION]
+    /// [REASON], unban, bans, mute NICK [DURATION], unmute, say TEXT, motd [TEXT], list,
+    /// whois NICK, op NICK, deop NICK, reload, shutdown [REASON], help
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true,
+          value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// Server `join` connects to when no HOST is given.

@@ -12,6 +12,8 @@
 //!   options both ends set;
 //! - [`server`]: the accept loop, the hub that owns the nick table and fans events out,
 //!   and one task per connection;
+//! - [`server::operator`]: the operator's commands (console, control socket, `/oper`),
+//!   [`server::bans`]: the ban list, [`ctl`]: `tchat ctl`, the control socket's client;
 //! - [`event_log`]: the console and `--save` JSON Lines log; [`timestamp`]: how both it
 //!   and the structured events write `ts`;
 //! - [`client`]: `tchat join`, the terminal client (rendering, completion, line editor,
@@ -22,6 +24,7 @@
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod ctl;
 pub mod docs;
 pub mod event_log;
 pub mod fingerprint;

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Join(args) => tchat::client::run(args).map_err(Into::into),
+        Command::Ctl(args) => return tchat::ctl::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

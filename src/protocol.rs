@@ -31,8 +31,28 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/msg <user> <text>", "send a private message to one user (also /query, /tell)"),
     ("/me <action>", "send an action, shown as \"* nick action\""),
     ("/quit [reason]", "leave the chat (also /exit, /bye)"),
+    ("/reply <text>", "answer the last private message you received (also /r)"),
+    ("/away [message]", "mark yourself away; private messages get your message once"),
+    ("/back", "you are back: clear your away message"),
+    ("/whois <user>", "who a user is: online since, idle time, away, operator"),
+    ("/motd", "show the message of the day"),
+    ("/oper <password>", "become an operator (with the server's operator password)"),
     ("/help", "list these commands (also /?)"),
     ("//text", "send a public line that starts with '/'"),
+];
+
+/// The commands an operator may use in chat after `/oper`, with their usage; `/help`
+/// lists them for operators only. The same commands (and a few more) work on the
+/// server's console and through `tchat ctl`.
+pub const OPERATOR_COMMANDS: &[(&str, &str)] = &[
+    ("/kick <user> [reason]", "disconnect a user"),
+    ("/ban <nick|addr|cidr> [duration] [reason]", "ban a nick, address or network (10m, 2h, 7d)"),
+    ("/unban <nick|addr|cidr>", "lift a ban"),
+    ("/bans", "list the bans in force"),
+    ("/mute <user> [duration]", "refuse a user's messages, for a while or until /unmute"),
+    ("/unmute <user>", "let a muted user speak again"),
+    ("/say <text>", "send a notice from the server to everyone"),
+    ("/motd <text>", "set the message of the day (until the next reload)"),
 ];
 
 /// Other names a command answers to, for people used to IRC and other chats:
@@ -45,6 +65,7 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("/exit", "/quit"),
     ("/bye", "/quit"),
     ("/?", "/help"),
+    ("/r", "/reply"),
 ];
 
 /// The command `name` (a `/word`, any case) stands for: itself unless it is an alias.
@@ -83,6 +104,29 @@ pub enum Request<'a> {
     Hello {
         nick: Option<&'a str>,
     },
+    /// `/reply TEXT`: a private message to the last user who sent you one.
+    Reply(&'a str),
+    /// `/away [MESSAGE]`; an empty message marks you away without one.
+    Away(&'a str),
+    Back,
+    Whois(&'a str),
+    /// `/motd [TEXT]`: show it, or (operators) set it.
+    Motd(Option<&'a str>),
+    /// `/oper PASSWORD`. Its `Debug` form hides the password, so no log shows it.
+    Oper(Secret<'a>),
+    /// An operator command ([`OPERATOR_COMMANDS`]), the whole line, for the server's
+    /// operator interpreter to parse.
+    Operator(&'a str),
+}
+
+/// A password as typed: compared, never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<'a>(pub &'a str);
+
+impl std::fmt::Debug for Secret<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
 }
 
 /// A line that is not a valid request. The `Display` text is sent to the user as is.
@@ -178,6 +222,19 @@ impl<'a> Request<'a> {
                 [HELLO_MODE_JSON, nick] => Ok(Request::Hello { nick: Some(nick) }),
                 _ => usage("/hello json [nick]"),
             },
+            "/reply" if args.is_empty() => usage("/reply <text>"),
+            "/reply" => visible(args).map(Request::Reply),
+            "/away" => Ok(Request::Away(args)),
+            "/back" if args.is_empty() => Ok(Request::Back),
+            "/back" => usage("/back"),
+            "/whois" if args.is_empty() || args.contains(char::is_whitespace) => {
+                usage("/whois <user>")
+            }
+            "/whois" => Ok(Request::Whois(args)),
+            "/motd" => Ok(Request::Motd(Some(args).filter(|a| !a.is_empty()))),
+            "/oper" if args.is_empty() => usage("/oper <password>"),
+            "/oper" => Ok(Request::Oper(Secret(args))),
+            name if is_operator_command(name) => Ok(Request::Operator(line.trim_start())),
             _ => Err(ParseError::Unknown(format!("/{word}"))),
         }
     }
@@ -186,6 +243,11 @@ impl<'a> Request<'a> {
 /// `text` if a reader would see something of it.
 fn visible(text: &str) -> Result<&str, ParseError> {
     if has_visible(text) { Ok(text) } else { Err(ParseError::Invisible) }
+}
+
+/// Whether `/name` is one of [`OPERATOR_COMMANDS`].
+fn is_operator_command(name: &str) -> bool {
+    OPERATOR_COMMANDS.iter().any(|(usage, _)| usage.split_whitespace().next() == Some(name))
 }
 
 /// Something that happened, as sent to clients. Serialised as one JSON object per line
@@ -276,13 +338,16 @@ pub enum EventKind {
         room: String,
     },
     /// Answer to `/list`: the people in `room`, sorted case-insensitively; `online`
-    /// counts the server.
+    /// counts the server. `away` names those of `users` who are away (omitted when
+    /// nobody is).
     Users {
         users: Vec<String>,
         #[serde(default)]
         room: String,
         #[serde(default)]
         online: usize,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        away: Vec<String>,
     },
     /// Answer to `/list all`: everyone online with their room, sorted by nick.
     AllUsers {
@@ -305,6 +370,33 @@ pub enum EventKind {
         topic: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
+    },
+    /// Answer to `/whois`. `since` is when the user connected; `idle_secs` the seconds
+    /// since their last message; `addr` (IP:port) is sent to operators only.
+    Whois {
+        nick: String,
+        since: jiff::Timestamp,
+        idle_secs: u64,
+        away: Option<String>,
+        oper: bool,
+        tls: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        addr: Option<String>,
+    },
+    /// The automatic answer to a private message sent to a user who is away; sent once
+    /// per sender and away spell.
+    Away {
+        nick: String,
+        message: String,
+    },
+    /// The message of the day, on join and on `/motd`; `text` may hold several lines.
+    Motd {
+        text: String,
+    },
+    /// A notice to everyone from the server (`/say`); `from` is the server's name.
+    Notice {
+        from: String,
+        text: String,
     },
     Help {
         commands: Vec<HelpEntry>,
@@ -403,6 +495,39 @@ impl Event {
             EventKind::Nick { old, new, .. } => {
                 let _ = write!(s, "*** {old} is now known as {new}");
             }
+            EventKind::Whois { nick, since, idle_secs, away, oper, tls, addr } => {
+                let transport = if *tls { "TLS" } else { "plain TCP" };
+                let _ = write!(
+                    s,
+                    "*** {nick}: online since {}, idle {}, {transport}",
+                    since.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                    span(*idle_secs)
+                );
+                if let Some(message) = away {
+                    let _ = write!(s, "\n*** {nick} is away: {}", or_none(message));
+                }
+                if *oper {
+                    let _ = write!(s, "\n*** {nick} is an operator");
+                }
+                if let Some(addr) = addr {
+                    let _ = write!(s, "\n*** {nick} connects from {addr}");
+                }
+            }
+            EventKind::Away { nick, message } => {
+                let _ = write!(s, "*** {nick} is away: {}", or_none(message));
+            }
+            EventKind::Motd { text } => {
+                let mut lines = text.lines().peekable();
+                if lines.peek().is_none() {
+                    s.push_str("*** (no message of the day)");
+                }
+                for (i, line) in lines.enumerate() {
+                    let _ = write!(s, "{}*** MOTD: {line}", if i == 0 { "" } else { "\n" });
+                }
+            }
+            EventKind::Notice { from, text } => {
+                let _ = write!(s, "-{from}- {text}");
+            }
             EventKind::Help { commands } => {
                 s.push_str("*** Commands:");
                 let width = commands.iter().map(|c| c.usage.len()).max().unwrap_or(0);
@@ -446,12 +571,12 @@ fn room_text(s: &mut String, kind: &EventKind) {
         EventKind::Part { nick, room, to, here } => {
             let _ = write!(s, "*** {nick} left {room} for {to} ({here} here)");
         }
-        EventKind::Users { users, online, .. } if users.len() == *online => {
-            let _ = write!(s, "*** {online} online: {}", users.join(", "));
+        EventKind::Users { users, online, away, .. } if users.len() == *online => {
+            let _ = write!(s, "*** {online} online: {}", marked_away(users, away));
         }
-        EventKind::Users { users, room, online } => {
-            let _ =
-                write!(s, "*** {} in {room}, {online} online: {}", users.len(), users.join(", "));
+        EventKind::Users { users, room, online, away } => {
+            let (n, list) = (users.len(), marked_away(users, away));
+            let _ = write!(s, "*** {n} in {room}, {online} online: {list}");
         }
         EventKind::AllUsers { users } => {
             let _ = write!(s, "*** {} online:", users.len());
@@ -490,6 +615,40 @@ fn room_text(s: &mut String, kind: &EventKind) {
         // The rest are not about rooms; `text_line` renders them.
         _ => {}
     }
+}
+
+/// `secs` as people read a duration: `45s`, `12m 5s`, `3h 2m`, `2d 4h`.
+pub fn span(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+/// `users` joined by commas, each of those in `away` followed by ` (away)`.
+fn marked_away(users: &[String], away: &[String]) -> String {
+    let marked =
+        users.iter().map(|u| if away.contains(u) { format!("{u} (away)") } else { u.clone() });
+    marked.collect::<Vec<_>>().join(", ")
+}
+
+fn or_none(message: &str) -> &str {
+    if message.is_empty() { "(no message)" } else { message }
+}
+
+/// The `/help` answer; an operator's also lists [`OPERATOR_COMMANDS`].
+pub fn help_entries_for(oper: bool) -> Vec<HelpEntry> {
+    let mut entries = help_entries();
+    if oper {
+        entries.extend(OPERATOR_COMMANDS.iter().map(|(usage, description)| HelpEntry {
+            usage: (*usage).to_owned(),
+            description: format!("(operator) {description}"),
+        }));
+    }
+    entries
 }
 
 /// The `/help` answer.

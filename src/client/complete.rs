@@ -322,7 +322,12 @@ mod tests {
         }));
         assert_eq!(r.me(), "myself");
         assert_eq!(r.nicks(), ["alice", "myself"]);
-        r.apply(&EventKind::Users { users: vec!["zed".into()], room: "#lobby".into(), online: 99 });
+        r.apply(&EventKind::Users {
+            users: vec!["zed".into()],
+            room: "#lobby".into(),
+            online: 99,
+            away: vec![],
+        });
         // /list names the room; alice, known from the welcome, is still online elsewhere.
         assert_eq!(r.nicks(), ["alice", "myself", "zed"]);
         assert_eq!(c("", &r).1, ["zed: ", "alice: "], "the room first");

@@ -179,14 +179,27 @@ impl Renderer {
                 self.system(&line, Style::new().cyan().dimmed())
             }
             // A server without rooms sends neither room nor count.
-            EventKind::Users { users, online, room }
+            EventKind::Users { users, online, room, away }
                 if users.len() == *online || room.is_empty() =>
             {
-                self.system(
-                    &format!("{} online: {}", users.len(), self.nick_list(users, me)),
-                    Style::new().cyan(),
-                )
+                let list = self.nick_list(users, me) + &away_list(away);
+                self.system(&format!("{} online: {list}", users.len()), Style::new().cyan())
             }
+            EventKind::Whois { .. } | EventKind::Away { .. } | EventKind::Motd { .. } => {
+                // Their text form is already what a person reads; each line sanitised.
+                let text = event.text_line(me);
+                let lines: Vec<String> = text
+                    .lines()
+                    .map(|l| {
+                        self.system(&sanitize(l.trim_start_matches("*** ")), Style::new().cyan())
+                    })
+                    .collect();
+                return Rendered { text: self.stamp(&time, &lines.join("\n")), alert: false };
+            }
+            EventKind::Notice { from, text } => self.system(
+                &format!("Notice from {}: {}", sanitize(from), sanitize(text)),
+                Style::new().yellow().bold(),
+            ),
             EventKind::Help { commands } => {
                 let mut rows: Vec<(String, String)> = commands
                     .iter()
@@ -248,12 +261,13 @@ impl Renderer {
                 ),
                 Style::new().dimmed(),
             ),
-            EventKind::Users { users, room: name, online } => self.system(
+            EventKind::Users { users, room: name, online, away } => self.system(
                 &format!(
-                    "{} in {}, {online} online: {}",
+                    "{} in {}, {online} online: {}{}",
                     users.len(),
                     room(name),
-                    self.nick_list(users, me)
+                    self.nick_list(users, me),
+                    away_list(away)
                 ),
                 Style::new().cyan(),
             ),
@@ -421,6 +435,15 @@ impl Renderer {
     }
 }
 
+/// `; away: a, b` naming those of a `/list` who are away, or nothing.
+fn away_list(away: &[String]) -> String {
+    if away.is_empty() {
+        return String::new();
+    }
+    let away: Vec<String> = away.iter().map(|n| sanitize(n)).collect();
+    format!("; away: {}", away.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,7 +509,12 @@ mod tests {
             from_room: Some(room("#lobby")),
         };
         assert_eq!(show(join), "19:07 *** b joined #dev (3 here)");
-        let users = EventKind::Users { users: vec!["a".into()], room: room("#dev"), online: 5 };
+        let users = EventKind::Users {
+            users: vec!["a".into()],
+            room: room("#dev"),
+            online: 5,
+            away: vec![],
+        };
         assert_eq!(show(users), "19:07 *** 1 in #dev, 5 online: a");
         let rooms = EventKind::Rooms {
             rooms: vec![
@@ -555,7 +583,8 @@ mod tests {
                 EventKind::Users {
                     users: vec!["a".into(), "b".into()],
                     room: "#lobby".into(),
-                    online: 2
+                    online: 2,
+                    away: vec![],
                 },
                 "me"
             ),
@@ -697,7 +726,15 @@ mod tests {
                 here: 1,
             },
             EventKind::Nick { old: evil.into(), new: evil.into(), room: "#lobby".into() },
-            EventKind::Users { users: vec![evil.into()], room: "#lobby".into(), online: 99 },
+            EventKind::Users {
+                users: vec![evil.into()],
+                room: "#lobby".into(),
+                online: 99,
+                away: vec![evil.into()],
+            },
+            EventKind::Away { nick: evil.into(), message: evil.into() },
+            EventKind::Motd { text: evil.into() },
+            EventKind::Notice { from: evil.into(), text: evil.into() },
             EventKind::Info { message: evil.into() },
             EventKind::Error { code: evil.into(), message: evil.into() },
             EventKind::Shutdown { reason: evil.into() },

@@ -17,6 +17,7 @@ use serde_json::json;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep, sleep, sleep_until};
 
+mod everyday;
 mod room_commands;
 
 use super::access::{self, Rejected};
@@ -29,7 +30,7 @@ use crate::auth;
 use crate::event_log::preview;
 use crate::flood::Fakelag;
 use crate::framing::{Line, LineBuffer};
-use crate::protocol::{Event, EventKind, Request, help_entries};
+use crate::protocol::{Event, EventKind, Request, help_entries_for};
 use crate::sanitize::{needs_sanitizing, sanitize};
 
 /// How long a new connection may take to send the hello line before it is welcomed in
@@ -167,6 +168,10 @@ pub fn serve(
             }
             if s.announced {
                 hello = None;
+            }
+            // An operator's kick or ban.
+            if let Some(reason) = outbox.take_close() {
+                s.closing.get_or_insert(Some(reason));
             }
             // Set once, before every task is woken through its outbox: no shutdown
             // future of its own in every task.
@@ -488,7 +493,11 @@ impl Session {
                 }
                 return;
             }
+            Request::Hello { nick } if self.refuse_banned_nick(nick) => return,
             Request::Hello { nick } => return self.register(true, nick),
+            Request::Nick(nick) if !self.registered && self.refuse_banned_nick(Some(nick)) => {
+                return;
+            }
             // A first line of `/nick NAME` joins under NAME directly: nobody sees a
             // guest name come and go.
             Request::Nick(nick) if !self.registered => return self.register(false, Some(nick)),
@@ -531,6 +540,7 @@ impl Session {
         let hub = Arc::clone(&self.hub);
         match request {
             Request::Empty | Request::Hello { .. } => {}
+            Request::Public(_) | Request::Me(_) if !self.may_speak() => {}
             Request::Public(text) => {
                 hub.log.info("Public message", self.room_message_meta(text));
                 let event = Event::now(EventKind::Public {
@@ -549,18 +559,7 @@ impl Session {
                 });
                 hub.to_room(self.id, &event, Skip::Nobody);
             }
-            Request::Msg { to, text } => match hub.private(self.id, to, text) {
-                Some(target) => {
-                    hub.log.info("Private message", message_meta(&self.nick, Some(&target), text))
-                }
-                None => {
-                    hub.log.warn(
-                        "Private message to unknown user",
-                        json!({"from": self.nick, "to": to}),
-                    );
-                    self.error("no_such_user", format!("no such user: {to} (see /list)"));
-                }
-            },
+            Request::Msg { to, text } => self.private_message(to, text),
             Request::Nick(wanted) => match hub.rename(self.id, wanted) {
                 Ok((old, new)) if old == new => self.info(format!("you are already {new}")),
                 Ok((old, new)) => {
@@ -583,7 +582,8 @@ impl Session {
             | Request::Topic(_) => self.handle_room(request),
             Request::Help => {
                 hub.log.info("Command", json!({"nick": self.nick, "command": "/help"}));
-                self.send(EventKind::Help { commands: help_entries() });
+                let commands = help_entries_for(hub.is_oper(self.id));
+                self.send(EventKind::Help { commands });
             }
             Request::Quit(reason) => {
                 hub.log.info(
@@ -596,6 +596,7 @@ impl Session {
                     None => "quit".into(),
                 }));
             }
+            other => self.handle_everyday(other),
         }
     }
 

@@ -16,7 +16,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::json;
 
+mod people;
+
+pub use people::Mute;
+use people::Profile;
+
 use super::Config;
+use super::moderation::Moderation;
 use super::outbox::Outbox;
 use super::rooms::{JoinRefusal, Rooms};
 use crate::event_log::EventLog;
@@ -33,6 +39,8 @@ pub struct Hub {
     shutting_down: AtomicBool,
     pub config: Config,
     pub log: EventLog,
+    /// Bans, MOTD, operator password, stop requests.
+    pub moderation: Moderation,
 }
 
 struct Registry {
@@ -69,6 +77,8 @@ struct Member {
     /// only later (see `QUIET_JOIN` in `connection`), so a TCP health check that
     /// connects and closes never shows as a join and a leave.
     announced: bool,
+    /// What `/whois`, `/away`, `/reply`, mutes and operators need (see [`people`]).
+    profile: Profile,
 }
 
 /// Why a new connection was turned away; the text goes to the refused client.
@@ -76,6 +86,8 @@ struct Member {
 pub enum Refusal {
     Full(usize),
     PerIp(usize),
+    /// A ban covers the address; holds the text the client gets.
+    Banned(String),
 }
 
 impl std::fmt::Display for Refusal {
@@ -84,6 +96,7 @@ impl std::fmt::Display for Refusal {
             Refusal::Full(1) => write!(f, "server full (1 client); try again later"),
             Refusal::Full(n) => write!(f, "server full ({n} clients); try again later"),
             Refusal::PerIp(n) => write!(f, "too many connections from your address (limit {n})"),
+            Refusal::Banned(text) => f.write_str(text),
         }
     }
 }
@@ -96,6 +109,8 @@ pub enum NickChange {
     Taken(String),
     /// A nick with the same [`nick::skeleton`] is held by someone else, named here.
     LooksLike(String),
+    /// A ban covers the nick; holds the text the client gets. The connection closes.
+    Banned(String),
 }
 
 /// Which member, if any, an event is not sent to.
@@ -138,7 +153,7 @@ impl Frames<'_> {
 }
 
 impl Hub {
-    pub fn new(config: Config, log: EventLog) -> Hub {
+    pub fn new(config: Config, log: EventLog, moderation: Moderation) -> Hub {
         Hub {
             state: Mutex::new(Registry {
                 members: HashMap::new(),
@@ -154,6 +169,7 @@ impl Hub {
             shutting_down: AtomicBool::new(false),
             config,
             log,
+            moderation,
         }
     }
 
@@ -194,6 +210,7 @@ impl Hub {
             room: reg.rooms.default_key().to_owned(),
             registered: false,
             announced: false,
+            profile: Profile::new(),
         };
         reg.members.insert(id, member);
         Ok((id, guest))
@@ -212,7 +229,7 @@ impl Hub {
         announce: bool,
     ) -> (String, String, Option<NickChange>) {
         let mut reg = self.lock();
-        let refused = wanted.and_then(|w| reg.claim(id, w).err());
+        let refused = wanted.and_then(|w| self.claim(&mut reg, id, w).err());
         let m = reg.members.get_mut(&id).expect("registering member exists");
         m.json = json;
         m.registered = true;
@@ -226,6 +243,7 @@ impl Hub {
             self.announce_locked(&mut reg, id);
         }
         self.welcome(&reg, id);
+        self.send_motd(&reg, id);
         (nick, reg.room_name(&key), refused)
     }
 
@@ -300,7 +318,7 @@ impl Hub {
     pub fn rename(&self, id: u64, wanted: &str) -> Result<(String, String), NickChange> {
         let mut reg = self.lock();
         let old = reg.members[&id].nick.clone();
-        let new = reg.claim(id, wanted)?;
+        let new = self.claim(&mut reg, id, wanted)?;
         if new != old {
             let key = reg.members[&id].room.clone();
             let room = reg.room_name(&key);
@@ -333,7 +351,7 @@ impl Hub {
     /// Delivers a private message to `to` and a confirmation to the sender. Returns the
     /// target's nick as registered, or `None` if nobody has that nick.
     pub fn private(&self, from_id: u64, to: &str, text: &str) -> Option<String> {
-        let reg = self.lock();
+        let mut reg = self.lock();
         let target_id = *reg.nicks.get(&nick::key(to))?;
         // Only someone the others can know of (in `/list`) can be written to.
         let target = reg.members.get(&target_id).filter(|m| m.announced)?;
@@ -347,7 +365,9 @@ impl Hub {
         if target_id != from_id {
             sender.outbox.push(encode_for(&event, sender.json, &sender.nick).as_bytes());
         }
-        Some(target.nick.clone())
+        let target = target.nick.clone();
+        people::after_private(&mut reg, from_id, target_id);
+        Some(target)
     }
 
     /// The `/list` answer for member `id`: the announced nicks in its room (and its
@@ -355,11 +375,9 @@ impl Hub {
     pub fn list(&self, id: u64) -> EventKind {
         let reg = self.lock();
         let key = &reg.members[&id].room;
-        EventKind::Users {
-            users: reg.sorted_room_nicks(key, id),
-            room: reg.room_name(key),
-            online: reg.online,
-        }
+        let users = reg.sorted_room_nicks(key, id);
+        let away = reg.away_among(&users);
+        EventKind::Users { users, room: reg.room_name(key), online: reg.online, away }
     }
 
     /// The `/list all` answer: everyone announced with their room, sorted by nick.
@@ -455,6 +473,16 @@ impl Hub {
 
     fn announces(&self, online: usize) -> bool {
         self.config.announce_limit == 0 || online <= self.config.announce_limit
+    }
+}
+
+impl Hub {
+    /// [`Registry::claim`], unless a ban covers `wanted`.
+    fn claim(&self, reg: &mut Registry, id: u64, wanted: &str) -> Result<String, NickChange> {
+        if let Some(ban) = self.moderation.banned_nick(wanted) {
+            return Err(NickChange::Banned(ban));
+        }
+        reg.claim(id, wanted)
     }
 }
 
@@ -668,6 +696,7 @@ impl NickChange {
             NickChange::LooksLike(owner) => {
                 format!("the nick {wanted} looks like {owner}, who is online")
             }
+            NickChange::Banned(text) => text.clone(),
         }
     }
 
@@ -677,6 +706,7 @@ impl NickChange {
         match self {
             NickChange::Invalid(_) => "bad_nick",
             NickChange::Taken(_) | NickChange::LooksLike(_) => "nick_taken",
+            NickChange::Banned(_) => "banned",
         }
     }
 }

@@ -5,10 +5,15 @@
 //! anything.
 
 pub mod access;
+pub mod bans;
 mod close;
 mod connection;
+#[cfg(unix)]
+pub mod control;
 mod hub;
 mod intake;
+pub mod moderation;
+pub mod operator;
 mod outbox;
 mod rooms;
 pub mod tls;
@@ -17,6 +22,7 @@ mod transport;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -28,6 +34,7 @@ use tokio_util::task::TaskTracker;
 
 pub use connection::{HELLO_WINDOW, QUIET_JOIN};
 use hub::Hub;
+pub use moderation::ReloadTrigger;
 use outbox::Outbox;
 use transport::Detected;
 
@@ -61,6 +68,16 @@ pub struct Config {
     /// TLS, `--plaintext` and the password; the binary fills it in after reading the
     /// files ([`Access::default`]: plain text only, no password).
     pub access: Arc<Access>,
+    /// `--bans`, `--motd`, `--oper-password-file`.
+    pub files: moderation::Files,
+    /// Where the control socket goes; `None`: no control socket.
+    pub control_socket: Option<PathBuf>,
+    /// The socket was asked for (`--control-socket`): failing to bind it stops the
+    /// server. The default one is skipped with a warning instead (a second server of
+    /// the same user, say).
+    pub control_socket_required: bool,
+    /// Fired (by SIGHUP, say) to re-read the MOTD and bans files.
+    pub reload: ReloadTrigger,
 }
 
 impl From<&ServeArgs> for Config {
@@ -80,6 +97,14 @@ impl From<&ServeArgs> for Config {
             default_room: a.default_room.clone(),
             max_rooms: a.max_rooms as usize,
             access: Arc::default(),
+            files: moderation::Files {
+                bans: a.bans.clone(),
+                motd: a.motd.clone(),
+                oper_password: a.oper_password_file.clone(),
+            },
+            control_socket: a.control_socket.clone().or_else(default_control_socket),
+            control_socket_required: a.control_socket.is_some(),
+            reload: ReloadTrigger::default(),
         }
     }
 }
@@ -101,8 +126,9 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// Pause after a failed `accept` (out of file descriptors, say) so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Serves `listener` until `shutdown` resolves, then tells every client, waits for their
-/// tasks to flush and finish, and returns.
+/// Serves `listener` until `shutdown` resolves or an operator asks, then tells every
+/// client, waits for their tasks to flush and finish, and returns. Fails before serving
+/// if the moderation files cannot be read or the control socket cannot be bound.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -110,20 +136,40 @@ pub async fn run(
     shutdown: impl Future,
 ) -> io::Result<()> {
     let addr = listener.local_addr()?;
+    let moderation = moderation::Moderation::load(&config.files).map_err(io::Error::other)?;
+    let control = match ControlSocket::bind(config.control_socket.as_deref()) {
+        Ok(control) => control,
+        Err(e) if !config.control_socket_required => {
+            log.warn("No control socket", json!({"error": e.to_string()}));
+            ControlSocket::bind(None)?
+        }
+        Err(e) => return Err(e),
+    };
     let mut listening = json!({"addr": addr.to_string(), "version": env!("CARGO_PKG_VERSION"), "max_clients": config.max_clients});
     if let Some(tls) = &config.access.tls {
         listening["fingerprint"] = tls.certs.fingerprint().to_string().into();
     }
     log.info("Listening", listening);
+    if let Some(path) = control.path() {
+        log.info("Control socket", json!({"path": path.display().to_string()}));
+    }
     // Stops with the runtime; it holds no connection and nothing to flush.
     let watcher = config.access.tls.clone().map(|tls| tokio::spawn(tls.watch(log.clone())));
-    let hub = Arc::new(Hub::new(config, log));
+    let reload = config.reload.clone();
+    let hub = Arc::new(Hub::new(config, log, moderation));
     let tasks = TaskTracker::new();
     let lingering = Arc::new(AtomicUsize::new(0));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            _ = hub.moderation.stop_requested() => break,
+            _ = reload.fired() => reload_files(&hub),
+            client = control.accept() => {
+                if let Some((stream, owner)) = client {
+                    tasks.spawn(control_serve(hub.clone(), stream, owner));
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => accept(&hub, stream, peer, &tasks, &lingering),
                 Err(e) => {
@@ -137,8 +183,10 @@ pub async fn run(
     if let Some(watcher) = watcher {
         watcher.abort();
     }
+    drop(control);
     hub.log.info("Shutting down", json!({"online": hub.online()}));
-    let notice = Event::now(EventKind::Shutdown { reason: "the server is shutting down".into() });
+    let reason = hub.moderation.stop_reason().unwrap_or("the server is shutting down".into());
+    let notice = Event::now(EventKind::Shutdown { reason });
     hub.broadcast(&notice);
     hub.shut_down();
     tasks.close();
@@ -160,8 +208,13 @@ fn accept(
     lingering: &Arc<AtomicUsize>,
 ) {
     let outbox = Arc::new(Outbox::new(hub.config.send_queue));
-    match hub.admit(peer.ip(), outbox.clone()) {
+    let admitted = match hub.moderation.banned_ip(peer.ip()) {
+        Some(ban) => Err(hub::Refusal::Banned(ban)),
+        None => hub.admit(peer.ip(), outbox.clone()),
+    };
+    match admitted {
         Ok((id, nick)) => {
+            hub.note_peer(id, peer);
             // Best effort: a socket without these options still chats.
             let _ = crate::net::tune(&stream);
             hub.log.info("Connection", json!({"peer": peer.to_string(), "nick": nick}));
@@ -225,4 +278,85 @@ async fn close_with(mut stream: TcpStream, line: &str) {
     if matches!(written, Ok(Ok(()))) {
         close::linger(stream).await;
     }
+}
+
+/// Re-reads the MOTD and bans files and logs the outcome.
+pub fn reload_files(hub: &Hub) {
+    match hub.moderation.reload() {
+        Ok(done) => hub.log.info("Reloaded", json!({"result": done})),
+        Err(e) => hub.log.error("Reload failed", json!({"error": e})),
+    }
+}
+
+/// The bound control socket, if any; removes its file when dropped.
+struct ControlSocket {
+    #[cfg(unix)]
+    bound: Option<(tokio::net::UnixListener, PathBuf, u32)>,
+}
+
+#[cfg(unix)]
+type ControlStream = tokio::net::UnixStream;
+#[cfg(not(unix))]
+type ControlStream = ();
+
+impl ControlSocket {
+    #[cfg(unix)]
+    fn bind(path: Option<&std::path::Path>) -> io::Result<ControlSocket> {
+        let Some(path) = path else { return Ok(ControlSocket { bound: None }) };
+        let listener = control::bind(path)?;
+        let owner = control::owner(path)?;
+        Ok(ControlSocket { bound: Some((listener, path.to_owned(), owner)) })
+    }
+
+    #[cfg(not(unix))]
+    fn bind(path: Option<&std::path::Path>) -> io::Result<ControlSocket> {
+        match path {
+            Some(_) => Err(io::Error::other("a control socket needs a Unix system")),
+            None => Ok(ControlSocket {}),
+        }
+    }
+
+    fn path(&self) -> Option<&std::path::Path> {
+        #[cfg(unix)]
+        return self.bound.as_ref().map(|(_, path, _)| path.as_path());
+        #[cfg(not(unix))]
+        None
+    }
+
+    /// The next control client with the socket owner's uid; pending forever without a
+    /// socket. An accept error is skipped (`None`).
+    async fn accept(&self) -> Option<(ControlStream, u32)> {
+        #[cfg(unix)]
+        if let Some((listener, _, owner)) = &self.bound {
+            return listener.accept().await.ok().map(|(s, _)| (s, *owner));
+        }
+        std::future::pending().await
+    }
+}
+
+#[cfg(unix)]
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        if let Some((_, path, _)) = &self.bound {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn control_serve(hub: Arc<Hub>, stream: ControlStream, owner: u32) {
+    control::serve(hub, stream, owner).await;
+}
+
+#[cfg(not(unix))]
+async fn control_serve(_hub: Arc<Hub>, _stream: ControlStream, _owner: u32) {}
+
+#[cfg(unix)]
+fn default_control_socket() -> Option<PathBuf> {
+    control::default_path()
+}
+
+#[cfg(not(unix))]
+fn default_control_socket() -> Option<PathBuf> {
+    None
 }

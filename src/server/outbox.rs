@@ -13,6 +13,7 @@
 //! and the writer hands the kernel the buffer it takes, as is.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Notify;
 
@@ -23,6 +24,9 @@ pub struct Outbox {
     pub(super) wake: Notify,
     /// Most bytes queued before the client counts as not reading.
     limit: usize,
+    /// Whether `state.close` is set, readable without the lock: the task checks it on
+    /// every wake-up.
+    close_requested: AtomicBool,
 }
 
 /// Room for a queue's first lines: a busy spell then grows the buffer a few times
@@ -35,11 +39,19 @@ struct State {
     queue: Vec<u8>,
     /// Set when the client overflowed its queue; the task then drops it.
     overflowed: bool,
+    /// Set by an operator's kick or ban: the leave reason the task closes with, after
+    /// the lines queued before it (the kicked user's own notice) are written.
+    close: Option<String>,
 }
 
 impl Outbox {
     pub fn new(limit: usize) -> Outbox {
-        Outbox { state: Mutex::default(), wake: Notify::new(), limit }
+        Outbox {
+            state: Mutex::default(),
+            wake: Notify::new(),
+            limit,
+            close_requested: AtomicBool::new(false),
+        }
     }
 
     /// Queues a copy of `line`; never blocks. Lines pushed after an overflow are ignored.
@@ -78,6 +90,21 @@ impl Outbox {
             std::mem::swap(into, &mut s.queue);
         }
         true
+    }
+
+    /// Asks the connection's task to close with the leave reason `reason`.
+    pub fn close(&self, reason: String) {
+        self.state.lock().expect("outbox lock poisoned").close.get_or_insert(reason);
+        self.close_requested.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// The reason given to [`Outbox::close`], once.
+    pub fn take_close(&self) -> Option<String> {
+        if !self.close_requested.swap(false, Ordering::Acquire) {
+            return None;
+        }
+        self.state.lock().expect("outbox lock poisoned").close.take()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -123,6 +150,16 @@ mod tests {
         assert_eq!(pending, b"first\n", "nothing more is taken while a batch is pending");
         o.push(b"third\n");
         assert!(!o.take(&mut pending));
+    }
+
+    #[test]
+    fn a_close_request_is_taken_once() {
+        let o = Outbox::new(10);
+        assert_eq!(o.take_close(), None);
+        o.close("kicked".into());
+        o.close("again".into());
+        assert_eq!(o.take_close().as_deref(), Some("kicked"));
+        assert_eq!(o.take_close(), None);
     }
 
     #[test]

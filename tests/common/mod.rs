@@ -65,6 +65,9 @@ impl Server {
             .args(extra)
             .env("XDG_STATE_HOME", &*state)
             .env_remove("NO_COLOR")
+            // No default control socket shared by every server of the test run.
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("RUNTIME_DIRECTORY")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -447,6 +450,35 @@ impl SendHalf {
     pub fn send(&self, line: &str) {
         (&self.0).write_all(format!("{line}\n").as_bytes()).expect("sending to the server");
     }
+}
+
+/// What `tchat ctl` did: its exit code and output.
+pub struct CtlOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `tchat ctl --control-socket SOCKET ARGS…` to completion (bounded).
+pub fn ctl(socket: &Path, args: &[&str]) -> CtlOutput {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
+        .arg("ctl")
+        .arg("--control-socket")
+        .arg(socket)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning tchat ctl");
+    let status = wait_exit(&mut child);
+    let read = |pipe: Option<&mut dyn Read>| {
+        let mut s = String::new();
+        pipe.unwrap().read_to_string(&mut s).unwrap();
+        s
+    };
+    let stdout = read(child.stdout.as_mut().map(|p| p as &mut dyn Read));
+    let stderr = read(child.stderr.as_mut().map(|p| p as &mut dyn Read));
+    CtlOutput { code: status.code().unwrap_or(-1), stdout, stderr }
 }
 
 /// A fresh temporary file path (not created).

@@ -1,0 +1,139 @@
+//! The commands beyond chatting itself: `/reply`, `/away`, `/back`, `/whois`, `/motd`,
+//! `/oper` and the operator commands in chat; and the checks every message passes
+//! (mutes) and every first nick claim passes (bans).
+
+use serde_json::json;
+
+use super::Session;
+use crate::protocol::{EventKind, Request};
+use crate::server::operator::{self, Actor};
+
+impl Session {
+    /// Handles the requests [`Session::handle`] passes on.
+    pub(super) fn handle_everyday(&mut self, request: Request<'_>) {
+        let hub = self.hub.clone();
+        match request {
+            Request::Reply(text) => match hub.reply_target(self.id) {
+                Ok(to) => self.private_message(&to, text),
+                Err(why) => self.error("no_reply_target", why.into()),
+            },
+            Request::Away(message) => {
+                hub.log.info("Away", json!({"nick": self.nick, "message": message}));
+                hub.set_away(self.id, Some(message.to_owned()));
+                self.info("you are marked away; /back to return".into());
+            }
+            Request::Back => {
+                hub.log.info("Back", json!({"nick": self.nick}));
+                hub.set_away(self.id, None);
+                self.info("welcome back".into());
+            }
+            Request::Whois(nick) => {
+                hub.log
+                    .info("Command", json!({"nick": self.nick, "command": "/whois", "whom": nick}));
+                match hub.whois(nick, hub.is_oper(self.id)) {
+                    Some(answer) => self.send(answer),
+                    None => self.error("no_such_user", format!("no such user: {nick} (see /list)")),
+                }
+            }
+            Request::Motd(None) => {
+                let text = hub.moderation.motd().unwrap_or_default();
+                self.send(EventKind::Motd { text });
+            }
+            Request::Motd(Some(text)) => {
+                self.operator(operator::Command::Motd(Some(text)), "/motd");
+            }
+            Request::Oper(password) => self.oper(password.0),
+            Request::Operator(line) => match operator::Command::parse(line) {
+                Ok(command) => self.operator(command, line),
+                Err(usage) => self.error("usage", usage),
+            },
+            // Handled by `handle` itself.
+            _ => {}
+        }
+    }
+
+    /// A private message from this client to `to`, unless it is muted.
+    pub(super) fn private_message(&mut self, to: &str, text: &str) {
+        if !self.may_speak() {
+            return;
+        }
+        let hub = self.hub.clone();
+        match hub.private(self.id, to, text) {
+            Some(target) => hub
+                .log
+                .info("Private message", super::message_meta(&self.nick, Some(&target), text)),
+            None => {
+                hub.log
+                    .warn("Private message to unknown user", json!({"from": self.nick, "to": to}));
+                self.error("no_such_user", format!("no such user: {to} (see /list)"));
+            }
+        }
+    }
+
+    /// Whether this client may send a message now; tells it why not if muted.
+    pub(super) fn may_speak(&self) -> bool {
+        match self.hub.speak(self.id) {
+            Ok(()) => true,
+            Err(mute) => {
+                self.hub.log.info("Muted message refused", json!({"nick": self.nick}));
+                self.error("muted", mute.describe());
+                false
+            }
+        }
+    }
+
+    /// Refuses a connection whose first line claims a banned nick: one line and a
+    /// close, no join announced. Returns whether it did.
+    pub(super) fn refuse_banned_nick(&mut self, wanted: Option<&str>) -> bool {
+        let Some(ban) = wanted.and_then(|w| self.hub.moderation.banned_nick(w)) else {
+            return false;
+        };
+        self.hub.log.warn(
+            "Connection refused",
+            json!({"peer": self.peer.to_string(), "nick": wanted, "reason": ban}),
+        );
+        self.error("banned", ban);
+        self.closing = Some(None);
+        true
+    }
+
+    /// `/oper PASSWORD`. The password goes nowhere but the comparison: not in the log,
+    /// not in any answer.
+    fn oper(&mut self, password: &str) {
+        let hub = self.hub.clone();
+        if !hub.moderation.has_operators() {
+            hub.log.warn(
+                "Operator login refused",
+                json!({"nick": self.nick, "reason": "no operators"}),
+            );
+            return self.error("no_operators", "this server has no operators in chat".into());
+        }
+        if hub.moderation.check_oper(password) {
+            hub.grant_oper(self.id);
+            hub.log
+                .info("Operator login", json!({"nick": self.nick, "peer": self.peer.to_string()}));
+            self.info("you are now an operator; /help lists your commands".into());
+        } else {
+            hub.log.warn(
+                "Operator login refused",
+                json!({"nick": self.nick, "peer": self.peer.to_string(), "reason": "wrong password"}),
+            );
+            self.error("bad_password", "wrong operator password".into());
+        }
+    }
+
+    /// An operator command typed in chat; `typed` names it in the refusal.
+    fn operator(&mut self, command: operator::Command<'_>, typed: &str) {
+        let hub = self.hub.clone();
+        if !hub.is_oper(self.id) {
+            let name = typed.split_whitespace().next().unwrap_or(typed);
+            hub.log.warn("Operator command refused", json!({"nick": self.nick, "command": name}));
+            return self.error("not_operator", format!("{name} is for operators (see /oper)"));
+        }
+        let nick = self.nick.clone();
+        match operator::execute(&hub, Actor::Oper(&nick), command) {
+            Ok(answer) => answer.lines().for_each(|line| self.info(line.to_owned())),
+            Err(e) => self.error("operator", e),
+        }
+    }
+}

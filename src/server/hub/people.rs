@@ -1,0 +1,285 @@
+//! The people behind the nicks: since when they are here, whether they are away, muted
+//! or operators, whom they last heard from privately; and the operator actions on
+//! them (kick, mute, op). Part of the hub: the registry stays the one owner of members.
+
+use std::net::SocketAddr;
+
+use jiff::Timestamp;
+
+use super::{Hub, Registry, encode_for};
+use crate::nick;
+use crate::protocol::{Event, EventKind};
+
+/// A member's state beyond its nick and connection.
+pub(super) struct Profile {
+    /// The full peer address, for `/whois` by operators and for address bans (the
+    /// member's `ip` is its `--max-per-ip` origin, a /64 for IPv6).
+    peer: Option<SocketAddr>,
+    since: Timestamp,
+    /// When the member last sent a message: `/whois` shows the idle time from it.
+    active: Timestamp,
+    /// Set by `/away`; an empty message is away without one.
+    away: Option<String>,
+    /// Members already answered with the away message during this away spell.
+    answered: Vec<u64>,
+    oper: bool,
+    muted: Option<Mute>,
+    /// Who sent the last private message here, for `/reply`.
+    last_private_from: Option<u64>,
+}
+
+/// A mute in force: messages are refused until `until` (`None`: until `/unmute`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mute {
+    pub until: Option<Timestamp>,
+}
+
+impl Mute {
+    /// The error the muted member gets for a refused line.
+    pub fn describe(&self) -> String {
+        match self.until {
+            Some(until) => format!(
+                "you are muted until {}; your message was not sent",
+                until.strftime("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            None => "you are muted by an operator; your message was not sent".into(),
+        }
+    }
+}
+
+impl Profile {
+    pub(super) fn new() -> Profile {
+        let now = Timestamp::now();
+        Profile {
+            peer: None,
+            since: now,
+            active: now,
+            away: None,
+            answered: Vec::new(),
+            oper: false,
+            muted: None,
+            last_private_from: None,
+        }
+    }
+}
+
+/// Records who wrote to `target_id` (for its `/reply`), and answers the sender with
+/// the target's away message, once per away spell.
+pub(super) fn after_private(reg: &mut Registry, from_id: u64, target_id: u64) {
+    if from_id == target_id {
+        return;
+    }
+    let Some(target) = reg.members.get_mut(&target_id) else { return };
+    target.profile.last_private_from = Some(from_id);
+    let Some(message) = target.profile.away.clone() else { return };
+    if target.profile.answered.contains(&from_id) {
+        return;
+    }
+    target.profile.answered.push(from_id);
+    let event = Event::now(EventKind::Away { nick: target.nick.clone(), message });
+    if let Some(sender) = reg.members.get(&from_id) {
+        sender.outbox.push(encode_for(&event, sender.json, &sender.nick).as_bytes());
+    }
+}
+
+impl Hub {
+    /// Records the full peer address of member `id`.
+    pub fn note_peer(&self, id: u64, peer: SocketAddr) {
+        if let Some(m) = self.lock().members.get_mut(&id) {
+            m.profile.peer = Some(peer);
+        }
+    }
+
+    /// Whether member `id` may send a message now; marks it active if so. A lapsed
+    /// mute is lifted here.
+    pub fn speak(&self, id: u64) -> Result<(), Mute> {
+        let mut reg = self.lock();
+        let Some(m) = reg.members.get_mut(&id) else { return Ok(()) };
+        let now = Timestamp::now();
+        match m.profile.muted {
+            Some(mute) if mute.until.is_none_or(|until| until > now) => return Err(mute),
+            Some(_) => m.profile.muted = None,
+            None => {}
+        }
+        m.profile.active = now;
+        Ok(())
+    }
+
+    /// The nick to `/reply` to: the last member who sent `id` a private message, if
+    /// still online.
+    pub fn reply_target(&self, id: u64) -> Result<String, &'static str> {
+        let reg = self.lock();
+        let from = reg.members.get(&id).and_then(|m| m.profile.last_private_from);
+        let from = from.ok_or("nobody has sent you a private message yet")?;
+        reg.members.get(&from).map(|m| m.nick.clone()).ok_or("who wrote to you last has left")
+    }
+
+    /// Marks member `id` away with `message`, or back with `None`.
+    pub fn set_away(&self, id: u64, message: Option<String>) {
+        if let Some(m) = self.lock().members.get_mut(&id) {
+            m.profile.away = message;
+            m.profile.answered.clear();
+        }
+    }
+
+    /// The `/whois` answer about `nick`; the address only if `with_addr`.
+    pub fn whois(&self, nick: &str, with_addr: bool) -> Option<EventKind> {
+        let reg = self.lock();
+        let m = reg.find(nick).map(|id| &reg.members[&id])?;
+        let idle = Timestamp::now().duration_since(m.profile.active).as_secs().max(0);
+        Some(EventKind::Whois {
+            nick: m.nick.clone(),
+            since: m.profile.since,
+            idle_secs: idle as u64,
+            away: m.profile.away.clone(),
+            oper: m.profile.oper,
+            tls: false,
+            addr: m.profile.peer.filter(|_| with_addr).map(|p| p.to_string()),
+        })
+    }
+
+    /// Registered nicks with a mark for operators, muted and away members: the
+    /// operator's `/list`.
+    pub fn roster(&self) -> Vec<String> {
+        let reg = self.lock();
+        let now = Timestamp::now();
+        let mut rows: Vec<String> = (reg.members.values())
+            .filter(|m| m.announced)
+            .map(|m| {
+                let p = &m.profile;
+                let mut row = m.nick.clone();
+                if p.oper {
+                    row.push_str(" (operator)");
+                }
+                if p.muted.is_some_and(|mu| mu.until.is_none_or(|u| u > now)) {
+                    row.push_str(" (muted)");
+                }
+                if p.away.is_some() {
+                    row.push_str(" (away)");
+                }
+                row
+            })
+            .collect();
+        rows.sort_by_cached_key(|n| nick::key(n));
+        rows
+    }
+
+    pub fn is_oper(&self, id: u64) -> bool {
+        self.lock().members.get(&id).is_some_and(|m| m.profile.oper)
+    }
+
+    /// Makes the holder of `nick` an operator (or not); returns its nick as registered.
+    pub fn set_oper(&self, nick: &str, oper: bool, by: &str) -> Option<String> {
+        let mut reg = self.lock();
+        let id = reg.find(nick)?;
+        let m = reg.members.get_mut(&id).expect("found");
+        m.profile.oper = oper;
+        let message = if oper {
+            format!("you are now an operator (made so by {by}); /help lists your commands")
+        } else {
+            format!("you are no longer an operator (by {by})")
+        };
+        let event = Event::now(EventKind::Info { message });
+        m.outbox.push(encode_for(&event, m.json, &m.nick).as_bytes());
+        Some(m.nick.clone())
+    }
+
+    /// Makes member `id` an operator after a right `/oper`.
+    pub fn grant_oper(&self, id: u64) {
+        if let Some(m) = self.lock().members.get_mut(&id) {
+            m.profile.oper = true;
+        }
+    }
+
+    /// Mutes (`Some`) or unmutes (`None`) the holder of `nick`, telling them; returns
+    /// its nick as registered.
+    pub fn mute(&self, nick: &str, mute: Option<Mute>, by: &str) -> Option<String> {
+        let mut reg = self.lock();
+        let id = reg.find(nick)?;
+        let m = reg.members.get_mut(&id).expect("found");
+        m.profile.muted = mute;
+        let message = match mute {
+            Some(Mute { until: Some(until) }) => format!(
+                "you have been muted by {by} until {}",
+                until.strftime("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            Some(Mute { until: None }) => format!("you have been muted by {by}"),
+            None => format!("you may speak again (unmuted by {by})"),
+        };
+        let event = Event::now(EventKind::Info { message });
+        m.outbox.push(encode_for(&event, m.json, &m.nick).as_bytes());
+        Some(m.nick.clone())
+    }
+
+    /// Disconnects the holder of `nick`: it gets an error saying `why`, everyone else
+    /// its leave with `why` as the reason. Returns its nick as registered.
+    pub fn kick(&self, nick: &str, why: &str) -> Option<String> {
+        let reg = self.lock();
+        let id = reg.find(nick)?;
+        eject(&reg, id, why);
+        Some(reg.members[&id].nick.clone())
+    }
+
+    /// Disconnects every member a new ban covers (by its address or its nick), as
+    /// [`Hub::kick`] does; returns their nicks.
+    pub fn kick_banned(&self, target: &crate::server::bans::Target, why: &str) -> Vec<String> {
+        let reg = self.lock();
+        let ids: Vec<u64> = (reg.members.iter())
+            .filter(|(_, m)| {
+                target.matches_nick(&m.nick)
+                    || m.profile.peer.is_some_and(|p| target.matches_ip(p.ip()))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        ids.iter()
+            .map(|id| {
+                eject(&reg, *id, why);
+                reg.members[id].nick.clone()
+            })
+            .collect()
+    }
+
+    /// Sends a notice from the server to every registered member, whatever their room.
+    pub fn notice(&self, text: &str) {
+        let event = Event::now(EventKind::Notice {
+            from: self.config.server_name.clone(),
+            text: text.to_owned(),
+        });
+        self.broadcast(&event);
+    }
+
+    /// Sends the MOTD, if there is one, to member `id`.
+    pub(super) fn send_motd(&self, reg: &Registry, id: u64) {
+        if let (Some(text), Some(m)) = (self.moderation.motd(), reg.members.get(&id)) {
+            let event = Event::now(EventKind::Motd { text });
+            m.outbox.push(encode_for(&event, m.json, &m.nick).as_bytes());
+        }
+    }
+}
+
+/// Queues the error for member `id` and asks its task to close with `why` as the
+/// leave reason.
+fn eject(reg: &Registry, id: u64, why: &str) {
+    let m = &reg.members[&id];
+    let event =
+        Event::now(EventKind::Error { code: "kicked".into(), message: format!("you were {why}") });
+    m.outbox.push(encode_for(&event, m.json, &m.nick).as_bytes());
+    m.outbox.close(why.to_owned());
+}
+
+impl Registry {
+    /// Those of `users` who are away, in the same order: the `away` of a `/list`.
+    pub(super) fn away_among(&self, users: &[String]) -> Vec<String> {
+        let away = |n: &&String| {
+            let id = self.nicks.get(&nick::key(n));
+            id.and_then(|id| self.members.get(id)).is_some_and(|m| m.profile.away.is_some())
+        };
+        users.iter().filter(away).cloned().collect()
+    }
+
+    /// The member holding `nick` ([`nick::key`]), if the others know of it (announced).
+    fn find(&self, nick: &str) -> Option<u64> {
+        let id = *self.nicks.get(&nick::key(nick))?;
+        self.members.get(&id).filter(|m| m.announced).map(|_| id)
+    }
+}

@@ -1,0 +1,231 @@
+//! What the server's operators control beyond the members themselves: the ban list and
+//! its file, the message of the day, the operator password and the request to stop.
+//! One owner for each, shared by the hub; [`Moderation::reload`] re-reads the files
+//! (on `tchat ctl reload`, and on SIGHUP where the binary wires it).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use super::bans::{Ban, BanList, Target};
+
+/// Longest MOTD file accepted, in bytes: it is sent to every client that joins.
+pub const MAX_MOTD: usize = 16 * 1024;
+
+pub struct Moderation {
+    /// Plain mutexes, never held across an `.await`. Bans may be looked up under the
+    /// hub's registry lock (nick claims), so the order is always registry, then bans,
+    /// never the reverse.
+    bans: Mutex<BanList>,
+    bans_path: Option<PathBuf>,
+    motd: Mutex<Option<String>>,
+    motd_path: Option<PathBuf>,
+    /// From `--oper-password-file`; `None`: nobody can `/oper`.
+    oper_password: Option<Vec<u8>>,
+    stop: Notify,
+    stop_reason: Mutex<Option<String>>,
+}
+
+/// Files the moderation state is read from; see `tchat serve --help`.
+#[derive(Debug, Clone, Default)]
+pub struct Files {
+    pub bans: Option<PathBuf>,
+    pub motd: Option<PathBuf>,
+    pub oper_password: Option<PathBuf>,
+}
+
+/// Asks a running server to re-read its MOTD and bans files, as SIGHUP should: clone
+/// it into [`super::Config`] and call [`ReloadTrigger::fire`] from the signal handler.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadTrigger(Arc<Notify>);
+
+impl ReloadTrigger {
+    pub fn fire(&self) {
+        self.0.notify_one();
+    }
+
+    pub async fn fired(&self) {
+        self.0.notified().await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Moderation {
+    /// Reads every file; an unreadable or malformed one is an error, so a server never
+    /// starts with a ban silently lifted.
+    pub fn load(files: &Files) -> Result<Moderation, String> {
+        let bans = match &files.bans {
+            Some(path) => BanList::load(path)?,
+            None => BanList::default(),
+        };
+        let motd = files.motd.as_ref().map(|p| read_motd(p)).transpose()?;
+        let oper_password = files.oper_password.as_ref().map(|p| read_password(p)).transpose()?;
+        Ok(Moderation {
+            bans: Mutex::new(bans),
+            bans_path: files.bans.clone(),
+            motd: Mutex::new(motd),
+            motd_path: files.motd.clone(),
+            oper_password,
+            stop: Notify::new(),
+            stop_reason: Mutex::new(None),
+        })
+    }
+
+    /// Re-reads the MOTD and bans files. A file that fails keeps its old contents in
+    /// force; the error says which.
+    pub fn reload(&self) -> Result<String, String> {
+        let mut done = Vec::new();
+        let mut errors = Vec::new();
+        if let Some(path) = &self.motd_path {
+            match read_motd(path) {
+                Ok(text) => {
+                    *lock(&self.motd) = Some(text);
+                    done.push("message of the day");
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if let Some(path) = &self.bans_path {
+            match BanList::load(path) {
+                Ok(list) => {
+                    *lock(&self.bans) = list;
+                    done.push("bans");
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors.join("; "));
+        }
+        Ok(match done.as_slice() {
+            [] => "nothing to reload (no --motd or --bans file)".into(),
+            _ => format!("reloaded {}", done.join(" and ")),
+        })
+    }
+
+    /// The refusal text for a connection from `ip`, if a ban covers it.
+    pub fn banned_ip(&self, ip: IpAddr) -> Option<String> {
+        lock(&self.bans).for_ip(ip, jiff::Timestamp::now()).map(Ban::describe)
+    }
+
+    /// The refusal text for a claim of the nick `wanted`, if a ban covers it.
+    pub fn banned_nick(&self, wanted: &str) -> Option<String> {
+        lock(&self.bans).for_nick(wanted, jiff::Timestamp::now()).map(Ban::describe)
+    }
+
+    /// Adds a ban and writes the file. The ban holds in memory even if the write fails.
+    pub fn ban(&self, ban: Ban) -> Result<(), String> {
+        let mut bans = lock(&self.bans);
+        bans.expire(jiff::Timestamp::now());
+        bans.add(ban);
+        self.save(&bans)
+    }
+
+    /// Lifts the ban of `target`; `Ok(false)` if there was none.
+    pub fn unban(&self, target: &Target) -> Result<bool, String> {
+        let mut bans = lock(&self.bans);
+        let expired = bans.expire(jiff::Timestamp::now());
+        let removed = bans.remove(target);
+        if removed || expired {
+            self.save(&bans)?;
+        }
+        Ok(removed)
+    }
+
+    fn save(&self, bans: &BanList) -> Result<(), String> {
+        match &self.bans_path {
+            Some(path) => bans.save(path).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// The bans in force now.
+    pub fn bans(&self) -> Vec<Ban> {
+        let now = jiff::Timestamp::now();
+        lock(&self.bans).iter().filter(|b| b.is_active(now)).cloned().collect()
+    }
+
+    pub fn motd(&self) -> Option<String> {
+        lock(&self.motd).clone()
+    }
+
+    pub fn set_motd(&self, text: String) {
+        *lock(&self.motd) = Some(text);
+    }
+
+    /// Whether operators are possible at all.
+    pub fn has_operators(&self) -> bool {
+        self.oper_password.is_some()
+    }
+
+    /// Compares `password` with the operator password in constant time (for equal
+    /// lengths), so the time taken tells nothing about how much of a guess was right.
+    pub fn check_oper(&self, password: &str) -> bool {
+        self.oper_password.as_deref().is_some_and(|p| constant_time_eq(p, password.as_bytes()))
+    }
+
+    /// Asks the server to stop, telling the clients `reason`.
+    pub fn request_stop(&self, reason: String) {
+        *lock(&self.stop_reason) = Some(reason);
+        self.stop.notify_one();
+    }
+
+    /// Resolves once [`Moderation::request_stop`] was called.
+    pub async fn stop_requested(&self) {
+        self.stop.notified().await;
+    }
+
+    pub fn stop_reason(&self) -> Option<String> {
+        lock(&self.stop_reason).clone()
+    }
+}
+
+fn read_motd(path: &std::path::Path) -> Result<String, String> {
+    let context = |e: &dyn std::fmt::Display| format!("cannot read MOTD {}: {e}", path.display());
+    let bytes = std::fs::read(path).map_err(|e| context(&e))?;
+    if bytes.len() > MAX_MOTD {
+        return Err(context(&format!("longer than {MAX_MOTD} bytes")));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| context(&e))?;
+    // Line by line: sanitizing drops line ends with every other control.
+    let lines: Vec<String> = text.trim_end().lines().map(crate::sanitize::sanitize).collect();
+    Ok(lines.join("\n"))
+}
+
+/// The password is the file's first line, without its line end.
+fn read_password(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read operator password file {}: {e}", path.display()))?;
+    let password = text.lines().next().unwrap_or("");
+    if password.is_empty() {
+        return Err(format!("operator password file {} is empty", path.display()));
+    }
+    Ok(password.as_bytes().to_vec())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for (i, x) in a.iter().enumerate() {
+        diff |= x ^ b.get(i).copied().unwrap_or(!x);
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_compare_whole() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secre"));
+        assert!(!constant_time_eq(b"secret", b"secretx"));
+        assert!(!constant_time_eq(b"secret", b"Secret"));
+        assert!(!constant_time_eq(b"secret", b""));
+    }
+}

@@ -1,0 +1,387 @@
+//! The operator's commands, one interpreter for the server's console, the control
+//! socket (`tchat ctl`) and operators in chat: [`Command::parse`] reads a line,
+//! [`execute`] acts on the hub and answers in text, every action logged with who
+//! did it.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::json;
+
+use super::bans::{Ban, Target, parse_duration};
+use super::hub::{Hub, Mute};
+use crate::protocol::{Event, span};
+
+/// One operator command, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command<'a> {
+    Kick { nick: &'a str, reason: Option<&'a str> },
+    Ban { target: &'a str, duration: Option<Duration>, reason: Option<&'a str> },
+    Unban(&'a str),
+    Bans,
+    Mute { nick: &'a str, duration: Option<Duration> },
+    Unmute(&'a str),
+    Say(&'a str),
+    Motd(Option<&'a str>),
+    List,
+    Whois(&'a str),
+    Op(&'a str),
+    Deop(&'a str),
+    Shutdown(Option<&'a str>),
+    Reload,
+    Help,
+}
+
+/// Every command with its usage, for `/help` and Tab completion on the console.
+pub const USAGE: &[(&str, &str)] = &[
+    ("/kick <nick> [reason]", "disconnect a user"),
+    ("/ban <nick|addr|cidr> [duration] [reason]", "ban a nick, address or network (10m, 2h, 7d)"),
+    ("/unban <nick|addr|cidr>", "lift a ban"),
+    ("/bans", "list the bans in force"),
+    ("/mute <nick> [duration]", "refuse a user's messages, for a while or until /unmute"),
+    ("/unmute <nick>", "let a muted user speak again"),
+    ("/say <text>", "send a notice from the server to everyone"),
+    ("/motd [text]", "show or set the message of the day (until the next reload)"),
+    ("/list", "list the users online, with operators, muted and away users marked"),
+    ("/whois <nick>", "who a user is, with their address"),
+    ("/op <nick>", "make a user an operator"),
+    ("/deop <nick>", "take a user's operator rights"),
+    ("/reload", "re-read the MOTD and bans files (as SIGHUP)"),
+    ("/shutdown [reason]", "stop the server, telling everyone why"),
+    ("/help", "list these commands"),
+];
+
+/// Who gives a command: named in the log and in what users are told.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    /// The server's interactive console.
+    Console,
+    /// The control socket.
+    Ctl,
+    /// An operator in chat, by nick.
+    Oper(&'a str),
+}
+
+impl Actor<'_> {
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::Console => "console",
+            Actor::Ctl => "ctl",
+            Actor::Oper(nick) => nick,
+        }
+    }
+
+    /// Whether the command is open to this actor: operators in chat have the
+    /// moderation commands, not the server's own (`/op`, `/shutdown`, `/reload`).
+    fn may(&self, command: &Command) -> bool {
+        !matches!(
+            (self, command),
+            (
+                Actor::Oper(_),
+                Command::Op(_) | Command::Deop(_) | Command::Shutdown(_) | Command::Reload
+            )
+        )
+    }
+}
+
+/// `(first word, rest)` of `s`, the rest trimmed; `None` for an empty rest.
+fn split(s: &str) -> (&str, Option<&str>) {
+    match s.trim().split_once(char::is_whitespace) {
+        Some((word, rest)) => (word, Some(rest.trim()).filter(|r| !r.is_empty())),
+        None => (s.trim(), None),
+    }
+}
+
+impl<'a> Command<'a> {
+    /// Parses `NAME ARGS…`, with or without the leading `/` (the control socket gets
+    /// `tchat ctl`'s words without it). The error is the usage to show.
+    pub fn parse(line: &'a str) -> Result<Command<'a>, String> {
+        let (name, args) = split(line.trim_start().trim_start_matches('/'));
+        let usage = || {
+            let found = USAGE.iter().find(|(u, _)| u[1..].split(' ').next() == Some(name));
+            match found {
+                Some((u, _)) => format!("usage: {u}"),
+                None => format!("unknown command /{name}; /help lists the commands"),
+            }
+        };
+        let one_word = |a: Option<&'a str>| a.filter(|a| !a.contains(char::is_whitespace));
+        let command = match (name.to_ascii_lowercase().as_str(), args) {
+            ("kick", Some(a)) => {
+                let (nick, reason) = split(a);
+                Command::Kick { nick, reason }
+            }
+            ("ban", Some(a)) => parse_ban(a),
+            ("unban", a) => Command::Unban(one_word(a).ok_or_else(usage)?),
+            ("bans", None) => Command::Bans,
+            ("mute", Some(a)) => match split(a) {
+                (nick, None) => Command::Mute { nick, duration: None },
+                (nick, Some(d)) => {
+                    let duration = parse_duration(d).ok_or_else(|| bad_duration(d))?;
+                    Command::Mute { nick, duration: Some(duration) }
+                }
+            },
+            ("unmute", a) => Command::Unmute(one_word(a).ok_or_else(usage)?),
+            ("say", Some(text)) => Command::Say(text),
+            ("motd", text) => Command::Motd(text),
+            ("list", None) => Command::List,
+            ("whois", a) => Command::Whois(one_word(a).ok_or_else(usage)?),
+            ("op", a) => Command::Op(one_word(a).ok_or_else(usage)?),
+            ("deop", a) => Command::Deop(one_word(a).ok_or_else(usage)?),
+            ("shutdown", reason) => Command::Shutdown(reason),
+            ("reload", None) => Command::Reload,
+            ("help", None) => Command::Help,
+            _ => return Err(usage()),
+        };
+        Ok(command)
+    }
+
+    /// The command's name, for the log.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Kick { .. } => "/kick",
+            Command::Ban { .. } => "/ban",
+            Command::Unban(_) => "/unban",
+            Command::Bans => "/bans",
+            Command::Mute { .. } => "/mute",
+            Command::Unmute(_) => "/unmute",
+            Command::Say(_) => "/say",
+            Command::Motd(_) => "/motd",
+            Command::List => "/list",
+            Command::Whois(_) => "/whois",
+            Command::Op(_) => "/op",
+            Command::Deop(_) => "/deop",
+            Command::Shutdown(_) => "/shutdown",
+            Command::Reload => "/reload",
+            Command::Help => "/help",
+        }
+    }
+}
+
+/// `/ban TARGET [DURATION] [REASON]`: the second word is a duration if it reads as one.
+fn parse_ban(args: &str) -> Command<'_> {
+    let (target, rest) = split(args);
+    let (duration, reason) = match rest.map(split) {
+        Some((word, reason)) => match parse_duration(word) {
+            Some(d) => (Some(d), reason),
+            None => (None, rest),
+        },
+        None => (None, None),
+    };
+    Command::Ban { target, duration, reason }
+}
+
+fn bad_duration(d: &str) -> String {
+    format!("not a duration: {d} (a number and s, m, h, d or w: 90s, 10m, 2h, 7d)")
+}
+
+fn no_such_user(nick: &str) -> String {
+    format!("no such user: {nick}")
+}
+
+/// Runs `command` for `by`, returning the answer for them or an error. Everything that
+/// changes something is logged with who did it.
+pub fn execute(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
+    if !by.may(&command) {
+        return Err(format!("{} is for the server's console and tchat ctl", command.name()));
+    }
+    let name = command.name();
+    let result = run(hub, by, command);
+    let meta =
+        |ok: bool, text: &str| json!({"by": by.name(), "command": name, "ok": ok, "result": text});
+    match &result {
+        Ok(text) if !matches!(name, "/list" | "/bans" | "/whois" | "/help") => {
+            hub.log.info("Operator command", meta(true, text))
+        }
+        Ok(_) => {}
+        Err(e) => hub.log.warn("Operator command failed", meta(false, e)),
+    }
+    result
+}
+
+fn run(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
+    let who = by.name();
+    match command {
+        Command::Kick { nick, reason } => {
+            let why = match reason {
+                Some(r) => format!("kicked by {who}: {r}"),
+                None => format!("kicked by {who}"),
+            };
+            let nick = hub.kick(nick, &why).ok_or_else(|| no_such_user(nick))?;
+            Ok(format!("kicked {nick}"))
+        }
+        Command::Ban { target, duration, reason } => ban(hub, who, target, duration, reason),
+        Command::Unban(target) => {
+            let target = Target::parse(target).map_err(|e| e.to_string())?;
+            match hub.moderation.unban(&target)? {
+                true => Ok(format!("unbanned {target}")),
+                false => Err(format!("{target} is not banned")),
+            }
+        }
+        Command::Bans => Ok(list_bans(hub)),
+        Command::Mute { nick, duration } => {
+            let until = duration.map(|d| Timestamp::now() + d);
+            let nick =
+                hub.mute(nick, Some(Mute { until }), who).ok_or_else(|| no_such_user(nick))?;
+            Ok(match duration {
+                Some(d) => format!("muted {nick} for {}", span(d.as_secs())),
+                None => format!("muted {nick} until /unmute"),
+            })
+        }
+        Command::Unmute(nick) => {
+            let nick = hub.mute(nick, None, who).ok_or_else(|| no_such_user(nick))?;
+            Ok(format!("unmuted {nick}"))
+        }
+        Command::Say(text) => {
+            hub.notice(&crate::sanitize::sanitize(text));
+            Ok("notice sent".into())
+        }
+        Command::Motd(None) => {
+            Ok(hub.moderation.motd().unwrap_or_else(|| "(no message of the day)".into()))
+        }
+        Command::Motd(Some(text)) => {
+            hub.moderation.set_motd(crate::sanitize::sanitize(text));
+            Ok("message of the day set".into())
+        }
+        Command::List => {
+            let rows = hub.roster();
+            Ok(format!("{} online: {}", rows.len(), rows.join(", ")))
+        }
+        Command::Whois(nick) => {
+            let answer = hub.whois(nick, true).ok_or_else(|| no_such_user(nick))?;
+            let text = Event::now(answer).text_line("");
+            Ok(text.lines().map(|l| l.trim_start_matches("*** ")).collect::<Vec<_>>().join("\n"))
+        }
+        Command::Op(nick) => {
+            let nick = hub.set_oper(nick, true, who).ok_or_else(|| no_such_user(nick))?;
+            Ok(format!("{nick} is now an operator"))
+        }
+        Command::Deop(nick) => {
+            let nick = hub.set_oper(nick, false, who).ok_or_else(|| no_such_user(nick))?;
+            Ok(format!("{nick} is no longer an operator"))
+        }
+        Command::Shutdown(reason) => {
+            hub.moderation.request_stop(reason.unwrap_or("the server is shutting down").to_owned());
+            Ok("shutting down".into())
+        }
+        Command::Reload => hub.moderation.reload(),
+        Command::Help => Ok(USAGE
+            .iter()
+            .map(|(usage, description)| format!("{usage:42}  {description}"))
+            .collect::<Vec<_>>()
+            .join("\n")),
+    }
+}
+
+fn ban(
+    hub: &Hub,
+    who: &str,
+    target: &str,
+    duration: Option<Duration>,
+    reason: Option<&str>,
+) -> Result<String, String> {
+    let target = Target::parse(target).map_err(|e| e.to_string())?;
+    let ban = Ban {
+        target: target.clone(),
+        until: duration.map(|d| Timestamp::now() + d),
+        reason: reason.map(crate::sanitize::sanitize),
+        by: who.to_owned(),
+        at: Timestamp::now(),
+    };
+    let saved = hub.moderation.ban(ban);
+    let why = match reason {
+        Some(r) => format!("banned by {who}: {r}"),
+        None => format!("banned by {who}"),
+    };
+    let kicked = hub.kick_banned(&target, &why);
+    let mut answer = match duration {
+        Some(d) => format!("banned {target} for {}", span(d.as_secs())),
+        None => format!("banned {target}"),
+    };
+    if !kicked.is_empty() {
+        answer.push_str(&format!("; disconnected {}", kicked.join(", ")));
+    }
+    match saved {
+        Ok(()) => Ok(answer),
+        Err(e) => Err(format!("{answer}, but not saved: {e}")),
+    }
+}
+
+fn list_bans(hub: &Hub) -> String {
+    let bans = hub.moderation.bans();
+    if bans.is_empty() {
+        return "no bans".into();
+    }
+    let rows: Vec<String> = bans
+        .iter()
+        .map(|b| {
+            let until = match b.until {
+                Some(t) => format!("until {}", t.strftime("%Y-%m-%d %H:%M:%S UTC")),
+                None => "permanent".into(),
+            };
+            let reason = b.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+            format!("{} {until}, by {}{reason}", b.target, b.by)
+        })
+        .collect();
+    rows.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(line: &str) -> Result<Command<'_>, String> {
+        Command::parse(line)
+    }
+
+    #[test]
+    fn commands_parse_with_or_without_a_slash() {
+        assert_eq!(p("/kick bob"), Ok(Command::Kick { nick: "bob", reason: None }));
+        assert_eq!(
+            p("KICK bob  spamming  a lot"),
+            Ok(Command::Kick { nick: "bob", reason: Some("spamming  a lot") })
+        );
+        assert_eq!(p("bans"), Ok(Command::Bans));
+        assert_eq!(p("/shutdown"), Ok(Command::Shutdown(None)));
+        assert_eq!(p("/motd hello  there"), Ok(Command::Motd(Some("hello  there"))));
+        assert_eq!(p("/op bob"), Ok(Command::Op("bob")));
+    }
+
+    #[test]
+    fn a_ban_reads_its_duration_only_when_there_is_one() {
+        let ten = Some(Duration::from_secs(600));
+        assert_eq!(
+            p("/ban bob 10m spam"),
+            Ok(Command::Ban { target: "bob", duration: ten, reason: Some("spam") })
+        );
+        assert_eq!(
+            p("/ban 10.0.0.0/8 flooding us"),
+            Ok(Command::Ban { target: "10.0.0.0/8", duration: None, reason: Some("flooding us") })
+        );
+        assert_eq!(
+            p("/ban bob 2h"),
+            Ok(Command::Ban {
+                target: "bob",
+                duration: Some(Duration::from_secs(7200)),
+                reason: None
+            })
+        );
+    }
+
+    #[test]
+    fn bad_lines_give_the_usage() {
+        assert_eq!(p("/kick").unwrap_err(), "usage: /kick <nick> [reason]");
+        assert_eq!(p("/whois a b").unwrap_err(), "usage: /whois <nick>");
+        assert!(p("/mute bob forever").unwrap_err().contains("not a duration"));
+        assert!(p("/frob").unwrap_err().contains("unknown command /frob"));
+        assert_eq!(p("/bans x").unwrap_err(), "usage: /bans");
+    }
+
+    #[test]
+    fn operators_in_chat_cannot_run_the_server_commands() {
+        let oper = Actor::Oper("alice");
+        assert!(oper.may(&Command::Kick { nick: "bob", reason: None }));
+        assert!(!oper.may(&Command::Shutdown(None)));
+        assert!(!oper.may(&Command::Op("bob")));
+        assert!(Actor::Ctl.may(&Command::Shutdown(None)));
+    }
+}

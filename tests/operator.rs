@@ -1,0 +1,244 @@
+//! Moderation through the real binary: `tchat ctl` over the control socket (kick, ban
+//! by nick, address and network, expiring bans, mute, shutdown, reload), bans kept
+//! across a restart, and `/oper` in chat.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{Client, Server, WAIT, ctl, temp_path};
+
+/// A server with a control socket (and `extra` options); returns it with the socket.
+fn server_with_ctl(extra: &[&str]) -> (Server, PathBuf) {
+    let socket = temp_path("control.sock");
+    let mut args = vec!["--control-socket", socket.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    (Server::start(&args), socket)
+}
+
+fn ok(socket: &Path, args: &[&str]) -> String {
+    let out = ctl(socket, args);
+    assert_eq!(out.code, 0, "tchat ctl {args:?} failed: {}{}", out.stdout, out.stderr);
+    out.stdout
+}
+
+/// Connects until the server stops refusing (a ban lapsing); panics after [`WAIT`].
+fn connect_when_admitted(server: &Server, nick: &str) -> Client {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut c = server.connect();
+        c.send(&format!("/nick {nick}"));
+        let first = c.next_line().unwrap_or_default();
+        if first.contains("You are") {
+            return c;
+        }
+        assert!(first.starts_with("!!! you are banned"), "unexpected {first:?}");
+        assert!(Instant::now() < deadline, "the ban never lapsed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ctl_kicks_a_user_with_a_reason_everyone_sees() {
+    let (server, socket) = server_with_ctl(&[]);
+    let mut alice = server.text_client("alice");
+    let mut bob = server.text_client("bob");
+    alice.expect("bob joined");
+    assert_eq!(ok(&socket, &["kick", "bob", "spamming", "links"]), "kicked bob\n");
+    bob.expect("!!! you were kicked by ctl: spamming links");
+    bob.read_to_close();
+    alice.expect("*** bob left: kicked by ctl: spamming links");
+    let out = ctl(&socket, &["kick", "bob"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("no such user: bob"), "{}", out.stderr);
+    let logged = server.wait_console_nth("Operator command by=", 1);
+    assert!(logged.contains("by=ctl"), "{logged}");
+}
+
+#[test]
+fn ctl_bans_an_address_and_a_network_until_unbanned() {
+    let (server, socket) = server_with_ctl(&[]);
+    let mut alice = server.text_client("alice");
+    let answer = ok(&socket, &["ban", "127.0.0.1", "too", "loud"]);
+    assert!(answer.starts_with("banned 127.0.0.1; disconnected alice"), "{answer}");
+    alice.expect("!!! you were banned by ctl: too loud");
+    let mut refused = server.connect();
+    assert_eq!(refused.next_line().unwrap(), "!!! you are banned from this server: too loud");
+    assert_eq!(refused.next_line(), None, "a refused connection is closed");
+    assert_eq!(ok(&socket, &["unban", "127.0.0.1"]), "unbanned 127.0.0.1\n");
+    let mut alice = server.text_client("alice");
+
+    assert_eq!(ok(&socket, &["ban", "127.0.0.0/8"]), "banned 127.0.0.0/8; disconnected alice\n");
+    alice.expect("!!! you were banned by ctl");
+    alice.read_to_close();
+    let mut refused = server.connect();
+    assert_eq!(refused.next_line().unwrap(), "!!! you are banned from this server");
+    let bans = ok(&socket, &["bans"]);
+    assert!(bans.starts_with("127.0.0.0/8 permanent, by ctl"), "{bans}");
+    let out = ctl(&socket, &["unban", "127.0.0.1"]);
+    assert_eq!((out.code, out.stderr.as_str()), (1, "tchat ctl: 127.0.0.1 is not banned\n"));
+    ok(&socket, &["unban", "127.0.0.7/8"]);
+    server.text_client("bob");
+}
+
+#[test]
+fn a_ban_with_a_duration_lapses() {
+    let (server, socket) = server_with_ctl(&[]);
+    let answer = ok(&socket, &["ban", "127.0.0.1", "2s", "cool", "off"]);
+    assert_eq!(answer, "banned 127.0.0.1 for 2s\n");
+    let mut refused = server.connect();
+    let line = refused.next_line().unwrap();
+    assert!(line.starts_with("!!! you are banned from this server until 20"), "{line}");
+    assert!(line.ends_with(" UTC: cool off"), "{line}");
+    connect_when_admitted(&server, "alice");
+}
+
+#[test]
+fn a_nick_ban_survives_a_restart() {
+    let bans = temp_path("bans.jsonl");
+    let bans_arg = bans.to_str().unwrap().to_owned();
+    {
+        let (mut server, socket) = server_with_ctl(&["--bans", &bans_arg]);
+        let mut mallory = server.text_client("Mallory");
+        ok(&socket, &["ban", "mallory", "trolling"]);
+        mallory.expect("!!! you were banned by ctl: trolling");
+        assert!(server.terminate().success());
+    }
+    let saved = common::read_jsonl(&bans);
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert_eq!(
+        (saved[0]["kind"].as_str(), saved[0]["target"].as_str()),
+        (Some("nick"), Some("mallory"))
+    );
+    assert_eq!(saved[0]["by"], "ctl");
+
+    let server = Server::start(&["--bans", &bans_arg]);
+    let mut again = server.connect();
+    again.send("/nick MALLORY");
+    assert_eq!(again.next_line().unwrap(), "!!! you are banned from this server: trolling");
+    assert_eq!(again.next_line(), None);
+    let mut other = server.text_client("alice");
+    other.send("/nick mallory");
+    other.expect("!!! you are banned from this server: trolling");
+    other.sync();
+    let _ = std::fs::remove_file(&bans);
+}
+
+#[test]
+fn a_muted_user_is_told_until_when_and_nobody_hears_them() {
+    let (server, socket) = server_with_ctl(&[]);
+    let mut alice = server.text_client("alice");
+    let mut bob = server.text_client("bob");
+    assert_eq!(ok(&socket, &["mute", "bob", "10m"]), "muted bob for 10m 0s\n");
+    bob.expect("*** you have been muted by ctl until 20");
+    bob.send("can you hear me");
+    let refused = bob.expect("!!!");
+    assert!(refused.starts_with("!!! you are muted until 20"), "{refused}");
+    bob.send("/msg alice psst");
+    bob.expect("!!! you are muted until");
+    assert_eq!(ok(&socket, &["unmute", "bob"]), "unmuted bob\n");
+    bob.expect("you may speak again");
+    bob.send("back again");
+    let heard = alice.expect("<bob>");
+    assert_eq!(heard, "<bob> back again", "alice heard a muted line");
+}
+
+#[test]
+fn ctl_says_lists_and_shuts_down_with_a_reason() {
+    let (mut server, socket) = server_with_ctl(&[]);
+    let mut alice = server.text_client("alice");
+    assert_eq!(ok(&socket, &["say", "maintenance", "at", "noon"]), "notice sent\n");
+    alice.expect("-tchat- maintenance at noon");
+    assert_eq!(ok(&socket, &["list"]), "1 online: alice\n");
+    let whois = ok(&socket, &["whois", "alice"]);
+    assert!(whois.contains("alice connects from 127.0.0.1:"), "{whois}");
+    assert!(ok(&socket, &["help"]).contains("/shutdown [reason]"));
+    let out = ctl(&socket, &["frobnicate"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("unknown command /frobnicate"), "{}", out.stderr);
+    assert_eq!(ok(&socket, &["shutdown", "back", "soon"]), "shutting down\n");
+    alice.expect("*** Server shutting down: back soon");
+    assert!(common::wait_exit(&mut server.child).success());
+    assert!(!socket.exists(), "the control socket is removed on exit");
+}
+
+#[test]
+fn the_control_socket_is_for_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_server, socket) = server_with_ctl(&[]);
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let out = ctl(&temp_path("absent.sock"), &["list"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("cannot reach the server"), "{}", out.stderr);
+}
+
+#[test]
+fn a_second_server_does_not_take_over_a_live_control_socket() {
+    let (_server, socket) = server_with_ctl(&[]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tchat"))
+        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--control-socket"])
+        .arg(&socket)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another server is using it"));
+    assert_eq!(ok(&socket, &["list"]), "0 online: \n");
+}
+
+#[test]
+fn reload_rereads_the_motd_and_bans_files() {
+    let motd = temp_path("motd.txt");
+    std::fs::write(&motd, "first motd\nline two\n").unwrap();
+    let (server, socket) = server_with_ctl(&["--motd", motd.to_str().unwrap()]);
+    let mut alice = server.text_client("alice");
+    alice.expect("*** MOTD: first motd");
+    alice.expect("*** MOTD: line two");
+    std::fs::write(&motd, "second motd\n").unwrap();
+    assert_eq!(ok(&socket, &["reload"]), "reloaded message of the day\n");
+    let mut bob = server.text_client("bob");
+    bob.expect("*** MOTD: second motd");
+    alice.send("/motd");
+    alice.expect("*** MOTD: second motd");
+    let _ = std::fs::remove_file(&motd);
+}
+
+#[test]
+fn oper_with_the_right_password_may_moderate_and_the_password_is_never_logged() {
+    let password = temp_path("oper-password");
+    std::fs::write(&password, "s3cret-Pa55\n").unwrap();
+    let server = Server::start(&["--oper-password-file", password.to_str().unwrap()]);
+    let mut alice = server.text_client("alice");
+    let mut carol = server.text_client("carol");
+    alice.send("/kick carol");
+    alice.expect("!!! /kick is for operators (see /oper)");
+    alice.send("/oper wrong-guess");
+    alice.expect("!!! wrong operator password");
+    alice.send("/oper s3cret-Pa55");
+    alice.expect("*** you are now an operator");
+    alice.send("/help");
+    alice.expect("(operator) disconnect a user");
+    alice.send("/whois carol");
+    alice.expect("carol connects from 127.0.0.1:");
+    alice.send("/kick carol enough");
+    alice.expect("*** kicked carol");
+    carol.expect("!!! you were kicked by alice: enough");
+    alice.send("/shutdown");
+    alice.expect("!!! unknown command /shutdown");
+    alice.sync();
+    server.wait_console_nth("Operator login refused", 1);
+    let kick = server.wait_console_nth("Operator command by=", 1);
+    assert!(kick.contains("by=alice") && kick.contains("command=/kick"), "{kick}");
+    let console = server.console_text();
+    assert!(!console.contains("s3cret") && !console.contains("wrong-guess"), "{console}");
+    let _ = std::fs::remove_file(&password);
+}
+
+#[test]
+fn without_a_password_file_nobody_becomes_operator() {
+    let server = Server::start(&[]);
+    let mut alice = server.text_client("alice");
+    alice.send("/oper anything");
+    alice.expect("!!! this server has no operators in chat");
+}
