@@ -27,6 +27,7 @@ Register-ArgumentCompleter -Native -CommandName 'tchat' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the chat server')
             [CompletionResult]::new('join', 'join', [CompletionResultType]::ParameterValue, 'Join a chat server with the interactive terminal client')
+            [CompletionResult]::new('ctl', 'ctl', [CompletionResultType]::ParameterValue, 'Give a running server an operator command through its control socket')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -53,6 +54,10 @@ Register-ArgumentCompleter -Native -CommandName 'tchat' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where the generated TLS key and certificate live [default: $XDG_STATE_HOME/tchat or ~/.local/state/tchat]')
             [CompletionResult]::new('--plaintext', '--plaintext', [CompletionResultType]::ParameterName, 'Accept typed-line (non-TLS) connections from anywhere, only from loopback, or never')
             [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Require the password on the first line of FILE from every client (/pass PASSWORD)')
+            [CompletionResult]::new('--bans', '--bans', [CompletionResultType]::ParameterName, 'Keep the ban list in FILE (JSON Lines, rewritten atomically on every change)')
+            [CompletionResult]::new('--motd', '--motd', [CompletionResultType]::ParameterName, 'Message of the day: sent to everyone who joins, re-read on reload')
+            [CompletionResult]::new('--oper-password-file', '--oper-password-file', [CompletionResultType]::ParameterName, 'Operator password (the file''s first line) for /oper; without it, no operators in chat')
+            [CompletionResult]::new('--control-socket', '--control-socket', [CompletionResultType]::ParameterName, 'Control socket for tchat ctl [default: $RUNTIME_DIRECTORY/control.sock, else $XDG_RUNTIME_DIR/tchat/control.sock]')
             [CompletionResult]::new('--fingerprint', '--fingerprint', [CompletionResultType]::ParameterName, 'Print the TLS certificate''s SHA-256 fingerprint and exit (generating the certificate if needed)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -74,9 +79,16 @@ Register-ArgumentCompleter -Native -CommandName 'tchat' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'tchat;ctl' {
+            [CompletionResult]::new('--control-socket', '--control-socket', [CompletionResultType]::ParameterName, 'The server''s control socket [default: as for tchat serve, else /run/tchat/control.sock]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'tchat;help' {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the chat server')
             [CompletionResult]::new('join', 'join', [CompletionResultType]::ParameterValue, 'Join a chat server with the interactive terminal client')
+            [CompletionResult]::new('ctl', 'ctl', [CompletionResultType]::ParameterValue, 'Give a running server an operator command through its control socket')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -84,6 +96,9 @@ Register-ArgumentCompleter -Native -CommandName 'tchat' -ScriptBlock {
             break
         }
         'tchat;help;join' {
+            break
+        }
+        'tchat;help;ctl' {
             break
         }
         'tchat;help;help' {

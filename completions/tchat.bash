@@ -16,6 +16,9 @@ _tchat() {
             ",$1")
                 cmd="tchat"
                 ;;
+            tchat,ctl)
+                cmd="tchat__subcmd__ctl"
+                ;;
             tchat,help)
                 cmd="tchat__subcmd__help"
                 ;;
@@ -24,6 +27,9 @@ _tchat() {
                 ;;
             tchat,serve)
                 cmd="tchat__subcmd__serve"
+                ;;
+            tchat__subcmd__help,ctl)
+                cmd="tchat__subcmd__help__subcmd__ctl"
                 ;;
             tchat__subcmd__help,help)
                 cmd="tchat__subcmd__help__subcmd__help"
@@ -41,7 +47,7 @@ _tchat() {
 
     case "${cmd}" in
         tchat)
-            opts="-h -V --help --version serve join help"
+            opts="-h -V --help --version serve join ctl help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -54,9 +60,41 @@ _tchat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tchat__subcmd__help)
-            opts="serve join help"
+        tchat__subcmd__ctl)
+            opts="-h --control-socket --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --control-socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tchat__subcmd__help)
+            opts="serve join ctl help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tchat__subcmd__help__subcmd__ctl)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -157,7 +195,7 @@ _tchat() {
             return 0
             ;;
         tchat__subcmd__serve)
-            opts="-p -h --host --port --save --color --max-line --max-clients --max-per-ip --max-per-ip-exempt --rate --burst --flood-kick-after --send-queue --announce-limit --default-room --max-rooms --name --tls-cert --tls-key --state-dir --fingerprint --plaintext --password-file --help"
+            opts="-p -h --host --port --save --color --max-line --max-clients --max-per-ip --max-per-ip-exempt --rate --burst --flood-kick-after --send-queue --announce-limit --default-room --max-rooms --name --tls-cert --tls-key --state-dir --fingerprint --plaintext --password-file --bans --motd --oper-password-file --control-socket --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -248,6 +286,22 @@ _tchat() {
                     return 0
                     ;;
                 --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bans)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --motd)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --oper-password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --control-socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

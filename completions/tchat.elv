@@ -24,6 +24,7 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand --version 'Print version'
             cand serve 'Run the chat server'
             cand join 'Join a chat server with the interactive terminal client'
+            cand ctl 'Give a running server an operator command through its control socket'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tchat;serve'= {
@@ -49,6 +50,10 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand --state-dir 'Where the generated TLS key and certificate live [default: $XDG_STATE_HOME/tchat or ~/.local/state/tchat]'
             cand --plaintext 'Accept typed-line (non-TLS) connections from anywhere, only from loopback, or never'
             cand --password-file 'Require the password on the first line of FILE from every client (/pass PASSWORD)'
+            cand --bans 'Keep the ban list in FILE (JSON Lines, rewritten atomically on every change)'
+            cand --motd 'Message of the day: sent to everyone who joins, re-read on reload'
+            cand --oper-password-file 'Operator password (the file''s first line) for /oper; without it, no operators in chat'
+            cand --control-socket 'Control socket for tchat ctl [default: $RUNTIME_DIRECTORY/control.sock, else $XDG_RUNTIME_DIR/tchat/control.sock]'
             cand --fingerprint 'Print the TLS certificate''s SHA-256 fingerprint and exit (generating the certificate if needed)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -68,14 +73,22 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'tchat;ctl'= {
+            cand --control-socket 'The server''s control socket [default: as for tchat serve, else /run/tchat/control.sock]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'tchat;help'= {
             cand serve 'Run the chat server'
             cand join 'Join a chat server with the interactive terminal client'
+            cand ctl 'Give a running server an operator command through its control socket'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tchat;help;serve'= {
         }
         &'tchat;help;join'= {
+        }
+        &'tchat;help;ctl'= {
         }
         &'tchat;help;help'= {
         }

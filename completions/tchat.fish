@@ -28,6 +28,7 @@ complete -c tchat -n "__fish_tchat_needs_command" -s h -l help -d 'Print help (s
 complete -c tchat -n "__fish_tchat_needs_command" -s V -l version -d 'Print version'
 complete -c tchat -n "__fish_tchat_needs_command" -f -a "serve" -d 'Run the chat server'
 complete -c tchat -n "__fish_tchat_needs_command" -f -a "join" -d 'Join a chat server with the interactive terminal client'
+complete -c tchat -n "__fish_tchat_needs_command" -f -a "ctl" -d 'Give a running server an operator command through its control socket'
 complete -c tchat -n "__fish_tchat_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l host -d 'Address to listen on (IPv4 or IPv6, e.g. 0.0.0.0, ::, 127.0.0.1)' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -s p -l port -d 'TCP port to listen on; 0 picks a free port (the console prints the real one)' -r
@@ -54,6 +55,10 @@ complete -c tchat -n "__fish_tchat_using_subcommand serve" -l plaintext -d 'Acce
 loopback\t'Only from the loopback address (nc on the server\'s own machine)'
 deny\t'Never: TLS only'"
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l password-file -d 'Require the password on the first line of FILE from every client (/pass PASSWORD)' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l bans -d 'Keep the ban list in FILE (JSON Lines, rewritten atomically on every change)' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l motd -d 'Message of the day: sent to everyone who joins, re-read on reload' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l oper-password-file -d 'Operator password (the file\'s first line) for /oper; without it, no operators in chat' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l control-socket -d 'Control socket for tchat ctl [default: $RUNTIME_DIRECTORY/control.sock, else $XDG_RUNTIME_DIR/tchat/control.sock]' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l fingerprint -d 'Print the TLS certificate\'s SHA-256 fingerprint and exit (generating the certificate if needed)'
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l host -d 'Server to connect to, as an option (same forms as HOST)' -r
@@ -68,6 +73,9 @@ complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-history -d 'Do n
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-bell -d 'Do not ring the terminal bell when your nick is mentioned'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l plain -d 'Connect without TLS (to an older server, or on a trusted network)'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c tchat -n "__fish_tchat_using_subcommand help; and not __fish_seen_subcommand_from serve join help" -f -a "serve" -d 'Run the chat server'
-complete -c tchat -n "__fish_tchat_using_subcommand help; and not __fish_seen_subcommand_from serve join help" -f -a "join" -d 'Join a chat server with the interactive terminal client'
-complete -c tchat -n "__fish_tchat_using_subcommand help; and not __fish_seen_subcommand_from serve join help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tchat -n "__fish_tchat_using_subcommand ctl" -l control-socket -d 'The server\'s control socket [default: as for tchat serve, else /run/tchat/control.sock]' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand ctl" -s h -l help -d 'Print help'
+complete -c tchat -n "__fish_tchat_using_subcommand help; and not __fish_seen_subcommand_from serve join ctl help" -f -a "serve" -d 'Run the chat server'
+complete -c tchat -n "__fish_tchat_using_subcommand help; and not __fish_seen_subcommand_from serve join ctl help" -f -a "join" -d 'Join a chat server with the interactive terminal client'
+complete -c tchat -n "__fish_tchat_using_subcommand help; and not __fish_seen_subcommand_from serve join ctl help" -f -a "ctl" -d 'Give a running server an operator command through its control socket'
+complete -c tchat -n "__fish_tchat_using_subcommand help; and not __fish_seen_subcommand_from serve join ctl help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -65,11 +65,13 @@ pub enum Page {
     Serve,
     /// `tchat-join(1)`: the client.
     Join,
+    /// `tchat-ctl(1)`: the control socket's client.
+    Ctl,
 }
 
 impl Page {
     /// Every page, top-level first.
-    pub const ALL: [Page; 3] = [Page::Tchat, Page::Serve, Page::Join];
+    pub const ALL: [Page; 4] = [Page::Tchat, Page::Serve, Page::Join, Page::Ctl];
 
     /// The page's name as `man` knows it, e.g. `tchat-serve`.
     pub fn name(self) -> &'static str {
@@ -77,6 +79,7 @@ impl Page {
             Page::Tchat => "tchat",
             Page::Serve => "tchat-serve",
             Page::Join => "tchat-join",
+            Page::Ctl => "tchat-ctl",
         }
     }
 
@@ -86,6 +89,7 @@ impl Page {
             Page::Tchat => None,
             Page::Serve => Some("serve"),
             Page::Join => Some("join"),
+            Page::Ctl => Some("ctl"),
         }
     }
 }
@@ -144,7 +148,11 @@ pub fn man_page(page: Page) -> Vec<u8> {
     if page == Page::Tchat {
         render(&mut out, |w| man.render_subcommands_section(w));
         // The top-level page is the whole reference: every subcommand's options too.
-        for (sub, heading) in [("serve", "tchat serve options"), ("join", "tchat join options")] {
+        for (sub, heading) in [
+            ("serve", "tchat serve options"),
+            ("join", "tchat join options"),
+            ("ctl", "tchat ctl options"),
+        ] {
             let sub = root
                 .find_subcommand(sub)
                 .expect("documented subcommand exists")
@@ -154,11 +162,14 @@ pub fn man_page(page: Page) -> Vec<u8> {
         }
     }
     let mut extra = Roff::new();
-    if page != Page::Serve {
+    if matches!(page, Page::Tchat | Page::Join) {
         in_chat_commands(&mut extra);
         keys(&mut extra);
     }
     if page != Page::Join {
+        operator_commands(&mut extra);
+    }
+    if matches!(page, Page::Tchat | Page::Serve) {
         session_log(&mut extra);
     }
     files(&mut extra, page);
@@ -333,6 +344,25 @@ fn description(page: Page) -> Roff {
                  first start and keeps it in its state directory; its SHA256 fingerprint is \
                  printed at start and by --fingerprint, for clients to compare.",
             );
+            para(
+                &mut r,
+                "The operator commands (see OPERATOR COMMANDS) reach a running server \
+                 through its control socket, a Unix socket of mode 0600 that only the \
+                 server's user (and root) may use, with tchat ctl; never through a \
+                 network port. Users who know the --oper-password-file password become \
+                 operators in chat with /oper and may kick, ban, mute, /say and set the \
+                 MOTD. Bans apply to new connections (address or network) and to nick \
+                 claims (nick); --bans keeps them across restarts.",
+            );
+        }
+        Page::Ctl => {
+            para(
+                &mut r,
+                "tchat ctl sends one operator command to a running tchat serve through \
+                 its control socket, prints the answer and exits, as birdc or \
+                 unbound-control do. The words after ctl form the command: tchat ctl \
+                 kick bob spamming links.",
+            );
         }
         Page::Join => {
             para(
@@ -384,6 +414,17 @@ fn terms(r: &mut Roff, entries: &[(&str, &str)]) {
     for (term, text) in entries {
         r.control("TP", []).text([bold(*term)]).text([roman(*text)]);
     }
+}
+
+fn operator_commands(r: &mut Roff) {
+    r.control("SH", ["OPERATOR COMMANDS"]);
+    r.text([roman(
+        "Given to tchat ctl (the leading / may be left out) or, for kick, ban, unban, \
+         bans, mute, unmute, say and motd, typed in chat by an operator. A duration is \
+         a number and s, m, h, d or w (90s, 10m, 2h, 7d). Everything an operator does \
+         is logged with who did it.",
+    )]);
+    sentences(r, crate::server::operator::USAGE);
 }
 
 fn in_chat_commands(r: &mut Roff) {
@@ -476,7 +517,7 @@ fn session_log(r: &mut Roff) {
 
 fn files(r: &mut Roff, page: Page) {
     r.control("SH", ["FILES"]);
-    if page != Page::Serve {
+    if matches!(page, Page::Tchat | Page::Join) {
         r.control("TP", []).text([italic("$XDG_STATE_HOME/tchat/history")]);
         r.text([
             roman(
@@ -490,13 +531,30 @@ fn files(r: &mut Roff, page: Page) {
             roman(" neither reads nor writes it."),
         ]);
     }
-    if page != Page::Join {
+    if matches!(page, Page::Tchat | Page::Serve) {
         r.control("TP", []).text([italic("FILE")]);
         r.text([
             roman("The session log given to tchat serve "),
             bold("--save"),
             roman("; it is opened for appending and created if needed. See SESSION LOG."),
         ]);
+        r.control("TP", []).text([italic("BANS")]);
+        r.text([
+            roman("The file given to "),
+            bold("--bans"),
+            roman(
+                ": one JSON object per line (kind nick, addr or net; target; until, \
+                 null for a permanent ban; reason; by; at), replaced whole on every change.",
+            ),
+        ]);
+    }
+    if page != Page::Join {
+        r.control("TP", []).text([italic("$XDG_RUNTIME_DIR/tchat/control.sock")]);
+        r.text([roman(
+            "The control socket, unless --control-socket names another; under systemd \
+             $RUNTIME_DIRECTORY/control.sock. tchat ctl falls back to \
+             /run/tchat/control.sock, where the systemd unit puts it.",
+        )]);
     }
 }
 
@@ -506,7 +564,13 @@ fn environment(r: &mut Roff, page: Page) {
         "NO_COLOR",
         "If set to a non-empty value, --color auto (the default) writes no colors.",
     )];
-    if page != Page::Serve {
+    if page != Page::Join {
+        vars.extend([
+            ("XDG_RUNTIME_DIR", "Where the control socket goes by default (see FILES)."),
+            ("RUNTIME_DIRECTORY", "Set by systemd's RuntimeDirectory=; takes precedence."),
+        ]);
+    }
+    if matches!(page, Page::Tchat | Page::Join) {
         vars.extend([
             ("XDG_STATE_HOME", "Where the client keeps its history file (see FILES)."),
             (
@@ -536,6 +600,7 @@ fn exit_status(r: &mut Roff, page: Page) {
             "Success: the server was stopped by SIGINT, SIGTERM or SIGHUP (from a closed \
              terminal), or --fingerprint printed the fingerprint."
         }
+        Page::Ctl => "The server carried the command out.",
         Page::Join => {
             "Success: you left (/quit, Ctrl-D, Ctrl-C on an empty line, or the end of the \
              input) and the server answered, after every line sent before."
@@ -560,8 +625,13 @@ fn exit_status(r: &mut Roff, page: Page) {
              down, even after your /quit), or it did not answer /quit within 5 seconds of \
              silence."
         }
+        Page::Ctl => "The server refused the command; its answer is on standard error.",
     };
-    terms(r, &[("0", success), ("1", failure), ("2", "Invalid command-line arguments.")]);
+    let usage = match page {
+        Page::Ctl => "Invalid arguments, or the control socket cannot be reached.",
+        _ => "Invalid command-line arguments.",
+    };
+    terms(r, &[("0", success), ("1", failure), ("2", usage)]);
 }
 
 fn examples(r: &mut Roff, page: Page) {
@@ -588,11 +658,18 @@ fn examples(r: &mut Roff, page: Page) {
         ("tchat join [::1]:6000", "Join a server on an IPv6 address and another port."),
         ("nc 192.168.0.10 5555", "Chat without tchat: the protocol is plain text lines."),
     ];
-    if page != Page::Join {
+    let ctl: &[(&str, &str)] = &[
+        ("tchat ctl ban 203.0.113.0/24 2h flooding", "Ban a network for two hours."),
+        ("tchat ctl kick bob \"that's enough\"", "Disconnect bob, telling everyone why."),
+    ];
+    if matches!(page, Page::Tchat | Page::Serve) {
         terms(r, serve);
     }
-    if page != Page::Serve {
+    if matches!(page, Page::Tchat | Page::Join) {
         terms(r, join);
+    }
+    if matches!(page, Page::Tchat | Page::Ctl) {
+        terms(r, ctl);
     }
 }
 

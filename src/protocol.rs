@@ -740,6 +740,42 @@ mod tests {
     }
 
     #[test]
+    fn everyday_and_operator_commands_parse() {
+        assert_eq!(p("/r thanks"), Ok(Request::Reply("thanks")));
+        assert_eq!(p("/reply"), Err(ParseError::Usage("/reply <text>")));
+        assert_eq!(p("/away"), Ok(Request::Away("")));
+        assert_eq!(p("/away at lunch"), Ok(Request::Away("at lunch")));
+        assert_eq!(p("/back"), Ok(Request::Back));
+        assert_eq!(p("/whois bob"), Ok(Request::Whois("bob")));
+        assert_eq!(p("/whois a b"), Err(ParseError::Usage("/whois <user>")));
+        assert_eq!(p("/motd"), Ok(Request::Motd(None)));
+        assert_eq!(p("/motd be nice"), Ok(Request::Motd(Some("be nice"))));
+        assert_eq!(p("/oper pw"), Ok(Request::Oper(Secret("pw"))));
+        assert_eq!(format!("{:?}", p("/oper hunter2")), "Ok(Oper(Secret(…)))");
+        assert_eq!(p("/KICK bob spam"), Ok(Request::Operator("/KICK bob spam")));
+        assert_eq!(p("/shutdown"), Err(ParseError::Unknown("/shutdown".into())));
+    }
+
+    #[test]
+    fn new_events_read_naturally_as_text() {
+        let t = |k: EventKind| Event::now(k).text_line("me");
+        let users =
+            EventKind::Users { users: vec!["a".into(), "b".into()], away: vec!["b".into()] };
+        assert_eq!(t(users), "*** 2 online: a, b (away)\n");
+        assert_eq!(
+            t(EventKind::Motd { text: "one\ntwo".into() }),
+            "*** MOTD: one\n*** MOTD: two\n"
+        );
+        assert_eq!(
+            t(EventKind::Away { nick: "b".into(), message: String::new() }),
+            "*** b is away: (no message)\n"
+        );
+        assert_eq!(span(59), "59s");
+        assert_eq!(span(3725), "1h 2m");
+        assert_eq!(span(90_000), "1d 1h");
+    }
+
+    #[test]
     fn wrong_arguments_give_the_usage() {
         assert_eq!(p("/nick"), Err(ParseError::Usage("/nick <name>")));
         assert_eq!(p("/msg"), Err(ParseError::Usage("/msg <user> <text>")));

@@ -39,6 +39,13 @@ pub const HISTORY_SIZE: usize = 1000;
 /// is drawn anyway (with the nick it knows).
 const NICK_WAIT: Duration = Duration::from_secs(3);
 
+/// Whether `line` carries a password (`/oper PASSWORD`), which must stay out of the
+/// history file.
+pub fn is_secret(line: &str) -> bool {
+    let word = line.trim_start().split_whitespace().next().unwrap_or("");
+    word.eq_ignore_ascii_case("/oper")
+}
+
 /// Where the input history lives: `$XDG_STATE_HOME/tchat/history`, or
 /// `~/.local/state/tchat/history` when XDG_STATE_HOME is unset or not absolute (as the
 /// XDG spec says). None when neither variable helps.
@@ -323,6 +330,10 @@ impl LineEditor {
     }
 
     fn remember(&mut self, line: &str) {
+        // A password never goes to the history file.
+        if is_secret(line) {
+            return;
+        }
         // Appending after every line keeps the history even if the process ends
         // abruptly (the server dropping the connection).
         if let Ok(true) = self.editor.add_history_entry(line)
@@ -336,6 +347,14 @@ impl LineEditor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oper_lines_stay_out_of_the_history() {
+        assert!(is_secret("/oper hunter2"));
+        assert!(is_secret("  /OPER hunter2"));
+        assert!(!is_secret("/operator is a word"));
+        assert!(!is_secret("talking about /oper"));
+    }
 
     #[test]
     fn history_follows_the_xdg_state_directory() {

@@ -1,0 +1,101 @@
+//! The everyday commands through the real binary: `/reply`, `/away` and `/back`,
+//! `/whois`, `/motd`.
+
+mod common;
+
+use common::{Server, temp_path};
+
+#[test]
+fn reply_answers_the_last_private_message() {
+    let server = Server::start(&[]);
+    let mut alice = server.text_client("alice");
+    let mut bob = server.text_client("bob");
+    let mut carol = server.text_client("carol");
+    alice.send("/reply anyone?");
+    alice.expect("!!! nobody has sent you a private message yet");
+    bob.send("/msg alice ping");
+    alice.expect("*bob* ping");
+    carol.send("/msg alice hello");
+    alice.expect("*carol* hello");
+    alice.send("/r hi carol");
+    carol.expect("*alice* hi carol");
+    alice.expect("-> *carol* hi carol");
+    alice.send("/reply again");
+    carol.expect("*alice* again");
+    let seen_by_bob = bob.sync();
+    assert!(!seen_by_bob.iter().any(|l| l.starts_with("*alice*")), "{seen_by_bob:?}");
+}
+
+#[test]
+fn an_away_message_answers_each_sender_once_and_shows_in_list() {
+    let server = Server::start(&[]);
+    let mut alice = server.text_client("alice");
+    let mut bob = server.text_client("bob");
+    alice.send("/away at lunch");
+    alice.expect("*** you are marked away");
+    bob.send("/msg alice are you there?");
+    bob.expect("*** alice is away: at lunch");
+    bob.send("/msg alice hello?");
+    bob.expect("-> *alice* hello?");
+    let lines = bob.sync();
+    assert!(!lines.iter().any(|l| l.contains("is away")), "answered twice: {lines:?}");
+    assert!(lines.last().unwrap().contains("alice (away), bob"), "{lines:?}");
+    alice.expect("*bob* hello?");
+    alice.send("/back");
+    alice.expect("*** welcome back");
+    bob.send("/msg alice back?");
+    bob.expect("-> *alice* back?");
+    let lines = bob.sync();
+    assert!(!lines.iter().any(|l| l.contains("away")), "{lines:?}");
+}
+
+#[test]
+fn whois_tells_everything_but_the_address() {
+    let server = Server::start(&[]);
+    let (mut alice, _) = server.json_client("alice");
+    let mut bob = server.text_client("bob");
+    bob.send("/away brb");
+    bob.expect("marked away");
+    alice.send("/whois BOB");
+    let w = alice.expect_event("whois");
+    assert_eq!(w["nick"], "bob");
+    assert!(w["since"].as_str().unwrap().ends_with('Z'), "{w}");
+    assert!(w["idle_secs"].as_u64().unwrap() < 60, "{w}");
+    assert_eq!(
+        (w["away"].as_str(), w["oper"].as_bool(), w["tls"].as_bool()),
+        (Some("brb"), Some(false), Some(false))
+    );
+    assert!(w.get("addr").is_none(), "the address went to a non-operator: {w}");
+    bob.send("/whois alice");
+    let line = bob.expect("*** alice: online since ");
+    assert!(line.contains(" UTC, idle ") && line.ends_with(", plain TCP"), "{line}");
+    let rest = bob.sync();
+    assert!(!rest.iter().any(|l| l.contains("127.0.0.1")), "{rest:?}");
+    bob.send("/whois nobody");
+    bob.expect("!!! no such user: nobody");
+}
+
+#[test]
+fn the_motd_is_sent_on_join_and_on_request() {
+    let motd = temp_path("motd");
+    std::fs::write(&motd, "Be kind.\n\u{1b}[31mNo spam.\n").unwrap();
+    let server = Server::start(&["--motd", motd.to_str().unwrap()]);
+    let (mut alice, _) = server.json_client("alice");
+    let event = alice.expect_event("motd");
+    assert_eq!(event["text"], "Be kind.\nNo spam.", "sanitised, one string");
+    let mut bob = server.connect();
+    bob.send("/nick bob");
+    bob.expect("You are bob");
+    assert_eq!(bob.next_line().unwrap(), "*** MOTD: Be kind.");
+    assert_eq!(bob.next_line().unwrap(), "*** MOTD: No spam.");
+    bob.send("/motd");
+    bob.expect("*** MOTD: Be kind.");
+    bob.send("/motd new text");
+    bob.expect("!!! /motd is for operators (see /oper)");
+    let _ = std::fs::remove_file(&motd);
+
+    let plain = Server::start(&[]);
+    let mut carol = plain.text_client("carol");
+    carol.send("/motd");
+    carol.expect("*** (no message of the day)");
+}
