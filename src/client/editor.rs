@@ -42,7 +42,7 @@ const NICK_WAIT: Duration = Duration::from_secs(3);
 /// Whether `line` carries a password (`/oper PASSWORD`), which must stay out of the
 /// history file.
 pub fn is_secret(line: &str) -> bool {
-    let word = line.trim_start().split_whitespace().next().unwrap_or("");
+    let word = line.split_whitespace().next().unwrap_or("");
     word.eq_ignore_ascii_case("/oper")
 }
 
