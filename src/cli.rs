@@ -220,24 +220,36 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub oper_password_file: Option<PathBuf>,
 
-    /// Control socket for tchat ctl [default: $RUNTIME_DIRECTORY/control.sock, else
-    /// $XDG_RUNTIME_DIR/tchat/control.sock]
-    #[arg(long, value_name = "PATH")]
+    // Help attributes, not doc comments, here and below: rustdoc would read `[…]` as links.
+    #[arg(
+        long,
+        value_name = "PATH",
+        help = "Control socket for tchat ctl [default: $RUNTIME_DIRECTORY/control.sock, \
+                else $XDG_RUNTIME_DIR/tchat/control.sock]"
+    )]
     pub control_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct CtlArgs {
-    /// The server's control socket [default: as for tchat serve, else
-    /// /run/tchat/control.sock]
-    #[arg(long, value_name = "PATH")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        help = "The server's control socket [default: as for tchat serve, else \
+                /run/tchat/control.sock]"
+    )]
     pub control_socket: Option<PathBuf>,
 
-    /// The command and its arguments: kick NICK [REASON], ban NICK|ADDR|CIDR [DURATION]
-    /// [REASON], unban, bans, mute NICK [DURATION], unmute, say TEXT, motd [TEXT], list,
-    /// whois NICK, op NICK, deop NICK, reload, shutdown [REASON], help
-    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true,
-          value_name = "COMMAND")]
+    #[arg(
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND",
+        help = "The command and its arguments: kick NICK [REASON], ban NICK|ADDR|CIDR \
+                [DURATION] [REASON], unban, bans, mute NICK [DURATION], unmute, say TEXT, \
+                motd [TEXT], list, whois NICK, op NICK, deop NICK, reload, shutdown [REASON], help"
+    )]
     pub command: Vec<String>,
 }
 
