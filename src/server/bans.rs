@@ -17,7 +17,7 @@ use crate::nick;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "target", rename_all = "snake_case")]
 pub enum Target {
-    /// A nick, stored as its [`nick::key`] (the identity the hub keeps nicks unique by).
+    /// A nick, as typed (its enforced form); compared by [`nick::key`] and looks.
     Nick(String),
     /// One address; an IPv4-mapped IPv6 address is stored as IPv4.
     Addr(IpAddr),
@@ -69,7 +69,7 @@ impl Target {
         }
         let n = nick::validate(s)
             .map_err(|e| BadTarget(format!("not a nick, address or network: {e}")))?;
-        Ok(Target::Nick(nick::key(&n)))
+        Ok(Target::Nick(n))
     }
 
     /// Whether a connection from `ip` falls under this target.
@@ -88,7 +88,16 @@ impl Target {
     /// looks like it ([`nick::skeleton`], as the hub compares online nicks), so a ban
     /// on `bob` is not dodged with a Cyrillic `о`.
     pub fn matches_nick(&self, wanted: &str) -> bool {
-        matches!(self, Target::Nick(n) if nick::skeleton(n) == nick::skeleton(wanted))
+        matches!(self, Target::Nick(n)
+            if nick::key(n) == nick::key(wanted) || nick::skeleton(n) == nick::skeleton(wanted))
+    }
+
+    /// Whether two targets name the same thing (nicks compared by [`nick::key`]).
+    pub fn same_as(&self, other: &Target) -> bool {
+        match (self, other) {
+            (Target::Nick(a), Target::Nick(b)) => nick::key(a) == nick::key(b),
+            _ => self == other,
+        }
     }
 }
 
@@ -140,14 +149,14 @@ impl BanList {
     /// Adds `ban`, replacing an earlier ban of the same target (a re-ban changes its
     /// duration or reason).
     pub fn add(&mut self, ban: Ban) {
-        self.bans.retain(|b| b.target != ban.target);
+        self.bans.retain(|b| !b.target.same_as(&ban.target));
         self.bans.push(ban);
     }
 
     /// Removes the ban of `target`; false if there was none.
     pub fn remove(&mut self, target: &Target) -> bool {
         let before = self.bans.len();
-        self.bans.retain(|b| b.target != *target);
+        self.bans.retain(|b| !b.target.same_as(target));
         self.bans.len() != before
     }
 
@@ -273,7 +282,7 @@ mod tests {
 
     #[test]
     fn targets_parse_as_nick_address_or_network() {
-        assert_eq!(Target::parse("Bob").unwrap(), Target::Nick("bob".into()));
+        assert_eq!(Target::parse("Bob").unwrap(), Target::Nick("Bob".into()));
         assert_eq!(Target::parse("192.0.2.7").unwrap().to_string(), "192.0.2.7");
         assert_eq!(Target::parse("::ffff:192.0.2.7").unwrap().to_string(), "192.0.2.7");
         assert_eq!(Target::parse("192.0.2.7/24").unwrap().to_string(), "192.0.2.0/24");
@@ -295,6 +304,8 @@ mod tests {
         assert!(!Target::parse("::/0").unwrap().matches_ip("127.0.0.1".parse().unwrap()));
         let nick = Target::parse("bob").unwrap();
         assert!(nick.matches_nick("BOB") && !nick.matches_nick("bobby"));
+        assert!(nick.matches_nick("b\u{43e}b"), "a Cyrillic o dodges no ban");
+        assert!(Target::parse("Mallory").unwrap().matches_nick("mallory"));
         assert!(!nick.matches_ip("127.0.0.1".parse().unwrap()));
     }
 
