@@ -34,7 +34,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/reply <text>", "answer the last private message you received (also /r)"),
     ("/away [message]", "mark yourself away; private messages get your message once"),
     ("/back", "you are back: clear your away message"),
-    ("/whois <user>", "who a user is: online since, idle time, away, operator"),
+    ("/whois <user>", "who a user is: room, online since, idle time, away, operator"),
     ("/motd", "show the message of the day"),
     ("/oper <password>", "become an operator (with the server's operator password)"),
     ("/help", "list these commands (also /?)"),
@@ -371,10 +371,13 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
     },
-    /// Answer to `/whois`. `since` is when the user connected; `idle_secs` the seconds
-    /// since their last message; `addr` (IP:port) is sent to operators only.
+    /// Answer to `/whois`. `room` is the room the user is in; `since` is when the user
+    /// connected; `idle_secs` the seconds since their last message; `addr` (IP:port) is
+    /// sent to operators only.
     Whois {
         nick: String,
+        #[serde(default)]
+        room: String,
         since: jiff::Timestamp,
         idle_secs: u64,
         away: Option<String>,
@@ -495,11 +498,15 @@ impl Event {
             EventKind::Nick { old, new, .. } => {
                 let _ = write!(s, "*** {old} is now known as {new}");
             }
-            EventKind::Whois { nick, since, idle_secs, away, oper, tls, addr } => {
+            EventKind::Whois { nick, room, since, idle_secs, away, oper, tls, addr } => {
                 let transport = if *tls { "TLS" } else { "plain TCP" };
+                let _ = write!(s, "*** {nick}: ");
+                if !room.is_empty() {
+                    let _ = write!(s, "in {room}, ");
+                }
                 let _ = write!(
                     s,
-                    "*** {nick}: online since {}, idle {}, {transport}",
+                    "online since {}, idle {}, {transport}",
                     since.strftime("%Y-%m-%d %H:%M:%S UTC"),
                     span(*idle_secs)
                 );
@@ -759,9 +766,14 @@ mod tests {
     #[test]
     fn new_events_read_naturally_as_text() {
         let t = |k: EventKind| Event::now(k).text_line("me");
-        let users =
-            EventKind::Users { users: vec!["a".into(), "b".into()], away: vec!["b".into()] };
-        assert_eq!(t(users), "*** 2 online: a, b (away)\n");
+        let users = |online| EventKind::Users {
+            users: vec!["a".into(), "b".into()],
+            room: "#lobby".into(),
+            online,
+            away: vec!["b".into()],
+        };
+        assert_eq!(t(users(2)), "*** 2 online: a, b (away)\n");
+        assert_eq!(t(users(5)), "*** 2 in #lobby, 5 online: a, b (away)\n");
         assert_eq!(
             t(EventKind::Motd { text: "one\ntwo".into() }),
             "*** MOTD: one\n*** MOTD: two\n"

@@ -66,8 +66,13 @@ fn whois_tells_everything_but_the_address() {
         (Some("brb"), Some(false), Some(false))
     );
     assert!(w.get("addr").is_none(), "the address went to a non-operator: {w}");
+    assert_eq!(w["room"], "#lobby");
+    bob.send("/join #dev");
+    bob.expect("You are in #dev");
+    alice.send("/whois bob");
+    assert_eq!(alice.expect_event("whois")["room"], "#dev", "whois follows the room");
     bob.send("/whois alice");
-    let line = bob.expect("*** alice: online since ");
+    let line = bob.expect("*** alice: in #lobby, online since ");
     assert!(line.contains(" UTC, idle ") && line.ends_with(", plain TCP"), "{line}");
     let rest = bob.sync();
     assert!(!rest.iter().any(|l| l.contains("127.0.0.1")), "{rest:?}");

@@ -49,6 +49,16 @@ fn ctl_kicks_a_user_with_a_reason_everyone_sees() {
     bob.expect("!!! you were kicked by ctl: spamming links");
     bob.read_to_close();
     alice.expect("*** bob left: kicked by ctl: spamming links");
+    // In another room: its members see the leave.
+    let mut carol = server.text_client("carol");
+    carol.send("/join #dev");
+    carol.expect("You are in #dev");
+    let mut dave = server.text_client("dave");
+    dave.send("/join #dev");
+    carol.expect("dave joined #dev");
+    assert_eq!(ok(&socket, &["kick", "dave"]), "kicked dave\n");
+    dave.expect("!!! you were kicked by ctl");
+    carol.expect("*** dave left: kicked by ctl (");
     let out = ctl(&socket, &["kick", "bob"]);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("no such user: bob"), "{}", out.stderr);
@@ -148,9 +158,13 @@ fn a_muted_user_is_told_until_when_and_nobody_hears_them() {
 fn ctl_says_lists_and_shuts_down_with_a_reason() {
     let (mut server, socket) = server_with_ctl(&[]);
     let mut alice = server.text_client("alice");
+    let mut bob = server.text_client("bob");
+    bob.send("/join #dev");
+    bob.expect("You are in #dev");
     assert_eq!(ok(&socket, &["say", "maintenance", "at", "noon"]), "notice sent\n");
     alice.expect("-tchat- maintenance at noon");
-    assert_eq!(ok(&socket, &["list"]), "1 online: alice\n");
+    bob.expect("-tchat- maintenance at noon");
+    assert_eq!(ok(&socket, &["list"]), "2 online: alice in #lobby, bob in #dev\n");
     let whois = ok(&socket, &["whois", "alice"]);
     assert!(whois.contains("alice connects from 127.0.0.1:"), "{whois}");
     assert!(ok(&socket, &["help"]).contains("/shutdown [reason]"));

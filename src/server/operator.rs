@@ -42,7 +42,7 @@ pub const USAGE: &[(&str, &str)] = &[
     ("/unmute <nick>", "let a muted user speak again"),
     ("/say <text>", "send a notice from the server to everyone"),
     ("/motd [text]", "show or set the message of the day (until the next reload)"),
-    ("/list", "list the users online, with operators, muted and away users marked"),
+    ("/list", "list the users online with their rooms, operators, muted and away users marked"),
     ("/whois <nick>", "who a user is, with their address"),
     ("/op <nick>", "make a user an operator"),
     ("/deop <nick>", "take a user's operator rights"),

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use jiff::Timestamp;
 
-use super::{Hub, Registry, encode_for};
+use super::{Hub, Member, Registry, encode_for};
 use crate::nick;
 use crate::protocol::{Event, EventKind};
 
@@ -129,6 +129,7 @@ impl Hub {
         let idle = Timestamp::now().duration_since(m.profile.active).as_secs().max(0);
         Some(EventKind::Whois {
             nick: m.nick.clone(),
+            room: reg.room_name(&m.room),
             since: m.profile.since,
             idle_secs: idle as u64,
             away: m.profile.away.clone(),
@@ -138,30 +139,28 @@ impl Hub {
         })
     }
 
-    /// Registered nicks with a mark for operators, muted and away members: the
-    /// operator's `/list`.
+    /// Registered nicks with their room and a mark for operators, muted and away
+    /// members: the operator's `/list`.
     pub fn roster(&self) -> Vec<String> {
         let reg = self.lock();
         let now = Timestamp::now();
-        let mut rows: Vec<String> = (reg.members.values())
-            .filter(|m| m.announced)
-            .map(|m| {
-                let p = &m.profile;
-                let mut row = m.nick.clone();
-                if p.oper {
-                    row.push_str(" (operator)");
-                }
-                if p.muted.is_some_and(|mu| mu.until.is_none_or(|u| u > now)) {
-                    row.push_str(" (muted)");
-                }
-                if p.away.is_some() {
-                    row.push_str(" (away)");
-                }
-                row
-            })
-            .collect();
-        rows.sort_by_cached_key(|n| nick::key(n));
-        rows
+        let mut members: Vec<&Member> = reg.members.values().filter(|m| m.announced).collect();
+        members.sort_by_cached_key(|m| nick::key(&m.nick));
+        let row = |m: &&Member| {
+            let p = &m.profile;
+            let mut row = format!("{} in {}", m.nick, reg.room_name(&m.room));
+            if p.oper {
+                row.push_str(" (operator)");
+            }
+            if p.muted.is_some_and(|mu| mu.until.is_none_or(|u| u > now)) {
+                row.push_str(" (muted)");
+            }
+            if p.away.is_some() {
+                row.push_str(" (away)");
+            }
+            row
+        };
+        members.iter().map(row).collect()
     }
 
     pub fn is_oper(&self, id: u64) -> bool {
