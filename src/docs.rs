@@ -346,8 +346,17 @@ fn description(page: Page) -> Roff {
             );
             para(
                 &mut r,
+                "When standard input and output are a terminal, the console is also a \
+                 command line: the log scrolls above a tchat> prompt where the operator \
+                 commands are typed (/kick bob spamming), with Tab completion of commands \
+                 and nicks and a history kept in $XDG_STATE_HOME/tchat/console_history. \
+                 Ctrl-D, Ctrl-C on an empty line or losing the terminal stops the server \
+                 as SIGTERM does. Without a terminal the console is a plain log.",
+            );
+            para(
+                &mut r,
                 "The operator commands (see OPERATOR COMMANDS) reach a running server \
-                 through its control socket, a Unix socket of mode 0600 that only the \
+                 at its interactive console and through its control socket, a Unix socket of mode 0600 that only the \
                  server's user (and root) may use, with tchat ctl; never through a \
                  network port. Users who know the --oper-password-file password become \
                  operators in chat with /oper and may kick, ban, mute, /say and set the \
@@ -419,8 +428,9 @@ fn terms(r: &mut Roff, entries: &[(&str, &str)]) {
 fn operator_commands(r: &mut Roff) {
     r.control("SH", ["OPERATOR COMMANDS"]);
     r.text([roman(
-        "Given to tchat ctl (the leading / may be left out) or, for kick, ban, unban, \
-         bans, mute, unmute, say and motd, typed in chat by an operator. A duration is \
+        "Typed at the server's interactive console, given to tchat ctl (the leading / \
+         may be left out) or, for kick, ban, unban, bans, mute, unmute, say and motd, \
+         typed in chat by an operator. A duration is \
          a number and s, m, h, d or w (90s, 10m, 2h, 7d). Everything an operator does \
          is logged with who did it.",
     )]);
@@ -597,8 +607,9 @@ fn exit_status(r: &mut Roff, page: Page) {
              end of its input) and the server answered."
         }
         Page::Serve => {
-            "Success: the server was stopped by SIGINT, SIGTERM or SIGHUP (from a closed \
-             terminal), or --fingerprint printed the fingerprint."
+            "Success: the server was stopped by SIGINT, SIGTERM, SIGHUP (from a closed \
+             terminal), /shutdown or the end of its interactive console's input, or \
+             --fingerprint printed the fingerprint."
         }
         Page::Ctl => "The server carried the command out.",
         Page::Join => {

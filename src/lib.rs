@@ -13,13 +13,16 @@
 //! - [`server`]: the accept loop, the hub that owns the nick table and fans events out,
 //!   and one task per connection;
 //! - [`server::operator`]: the operator's commands (console, control socket, `/oper`),
-//!   [`server::bans`]: the ban list, [`ctl`]: `tchat ctl`, the control socket's client;
+//!   [`server::bans`]: the ban list, [`ctl`]: `tchat ctl`, the control socket's client,
+//!   [`server::console`]: the operator's command line on the server's terminal;
 //! - [`event_log`]: the console and `--save` JSON Lines log; [`timestamp`]: how both it
 //!   and the structured events write `ts`;
 //! - [`client`]: `tchat join`, the terminal client (rendering, completion, line editor,
 //!   TLS with trust on first use);
 //! - [`fingerprint`]: certificate fingerprints as both ends write them; [`auth`]: the
-//!   server password.
+//!   server password;
+//! - [`state_dir`]: where histories and settings are kept between runs;
+//!   [`terminal`]: putting the terminal mode back behind a line editor.
 
 pub mod auth;
 pub mod cli;
@@ -36,5 +39,7 @@ pub mod protocol;
 pub mod room;
 pub mod sanitize;
 pub mod server;
+pub mod state_dir;
 pub mod telnet;
+pub mod terminal;
 pub mod timestamp;

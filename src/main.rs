@@ -1,4 +1,4 @@
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use tchat::cli::{Cli, Command, ServeArgs};
 use tchat::event_log::{Console, EventLog};
 use tchat::server;
 use tchat::server::access::{Access, Tls};
+use tchat::server::console::Interactive;
 use tchat::server::tls::{CertSource, Certs, default_state_dir};
 
 fn main() -> ExitCode {
@@ -41,13 +42,35 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
 
     let stdout = std::io::stdout();
     let color = args.color.enabled(stdout.is_terminal());
-    let console = Console { out: Box::new(stdout), color };
+    // On a terminal the console is also the operator's command line; without one (a
+    // service, CI), or on a terminal rustyline does not support, it stays a plain log.
+    let mut interactive = (std::io::stdin().is_terminal() && stdout.is_terminal())
+        .then(|| Interactive::start(color).ok())
+        .flatten();
+    let out: Box<dyn Write + Send> = match interactive.as_mut().and_then(Interactive::log_out) {
+        Some(printer) => Box::new(printer),
+        None => Box::new(stdout),
+    };
+    config.console = interactive.as_ref().map(Interactive::link);
+    let result = run_server(&args, config, Console { out, color }, &tls);
+    if let Some(interactive) = interactive {
+        interactive.finish();
+    }
+    result
+}
+
+fn run_server(
+    args: &ServeArgs,
+    config: server::Config,
+    console: Console,
+    tls: &Tls,
+) -> Result<(), Box<dyn std::error::Error>> {
     let (log, writer) = EventLog::start(console, args.save.as_deref())?;
     let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(async {
         let addr = std::net::SocketAddr::from((args.host, args.port));
         let listener = server::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        server::run(listener, config, log, shutdown_signal(&tls)).await?;
+        server::run(listener, config, log, shutdown_signal(tls)).await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     });
     writer.finish();

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, TryLockError};
@@ -46,45 +46,9 @@ pub fn is_secret(line: &str) -> bool {
     word.eq_ignore_ascii_case("/oper")
 }
 
-/// Where the input history lives: `$XDG_STATE_HOME/tchat/history`, or
-/// `~/.local/state/tchat/history` when XDG_STATE_HOME is unset or not absolute (as the
-/// XDG spec says). None when neither variable helps.
+/// Where the input history lives: `history` in the [`crate::state_dir`].
 pub fn history_path() -> Option<PathBuf> {
-    history_path_from(std::env::var_os("XDG_STATE_HOME"), std::env::var_os("HOME"))
-}
-
-fn history_path_from(
-    state: Option<std::ffi::OsString>,
-    home: Option<std::ffi::OsString>,
-) -> Option<PathBuf> {
-    let base = match state.map(PathBuf::from).filter(|p| p.is_absolute()) {
-        Some(state) => state,
-        None => PathBuf::from(home.filter(|h| !h.is_empty())?).join(".local/state"),
-    };
-    Some(base.join("tchat").join("history"))
-}
-
-/// Creates the history file (and its directory) private to the user: the file holds
-/// private messages.
-fn prepare_history_file(path: &Path) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
+    crate::state_dir::file("history")
 }
 
 /// rustyline's hooks: completion from the roster and a colored prompt.
@@ -134,7 +98,7 @@ impl rustyline::Helper for ChatHelper {}
 
 /// Ctrl-C: clears a partly typed line; on an empty line it is the usual interrupt, which
 /// the client takes as "leave".
-struct CtrlC;
+pub(crate) struct CtrlC;
 
 impl ConditionalEventHandler for CtrlC {
     fn handle(&self, _: &Event, _: RepeatCount, _: bool, ctx: &EventContext) -> Option<Cmd> {
@@ -240,7 +204,7 @@ impl LineEditor {
             editor.bind_sequence(enter, EventHandler::Conditional(Box::new(submit)));
         }
         let history = if use_history { history_path() } else { None };
-        let history = history.filter(|path| match prepare_history_file(path) {
+        let history = history.filter(|path| match crate::state_dir::prepare_private_file(path) {
             Ok(()) => true,
             Err(e) => {
                 eprintln!("tchat: history disabled: {}: {e}", path.display());
@@ -357,20 +321,6 @@ mod tests {
     }
 
     #[test]
-    fn history_follows_the_xdg_state_directory() {
-        let p = |state: Option<&str>, home: Option<&str>| {
-            history_path_from(state.map(Into::into), home.map(Into::into))
-        };
-        assert_eq!(p(Some("/s"), Some("/h")), Some(PathBuf::from("/s/tchat/history")));
-        assert_eq!(p(None, Some("/h")), Some(PathBuf::from("/h/.local/state/tchat/history")));
-        assert_eq!(
-            p(Some("relative"), Some("/h")),
-            Some(PathBuf::from("/h/.local/state/tchat/history"))
-        );
-        assert_eq!(p(None, None), None);
-    }
-
-    #[test]
     fn the_print_gate_holds_prints_back_but_never_waits_for_one() {
         use std::sync::mpsc::channel;
         let gate = Arc::new(PrintGate::default());
@@ -403,17 +353,5 @@ mod tests {
         finish_tx.send(()).unwrap();
         printer.join().unwrap();
         assert!(gate.try_pause());
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn the_history_file_is_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("tchat-hist-{}", std::process::id()));
-        let path = dir.join("tchat").join("history");
-        prepare_history_file(&path).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

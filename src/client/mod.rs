@@ -158,7 +158,7 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
 
     let (lines_tx, lines_rx) = unbounded_channel();
     let (acks_tx, acks_rx) = std_mpsc::channel();
-    let terminal = interactive.then(TerminalMode::save);
+    let terminal = interactive.then(crate::terminal::TerminalMode::save);
     let mut editor_thread = None;
     let (out, printer) = if let Some((editor, mut printer)) = editor {
         let roster = roster.clone();
@@ -429,39 +429,6 @@ fn spawn_printer(
         let _ = done_tx.send(());
     });
     (tx, done)
-}
-
-/// The terminal settings from before the line editor started, put back when the client
-/// ends while the editor is still waiting for a key (the server went away): rustyline
-/// only restores them when `readline` returns.
-struct TerminalMode {
-    #[cfg(unix)]
-    saved: Option<nix::sys::termios::Termios>,
-}
-
-impl TerminalMode {
-    fn save() -> TerminalMode {
-        #[cfg(unix)]
-        {
-            // On failure (not a terminal after all) there is nothing to restore.
-            let saved = nix::sys::termios::tcgetattr(std::io::stdin()).ok();
-            TerminalMode { saved }
-        }
-        #[cfg(not(unix))]
-        TerminalMode {}
-    }
-
-    /// Restores the saved mode and clears the abandoned prompt line.
-    fn restore(self) {
-        #[cfg(unix)]
-        if let Some(termios) = &self.saved {
-            use nix::sys::termios::{SetArg, tcsetattr};
-            // Best effort: the terminal may be gone (SIGHUP), and the process is ending.
-            let _ = tcsetattr(std::io::stdin(), SetArg::TCSANOW, termios);
-        }
-        let mut stdout = std::io::stdout();
-        let _ = stdout.write_all(b"\r\x1b[K").and_then(|()| stdout.flush());
-    }
 }
 
 #[cfg(test)]

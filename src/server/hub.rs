@@ -398,6 +398,11 @@ impl Hub {
         self.lock().rooms.list()
     }
 
+    /// Everyone announced, sorted by [`nick::key`]: the console's Tab completion.
+    pub fn nicks(&self) -> Vec<String> {
+        self.lock().sorted_nicks_with(0)
+    }
+
     pub fn online(&self) -> usize {
         self.lock().online
     }

@@ -8,6 +8,7 @@ pub mod access;
 pub mod bans;
 mod close;
 mod connection;
+pub mod console;
 #[cfg(unix)]
 pub mod control;
 mod hub;
@@ -78,6 +79,8 @@ pub struct Config {
     pub control_socket_required: bool,
     /// Fired (by SIGHUP, say) to re-read the MOTD and bans files.
     pub reload: ReloadTrigger,
+    /// The operator's interactive console, when the server runs on a terminal.
+    pub console: Option<console::ConsoleLink>,
 }
 
 impl From<&ServeArgs> for Config {
@@ -105,6 +108,7 @@ impl From<&ServeArgs> for Config {
             control_socket: a.control_socket.clone().or_else(default_control_socket),
             control_socket_required: a.control_socket.is_some(),
             reload: ReloadTrigger::default(),
+            console: None,
         }
     }
 }
@@ -156,6 +160,7 @@ pub async fn run(
     // Stops with the runtime; it holds no connection and nothing to flush.
     let watcher = config.access.tls.clone().map(|tls| tokio::spawn(tls.watch(log.clone())));
     let reload = config.reload.clone();
+    let console = config.console.clone();
     let hub = Arc::new(Hub::new(config, log, moderation));
     let tasks = TaskTracker::new();
     let lingering = Arc::new(AtomicUsize::new(0));
@@ -165,6 +170,12 @@ pub async fn run(
             _ = &mut shutdown => break,
             _ = hub.moderation.stop_requested() => break,
             _ = reload.fired() => reload_files(&hub),
+            input = console_input(console.as_ref()) => {
+                if let Some(why) = console::serve(&hub, input) {
+                    hub.log.info("Console closed", json!({"reason": why}));
+                    break;
+                }
+            }
             client = control.accept() => {
                 if let Some((stream, owner)) = client {
                     tasks.spawn(control_serve(hub.clone(), stream, owner));
@@ -184,6 +195,9 @@ pub async fn run(
         watcher.abort();
     }
     drop(control);
+    if let Some(console) = &console {
+        console.hang_up();
+    }
     hub.log.info("Shutting down", json!({"online": hub.online()}));
     let reason = hub.moderation.stop_reason().unwrap_or("the server is shutting down".into());
     let notice = Event::now(EventKind::Shutdown { reason });
@@ -277,6 +291,14 @@ async fn close_with(mut stream: TcpStream, line: &str) {
     let written = tokio::time::timeout(close::LINGER, stream.write_all(line.as_bytes())).await;
     if matches!(written, Ok(Ok(()))) {
         close::linger(stream).await;
+    }
+}
+
+/// The next line or request from the interactive console; pending forever without one.
+async fn console_input(console: Option<&console::ConsoleLink>) -> console::ConsoleInput {
+    match console {
+        Some(console) => console.recv().await,
+        None => std::future::pending().await,
     }
 }
 

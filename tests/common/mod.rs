@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test crate uses a different part of it
 
 pub mod peer;
+pub mod pty;
 pub mod state_dir;
 
 use std::io::{BufRead, BufReader, Read, Write};
