@@ -459,6 +459,14 @@ fn keys(r: &mut Roff) {
          start of the line gets \": \" after it.",
     )]);
     sentences(r, CLIENT_KEYS);
+    r.control("SH", ["CLIENT COMMANDS"]);
+    r.text([roman(
+        "tchat join keeps these commands to itself; they never reach the server. Both \
+         settings are remembered per server (host:port) in \
+         $XDG_STATE_HOME/tchat/servers.json (mode 0600). Nicks compare as the server \
+         compares them.",
+    )]);
+    sentences(r, crate::client::local::CLIENT_COMMANDS);
 }
 
 /// One `Public message` line exactly as the server writes it, at a fixed time.

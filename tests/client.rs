@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -20,17 +21,25 @@ struct Client {
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
     /// Kept until the client is gone.
-    _state: StateDir,
+    _state: Option<StateDir>,
 }
 
 impl Client {
     fn start(name: &str, args: &[&str]) -> Client {
         let dir = StateDir::new(name);
+        let mut client = Client::start_in(&dir, args);
+        client._state = Some(dir);
+        client
+    }
+
+    /// [`Client::start`] with `dir` as its state directory, which outlives it: for a
+    /// client started again with what the first one remembered.
+    fn start_in(dir: &Path, args: &[&str]) -> Client {
         let mut child = Command::new(BIN)
             .arg("join")
             .args(args)
-            .env("XDG_STATE_HOME", &*dir)
-            .env("HOME", &*dir)
+            .env("XDG_STATE_HOME", dir)
+            .env("HOME", dir)
             .env_remove("NO_COLOR")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -45,7 +54,7 @@ impl Client {
             }
         });
         let stdin = child.stdin.take();
-        Client { child, stdin, lines, seen: Vec::new(), _state: dir }
+        Client { child, stdin, lines, seen: Vec::new(), _state: None }
     }
 
     fn send(&mut self, line: &str) {
@@ -406,4 +415,72 @@ fn escape_sequences_from_others_never_reach_the_output() {
         "{line:?}"
     );
     drop(alice.finish());
+}
+
+/// Has `peer` say `lines` (public lines, `/me`, `/msg`) and waits until the server has
+/// handled each: it fans a line out to everyone at once, so whatever is sent after this
+/// reaches the others behind these lines.
+fn say_all(peer: &mut Peer, lines: &[&str]) {
+    for line in lines {
+        peer.send(line);
+        peer.wait_for("the echo of our own line", |e| match e {
+            EventKind::Public { text, .. } | EventKind::Action { text, .. } => {
+                line.ends_with(text.as_str())
+            }
+            EventKind::Private { text, .. } => line.ends_with(text.as_str()),
+            _ => false,
+        });
+    }
+}
+
+#[test]
+fn ignore_hides_a_nick_and_survives_a_client_restart() {
+    let server = Server::start(&["--rate", "0"]);
+    let mut bob = Peer::join(server.addr, "bob");
+    let mut carol = Peer::join(server.addr, "carol");
+    let state = StateDir::new("ignore");
+    let addr = server.addr.to_string();
+    let mut alice = Client::start_in(&state, &[&addr, "--nick", "alice"]);
+    alice.expect("You are alice");
+    alice.send("/ignore BOB");
+    alice.expect("ignoring BOB");
+    say_all(&mut bob, &["SHUSH line", "/me SHUSH action", "/msg alice SHUSH secret"]);
+    say_all(&mut carol, &["visible 1"]);
+    alice.expect("<carol> visible 1");
+    alice.send("/bell all");
+    alice.expect("bell: all");
+    let (status, out, _) = alice.finish();
+    assert!(status.success());
+    assert!(!out.iter().any(|l| l.contains("SHUSH")), "{out:#?}");
+    assert!(!out.iter().any(|l| l.contains("unknown command")), "sent to the server: {out:#?}");
+
+    let file = state.join("tchat/servers.json");
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(saved.contains(&format!("\"{addr}\"")) && saved.contains("BOB"), "{saved}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // Started again: still ignored, the bell setting kept.
+    let mut alice = Client::start_in(&state, &[&addr, "--nick", "alice"]);
+    alice.expect("You are alice");
+    alice.send("/ignore");
+    alice.expect("you ignore: BOB");
+    alice.send("/bell");
+    alice.expect("bell: all");
+    say_all(&mut bob, &["SHUSH still"]);
+    say_all(&mut carol, &["visible 2"]);
+    alice.expect("<carol> visible 2");
+    alice.send("/unignore bob");
+    alice.expect("no longer ignoring bob");
+    say_all(&mut bob, &["shown again"]);
+    alice.expect("<bob> shown again");
+    alice.send("/help");
+    alice.expect("/ignore [nick]");
+    let (status, out, _) = alice.finish();
+    assert!(status.success());
+    assert!(!out.iter().any(|l| l.contains("SHUSH")), "{out:#?}");
 }

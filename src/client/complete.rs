@@ -1,6 +1,7 @@
 //! Who is online as far as the client knows, and the Tab completion candidates drawn from
 //! it. Pure logic: the line editor only asks [`complete`] and shows the answer.
 
+use super::local::CLIENT_COMMANDS;
 use crate::nick;
 use crate::protocol::{COMMANDS, EventKind, canonical};
 use crate::sanitize::sanitize;
@@ -165,12 +166,13 @@ fn insert(list: &mut Vec<String>, name: String) {
 pub fn command_names() -> impl Iterator<Item = &'static str> {
     COMMANDS
         .iter()
+        .chain(CLIENT_COMMANDS)
         .filter_map(|(usage, _)| usage.split_whitespace().next())
         .filter(|name| name.len() > 1 && !name.starts_with("//"))
 }
 
 /// Commands whose first argument is a nick (their aliases too).
-const NICK_ARGUMENT: &[&str] = &["/msg", "/nick"];
+const NICK_ARGUMENT: &[&str] = &["/msg", "/nick", "/ignore", "/unignore"];
 
 /// Completion for `line` with the cursor at byte `pos`: the byte offset where the word
 /// being completed starts, and what may replace it (sorted, each with the separator that
@@ -178,7 +180,8 @@ const NICK_ARGUMENT: &[&str] = &["/msg", "/nick"];
 ///
 /// - a `/word` at the start of the line completes to a command and a space;
 /// - a word at the start of the line completes to a nick and `: ` (addressing someone);
-/// - the first argument of `/msg` and `/nick` completes to a nick and a space;
+/// - the first argument of `/msg`, `/nick`, `/ignore` and `/unignore` completes to a
+///   nick and a space; that of `/bell` to `off`, `mentions` or `all`;
 /// - the first argument of `/join` completes to a room the client knows and a space;
 /// - any other word completes to a nick as is.
 ///
@@ -198,6 +201,12 @@ pub fn complete(line: &str, pos: usize, roster: &Roster) -> (usize, Vec<String>)
         let lower = word.to_lowercase();
         let found = command_names().filter(|c| c.starts_with(&lower)).map(|c| format!("{c} "));
         return (start, found.collect());
+    }
+    if let [cmd] = preceding.as_slice()
+        && cmd.eq_ignore_ascii_case("/bell")
+    {
+        let found = ["all", "mentions", "off"].into_iter().filter(|b| b.starts_with(word));
+        return (start, found.map(|b| format!("{b} ")).collect());
     }
     if let [cmd] = preceding.as_slice()
         && canonical(cmd) == "/join"
@@ -331,6 +340,14 @@ mod tests {
         // /list names the room; alice, known from the welcome, is still online elsewhere.
         assert_eq!(r.nicks(), ["alice", "myself", "zed"]);
         assert_eq!(c("", &r).1, ["zed: ", "alice: "], "the room first");
+    }
+
+    #[test]
+    fn the_client_commands_complete_too() {
+        let r = roster("me", &["me", "bob"]);
+        assert_eq!(c("/ign", &r).1, ["/ignore "]);
+        assert_eq!(c("/unignore b", &r).1, ["bob "]);
+        assert_eq!(c("/bell m", &r).1, ["mentions "]);
     }
 
     #[test]

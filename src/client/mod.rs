@@ -4,6 +4,8 @@
 //! - [`render`]: turning events into (colored) lines;
 //! - [`complete`]: the live nick list and Tab completion candidates;
 //! - [`editor`]: the rustyline editor thread and the history file;
+//! - [`local`]: the commands the client keeps to itself (`/ignore`, `/bell`), and
+//!   [`settings`]: where it remembers them per server;
 //! - [`screen`]: how many terminal rows a prompt and line take, in display columns.
 //! - [`connect`]: opening a session (TLS, trust on first use, password), with [`tls`]
 //!   (the certificate verifier) and [`trust`] (the known hosts file).
@@ -17,14 +19,16 @@
 pub mod complete;
 pub mod connect;
 pub mod editor;
+pub mod local;
 mod outgoing;
 pub mod render;
 pub mod screen;
+pub mod settings;
 pub mod target;
 pub mod tls;
 pub mod trust;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -38,6 +42,7 @@ use crate::cli::JoinArgs;
 use crate::framing::{Line, LineBuffer};
 use crate::protocol::{Event, EventKind, HELLO, HELLO_MODE_JSON};
 use complete::Roster;
+use local::{Local, LocalState};
 use outgoing::Outgoing;
 use render::Renderer;
 use target::{Target, TargetError};
@@ -177,7 +182,10 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         })
     };
 
-    let bell = interactive && !args.no_bell;
+    let bell = interactive;
+    let settings = settings::SettingsFile::for_server(&target.host, target.port);
+    let local = RefCell::new(LocalState::load(settings, args.no_bell));
+    let mut ring = false;
     // A `!!!` line before the welcome is the server's refusal: the session never began,
     // so leaving is a failure even if the user (or the end of input) asked to quit.
     let (welcomed, refused) = (Cell::new(false), Cell::new(false));
@@ -195,7 +203,13 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
                         ended_by_server.set(true);
                     }
                     let mut roster = roster.lock().unwrap_or_else(|e| e.into_inner());
+                    let local = local.borrow();
+                    if local.hides(&event.kind, roster.me()) {
+                        roster.apply(&event.kind);
+                        return;
+                    }
                     let rendered = renderer.event(&event, roster.me());
+                    ring = local.rings(&event.kind, roster.me(), rendered.alert);
                     let me_changed = roster.apply(&event.kind);
                     drop(roster);
                     if me_changed || matches!(event.kind, EventKind::Error { .. }) {
@@ -215,15 +229,34 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
             }
         };
         let mut text = rendered.text;
-        if rendered.alert && bell {
+        if std::mem::take(&mut ring) && bell {
             text.push('\u{7}');
         }
         text.push('\n');
         let _ = out.send(text);
     };
+    // The client's own commands, answered here and never sent.
+    let on_input = |line: &str| {
+        let Some(parsed) = Local::parse(line) else { return false };
+        let kind = match parsed.map(|command| local.borrow_mut().run(command)) {
+            Ok((message, false)) => EventKind::Info { message },
+            Ok((message, true)) | Err(message) => {
+                EventKind::Error { code: "usage".into(), message }
+            }
+        };
+        let me = roster.lock().unwrap_or_else(|e| e.into_inner()).me().to_owned();
+        let _ = out.send(renderer.event(&Event::now(kind), &me).text + "\n");
+        true
+    };
     // The hello went out while the session was opened.
-    let result =
-        runtime.block_on(session(opened.stream, Vec::new(), lines_rx, on_line, leave_signal()));
+    let result = runtime.block_on(session(
+        opened.stream,
+        Vec::new(),
+        lines_rx,
+        on_line,
+        on_input,
+        leave_signal(),
+    ));
     let result = match result {
         _ if refused.get() => Err(ClientError::Refused),
         Ok(()) if ended_by_server.get() => Err(ClientError::Closed),
@@ -327,6 +360,7 @@ async fn session(
     hello: Vec<String>,
     mut input: UnboundedReceiver<Input>,
     mut on_line: impl FnMut(Line<'_>),
+    mut on_input: impl FnMut(&str) -> bool,
     leave: impl std::future::Future<Output = ()>,
 ) -> Result<(), ClientError> {
     tokio::pin!(leave);
@@ -378,7 +412,7 @@ async fn session(
                         "/quit".to_owned()
                     }
                 };
-                if out.push_input(&line) {
+                if out.push_input(&line, &mut on_input) {
                     quitting = true;
                     if write_failed.is_none() {
                         deadline.as_mut().reset(after(QUIT_TIMEOUT));
@@ -471,7 +505,7 @@ mod tests {
         let (tx, rx) = unbounded_channel();
         tx.send(Input::Line("first\r\nsecond\n\n  \n/quit bye\nnever sent".into())).unwrap();
         let hello = hello_lines(Some("me"));
-        let ended = session(stream, hello, rx, |_| {}, std::future::pending()).await;
+        let ended = session(stream, hello, rx, |_| {}, |_| false, std::future::pending()).await;
         assert!(ended.is_ok(), "{ended:?}");
         let got = server.await.unwrap();
         assert_eq!(got, ["/hello json me", "first", "second", "/quit bye"]);
@@ -482,13 +516,15 @@ mod tests {
         let (stream, server) = fake_server(false).await;
         let (tx, rx) = unbounded_channel();
         drop(tx);
-        let ended = session(stream, hello_lines(None), rx, |_| {}, std::future::pending()).await;
+        let ended =
+            session(stream, hello_lines(None), rx, |_| {}, |_| false, std::future::pending()).await;
         assert!(ended.is_ok(), "{ended:?}");
         assert_eq!(server.await.unwrap(), ["/hello json", "/quit"]);
 
         let (stream, _server) = fake_server(true).await;
         let (_tx, rx) = unbounded_channel();
-        let ended = session(stream, hello_lines(None), rx, |_| {}, std::future::pending()).await;
+        let ended =
+            session(stream, hello_lines(None), rx, |_| {}, |_| false, std::future::pending()).await;
         assert!(matches!(ended, Err(ClientError::Closed)), "{ended:?}");
     }
 
@@ -496,7 +532,7 @@ mod tests {
     async fn a_signal_leaves_like_quit() {
         let (stream, server) = fake_server(false).await;
         let (_tx, rx) = unbounded_channel();
-        let ended = session(stream, hello_lines(None), rx, |_| {}, async {}).await;
+        let ended = session(stream, hello_lines(None), rx, |_| {}, |_| false, async {}).await;
         assert!(ended.is_ok(), "{ended:?}");
         assert_eq!(server.await.unwrap(), ["/hello json", "/quit"]);
     }
@@ -525,7 +561,9 @@ mod tests {
                 got.push(text.into_owned());
             }
         };
-        let ended = session(stream, hello_lines(None), rx, on_line, std::future::pending()).await;
+        let ended =
+            session(stream, hello_lines(None), rx, on_line, |_| false, std::future::pending())
+                .await;
         assert!(matches!(ended, Err(ClientError::Closed)), "{ended:?}");
         assert_eq!(got, ["!!! disconnected for flooding"]);
         server.await.unwrap();

@@ -15,6 +15,7 @@ use crate::nick;
 use crate::protocol::{Event, EventKind};
 use crate::sanitize::sanitize;
 
+use super::local::CLIENT_COMMANDS;
 /// The keys of the interactive client, listed after the server's commands by `/help`
 /// (shared with the man page, which lists the same keys).
 pub use crate::docs::CLIENT_KEYS;
@@ -201,9 +202,11 @@ impl Renderer {
                 Style::new().yellow().bold(),
             ),
             EventKind::Help { commands } => {
+                // The server's commands, then the client's own.
                 let mut rows: Vec<(String, String)> = commands
                     .iter()
                     .map(|c| (sanitize(&c.usage), sanitize(&c.description)))
+                    .chain(CLIENT_COMMANDS.iter().map(|(u, d)| (u.to_string(), d.to_string())))
                     .collect();
                 let keys = if self.show_keys { CLIENT_KEYS } else { &[] };
                 let width = rows
