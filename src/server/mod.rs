@@ -167,6 +167,11 @@ pub async fn run(
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
+            // In this order: `shutdown` is then polled on the first pass, before any
+            // client is accepted, so a signal handler it installs when first polled (the
+            // binary's) is in place before a client can see the server up. The other
+            // branches are ready rarely; accepting is last and never starved by them.
+            biased;
             _ = &mut shutdown => break,
             _ = hub.moderation.stop_requested() => break,
             _ = reload.fired() => reload_files(&hub),
