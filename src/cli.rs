@@ -29,6 +29,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start: boxing the big variant would save nothing worth the noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the chat server
     Serve(ServeArgs),

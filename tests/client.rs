@@ -440,7 +440,8 @@ fn ignore_hides_a_nick_and_survives_a_client_restart() {
     let mut carol = Peer::join(server.addr, "carol");
     let state = StateDir::new("ignore");
     let addr = server.addr.to_string();
-    let mut alice = Client::start_in(&state, &[&addr, "--nick", "alice"]);
+    let mut alice =
+        Client::start_in(&state, &[&addr, "--fingerprint", &server.fingerprint, "--nick", "alice"]);
     alice.expect("You are alice");
     alice.send("/ignore BOB");
     alice.expect("ignoring BOB");
@@ -465,7 +466,8 @@ fn ignore_hides_a_nick_and_survives_a_client_restart() {
     }
 
     // Started again: still ignored, the bell setting kept.
-    let mut alice = Client::start_in(&state, &[&addr, "--nick", "alice"]);
+    let mut alice =
+        Client::start_in(&state, &[&addr, "--fingerprint", &server.fingerprint, "--nick", "alice"]);
     alice.expect("You are alice");
     alice.send("/ignore");
     alice.expect("you ignore: BOB");
@@ -480,6 +482,10 @@ fn ignore_hides_a_nick_and_survives_a_client_restart() {
     alice.expect("<bob> shown again");
     alice.send("/help");
     alice.expect("/ignore [nick]");
+    // tchat join speaks TLS, and /whois says so.
+    alice.send("/whois alice");
+    let whois = alice.expect("alice: in #lobby, online since");
+    assert!(whois.ends_with(", TLS"), "{whois}");
     let (status, out, _) = alice.finish();
     assert!(status.success());
     assert!(!out.iter().any(|l| l.contains("SHUSH")), "{out:#?}");

@@ -145,6 +145,7 @@ pub fn serve(
             }
         };
         if transport.is_tls() {
+            s.hub.note_tls(id);
             // The hello follows the handshake: the window starts over.
             hello = Some(Box::pin(sleep(HELLO_WINDOW)));
         }

@@ -23,6 +23,8 @@ pub(super) struct Profile {
     /// Members already answered with the away message during this away spell.
     answered: Vec<u64>,
     oper: bool,
+    /// Connected over TLS.
+    tls: bool,
     muted: Option<Mute>,
     /// Who sent the last private message here, for `/reply`.
     last_private_from: Option<u64>,
@@ -57,6 +59,7 @@ impl Profile {
             away: None,
             answered: Vec::new(),
             oper: false,
+            tls: false,
             muted: None,
             last_private_from: None,
         }
@@ -83,6 +86,13 @@ pub(super) fn after_private(reg: &mut Registry, from_id: u64, target_id: u64) {
 }
 
 impl Hub {
+    /// Records that member `id` connected over TLS, for `/whois`.
+    pub fn note_tls(&self, id: u64) {
+        if let Some(m) = self.lock().members.get_mut(&id) {
+            m.profile.tls = true;
+        }
+    }
+
     /// Records the full peer address of member `id`.
     pub fn note_peer(&self, id: u64, peer: SocketAddr) {
         if let Some(m) = self.lock().members.get_mut(&id) {
@@ -134,7 +144,7 @@ impl Hub {
             idle_secs: idle as u64,
             away: m.profile.away.clone(),
             oper: m.profile.oper,
-            tls: false,
+            tls: m.profile.tls,
             addr: m.profile.peer.filter(|_| with_addr).map(|p| p.to_string()),
         })
     }
