@@ -4,18 +4,21 @@
 //! - [`render`]: turning events into (colored) lines;
 //! - [`complete`]: the live nick list and Tab completion candidates;
 //! - [`editor`]: the rustyline editor thread and the history file;
-//! - [`screen`]: how many terminal rows a prompt and line take, in display columns.
+//! - [`screen`]: how many terminal rows a prompt and line take, in display columns;
 //! - [`connect`]: opening a session (TLS, trust on first use, password), with [`tls`]
 //!   (the certificate verifier) and [`trust`] (the known hosts file).
+//! - [`core`]: the connection core, which reconnects and resumes and hands the UI typed
+//!   events.
 //!
-//! This module holds the connection: it sends `/hello json [NICK]`, then runs one loop
-//! that reads events from the server and writes the user's lines to it. The user's lines
-//! come from the editor thread (on a terminal) or from stdin (piped, for scripts);
-//! rendered events go to a printer thread, because printing above rustyline's prompt can
-//! block and must not stall the network loop.
+//! This module holds one connection's loop: it sends `/hello json [NICK]`, then reads
+//! events from the server and writes the user's lines to it. The user's lines come from
+//! the editor thread (on a terminal) or from stdin (piped, for scripts); rendered events
+//! go to a printer thread, because printing above rustyline's prompt can block and must
+//! not stall the network loop.
 
 pub mod complete;
 pub mod connect;
+pub mod core;
 pub mod editor;
 mod outgoing;
 pub mod render;
@@ -24,7 +27,6 @@ pub mod target;
 pub mod tls;
 pub mod trust;
 
-use std::cell::Cell;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -36,8 +38,9 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::cli::JoinArgs;
 use crate::framing::{Line, LineBuffer};
-use crate::protocol::{Event, EventKind, HELLO, HELLO_MODE_JSON};
+use crate::protocol::{EventKind, HELLO, HELLO_MODE_JSON};
 use complete::Roster;
+use core::{Core, CoreEvent};
 use outgoing::Outgoing;
 use render::Renderer;
 use target::{Target, TargetError};
@@ -156,7 +159,7 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     let asks = std::io::stdin().is_terminal();
     let opened = runtime.block_on(connect::open(&target, &args, &hello, asks))?;
 
-    let (lines_tx, lines_rx) = unbounded_channel();
+    let (lines_tx, mut lines_rx) = unbounded_channel();
     let (acks_tx, acks_rx) = std_mpsc::channel();
     let terminal = interactive.then(TerminalMode::save);
     let mut editor_thread = None;
@@ -178,40 +181,43 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     };
 
     let bell = interactive && !args.no_bell;
-    // A `!!!` line before the welcome is the server's refusal: the session never began,
-    // so leaving is a failure even if the user (or the end of input) asked to quit.
-    let (welcomed, refused) = (Cell::new(false), Cell::new(false));
-    // A kick or a shutdown notice: the server ended the session, even if it came after
-    // the user's /quit.
-    let ended_by_server = Cell::new(false);
-    let on_line = |line: Line<'_>| {
-        let rendered = match line {
-            Line::Text(text) => match serde_json::from_str::<Event>(&text) {
-                Ok(event) => {
-                    if let EventKind::Welcome { .. } = event.kind {
-                        welcomed.set(true);
+    let on_event = |event: CoreEvent| {
+        let rendered = match event {
+            CoreEvent::Welcomed { event, again } => {
+                let mut roster = roster.lock().unwrap_or_else(|e| e.into_inner());
+                let rendered = match &event.kind {
+                    EventKind::Welcome { nick, online, .. } if again => {
+                        let note = format!("Reconnected as {nick}; {online} online.");
+                        render::Rendered { text: renderer.notice(&note), alert: false }
                     }
-                    if event.kind.ends_session() {
-                        ended_by_server.set(true);
-                    }
-                    let mut roster = roster.lock().unwrap_or_else(|e| e.into_inner());
-                    let rendered = renderer.event(&event, roster.me());
-                    let me_changed = roster.apply(&event.kind);
-                    drop(roster);
-                    if me_changed || matches!(event.kind, EventKind::Error { .. }) {
-                        let _ = acks_tx.send(());
-                    }
-                    rendered
+                    _ => renderer.event(&event, roster.me()),
+                };
+                if roster.apply(&event.kind) {
+                    let _ = acks_tx.send(());
                 }
-                Err(_) => {
-                    if !welcomed.get() && text.starts_with("!!! ") {
-                        refused.set(true);
-                    }
-                    renderer.raw_line(&text)
+                rendered
+            }
+            CoreEvent::Event(event) => {
+                let mut roster = roster.lock().unwrap_or_else(|e| e.into_inner());
+                let rendered = renderer.event(&event, roster.me());
+                let me_changed = roster.apply(&event.kind);
+                drop(roster);
+                if me_changed || matches!(event.kind, EventKind::Error { .. }) {
+                    let _ = acks_tx.send(());
                 }
-            },
-            Line::TooLong => {
+                rendered
+            }
+            CoreEvent::Raw(text) => renderer.raw_line(&text),
+            CoreEvent::TooLong => {
                 renderer.raw_line("!!! (an over-long line from the server was dropped)")
+            }
+            CoreEvent::Lost { reason, retry_in, attempt } => {
+                let note = format!(
+                    "Connection lost ({reason}); reconnecting in {:.1} s (attempt {attempt}; \
+                     /quit or Ctrl-C to leave).",
+                    retry_in.as_secs_f64()
+                );
+                render::Rendered { text: renderer.notice(&note), alert: false }
             }
         };
         let mut text = rendered.text;
@@ -221,14 +227,11 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         text.push('\n');
         let _ = out.send(text);
     };
+    // Piped mode (a script) comes back only if asked: a script may prefer to fail.
+    let reconnect = if interactive { !args.no_reconnect } else { args.reconnect };
+    let core = Core { target, args: args.clone(), reconnect };
     // The hello went out while the session was opened.
-    let result =
-        runtime.block_on(session(opened.stream, Vec::new(), lines_rx, on_line, leave_signal()));
-    let result = match result {
-        _ if refused.get() => Err(ClientError::Refused),
-        Ok(()) if ended_by_server.get() => Err(ClientError::Closed),
-        result => result,
-    };
+    let result = runtime.block_on(core.run(opened.stream, &mut lines_rx, leave_signal(), on_event));
     // Still editing: the server went away (or a signal came) while the user was typing.
     let editing = editor_thread.as_ref().is_some_and(|t| !t.is_finished());
     if editing && result.is_err() {
@@ -287,31 +290,24 @@ async fn leave_signal() {
     {
         use tokio::signal::unix::{SignalKind, signal};
         let kinds = [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()];
-        let mut signals: Vec<_> = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
-        if signals.is_empty() {
-            return std::future::pending().await;
+        let [mut int, mut term, mut hup] = kinds.map(|k| signal(k).ok());
+        // A signal whose handler could not be installed never fires.
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => drop(s.recv().await),
+                None => std::future::pending().await,
+            }
         }
-        let waits = signals.iter_mut().map(|s| Box::pin(s.recv()));
-        let _ = futures_select_first(waits.collect()).await;
+        tokio::select! {
+            () = recv(&mut int) => {}
+            () = recv(&mut term) => {}
+            () = recv(&mut hup) => {}
+        }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// Waits for the first of several futures (a tiny `select_all`, to avoid a dependency).
-#[cfg(unix)]
-async fn futures_select_first<F: std::future::Future + Unpin>(mut futures: Vec<F>) {
-    std::future::poll_fn(|cx| {
-        for future in &mut futures {
-            if std::pin::Pin::new(future).poll(cx).is_ready() {
-                return std::task::Poll::Ready(());
-            }
-        }
-        std::task::Poll::Pending
-    })
-    .await
 }
 
 /// The connection loop: sends the hello, then passes every line from the server to
@@ -322,20 +318,47 @@ async fn futures_select_first<F: std::future::Future + Unpin>(mut futures: Vec<F
 /// Reading never waits for writing (see [`Outgoing`]), and a failed write ends the
 /// session only after what the server sent before it closed has been read and shown,
 /// for up to [`READ_AFTER_WRITE_FAILED`].
+///
+/// `typed` are lines the user entered while there was no connection, sent after the
+/// hello. The input channel is borrowed: it outlives the session, for the next one.
 async fn session(
     stream: impl AsyncRead + AsyncWrite,
     hello: Vec<String>,
-    mut input: UnboundedReceiver<Input>,
+    typed: Vec<String>,
+    input: &mut UnboundedReceiver<Input>,
     mut on_line: impl FnMut(Line<'_>),
     leave: impl std::future::Future<Output = ()>,
+) -> SessionEnd {
+    let mut quitting = false;
+    let result =
+        session_loop(stream, hello, typed, input, &mut on_line, leave, &mut quitting).await;
+    SessionEnd { result, quitting }
+}
+
+/// How a session ended, and whether the user had asked to leave.
+#[derive(Debug)]
+struct SessionEnd {
+    result: Result<(), ClientError>,
+    quitting: bool,
+}
+
+async fn session_loop(
+    stream: impl AsyncRead + AsyncWrite,
+    hello: Vec<String>,
+    typed: Vec<String>,
+    input: &mut UnboundedReceiver<Input>,
+    mut on_line: impl FnMut(Line<'_>),
+    leave: impl std::future::Future<Output = ()>,
+    quitting: &mut bool,
 ) -> Result<(), ClientError> {
     tokio::pin!(leave);
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut out = Outgoing::default();
     hello.iter().for_each(|line| out.push_line(line));
+    *quitting = typed.iter().any(|line| out.push_input(line));
     let mut lines = LineBuffer::new(MAX_SERVER_LINE);
     let mut buf = vec![0u8; 16 * 1024];
-    let (mut quitting, mut input_open) = (false, true);
+    let mut input_open = true;
     let mut write_failed: Option<std::io::Error> = None;
     // Armed while the client waits for the end: after /quit, for the server's answer;
     // after a failed write, for the rest of what the server sent.
@@ -347,11 +370,11 @@ async fn session(
             read = reader.read(&mut buf) => {
                 let n = read.map_err(ClientError::Lost)?;
                 if n == 0 {
-                    let answered = quitting && out.is_empty() && write_failed.is_none();
+                    let answered = *quitting && out.is_empty() && write_failed.is_none();
                     return if answered { Ok(()) } else { Err(ClientError::Closed) };
                 }
                 lines.feed(&buf[..n], &mut on_line);
-                if quitting && write_failed.is_none() {
+                if *quitting && write_failed.is_none() {
                     deadline.as_mut().reset(after(QUIT_TIMEOUT));
                 }
             }
@@ -365,12 +388,12 @@ async fn session(
                     deadline.as_mut().reset(after(READ_AFTER_WRITE_FAILED));
                 }
             }
-            () = &mut leave, if !quitting => {
-                quitting = true;
+            () = &mut leave, if !*quitting => {
+                *quitting = true;
                 out.push_line("/quit");
                 deadline.as_mut().reset(after(QUIT_TIMEOUT));
             }
-            next = input.recv(), if input_open && !quitting && !out.is_full() => {
+            next = input.recv(), if input_open && !*quitting && !out.is_full() => {
                 let line = match next {
                     Some(Input::Line(line)) => line,
                     Some(Input::Quit) | None => {
@@ -379,13 +402,13 @@ async fn session(
                     }
                 };
                 if out.push_input(&line) {
-                    quitting = true;
+                    *quitting = true;
                     if write_failed.is_none() {
                         deadline.as_mut().reset(after(QUIT_TIMEOUT));
                     }
                 }
             }
-            () = &mut deadline, if quitting || write_failed.is_some() => {
+            () = &mut deadline, if *quitting || write_failed.is_some() => {
                 return Err(match write_failed {
                     Some(e) => ClientError::Lost(e),
                     None => ClientError::QuitUnanswered,
@@ -501,10 +524,11 @@ mod tests {
     #[tokio::test]
     async fn a_pasted_block_is_sent_line_by_line_up_to_quit() {
         let (stream, server) = fake_server(false).await;
-        let (tx, rx) = unbounded_channel();
+        let (tx, mut rx) = unbounded_channel();
         tx.send(Input::Line("first\r\nsecond\n\n  \n/quit bye\nnever sent".into())).unwrap();
         let hello = hello_lines(Some("me"));
-        let ended = session(stream, hello, rx, |_| {}, std::future::pending()).await;
+        let ended =
+            session(stream, hello, vec![], &mut rx, |_| {}, std::future::pending()).await.result;
         assert!(ended.is_ok(), "{ended:?}");
         let got = server.await.unwrap();
         assert_eq!(got, ["/hello json me", "first", "second", "/quit bye"]);
@@ -513,23 +537,30 @@ mod tests {
     #[tokio::test]
     async fn end_of_input_sends_quit_and_a_hang_up_is_an_error() {
         let (stream, server) = fake_server(false).await;
-        let (tx, rx) = unbounded_channel();
+        let (tx, mut rx) = unbounded_channel();
         drop(tx);
-        let ended = session(stream, hello_lines(None), rx, |_| {}, std::future::pending()).await;
+        let ended =
+            session(stream, hello_lines(None), vec![], &mut rx, |_| {}, std::future::pending())
+                .await
+                .result;
         assert!(ended.is_ok(), "{ended:?}");
         assert_eq!(server.await.unwrap(), ["/hello json", "/quit"]);
 
         let (stream, _server) = fake_server(true).await;
-        let (_tx, rx) = unbounded_channel();
-        let ended = session(stream, hello_lines(None), rx, |_| {}, std::future::pending()).await;
+        let (_tx, mut rx) = unbounded_channel();
+        let ended =
+            session(stream, hello_lines(None), vec![], &mut rx, |_| {}, std::future::pending())
+                .await
+                .result;
         assert!(matches!(ended, Err(ClientError::Closed)), "{ended:?}");
     }
 
     #[tokio::test]
     async fn a_signal_leaves_like_quit() {
         let (stream, server) = fake_server(false).await;
-        let (_tx, rx) = unbounded_channel();
-        let ended = session(stream, hello_lines(None), rx, |_| {}, async {}).await;
+        let (_tx, mut rx) = unbounded_channel();
+        let ended =
+            session(stream, hello_lines(None), vec![], &mut rx, |_| {}, async {}).await.result;
         assert!(ended.is_ok(), "{ended:?}");
         assert_eq!(server.await.unwrap(), ["/hello json", "/quit"]);
     }
@@ -550,7 +581,7 @@ mod tests {
         });
         let stream = TcpStream::connect(addr).await.unwrap();
         socket2::SockRef::from(&stream).shutdown(std::net::Shutdown::Write).unwrap();
-        let (tx, rx) = unbounded_channel();
+        let (tx, mut rx) = unbounded_channel();
         tx.send(Input::Line("more".into())).unwrap();
         let mut got = Vec::new();
         let on_line = |line: Line<'_>| {
@@ -558,7 +589,10 @@ mod tests {
                 got.push(text.into_owned());
             }
         };
-        let ended = session(stream, hello_lines(None), rx, on_line, std::future::pending()).await;
+        let ended =
+            session(stream, hello_lines(None), vec![], &mut rx, on_line, std::future::pending())
+                .await
+                .result;
         assert!(matches!(ended, Err(ClientError::Closed)), "{ended:?}");
         assert_eq!(got, ["!!! disconnected for flooding"]);
         server.await.unwrap();

@@ -13,6 +13,7 @@
 //! and the writer hands the kernel the buffer it takes, as is.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Notify;
 
@@ -23,6 +24,9 @@ pub struct Outbox {
     pub(super) wake: Notify,
     /// Most bytes queued before the client counts as not reading.
     limit: usize,
+    /// Another connection took this session over (a resume while this connection still
+    /// looked alive): the task ends without a word to anyone.
+    superseded: AtomicBool,
 }
 
 /// Room for a queue's first lines: a busy spell then grows the buffer a few times
@@ -39,7 +43,22 @@ struct State {
 
 impl Outbox {
     pub fn new(limit: usize) -> Outbox {
-        Outbox { state: Mutex::default(), wake: Notify::new(), limit }
+        Outbox {
+            state: Mutex::default(),
+            wake: Notify::new(),
+            limit,
+            superseded: AtomicBool::new(false),
+        }
+    }
+
+    /// Tells the task that its session now belongs to another connection.
+    pub fn supersede(&self) {
+        self.superseded.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    pub fn is_superseded(&self) -> bool {
+        self.superseded.load(Ordering::Acquire)
     }
 
     /// Queues a copy of `line`; never blocks. Lines pushed after an overflow are ignored.
