@@ -37,6 +37,13 @@
 //! after the `/nick`, client i in room i mod 10) and starts the burst once every client
 //! is in its room; each line reaches the other 99 in its room, `C × M × (C/R − 1)`
 //! deliveries. The relay has no rooms, so it runs only against tchat.
+//!
+//! Two scenarios measure what `tchat join` costs the server and what history costs
+//! (issue 12), on tchat only: `json burst 200x50` registers with `/hello json bN`, the
+//! structured mode the client speaks; a structured client gets its own line back too, so
+//! it expects `M × C` messages (`{"id":…,"type":"public",…}` lines). `burst 200x50
+//! history 0` is the text scenario with `--history 0`, to set against `burst 200x50`
+//! (history on, the default 1000).
 
 #[path = "fanout/relay.rs"]
 mod relay;
@@ -125,6 +132,10 @@ struct Scenario {
     load: Load,
     /// Rooms the clients are spread over; 1: everyone in the default room.
     rooms: usize,
+    /// Clients speak the structured protocol (`/hello json`).
+    json: bool,
+    /// Extra `tchat serve` options.
+    server_args: Vec<&'static str>,
 }
 
 /// One run's figures.
@@ -178,15 +189,25 @@ fn main() {
         clients: c,
         load: Load::Burst { messages: m },
         rooms: 1,
+        json: false,
+        server_args: Vec::new(),
     };
     let paced = |c: usize, secs: u32| Scenario {
         name: format!("paced {c}x{secs}s"),
         clients: c,
         load: Load::Paced { seconds: secs },
         rooms: 1,
+        json: false,
+        server_args: Vec::new(),
     };
-    let idle =
-        |c: usize| Scenario { name: format!("idle {c}"), clients: c, load: Load::Idle, rooms: 1 };
+    let idle = |c: usize| Scenario {
+        name: format!("idle {c}"),
+        clients: c,
+        load: Load::Idle,
+        rooms: 1,
+        json: false,
+        server_args: Vec::new(),
+    };
     let mut scenarios = vec![
         burst(50, 200),
         burst(200, 50),
@@ -194,6 +215,12 @@ fn main() {
         Scenario { name: "burst 1000x5 in 10 rooms".into(), rooms: 10, ..burst(1000, 5) },
         if quick { paced(200, 3) } else { paced(500, 10) },
         idle(1000),
+        Scenario { name: "json burst 200x50".into(), json: true, ..burst(200, 50) },
+        Scenario {
+            name: "burst 200x50 history 0".into(),
+            server_args: vec!["--history", "0"],
+            ..burst(200, 50)
+        },
     ];
     if !quick {
         scenarios.push(idle(10_000));
@@ -224,7 +251,10 @@ fn main() {
         let mut all = vec![Vec::new(); targets.len()];
         for run in 1..=runs {
             for (&target, figures) in targets.iter().zip(&mut all) {
-                if sc.rooms > 1 && target == Target::Relay {
+                // The relay has no rooms, and speaks neither JSON nor tchat's options.
+                if target == Target::Relay
+                    && (sc.rooms > 1 || sc.json || !sc.server_args.is_empty())
+                {
                     continue;
                 }
                 let row = target.row(&sc.name);
@@ -399,9 +429,9 @@ fn median_figures(all: &[Figures]) -> Figures {
 }
 
 fn run_scenario(sc: &Scenario, target: Target) -> io::Result<Figures> {
-    let server = Server::start(target, sc.clients + 16)?;
+    let server = Server::start(target, sc.clients + 16, &sc.server_args)?;
     let rss_before = server.rss_kib().0;
-    let mut lg = LoadGen::new(server.addr)?;
+    let mut lg = LoadGen::new(server.addr, sc.json)?;
     let mut f = Figures::default();
 
     let t = Instant::now();
@@ -475,7 +505,7 @@ struct Server {
 
 impl Server {
     /// Starts `target` and waits for its `Listening addr=` line; both servers print one.
-    fn start(target: Target, max_clients: usize) -> io::Result<Server> {
+    fn start(target: Target, max_clients: usize, extra: &[&str]) -> io::Result<Server> {
         let mut cmd = match target {
             Target::Tchat => {
                 let bin = std::env::var("TCHAT_BENCH_BIN")
@@ -483,7 +513,8 @@ impl Server {
                 let mut cmd = wrapped(bin);
                 cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--rate", "0"])
                     .args(["--max-per-ip", "0", "--max-clients", &max_clients.to_string()])
-                    .args(["--send-queue", SEND_QUEUE]);
+                    .args(["--send-queue", SEND_QUEUE])
+                    .args(extra);
                 cmd
             }
             Target::Relay => {
@@ -581,6 +612,8 @@ struct Client {
 /// The load generator: every client on one epoll loop in this thread.
 struct LoadGen {
     addr: SocketAddr,
+    /// Clients speak the structured protocol.
+    json: bool,
     poll: Poll,
     events: Events,
     clients: Vec<Client>,
@@ -597,9 +630,10 @@ struct LoadGen {
 }
 
 impl LoadGen {
-    fn new(addr: SocketAddr) -> io::Result<LoadGen> {
+    fn new(addr: SocketAddr, json: bool) -> io::Result<LoadGen> {
         Ok(LoadGen {
             addr,
+            json,
             poll: Poll::new()?,
             events: Events::with_capacity(1024),
             clients: Vec::new(),
@@ -623,7 +657,8 @@ impl LoadGen {
                 let i = self.clients.len();
                 let mut std = std::net::TcpStream::connect(self.addr)?;
                 std.set_nodelay(true)?;
-                std.write_all(format!("/nick b{i}\n").as_bytes())?;
+                let hello = if self.json { "/hello json" } else { "/nick" };
+                std.write_all(format!("{hello} b{i}\n").as_bytes())?;
                 if rooms > 1 {
                     std.write_all(format!("/join #r{}\n", i % rooms).as_bytes())?;
                 }
@@ -659,14 +694,12 @@ impl LoadGen {
     }
 
     fn burst(&mut self, messages: u32) -> io::Result<()> {
-        // Room k holds the clients i with i mod rooms = k; each line reaches the others.
+        // Room k holds the clients i with i mod rooms = k; each line reaches the others
+        // (and, in structured mode, its sender).
         let (c, r) = (self.clients.len() as u64, self.rooms.max(1) as u64);
-        self.expected = (0..r)
-            .map(|k| {
-                (c / r + u64::from(k < c % r)) * (c / r + u64::from(k < c % r)).saturating_sub(1)
-            })
-            .sum::<u64>()
-            * messages as u64;
+        let size = |k: u64| c / r + u64::from(k < c % r);
+        self.expected =
+            (0..r).map(|k| size(k) * self.recipients(size(k))).sum::<u64>() * messages as u64;
         self.latencies_us.reserve(self.expected as usize);
         let mut sending: Vec<usize> = (0..self.clients.len()).collect();
         let mut line = Vec::with_capacity(64);
@@ -689,7 +722,7 @@ impl LoadGen {
 
     fn paced(&mut self, seconds: u32) -> io::Result<()> {
         let c = self.clients.len() as u64;
-        self.expected = c * (c - 1) * seconds as u64;
+        self.expected = c * self.recipients(c) * seconds as u64;
         self.latencies_us.reserve(self.expected as usize);
         let start = Instant::now();
         let slot = Duration::from_secs(1) / c as u32;
@@ -715,6 +748,12 @@ impl LoadGen {
             flush(cl);
         }
         self.wait_all()
+    }
+
+    /// Who gets each message out of `c` clients: the others, and in structured mode the
+    /// sender too (its confirmation).
+    fn recipients(&self, c: u64) -> u64 {
+        if self.json { c } else { c - 1 }
     }
 
     /// Waits until every expected message arrived or nothing arrives for [`STALL`].
@@ -782,18 +821,18 @@ impl LoadGen {
             for end in memchr::memchr_iter(b'\n', data) {
                 let line = &data[start..end];
                 start = end + 1;
-                if line.first() == Some(&b'<') {
+                if is_delivery(line, self.json) {
                     self.received += 1;
                     if let Some(sent) = sent_ns(line) {
                         let us = now.saturating_sub(sent) / 1000;
                         self.latencies_us.push(us.min(u32::MAX as u64) as u32);
                     }
                 } else if !cl.welcomed
-                    && line.starts_with(if self.rooms > 1 {
-                        b"*** You are in"
+                    && if self.rooms > 1 {
+                        line.starts_with(b"*** You are in")
                     } else {
-                        b"*** Welcome"
-                    })
+                        is_welcome(line, self.json)
+                    }
                 {
                     cl.welcomed = true;
                     self.connecting -= 1;
@@ -811,8 +850,27 @@ impl LoadGen {
     }
 }
 
-/// SEND_NS from `<bN> SEQ SEND_NS`: the digits after the last space.
+/// A public message: `<bN> …` in text mode; in structured mode, a live (not replayed)
+/// event of type `public`.
+fn is_delivery(line: &[u8], json: bool) -> bool {
+    if !json {
+        return line.first() == Some(&b'<');
+    }
+    line.starts_with(b"{\"id\":") && memchr::memmem::find(line, b"\"type\":\"public\"").is_some()
+}
+
+fn is_welcome(line: &[u8], json: bool) -> bool {
+    if json {
+        memchr::memmem::find(line, b"\"type\":\"welcome\"").is_some()
+    } else {
+        line.starts_with(b"*** Welcome")
+    }
+}
+
+/// SEND_NS from `<bN> SEQ SEND_NS`, or from the end of a JSON line's
+/// `"text":"SEQ SEND_NS"}`: the digits after the last space.
 fn sent_ns(line: &[u8]) -> Option<u64> {
+    let line = line.strip_suffix(b"\"}").unwrap_or(line);
     let digits = &line[line.iter().rposition(|&b| b == b' ')? + 1..];
     if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
         return None;

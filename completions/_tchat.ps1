@@ -58,6 +58,9 @@ Register-ArgumentCompleter -Native -CommandName 'tchat' -ScriptBlock {
             [CompletionResult]::new('--motd', '--motd', [CompletionResultType]::ParameterName, 'Message of the day: sent to everyone who joins, re-read on reload')
             [CompletionResult]::new('--oper-password-file', '--oper-password-file', [CompletionResultType]::ParameterName, 'Operator password (the file''s first line) for /oper; without it, no operators in chat')
             [CompletionResult]::new('--control-socket', '--control-socket', [CompletionResultType]::ParameterName, 'Control socket for tchat ctl [default: $RUNTIME_DIRECTORY/control.sock, else $XDG_RUNTIME_DIR/tchat/control.sock]')
+            [CompletionResult]::new('--history', '--history', [CompletionResultType]::ParameterName, 'Recent conversation events kept in memory (reloaded from --save on start) for replay, /history and resuming; 0 keeps none')
+            [CompletionResult]::new('--replay', '--replay', [CompletionResultType]::ParameterName, 'Public events a joining client gets before the live stream, marked as history')
+            [CompletionResult]::new('--resume-grace', '--resume-grace', [CompletionResultType]::ParameterName, 'Seconds a structured client''s lost connection keeps its nick, unannounced, for it to resume; 0 announces the leave at once')
             [CompletionResult]::new('--fingerprint', '--fingerprint', [CompletionResultType]::ParameterName, 'Print the TLS certificate''s SHA-256 fingerprint and exit (generating the certificate if needed)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -75,6 +78,8 @@ Register-ArgumentCompleter -Native -CommandName 'tchat' -ScriptBlock {
             [CompletionResult]::new('--no-history', '--no-history', [CompletionResultType]::ParameterName, 'Do not read or write the input history file')
             [CompletionResult]::new('--no-bell', '--no-bell', [CompletionResultType]::ParameterName, 'Do not ring the terminal bell when your nick is mentioned')
             [CompletionResult]::new('--plain', '--plain', [CompletionResultType]::ParameterName, 'Connect without TLS (to an older server, or on a trusted network)')
+            [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (interactive mode reconnects by default)')
+            [CompletionResult]::new('--reconnect', '--reconnect', [CompletionResultType]::ParameterName, 'Reconnect and resume after a lost connection also when input is piped (a script)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break

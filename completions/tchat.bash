@@ -149,7 +149,7 @@ _tchat() {
             return 0
             ;;
         tchat__subcmd__join)
-            opts="-p -n -h --host --port --nick --color --no-history --no-bell --plain --fingerprint --password-file --help"
+            opts="-p -n -h --host --port --nick --color --no-history --no-bell --plain --fingerprint --password-file --no-reconnect --reconnect --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -195,7 +195,7 @@ _tchat() {
             return 0
             ;;
         tchat__subcmd__serve)
-            opts="-p -h --host --port --save --color --max-line --max-clients --max-per-ip --max-per-ip-exempt --rate --burst --flood-kick-after --send-queue --announce-limit --default-room --max-rooms --name --tls-cert --tls-key --state-dir --fingerprint --plaintext --password-file --bans --motd --oper-password-file --control-socket --help"
+            opts="-p -h --host --port --save --color --max-line --max-clients --max-per-ip --max-per-ip-exempt --rate --burst --flood-kick-after --send-queue --announce-limit --default-room --max-rooms --name --tls-cert --tls-key --state-dir --fingerprint --plaintext --password-file --bans --motd --oper-password-file --control-socket --history --replay --resume-grace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -302,6 +302,18 @@ _tchat() {
                     return 0
                     ;;
                 --control-socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --resume-grace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -54,6 +54,9 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand --motd 'Message of the day: sent to everyone who joins, re-read on reload'
             cand --oper-password-file 'Operator password (the file''s first line) for /oper; without it, no operators in chat'
             cand --control-socket 'Control socket for tchat ctl [default: $RUNTIME_DIRECTORY/control.sock, else $XDG_RUNTIME_DIR/tchat/control.sock]'
+            cand --history 'Recent conversation events kept in memory (reloaded from --save on start) for replay, /history and resuming; 0 keeps none'
+            cand --replay 'Public events a joining client gets before the live stream, marked as history'
+            cand --resume-grace 'Seconds a structured client''s lost connection keeps its nick, unannounced, for it to resume; 0 announces the leave at once'
             cand --fingerprint 'Print the TLS certificate''s SHA-256 fingerprint and exit (generating the certificate if needed)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -70,6 +73,8 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand --no-history 'Do not read or write the input history file'
             cand --no-bell 'Do not ring the terminal bell when your nick is mentioned'
             cand --plain 'Connect without TLS (to an older server, or on a trusted network)'
+            cand --no-reconnect 'Exit when the connection is lost instead of reconnecting (interactive mode reconnects by default)'
+            cand --reconnect 'Reconnect and resume after a lost connection also when input is piped (a script)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }

@@ -59,6 +59,9 @@ complete -c tchat -n "__fish_tchat_using_subcommand serve" -l bans -d 'Keep the 
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l motd -d 'Message of the day: sent to everyone who joins, re-read on reload' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l oper-password-file -d 'Operator password (the file\'s first line) for /oper; without it, no operators in chat' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l control-socket -d 'Control socket for tchat ctl [default: $RUNTIME_DIRECTORY/control.sock, else $XDG_RUNTIME_DIR/tchat/control.sock]' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l history -d 'Recent conversation events kept in memory (reloaded from --save on start) for replay, /history and resuming; 0 keeps none' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l replay -d 'Public events a joining client gets before the live stream, marked as history' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l resume-grace -d 'Seconds a structured client\'s lost connection keeps its nick, unannounced, for it to resume; 0 announces the leave at once' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l fingerprint -d 'Print the TLS certificate\'s SHA-256 fingerprint and exit (generating the certificate if needed)'
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l host -d 'Server to connect to, as an option (same forms as HOST)' -r
@@ -72,6 +75,8 @@ complete -c tchat -n "__fish_tchat_using_subcommand join" -l password-file -d 'S
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-history -d 'Do not read or write the input history file'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-bell -d 'Do not ring the terminal bell when your nick is mentioned'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l plain -d 'Connect without TLS (to an older server, or on a trusted network)'
+complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (interactive mode reconnects by default)'
+complete -c tchat -n "__fish_tchat_using_subcommand join" -l reconnect -d 'Reconnect and resume after a lost connection also when input is piped (a script)'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tchat -n "__fish_tchat_using_subcommand ctl" -l control-socket -d 'The server\'s control socket [default: as for tchat serve, else /run/tchat/control.sock]' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand ctl" -s h -l help -d 'Print help'

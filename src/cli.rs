@@ -210,6 +210,7 @@ pub struct ServeArgs {
     /// Require the password on the first line of FILE from every client (/pass PASSWORD)
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+
     /// Keep the ban list in FILE (JSON Lines, rewritten atomically on every change)
     #[arg(long, value_name = "FILE")]
     pub bans: Option<PathBuf>,
@@ -230,6 +231,20 @@ pub struct ServeArgs {
                 else $XDG_RUNTIME_DIR/tchat/control.sock]"
     )]
     pub control_socket: Option<PathBuf>,
+
+    /// Recent conversation events kept in memory (reloaded from --save on start) for
+    /// replay, /history and resuming; 0 keeps none
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub history: u32,
+
+    /// Public events a joining client gets before the live stream, marked as history
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub replay: u32,
+
+    /// Seconds a structured client's lost connection keeps its nick, unannounced, for it
+    /// to resume; 0 announces the leave at once
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub resume_grace: u32,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -309,6 +324,15 @@ pub struct JoinArgs {
     /// Send the server password from the first line of FILE
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+
+    /// Exit when the connection is lost instead of reconnecting (interactive mode
+    /// reconnects by default)
+    #[arg(long, conflicts_with = "reconnect")]
+    pub no_reconnect: bool,
+
+    /// Reconnect and resume after a lost connection also when input is piped (a script)
+    #[arg(long)]
+    pub reconnect: bool,
 }
 
 impl JoinArgs {

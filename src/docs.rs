@@ -330,6 +330,18 @@ fn description(page: Page) -> Roff {
             );
             para(
                 &mut r,
+                "Every conversation event has an id, increasing and unique per server; \
+                 the last --history events are kept in memory and, with --save, read back \
+                 from the end of the log on start, so ids continue and history survives a \
+                 restart. A joining client first gets the last --replay public events, \
+                 marked as history (in text mode with their time, [HH:MM]); /history asks \
+                 for more. A structured client whose connection is lost keeps its nick, \
+                 unannounced, for --resume-grace seconds, and can take its session back \
+                 with the resume token of its welcome and get every event it missed \
+                 (see the README, Wire protocol).",
+            );
+            para(
+                &mut r,
                 "On SIGINT (Ctrl-C) or SIGTERM, or on SIGHUP when the terminal the server was \
                  started from has closed, the server tells every client it is shutting \
                  down, flushes and closes every connection and the log, and exits with \
@@ -399,6 +411,16 @@ fn description(page: Page) -> Roff {
                  (~/.local/share/tchat/known_hosts). A different certificate later stops \
                  the client with both fingerprints and the known hosts line to delete. \
                  Piped, it never asks: it needs a pinned or given fingerprint.",
+            );
+            para(
+                &mut r,
+                "When the connection is lost (not after /quit, a refusal or a kick), the \
+                 client says so and reconnects, waiting 1 s and doubling up to 60 s \
+                 between attempts; the line being typed is kept, and /quit or Ctrl-C \
+                 leaves during the wait. It resumes its session and prints the messages \
+                 it missed after a marker, then the live stream; replayed messages never \
+                 ring the bell. --no-reconnect exits instead; piped mode reconnects only \
+                 with --reconnect.",
             );
         }
     }

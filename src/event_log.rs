@@ -7,6 +7,8 @@
 //! catches up; console and file always receive the same events, file first, so a
 //! `kill -9` never leaves an event on the console that the file lacks.
 
+pub mod tail;
+
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

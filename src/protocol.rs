@@ -37,6 +37,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/whois <user>", "who a user is: room, online since, idle time, away, operator"),
     ("/motd", "show the message of the day"),
     ("/oper <password>", "become an operator (with the server's operator password)"),
+    ("/history [n]", "show the last n public events again (default 20, at most 200)"),
     ("/help", "list these commands (also /?)"),
     ("//text", "send a public line that starts with '/'"),
 ];
@@ -100,9 +101,10 @@ pub enum Request<'a> {
     Me(&'a str),
     Quit(Option<&'a str>),
     Help,
-    /// `/hello json [NICK]`; valid only as the first line.
+    /// `/hello json [NICK [resume TOKEN LAST_ID]]`; valid only as the first line.
     Hello {
         nick: Option<&'a str>,
+        resume: Option<Resume<'a>>,
     },
     /// `/reply TEXT`: a private message to the last user who sent you one.
     Reply(&'a str),
@@ -117,6 +119,8 @@ pub enum Request<'a> {
     /// An operator command ([`OPERATOR_COMMANDS`]), the whole line, for the server's
     /// operator interpreter to parse.
     Operator(&'a str),
+    /// `/history [N]`: the last N public events again (`None`: the server's default).
+    History(Option<usize>),
 }
 
 /// A password as typed: compared, never shown.
@@ -128,6 +132,17 @@ impl std::fmt::Debug for Secret<'_> {
         f.write_str("Secret(…)")
     }
 }
+
+/// The resume part of a hello: `resume TOKEN LAST_ID`, where TOKEN is the `resume`
+/// field of the previous session's welcome and LAST_ID the last event id it saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume<'a> {
+    pub token: &'a str,
+    pub last_id: u64,
+}
+
+/// The word in a hello before the resume token.
+pub const HELLO_RESUME: &str = "resume";
 
 /// A line that is not a valid request. The `Display` text is sent to the user as is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,10 +232,22 @@ impl<'a> Request<'a> {
             "/quit" => Ok(Request::Quit(Some(args).filter(|a| has_visible(a)))),
             "/help" if args.is_empty() => Ok(Request::Help),
             "/help" => usage("/help"),
+            "/history" if args.is_empty() => Ok(Request::History(None)),
+            "/history" => match args.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(Request::History(Some(n))),
+                _ => usage("/history [n]"),
+            },
             "/hello" => match args.split_whitespace().collect::<Vec<_>>().as_slice() {
-                [HELLO_MODE_JSON] => Ok(Request::Hello { nick: None }),
-                [HELLO_MODE_JSON, nick] => Ok(Request::Hello { nick: Some(nick) }),
-                _ => usage("/hello json [nick]"),
+                [HELLO_MODE_JSON] => Ok(Request::Hello { nick: None, resume: None }),
+                [HELLO_MODE_JSON, nick] => Ok(Request::Hello { nick: Some(nick), resume: None }),
+                [HELLO_MODE_JSON, nick, HELLO_RESUME, token, last_id] => match last_id.parse() {
+                    Ok(last_id) => Ok(Request::Hello {
+                        nick: Some(nick),
+                        resume: Some(Resume { token, last_id }),
+                    }),
+                    Err(_) => usage(HELLO_USAGE),
+                },
+                _ => usage(HELLO_USAGE),
             },
             "/reply" if args.is_empty() => usage("/reply <text>"),
             "/reply" => visible(args).map(Request::Reply),
@@ -240,6 +267,8 @@ impl<'a> Request<'a> {
     }
 }
 
+const HELLO_USAGE: &str = "/hello json [nick [resume token last_id]]";
+
 /// `text` if a reader would see something of it.
 fn visible(text: &str) -> Result<&str, ParseError> {
     if has_visible(text) { Ok(text) } else { Err(ParseError::Invisible) }
@@ -253,12 +282,26 @@ fn is_operator_command(name: &str) -> bool {
 /// Something that happened, as sent to clients. Serialised as one JSON object per line
 /// with a `type` tag and an RFC 3339 `ts` in whole seconds (see [`crate::timestamp`]);
 /// see README "Wire protocol".
+///
+/// Conversation events (public, private, action, join, leave, nick) carry an `id`:
+/// increasing and unique per server, also across restarts on the same `--save` log. It
+/// is the first field, so the hub can add it to a line encoded before the id was known
+/// ([`Event::json_line_with_id`]). Events sent again (replay on join, `/history`, a
+/// resume) have `history` set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
     #[serde(serialize_with = "crate::timestamp::serialize")]
     pub ts: jiff::Timestamp,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub history: bool,
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The events of the structured protocol. Every variant carries what a client needs to
@@ -272,6 +315,10 @@ pub enum EventKind {
     /// `users` lists everyone online, you included, unless the server has more than its
     /// announce limit online: then it is empty and `/list` fetches it. `room` is the
     /// room you start in; a [`EventKind::Room`] event follows with its members.
+    ///
+    /// `last_id` is the id of the latest conversation event at the time, the place to
+    /// resume from if nothing arrives before the connection drops. `resume` is the
+    /// token for resuming this session (structured mode only; secret, 32 hex digits).
     Welcome {
         server: String,
         version: String,
@@ -280,6 +327,21 @@ pub enum EventKind {
         users: Vec<String>,
         #[serde(default)]
         room: String,
+        #[serde(default)]
+        last_id: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
+    },
+    /// After a welcome that answered a resume: `missed` events follow (marked
+    /// `history`), then the live stream. `unavailable` ids after the client's last id
+    /// are no longer kept by the server, so up to that many events are lost to it.
+    /// `resumed` is true when the session itself was resumed (its token was valid: same
+    /// nick, nothing announced), false when only the events could be caught up (after a
+    /// server restart, or once the grace period was over).
+    Resumed {
+        missed: usize,
+        unavailable: u64,
+        resumed: bool,
     },
     Public {
         from: String,
@@ -434,8 +496,9 @@ pub struct RoomInfo {
 }
 
 /// Error codes of the line the server sends just before it disconnects a client:
-/// flooding beyond the kick bound, and not reading (send queue full).
-pub const KICK_CODES: &[&str] = &["flood", "too_slow"];
+/// flooding beyond the kick bound, not reading (send queue full), and an operator's kick
+/// or ban. A client must not come back by itself after one of them.
+pub const KICK_CODES: &[&str] = &["flood", "too_slow", "kicked"];
 
 impl EventKind {
     /// True for the events that tell a client the server is ending its session (a kick,
@@ -457,7 +520,17 @@ pub struct HelpEntry {
 
 impl Event {
     pub fn now(kind: EventKind) -> Event {
-        Event { ts: jiff::Timestamp::now(), kind }
+        Event { id: None, ts: jiff::Timestamp::now(), history: false, kind }
+    }
+
+    /// `line`, the [`Event::json_line`] of this event encoded without an id, with `id`
+    /// added as its first field: the same bytes as encoding the event with the id set.
+    pub fn json_line_with_id(line: &str, id: u64) -> String {
+        let rest = line.strip_prefix('{').unwrap_or(line);
+        let mut out = String::with_capacity(line.len() + 24);
+        let _ = write!(out, "{{\"id\":{id},");
+        out.push_str(rest);
+        out
     }
 
     /// The structured encoding: one JSON object and `\n`.
@@ -472,7 +545,18 @@ impl Event {
     /// differently for its sender and its target.
     pub fn text_line(&self, me: &str) -> String {
         let mut s = String::new();
+        if self.history {
+            // Local time of the server: an nc user reads it as "earlier today".
+            let zoned = self.ts.to_zoned_datetime(jiff::tz::TimeZone::system());
+            let _ = write!(s, "[{}] ", zoned.strftime("%H:%M"));
+        }
         match &self.kind {
+            EventKind::Resumed { missed, unavailable, .. } => {
+                let _ = write!(s, "*** {missed} events while you were away");
+                if *unavailable > 0 {
+                    let _ = write!(s, "; up to {unavailable} more are no longer kept");
+                }
+            }
             EventKind::Welcome { server, version, nick, online, room, .. } => {
                 let _ = write!(
                     s,
@@ -742,8 +826,34 @@ mod tests {
         assert_eq!(p("/quit"), Ok(Request::Quit(None)));
         assert_eq!(p("/quit gone fishing"), Ok(Request::Quit(Some("gone fishing"))));
         assert_eq!(p("/help"), Ok(Request::Help));
-        assert_eq!(p("/hello json"), Ok(Request::Hello { nick: None }));
-        assert_eq!(p("/hello json bob"), Ok(Request::Hello { nick: Some("bob") }));
+        assert_eq!(p("/hello json"), Ok(Request::Hello { nick: None, resume: None }));
+        assert_eq!(p("/hello json bob"), Ok(Request::Hello { nick: Some("bob"), resume: None }));
+        assert_eq!(
+            p("/hello json bob resume 00ff 42"),
+            Ok(Request::Hello {
+                nick: Some("bob"),
+                resume: Some(Resume { token: "00ff", last_id: 42 })
+            })
+        );
+        assert_eq!(p("/history"), Ok(Request::History(None)));
+        assert_eq!(p("/history 50"), Ok(Request::History(Some(50))));
+    }
+
+    #[test]
+    fn an_id_goes_first_in_a_line_encoded_without_it() {
+        let mut event = Event::now(EventKind::Public {
+            from: "a".into(),
+            text: "b".into(),
+            room: String::new(),
+        });
+        let without = event.json_line();
+        event.id = Some(7);
+        assert_eq!(Event::json_line_with_id(&without, 7), event.json_line());
+        assert!(event.json_line().starts_with("{\"id\":7,\"ts\":"), "{}", event.json_line());
+        event.history = true;
+        assert!(event.json_line().contains("\"history\":true"));
+        let back: Event = serde_json::from_str(&event.json_line()).unwrap();
+        assert_eq!((back.id, back.history, back.kind), (event.id, event.history, event.kind));
     }
 
     #[test]
@@ -795,7 +905,10 @@ mod tests {
         assert_eq!(p("/msg bob   "), Err(ParseError::Usage("/msg <user> <text>")));
         assert_eq!(p("/me"), Err(ParseError::Usage("/me <action>")));
         assert_eq!(p("/list x"), Err(ParseError::Usage("/list [all]")));
-        assert_eq!(p("/hello xml"), Err(ParseError::Usage("/hello json [nick]")));
+        assert_eq!(p("/hello xml"), Err(ParseError::Usage(HELLO_USAGE)));
+        assert_eq!(p("/hello json bob resume t notanumber"), Err(ParseError::Usage(HELLO_USAGE)));
+        assert_eq!(p("/history 0"), Err(ParseError::Usage("/history [n]")));
+        assert_eq!(p("/history x"), Err(ParseError::Usage("/history [n]")));
         assert_eq!(p("/msg").unwrap_err().to_string(), "usage: /msg <user> <text>");
     }
 

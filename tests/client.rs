@@ -274,6 +274,35 @@ fn a_kicked_client_shows_why_and_fails() {
     assert_eq!(stderr.trim(), "tchat: the server closed the connection");
 }
 
+/// An operator's kick is not a lost connection: a client that would reconnect after
+/// one (`--reconnect`) shows the kick and exits instead of coming back.
+#[test]
+fn a_client_kicked_by_an_operator_does_not_reconnect() {
+    let socket = common::temp_path("kick-client.sock");
+    let server = Server::start(&["--rate", "0", "--control-socket", socket.to_str().unwrap()]);
+    let mut bob = Peer::join(server.addr, "bob");
+    let addr = server.addr.to_string();
+    let fp = server.fingerprint.clone();
+    let mut cat = Client::start(
+        "kick-reconnect",
+        &[&addr, "--fingerprint", &fp, "--nick", "cat", "--reconnect"],
+    );
+    cat.expect("You are cat");
+    bob.wait_for("cat's join", |e| matches!(e, EventKind::Join { nick, .. } if nick == "cat"));
+    let out = common::ctl(&socket, &["kick", "cat", "enough"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    cat.expect("you were kicked by ctl: enough");
+    let deadline = Instant::now() + TIMEOUT;
+    while cat.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "client still running after the kick: {:#?}", cat.seen);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, out, stderr) = cat.finish();
+    assert_eq!(status.code(), Some(1), "{out:#?}");
+    assert!(!out.iter().any(|l| l.contains("reconnecting")), "{out:#?}");
+    assert_eq!(stderr.trim(), "tchat: the server closed the connection");
+}
+
 #[test]
 fn quit_leaves_at_once_with_its_reason() {
     let server = Server::start(&["--rate", "0"]);
@@ -489,4 +518,105 @@ fn ignore_hides_a_nick_and_survives_a_client_restart() {
     let (status, out, _) = alice.finish();
     assert!(status.success());
     assert!(!out.iter().any(|l| l.contains("SHUSH")), "{out:#?}");
+}
+
+/// The lines `<bob> {prefix}N` among `lines`, as the numbers N in the order printed.
+fn numbered(lines: &[String], prefix: &str) -> Vec<u32> {
+    let marker = format!("<bob> {prefix}");
+    lines.iter().filter_map(|l| l.split_once(&marker)?.1.parse().ok()).collect()
+}
+
+/// A test proxy cuts the client off while others talk: the client says so, comes back
+/// by itself, and has every message exactly once, in order; the others saw it neither
+/// leave nor join.
+#[test]
+fn a_cut_connection_is_resumed_with_every_message_once_in_order() {
+    let server = Server::start(&["--rate", "0"]);
+    let proxy = common::proxy::Proxy::start(server.addr);
+    let mut bob = Peer::join(server.addr, "bob");
+    let addr = proxy.addr.to_string();
+    // Over TLS: every reconnection goes through the same TLS connect, pinned fingerprint.
+    let fp = server.fingerprint.clone();
+    let mut client =
+        Client::start("cut", &[&addr, "--fingerprint", &fp, "--nick", "cat", "--reconnect"]);
+    client.expect("You are cat");
+    bob.wait_for("cat's join", |e| matches!(e, EventKind::Join { nick, .. } if nick == "cat"));
+    for i in 0..5 {
+        bob.send(&format!("m{i}"));
+    }
+    client.expect("<bob> m4");
+    proxy.set_down(true);
+    proxy.cut();
+    client.expect("Connection lost");
+    for i in 5..15 {
+        bob.send(&format!("m{i}"));
+    }
+    proxy.set_down(false);
+    client.expect("--- 10 messages while you were away ---");
+    for i in 15..20 {
+        bob.send(&format!("m{i}"));
+    }
+    client.expect("<bob> m19");
+    bob.send("/list");
+    bob.wait_for(
+        "the list",
+        |e| matches!(e, EventKind::Users { users, .. } if users.contains(&"cat".to_string())),
+    );
+    let (status, lines, stderr) = client.finish();
+    assert!(status.success(), "{status:?} {stderr}");
+    assert_eq!(numbered(&lines, "m"), (0..20).collect::<Vec<_>>(), "{lines:#?}");
+    // Bob: cat's quit is the first thing he hears of cat since its join.
+    let first = bob.wait_for("news of cat", |e| match e {
+        EventKind::Join { nick, .. } | EventKind::Leave { nick, .. } => nick == "cat",
+        _ => false,
+    });
+    assert!(matches!(&first, EventKind::Leave { reason, .. } if reason == "quit"), "{first:?}");
+}
+
+/// The server is stopped and started again on the same `--save` log while messages
+/// flow: the client comes back, the history read back from the log fills the gap, and
+/// ids keep increasing across the restart.
+#[test]
+fn a_server_restart_on_the_same_log_leaves_no_gap() {
+    let log = common::temp_path("restart-client.jsonl");
+    let save = log.to_str().unwrap();
+    let mut first = Server::start(&["--rate", "0", "--save", save]);
+    let proxy = common::proxy::Proxy::start(first.addr);
+    let addr = proxy.addr.to_string();
+    // Plain text: the restarted server has a state directory, and certificate, of its own.
+    let mut client = Client::start("restart", &[&addr, "--plain", "--nick", "cat", "--reconnect"]);
+    client.expect("You are cat");
+    let mut bob = Peer::join(first.addr, "bob");
+    for i in 0..3 {
+        bob.send(&format!("a{i}"));
+    }
+    client.expect("<bob> a2");
+    proxy.set_down(true);
+    assert!(first.terminate().success());
+    client.expect("Connection lost");
+    let second = Server::start(&["--rate", "0", "--save", save]);
+    proxy.point_to(second.addr);
+    let mut bob = Peer::join(second.addr, "bob");
+    for i in 0..5 {
+        bob.send(&format!("b{i}"));
+    }
+    bob.wait_for("b4 back", |e| matches!(e, EventKind::Public { text, .. } if text == "b4"));
+    proxy.set_down(false);
+    client.expect("messages while you were away");
+    client.expect("<bob> b4");
+    bob.send("after");
+    client.expect("<bob> after");
+    let (status, lines, stderr) = client.finish();
+    assert!(status.success(), "{status:?} {stderr}");
+    assert_eq!(numbered(&lines, "a"), [0, 1, 2], "{lines:#?}");
+    assert_eq!(numbered(&lines, "b"), [0, 1, 2, 3, 4], "{lines:#?}");
+    drop(second);
+    let ids: Vec<u64> = common::read_jsonl(&log)
+        .iter()
+        .filter(|r| r["msg"] == "Public message")
+        .map(|r| r["meta"]["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 9, "{ids:?}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids went back: {ids:?}");
+    let _ = std::fs::remove_file(&log);
 }

@@ -347,8 +347,12 @@ fn the_client_strips_escapes_even_when_the_server_does_not() {
 fn a_dropped_connection_is_reported_and_the_terminal_restored() {
     let mut server = Server::start(&["--rate", "0"]);
     let state = StateDir::new("drop");
-    let mut term =
-        Term::start(server.addr, &state, &["--fingerprint", &server.fingerprint, "--nick", "gina"]);
+    // --no-reconnect: the behaviour from before reconnecting, exit on a lost server.
+    let mut term = Term::start(
+        server.addr,
+        &state,
+        &["--fingerprint", &server.fingerprint, "--nick", "gina", "--no-reconnect"],
+    );
     term.wait_input("[gina #lobby] ");
     term.keys("unsent");
     term.wait_input("[gina #lobby] unsent");
@@ -362,6 +366,52 @@ fn a_dropped_connection_is_reported_and_the_terminal_restored() {
     let flags = term.local_flags();
     assert_ne!(flags & libc::ICANON, 0, "canonical mode not restored");
     assert_ne!(flags & libc::ECHO, 0, "echo not restored");
+}
+
+/// A Wi-Fi drop: the connection is cut while the user types, others talk meanwhile; the
+/// client says so on one line, comes back on its own, marks what it missed, and the
+/// line being typed is still there. Bob sees no leave and no join.
+#[test]
+fn a_lost_connection_is_resumed_with_a_marker_and_the_typed_line_kept() {
+    let server = Server::start(&["--rate", "0"]);
+    let proxy = common::proxy::Proxy::start(server.addr);
+    let mut bob = Peer::join(server.addr, "bob");
+    let state = StateDir::new("resume");
+    let mut term =
+        Term::start(proxy.addr, &state, &["--fingerprint", &server.fingerprint, "--nick", "ivy"]);
+    term.wait_input("[ivy #lobby] ");
+    bob.wait_for("ivy's join", |e| matches!(e, EventKind::Join { nick, .. } if nick == "ivy"));
+    bob.send("before");
+    term.wait_text("<bob> before");
+    term.keys("half a thought");
+    term.wait_input("[ivy #lobby] half a thought");
+
+    proxy.set_down(true);
+    proxy.cut();
+    term.wait_text("Connection lost");
+    term.wait_text("reconnecting in");
+    for i in 1..=3 {
+        bob.send(&format!("while away {i}"));
+    }
+    proxy.set_down(false);
+    term.wait_text("--- 3 messages while you were away ---");
+    term.wait_text("<bob> while away 3");
+    term.wait_input("[ivy #lobby] half a thought");
+    bob.send("live");
+    term.wait_text("<bob> live");
+    assert_eq!(term.count("<bob> while away 2"), 1, "{}", term.screen());
+    assert!(!term.seen.lock().unwrap().raw.contains(&0x07), "replayed events rang the bell");
+    // Bob saw nothing of it: his own lines came back, and no leave or join.
+    bob.send("sync");
+    loop {
+        match bob.next_event() {
+            EventKind::Public { text, .. } if text == "sync" => break,
+            e @ (EventKind::Join { .. } | EventKind::Leave { .. }) => panic!("bob saw {e:?}"),
+            _ => {}
+        }
+    }
+    term.keys("\r");
+    term.wait_text("<ivy> half a thought");
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

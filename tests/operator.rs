@@ -256,3 +256,103 @@ fn without_a_password_file_nobody_becomes_operator() {
     alice.send("/oper anything");
     alice.expect("!!! this server has no operators in chat");
 }
+
+/// Reads JSON events until one of type `kind`.
+fn event_of(c: &mut Client, kind: &str) -> serde_json::Value {
+    loop {
+        let line = c.next_line().unwrap_or_else(|| panic!("closed before {kind}: {:?}", c.seen));
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if v["type"] == kind {
+            return v;
+        }
+    }
+}
+
+/// A kick is not a lost connection: a structured client that is kicked leaves at once,
+/// and one that is kicked or banned while held for a resume leaves then; either way its
+/// token brings nothing back.
+#[test]
+fn a_kicked_or_banned_user_is_never_held_for_resume() {
+    let (server, socket) = server_with_ctl(&[]);
+    let mut alice = server.text_client("alice");
+
+    // Kicked while connected: the leave comes at once, and the token resumes nothing.
+    let (mut jay, welcome) = server.json_client("jay");
+    let token = welcome["resume"].as_str().unwrap().to_owned();
+    alice.expect("jay joined");
+    assert_eq!(ok(&socket, &["kick", "jay", "flooding"]), "kicked jay\n");
+    assert_eq!(event_of(&mut jay, "error")["code"], "kicked");
+    jay.read_to_close();
+    alice.expect("*** jay left: kicked by ctl: flooding");
+    let mut back = server.connect();
+    back.send(&format!("/hello json jay resume {token} 0"));
+    assert_eq!(event_of(&mut back, "resumed")["resumed"], false, "{:?}", back.seen);
+    alice.expect("jay joined");
+    back.send("/quit");
+    alice.expect("jay left: quit");
+
+    // Kicked while held: the wait ends with the kick.
+    let (jay, welcome) = server.json_client("jay");
+    let token = welcome["resume"].as_str().unwrap().to_owned();
+    alice.expect("jay joined");
+    jay.stream.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(jay);
+    server.wait_console_nth("Held for resume", 1);
+    assert_eq!(ok(&socket, &["kick", "jay", "gone", "for", "good"]), "kicked jay\n");
+    alice.expect("*** jay left: kicked by ctl: gone for good");
+    let mut back = server.connect();
+    back.send(&format!("/hello json jay resume {token} 0"));
+    assert_eq!(event_of(&mut back, "resumed")["resumed"], false, "{:?}", back.seen);
+    back.send("/quit");
+    alice.expect("jay left: quit");
+
+    // Banned while held: the same, and the nick is refused from then on.
+    let (jay, welcome) = server.json_client("jay");
+    let token = welcome["resume"].as_str().unwrap().to_owned();
+    alice.expect("jay joined");
+    jay.stream.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(jay);
+    server.wait_console_nth("Held for resume", 2);
+    ok(&socket, &["ban", "jay", "spam"]);
+    alice.expect("*** jay left: banned by ctl: spam");
+    let mut back = server.connect();
+    back.send(&format!("/hello json jay resume {token} 0"));
+    // Refused before the hello is taken, so in text.
+    assert_eq!(back.next_line().unwrap(), "!!! you are banned from this server: spam");
+    assert!(back.read_to_close().is_empty(), "{:?}", back.seen);
+    alice.sync();
+    let banned = alice.seen.iter().rposition(|l| l.contains("jay left: banned")).unwrap();
+    assert!(!alice.seen[banned..].iter().any(|l| l.contains("jay joined")), "{:?}", alice.seen);
+}
+
+/// A resume is the same person coming back: a mute (and an away message) stays with
+/// the session, and the one who wrote last can still be answered with `/reply`.
+#[test]
+fn a_resumed_session_keeps_its_mute_away_and_reply_target() {
+    let (server, socket) = server_with_ctl(&[]);
+    let mut alice = server.text_client("alice");
+    let (mut jay, welcome) = server.json_client("jay");
+    let token = welcome["resume"].as_str().unwrap().to_owned();
+    alice.expect("jay joined");
+    jay.send("/away lunch");
+    event_of(&mut jay, "info");
+    alice.send("/msg jay ping");
+    alice.expect("jay is away: lunch");
+    ok(&socket, &["mute", "jay"]);
+    event_of(&mut jay, "info");
+    jay.stream.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(jay);
+    server.wait_console_nth("Held for resume", 1);
+    let mut back = server.connect();
+    back.send(&format!("/hello json jay resume {token} 0"));
+    assert_eq!(event_of(&mut back, "resumed")["resumed"], true, "{:?}", back.seen);
+    back.send("still here?");
+    let refused = event_of(&mut back, "error");
+    assert_eq!(refused["code"], "muted", "{refused}");
+    back.send("/whois jay");
+    assert_eq!(event_of(&mut back, "whois")["away"], "lunch");
+    ok(&socket, &["unmute", "jay"]);
+    back.send("/reply pong");
+    alice.expect("*jay* pong");
+}

@@ -286,7 +286,8 @@ fn vanished_clients_are_cleaned_up_at_once() {
     b.stream.shutdown(std::net::Shutdown::Both).unwrap();
     drop(b);
     assert_eq!(a.expect("left"), "*** bob left: connection lost (1 online)");
-    server.wait_console("Disconnected nick=bob");
+    let gone = server.wait_console("Disconnected");
+    assert!(gone.contains(" nick=bob "), "{gone}");
     let _bob_again = server.text_client("bob");
     a.send("/list");
     assert_eq!(a.expect("online:"), "*** 2 online: alice, bob");
@@ -691,9 +692,10 @@ fn save_file_is_seed_schema_json_lines_and_appends_across_restarts() {
             assert!(["INFO", "WARN", "ERROR"].contains(&e["level"].as_str().unwrap()), "{e}");
         }
         let public = events.iter().rev().find(|e| e["msg"] == "Public message").unwrap();
+        let id = public["meta"]["id"].as_u64().expect("a public message has an id");
         assert_eq!(
             public["meta"],
-            serde_json::json!({"from": "MrLaction", "len": 14, "preview": "Hello everyone", "text": "Hello everyone", "room": "#lobby"})
+            serde_json::json!({"from": "MrLaction", "len": 14, "preview": "Hello everyone", "text": "Hello everyone", "room": "#lobby", "id": id})
         );
         let private = events.iter().rev().find(|e| e["msg"] == "Private message").unwrap();
         assert_eq!(

@@ -255,6 +255,8 @@ mod tests {
             online: users.len(),
             users: users.iter().map(|u| u.to_string()).collect(),
             room: "#lobby".into(),
+            last_id: 0,
+            resume: None,
         });
         r
     }

@@ -1,10 +1,20 @@
 //! The commands the client keeps to itself instead of sending them to the server:
 //! `/ignore`, `/unignore` and `/bell`, and what they change: which events are hidden
 //! and when the terminal bell rings. Remembered per server ([`super::settings`]).
+//!
+//! They are the UI's business: [`filter_input`] takes them out of what the user enters
+//! before it reaches the connection core, so they work while the client is offline too,
+//! and the core only ever sees lines for the server.
 
+use std::cell::RefCell;
+use std::convert::Infallible;
+
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+use super::Input;
 use super::settings::{Bell, ServerSettings, SettingsFile};
 use crate::nick;
-use crate::protocol::EventKind;
+use crate::protocol::{EventKind, Request};
 
 /// The client's own commands with their usage, for `/help`, the man page and Tab
 /// completion.
@@ -55,6 +65,55 @@ impl<'a> Local<'a> {
     }
 }
 
+/// Takes the client's own commands out of what the user enters (a line, or a pasted
+/// block of them), carries each out on `state` and shows its answer through `answer`,
+/// and passes the rest on to `to_core` in order. Nothing after a `/quit` is the client's:
+/// the core drops it unsent. Once the input ends (and is passed on), `to_core` is
+/// dropped and this waits for good: run it beside the core, which ends the client.
+pub async fn filter_input(
+    mut from_user: UnboundedReceiver<Input>,
+    to_core: UnboundedSender<Input>,
+    state: &RefCell<LocalState>,
+    mut answer: impl FnMut(EventKind),
+) -> Infallible {
+    while let Some(input) = from_user.recv().await {
+        let input = match input {
+            Input::Line(text) => {
+                let rest = take_local(&text, |parsed| answer(state.borrow_mut().answer(parsed)));
+                match rest {
+                    Some(rest) => Input::Line(rest),
+                    None => continue,
+                }
+            }
+            Input::Quit => Input::Quit,
+        };
+        if to_core.send(input).is_err() {
+            break;
+        }
+    }
+    drop(to_core);
+    std::future::pending().await
+}
+
+/// Hands every line of `input` that is one of the client's commands to `run`, up to a
+/// `/quit`; returns the other lines, as entered, or `None` if none is left.
+pub fn take_local(input: &str, mut run: impl FnMut(Result<Local<'_>, String>)) -> Option<String> {
+    let mut rest = Vec::new();
+    let mut quit = false;
+    for part in input.split('\n') {
+        let line = part.trim_end_matches('\r');
+        if !quit {
+            if let Some(parsed) = Local::parse(line) {
+                run(parsed);
+                continue;
+            }
+            quit = matches!(Request::parse(line.trim_end()), Ok(Request::Quit(_)));
+        }
+        rest.push(part);
+    }
+    (!rest.is_empty()).then(|| rest.join("\n"))
+}
+
 /// The client's own settings in force, and where they are saved.
 pub struct LocalState {
     settings: ServerSettings,
@@ -66,6 +125,16 @@ pub struct LocalState {
 impl LocalState {
     pub fn load(file: SettingsFile, no_bell: bool) -> LocalState {
         LocalState { settings: file.load(), file, no_bell }
+    }
+
+    /// Carries out a parsed command, or shows its usage: the event to show the user.
+    pub fn answer(&mut self, parsed: Result<Local<'_>, String>) -> EventKind {
+        match parsed.map(|command| self.run(command)) {
+            Ok((message, false)) => EventKind::Info { message },
+            Ok((message, true)) | Err(message) => {
+                EventKind::Error { code: "usage".into(), message }
+            }
+        }
     }
 
     /// Carries out `command`; returns the line to show the user, and whether it is an
@@ -150,6 +219,18 @@ mod tests {
         assert_eq!(Local::parse("/msg bob hi"), None);
         assert_eq!(Local::parse("//ignore me"), None);
         assert_eq!(Local::parse("ignore"), None);
+    }
+
+    #[test]
+    fn the_client_commands_are_taken_out_of_a_pasted_block_up_to_quit() {
+        let mut ran = Vec::new();
+        let mut take = |input: &str| take_local(input, |parsed| ran.push(parsed.is_ok()));
+        assert_eq!(take("/ignore bob"), None);
+        assert_eq!(take("first\r\n/bell\nsecond\n"), Some("first\r\nsecond\n".into()));
+        assert_eq!(take("/bell loud"), None);
+        assert_eq!(take(""), Some(String::new()));
+        assert_eq!(take("x\n/QUIT bye\n/ignore bob"), Some("x\n/QUIT bye\n/ignore bob".into()));
+        assert_eq!(ran, [true, true, false]);
     }
 
     fn state() -> LocalState {

@@ -6,18 +6,23 @@
 //! - [`editor`]: the rustyline editor thread and the history file;
 //! - [`local`]: the commands the client keeps to itself (`/ignore`, `/bell`), and
 //!   [`settings`]: where it remembers them per server;
-//! - [`screen`]: how many terminal rows a prompt and line take, in display columns.
+//! - [`screen`]: how many terminal rows a prompt and line take, in display columns;
 //! - [`connect`]: opening a session (TLS, trust on first use, password), with [`tls`]
 //!   (the certificate verifier) and [`trust`] (the known hosts file).
+//! - [`core`]: the connection core, which reconnects and resumes and hands the UI typed
+//!   events.
 //!
-//! This module holds the connection: it sends `/hello json [NICK]`, then runs one loop
-//! that reads events from the server and writes the user's lines to it. The user's lines
-//! come from the editor thread (on a terminal) or from stdin (piped, for scripts);
-//! rendered events go to a printer thread, because printing above rustyline's prompt can
-//! block and must not stall the network loop.
+//! This module holds one connection's loop: it sends `/hello json [NICK]`, then reads
+//! events from the server and writes the user's lines to it. The user's lines come from
+//! the editor thread (on a terminal) or from stdin (piped, for scripts); rendered events
+//! go to a printer thread, because printing above rustyline's prompt can block and must
+//! not stall the network loop. The client's own commands and settings are the UI's: they
+//! are taken out of the user's input before it reaches the connection core, and applied
+//! to the events the core hands over.
 
 pub mod complete;
 pub mod connect;
+pub mod core;
 pub mod editor;
 pub mod local;
 mod outgoing;
@@ -28,7 +33,7 @@ pub mod target;
 pub mod tls;
 pub mod trust;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -42,7 +47,8 @@ use crate::cli::JoinArgs;
 use crate::framing::{Line, LineBuffer};
 use crate::protocol::{Event, EventKind, HELLO, HELLO_MODE_JSON};
 use complete::Roster;
-use local::{Local, LocalState};
+use core::{Core, CoreEvent};
+use local::LocalState;
 use outgoing::Outgoing;
 use render::Renderer;
 use target::{Target, TargetError};
@@ -161,7 +167,10 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     let asks = std::io::stdin().is_terminal();
     let opened = runtime.block_on(connect::open(&target, &args, &hello, asks))?;
 
+    // What the user enters goes to `lines_tx`; what is not the client's own command
+    // goes on to the core through `core_tx`.
     let (lines_tx, lines_rx) = unbounded_channel();
+    let (core_tx, mut core_rx) = unbounded_channel();
     let (acks_tx, acks_rx) = std_mpsc::channel();
     let terminal = interactive.then(crate::terminal::TerminalMode::save);
     let mut editor_thread = None;
@@ -185,83 +194,75 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     let bell = interactive;
     let settings = settings::SettingsFile::for_server(&target.host, target.port);
     let local = RefCell::new(LocalState::load(settings, args.no_bell));
-    let mut ring = false;
-    // A `!!!` line before the welcome is the server's refusal: the session never began,
-    // so leaving is a failure even if the user (or the end of input) asked to quit.
-    let (welcomed, refused) = (Cell::new(false), Cell::new(false));
-    // A kick or a shutdown notice: the server ended the session, even if it came after
-    // the user's /quit.
-    let ended_by_server = Cell::new(false);
-    let on_line = |line: Line<'_>| {
-        let rendered = match line {
-            Line::Text(text) => match serde_json::from_str::<Event>(&text) {
-                Ok(event) => {
-                    if let EventKind::Welcome { .. } = event.kind {
-                        welcomed.set(true);
+    let on_event = |event: CoreEvent| {
+        let rendered = match event {
+            CoreEvent::Welcomed { event, again } => {
+                let mut roster = roster.lock().unwrap_or_else(|e| e.into_inner());
+                let rendered = match &event.kind {
+                    EventKind::Welcome { nick, online, .. } if again => {
+                        let note = format!("Reconnected as {nick}; {online} online.");
+                        render::Rendered { text: renderer.notice(&note), alert: false }
                     }
-                    if event.kind.ends_session() {
-                        ended_by_server.set(true);
-                    }
-                    let mut roster = roster.lock().unwrap_or_else(|e| e.into_inner());
-                    let local = local.borrow();
-                    if local.hides(&event.kind, roster.me()) {
-                        roster.apply(&event.kind);
-                        return;
-                    }
-                    let rendered = renderer.event(&event, roster.me());
-                    ring = local.rings(&event.kind, roster.me(), rendered.alert);
-                    let me_changed = roster.apply(&event.kind);
-                    drop(roster);
-                    if me_changed || matches!(event.kind, EventKind::Error { .. }) {
-                        let _ = acks_tx.send(());
-                    }
-                    rendered
+                    _ => renderer.event(&event, roster.me()),
+                };
+                if roster.apply(&event.kind) {
+                    let _ = acks_tx.send(());
                 }
-                Err(_) => {
-                    if !welcomed.get() && text.starts_with("!!! ") {
-                        refused.set(true);
-                    }
-                    renderer.raw_line(&text)
+                rendered
+            }
+            CoreEvent::Event(event) => {
+                let mut roster = roster.lock().unwrap_or_else(|e| e.into_inner());
+                let local = local.borrow();
+                if local.hides(&event.kind, roster.me()) {
+                    roster.apply(&event.kind);
+                    return;
                 }
-            },
-            Line::TooLong => {
+                let mut rendered = renderer.event(&event, roster.me());
+                // The renderer never alerts for history; the bell setting decides the rest.
+                rendered.alert =
+                    !event.history && local.rings(&event.kind, roster.me(), rendered.alert);
+                let me_changed = roster.apply(&event.kind);
+                drop(roster);
+                if me_changed || matches!(event.kind, EventKind::Error { .. }) {
+                    let _ = acks_tx.send(());
+                }
+                rendered
+            }
+            CoreEvent::Raw(text) => renderer.raw_line(&text),
+            CoreEvent::TooLong => {
                 renderer.raw_line("!!! (an over-long line from the server was dropped)")
+            }
+            CoreEvent::Lost { reason, retry_in, attempt } => {
+                let note = format!(
+                    "Connection lost ({reason}); reconnecting in {:.1} s (attempt {attempt}; \
+                     /quit or Ctrl-C to leave).",
+                    retry_in.as_secs_f64()
+                );
+                render::Rendered { text: renderer.notice(&note), alert: false }
             }
         };
         let mut text = rendered.text;
-        if std::mem::take(&mut ring) && bell {
+        if rendered.alert && bell {
             text.push('\u{7}');
         }
         text.push('\n');
         let _ = out.send(text);
     };
+    // Piped mode (a script) comes back only if asked: a script may prefer to fail.
+    let reconnect = if interactive { !args.no_reconnect } else { args.reconnect };
     // The client's own commands, answered here and never sent.
-    let on_input = |line: &str| {
-        let Some(parsed) = Local::parse(line) else { return false };
-        let kind = match parsed.map(|command| local.borrow_mut().run(command)) {
-            Ok((message, false)) => EventKind::Info { message },
-            Ok((message, true)) | Err(message) => {
-                EventKind::Error { code: "usage".into(), message }
-            }
-        };
+    let on_local = |kind: EventKind| {
         let me = roster.lock().unwrap_or_else(|e| e.into_inner()).me().to_owned();
         let _ = out.send(renderer.event(&Event::now(kind), &me).text + "\n");
-        true
     };
+    let core = Core { target, args: args.clone(), reconnect };
     // The hello went out while the session was opened.
-    let result = runtime.block_on(session(
-        opened.stream,
-        Vec::new(),
-        lines_rx,
-        on_line,
-        on_input,
-        leave_signal(),
-    ));
-    let result = match result {
-        _ if refused.get() => Err(ClientError::Refused),
-        Ok(()) if ended_by_server.get() => Err(ClientError::Closed),
-        result => result,
-    };
+    let result = runtime.block_on(async {
+        tokio::select! {
+            result = core.run(opened.stream, &mut core_rx, leave_signal(), on_event) => result,
+            never = local::filter_input(lines_rx, core_tx, &local, on_local) => match never {},
+        }
+    });
     // Still editing: the server went away (or a signal came) while the user was typing.
     let editing = editor_thread.as_ref().is_some_and(|t| !t.is_finished());
     if editing && result.is_err() {
@@ -320,31 +321,24 @@ async fn leave_signal() {
     {
         use tokio::signal::unix::{SignalKind, signal};
         let kinds = [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()];
-        let mut signals: Vec<_> = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
-        if signals.is_empty() {
-            return std::future::pending().await;
+        let [mut int, mut term, mut hup] = kinds.map(|k| signal(k).ok());
+        // A signal whose handler could not be installed never fires.
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => drop(s.recv().await),
+                None => std::future::pending().await,
+            }
         }
-        let waits = signals.iter_mut().map(|s| Box::pin(s.recv()));
-        let _ = futures_select_first(waits.collect()).await;
+        tokio::select! {
+            () = recv(&mut int) => {}
+            () = recv(&mut term) => {}
+            () = recv(&mut hup) => {}
+        }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// Waits for the first of several futures (a tiny `select_all`, to avoid a dependency).
-#[cfg(unix)]
-async fn futures_select_first<F: std::future::Future + Unpin>(mut futures: Vec<F>) {
-    std::future::poll_fn(|cx| {
-        for future in &mut futures {
-            if std::pin::Pin::new(future).poll(cx).is_ready() {
-                return std::task::Poll::Ready(());
-            }
-        }
-        std::task::Poll::Pending
-    })
-    .await
 }
 
 /// The connection loop: sends the hello, then passes every line from the server to
@@ -355,21 +349,47 @@ async fn futures_select_first<F: std::future::Future + Unpin>(mut futures: Vec<F
 /// Reading never waits for writing (see [`Outgoing`]), and a failed write ends the
 /// session only after what the server sent before it closed has been read and shown,
 /// for up to [`READ_AFTER_WRITE_FAILED`].
+///
+/// `typed` are lines the user entered while there was no connection, sent after the
+/// hello. The input channel is borrowed: it outlives the session, for the next one.
 async fn session(
     stream: impl AsyncRead + AsyncWrite,
     hello: Vec<String>,
-    mut input: UnboundedReceiver<Input>,
+    typed: Vec<String>,
+    input: &mut UnboundedReceiver<Input>,
     mut on_line: impl FnMut(Line<'_>),
-    mut on_input: impl FnMut(&str) -> bool,
     leave: impl std::future::Future<Output = ()>,
+) -> SessionEnd {
+    let mut quitting = false;
+    let result =
+        session_loop(stream, hello, typed, input, &mut on_line, leave, &mut quitting).await;
+    SessionEnd { result, quitting }
+}
+
+/// How a session ended, and whether the user had asked to leave.
+#[derive(Debug)]
+struct SessionEnd {
+    result: Result<(), ClientError>,
+    quitting: bool,
+}
+
+async fn session_loop(
+    stream: impl AsyncRead + AsyncWrite,
+    hello: Vec<String>,
+    typed: Vec<String>,
+    input: &mut UnboundedReceiver<Input>,
+    mut on_line: impl FnMut(Line<'_>),
+    leave: impl std::future::Future<Output = ()>,
+    quitting: &mut bool,
 ) -> Result<(), ClientError> {
     tokio::pin!(leave);
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut out = Outgoing::default();
     hello.iter().for_each(|line| out.push_line(line));
+    *quitting = typed.iter().any(|line| out.push_input(line));
     let mut lines = LineBuffer::new(MAX_SERVER_LINE);
     let mut buf = vec![0u8; 16 * 1024];
-    let (mut quitting, mut input_open) = (false, true);
+    let mut input_open = true;
     let mut write_failed: Option<std::io::Error> = None;
     // Armed while the client waits for the end: after /quit, for the server's answer;
     // after a failed write, for the rest of what the server sent.
@@ -381,11 +401,11 @@ async fn session(
             read = reader.read(&mut buf) => {
                 let n = read.map_err(ClientError::Lost)?;
                 if n == 0 {
-                    let answered = quitting && out.is_empty() && write_failed.is_none();
+                    let answered = *quitting && out.is_empty() && write_failed.is_none();
                     return if answered { Ok(()) } else { Err(ClientError::Closed) };
                 }
                 lines.feed(&buf[..n], &mut on_line);
-                if quitting && write_failed.is_none() {
+                if *quitting && write_failed.is_none() {
                     deadline.as_mut().reset(after(QUIT_TIMEOUT));
                 }
             }
@@ -399,12 +419,12 @@ async fn session(
                     deadline.as_mut().reset(after(READ_AFTER_WRITE_FAILED));
                 }
             }
-            () = &mut leave, if !quitting => {
-                quitting = true;
+            () = &mut leave, if !*quitting => {
+                *quitting = true;
                 out.push_line("/quit");
                 deadline.as_mut().reset(after(QUIT_TIMEOUT));
             }
-            next = input.recv(), if input_open && !quitting && !out.is_full() => {
+            next = input.recv(), if input_open && !*quitting && !out.is_full() => {
                 let line = match next {
                     Some(Input::Line(line)) => line,
                     Some(Input::Quit) | None => {
@@ -412,14 +432,14 @@ async fn session(
                         "/quit".to_owned()
                     }
                 };
-                if out.push_input(&line, &mut on_input) {
-                    quitting = true;
+                if out.push_input(&line) {
+                    *quitting = true;
                     if write_failed.is_none() {
                         deadline.as_mut().reset(after(QUIT_TIMEOUT));
                     }
                 }
             }
-            () = &mut deadline, if quitting || write_failed.is_some() => {
+            () = &mut deadline, if *quitting || write_failed.is_some() => {
                 return Err(match write_failed {
                     Some(e) => ClientError::Lost(e),
                     None => ClientError::QuitUnanswered,
@@ -502,10 +522,11 @@ mod tests {
     #[tokio::test]
     async fn a_pasted_block_is_sent_line_by_line_up_to_quit() {
         let (stream, server) = fake_server(false).await;
-        let (tx, rx) = unbounded_channel();
+        let (tx, mut rx) = unbounded_channel();
         tx.send(Input::Line("first\r\nsecond\n\n  \n/quit bye\nnever sent".into())).unwrap();
         let hello = hello_lines(Some("me"));
-        let ended = session(stream, hello, rx, |_| {}, |_| false, std::future::pending()).await;
+        let ended =
+            session(stream, hello, vec![], &mut rx, |_| {}, std::future::pending()).await.result;
         assert!(ended.is_ok(), "{ended:?}");
         let got = server.await.unwrap();
         assert_eq!(got, ["/hello json me", "first", "second", "/quit bye"]);
@@ -514,25 +535,30 @@ mod tests {
     #[tokio::test]
     async fn end_of_input_sends_quit_and_a_hang_up_is_an_error() {
         let (stream, server) = fake_server(false).await;
-        let (tx, rx) = unbounded_channel();
+        let (tx, mut rx) = unbounded_channel();
         drop(tx);
         let ended =
-            session(stream, hello_lines(None), rx, |_| {}, |_| false, std::future::pending()).await;
+            session(stream, hello_lines(None), vec![], &mut rx, |_| {}, std::future::pending())
+                .await
+                .result;
         assert!(ended.is_ok(), "{ended:?}");
         assert_eq!(server.await.unwrap(), ["/hello json", "/quit"]);
 
         let (stream, _server) = fake_server(true).await;
-        let (_tx, rx) = unbounded_channel();
+        let (_tx, mut rx) = unbounded_channel();
         let ended =
-            session(stream, hello_lines(None), rx, |_| {}, |_| false, std::future::pending()).await;
+            session(stream, hello_lines(None), vec![], &mut rx, |_| {}, std::future::pending())
+                .await
+                .result;
         assert!(matches!(ended, Err(ClientError::Closed)), "{ended:?}");
     }
 
     #[tokio::test]
     async fn a_signal_leaves_like_quit() {
         let (stream, server) = fake_server(false).await;
-        let (_tx, rx) = unbounded_channel();
-        let ended = session(stream, hello_lines(None), rx, |_| {}, |_| false, async {}).await;
+        let (_tx, mut rx) = unbounded_channel();
+        let ended =
+            session(stream, hello_lines(None), vec![], &mut rx, |_| {}, async {}).await.result;
         assert!(ended.is_ok(), "{ended:?}");
         assert_eq!(server.await.unwrap(), ["/hello json", "/quit"]);
     }
@@ -553,7 +579,7 @@ mod tests {
         });
         let stream = TcpStream::connect(addr).await.unwrap();
         socket2::SockRef::from(&stream).shutdown(std::net::Shutdown::Write).unwrap();
-        let (tx, rx) = unbounded_channel();
+        let (tx, mut rx) = unbounded_channel();
         tx.send(Input::Line("more".into())).unwrap();
         let mut got = Vec::new();
         let on_line = |line: Line<'_>| {
@@ -562,8 +588,9 @@ mod tests {
             }
         };
         let ended =
-            session(stream, hello_lines(None), rx, on_line, |_| false, std::future::pending())
-                .await;
+            session(stream, hello_lines(None), vec![], &mut rx, on_line, std::future::pending())
+                .await
+                .result;
         assert!(matches!(ended, Err(ClientError::Closed)), "{ended:?}");
         assert_eq!(got, ["!!! disconnected for flooding"]);
         server.await.unwrap();

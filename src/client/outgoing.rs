@@ -28,11 +28,10 @@ impl Outgoing {
 
     /// Queues what the user entered. A pasted block arrives as one entry with newlines
     /// in it: each line becomes one message, blank ones are skipped, and nothing after a
-    /// `/quit` is sent. A line `local` takes (the client's own commands) is not sent.
-    /// Returns true if a `/quit` was queued.
-    pub fn push_input(&mut self, input: &str, mut local: impl FnMut(&str) -> bool) -> bool {
+    /// `/quit` is sent. Returns true if a `/quit` was queued.
+    pub fn push_input(&mut self, input: &str) -> bool {
         for part in input.split('\n').map(|l| l.trim_end_matches('\r')) {
-            if part.trim().is_empty() || local(part) {
+            if part.trim().is_empty() {
                 continue;
             }
             self.push_line(part);
@@ -71,9 +70,8 @@ mod tests {
     fn a_pasted_block_becomes_one_line_each_up_to_quit() {
         let mut out = Outgoing::default();
         out.push_line("/hello json");
-        let local = |line: &str| line == "/ignore x";
-        assert!(!out.push_input("first\r\nsecond\n\n  \n/ignore x", local));
-        assert!(out.push_input("third\n/quit bye\nnever sent", local));
+        assert!(!out.push_input("first\r\nsecond\n\n  \n"));
+        assert!(out.push_input("third\n/quit bye\nnever sent"));
         assert_eq!(out.pending(), b"/hello json\nfirst\nsecond\nthird\n/quit bye\n");
         out.advance(12);
         assert_eq!(out.pending(), b"first\nsecond\nthird\n/quit bye\n");

@@ -242,9 +242,13 @@ impl Renderer {
                 &format!("Server shutting down: {}", sanitize(reason)),
                 Style::new().yellow().bold(),
             ),
+            EventKind::Resumed { missed, unavailable, .. } => {
+                return Rendered { text: self.away_marker(*missed, *unavailable), alert: false };
+            }
             room_event => self.room_event(room_event, me),
         };
-        Rendered { text: self.stamp(&time, &body), alert }
+        // An old mention is no reason to ring the bell now.
+        Rendered { text: self.stamp(&time, &body), alert: alert && !event.history }
     }
 
     /// The events about rooms and who is in them.
@@ -353,6 +357,18 @@ impl Renderer {
         Rendered { text, alert: false }
     }
 
+    /// The line before the events missed while the connection was down:
+    /// `--- 37 messages while you were away ---`, and how many are lost for good.
+    pub fn away_marker(&self, missed: usize, unavailable: u64) -> String {
+        let noun = if missed == 1 { "message" } else { "messages" };
+        let mut line = format!("--- {missed} {noun} while you were away");
+        if unavailable > 0 {
+            let _ = write!(line, "; up to {unavailable} more are no longer kept by the server");
+        }
+        line.push_str(" ---");
+        self.paint(&line, Style::new().yellow())
+    }
+
     /// A note from the client itself (not from the server), such as a lost connection.
     pub fn notice(&self, text: &str) -> String {
         self.system(text, Style::new().yellow())
@@ -457,7 +473,7 @@ mod tests {
     }
 
     fn ev(kind: EventKind) -> Event {
-        Event { ts: "2026-11-25T19:07:30Z".parse().unwrap(), kind }
+        Event { id: None, ts: "2026-11-25T19:07:30Z".parse().unwrap(), history: false, kind }
     }
 
     fn show(kind: EventKind, me: &str) -> String {
@@ -604,6 +620,8 @@ mod tests {
             online: 2,
             users: vec!["me".into(), "zed".into()],
             room: "#lobby".into(),
+            last_id: 0,
+            resume: None,
         };
         assert_eq!(
             show(welcome, ""),
@@ -748,6 +766,8 @@ mod tests {
                 online: 1,
                 users: vec![evil.into()],
                 room: "#lobby".into(),
+                last_id: 0,
+                resume: None,
             },
         ];
         for kind in kinds {

@@ -22,7 +22,7 @@ mod room_commands;
 
 use super::access::{self, Rejected};
 use super::close::linger;
-use super::hub::{Hub, Skip};
+use super::hub::{Hub, Joined, Removed, Skip};
 use super::intake::{Intake, Step};
 use super::outbox::Outbox;
 use super::transport::Transport;
@@ -30,7 +30,7 @@ use crate::auth;
 use crate::event_log::preview;
 use crate::flood::Fakelag;
 use crate::framing::{Line, LineBuffer};
-use crate::protocol::{Event, EventKind, Request, help_entries_for};
+use crate::protocol::{Event, EventKind, Request, Resume, help_entries_for};
 use crate::sanitize::{needs_sanitizing, sanitize};
 
 /// How long a new connection may take to send the hello line before it is welcomed in
@@ -82,6 +82,9 @@ struct Session {
     authenticated: bool,
     /// The hello window is over; the client is welcomed as soon as it is authenticated.
     window_over: bool,
+    /// The connection broke (not /quit, not a kick): the session may be held for a
+    /// resume.
+    lost_connection: bool,
 }
 
 /// The task serving one client until it leaves.
@@ -116,6 +119,7 @@ pub fn serve(
         announced: false,
         seen_a_line: false,
         closing: None,
+        lost_connection: false,
         flood_debt: 0,
         transport: "plain",
         authenticated,
@@ -160,6 +164,10 @@ pub fn serve(
         let mut too_slow = false;
 
         let leave_reason: Option<String> = loop {
+            if outbox.is_superseded() {
+                // The session is another connection's now: nothing to announce or log.
+                return;
+            }
             if !outbox.take(&mut pending.buf) {
                 too_slow = true;
                 break Some("too slow: stopped reading".into());
@@ -247,19 +255,21 @@ pub fn serve(
             }
         };
 
+        // A kick that came as the connection broke: it is the reason, and no resume.
+        let leave_reason = outbox.take_close().or(leave_reason);
         let leave_reason = if shutting_down { None } else { leave_reason };
+        if s.lost_connection && leave_reason.is_some() && s.hub.hold_for_resume(id) {
+            drop(transport);
+            return match wait_for_resume(&s, &outbox).await {
+                Held::Resumed => {}
+                Held::Expired => s.leave(leave_reason),
+                Held::Kicked(reason) => s.leave(Some(reason)),
+                Held::ShuttingDown => s.leave(None),
+            };
+        }
         // Encoded while the member is still known; written if the socket has room.
         let farewell = if too_slow { s.drop_slow() } else { None };
-        if let Some((nick, room)) = s.hub.remove(id, leave_reason.as_deref()) {
-            let reason = leave_reason.unwrap_or_else(|| "server shutdown".into());
-            let mut meta =
-                json!({"nick": nick, "peer": peer.to_string(), "reason": reason, "room": room});
-            if !s.announced {
-                // Never heard from, and gone before QUIET_JOIN: a health check, say.
-                meta["announced"] = false.into();
-            }
-            s.hub.log.info("Disconnected", meta);
-        }
+        s.leave(leave_reason);
         // The server ended the session (kick, /quit, shutdown): close in order, so the
         // last lines are not lost to a reset. A peer that hung up needs none of it.
         if s.closing.is_some() || too_slow {
@@ -274,6 +284,46 @@ pub fn serve(
             let _ = transport.flush();
             // Boxed: its buffer and timer would otherwise grow every idle task.
             Box::pin(linger(transport.into_stream())).await;
+        }
+    }
+}
+
+/// How the wait for a resume ended.
+enum Held {
+    /// Another connection took the session back: nothing more to do.
+    Resumed,
+    /// The grace ran out: the member leaves as the connection was lost.
+    Expired,
+    /// An operator kicked or banned the held member: it leaves with this reason.
+    Kicked(String),
+    /// The server is stopping: the member goes without an announcement.
+    ShuttingDown,
+}
+
+/// Holds the session of a lost connection for `--resume-grace`.
+async fn wait_for_resume(s: &Session, outbox: &Outbox) -> Held {
+    let grace = s.hub.config.resume_grace;
+    s.hub.log.info(
+        "Held for resume",
+        json!({"nick": s.nick, "peer": s.peer.to_string(), "grace_s": grace.as_secs()}),
+    );
+    let deadline = sleep(grace);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            () = &mut deadline => return Held::Expired,
+            // A resume, a kick and a shutdown all wake the held member through its outbox.
+            _ = outbox.wake.notified() => {
+                if !s.hub.is_held(s.id) {
+                    return Held::Resumed;
+                }
+                if s.hub.is_shutting_down() {
+                    return Held::ShuttingDown;
+                }
+                if let Some(reason) = outbox.take_close() {
+                    return Held::Kicked(reason);
+                }
+            }
         }
     }
 }
@@ -337,8 +387,29 @@ impl Pending {
 }
 
 impl Session {
+    /// Removes this member, announcing its leave for `reason`, and logs it.
+    fn leave(&self, reason: Option<String>) {
+        let Some(Removed { nick, room, leave }) = self.hub.remove(self.id, reason.as_deref())
+        else {
+            return;
+        };
+        let reason = reason.unwrap_or_else(|| "server shutdown".into());
+        let mut meta =
+            json!({"nick": nick, "peer": self.peer.to_string(), "reason": reason, "room": room});
+        if !self.announced {
+            // Never heard from, and gone before QUIET_JOIN: a health check, say.
+            meta["announced"] = false.into();
+        }
+        if let Some((id, online)) = leave {
+            meta["id"] = id.into();
+            meta["online"] = online.into();
+        }
+        self.hub.log.info("Disconnected", meta);
+    }
+
     /// Leave reason for a connection that ended without /quit.
-    fn lost(&self, e: io::Error) -> Option<String> {
+    fn lost(&mut self, e: io::Error) -> Option<String> {
+        self.lost_connection = self.closing.is_none();
         if e.kind() != io::ErrorKind::UnexpectedEof {
             self.hub
                 .log
@@ -347,34 +418,56 @@ impl Session {
         Some("connection lost".into())
     }
 
-    fn register(&mut self, json_mode: bool, wanted: Option<&str>) {
-        self.enter(json_mode, wanted, true);
+    fn register(&mut self, json_mode: bool, wanted: Option<&str>, resume: Option<Resume<'_>>) {
+        self.enter(json_mode, wanted, true, resume);
     }
 
     /// The hello window passed in silence: welcome this client in text mode, but leave
     /// its announcement for its first line or [`QUIET_JOIN`].
     fn welcome_silent(&mut self) {
-        self.enter(false, None, false);
+        self.enter(false, None, false, None);
     }
 
     fn announce(&mut self) {
-        self.hub.announce(self.id);
+        if let Some(id) = self.hub.announce(self.id) {
+            // Logged with its id, so a restart can replay it (see `journal`).
+            let online = self.hub.online();
+            let meta = json!({"nick": self.nick, "id": id, "online": online, "room": self.room});
+            self.hub.log.info("Joined", meta);
+        }
         self.announced = true;
     }
 
-    fn enter(&mut self, json_mode: bool, wanted: Option<&str>, announce: bool) {
-        let (nick, room, refused) = self.hub.register(self.id, json_mode, wanted, announce);
-        self.nick = nick;
-        self.room = room;
+    fn enter(
+        &mut self,
+        json_mode: bool,
+        wanted: Option<&str>,
+        announce: bool,
+        resume: Option<Resume<'_>>,
+    ) {
         self.registered = true;
         self.announced = announce;
-        let mode = if json_mode { "json" } else { "text" };
-        self.hub.log.info(
-            "Nick set",
-            json!({"new": self.nick, "peer": self.peer.to_string(), "mode": mode, "room": self.room, "transport": self.transport}),
-        );
-        if let (Some(err), Some(wanted)) = (refused, wanted) {
-            self.error(err.code(), err.describe(wanted));
+        let peer = self.peer.to_string();
+        match self.hub.register(self.id, json_mode, wanted, announce, resume) {
+            Joined::Resumed { nick, room, missed, took_over } => {
+                (self.nick, self.room) = (nick, room);
+                self.announced = true;
+                let meta = json!({"nick": self.nick, "peer": peer, "missed": missed, "took_over": took_over, "room": self.room});
+                self.hub.log.info("Resumed", meta);
+            }
+            Joined::Fresh { nick, room, refused, join_id } => {
+                (self.nick, self.room) = (nick, room);
+                let mode = if json_mode { "json" } else { "text" };
+                let mut meta = json!({"new": self.nick, "peer": peer, "mode": mode, "room": self.room, "transport": self.transport});
+                if let Some(join_id) = join_id {
+                    meta["id"] = join_id.into();
+                    meta["online"] = self.hub.online().into();
+                }
+                self.hub.log.info("Nick set", meta);
+                if let (Some(err), Some(wanted)) = (refused, wanted) {
+                    self.error(err.code(), err.describe(wanted));
+                }
+            }
         }
     }
 
@@ -486,7 +579,7 @@ impl Session {
             Request::Hello { .. } if self.registered && !first => {
                 return self.error("usage", "/hello is only valid as the first line".into());
             }
-            Request::Hello { nick } if self.registered => {
+            Request::Hello { nick, .. } if self.registered => {
                 self.hub.upgrade_to_json(self.id);
                 self.hub.log.info("Late hello", json!({"nick": self.nick}));
                 if let Some(nick) = nick {
@@ -494,14 +587,16 @@ impl Session {
                 }
                 return;
             }
-            Request::Hello { nick } if self.refuse_banned_nick(nick) => return,
-            Request::Hello { nick } => return self.register(true, nick),
+            Request::Hello { nick, .. } if self.refuse_banned_nick(nick) => return,
+            Request::Hello { nick, resume } => return self.register(true, nick, resume),
             Request::Nick(nick) if !self.registered && self.refuse_banned_nick(Some(nick)) => {
                 return;
             }
             // A first line of `/nick NAME` joins under NAME directly: nobody sees a
             // guest name come and go.
-            Request::Nick(nick) if !self.registered => return self.register(false, Some(nick)),
+            Request::Nick(nick) if !self.registered => {
+                return self.register(false, Some(nick), None);
+            }
             _ => {}
         }
         self.register_if_needed();
@@ -521,7 +616,7 @@ impl Session {
             Ok(()) => {
                 self.authenticated = true;
                 if self.window_over {
-                    self.register(false, None);
+                    self.register(false, None, None);
                 }
             }
             Err(refusal) => {
@@ -533,7 +628,7 @@ impl Session {
 
     fn register_if_needed(&mut self) {
         if !self.registered {
-            self.register(false, None);
+            self.register(false, None, None);
         }
     }
 
@@ -543,29 +638,35 @@ impl Session {
             Request::Empty | Request::Hello { .. } => {}
             Request::Public(_) | Request::Me(_) if !self.may_speak() => {}
             Request::Public(text) => {
-                hub.log.info("Public message", self.room_message_meta(text));
                 let event = Event::now(EventKind::Public {
                     from: self.nick.clone(),
                     text: text.to_owned(),
                     room: self.room.clone(),
                 });
-                hub.to_room(self.id, &event, Skip::TextEcho(self.id));
+                let id = hub.to_room(self.id, event, Skip::TextEcho(self.id));
+                hub.log.info("Public message", self.room_message_meta(text, id));
             }
             Request::Me(text) => {
-                hub.log.info("Action", self.room_message_meta(text));
                 let event = Event::now(EventKind::Action {
                     from: self.nick.clone(),
                     text: text.to_owned(),
                     room: self.room.clone(),
                 });
-                hub.to_room(self.id, &event, Skip::Nobody);
+                let id = hub.to_room(self.id, event, Skip::Nobody);
+                hub.log.info("Action", self.room_message_meta(text, id));
+            }
+            Request::History(n) => {
+                hub.log.info("Command", json!({"nick": self.nick, "command": "/history"}));
+                if hub.history(self.id, n.unwrap_or(hub.config.replay.max(1))) == 0 {
+                    self.info("no earlier events are kept".into());
+                }
             }
             Request::Msg { to, text } => self.private_message(to, text),
             Request::Nick(wanted) => match hub.rename(self.id, wanted) {
-                Ok((old, new)) if old == new => self.info(format!("you are already {new}")),
-                Ok((old, new)) => {
-                    hub.log
-                        .info("Nick changed", json!({"old": old, "new": new, "room": self.room}));
+                Ok((old, new, _)) if old == new => self.info(format!("you are already {new}")),
+                Ok((old, new, id)) => {
+                    let meta = json!({"old": old, "new": new, "room": self.room, "id": id});
+                    hub.log.info("Nick changed", meta);
                     self.nick = new;
                 }
                 Err(e) => {
@@ -616,8 +717,8 @@ impl Session {
 
 impl Session {
     /// [`message_meta`] of a line to this client's room, with the room.
-    fn room_message_meta(&self, text: &str) -> serde_json::Value {
-        let mut meta = message_meta(&self.nick, None, text);
+    fn room_message_meta(&self, text: &str, id: u64) -> serde_json::Value {
+        let mut meta = message_meta(&self.nick, None, text, id);
         meta["room"] = self.room.clone().into();
         meta
     }
@@ -625,9 +726,8 @@ impl Session {
 
 /// Log metadata of a message: the seed's `from`/`len`/`preview`, plus the full text so
 /// a session can be reconstructed from the log.
-fn message_meta(from: &str, to: Option<&str>, text: &str) -> serde_json::Value {
-    let mut meta =
-        json!({"from": from, "len": text.chars().count(), "preview": preview(text), "text": text});
+fn message_meta(from: &str, to: Option<&str>, text: &str, id: u64) -> serde_json::Value {
+    let mut meta = json!({"from": from, "len": text.chars().count(), "preview": preview(text), "text": text, "id": id});
     if let Some(to) = to {
         meta["to"] = to.into();
     }

@@ -7,6 +7,13 @@
 //! which gives every member of a room the same order of events; it costs one
 //! non-blocking copy of the line per member of the room (the room keeps its own member
 //! set), and the encoding is done before the lock is taken.
+//!
+//! The registry also owns the [`History`]: a conversation event takes its id, is kept
+//! and is delivered under one lock, so the order of ids is the order every client sees.
+//! A member whose connection was lost can be *held* for `--resume-grace`: it keeps its
+//! nick, its room and its place in the online count, receives nothing, and a new
+//! connection that presents its [`Token`] takes its place without anyone seeing a leave
+//! or a join.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -22,12 +29,14 @@ pub use people::Mute;
 use people::Profile;
 
 use super::Config;
+use super::history::{History, MAX_HISTORY_REQUEST, Scope, Stored};
 use super::moderation::Moderation;
 use super::outbox::Outbox;
+use super::resume::Token;
 use super::rooms::{JoinRefusal, Rooms};
 use crate::event_log::EventLog;
 use crate::nick::{self, NickError};
-use crate::protocol::{Event, EventKind, RoomInfo, UserRoom};
+use crate::protocol::{Event, EventKind, Resume, RoomInfo, UserRoom};
 
 /// Shared by the accept loop and every connection task.
 pub struct Hub {
@@ -57,6 +66,7 @@ struct Registry {
     online: usize,
     next_id: u64,
     next_guest: u64,
+    history: History,
 }
 
 struct Member {
@@ -79,6 +89,34 @@ struct Member {
     announced: bool,
     /// What `/whois`, `/away`, `/reply`, mutes and operators need (see [`people`]).
     profile: Profile,
+    /// Who this is across resumes: the member id it first registered under. Private
+    /// messages are kept for their two sessions.
+    session: u64,
+    /// The secret for resuming this session (structured members only).
+    token: Option<Token>,
+    /// The connection was lost and the session waits for a resume: it receives nothing.
+    held: bool,
+}
+
+/// Who [`Hub::remove`] removed.
+pub struct Removed {
+    pub nick: String,
+    /// The name of the room it left.
+    pub room: String,
+    /// The id of its announced leave and how many are then online; `None` if the leave
+    /// was not announced.
+    pub leave: Option<(u64, usize)>,
+}
+
+/// How a registration went.
+#[derive(Debug)]
+pub enum Joined {
+    /// A new session, under `nick`, in room `room`; `refused` says why the wanted nick
+    /// was not given; `join_id` is the id of its join, if announced now and to anyone.
+    Fresh { nick: String, room: String, refused: Option<NickChange>, join_id: Option<u64> },
+    /// A session taken back with its token: its nick and room, the events sent again,
+    /// and whether its old connection was still open (and is now closed).
+    Resumed { nick: String, room: String, missed: usize, took_over: bool },
 }
 
 /// Why a new connection was turned away; the text goes to the refused client.
@@ -109,7 +147,8 @@ pub enum NickChange {
     Taken(String),
     /// A nick with the same [`nick::skeleton`] is held by someone else, named here.
     LooksLike(String),
-    /// A ban covers the nick; holds the text the client gets. The connection closes.
+    /// A ban covers the nick; holds the text the client gets. On a first line the
+    /// connection is refused before this (`refuse_banned_nick` in `connection`).
     Banned(String),
 }
 
@@ -128,32 +167,45 @@ pub enum Skip {
 /// is encoded only when some member is in structured mode (it costs several times the
 /// text form): before the lock is taken if [`Hub::json_members`] says so, else under it
 /// for a member that became structured meanwhile.
-struct Frames<'a> {
-    event: &'a Event,
+///
+/// A conversation event gets its id under the lock ([`Frames::id`]); the JSON line,
+/// encoded without it, then has it put in front ([`Event::json_line_with_id`]), a copy
+/// rather than a second encoding.
+struct Frames {
+    event: Event,
     text: String,
+    /// The JSON form without an id.
+    base: OnceCell<String>,
+    id: Option<u64>,
+    /// The JSON form with `id`.
     json: OnceCell<String>,
 }
 
-impl Frames<'_> {
-    fn new(event: &Event, json_wanted: bool) -> Frames<'_> {
-        let json = OnceCell::new();
+impl Frames {
+    fn new(event: Event, json_wanted: bool) -> Frames {
+        let base = OnceCell::new();
         if json_wanted {
-            let _ = json.set(event.json_line());
+            let _ = base.set(event.json_line());
         }
-        Frames { event, text: event.text_line(""), json }
+        let text = event.text_line("");
+        Frames { event, text, base, id: None, json: OnceCell::new() }
     }
 
     fn get(&self, json: bool) -> &[u8] {
-        if json {
-            self.json.get_or_init(|| self.event.json_line()).as_bytes()
-        } else {
-            self.text.as_bytes()
+        if !json {
+            return self.text.as_bytes();
+        }
+        let base = self.base.get_or_init(|| self.event.json_line());
+        match self.id {
+            None => base.as_bytes(),
+            Some(id) => self.json.get_or_init(|| Event::json_line_with_id(base, id)).as_bytes(),
         }
     }
 }
 
 impl Hub {
-    pub fn new(config: Config, log: EventLog, moderation: Moderation) -> Hub {
+    /// A hub whose conversation starts with `history` (reloaded from the log).
+    pub fn new(config: Config, log: EventLog, moderation: Moderation, history: History) -> Hub {
         Hub {
             state: Mutex::new(Registry {
                 members: HashMap::new(),
@@ -164,6 +216,7 @@ impl Hub {
                 online: 0,
                 next_id: 0,
                 next_guest: 0,
+                history,
             }),
             json_members: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
@@ -211,65 +264,174 @@ impl Hub {
             registered: false,
             announced: false,
             profile: Profile::new(),
+            session: id,
+            token: None,
+            held: false,
         };
         reg.members.insert(id, member);
         Ok((id, guest))
     }
 
     /// Ends the hello window: switches the encoding, claims `wanted` if given (falling
-    /// back to the guest nick), puts the member in the default room, sends the welcome
-    /// and, if `announce`, announces the join there (else [`Hub::announce`] does later).
-    /// Returns the nick in use, the room's name, and the reason `wanted` was refused, if
-    /// it was.
+    /// back to the guest nick), puts the member in the default room, sends the welcome,
+    /// the room's recent history (or, for a `resume`, the events after its last id) and,
+    /// if `announce`, announces the join there (else [`Hub::announce`] does later). A
+    /// `resume` whose token is that of the session holding `wanted` takes that session
+    /// back instead, silently.
     pub fn register(
         &self,
         id: u64,
         json: bool,
         wanted: Option<&str>,
         announce: bool,
-    ) -> (String, String, Option<NickChange>) {
+        resume: Option<Resume<'_>>,
+    ) -> Joined {
         let mut reg = self.lock();
+        if let (Some(wanted), Some(resume)) = (wanted, resume)
+            && let Some(held) = reg.resumable(wanted, resume.token)
+        {
+            return self.take_over(&mut reg, id, held, resume.last_id);
+        }
         let refused = wanted.and_then(|w| self.claim(&mut reg, id, w).err());
         let m = reg.members.get_mut(&id).expect("registering member exists");
         m.json = json;
         m.registered = true;
         if json {
             self.json_members.fetch_add(1, Ordering::Relaxed);
+            m.token = self.new_token();
         }
         let nick = m.nick.clone();
         let key = m.room.clone();
         reg.rooms.enter(&key, id);
-        if announce {
-            self.announce_locked(&mut reg, id);
-        }
         self.welcome(&reg, id);
         self.send_motd(&reg, id);
-        (nick, reg.room_name(&key), refused)
+        // The history before the join: the replay then holds neither the member's own
+        // join nor anything it will also get live.
+        match resume {
+            Some(resume) => {
+                self.catch_up(&reg, id, resume.last_id, false);
+            }
+            None => reg.replay(id, self.config.replay),
+        }
+        let join_id = if announce { self.announce_locked(&mut reg, id) } else { None };
+        Joined::Fresh { nick, room: reg.room_name(&key), refused, join_id }
     }
 
-    /// Tells everyone else that member `id`, welcomed earlier, joined.
-    pub fn announce(&self, id: u64) {
+    /// Tells everyone else that member `id`, welcomed earlier, joined. Returns the id of
+    /// the join event, if one was sent.
+    pub fn announce(&self, id: u64) -> Option<u64> {
         let mut reg = self.lock();
         if reg.members.get(&id).is_some_and(|m| m.registered && !m.announced) {
-            self.announce_locked(&mut reg, id);
+            self.announce_locked(&mut reg, id)
+        } else {
+            None
         }
     }
 
-    fn announce_locked(&self, reg: &mut Registry, id: u64) {
+    fn announce_locked(&self, reg: &mut Registry, id: u64) -> Option<u64> {
         reg.online += 1;
         let online = reg.online;
         let m = reg.members.get_mut(&id).expect("announced member exists");
         m.announced = true;
-        if self.announces(online) {
-            let (nick, key) = (m.nick.clone(), m.room.clone());
+        let (nick, key) = (m.nick.clone(), m.room.clone());
+        self.announces(online).then(|| {
             let (room, here) = (reg.room_name(&key), reg.here(&key));
             let join = EventKind::Join { nick, online, room, here, from_room: None };
-            reg.fan_out(
-                &key,
-                &Frames::new(&Event::now(join), self.json_wanted()),
-                Skip::Member(id),
-            );
+            let frames = Frames::new(Event::now(join), self.json_wanted());
+            reg.publish(&key, frames, Skip::Member(id))
+        })
+    }
+
+    /// Member `id` (a new connection) becomes the session `held`: same nick, same room,
+    /// same session, a new token; the old entry goes. Nobody else is told.
+    fn take_over(&self, reg: &mut Registry, id: u64, held: u64, last_id: u64) -> Joined {
+        let old = reg.members.remove(&held).expect("resumed member exists");
+        reg.release(&old.nick);
+        reg.forget_ip(old.ip);
+        // In first, so that the room never looks empty (an empty room closes).
+        reg.rooms.enter(&old.room, id);
+        reg.rooms.leave(&old.room, held);
+        // Its task waits for the grace period to end, or still serves a connection that
+        // is gone: this ends it, silently.
+        if old.held {
+            old.outbox.wake.notify_one();
+        } else {
+            old.outbox.supersede();
         }
+        let guest = reg.members[&id].nick.clone();
+        reg.release(&guest);
+        reg.hold(&old.nick, id);
+        let token = self.new_token();
+        let m = reg.members.get_mut(&id).expect("resuming member exists");
+        // The old member was counted online, announced and structured; this one takes
+        // its place in those counts.
+        m.nick = old.nick.clone();
+        m.room = old.room.clone();
+        m.json = true;
+        m.registered = true;
+        m.announced = old.announced;
+        m.session = old.session;
+        m.token = token;
+        m.profile.resumed_from(old.profile);
+        self.welcome(reg, id);
+        let missed = self.catch_up(reg, id, last_id, true);
+        let room = reg.room_name(&old.room);
+        Joined::Resumed { nick: old.nick, room, missed, took_over: !old.held }
+    }
+
+    /// Sends member `id` a `resumed` event and the events after `last_id` it may see in
+    /// its room, marked as history. Returns how many.
+    fn catch_up(&self, reg: &Registry, id: u64, last_id: u64, resumed: bool) -> usize {
+        let m = &reg.members[&id];
+        let caught = reg.history.after(last_id, m.session, &m.room);
+        let missed = caught.events.len();
+        let kind = EventKind::Resumed { missed, unavailable: caught.unavailable, resumed };
+        m.outbox.push(encode_for(&Event::now(kind), m.json, &m.nick).as_bytes());
+        reg.send_again(m, &caught.events);
+        missed
+    }
+
+    /// A fresh resume token, or none if the OS has no randomness (then the session
+    /// cannot be resumed, and the error is logged).
+    fn new_token(&self) -> Option<Token> {
+        Token::generate()
+            .map_err(|e| {
+                self.log.error("No randomness for a resume token", json!({"error": e.to_string()}))
+            })
+            .ok()
+    }
+
+    /// Sends member `id` up to `n` (at most [`MAX_HISTORY_REQUEST`]) recent events of
+    /// its room again; `/history`. Returns how many were sent.
+    pub fn history(&self, id: u64, n: usize) -> usize {
+        let reg = self.lock();
+        reg.members.get(&id).map_or(0, |m| {
+            let events = reg.history.recent(m.session, &m.room, n.min(MAX_HISTORY_REQUEST));
+            reg.send_again(m, &events);
+            events.len()
+        })
+    }
+
+    /// Holds member `id`, whose connection was lost, for a resume: true when it can be
+    /// resumed (an announced structured member with a token, not kicked, and a grace
+    /// period set).
+    pub fn hold_for_resume(&self, id: u64) -> bool {
+        if self.config.resume_grace.is_zero() {
+            return false;
+        }
+        let mut reg = self.lock();
+        match reg.members.get_mut(&id) {
+            Some(m) if m.announced && m.json && m.token.is_some() && !m.profile.kicked() => {
+                m.held = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether member `id` is still held (not resumed, not removed).
+    pub fn is_held(&self, id: u64) -> bool {
+        self.lock().members.get(&id).is_some_and(|m| m.held)
     }
 
     /// Switches a member already welcomed in text mode to structured mode: for a hello
@@ -298,6 +460,8 @@ impl Hub {
             online,
             users: if announce { reg.sorted_nicks_with(id) } else { Vec::new() },
             room: reg.room_name(&m.room),
+            last_id: reg.history.last_id(),
+            resume: m.token.as_ref().filter(|_| m.json).map(Token::to_hex),
         });
         m.outbox.push(encode_for(&welcome, m.json, &m.nick).as_bytes());
         // The room: the `room` event in structured mode; in text mode, whose welcome
@@ -313,61 +477,82 @@ impl Hub {
     }
 
     /// Renames member `id` to the enforced form of `wanted`, announcing the change to
-    /// its room (the renamed member too). Returns the old and the new nick; they are equal,
-    /// and nothing is announced, when `wanted` is the nick already held.
-    pub fn rename(&self, id: u64, wanted: &str) -> Result<(String, String), NickChange> {
+    /// its room (the renamed member too). Returns the old and the new nick, and the id of
+    /// the announcement; the nicks are equal, and nothing is announced, when `wanted` is
+    /// the nick already held.
+    pub fn rename(
+        &self,
+        id: u64,
+        wanted: &str,
+    ) -> Result<(String, String, Option<u64>), NickChange> {
         let mut reg = self.lock();
         let old = reg.members[&id].nick.clone();
         let new = self.claim(&mut reg, id, wanted)?;
+        let mut event_id = None;
         if new != old {
             let key = reg.members[&id].room.clone();
             let room = reg.room_name(&key);
             let event = Event::now(EventKind::Nick { old: old.clone(), new: new.clone(), room });
-            reg.fan_out(&key, &Frames::new(&event, self.json_wanted()), Skip::Nobody);
+            let frames = Frames::new(event, self.json_wanted());
+            event_id = Some(reg.publish(&key, frames, Skip::Nobody));
         }
-        Ok((old, new))
+        Ok((old, new, event_id))
     }
 
-    /// Sends `event` to every registered member, whatever their room (shutdown).
+    /// Sends `event`, not part of the conversation (no id, not kept), to every
+    /// registered member, whatever their room (shutdown).
     pub fn broadcast(&self, event: &Event) {
-        let frames = Frames::new(event, self.json_wanted());
+        let frames = Frames::new(event.clone(), self.json_wanted());
         let reg = self.lock();
-        for m in reg.members.values().filter(|m| m.registered) {
+        for m in reg.members.values().filter(|m| m.registered && !m.held) {
             m.outbox.push(frames.get(m.json));
         }
     }
 
-    /// Sends `event` to the members of member `id`'s room, except as `skip` says.
-    /// Only `id`'s own task moves it between rooms, so the room it named in `event`
-    /// is the one it is in.
-    pub fn to_room(&self, id: u64, event: &Event, skip: Skip) {
+    /// Sends the conversation event `event` (a public line or an action) to the members
+    /// of member `id`'s room, except as `skip` says, with the next id, and keeps it.
+    /// Returns the id. Only `id`'s own task moves it between rooms, so the room it named
+    /// in `event` is the one it is in.
+    pub fn to_room(&self, id: u64, event: Event, skip: Skip) -> u64 {
         let frames = Frames::new(event, self.json_wanted());
-        let reg = self.lock();
-        if let Some(m) = reg.members.get(&id) {
-            reg.fan_out(&m.room, &frames, skip);
+        let mut reg = self.lock();
+        match reg.members.get(&id) {
+            Some(m) => {
+                let key = m.room.clone();
+                reg.publish(&key, frames, skip)
+            }
+            None => 0,
         }
     }
 
     /// Delivers a private message to `to` and a confirmation to the sender. Returns the
-    /// target's nick as registered, or `None` if nobody has that nick.
-    pub fn private(&self, from_id: u64, to: &str, text: &str) -> Option<String> {
+    /// target's nick as registered and the message's id, or `None` if nobody has that
+    /// nick. A held target gets it when it resumes.
+    pub fn private(&self, from_id: u64, to: &str, text: &str) -> Option<(String, u64)> {
         let mut reg = self.lock();
         let target_id = *reg.nicks.get(&nick::key(to))?;
         // Only someone the others can know of (in `/list`) can be written to.
         let target = reg.members.get(&target_id).filter(|m| m.announced)?;
         let sender = &reg.members[&from_id];
-        let event = Event::now(EventKind::Private {
+        let mut event = Event::now(EventKind::Private {
             from: sender.nick.clone(),
             to: target.nick.clone(),
             text: text.to_owned(),
         });
-        target.outbox.push(encode_for(&event, target.json, &target.nick).as_bytes());
+        let scope = Scope::Private { from: sender.session, to: target.session };
+        let target_nick = target.nick.clone();
+        let id = reg.keep(event.clone(), scope);
+        event.id = Some(id);
+        let target = &reg.members[&target_id];
+        if !target.held {
+            target.outbox.push(encode_for(&event, target.json, &target.nick).as_bytes());
+        }
+        let sender = &reg.members[&from_id];
         if target_id != from_id {
             sender.outbox.push(encode_for(&event, sender.json, &sender.nick).as_bytes());
         }
-        let target = target.nick.clone();
         people::after_private(&mut reg, from_id, target_id);
-        Some(target)
+        Some((target_nick, id))
     }
 
     /// The `/list` answer for member `id`: the announced nicks in its room (and its
@@ -409,17 +594,14 @@ impl Hub {
 
     /// Forgets member `id` and frees its nick; announces the leave if `reason` is given
     /// and its join was announced.
-    /// Returns its nick and the name of the room it left.
-    pub fn remove(&self, id: u64, reason: Option<&str>) -> Option<(String, String)> {
+    /// Returns its nick, the name of the room it left, and the leave's id and how many
+    /// are then online if the leave was announced.
+    pub fn remove(&self, id: u64, reason: Option<&str>) -> Option<Removed> {
         let mut reg = self.lock();
         let member = reg.members.remove(&id)?;
         reg.release(&member.nick);
-        if let Some(n) = reg.per_ip.get_mut(&member.ip) {
-            *n -= 1;
-            if *n == 0 {
-                reg.per_ip.remove(&member.ip);
-            }
-        }
+        reg.forget_ip(member.ip);
+        let mut leave = None;
         if member.registered && member.json {
             self.json_members.fetch_sub(1, Ordering::Relaxed);
         }
@@ -439,16 +621,17 @@ impl Hub {
                     room: room.clone(),
                     here: reg.here(&member.room),
                 });
-                reg.fan_out(&member.room, &Frames::new(&event, self.json_wanted()), Skip::Nobody);
+                let frames = Frames::new(event, self.json_wanted());
+                leave = Some((reg.publish(&member.room, frames, Skip::Nobody), online));
             }
         }
-        Some((member.nick, room))
+        Some(Removed { nick: member.nick, room, leave })
     }
 
     /// Sends `event` to member `id` alone, in its encoding.
     pub fn send_to(&self, id: u64, event: &Event) {
         let reg = self.lock();
-        if let Some(m) = reg.members.get(&id) {
+        if let Some(m) = reg.members.get(&id).filter(|m| !m.held) {
             m.outbox.push(encode_for(event, m.json, &m.nick).as_bytes());
         }
     }
@@ -492,6 +675,69 @@ impl Hub {
 }
 
 impl Registry {
+    /// Gives `frames` the next id, keeps its event as one of room `key`, and sends it to
+    /// the members of the room except as `skip` says. Returns the id.
+    fn publish(&mut self, key: &str, mut frames: Frames, skip: Skip) -> u64 {
+        let id = self.history.next_id();
+        frames.id = Some(id);
+        self.fan_out(key, &frames, skip);
+        self.store(frames.event, id, Scope::Room(key.into()));
+        id
+    }
+
+    /// Gives `event` the next id and keeps it (unless history is off).
+    fn keep(&mut self, event: Event, scope: Scope) -> u64 {
+        let id = self.history.next_id();
+        self.store(event, id, scope);
+        id
+    }
+
+    /// Keeps `event` as event `id`, moved rather than copied: this runs under the lock
+    /// for every message.
+    fn store(&mut self, mut event: Event, id: u64, scope: Scope) {
+        if self.history.keeps() {
+            event.id = Some(id);
+            self.history.push(Stored { event, scope });
+        }
+    }
+
+    /// Sends member `id` the last `n` public events of its room again.
+    fn replay(&self, id: u64, n: usize) {
+        let m = &self.members[&id];
+        let events = self.history.recent(0, &m.room, n);
+        self.send_again(m, &events);
+    }
+
+    /// Queues `events` for `m`, marked as history.
+    fn send_again(&self, m: &Member, events: &[&Stored]) {
+        for stored in events {
+            let mut event = stored.event.clone();
+            event.history = true;
+            m.outbox.push(encode_for(&event, m.json, &m.nick).as_bytes());
+        }
+    }
+
+    /// The member that holds `wanted` and whose token `token` is, if any: held, or
+    /// still connected as far as the server can tell (a dropped peer is noticed only by
+    /// keepalive, after a minute and more, while its client is already back). A wrong
+    /// token finds nothing, so the nick stays taken.
+    fn resumable(&self, wanted: &str, token: &str) -> Option<u64> {
+        let id = *self.nicks.get(&nick::key(wanted))?;
+        let m = self.members.get(&id)?;
+        // A kicked session is over, even if its task has not closed it yet.
+        let ready = (m.held || (m.announced && m.json)) && !m.profile.kicked();
+        (ready && m.token.as_ref().is_some_and(|t| t.matches(token))).then_some(id)
+    }
+
+    fn forget_ip(&mut self, ip: IpAddr) {
+        if let Some(n) = self.per_ip.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_ip.remove(&ip);
+            }
+        }
+    }
+
     /// Gives member `id` the enforced form of `wanted`, releasing its old nick, and
     /// returns it. The nick must pass the rules, be nobody else's ([`nick::key`]) and look
     /// like nobody else's ([`nick::skeleton`]). The mixed-script rule comes after the
@@ -539,7 +785,7 @@ impl Registry {
     fn fan_out(&self, key: &str, frames: &Frames, skip: Skip) {
         let Some(room) = self.rooms.get(key) else { return };
         for &id in &room.members {
-            let Some(m) = self.members.get(&id) else { continue };
+            let Some(m) = self.members.get(&id).filter(|m| !m.held) else { continue };
             match skip {
                 Skip::Member(s) if s == id => continue,
                 Skip::TextEcho(s) if s == id && !m.json => continue,
@@ -607,6 +853,9 @@ pub struct Moved {
     pub created: bool,
     /// The room left went away with its last member.
     pub closed: bool,
+    /// Ids of the part announced in the room left and of the join in the room entered.
+    pub part_id: Option<u64>,
+    pub join_id: Option<u64>,
 }
 
 /// Moving between rooms and their topics.
@@ -640,30 +889,36 @@ impl Hub {
         let json = self.json_wanted();
         let closed = reg.rooms.leave(&old, id);
         let here = reg.here(&old);
+        let mut part_id = None;
         if !closed && self.announces(here + 1) {
             let part =
                 EventKind::Part { nick: nick.clone(), room: from.clone(), to: to.clone(), here };
-            reg.fan_out(&old, &Frames::new(&Event::now(part), json), Skip::Nobody);
+            part_id = Some(reg.publish(&old, Frames::new(Event::now(part), json), Skip::Nobody));
         }
         reg.rooms.enter(&key, id);
+        // The room and its recent history first, then the join: the replay holds
+        // neither the mover's own join nor anything it will also get live.
+        reg.send_room_event(id);
+        reg.replay(id, self.config.replay);
         let here = reg.here(&key);
+        let mut join_id = None;
         if self.announces(here) {
             let online = reg.online;
             let from_room = Some(from.clone());
             let join = EventKind::Join { nick, online, room: to.clone(), here, from_room };
-            reg.fan_out(&key, &Frames::new(&Event::now(join), json), Skip::Member(id));
+            let frames = Frames::new(Event::now(join), json);
+            join_id = Some(reg.publish(&key, frames, Skip::Member(id)));
         }
-        reg.send_room_event(id);
-        Moved { from, to, created, closed }
+        Moved { from, to, created, closed, part_id, join_id }
     }
 
     /// `/topic`: shows member `id` its room's topic, or sets it to `text` and announces
-    /// that in the room. Returns the room's name.
-    pub fn topic(&self, id: u64, text: Option<&str>) -> String {
+    /// that in the room. Returns the room's name, and the id of the announcement.
+    pub fn topic(&self, id: u64, text: Option<&str>) -> (String, Option<u64>) {
         let mut reg = self.lock();
         let m = &reg.members[&id];
         let (key, nick) = (m.room.clone(), m.nick.clone());
-        let Some(room) = reg.rooms.get_mut(&key) else { return String::new() };
+        let Some(room) = reg.rooms.get_mut(&key) else { return (String::new(), None) };
         let name = room.name.clone();
         match text {
             None => {
@@ -676,14 +931,11 @@ impl Hub {
                 room.topic = text.to_owned();
                 let topic =
                     EventKind::Topic { room: name.clone(), topic: text.to_owned(), by: Some(nick) };
-                reg.fan_out(
-                    &key,
-                    &Frames::new(&Event::now(topic), self.json_wanted()),
-                    Skip::Nobody,
-                );
+                let frames = Frames::new(Event::now(topic), self.json_wanted());
+                return (name, Some(reg.publish(&key, frames, Skip::Nobody)));
             }
         }
-        name
+        (name, None)
     }
 }
 

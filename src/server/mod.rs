@@ -11,11 +11,14 @@ mod connection;
 pub mod console;
 #[cfg(unix)]
 pub mod control;
+mod history;
 mod hub;
 mod intake;
+pub mod journal;
 pub mod moderation;
 pub mod operator;
 mod outbox;
+mod resume;
 mod rooms;
 pub mod tls;
 mod transport;
@@ -34,6 +37,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::task::TaskTracker;
 
 pub use connection::{HELLO_WINDOW, QUIET_JOIN};
+use history::History;
 use hub::Hub;
 pub use moderation::ReloadTrigger;
 use outbox::Outbox;
@@ -81,6 +85,14 @@ pub struct Config {
     pub reload: ReloadTrigger,
     /// The operator's interactive console, when the server runs on a terminal.
     pub console: Option<console::ConsoleLink>,
+    /// Conversation events kept in memory; 0 keeps none.
+    pub history: usize,
+    /// Public events sent to a client that joins, before the live stream.
+    pub replay: usize,
+    /// How long a structured client's lost session is held for a resume; zero: never.
+    pub resume_grace: Duration,
+    /// The `--save` log, read back on start for the last id and the history.
+    pub save: Option<std::path::PathBuf>,
 }
 
 impl From<&ServeArgs> for Config {
@@ -109,6 +121,10 @@ impl From<&ServeArgs> for Config {
             control_socket_required: a.control_socket.is_some(),
             reload: ReloadTrigger::default(),
             console: None,
+            history: a.history as usize,
+            replay: a.replay as usize,
+            resume_grace: Duration::from_secs(a.resume_grace.into()),
+            save: a.save.clone(),
         }
     }
 }
@@ -161,7 +177,8 @@ pub async fn run(
     let watcher = config.access.tls.clone().map(|tls| tokio::spawn(tls.watch(log.clone())));
     let reload = config.reload.clone();
     let console = config.console.clone();
-    let hub = Arc::new(Hub::new(config, log, moderation));
+    let history = load_history(&config, &log);
+    let hub = Arc::new(Hub::new(config, log, moderation, history));
     let tasks = TaskTracker::new();
     let lingering = Arc::new(AtomicUsize::new(0));
     tokio::pin!(shutdown);
@@ -212,6 +229,33 @@ pub async fn run(
     tasks.wait().await;
     hub.log.info("Server stopped", json!({}));
     Ok(())
+}
+
+/// The history to start with: with `--save`, ids continue after the last one logged and
+/// the latest events come back from the log's tail. A log that cannot be read starts an
+/// empty history (and says so): the server still serves.
+fn load_history(config: &Config, log: &EventLog) -> History {
+    let Some(path) = &config.save else { return History::new(config.history, 0) };
+    match journal::load(path, config.history, &config.default_room) {
+        Ok(loaded) => {
+            log.info(
+                "History loaded",
+                json!({"last_id": loaded.last_id, "events": loaded.events.len(), "bytes_read": loaded.bytes_read}),
+            );
+            let mut history = History::new(config.history, loaded.last_id);
+            for stored in loaded.events {
+                history.push(stored);
+            }
+            history
+        }
+        Err(e) => {
+            log.error(
+                "Cannot read the history back from the log; ids start at 1",
+                json!({"file": path.display().to_string(), "error": e.to_string()}),
+            );
+            History::new(config.history, 0)
+        }
+    }
 }
 
 /// Refused connections closed gracefully at a time; in a storm beyond this many, the

@@ -27,6 +27,9 @@ pub struct Outbox {
     /// Whether `state.close` is set, readable without the lock: the task checks it on
     /// every wake-up.
     close_requested: AtomicBool,
+    /// Another connection took this session over (a resume while this connection still
+    /// looked alive): the task ends without a word to anyone.
+    superseded: AtomicBool,
 }
 
 /// Room for a queue's first lines: a busy spell then grows the buffer a few times
@@ -51,7 +54,18 @@ impl Outbox {
             wake: Notify::new(),
             limit,
             close_requested: AtomicBool::new(false),
+            superseded: AtomicBool::new(false),
         }
+    }
+
+    /// Tells the task that its session now belongs to another connection.
+    pub fn supersede(&self) {
+        self.superseded.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    pub fn is_superseded(&self) -> bool {
+        self.superseded.load(Ordering::Acquire)
     }
 
     /// Queues a copy of `line`; never blocks. Lines pushed after an overflow are ignored.

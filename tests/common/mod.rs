@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test crate uses a different part of it
 
 pub mod peer;
+pub mod proxy;
 pub mod pty;
 pub mod state_dir;
 
@@ -60,9 +61,14 @@ impl Server {
 
     /// [`Server::start_within`] with the given state directory (XDG_STATE_HOME), e.g. to
     /// keep the same certificate across a restart.
+    ///
+    /// Unless `extra` says otherwise, the server replays no history on join
+    /// (`--replay 0`): a test about something else then sees only the lines it causes.
     pub fn start_in(state: state_dir::StateDir, extra: &[&str], patience: Duration) -> Server {
+        let replay: &[&str] = if extra.contains(&"--replay") { &[] } else { &["--replay", "0"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
             .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .args(replay)
             .args(extra)
             .env("XDG_STATE_HOME", &*state)
             .env_remove("NO_COLOR")

@@ -59,9 +59,9 @@ impl Session {
         }
         let hub = self.hub.clone();
         match hub.private(self.id, to, text) {
-            Some(target) => hub
+            Some((target, id)) => hub
                 .log
-                .info("Private message", super::message_meta(&self.nick, Some(&target), text)),
+                .info("Private message", super::message_meta(&self.nick, Some(&target), text, id)),
             None => {
                 hub.log
                     .warn("Private message to unknown user", json!({"from": self.nick, "to": to}));

@@ -40,8 +40,9 @@ impl Session {
                 hub.topic(self.id, None);
             }
             Request::Topic(Some(text)) => {
-                let room = hub.topic(self.id, Some(text));
-                hub.log.info("Topic set", json!({"nick": self.nick, "room": room, "topic": text}));
+                let (room, id) = hub.topic(self.id, Some(text));
+                let meta = json!({"nick": self.nick, "room": room, "topic": text, "id": id});
+                hub.log.info("Topic set", meta);
             }
             _ => {}
         }
@@ -68,9 +69,16 @@ impl Session {
             self.flood_debt += ROOM_CREATION_COST;
             self.hub.log.info("Room created", json!({"nick": self.nick, "room": moved.to}));
         }
-        self.hub
-            .log
-            .info("Room joined", json!({"nick": self.nick, "room": moved.to, "from": moved.from}));
+        // With the ids of its part and join, so ids continue past them after a restart
+        // (see `journal`).
+        let mut meta = json!({"nick": self.nick, "room": moved.to, "from": moved.from});
+        if let Some(id) = moved.join_id {
+            meta["id"] = id.into();
+        }
+        if let Some(id) = moved.part_id {
+            meta["part_id"] = id.into();
+        }
+        self.hub.log.info("Room joined", meta);
         if moved.closed {
             self.hub.log.info("Room closed", json!({"room": moved.from}));
         }

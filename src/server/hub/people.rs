@@ -20,14 +20,18 @@ pub(super) struct Profile {
     active: Timestamp,
     /// Set by `/away`; an empty message is away without one.
     away: Option<String>,
-    /// Members already answered with the away message during this away spell.
+    /// Sessions (see `Member::session`: the same person across resumes) already
+    /// answered with the away message during this away spell.
     answered: Vec<u64>,
     oper: bool,
     /// Connected over TLS.
     tls: bool,
     muted: Option<Mute>,
-    /// Who sent the last private message here, for `/reply`.
+    /// The session that sent the last private message here, for `/reply`.
     last_private_from: Option<u64>,
+    /// Kicked or banned: the session ends and is never held for a resume (a kick is not
+    /// a lost connection).
+    kicked: bool,
 }
 
 /// A mute in force: messages are refused until `until` (`None`: until `/unmute`).
@@ -62,7 +66,19 @@ impl Profile {
             tls: false,
             muted: None,
             last_private_from: None,
+            kicked: false,
         }
+    }
+
+    /// This profile for a connection that resumed the session `old` had: the person's
+    /// state (online since, away, operator, muted, `/reply` target) comes along; how it
+    /// is connected (address, TLS) is the new connection's.
+    pub(super) fn resumed_from(&mut self, old: Profile) {
+        *self = Profile { peer: self.peer, tls: self.tls, ..old };
+    }
+
+    pub(super) fn kicked(&self) -> bool {
+        self.kicked
     }
 }
 
@@ -72,13 +88,14 @@ pub(super) fn after_private(reg: &mut Registry, from_id: u64, target_id: u64) {
     if from_id == target_id {
         return;
     }
+    let Some(from_session) = reg.members.get(&from_id).map(|m| m.session) else { return };
     let Some(target) = reg.members.get_mut(&target_id) else { return };
-    target.profile.last_private_from = Some(from_id);
+    target.profile.last_private_from = Some(from_session);
     let Some(message) = target.profile.away.clone() else { return };
-    if target.profile.answered.contains(&from_id) {
+    if target.profile.answered.contains(&from_session) {
         return;
     }
-    target.profile.answered.push(from_id);
+    target.profile.answered.push(from_session);
     let event = Event::now(EventKind::Away { nick: target.nick.clone(), message });
     if let Some(sender) = reg.members.get(&from_id) {
         sender.outbox.push(encode_for(&event, sender.json, &sender.nick).as_bytes());
@@ -116,12 +133,13 @@ impl Hub {
     }
 
     /// The nick to `/reply` to: the last member who sent `id` a private message, if
-    /// still online.
+    /// still online (by session, so through its resumes).
     pub fn reply_target(&self, id: u64) -> Result<String, &'static str> {
         let reg = self.lock();
         let from = reg.members.get(&id).and_then(|m| m.profile.last_private_from);
         let from = from.ok_or("nobody has sent you a private message yet")?;
-        reg.members.get(&from).map(|m| m.nick.clone()).ok_or("who wrote to you last has left")
+        let sender = reg.members.values().find(|m| m.session == from);
+        sender.map(|m| m.nick.clone()).ok_or("who wrote to you last has left")
     }
 
     /// Marks member `id` away with `message`, or back with `None`.
@@ -223,16 +241,16 @@ impl Hub {
     /// Disconnects the holder of `nick`: it gets an error saying `why`, everyone else
     /// its leave with `why` as the reason. Returns its nick as registered.
     pub fn kick(&self, nick: &str, why: &str) -> Option<String> {
-        let reg = self.lock();
+        let mut reg = self.lock();
         let id = reg.find(nick)?;
-        eject(&reg, id, why);
+        eject(&mut reg, id, why);
         Some(reg.members[&id].nick.clone())
     }
 
     /// Disconnects every member a new ban covers (by its address or its nick), as
     /// [`Hub::kick`] does; returns their nicks.
     pub fn kick_banned(&self, target: &crate::server::bans::Target, why: &str) -> Vec<String> {
-        let reg = self.lock();
+        let mut reg = self.lock();
         let ids: Vec<u64> = (reg.members.iter())
             .filter(|(_, m)| {
                 target.matches_nick(&m.nick)
@@ -242,7 +260,7 @@ impl Hub {
             .collect();
         ids.iter()
             .map(|id| {
-                eject(&reg, *id, why);
+                eject(&mut reg, *id, why);
                 reg.members[id].nick.clone()
             })
             .collect()
@@ -267,9 +285,11 @@ impl Hub {
 }
 
 /// Queues the error for member `id` and asks its task to close with `why` as the
-/// leave reason.
-fn eject(reg: &Registry, id: u64, why: &str) {
-    let m = &reg.members[&id];
+/// leave reason; the session can no longer be held or resumed. A held member's task,
+/// waiting for a resume, is woken by the close and leaves at once.
+fn eject(reg: &mut Registry, id: u64, why: &str) {
+    let m = reg.members.get_mut(&id).expect("ejected member exists");
+    m.profile.kicked = true;
     let event =
         Event::now(EventKind::Error { code: "kicked".into(), message: format!("you were {why}") });
     m.outbox.push(encode_for(&event, m.json, &m.nick).as_bytes());

@@ -1,0 +1,387 @@
+//! The client's connection core: it connects, says hello, runs the session, and when the
+//! connection is lost, reconnects with backoff and resumes. The UI never touches the
+//! socket: it gets typed [`CoreEvent`]s, every string in them already sanitised, and
+//! sends the user's lines through the input channel.
+//!
+//! Shaped like osa1/tiny's `libtiny_client`, whose connection task is a `'connect:`
+//! loop that reconnects after a delay while its TUI only renders events.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::connect::{self, Io, Prefixed};
+use super::target::Target;
+use super::{ClientError, Input, hello_lines, session};
+use crate::cli::JoinArgs;
+use crate::framing::Line;
+use crate::protocol::{Event, EventKind, HELLO, HELLO_MODE_JSON, HELLO_RESUME, Request};
+use crate::sanitize::{needs_sanitizing, sanitize};
+
+/// The first wait before reconnecting; it doubles with every failed attempt.
+pub const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+/// The longest wait between two attempts.
+pub const MAX_RETRY: Duration = Duration::from_secs(60);
+
+/// What the connection tells the UI.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CoreEvent {
+    /// The server's welcome; `again` for the welcome of a reconnection.
+    Welcomed { event: Event, again: bool },
+    /// Any other event from the server.
+    Event(Event),
+    /// A line that is not an event; before the first welcome, a `!!!` one is the
+    /// server's refusal.
+    Raw(String),
+    /// The server sent a line longer than the client accepts; it was dropped.
+    TooLong,
+    /// The connection was lost (or an attempt to reconnect failed): the next attempt
+    /// comes in `retry_in`.
+    Lost { reason: String, retry_in: Duration, attempt: u32 },
+}
+
+/// How `tchat join` connects: where, as whom (the command line: nick, TLS, trust,
+/// password file), and whether it comes back after a loss.
+pub struct Core {
+    pub target: Target,
+    pub args: JoinArgs,
+    pub reconnect: bool,
+}
+
+/// A session's stream, as [`connect::open`] hands it over.
+type Stream = Prefixed<Box<dyn Io>>;
+
+/// What the core learnt from the current session's events.
+#[derive(Debug, Default)]
+struct Tracker {
+    welcomed: bool,
+    /// A `!!!` line before the welcome: the server turned the connection away.
+    refused: bool,
+    /// A kick (flooding, too slow): the server ended the session on purpose.
+    kicked: bool,
+    /// The shutdown notice: the server is going away and may come back.
+    shut_down: bool,
+    /// What a resume needs: the nick in use, the token of the last welcome, the highest
+    /// id seen. Kept across sessions.
+    nick: Option<String>,
+    token: Option<String>,
+    last_id: u64,
+}
+
+impl Tracker {
+    /// Types one line from the server, notes what a resume needs, and sanitises it.
+    fn on_line(&mut self, line: Line<'_>, again: bool) -> CoreEvent {
+        let text = match line {
+            Line::Text(text) => text,
+            Line::TooLong => return CoreEvent::TooLong,
+        };
+        let Ok(mut event) = serde_json::from_str::<Event>(&text) else {
+            if !self.welcomed && text.starts_with("!!! ") {
+                self.refused = true;
+            }
+            return CoreEvent::Raw(sanitize(&text));
+        };
+        sanitize_event(&mut event);
+        if let Some(id) = event.id {
+            self.last_id = self.last_id.max(id);
+        }
+        if event.kind.ends_session() {
+            match event.kind {
+                EventKind::Shutdown { .. } => self.shut_down = true,
+                _ => self.kicked = true,
+            }
+        }
+        match &event.kind {
+            EventKind::Welcome { nick, last_id, resume, .. } => {
+                self.welcomed = true;
+                self.nick = Some(nick.clone());
+                self.token = resume.clone();
+                self.last_id = self.last_id.max(*last_id);
+                return CoreEvent::Welcomed { event, again };
+            }
+            EventKind::Nick { old, new, .. } if self.nick.as_deref() == Some(old) => {
+                self.nick = Some(new.clone());
+            }
+            _ => {}
+        }
+        CoreEvent::Event(event)
+    }
+
+    /// The hello that asks for the session back: the nick, the token (`-` if there is
+    /// none, which the server reads as a wrong one) and the last id seen.
+    fn resume_hello(&self, fallback: Option<&str>) -> Vec<String> {
+        match self.nick.as_deref().or(fallback) {
+            Some(nick) if !nick.contains(char::is_whitespace) => {
+                let token = self.token.as_deref().unwrap_or("-");
+                let last = self.last_id;
+                vec![format!("{HELLO} {HELLO_MODE_JSON} {nick} {HELLO_RESUME} {token} {last}")]
+            }
+            _ => hello_lines(fallback),
+        }
+    }
+}
+
+impl Core {
+    /// Runs sessions until the user leaves, the server refuses or kicks the client, or
+    /// (without `reconnect`) the connection ends. `leave` resolving (a signal) counts as
+    /// the user leaving, also while waiting to reconnect.
+    ///
+    /// `stream` is the first session, opened (and its hello sent) before the line editor
+    /// took the terminal; every reconnection goes through [`connect::open`] too, with
+    /// the resume hello, TLS and the pinned certificate as the first time.
+    pub async fn run(
+        &self,
+        mut stream: Stream,
+        input: &mut UnboundedReceiver<Input>,
+        leave: impl Future<Output = ()>,
+        mut emit: impl FnMut(CoreEvent),
+    ) -> Result<(), ClientError> {
+        tokio::pin!(leave);
+        let mut tracker = Tracker::default();
+        let mut typed = Vec::new();
+        let mut again = false;
+        // Failed attempts since the last welcome: a server that accepts and drops at
+        // once (a proxy whose backend is down) still gets the growing waits.
+        let mut attempts = 0;
+        loop {
+            tracker.welcomed = false;
+            tracker.shut_down = false;
+            let on_line = |line: Line<'_>| emit(tracker.on_line(line, again));
+            let typed_now = std::mem::take(&mut typed);
+            let ended = session(stream, Vec::new(), typed_now, input, on_line, leave.as_mut());
+            let ended = ended.await;
+            let result = match ended.result {
+                _ if tracker.refused => return Err(ClientError::Refused),
+                Ok(()) if tracker.kicked || tracker.shut_down => Err(ClientError::Closed),
+                result => result,
+            };
+            if ended.quitting || tracker.kicked || !self.reconnect || result.is_ok() {
+                return result;
+            }
+            if tracker.welcomed {
+                attempts = 0;
+            }
+            let reason = match &result {
+                Err(ClientError::Closed) if tracker.shut_down => "the server shut down".into(),
+                Err(e) => e.to_string(),
+                Ok(()) => unreachable!("returned above"),
+            };
+            let hello = tracker.resume_hello(self.args.nick.as_deref());
+            let waited = self.wait_and_reconnect(
+                (reason, &hello),
+                &mut attempts,
+                (input, leave.as_mut()),
+                &mut typed,
+                &mut emit,
+            );
+            match waited.await? {
+                Some(s) => stream = s,
+                None if typed.is_empty() => return Ok(()),
+                // Lines typed while offline were never sent.
+                None => return result,
+            }
+            again = true;
+        }
+    }
+
+    /// Waits with backoff and reconnects, sending `hello`. Lines typed meanwhile are
+    /// kept in `typed` for the next session. Returns `None` when the user leaves (a
+    /// `/quit`, the end of input or a signal) before a connection succeeds, and an error
+    /// when the server's certificate is no longer the one trusted: that is no network
+    /// trouble to wait out.
+    async fn wait_and_reconnect(
+        &self,
+        (mut reason, hello): (String, &[String]),
+        attempts: &mut u32,
+        (input, mut leave): (&mut UnboundedReceiver<Input>, Pin<&mut impl Future<Output = ()>>),
+        typed: &mut Vec<String>,
+        emit: &mut impl FnMut(CoreEvent),
+    ) -> Result<Option<Stream>, ClientError> {
+        loop {
+            *attempts = attempts.saturating_add(1);
+            let attempt = *attempts;
+            let retry_in = backoff(attempt, jitter());
+            emit(CoreEvent::Lost { reason: reason.clone(), retry_in, attempt });
+            let deadline = tokio::time::sleep(retry_in);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    () = &mut deadline => break,
+                    () = leave.as_mut() => return Ok(None),
+                    next = input.recv() => match next {
+                        Some(Input::Line(line)) if !quits(&line) => typed.push(line),
+                        _ => return Ok(None),
+                    },
+                }
+            }
+            // Not interactive: the line editor owns the terminal now, so a certificate
+            // to decide on or a password to type ends the session instead.
+            match connect::open(&self.target, &self.args, hello, false).await {
+                Ok(opened) => return Ok(Some(opened.stream)),
+                Err(e @ ClientError::Trust(_)) => return Err(e),
+                Err(e) => reason = e.to_string(),
+            }
+        }
+    }
+}
+
+/// Whether what the user entered (a line, or a pasted block) contains a `/quit`.
+fn quits(input: &str) -> bool {
+    input.lines().any(|l| matches!(Request::parse(l.trim_end()), Ok(Request::Quit(_))))
+}
+
+/// How long to wait before attempt `attempt` (1 for the first): [`FIRST_RETRY`]
+/// doubling up to [`MAX_RETRY`], times a factor between 0.8 and 1.2 from `jitter`
+/// (in `0.0..1.0`), so clients that lost the same server do not all come back at once.
+pub fn backoff(attempt: u32, jitter: f64) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(16);
+    let base = FIRST_RETRY.saturating_mul(1 << doublings).min(MAX_RETRY);
+    base.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
+}
+
+/// A number in `0.0..1.0` from the OS's randomness (0.5 if it has none).
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 4];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0),
+        Err(_) => 0.5,
+    }
+}
+
+/// Strips terminal controls from every string the server sent in `event`: done once,
+/// where events enter the client, so nothing downstream (the renderer, the nick list,
+/// completion) ever sees an escape sequence. The client trusts the server no more than
+/// the server trusts its peers.
+pub fn sanitize_event(event: &mut Event) {
+    let clean = |s: &mut String| {
+        if needs_sanitizing(s) {
+            *s = sanitize(s);
+        }
+    };
+    match &mut event.kind {
+        EventKind::Welcome { server, version, nick, users, room, resume, .. } => {
+            [server, version, nick, room].into_iter().for_each(clean);
+            users.iter_mut().for_each(clean);
+            resume.iter_mut().for_each(clean);
+        }
+        EventKind::Public { from, text, room } | EventKind::Action { from, text, room } => {
+            [from, text, room].into_iter().for_each(clean)
+        }
+        EventKind::Private { from, to, text } => [from, to, text].into_iter().for_each(clean),
+        EventKind::Join { nick, room, from_room, .. } => {
+            [nick, room].into_iter().for_each(clean);
+            from_room.iter_mut().for_each(clean);
+        }
+        EventKind::Leave { nick, reason, room, .. } => {
+            [nick, reason, room].into_iter().for_each(clean)
+        }
+        EventKind::Part { nick, room, to, .. } => [nick, room, to].into_iter().for_each(clean),
+        EventKind::Nick { old, new, room } => [old, new, room].into_iter().for_each(clean),
+        EventKind::Users { users, room, away, .. } => {
+            users.iter_mut().chain(away).for_each(clean);
+            clean(room);
+        }
+        EventKind::AllUsers { users } => {
+            for u in users {
+                [&mut u.nick, &mut u.room].into_iter().for_each(clean);
+            }
+        }
+        EventKind::Rooms { rooms } => {
+            for r in rooms {
+                [&mut r.room, &mut r.topic].into_iter().for_each(clean);
+            }
+        }
+        EventKind::Room { room, topic, users } => {
+            [room, topic].into_iter().for_each(clean);
+            users.iter_mut().for_each(clean);
+        }
+        EventKind::Topic { room, topic, by } => {
+            [room, topic].into_iter().for_each(clean);
+            by.iter_mut().for_each(clean);
+        }
+        EventKind::Help { commands } => {
+            for c in commands {
+                [&mut c.usage, &mut c.description].into_iter().for_each(clean);
+            }
+        }
+        EventKind::Whois { nick, room, away, addr, .. } => {
+            [nick, room].into_iter().chain(away.as_mut()).chain(addr.as_mut()).for_each(clean)
+        }
+        EventKind::Away { nick, message } => [nick, message].into_iter().for_each(clean),
+        // Several lines: each is cleaned, the line breaks stay.
+        EventKind::Motd { text } if needs_sanitizing(text) => {
+            *text = text.split('\n').map(sanitize).collect::<Vec<_>>().join("\n");
+        }
+        EventKind::Motd { .. } => {}
+        EventKind::Notice { from, text } => [from, text].into_iter().for_each(clean),
+        EventKind::Info { message } => clean(message),
+        EventKind::Error { code, message } => [code, message].into_iter().for_each(clean),
+        EventKind::Shutdown { reason } => clean(reason),
+        EventKind::Resumed { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_one_second_to_a_minute_with_jitter() {
+        let mid: Vec<u64> = (1..=8).map(|a| backoff(a, 0.5).as_millis() as u64).collect();
+        assert_eq!(mid, [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);
+        assert_eq!(backoff(1, 0.0), Duration::from_millis(800));
+        assert_eq!(backoff(1, 1.0), Duration::from_millis(1200));
+        assert_eq!(backoff(u32::MAX, 1.0), Duration::from_secs(72));
+        let j = jitter();
+        assert!((0.0..1.0).contains(&j), "{j}");
+    }
+
+    fn line(text: &str) -> Line<'_> {
+        Line::Text(text.into())
+    }
+
+    #[test]
+    fn the_tracker_keeps_what_a_resume_needs_and_sanitises_once() {
+        let mut t = Tracker::default();
+        assert_eq!(
+            t.on_line(line("!!! server full"), false),
+            CoreEvent::Raw("!!! server full".into())
+        );
+        assert!(t.refused);
+        let mut t = Tracker::default();
+        let welcome = r#"{"ts":"2026-01-01T00:00:00Z","type":"welcome","server":"s","version":"1","nick":"bob","online":1,"users":["bob"],"last_id":7,"resume":"00ff"}"#;
+        assert!(matches!(
+            t.on_line(line(welcome), false),
+            CoreEvent::Welcomed { again: false, .. }
+        ));
+        let public = r#"{"id":9,"ts":"2026-01-01T00:00:00Z","type":"public","from":"a\u001b[31m","text":"hi\u0007"}"#;
+        match t.on_line(line(public), false) {
+            CoreEvent::Event(Event { kind: EventKind::Public { from, text, .. }, .. }) => {
+                assert_eq!((from.as_str(), text.as_str()), ("a", "hi"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let rename =
+            r#"{"id":10,"ts":"2026-01-01T00:00:00Z","type":"nick","old":"bob","new":"rob"}"#;
+        t.on_line(line(rename), false);
+        assert_eq!(t.resume_hello(Some("bob")), ["/hello json rob resume 00ff 10"]);
+        let kick = r#"{"ts":"2026-01-01T00:00:00Z","type":"error","code":"flood","message":"x"}"#;
+        t.on_line(line(kick), false);
+        assert!(t.kicked && !t.refused);
+        assert_eq!(
+            Tracker::default().resume_hello(Some("two words")),
+            ["/hello json", "/nick two words"]
+        );
+        assert_eq!(Tracker::default().resume_hello(Some("al")), ["/hello json al resume - 0"]);
+    }
+
+    #[test]
+    fn a_quit_anywhere_in_a_paste_counts() {
+        assert!(quits("/quit"));
+        assert!(quits("hello\n/QUIT bye"));
+        assert!(!quits("hello\n//quit"));
+    }
+}

@@ -1,0 +1,271 @@
+//! History and resume through the real server: ids, replay on join, `/history`, the
+//! history reloaded from `--save` after a restart, and a structured client that loses
+//! its connection and takes its session back.
+
+mod common;
+
+use common::proxy::Proxy;
+use common::{Client, Server, temp_path};
+use serde_json::Value;
+
+/// Reads JSON events until one of type `kind`, returning the events before it too.
+fn events_until(c: &mut Client, kind: &str) -> (Vec<Value>, Value) {
+    let mut before = Vec::new();
+    loop {
+        let line = c.next_line().unwrap_or_else(|| panic!("closed before {kind}"));
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if v["type"] == kind {
+            return (before, v);
+        }
+        before.push(v);
+    }
+}
+
+/// A structured client through `addr` with a resume hello.
+fn resume(addr: std::net::SocketAddr, nick: &str, token: &str, last_id: u64) -> (Client, Value) {
+    let mut c = Client::connect(addr);
+    c.send(&format!("/hello json {nick} resume {token} {last_id}"));
+    let welcome = c.expect_event("welcome");
+    (c, welcome)
+}
+
+/// The `public` events' texts among `events`.
+fn texts(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "public")
+        .map(|e| e["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_joiner_sees_recent_public_events_marked_as_history_but_no_one_elses_private() {
+    let server = Server::start(&["--replay", "3"]);
+    let (mut alice, _) = server.json_client("alice");
+    let mut bob = server.text_client("bob");
+    alice.send("/msg bob secret");
+    bob.expect("secret");
+    for text in ["one", "two", "three", "four"] {
+        alice.send(text);
+    }
+    bob.expect("four");
+    let (mut jay, welcome) = server.json_client("jay");
+    // After the welcome, the `room` event, then the replay.
+    assert_eq!(jay.expect_event("room")["room"], "#lobby");
+    let replayed: Vec<Value> =
+        (0..3).map(|_| serde_json::from_str(&jay.next_line().unwrap()).unwrap()).collect();
+    assert_eq!(texts(&replayed), ["two", "three", "four"]);
+    let ids: Vec<u64> = replayed.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    assert!(replayed.iter().all(|e| e["history"] == true), "{replayed:?}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert_eq!(welcome["last_id"].as_u64(), ids.last().copied(), "{welcome}");
+    // Live events have ids and no history flag.
+    alice.send("five");
+    let live = jay.expect_event("public");
+    assert!(live["id"].as_u64().unwrap() > ids[2] && live.get("history").is_none(), "{live}");
+
+    // Text mode: the time in brackets; and /history asks for more, never the private.
+    let mut tom = server.text_client("tom");
+    // The last 3 events: four, jay's join, five.
+    let line = tom.expect("<alice> four");
+    assert!(line.starts_with('[') && line.as_bytes()[6] == b']', "{line}");
+    tom.expect("<alice> five");
+    tom.send("/history 50");
+    let mut seen = Vec::new();
+    while !seen.last().is_some_and(|l: &String| l.ends_with("<alice> five")) {
+        seen.push(tom.next_line().unwrap());
+    }
+    assert!(seen.iter().any(|l| l.ends_with("<alice> one")), "{seen:?}");
+    assert!(!seen.iter().any(|l| l.contains("secret")), "{seen:?}");
+}
+
+#[test]
+fn ids_and_history_survive_a_restart_on_the_same_log() {
+    let log = temp_path("restart.jsonl");
+    let save = log.to_str().unwrap();
+    let last_before = {
+        let mut server = Server::start(&["--save", save]);
+        let (mut a, _) = server.json_client("alice");
+        a.send("before the restart");
+        let ev = a.expect_event("public");
+        assert!(server.terminate().success());
+        ev["id"].as_u64().unwrap()
+    };
+    let mut server = Server::start(&["--save", save, "--replay", "5"]);
+    server.wait_console("History loaded");
+    let (mut b, welcome) = server.json_client("bob");
+    assert_eq!(welcome["last_id"].as_u64(), Some(last_before), "{welcome}");
+    let (history, live) = {
+        b.send("after");
+        events_until(&mut b, "public")
+    };
+    // The replay precedes: alice's join, her line (and her leave: shutdown is not one).
+    let replayed: Vec<_> = history.iter().chain([&live]).filter(|e| e["history"] == true).collect();
+    assert!(replayed.iter().any(|e| e["text"] == "before the restart"), "{history:?} {live}");
+    let after = if live["history"] == true { b.expect_event("public") } else { live };
+    assert_eq!(after["text"], "after");
+    assert!(after["id"].as_u64().unwrap() > last_before, "{after}");
+    let _ = std::fs::remove_file(&log);
+}
+
+#[test]
+fn a_lost_structured_client_resumes_with_exactly_what_it_missed_and_nobody_notices() {
+    let mut server = Server::start(&[]);
+    let proxy = Proxy::start(server.addr);
+    let mut alice = server.text_client("alice");
+    let (mut jay, welcome) = {
+        let mut c = Client::connect(proxy.addr);
+        c.send("/hello json jay");
+        let w = c.expect_event("welcome");
+        (c, w)
+    };
+    let token = welcome["resume"].as_str().expect("a structured welcome has a token").to_owned();
+    assert_eq!(token.len(), 32);
+    alice.expect("jay joined");
+    alice.send("seen");
+    let last_id = jay.expect_event("public")["id"].as_u64().unwrap();
+
+    proxy.cut();
+    assert_eq!(jay.read_to_close().len(), 0);
+    server.wait_console("Held for resume");
+    for i in 0..5 {
+        alice.send(&format!("missed {i}"));
+    }
+    alice.send("/msg jay private while away");
+    alice.send("/list");
+    assert_eq!(alice.expect("online:"), "*** 2 online: alice, jay", "jay still online");
+
+    // A wrong token does not take the nick.
+    let (mut thief, w) = resume(server.addr, "jay", &"0".repeat(32), 0);
+    assert_ne!(w["nick"], "jay", "{w}");
+    assert_eq!(thief.expect_event("error")["code"], "nick_taken");
+    thief.send("/quit");
+    alice.expect("left: quit");
+
+    let (mut back, w) = resume(proxy.addr, "jay", &token, last_id);
+    assert_eq!(w["nick"], "jay");
+    assert_ne!(w["resume"].as_str(), Some(token.as_str()), "a token serves one connection");
+    let (_, resumed) = events_until(&mut back, "resumed");
+    // Five lines, the private message, and the thief coming and going.
+    assert_eq!((resumed["missed"].as_u64(), resumed["resumed"].as_bool()), (Some(8), Some(true)));
+    let missed: Vec<Value> =
+        (0..8).map(|_| serde_json::from_str(&back.next_line().unwrap()).unwrap()).collect();
+    assert_eq!(texts(&missed), ["missed 0", "missed 1", "missed 2", "missed 3", "missed 4"]);
+    assert_eq!(
+        (missed[5]["type"].as_str(), missed[5]["text"].as_str()),
+        (Some("private"), Some("private while away"))
+    );
+    assert_eq!(
+        (missed[6]["type"].as_str(), missed[7]["type"].as_str()),
+        (Some("join"), Some("leave"))
+    );
+    assert!(missed.iter().all(|e| e["history"] == true));
+    let ids: Vec<u64> = missed.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    assert!(ids[0] == last_id + 1 && ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+    alice.send("live again");
+    assert_eq!(back.expect_event("public")["text"], "live again");
+    // Alice saw the thief come and go, and nothing of jay.
+    alice.sync();
+    assert_eq!(
+        alice.seen.iter().filter(|l| l.contains("jay joined")).count(),
+        1,
+        "{:?}",
+        alice.seen
+    );
+    assert!(!alice.seen.iter().any(|l| l.contains("jay left")), "{:?}", alice.seen);
+    // The old token is spent.
+    let (_c, w) = resume(server.addr, "jay", &token, 0);
+    assert_ne!(w["nick"], "jay");
+}
+
+#[test]
+fn after_the_grace_the_leave_is_announced_and_a_late_resume_catches_up_publicly() {
+    let server = Server::start(&["--resume-grace", "1", "--history", "3"]);
+    let proxy = Proxy::start(server.addr);
+    let mut alice = server.text_client("alice");
+    let mut jay = Client::connect(proxy.addr);
+    jay.send("/hello json jay");
+    let token = jay.expect_event("welcome")["resume"].as_str().unwrap().to_owned();
+    alice.expect("jay joined");
+    proxy.cut();
+    assert_eq!(alice.expect("jay left"), "*** jay left: connection lost (1 online)");
+    for i in 0..4 {
+        alice.send(&format!("later {i}"));
+    }
+    alice.sync();
+    // Ids: joins 1 and 2, the leave 3, these 4 to 7; kept: the last 3, 5 to 7. After
+    // id 1, ids 2 to 4 are no longer kept.
+    let (mut back, w) = resume(server.addr, "jay", &token, 1);
+    assert_eq!(w["nick"], "jay");
+    let (_, resumed) = events_until(&mut back, "resumed");
+    assert_eq!(resumed["resumed"], false);
+    assert_eq!((resumed["missed"].as_u64(), resumed["unavailable"].as_u64()), (Some(3), Some(3)));
+    assert!(alice.expect("joined").contains("jay joined"));
+}
+
+/// A laptop that slept: its old connection still looks open to the server when the
+/// client is back. The token takes the session over, the old connection is closed, and
+/// nobody else notices.
+#[test]
+fn a_resume_takes_over_a_connection_the_server_still_thinks_open() {
+    let server = Server::start(&[]);
+    let mut alice = server.text_client("alice");
+    let (mut old, welcome) = server.json_client("jay");
+    let token = welcome["resume"].as_str().unwrap().to_owned();
+    alice.expect("jay joined");
+    alice.send("one");
+    let last_id = old.expect_event("public")["id"].as_u64().unwrap();
+    alice.send("two");
+    // Delivered, but not seen by the client (say, lost in flight).
+    assert_eq!(old.expect_event("public")["text"], "two");
+    let (mut new, w) = resume(server.addr, "jay", &token, last_id);
+    assert_eq!(w["nick"], "jay");
+    let (_, resumed) = events_until(&mut new, "resumed");
+    assert_eq!((resumed["missed"].as_u64(), resumed["resumed"].as_bool()), (Some(1), Some(true)));
+    assert_eq!(new.expect_event("public")["text"], "two");
+    // The old connection is closed, with nothing more on it.
+    let rest = old.read_to_close();
+    assert!(rest.iter().all(|l| !l.contains("\"welcome\"")), "{rest:?}");
+    alice.send("three");
+    assert_eq!(new.expect_event("public")["text"], "three");
+    alice.sync();
+    let news: Vec<_> =
+        alice.seen.iter().filter(|l| l.contains("jay joined") || l.contains("jay left")).collect();
+    assert_eq!(news, ["*** jay joined (2 online)"], "{:?}", alice.seen);
+    assert_eq!(alice.seen.last().unwrap(), "*** 2 online: alice, jay");
+}
+
+/// History is per room: a joiner gets its room's recent events, and a move with `/join`
+/// gets the new room's; a session resumed in a room gets back to that room and what was
+/// said there.
+#[test]
+fn history_replay_and_resume_follow_rooms() {
+    let server = Server::start(&["--replay", "5"]);
+    let mut alice = server.text_client("alice");
+    let (mut bob, welcome) = server.json_client("bob");
+    let token = welcome["resume"].as_str().unwrap().to_owned();
+    bob.send("/join #dev");
+    bob.expect_event("room");
+    bob.send("dev line");
+    let last_id = bob.expect_event("public")["id"].as_u64().unwrap();
+    alice.send("lobby line");
+    let mut tom = server.text_client("tom");
+    tom.expect("<alice> lobby line");
+    tom.send("/join #dev");
+    tom.expect("<bob> dev line");
+    assert!(!tom.sync().iter().any(|l| l.contains("lobby line")), "{:?}", tom.seen);
+    // Bob drops; tom talks in #dev, alice in #lobby; bob resumes into #dev.
+    bob.stream.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(bob);
+    tom.send("while bob was away");
+    alice.send("not for #dev");
+    alice.sync();
+    let (mut back, w) = resume(server.addr, "bob", &token, last_id);
+    assert_eq!((w["nick"].as_str(), w["room"].as_str()), (Some("bob"), Some("#dev")), "{w}");
+    let (_, resumed) = events_until(&mut back, "resumed");
+    assert_eq!(resumed["resumed"], true, "{resumed}");
+    let missed: Vec<Value> = (0..resumed["missed"].as_u64().unwrap())
+        .map(|_| serde_json::from_str(&back.next_line().unwrap()).unwrap())
+        .collect();
+    assert_eq!(texts(&missed), ["while bob was away"], "{missed:?}");
+}
