@@ -346,7 +346,9 @@ fn description(page: Page) -> Roff {
                  started from has closed, the server tells every client it is shutting \
                  down, flushes and closes every connection and the log, and exits with \
                  status 0. Any other SIGHUP (a service manager's reload) reloads the TLS \
-                 certificate and key without dropping anyone.",
+                 certificate and key and the --motd and --bans files without dropping \
+                 anyone; a file that fails to load keeps its old contents, and the error \
+                 is logged.",
             );
             para(
                 &mut r,
@@ -584,7 +586,8 @@ fn files(r: &mut Roff, page: Page) {
             bold("--bans"),
             roman(
                 ": one JSON object per line (kind nick, addr or net; target; until, \
-                 null for a permanent ban; reason; by; at), replaced whole on every change.",
+                 null for a permanent ban; reason; by; at), replaced whole on every change \
+                 and read again on SIGHUP.",
             ),
         ]);
     }

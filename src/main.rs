@@ -66,11 +66,12 @@ fn run_server(
     tls: &Tls,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (log, writer) = EventLog::start(console, args.save.as_deref())?;
+    let reload = config.reload.clone();
     let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(async {
         let addr = std::net::SocketAddr::from((args.host, args.port));
         let listener = server::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        server::run(listener, config, log, shutdown_signal(tls)).await?;
+        server::run(listener, config, log, shutdown_signal(tls, reload)).await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     });
     writer.finish();
@@ -94,10 +95,11 @@ fn open_certs(args: &ServeArgs) -> Result<Certs, Box<dyn std::error::Error>> {
 }
 
 /// Resolves on Ctrl-C or SIGTERM, and on a SIGHUP that comes from a closed terminal; any
-/// other SIGHUP reloads the TLS certificate (the daemon convention). A hangup would
-/// otherwise kill the server on the spot, without telling the clients or writing the
-/// log's last events.
-async fn shutdown_signal(tls: &Tls) {
+/// other SIGHUP reloads what can change without a restart (the daemon convention, as
+/// systemd's `ExecReload` and logrotate expect): the TLS certificate, and through
+/// `reload` the MOTD and bans files. A hangup would otherwise kill the server on the
+/// spot, without telling the clients or writing the log's last events.
+async fn shutdown_signal(tls: &Tls, reload: server::ReloadTrigger) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -113,13 +115,14 @@ async fn shutdown_signal(tls: &Tls) {
                         return;
                     }
                     tls.reload.notify_one();
+                    reload.fire();
                 }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tls;
+        let _ = (tls, reload);
         let _ = tokio::signal::ctrl_c().await;
     }
 }

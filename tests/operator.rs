@@ -218,6 +218,42 @@ fn reload_rereads_the_motd_and_bans_files() {
     let _ = std::fs::remove_file(&motd);
 }
 
+/// SIGHUP is the service reload: the MOTD and bans files are read again (as with
+/// `tchat ctl reload`), and everyone stays connected.
+#[cfg(unix)]
+#[test]
+fn sighup_rereads_the_motd_and_bans_files_and_keeps_everyone_connected() {
+    let motd = temp_path("hup-motd.txt");
+    let bans = temp_path("hup-bans.jsonl");
+    std::fs::write(&motd, "before the hangup\n").unwrap();
+    std::fs::write(&bans, "").unwrap();
+    let mut server =
+        Server::start(&["--motd", motd.to_str().unwrap(), "--bans", bans.to_str().unwrap()]);
+    let mut alice = server.text_client("alice");
+    alice.expect("*** MOTD: before the hangup");
+    std::fs::write(&motd, "after the hangup\n").unwrap();
+    let ban = r#"{"kind":"nick","target":"mallory","until":null,"reason":"spam","by":"ctl","at":"2026-01-01T00:00:00Z"}"#;
+    std::fs::write(&bans, format!("{ban}\n")).unwrap();
+    let pid = libc::pid_t::try_from(server.child.id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid, which it still is (not yet waited for).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let line = server.wait_console("Reloaded");
+    assert!(line.contains("reloaded message of the day and bans"), "{line}");
+    let mut bob = server.text_client("bob");
+    bob.expect("*** MOTD: after the hangup");
+    let mut mallory = server.connect();
+    mallory.send("/nick mallory");
+    assert_eq!(mallory.next_line().unwrap(), "!!! you are banned from this server: spam");
+    // The first client never noticed.
+    bob.send("still here");
+    alice.expect("<bob> still here");
+    alice.send("/motd");
+    alice.expect("*** MOTD: after the hangup");
+    assert!(!alice.seen.iter().any(|l| l.contains("shutting down")), "{:?}", alice.seen);
+    let _ = std::fs::remove_file(&motd);
+    let _ = std::fs::remove_file(&bans);
+}
+
 #[test]
 fn oper_with_the_right_password_may_moderate_and_the_password_is_never_logged() {
     let password = temp_path("oper-password");
