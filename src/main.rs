@@ -9,7 +9,7 @@ use tchat::event_log::{Console, EventLog};
 use tchat::server;
 use tchat::server::access::{Access, Tls};
 use tchat::server::console::Interactive;
-use tchat::server::tls::{CertSource, Certs, default_state_dir};
+use tchat::server::tls::{CertSource, Certs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -84,7 +84,7 @@ fn open_certs(args: &ServeArgs) -> Result<Certs, Box<dyn std::error::Error>> {
     let source = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => CertSource::Files { cert: cert.clone(), key: key.clone() },
         _ => {
-            let dir = args.state_dir.clone().or_else(default_state_dir).ok_or(
+            let dir = args.state_dir.clone().or_else(tchat::state_dir::dir).ok_or(
                 "no state directory for the TLS certificate: set HOME or XDG_STATE_HOME, \
                  or give --state-dir",
             )?;

@@ -10,15 +10,29 @@ use std::path::{Path, PathBuf};
 /// The path of `name` in the state directory; `None` when neither XDG_STATE_HOME nor
 /// HOME helps.
 pub fn file(name: &str) -> Option<PathBuf> {
-    file_from(std::env::var_os("XDG_STATE_HOME"), std::env::var_os("HOME"), name)
+    Some(dir()?.join(name))
 }
 
-fn file_from(state: Option<OsString>, home: Option<OsString>, name: &str) -> Option<PathBuf> {
-    let base = match state.map(PathBuf::from).filter(|p| p.is_absolute()) {
-        Some(state) => state,
-        None => PathBuf::from(home.filter(|h| !h.is_empty())?).join(".local/state"),
+/// tchat's state directory: `$XDG_STATE_HOME/tchat`, else `~/.local/state/tchat`. The
+/// server keeps its generated TLS key and certificate there too.
+pub fn dir() -> Option<PathBuf> {
+    tchat_dir(std::env::var_os("XDG_STATE_HOME"), std::env::var_os("HOME"), ".local/state")
+}
+
+/// tchat's data directory: `$XDG_DATA_HOME/tchat`, else `~/.local/share/tchat`; the
+/// client's known hosts live there, as ssh's do in `~/.ssh`, apart from disposable state.
+pub fn data_dir() -> Option<PathBuf> {
+    tchat_dir(std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME"), ".local/share")
+}
+
+/// `XDG/tchat` when the XDG variable holds an absolute path (relative ones are to be
+/// ignored, the specification says), else `HOME/fallback/tchat`.
+fn tchat_dir(xdg: Option<OsString>, home: Option<OsString>, fallback: &str) -> Option<PathBuf> {
+    let base = match xdg.map(PathBuf::from).filter(|p| p.is_absolute()) {
+        Some(xdg) => xdg,
+        None => PathBuf::from(home.filter(|h| !h.is_empty())?).join(fallback),
     };
-    Some(base.join("tchat").join(name))
+    Some(base.join("tchat"))
 }
 
 /// Creates the directory of `path` (0700) and the file itself if missing, and makes the
@@ -55,7 +69,8 @@ mod tests {
     #[test]
     fn the_state_directory_follows_xdg() {
         let p = |state: Option<&str>, home: Option<&str>| {
-            file_from(state.map(Into::into), home.map(Into::into), "history")
+            tchat_dir(state.map(Into::into), home.map(Into::into), ".local/state")
+                .map(|dir| dir.join("history"))
         };
         assert_eq!(p(Some("/s"), Some("/h")), Some(PathBuf::from("/s/tchat/history")));
         assert_eq!(p(None, Some("/h")), Some(PathBuf::from("/h/.local/state/tchat/history")));

@@ -10,10 +10,7 @@ use crate::fingerprint::Fingerprint;
 
 /// The known hosts file's default place.
 pub fn default_path() -> Option<PathBuf> {
-    let from_env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    from_env("XDG_DATA_HOME")
-        .or_else(|| from_env("HOME").map(|home| home.join(".local/share")))
-        .map(|dir| dir.join("tchat").join("known_hosts"))
+    Some(crate::state_dir::data_dir()?.join("known_hosts"))
 }
 
 /// A pinned fingerprint and the line it is on (from 1), for the message that says how

@@ -67,15 +67,6 @@ impl fmt::Display for TlsError {
 
 impl std::error::Error for TlsError {}
 
-/// The state directory: `XDG_STATE_HOME/tchat`, else `~/.local/state/tchat` (the XDG
-/// Base Directory specification's default).
-pub fn default_state_dir() -> Option<PathBuf> {
-    let from_env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    from_env("XDG_STATE_HOME")
-        .or_else(|| from_env("HOME").map(|home| home.join(".local/state")))
-        .map(|dir| dir.join("tchat"))
-}
-
 /// The certificate in use, and where to reload it from.
 pub struct Certs {
     source: CertSource,
