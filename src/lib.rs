@@ -5,24 +5,20 @@
 //!   rendered from it;
 //! - [`protocol`]: what clients send ([`protocol::Request`]) and what the server sends
 //!   back ([`protocol::Event`]) in text or JSON;
-//! - [`framing`]: bounded line splitting; [`telnet`]: removing telnet commands;
-//!   [`sanitize`]: stripping terminal controls;
-//!   [`nick`]: nickname rules; [`room`]: room name rules; [`flood`]: per-client rate
-//!   limiting; [`net`]: the TCP
-//!   options both ends set;
-//! - [`server`]: the accept loop, the hub that owns the nick table and fans events out,
-//!   and one task per connection;
-//! - [`server::operator`]: the operator's commands (console, control socket, `/oper`),
-//!   [`server::bans`]: the ban list, [`ctl`]: `tchat ctl`, the control socket's client,
-//!   [`server::console`]: the operator's command line on the server's terminal;
+//! - input rules, pure and shared by both ends: [`framing`] (bounded line splitting and
+//!   line ends), [`telnet`] (removing telnet commands), [`sanitize`] (terminal controls
+//!   and invisible text), [`nick`] and [`room`] (RFC 8266 identity and TR39 look-alikes),
+//!   [`flood`] (fakelag);
+//! - [`server`]: the accept loop, the hub that owns nicks, rooms, history and moderation
+//!   and fans events out, one task per connection, TLS, the control socket and the
+//!   operator's console; [`auth`]: the server password; [`ctl`]: `tchat ctl`;
 //! - [`event_log`]: the console and `--save` JSON Lines log; [`timestamp`]: how both it
 //!   and the structured events write `ts`;
-//! - [`client`]: `tchat join`, the terminal client (rendering, completion, line editor,
-//!   TLS with trust on first use);
-//! - [`fingerprint`]: certificate fingerprints as both ends write them; [`auth`]: the
-//!   server password;
-//! - [`state_dir`]: where histories and settings are kept between runs;
-//!   [`terminal`]: putting the terminal mode back behind a line editor.
+//! - [`client`]: `tchat join`, the terminal client (connection core with reconnect and
+//!   resume, rendering, completion, line editor, TLS with trust on first use);
+//! - shared plumbing: [`net`] (the TCP options both ends set), [`fingerprint`]
+//!   (certificate fingerprints as both ends write them), [`state_dir`] (the XDG state
+//!   and data directories), [`terminal`] (restoring the terminal mode).
 
 pub mod auth;
 pub mod cli;
