@@ -44,20 +44,31 @@
 //! it expects `M × C` messages (`{"id":…,"type":"public",…}` lines). `burst 200x50
 //! history 0` is the text scenario with `--history 0`, to set against `burst 200x50`
 //! (history on, the default 1000).
+//!
+//! Scenarios whose name ends in `tls` connect over TLS (`fanout/tls.rs`: rustls's
+//! `ClientConnection` in the same epoll loop), trusting the server's generated
+//! certificate by the fingerprint on its `Listening` line; the rest of the scenario is
+//! the same as the plain one of the same name, so the two compare directly (the table
+//! ends with the ratios tls/plain). The relay speaks no TLS: they run only against tchat.
+//! The server keeps its generated certificate in a temporary `--state-dir`.
 
 #[path = "fanout/relay.rs"]
 mod relay;
+#[path = "fanout/tls.rs"]
+mod tls;
 
 use std::ffi::OsStr;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use rustls::{ClientConfig, ClientConnection};
 use serde_json::json;
+use tchat::fingerprint::Fingerprint;
 
 /// Clients connected but not yet welcomed; keeps the server's accept backlog from
 /// overflowing (a dropped SYN costs a one-second retransmission).
@@ -136,6 +147,23 @@ struct Scenario {
     json: bool,
     /// Extra `tchat serve` options.
     server_args: Vec<&'static str>,
+    /// The clients connect over TLS.
+    tls: bool,
+}
+
+impl Scenario {
+    /// The same scenario over TLS, named after it with ` tls`.
+    fn over_tls(&self) -> Scenario {
+        let name = format!("{} tls", self.name);
+        Scenario { name, tls: true, server_args: self.server_args.clone(), ..*self }
+    }
+
+    /// Whether `target` can run it: the relay has no rooms, and speaks neither TLS nor
+    /// JSON nor tchat's options.
+    fn runs_on(&self, target: Target) -> bool {
+        target == Target::Tchat
+            || (self.rooms == 1 && !self.tls && !self.json && self.server_args.is_empty())
+    }
 }
 
 /// One run's figures.
@@ -191,6 +219,7 @@ fn main() {
         rooms: 1,
         json: false,
         server_args: Vec::new(),
+        tls: false,
     };
     let paced = |c: usize, secs: u32| Scenario {
         name: format!("paced {c}x{secs}s"),
@@ -199,6 +228,7 @@ fn main() {
         rooms: 1,
         json: false,
         server_args: Vec::new(),
+        tls: false,
     };
     let idle = |c: usize| Scenario {
         name: format!("idle {c}"),
@@ -207,14 +237,18 @@ fn main() {
         rooms: 1,
         json: false,
         server_args: Vec::new(),
+        tls: false,
     };
     let mut scenarios = vec![
         burst(50, 200),
         burst(200, 50),
+        burst(200, 50).over_tls(),
         burst(1000, 5),
+        burst(1000, 5).over_tls(),
         Scenario { name: "burst 1000x5 in 10 rooms".into(), rooms: 10, ..burst(1000, 5) },
         if quick { paced(200, 3) } else { paced(500, 10) },
         idle(1000),
+        idle(1000).over_tls(),
         Scenario { name: "json burst 200x50".into(), json: true, ..burst(200, 50) },
         Scenario {
             name: "burst 200x50 history 0".into(),
@@ -224,6 +258,7 @@ fn main() {
     ];
     if !quick {
         scenarios.push(idle(10_000));
+        scenarios.push(idle(10_000).over_tls());
     }
     if let Ok(custom) = std::env::var("TCHAT_BENCH_BURST") {
         for spec in custom.split(',') {
@@ -251,10 +286,7 @@ fn main() {
         let mut all = vec![Vec::new(); targets.len()];
         for run in 1..=runs {
             for (&target, figures) in targets.iter().zip(&mut all) {
-                // The relay has no rooms, and speaks neither JSON nor tchat's options.
-                if target == Target::Relay
-                    && (sc.rooms > 1 || sc.json || !sc.server_args.is_empty())
-                {
+                if !sc.runs_on(target) {
                     continue;
                 }
                 let row = target.row(&sc.name);
@@ -278,6 +310,7 @@ fn main() {
     }
     print_table(&table);
     print_ratios(&table);
+    print_tls_ratios(&table);
     if table.iter().any(|r| r.figures.lost > 0) {
         eprintln!("some messages were lost");
         std::process::exit(1);
@@ -365,6 +398,41 @@ fn print_ratios(table: &[Row]) {
     }
 }
 
+/// For each scenario run over TLS and in plain text on tchat, the TLS figures divided by
+/// the plain ones: the issue asks for at least half the plain rate (≥ 0.5).
+fn print_tls_ratios(table: &[Row]) {
+    let ratio = |t: f64, p: f64| if p > 0.0 { format!("{:.2}", t / p) } else { "-".into() };
+    let tchat = || table.iter().filter(|r| r.target == Target::Tchat);
+    let mut header = false;
+    for tls in tchat() {
+        let Some(name) = tls.scenario.strip_suffix(" tls") else { continue };
+        let Some(plain) = tchat().find(|r| r.scenario == name) else { continue };
+        if !header {
+            println!();
+            println!("tls / plain (tchat):");
+            header = true;
+        }
+        let (t, p) = (&tls.figures, &plain.figures);
+        let figures = if t.expected > 0 {
+            format!(
+                "deliveries/s {}, p99 {}, srv cpu {}, gen cpu {}",
+                ratio(t.per_s, p.per_s),
+                ratio(t.p99_ms, p.p99_ms),
+                ratio(t.server_cpu_s, p.server_cpu_s),
+                ratio(t.loadgen_cpu_s, p.loadgen_cpu_s)
+            )
+        } else {
+            format!(
+                "KiB/conn {} ({:.2} KiB more per connection), connect {}",
+                ratio(t.rss_per_conn_kib, p.rss_per_conn_kib),
+                t.rss_per_conn_kib - p.rss_per_conn_kib,
+                ratio(t.connect_s, p.connect_s)
+            )
+        };
+        println!("{:<20} {figures}", tls.scenario);
+    }
+}
+
 fn summary(f: &Figures) -> String {
     format!(
         "connect {:.3}s, {:.2} M deliveries/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, lost {}, \
@@ -432,6 +500,12 @@ fn run_scenario(sc: &Scenario, target: Target) -> io::Result<Figures> {
     let server = Server::start(target, sc.clients + 16, &sc.server_args)?;
     let rss_before = server.rss_kib().0;
     let mut lg = LoadGen::new(server.addr, sc.json)?;
+    if sc.tls {
+        let fingerprint = server.fingerprint.ok_or_else(|| {
+            io::Error::other("the server printed no certificate fingerprint: is TLS off?")
+        })?;
+        lg.tls = Some(tls::client_config(fingerprint));
+    }
     let mut f = Figures::default();
 
     let t = Instant::now();
@@ -501,6 +575,16 @@ fn wrapped(bin: impl AsRef<OsStr>) -> Command {
 struct Server {
     child: Child,
     addr: SocketAddr,
+    /// Its TLS certificate's, from the `Listening` line (the relay has none).
+    fingerprint: Option<Fingerprint>,
+}
+
+/// The state directory every tchat server of this run keeps its generated certificate
+/// in: a temporary one, so the benchmark never writes the user's, and the certificate
+/// is generated once per run.
+fn state_dir() -> &'static std::path::Path {
+    static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| std::env::temp_dir().join(format!("tchat-bench-{}", std::process::id())))
 }
 
 impl Server {
@@ -514,6 +598,8 @@ impl Server {
                 cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--rate", "0"])
                     .args(["--max-per-ip", "0", "--max-clients", &max_clients.to_string()])
                     .args(["--send-queue", SEND_QUEUE])
+                    .arg("--state-dir")
+                    .arg(state_dir())
                     .args(extra);
                 cmd
             }
@@ -527,14 +613,19 @@ impl Server {
         let mut child = cmd.spawn()?;
         let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut line = String::new();
-        let addr = loop {
+        let field = |line: &str, name: &str| {
+            let rest = line.split(&format!(" {name}=")).nth(1)?;
+            Some(rest.split_whitespace().next().unwrap_or_default().to_owned())
+        };
+        let (addr, fingerprint) = loop {
             line.clear();
             if out.read_line(&mut line)? == 0 {
                 return Err(io::Error::other("the server exited before listening"));
             }
-            if let Some(rest) = line.split("Listening addr=").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap_or_default();
-                break addr.parse().map_err(io::Error::other)?;
+            if line.contains("Listening") {
+                let addr = field(&line, "addr").unwrap_or_default();
+                let fingerprint = field(&line, "fingerprint").and_then(|f| f.parse().ok());
+                break (addr.parse().map_err(io::Error::other)?, fingerprint);
             }
         };
         // The console log is part of the server's cost; drain it like a terminal would.
@@ -542,7 +633,7 @@ impl Server {
             let mut sink = [0u8; 64 * 1024];
             while matches!(out.get_mut().read(&mut sink), Ok(n) if n > 0) {}
         });
-        Ok(Server { child, addr })
+        Ok(Server { child, addr, fingerprint })
     }
 
     /// User plus system CPU seconds, from /proc/PID/stat.
@@ -601,6 +692,8 @@ impl Drop for Server {
 
 struct Client {
     stream: TcpStream,
+    /// The TLS session over `stream`, in TLS scenarios.
+    tls: Option<Box<ClientConnection>>,
     /// The start of a line whose end has not arrived yet.
     partial: Vec<u8>,
     /// Bytes written by the generator but not yet taken by the socket.
@@ -627,6 +720,8 @@ struct LoadGen {
     dropped: usize,
     /// Rooms the clients are spread over (see [`Scenario::rooms`]).
     rooms: usize,
+    /// Connect over TLS with this configuration.
+    tls: Option<Arc<ClientConfig>>,
 }
 
 impl LoadGen {
@@ -645,6 +740,7 @@ impl LoadGen {
             last_receive: None,
             dropped: 0,
             rooms: 1,
+            tls: None,
         })
     }
 
@@ -655,18 +751,34 @@ impl LoadGen {
         while self.clients.len() < n || self.connecting > 0 {
             while self.clients.len() < n && self.connecting < MAX_CONNECTING {
                 let i = self.clients.len();
+                let hello = if self.json { "/hello json" } else { "/nick" };
+                let mut hello = format!("{hello} b{i}\n");
+                if rooms > 1 {
+                    hello.push_str(&format!("/join #r{}\n", i % rooms));
+                }
                 let mut std = std::net::TcpStream::connect(self.addr)?;
                 std.set_nodelay(true)?;
-                let hello = if self.json { "/hello json" } else { "/nick" };
-                std.write_all(format!("{hello} b{i}\n").as_bytes())?;
-                if rooms > 1 {
-                    std.write_all(format!("/join #r{}\n", i % rooms).as_bytes())?;
-                }
+                let tls = match &self.tls {
+                    None => {
+                        std.write_all(hello.as_bytes())?;
+                        None
+                    }
+                    Some(config) => {
+                        // Sent once the handshake is done; the ClientHello goes now.
+                        let mut tls = tls::connect(config)?;
+                        tls.writer().write_all(hello.as_bytes())?;
+                        while tls.wants_write() {
+                            tls.write_tls(&mut std)?;
+                        }
+                        Some(Box::new(tls))
+                    }
+                };
                 std.set_nonblocking(true)?;
                 let mut stream = TcpStream::from_std(std);
                 self.poll.registry().register(&mut stream, Token(i), Interest::READABLE)?;
                 self.clients.push(Client {
                     stream,
+                    tls,
                     partial: Vec::new(),
                     unsent: Vec::new(),
                     welcomed: false,
@@ -713,7 +825,7 @@ impl LoadGen {
                     cl.unsent.extend_from_slice(&line);
                 }
                 flush(cl);
-                !(cl.unsent.is_empty() && cl.next_seq >= messages)
+                !(cl.is_flushed() && cl.next_seq >= messages)
             });
             self.pump(Some(Duration::ZERO))?;
         }
@@ -799,7 +911,11 @@ impl LoadGen {
         loop {
             let keep = cl.partial.len();
             self.buf[..keep].copy_from_slice(&cl.partial);
-            let n = match cl.stream.read(&mut self.buf[keep..]) {
+            let read = match cl.tls.as_mut() {
+                None => cl.stream.read(&mut self.buf[keep..]),
+                Some(tls) => tls::read(tls, &mut cl.stream, &mut self.buf[keep..]),
+            };
+            let n = match read {
                 Ok(0) => {
                     self.dropped += 1;
                     let _ = self.poll.registry().deregister(&mut cl.stream);
@@ -843,7 +959,8 @@ impl LoadGen {
             // A read that did not fill the buffer emptied the socket, and epoll reports
             // the next arrival as a new edge: skip the read that would only say
             // WouldBlock (a third of the generator's system calls in the paced run).
-            if keep + n < self.buf.len() {
+            // Not so for TLS: a short read of plaintext says nothing about the socket.
+            if keep + n < self.buf.len() && cl.tls.is_none() {
                 return;
             }
         }
@@ -881,19 +998,59 @@ fn sent_ns(line: &[u8]) -> Option<u64> {
 /// Writes what the socket takes. A client whose connection failed stops sending (the
 /// reader counts it as dropped and its messages as lost).
 fn flush(cl: &mut Client) {
-    while !cl.unsent.is_empty() {
-        match cl.stream.write(&cl.unsent) {
+    let result = match cl.tls.as_mut() {
+        None => flush_plain(&mut cl.stream, &mut cl.unsent),
+        Some(tls) => flush_tls(tls, &mut cl.stream, &mut cl.unsent),
+    };
+    if result.is_err() {
+        cl.unsent.clear();
+        cl.next_seq = FAILED;
+    }
+}
+
+/// `next_seq` of a client whose connection failed: it sends nothing more.
+const FAILED: u32 = u32::MAX;
+
+fn flush_plain(stream: &mut TcpStream, unsent: &mut Vec<u8>) -> io::Result<()> {
+    while !unsent.is_empty() {
+        match stream.write(unsent) {
             Ok(n) => {
-                cl.unsent.drain(..n);
+                unsent.drain(..n);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(_) => {
-                cl.unsent.clear();
-                cl.next_seq = u32::MAX;
-                return;
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
         }
+    }
+    Ok(())
+}
+
+/// Hands the session what it takes and sends its records until the socket is full.
+fn flush_tls(
+    tls: &mut ClientConnection,
+    stream: &mut TcpStream,
+    unsent: &mut Vec<u8>,
+) -> io::Result<()> {
+    loop {
+        if !unsent.is_empty() {
+            let n = tls::write(tls, stream, unsent)?;
+            unsent.drain(..n);
+        } else {
+            tls::flush(tls, stream)?;
+        }
+        if unsent.is_empty() || tls.wants_write() {
+            // Done, or the socket is full: the next round sends the rest.
+            return Ok(());
+        }
+    }
+}
+
+impl Client {
+    /// Nothing left to send: no line waiting, and no TLS record either (or nothing can
+    /// be sent any more).
+    fn is_flushed(&self) -> bool {
+        self.next_seq == FAILED
+            || (self.unsent.is_empty() && !self.tls.as_ref().is_some_and(|tls| tls.wants_write()))
     }
 }
 
