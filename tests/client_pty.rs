@@ -1,6 +1,7 @@
 //! The interactive client in a real pseudo-terminal (portable-pty), with the screen
-//! modelled by vt100: completion, history, printing above the prompt, and no escape
-//! sequence from the network reaching the terminal.
+//! modelled by vt100: completion, history, printing above the prompt, no escape
+//! sequence from the network reaching the terminal, the trust question for an unknown
+//! certificate and the password prompt.
 
 #![cfg(unix)]
 
@@ -553,6 +554,55 @@ fn resizing_while_a_wrapped_line_is_typed_leaves_no_stale_copy() {
     term.wait_typed(&format!("[alice #lobby] {line}"));
     term.keys("\r");
     assert_shown_once(&term, &format!("<alice> {line}"), "[alice #lobby] ", &line);
+    term.keys("\x04");
+    assert!(term.wait_exit().success());
+}
+
+#[test]
+fn an_unknown_certificate_is_shown_trusted_on_yes_then_joined_silently() {
+    let server = Server::start(&[]);
+    let mut bob = Peer::join(server.addr, "bob");
+    let state = StateDir::new("trust-ask");
+    let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
+    term.wait_text("Trust it and connect (yes/no)?");
+    assert!(term.flat().contains(&format!("Its fingerprint is {}.", server.fingerprint)));
+    term.keys("y\r");
+    term.wait_input("[alice #lobby] ");
+    bob.wait_for("alice's join", |e| matches!(e, EventKind::Join { nick, .. } if nick == "alice"));
+    let known = std::fs::read_to_string(state.join("tchat/known_hosts")).unwrap();
+    assert_eq!(known, format!("{} {}\n", server.addr, server.fingerprint));
+    term.keys("\x04");
+    assert!(term.wait_exit().success());
+
+    // Pinned: the second run asks nothing.
+    let mut again = Term::start(server.addr, &state, &["--nick", "alice2"]);
+    again.wait_input("[alice2 #lobby] ");
+    let screen = again.screen();
+    assert!(!screen.contains("Trust it") && !screen.contains("fingerprint"), "{screen}");
+    again.keys("\x04");
+    assert!(again.wait_exit().success());
+}
+
+#[test]
+fn the_password_prompt_does_not_echo_and_joins() {
+    let secret = "pty-s3cret-word";
+    let state = StateDir::new("password-ask");
+    let file = state.join("password");
+    std::fs::write(&file, format!("{secret}\n")).unwrap();
+    let mut server = Server::start(&["--password-file", file.to_str().unwrap()]);
+    let mut term = Term::start(
+        server.addr,
+        &state,
+        &["--fingerprint", &server.fingerprint, "--nick", "carol"],
+    );
+    term.wait_text(&format!("Password for {}:", server.addr));
+    term.keys(&format!("{secret}\r"));
+    term.wait_input("[carol #lobby] ");
+    server.wait_console("new=carol");
+    // Neither on the screen nor anywhere in what the terminal received.
+    let raw = String::from_utf8_lossy(&term.seen.lock().unwrap().raw).into_owned();
+    assert!(!raw.contains(secret), "the password was echoed:\n{}", term.screen());
+    assert!(!server.console_text().contains(secret));
     term.keys("\x04");
     assert!(term.wait_exit().success());
 }

@@ -59,6 +59,8 @@ impl Term {
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");
         cmd.env("XDG_STATE_HOME", state);
+        // Known hosts live here: never the real ones.
+        cmd.env("XDG_DATA_HOME", state);
         cmd.env("HOME", state);
         cmd.env_remove("NO_COLOR");
         // A server under test makes no default control socket shared by the test run.
