@@ -134,8 +134,10 @@ pub fn serve(
     let mut hello = Some(Box::pin(sleep_until(hello_by)));
     async move {
         // Shutdown (through the outbox's wake-up) ends a handshake in progress too.
+        // Boxed, and freed once done: the detection and handshake futures (timers, the
+        // socket's readiness) would otherwise be part of every task for good.
         let established = tokio::select! {
-            established = access::establish(&s.hub, stream, peer, hello_by) => established,
+            established = Box::pin(access::establish(&s.hub, stream, peer, hello_by)) => established,
             _ = outbox.wake.notified() => Err(Rejected::Drop),
         };
         let mut transport = match established {
@@ -143,7 +145,9 @@ pub fn serve(
             Err(rejected) => {
                 s.hub.remove(id, None);
                 if let Rejected::Refuse(stream, line) = rejected {
-                    super::close_with(stream, &line).await;
+                    // Boxed: its 4 KiB drain buffer and timers would otherwise be part of
+                    // every connection's task, idle ones included, for good.
+                    Box::pin(super::close_with(stream, &line)).await;
                 }
                 return;
             }
