@@ -21,6 +21,7 @@ mod outbox;
 mod resume;
 mod rooms;
 pub mod tls;
+mod tls_session;
 mod transport;
 
 use std::future::Future;

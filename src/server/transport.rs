@@ -1,28 +1,26 @@
 //! The byte stream of one connection: the socket itself, or TLS over it.
 //!
 //! The connection task is readiness-based (it waits on the socket, then reads and writes
-//! without blocking), so TLS is rustls's low-level [`ServerConnection`] driven over the
-//! non-blocking socket rather than an async wrapper: the task keeps one readiness future
-//! and no extra buffers of its own. [`detect`] tells a TLS ClientHello from a typed line
+//! without blocking), so TLS is a rustls session driven over the non-blocking socket
+//! ([`TlsSession`], on rustls's unbuffered API) rather than an async wrapper: the task
+//! keeps one readiness future, and an idle connection no buffer. [`detect`] tells a TLS ClientHello from a typed line
 //! by peeking at the first bytes within the hello window, so both share one port.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::{ServerConfig, ServerConnection};
+use rustls::ServerConfig;
 use tokio::io::{Interest, Ready};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep, timeout, timeout_at};
 
+use super::tls_session::TlsSession;
+
 /// How long a TLS client has to finish its handshake once its ClientHello began. A
 /// client that stops half-way holds a slot for no longer than this.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Most plaintext handed to rustls per write: bounds what one connection holds encrypted
-/// but unsent, as the outbox bounds what it holds in clear.
-const TLS_WRITE_CHUNK: usize = 16 * 1024;
 
 /// While only one byte has arrived and it may start a ClientHello, look again this often.
 const PEEK_RETRY: Duration = Duration::from_millis(5);
@@ -68,30 +66,12 @@ pub async fn detect(stream: &TcpStream, deadline: Instant) -> io::Result<Detecte
     }
 }
 
-/// The socket as `std::io` Read and Write for rustls, without blocking.
-struct SocketIo<'a>(&'a TcpStream);
-
-impl Read for SocketIo<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.try_read(buf)
-    }
-}
-
-impl Write for SocketIo<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// One connection's byte stream. Reads and writes never block: they return
 /// `WouldBlock` (or `None`) like the socket's own `try_read`/`try_write`.
 pub struct Transport {
     stream: TcpStream,
     /// Boxed: rustls's state is large and only TLS connections pay for it.
-    tls: Option<Box<ServerConnection>>,
+    tls: Option<Box<TlsSession>>,
 }
 
 impl Transport {
@@ -101,7 +81,7 @@ impl Transport {
 
     /// Runs the TLS handshake, bounded by [`HANDSHAKE_TIMEOUT`].
     pub async fn accept_tls(stream: TcpStream, config: Arc<ServerConfig>) -> io::Result<Transport> {
-        let tls = ServerConnection::new(config).map_err(io::Error::other)?;
+        let tls = TlsSession::new(config).map_err(io::Error::other)?;
         let mut t = Transport { stream, tls: Some(Box::new(tls)) };
         match timeout(HANDSHAKE_TIMEOUT, t.handshake()).await {
             Ok(result) => result.map(|()| t),
@@ -109,18 +89,25 @@ impl Transport {
         }
     }
 
+    /// Reads once per readiness, so that readiness stays set after the last flight: the
+    /// client's first line, often in the same segment as its Finished, is then read by
+    /// the connection task at once.
     async fn handshake(&mut self) -> io::Result<()> {
         while self.tls.as_ref().is_some_and(|tls| tls.is_handshaking()) {
             self.flush()?;
-            let interest = self.interest(true, false);
-            let ready = self.stream.ready(interest).await?;
+            let ready = self.stream.ready(self.interest(true, false)).await?;
             if ready.is_readable() {
-                match self.pump_in() {
+                let tls = self.tls.as_mut().expect("checked");
+                match tls.receive(&self.stream) {
                     Ok(true) => {}
                     Ok(false) => return Err(io::ErrorKind::UnexpectedEof.into()),
                     // A stale readiness: the socket said so, and tokio now knows it.
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        // Best effort: the alert tells the client why.
+                        let _ = self.flush();
+                        return Err(e);
+                    }
                 }
             }
         }
@@ -146,7 +133,7 @@ impl Transport {
     }
 
     /// The socket events to wait for: `write` when the caller has bytes to send, plus
-    /// writability whenever rustls holds encrypted bytes not yet sent.
+    /// writability whenever TLS bytes wait to be sent.
     pub fn interest(&self, read: bool, write: bool) -> Interest {
         let write = write || self.wants_write();
         match (read, write) {
@@ -168,56 +155,40 @@ impl Transport {
     /// Reads what is available, like `try_read`: `Ok(0)` at the end of the stream,
     /// `WouldBlock` when nothing is there.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.tls.is_none() {
+        let Some(tls) = self.tls.as_mut() else {
             return self.stream.try_read(buf);
-        }
+        };
         loop {
-            let tls = self.tls.as_mut().expect("checked");
-            match tls.reader().read(buf) {
-                // Ok(0): the client sent close_notify.
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
+            // Ok(0) once the client sent close_notify.
+            if let Some(n) = tls.take(buf) {
+                return Ok(n);
             }
-            if !self.pump_in()? {
+            let received = tls.receive(&self.stream);
+            // Answers (a key update, an alert) go out at once when possible.
+            tls.flush(&self.stream)?;
+            if !received? {
                 return Ok(0);
             }
         }
     }
 
-    /// Reads TLS records from the socket and processes them; `Ok(false)` at the end of
-    /// the stream. Answers (handshake messages, alerts) are sent at once when possible.
-    fn pump_in(&mut self) -> io::Result<bool> {
-        let tls = self.tls.as_mut().expect("only called for TLS");
-        if tls.read_tls(&mut SocketIo(&self.stream))? == 0 {
-            return Ok(false);
-        }
-        if let Err(e) = tls.process_new_packets() {
-            // Best effort: the alert rustls queued tells the client why.
-            let _ = self.flush();
-            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-        }
-        self.flush()?;
-        Ok(true)
-    }
-
     /// Writes like `try_write`: `None` when nothing more can be taken now.
     pub fn write(&mut self, data: &[u8]) -> io::Result<Option<usize>> {
-        let n = if self.tls.is_none() {
-            match self.stream.try_write(data) {
+        let n = match self.tls.as_mut() {
+            None => match self.stream.try_write(data) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) => return Err(e),
+            },
+            Some(tls) => {
+                tls.flush(&self.stream)?;
+                if tls.wants_write() {
+                    return Ok(None);
+                }
+                let n = tls.write(data)?;
+                tls.flush(&self.stream)?;
+                n
             }
-        } else {
-            self.flush()?;
-            if self.wants_write() {
-                return Ok(None);
-            }
-            let tls = self.tls.as_mut().expect("checked");
-            let n = tls.writer().write(&data[..data.len().min(TLS_WRITE_CHUNK)])?;
-            self.flush()?;
-            n
         };
         if n == 0 && !data.is_empty() {
             return Err(io::ErrorKind::WriteZero.into());
@@ -225,24 +196,19 @@ impl Transport {
         Ok(Some(n))
     }
 
-    /// Sends the encrypted bytes rustls holds, as far as the socket takes them.
+    /// Sends the encrypted bytes waiting, as far as the socket takes them.
     pub fn flush(&mut self) -> io::Result<()> {
-        let Some(tls) = self.tls.as_mut() else { return Ok(()) };
-        while tls.wants_write() {
-            match tls.write_tls(&mut SocketIo(&self.stream)) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(e),
-            }
+        match self.tls.as_mut() {
+            Some(tls) => tls.flush(&self.stream),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Queues TLS's close_notify, so the client can tell a close from a cut. Sent by the
     /// next [`flush`](Transport::flush).
     pub fn close_notify(&mut self) {
         if let Some(tls) = self.tls.as_mut() {
-            tls.send_close_notify();
+            tls.close_notify();
         }
     }
 
