@@ -54,6 +54,7 @@ Register-ArgumentCompleter -Native -CommandName 'tchat' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where the generated TLS key and certificate live [default: $XDG_STATE_HOME/tchat or ~/.local/state/tchat]')
             [CompletionResult]::new('--plaintext', '--plaintext', [CompletionResultType]::ParameterName, 'Accept typed-line (non-TLS) connections from anywhere, only from loopback, or never')
             [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Require the password on the first line of FILE from every client (/pass PASSWORD)')
+            [CompletionResult]::new('--password-timeout', '--password-timeout', [CompletionResultType]::ParameterName, 'With --password-file: close a connection that has not given the password this many seconds after connecting')
             [CompletionResult]::new('--bans', '--bans', [CompletionResultType]::ParameterName, 'Keep the ban list in FILE (JSON Lines, rewritten atomically on every change)')
             [CompletionResult]::new('--motd', '--motd', [CompletionResultType]::ParameterName, 'Message of the day: sent to everyone who joins, re-read on reload')
             [CompletionResult]::new('--oper-password-file', '--oper-password-file', [CompletionResultType]::ParameterName, 'Operator password (the file''s first line) for /oper; without it, no operators in chat')

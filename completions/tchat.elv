@@ -50,6 +50,7 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand --state-dir 'Where the generated TLS key and certificate live [default: $XDG_STATE_HOME/tchat or ~/.local/state/tchat]'
             cand --plaintext 'Accept typed-line (non-TLS) connections from anywhere, only from loopback, or never'
             cand --password-file 'Require the password on the first line of FILE from every client (/pass PASSWORD)'
+            cand --password-timeout 'With --password-file: close a connection that has not given the password this many seconds after connecting'
             cand --bans 'Keep the ban list in FILE (JSON Lines, rewritten atomically on every change)'
             cand --motd 'Message of the day: sent to everyone who joins, re-read on reload'
             cand --oper-password-file 'Operator password (the file''s first line) for /oper; without it, no operators in chat'

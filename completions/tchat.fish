@@ -55,6 +55,7 @@ complete -c tchat -n "__fish_tchat_using_subcommand serve" -l plaintext -d 'Acce
 loopback\t'Only from the loopback address (nc on the server\'s own machine)'
 deny\t'Never: TLS only'"
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l password-file -d 'Require the password on the first line of FILE from every client (/pass PASSWORD)' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l password-timeout -d 'With --password-file: close a connection that has not given the password this many seconds after connecting' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l bans -d 'Keep the ban list in FILE (JSON Lines, rewritten atomically on every change)' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l motd -d 'Message of the day: sent to everyone who joins, re-read on reload' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l oper-password-file -d 'Operator password (the file\'s first line) for /oper; without it, no operators in chat' -r -F

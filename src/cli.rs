@@ -211,6 +211,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 
+    /// With --password-file: close a connection that has not given the password this many
+    /// seconds after connecting
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub password_timeout: u32,
+
     /// Keep the ban list in FILE (JSON Lines, rewritten atomically on every change)
     #[arg(long, value_name = "FILE")]
     pub bans: Option<PathBuf>,

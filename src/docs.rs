@@ -360,6 +360,14 @@ fn description(page: Page) -> Roff {
             );
             para(
                 &mut r,
+                "With --password-file, every connection must send /pass PASSWORD as its \
+                 first line. A wrong password gets one line and a close, and the address \
+                 must wait before its next attempt; a connection that has not given the \
+                 password --password-timeout seconds (60) after connecting is closed with \
+                 one line, so that connections that never authenticate hold no places.",
+            );
+            para(
+                &mut r,
                 "When standard input and output are a terminal, the console is also a \
                  command line: the log scrolls above a tchat> prompt where the operator \
                  commands are typed (/kick bob spamming), with Tab completion of commands \

@@ -331,3 +331,32 @@ fn a_replaced_certificate_is_served_after_sighup_while_a_client_stays() {
         c.expect("after reload");
     }
 }
+
+#[test]
+fn a_connection_that_never_gives_the_password_is_closed_after_the_bound() {
+    let dir = StateDir::new("password-timeout");
+    let file = dir.join("pw");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let args = ["--password-file", file.to_str().unwrap(), "--password-timeout", "1"];
+    let mut server = Server::start(&args);
+    // Given in time: the client stays past the bound.
+    let mut given = Client::connect(server.addr);
+    given.send("/pass s3cret");
+    given.expect("Welcome to tchat");
+    // Silent after the prompt: one line and a close, logged.
+    let mut silent = Client::connect(server.addr);
+    silent.expect("this server needs a password: type /pass PASSWORD");
+    let seen = silent.read_to_close();
+    assert!(seen.iter().any(|l| l == "!!! no password given within 1 s; closing"), "{seen:?}");
+    let warn = server.wait_console("Password not given");
+    assert!(warn.contains("after_s=1"), "{warn}");
+    // A TLS client that completes the handshake and says nothing: the same.
+    if let Some(mut tls) = OpensslClient::connect_if_available(&server) {
+        tls.expect("needs a password");
+        tls.expect("no password given within 1 s");
+        server.wait_console_nth("Password not given", 2);
+    }
+    // Connected before the silent one, which is gone: still served.
+    given.send("/list");
+    given.expect("1 online");
+}

@@ -80,7 +80,8 @@ struct Session {
     transport: &'static str,
     /// The password was given, or none is needed: the client may be welcomed.
     authenticated: bool,
-    /// The hello window is over; the client is welcomed as soon as it is authenticated.
+    /// The hello window is over; the client is welcomed as soon as it is authenticated,
+    /// and closed if that takes longer than the password timeout.
     window_over: bool,
     /// The connection broke (not /quit, not a kick): the session may be held for a
     /// resume.
@@ -206,11 +207,16 @@ pub fn serve(
                 _ = async { hello.as_mut().expect("checked").await }, if hello.is_some() => {
                     if s.registered {
                         s.announce();
-                    } else if !s.authenticated {
-                        // Welcomed once the password is given.
+                    } else if s.window_over {
+                        // The password never came (the timer was reset to its bound).
                         hello = None;
+                        s.password_timed_out();
+                    } else if !s.authenticated {
+                        // Welcomed once the password is given, if before the bound.
                         s.window_over = true;
                         s.info(auth::PASSWORD_PROMPT.into());
+                        let by = connected + s.hub.config.password_timeout;
+                        hello.as_mut().expect("checked").as_mut().reset(by);
                     } else {
                         s.welcome_silent();
                         hello.as_mut().expect("checked").as_mut().reset(connected + QUIET_JOIN);
@@ -628,6 +634,18 @@ impl Session {
                 self.closing = Some(Some(refusal.to_owned()));
             }
         }
+    }
+
+    /// The password timeout passed without the password: one line, a close, a WARN.
+    /// Without the bound, connections that never authenticate would hold slots (of
+    /// `--max-clients` and `--max-per-ip`) for good.
+    fn password_timed_out(&mut self) {
+        let after = self.hub.config.password_timeout.as_secs();
+        self.hub
+            .log
+            .warn("Password not given", json!({"peer": self.peer.to_string(), "after_s": after}));
+        self.error("password", format!("no password given within {after} s; closing"));
+        self.closing = Some(Some("no password".into()));
     }
 
     fn register_if_needed(&mut self) {

@@ -71,6 +71,9 @@ pub struct Config {
     pub default_room: String,
     /// Most rooms at once, the default room included.
     pub max_rooms: usize,
+    /// How long after connecting a client may take to give the server password; then it
+    /// is closed, so that connections that never authenticate do not hold slots.
+    pub password_timeout: Duration,
     /// TLS, `--plaintext` and the password; the binary fills it in after reading the
     /// files ([`Access::default`]: plain text only, no password).
     pub access: Arc<Access>,
@@ -112,6 +115,7 @@ impl From<&ServeArgs> for Config {
             announce_limit: a.announce_limit as usize,
             default_room: a.default_room.clone(),
             max_rooms: a.max_rooms as usize,
+            password_timeout: Duration::from_secs(a.password_timeout.into()),
             access: Arc::default(),
             files: moderation::Files {
                 bans: a.bans.clone(),
