@@ -10,45 +10,40 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::Instant;
 
 use common::state_dir::StateDir;
-use common::{Client, Server, WAIT};
+use common::{Client, Server, WAIT, have_tool};
 
-/// Whether `tool` runs; a missing tool skips the test with a notice, except in CI
-/// (`CI` set), where .ci/packages installs it and the test must run.
-fn have(tool: &str, package: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        let msg =
-            format!("`{tool}` is not installed (Debian package `{package}`, in .ci/packages)");
-        if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-            panic!("{msg}; CI must run this test");
-        }
-        eprintln!("SKIPPED: {msg}; this test runs in CI");
-    }
-    found
-}
-
-/// `openssl s_client -quiet` as a chat client: lines in on stdin, lines out on stdout.
-struct OpensslClient {
+/// A TLS command-line client used as a chat client (`openssl s_client -quiet`, `ncat
+/// --ssl`): lines in on stdin, lines out on stdout.
+struct ToolClient {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     seen: Vec<String>,
 }
 
-impl OpensslClient {
-    fn connect(server: &Server) -> OpensslClient {
-        let mut child = Command::new("openssl")
-            .args(["s_client", "-quiet", "-connect", &server.addr.to_string()])
+impl ToolClient {
+    /// `openssl s_client -quiet -connect ADDR`.
+    fn openssl(server: &Server) -> ToolClient {
+        let mut cmd = Command::new("openssl");
+        cmd.args(["s_client", "-quiet", "-connect", &server.addr.to_string()]);
+        ToolClient::spawn(cmd)
+    }
+
+    /// `ncat --ssl HOST PORT` (it does not check the certificate unless told to).
+    fn ncat(server: &Server) -> ToolClient {
+        let mut cmd = Command::new("ncat");
+        cmd.args(["--ssl", &server.addr.ip().to_string(), &server.addr.port().to_string()]);
+        ToolClient::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> ToolClient {
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("starting openssl s_client");
+            .unwrap_or_else(|e| panic!("starting {program}: {e}"));
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = channel();
         std::thread::spawn(move || {
@@ -57,12 +52,12 @@ impl OpensslClient {
             }
         });
         let stdin = child.stdin.take();
-        OpensslClient { child, stdin, lines, seen: Vec::new() }
+        ToolClient { child, stdin, lines, seen: Vec::new() }
     }
 
-    /// Connects when openssl is installed (see [`have`]).
-    fn connect_if_available(server: &Server) -> Option<OpensslClient> {
-        have("openssl", "openssl").then(|| OpensslClient::connect(server))
+    /// [`ToolClient::openssl`] when openssl is installed (see [`have_tool`]).
+    fn openssl_if_available(server: &Server) -> Option<ToolClient> {
+        have_tool("openssl", "openssl").then(|| ToolClient::openssl(server))
     }
 
     fn send(&mut self, line: &str) {
@@ -84,11 +79,11 @@ impl OpensslClient {
                 Err(_) => break,
             }
         }
-        panic!("openssl never showed {needle:?}; it showed {:?}", self.seen);
+        panic!("the TLS client never showed {needle:?}; it showed {:?}", self.seen);
     }
 }
 
-impl Drop for OpensslClient {
+impl Drop for ToolClient {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -97,12 +92,12 @@ impl Drop for OpensslClient {
 
 #[test]
 fn openssl_s_client_and_a_plain_client_chat_on_one_port() {
-    if !have("openssl", "openssl") {
+    if !have_tool("openssl", "openssl") {
         return;
     }
     let mut server = Server::start(&[]);
     let mut plain = server.text_client("plainie");
-    let mut tls = OpensslClient::connect(&server);
+    let mut tls = ToolClient::openssl(&server);
     tls.send("/nick secure");
     tls.expect("You are secure;");
     let nick_set = server.wait_console("new=secure");
@@ -116,6 +111,24 @@ fn openssl_s_client_and_a_plain_client_chat_on_one_port() {
         plain_set.contains("new=plainie") && plain_set.contains("transport=plain"),
         "{plain_set}"
     );
+}
+
+#[test]
+fn ncat_ssl_and_a_plain_client_chat_on_one_port() {
+    if !have_tool("ncat", "ncat") {
+        return;
+    }
+    let mut server = Server::start(&[]);
+    let mut plain = server.text_client("plainie");
+    let mut tls = ToolClient::ncat(&server);
+    tls.send("/nick ncatter");
+    tls.expect("You are ncatter;");
+    let nick_set = server.wait_console("new=ncatter");
+    assert!(nick_set.contains("transport=TLSv1."), "{nick_set}");
+    tls.send("hello from ncat");
+    plain.expect("<ncatter> hello from ncat");
+    plain.send("hello back");
+    tls.expect("<plainie> hello back");
 }
 
 #[test]
@@ -314,7 +327,7 @@ fn a_replaced_certificate_is_served_after_sighup_while_a_client_stays() {
     let mut server =
         Server::start(&["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
     assert_eq!(server.fingerprint, fp_a);
-    let mut stays = OpensslClient::connect_if_available(&server);
+    let mut stays = ToolClient::openssl_if_available(&server);
     if let Some(c) = stays.as_mut() {
         c.send("/nick stays");
         c.expect("You are stays;");
@@ -351,7 +364,7 @@ fn a_connection_that_never_gives_the_password_is_closed_after_the_bound() {
     let warn = server.wait_console("Password not given");
     assert!(warn.contains("after_s=1"), "{warn}");
     // A TLS client that completes the handshake and says nothing: the same.
-    if let Some(mut tls) = OpensslClient::connect_if_available(&server) {
+    if let Some(mut tls) = ToolClient::openssl_if_available(&server) {
         tls.expect("needs a password");
         tls.expect("no password given within 1 s");
         server.wait_console_nth("Password not given", 2);
