@@ -109,23 +109,7 @@ pub fn serve(
         Instant::now(),
     );
     let mut intake = Intake::new(LineBuffer::with_telnet(hub.config.max_line), flood);
-    let authenticated = hub.config.access.password.is_none();
-    let mut s = Session {
-        hub,
-        id,
-        peer,
-        nick,
-        room: String::new(),
-        registered: false,
-        announced: false,
-        seen_a_line: false,
-        closing: None,
-        lost_connection: false,
-        flood_debt: 0,
-        transport: "plain",
-        authenticated,
-        window_over: false,
-    };
+    let mut s = Session::new(hub, id, peer, nick);
     let mut pending = Pending::default();
     // Boxed so that its timer entry is freed once the client is announced, instead of
     // staying in every idle connection's task for good. It ends the hello window, then
@@ -205,21 +189,9 @@ pub fn serve(
                     break s.closing.clone().flatten();
                 }
                 _ = async { hello.as_mut().expect("checked").await }, if hello.is_some() => {
-                    if s.registered {
-                        s.announce();
-                    } else if s.window_over {
-                        // The password never came (the timer was reset to its bound).
-                        hello = None;
-                        s.password_timed_out();
-                    } else if !s.authenticated {
-                        // Welcomed once the password is given, if before the bound.
-                        s.window_over = true;
-                        s.info(auth::PASSWORD_PROMPT.into());
-                        let by = connected + s.hub.config.password_timeout;
-                        hello.as_mut().expect("checked").as_mut().reset(by);
-                    } else {
-                        s.welcome_silent();
-                        hello.as_mut().expect("checked").as_mut().reset(connected + QUIET_JOIN);
+                    match s.on_hello_timer(connected) {
+                        Some(next) => hello.as_mut().expect("checked").as_mut().reset(next),
+                        None => hello = None,
                     }
                 }
                 _ = async { lag.as_mut().expect("checked").await },
@@ -268,34 +240,53 @@ pub fn serve(
         // A kick that came as the connection broke: it is the reason, and no resume.
         let leave_reason = outbox.take_close().or(leave_reason);
         let leave_reason = if shutting_down { None } else { leave_reason };
-        if s.lost_connection && leave_reason.is_some() && s.hub.hold_for_resume(id) {
-            drop(transport);
-            return match wait_for_resume(&s, &outbox).await {
-                Held::Resumed => {}
-                Held::Expired => s.leave(leave_reason),
-                Held::Kicked(reason) => s.leave(Some(reason)),
-                Held::ShuttingDown => s.leave(None),
-            };
-        }
-        // Encoded while the member is still known; written if the socket has room.
-        let farewell = if too_slow { s.drop_slow() } else { None };
-        s.leave(leave_reason);
-        // The server ended the session (kick, /quit, shutdown): close in order, so the
-        // last lines are not lost to a reset. A peer that hung up needs none of it.
-        if s.closing.is_some() || too_slow {
-            if let Some(line) = farewell {
-                // Best effort: only what the socket takes now, after the unfinished batch.
-                if pending.write(&mut transport).is_ok() && pending.is_empty() {
-                    let _ = transport.write(line.as_bytes());
-                }
-            }
-            // Best effort: lets a TLS client tell a close from a cut connection.
-            transport.close_notify();
-            let _ = transport.flush();
-            // Boxed: its buffer and timer would otherwise grow every idle task.
-            Box::pin(linger(transport.into_stream())).await;
+        let ended = Ended { leave_reason, too_slow, transport, pending };
+        // Boxed: reached once, at the end; its waits would otherwise size every task.
+        Box::pin(finish(s, &outbox, ended)).await;
+    }
+}
+
+/// How the connection loop ended, for [`finish`].
+struct Ended {
+    /// The leave reason to announce; `None`: leave without one (shutdown).
+    leave_reason: Option<String>,
+    /// Dropped for not reading.
+    too_slow: bool,
+    transport: Transport,
+    /// What was taken from the outbox and not yet written.
+    pending: Pending,
+}
+
+/// Ends the session: holds it for a resume if the connection was lost, else leaves and,
+/// when the server ended it (kick, /quit, shutdown, too slow), closes in order so the
+/// last lines are not lost to a reset. A peer that hung up needs none of that.
+async fn finish(s: Session, outbox: &Outbox, ended: Ended) {
+    let Ended { leave_reason, too_slow, mut transport, mut pending } = ended;
+    if s.lost_connection && leave_reason.is_some() && s.hub.hold_for_resume(s.id) {
+        drop(transport);
+        return match wait_for_resume(&s, outbox).await {
+            Held::Resumed => {}
+            Held::Expired => s.leave(leave_reason),
+            Held::Kicked(reason) => s.leave(Some(reason)),
+            Held::ShuttingDown => s.leave(None),
+        };
+    }
+    // Encoded while the member is still known; written if the socket has room.
+    let farewell = if too_slow { s.drop_slow() } else { None };
+    s.leave(leave_reason);
+    if s.closing.is_none() && !too_slow {
+        return;
+    }
+    if let Some(line) = farewell {
+        // Best effort: only what the socket takes now, after the unfinished batch.
+        if pending.write(&mut transport).is_ok() && pending.is_empty() {
+            let _ = transport.write(line.as_bytes());
         }
     }
+    // Best effort: lets a TLS client tell a close from a cut connection.
+    transport.close_notify();
+    let _ = transport.flush();
+    linger(transport.into_stream()).await;
 }
 
 /// How the wait for a resume ended.
@@ -397,6 +388,48 @@ impl Pending {
 }
 
 impl Session {
+    fn new(hub: Arc<Hub>, id: u64, peer: SocketAddr, nick: String) -> Session {
+        let authenticated = hub.config.access.password.is_none();
+        Session {
+            hub,
+            id,
+            peer,
+            nick,
+            room: String::new(),
+            registered: false,
+            announced: false,
+            seen_a_line: false,
+            closing: None,
+            lost_connection: false,
+            flood_debt: 0,
+            transport: "plain",
+            authenticated,
+            window_over: false,
+        }
+    }
+
+    /// The hello timer fired (connected at `connected`): ends the hello window, the
+    /// wait for the password, or the wait before a silent client is announced. Returns
+    /// when it should fire next, if ever.
+    fn on_hello_timer(&mut self, connected: Instant) -> Option<Instant> {
+        if self.registered {
+            self.announce();
+            None
+        } else if self.window_over {
+            // The password never came (the timer was reset to its bound).
+            self.password_timed_out();
+            None
+        } else if !self.authenticated {
+            // Welcomed once the password is given, if before the bound.
+            self.window_over = true;
+            self.info(auth::PASSWORD_PROMPT.into());
+            Some(connected + self.hub.config.password_timeout)
+        } else {
+            self.welcome_silent();
+            Some(connected + QUIET_JOIN)
+        }
+    }
+
     /// Removes this member, announcing its leave for `reason`, and logs it.
     fn leave(&self, reason: Option<String>) {
         let Some(Removed { nick, room, leave }) = self.hub.remove(self.id, reason.as_deref())
