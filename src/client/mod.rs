@@ -23,6 +23,7 @@
 pub mod complete;
 pub mod connect;
 pub mod core;
+pub mod display;
 pub mod editor;
 pub mod local;
 mod outgoing;
@@ -45,9 +46,10 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::cli::JoinArgs;
 use crate::framing::{Line, LineBuffer};
-use crate::protocol::{Event, EventKind, HELLO, HELLO_MODE_JSON};
+use crate::protocol::{HELLO, HELLO_MODE_JSON};
 use complete::Roster;
-use core::{Core, CoreEvent};
+use core::Core;
+use display::Display;
 use local::LocalState;
 use outgoing::Outgoing;
 use render::Renderer;
@@ -172,118 +174,28 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     let (lines_tx, lines_rx) = unbounded_channel();
     let (core_tx, mut core_rx) = unbounded_channel();
     let (acks_tx, acks_rx) = std_mpsc::channel();
-    let terminal = interactive.then(crate::terminal::TerminalMode::save);
-    let mut editor_thread = None;
-    let (out, printer) = if let Some((editor, mut printer)) = editor {
-        let roster = roster.clone();
-        editor_thread = Some(std::thread::spawn(move || editor.run(roster, lines_tx, acks_rx)));
-        spawn_printer(move |text: String| {
-            gate.print(|| {
-                let _ = rustyline::ExternalPrinter::print(&mut printer, text);
-            });
-        })
-    } else {
-        drop(acks_rx);
-        std::thread::spawn(move || read_stdin(lines_tx));
-        spawn_printer(|text: String| {
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
-        })
-    };
-
-    let bell = interactive;
+    let ui = Ui::start(editor, gate, &roster, lines_tx, acks_rx);
     let settings = settings::SettingsFile::for_server(&target.host, target.port);
     let local = RefCell::new(LocalState::load(settings, args.no_bell));
-    let on_event = |event: CoreEvent| {
-        let rendered = match event {
-            CoreEvent::Welcomed { event, again } => {
-                let mut roster = roster.lock().unwrap_or_else(|e| e.into_inner());
-                let rendered = match &event.kind {
-                    EventKind::Welcome { nick, online, .. } if again => {
-                        let note = format!("Reconnected as {nick}; {online} online.");
-                        render::Rendered { text: renderer.notice(&note), alert: false }
-                    }
-                    _ => renderer.event(&event, roster.me()),
-                };
-                if roster.apply(&event.kind) {
-                    let _ = acks_tx.send(());
-                }
-                rendered
-            }
-            CoreEvent::Event(event) => {
-                let mut roster = roster.lock().unwrap_or_else(|e| e.into_inner());
-                let local = local.borrow();
-                if local.hides(&event.kind, roster.me()) {
-                    roster.apply(&event.kind);
-                    return;
-                }
-                let mut rendered = renderer.event(&event, roster.me());
-                // The renderer never alerts for history; the bell setting decides the rest.
-                rendered.alert =
-                    !event.history && local.rings(&event.kind, roster.me(), rendered.alert);
-                let me_changed = roster.apply(&event.kind);
-                drop(roster);
-                if me_changed || matches!(event.kind, EventKind::Error { .. }) {
-                    let _ = acks_tx.send(());
-                }
-                rendered
-            }
-            CoreEvent::Raw(text) => renderer.raw_line(&text),
-            CoreEvent::TooLong => {
-                renderer.raw_line("!!! (an over-long line from the server was dropped)")
-            }
-            CoreEvent::Lost { reason, retry_in, attempt } => {
-                let note = format!(
-                    "Connection lost ({reason}); reconnecting in {:.1} s (attempt {attempt}; \
-                     /quit or Ctrl-C to leave).",
-                    retry_in.as_secs_f64()
-                );
-                render::Rendered { text: renderer.notice(&note), alert: false }
-            }
-        };
-        let mut text = rendered.text;
-        if rendered.alert && bell {
-            text.push('\u{7}');
-        }
-        text.push('\n');
-        let _ = out.send(text);
+    let display = Display {
+        renderer: &renderer,
+        roster: &roster,
+        local: &local,
+        acks: acks_tx,
+        out: &ui.out,
+        bell: interactive,
     };
     // Piped mode (a script) comes back only if asked: a script may prefer to fail.
     let reconnect = if interactive { !args.no_reconnect } else { args.reconnect };
-    // The client's own commands, answered here and never sent.
-    let on_local = |kind: EventKind| {
-        let me = roster.lock().unwrap_or_else(|e| e.into_inner()).me().to_owned();
-        let _ = out.send(renderer.event(&Event::now(kind), &me).text + "\n");
-    };
     let core = Core { target, args: args.clone(), reconnect };
     // The hello went out while the session was opened.
     let result = runtime.block_on(async {
         tokio::select! {
-            result = core.run(opened.stream, &mut core_rx, leave_signal(), on_event) => result,
-            never = local::filter_input(lines_rx, core_tx, &local, on_local) => match never {},
+            result = core.run(opened.stream, &mut core_rx, leave_signal(), |e| display.show(e)) => result,
+            never = local::filter_input(lines_rx, core_tx, &local, |k| display.local(k)) => match never {},
         }
     });
-    // Still editing: the server went away (or a signal came) while the user was typing.
-    let editing = editor_thread.as_ref().is_some_and(|t| !t.is_finished());
-    if editing && result.is_err() {
-        let _ = out.send(renderer.notice("Disconnected.") + "\n");
-    }
-    drop(out);
-    if editing {
-        // Bounded: rustyline holds external prints back while the user cycles through
-        // completions or searches the history, and the user may not be typing any more.
-        let _ = printer.recv_timeout(PRINTER_DRAIN_TIMEOUT);
-    } else {
-        let _ = printer.recv();
-    }
-    if editing {
-        // rustyline has taken every message but the last from the printer; give it a
-        // moment to draw that one before the terminal is reset under it.
-        std::thread::sleep(LAST_PRINT_GRACE);
-    }
-    if let Some(terminal) = terminal {
-        terminal.restore();
-    }
+    ui.finish(&renderer, result.is_err());
     result
 }
 
@@ -467,6 +379,74 @@ fn read_stdin(lines: UnboundedSender<Input>) {
         }
     }
     let _ = lines.send(Input::Quit);
+}
+
+/// The UI's threads: the line editor (or, piped, the stdin reader) and the printer that
+/// shows rendered events above the prompt.
+struct Ui {
+    /// The printer's queue: text with its line end.
+    out: std_mpsc::Sender<String>,
+    /// Told (or disconnected) once `out` is dropped and the queue drained.
+    printer: std_mpsc::Receiver<()>,
+    editor_thread: Option<std::thread::JoinHandle<()>>,
+    /// The terminal mode to put back if the editor is still waiting for a key at the end.
+    terminal: Option<crate::terminal::TerminalMode>,
+}
+
+impl Ui {
+    /// Starts the editor thread with `editor` (and prints through its printer), or, with
+    /// none, reads stdin and prints plain lines.
+    fn start<P: rustyline::ExternalPrinter + Send + 'static>(
+        editor: Option<(editor::LineEditor, P)>,
+        gate: Arc<editor::PrintGate>,
+        roster: &Arc<Mutex<Roster>>,
+        lines: UnboundedSender<Input>,
+        acks: std_mpsc::Receiver<()>,
+    ) -> Ui {
+        let Some((editor, mut printer)) = editor else {
+            drop(acks);
+            std::thread::spawn(move || read_stdin(lines));
+            let (out, printer) = spawn_printer(|text: String| {
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+            });
+            return Ui { out, printer, editor_thread: None, terminal: None };
+        };
+        let terminal = Some(crate::terminal::TerminalMode::save());
+        let roster = roster.clone();
+        let editor_thread = Some(std::thread::spawn(move || editor.run(roster, lines, acks)));
+        let (out, printer) = spawn_printer(move |text: String| {
+            gate.print(|| {
+                let _ = rustyline::ExternalPrinter::print(&mut printer, text);
+            });
+        });
+        Ui { out, printer, editor_thread, terminal }
+    }
+
+    /// Lets the printer finish and puts the terminal back. `failed`: the session ended
+    /// in an error, which an editor still waiting for a key is told about.
+    fn finish(self, renderer: &Renderer, failed: bool) {
+        // Still editing: the server went away (or a signal came) while the user was typing.
+        let editing = self.editor_thread.as_ref().is_some_and(|t| !t.is_finished());
+        if editing && failed {
+            let _ = self.out.send(renderer.notice("Disconnected.") + "\n");
+        }
+        drop(self.out);
+        if editing {
+            // Bounded: rustyline holds external prints back while the user cycles
+            // through completions or searches the history, and the user may not be
+            // typing any more.
+            let _ = self.printer.recv_timeout(PRINTER_DRAIN_TIMEOUT);
+            // rustyline has taken every message but the last from the printer; give it
+            // a moment to draw that one before the terminal is reset under it.
+            std::thread::sleep(LAST_PRINT_GRACE);
+        } else {
+            let _ = self.printer.recv();
+        }
+        if let Some(terminal) = self.terminal {
+            terminal.restore();
+        }
+    }
 }
 
 /// Starts the thread that writes rendered text; returns its channel, and a receiver
