@@ -986,11 +986,18 @@ fn is_welcome(line: &[u8], json: bool) -> bool {
     }
 }
 
-/// SEND_NS from `<bN> SEQ SEND_NS`, or from the end of a JSON line's
-/// `"text":"SEQ SEND_NS"}`: the digits after the last space.
+/// SEND_NS from `<bN> SEQ SEND_NS`, or from a JSON line's `"text":"SEQ SEND_NS"`
+/// (wherever the field stands: `room` follows it since rooms): the digits after the
+/// text's last space.
 fn sent_ns(line: &[u8]) -> Option<u64> {
-    let line = line.strip_suffix(b"\"}").unwrap_or(line);
-    let digits = &line[line.iter().rposition(|&b| b == b' ')? + 1..];
+    let text = match memchr::memmem::find(line, b"\"text\":\"") {
+        Some(at) => {
+            let rest = &line[at + 8..];
+            &rest[..memchr::memchr(b'"', rest)?]
+        }
+        None => line,
+    };
+    let digits = &text[text.iter().rposition(|&b| b == b' ')? + 1..];
     if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
