@@ -104,6 +104,26 @@ fn a_ban_with_a_duration_lapses() {
     connect_when_admitted(&server, "alice");
 }
 
+/// A second word that looks like a number but is no duration is refused: taken as the
+/// reason, it would make a permanent ban of what was meant to be a short one.
+#[test]
+fn a_ban_with_a_mistyped_duration_is_refused_not_made_permanent() {
+    let (server, socket) = server_with_ctl(&[]);
+    let tries: [&[&str]; 3] = [
+        &["ban", "someone3", "10", "minutes"],
+        &["ban", "someone", "0s"],
+        &["ban", "someone2", "-5m"],
+    ];
+    for args in tries {
+        let out = ctl(&socket, args);
+        assert_eq!(out.code, 1, "tchat ctl {args:?}: {}{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains(&format!("not a duration: {}", args[2])), "{}", out.stderr);
+        assert!(out.stderr.contains("90s, 10m, 2h, 7d"), "{}", out.stderr);
+    }
+    assert_eq!(ok(&socket, &["bans"]), "no bans\n");
+    server.text_client("someone3");
+}
+
 #[test]
 fn a_nick_ban_survives_a_restart() {
     let bans = temp_path("bans.jsonl");

@@ -110,7 +110,7 @@ impl<'a> Command<'a> {
                 let (nick, reason) = split(a);
                 Command::Kick { nick, reason }
             }
-            ("ban", Some(a)) => parse_ban(a),
+            ("ban", Some(a)) => parse_ban(a)?,
             ("unban", a) => Command::Unban(one_word(a).ok_or_else(usage)?),
             ("bans", None) => Command::Bans,
             ("mute", Some(a)) => match split(a) {
@@ -158,20 +158,26 @@ impl<'a> Command<'a> {
 }
 
 /// `/ban TARGET [DURATION] [REASON]`: the second word is a duration if it reads as one.
-fn parse_ban(args: &str) -> Command<'_> {
+/// A second word that starts like a number (a digit or a sign) but is no duration
+/// (`10 minutes`, `0s`, `-5m`) is an error: taking it as the reason would make a
+/// permanent ban of what the operator meant to be a short one.
+fn parse_ban(args: &str) -> Result<Command<'_>, String> {
     let (target, rest) = split(args);
     let (duration, reason) = match rest.map(split) {
         Some((word, reason)) => match parse_duration(word) {
             Some(d) => (Some(d), reason),
+            None if word.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+') => {
+                return Err(bad_duration(word));
+            }
             None => (None, rest),
         },
         None => (None, None),
     };
-    Command::Ban { target, duration, reason }
+    Ok(Command::Ban { target, duration, reason })
 }
 
 fn bad_duration(d: &str) -> String {
-    format!("not a duration: {d} (a number and s, m, h, d or w: 90s, 10m, 2h, 7d)")
+    format!("not a duration: {d} (a positive number and s, m, h, d or w: 90s, 10m, 2h, 7d)")
 }
 
 fn no_such_user(nick: &str) -> String {
@@ -372,6 +378,10 @@ mod tests {
         assert_eq!(p("/kick").unwrap_err(), "usage: /kick <nick> [reason]");
         assert_eq!(p("/whois a b").unwrap_err(), "usage: /whois <nick>");
         assert!(p("/mute bob forever").unwrap_err().contains("not a duration"));
+        for line in ["/ban bob 10 minutes", "/ban bob 0s", "/ban bob -5m", "/ban bob +5m spam"] {
+            let e = p(line).unwrap_err();
+            assert!(e.starts_with("not a duration: ") && e.contains("10m, 2h, 7d"), "{line}: {e}");
+        }
         assert!(p("/frob").unwrap_err().contains("unknown command /frob"));
         assert_eq!(p("/bans x").unwrap_err(), "usage: /bans");
     }
