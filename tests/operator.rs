@@ -155,6 +155,35 @@ fn a_nick_ban_survives_a_restart() {
     let _ = std::fs::remove_file(&bans);
 }
 
+/// The bans file as README documents it, written by hand, loads; the server writes
+/// the same form back.
+#[test]
+fn a_hand_written_bans_file_in_the_documented_form_loads() {
+    let bans = temp_path("hand-bans.jsonl");
+    let net = r#"{"kind":"net","target":"127.0.0.0/8","until":null,"reason":"by hand","by":"console","at":"2026-01-01T00:00:00Z"}"#;
+    let addr = r#"{"kind":"addr","target":"198.51.100.7","until":null,"reason":null,"by":"ctl","at":"2026-01-01T00:00:00Z"}"#;
+    std::fs::write(&bans, format!("{net}\n{addr}\n")).unwrap();
+    let (server, socket) = server_with_ctl(&["--bans", bans.to_str().unwrap()]);
+    let mut refused = server.connect();
+    assert_eq!(refused.next_line().unwrap(), "!!! you are banned from this server: by hand");
+    let listed = ok(&socket, &["bans"]);
+    assert!(
+        listed.starts_with("127.0.0.0/8 permanent, by console: by hand\n198.51.100.7"),
+        "{listed}"
+    );
+    ok(&socket, &["ban", "203.0.113.0/24", "1h"]);
+    let saved = common::read_jsonl(&bans);
+    let targets: Vec<(&str, &str)> = saved
+        .iter()
+        .map(|b| (b["kind"].as_str().unwrap(), b["target"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        targets,
+        [("net", "127.0.0.0/8"), ("addr", "198.51.100.7"), ("net", "203.0.113.0/24")]
+    );
+    let _ = std::fs::remove_file(&bans);
+}
+
 #[test]
 fn a_muted_user_is_told_until_when_and_nobody_hears_them() {
     let (server, socket) = server_with_ctl(&[]);

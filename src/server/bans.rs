@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::nick;
 
-/// What a ban matches.
+/// What a ban matches. Stored as `"kind"` and `"target"`, the target in the form an
+/// operator types it (`198.51.100.0/24`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "target", rename_all = "snake_case")]
+#[serde(into = "Stored", try_from = "Stored")]
 pub enum Target {
     /// A nick, as typed (its enforced form); compared by [`nick::key`] and looks.
     Nick(String),
@@ -23,6 +24,69 @@ pub enum Target {
     Addr(IpAddr),
     /// A network in CIDR notation (RFC 4632): the address with its host bits cleared.
     Net { addr: IpAddr, prefix: u8 },
+}
+
+/// A [`Target`] as the bans file holds it: `{"kind":"net","target":"198.51.100.0/24"}`,
+/// the address and network as text, so the file reads and hand-edits as the operator
+/// commands do.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    kind: Kind,
+    target: StoredTarget,
+}
+
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Nick,
+    Addr,
+    Net,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum StoredTarget {
+    Text(String),
+    /// `{"addr":"203.0.113.0","prefix":24}`: how files written before the text form
+    /// held a network; still read.
+    Net {
+        addr: IpAddr,
+        prefix: u8,
+    },
+}
+
+impl From<Target> for Stored {
+    fn from(target: Target) -> Stored {
+        let kind = match target {
+            Target::Nick(_) => Kind::Nick,
+            Target::Addr(_) => Kind::Addr,
+            Target::Net { .. } => Kind::Net,
+        };
+        let text = match target {
+            Target::Nick(n) => n,
+            other => other.to_string(),
+        };
+        Stored { kind, target: StoredTarget::Text(text) }
+    }
+}
+
+impl TryFrom<Stored> for Target {
+    type Error = String;
+
+    fn try_from(stored: Stored) -> Result<Target, String> {
+        let text = match (stored.kind, stored.target) {
+            (Kind::Nick, StoredTarget::Text(nick)) => return Ok(Target::Nick(nick)),
+            (Kind::Net, StoredTarget::Net { addr, prefix }) => format!("{addr}/{prefix}"),
+            (_, StoredTarget::Text(text)) => text,
+            (_, StoredTarget::Net { .. }) => return Err("only a net has a prefix".into()),
+        };
+        let target = Target::parse(&text).map_err(|e| e.0)?;
+        match (stored.kind, &target) {
+            (Kind::Addr, Target::Addr(_)) | (Kind::Net, Target::Net { .. }) => Ok(target),
+            (Kind::Addr, _) => Err(format!("not an address: {text}")),
+            _ => Err(format!("not a network (ADDR/PREFIX): {text}")),
+        }
+    }
 }
 
 /// One entry of the list, as stored in the file.
@@ -345,6 +409,28 @@ mod tests {
         assert_eq!(BanList::parse(&format!("\n{text}\n")).unwrap(), list);
         let err = BanList::parse("{\"kind\":\"nick\"}\n").unwrap_err();
         assert!(err.starts_with("line 1:"), "{err}");
+        let err = BanList::parse(r#"{"kind":"net","target":"10.0.0.1","until":null,"reason":null,"by":"x","at":"2026-01-01T00:00:00Z"}"#).unwrap_err();
+        assert!(err.contains("not a network"), "{err}");
+    }
+
+    #[test]
+    fn the_file_holds_targets_as_operators_type_them() {
+        let text = concat!(
+            r#"{"kind":"net","target":"198.51.100.0/24","until":null,"reason":"spam","by":"console","at":"2026-01-01T00:00:00Z"}"#,
+            "\n",
+            r#"{"kind":"addr","target":"203.0.113.9","until":null,"reason":null,"by":"ctl","at":"2026-01-01T00:00:00Z"}"#,
+            "\n",
+            // The form written before: still read.
+            r#"{"kind":"net","target":{"addr":"192.0.2.0","prefix":24},"until":null,"reason":null,"by":"ctl","at":"2026-01-01T00:00:00Z"}"#,
+        );
+        let list = BanList::parse(text).unwrap();
+        let targets: Vec<String> = list.iter().map(|b| b.target.to_string()).collect();
+        assert_eq!(targets, ["198.51.100.0/24", "203.0.113.9", "192.0.2.0/24"]);
+        let rendered = list.render();
+        assert!(rendered.contains(r#""kind":"net","target":"198.51.100.0/24""#), "{rendered}");
+        assert!(rendered.contains(r#""kind":"net","target":"192.0.2.0/24""#), "{rendered}");
+        assert!(rendered.contains(r#""kind":"addr","target":"203.0.113.9""#), "{rendered}");
+        assert_eq!(BanList::parse(&rendered).unwrap(), list);
     }
 
     #[test]
