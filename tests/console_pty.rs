@@ -37,11 +37,14 @@ fn kick_and_ban_typed_at_the_console_take_effect_and_ctrl_d_stops_the_server() {
     term.wait_text("Nick set");
     term.wait_input("tchat> ");
 
-    // Tab completes the command, then the nick (asked of the running server).
+    // Tab completes the command, then the nick (asked of the running server); the
+    // leading `/` is optional there too.
     term.keys("/ki\t");
     term.wait_input("tchat> /kick ");
+    term.keys("\x15ki\t");
+    term.wait_input("tchat> kick ");
     term.keys("bo\t");
-    term.wait_input("tchat> /kick bob ");
+    term.wait_input("tchat> kick bob ");
     term.keys("spamming\r");
     bob.expect("!!! you were kicked by console: spamming");
     bob.read_to_close();
@@ -74,7 +77,7 @@ fn kick_and_ban_typed_at_the_console_take_effect_and_ctrl_d_stops_the_server() {
     assert_ne!(flags & libc::ICANON, 0, "canonical mode not restored");
     assert_ne!(flags & libc::ECHO, 0, "echo not restored");
     let history = std::fs::read_to_string(state.join("tchat/console_history")).unwrap();
-    assert!(history.contains("/kick bob spamming"), "{history}");
+    assert!(history.contains("kick bob spamming"), "{history}");
 }
 
 #[test]

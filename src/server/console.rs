@@ -131,26 +131,37 @@ pub(super) fn serve(hub: &Hub, input: ConsoleInput) -> Option<String> {
 }
 
 /// Tab completion on the console: a command name at the start of the line, a nick as
-/// the first argument of the commands that take one. Returns where the replaced word
-/// starts and the candidates, each followed by a space. Case-insensitive.
+/// the first argument of the commands that take one. The leading `/` is optional, as
+/// for the commands themselves: a name is completed with the `/` if one was typed.
+/// Returns where the replaced word starts and the candidates, each followed by a space.
+/// Case-insensitive.
 pub fn complete(line: &str, pos: usize, nicks: &[String]) -> (usize, Vec<String>) {
     let before = &line[..pos];
     let start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
     let word = before[start..].to_lowercase();
     let earlier: Vec<&str> = before[..start].split_whitespace().collect();
     let candidates: Vec<String> = match earlier.as_slice() {
-        [] if word.starts_with('/') => (operator::USAGE.iter())
-            .filter_map(|(usage, _)| usage.split(' ').next())
-            .filter(|name| name.starts_with(&word))
-            .map(|name| format!("{name} "))
-            .collect(),
-        [command] if NICK_COMMANDS.contains(&command.to_lowercase().as_str()) => (nicks.iter())
+        [] => {
+            let slash = if word.starts_with('/') { "/" } else { "" };
+            (operator::USAGE.iter())
+                .filter_map(|(usage, _)| usage.split(' ').next()?.strip_prefix('/'))
+                .filter(|name| name.starts_with(word.trim_start_matches('/')))
+                .map(|name| format!("{slash}{name} "))
+                .collect()
+        }
+        [command] if is_nick_command(command) => (nicks.iter())
             .filter(|nick| nick.to_lowercase().starts_with(&word))
             .map(|nick| format!("{nick} "))
             .collect(),
         _ => Vec::new(),
     };
     (start, candidates)
+}
+
+/// Whether `command` (with or without its `/`) takes a nick first.
+fn is_nick_command(command: &str) -> bool {
+    let name = command.trim_start_matches('/').to_lowercase();
+    NICK_COMMANDS.iter().any(|c| c[1..] == name)
 }
 
 /// rustyline's hooks: completion (asking the server for the nicks) and a bold prompt.
@@ -372,7 +383,12 @@ mod tests {
         assert_eq!(c("/whois A", &nicks).1, ["alice "]);
         assert!(c("/kick bob spa", &nicks).1.is_empty(), "the reason is free text");
         assert!(c("/say bo", &nicks).1.is_empty(), "/say takes text");
-        assert!(c("bo", &nicks).1.is_empty());
+        assert!(c("/bo", &nicks).1.is_empty(), "no command starts so");
+        // The `/` is optional here as for the commands.
+        assert_eq!(c("wh", &[]), (0, vec!["whois ".to_string()]));
+        assert_eq!(c("B", &[]).1, ["ban ", "bans "]);
+        assert_eq!(c("kick bo", &nicks).1, ["Bob ", "bobby "]);
+        assert!(c("say bo", &nicks).1.is_empty());
     }
 
     #[tokio::test]
