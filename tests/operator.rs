@@ -326,7 +326,8 @@ fn oper_with_the_right_password_may_moderate_and_the_password_is_never_logged() 
     alice.send("/shutdown");
     alice.expect("!!! unknown command /shutdown");
     alice.sync();
-    server.wait_console_nth("Operator login refused", 1);
+    let refused = server.wait_console_nth("Operator login refused", 1);
+    assert!(refused.contains("nick=alice") && refused.contains("peer=127.0.0.1:"), "{refused}");
     let kick = server.wait_console_nth("Operator command by=", 1);
     assert!(kick.contains("by=alice") && kick.contains("command=/kick"), "{kick}");
     let console = server.console_text();
@@ -340,6 +341,9 @@ fn without_a_password_file_nobody_becomes_operator() {
     let mut alice = server.text_client("alice");
     alice.send("/oper anything");
     alice.expect("!!! this server has no operators in chat");
+    let refused = server.wait_console_nth("Operator login refused", 1);
+    assert!(refused.contains("nick=alice") && refused.contains("peer=127.0.0.1:"), "{refused}");
+    assert!(!refused.contains("anything"), "{refused}");
 }
 
 /// Reads JSON events until one of type `kind`.

@@ -104,7 +104,7 @@ impl Session {
         if !hub.moderation.has_operators() {
             hub.log.warn(
                 "Operator login refused",
-                json!({"nick": self.nick, "reason": "no operators"}),
+                json!({"nick": self.nick, "peer": self.peer.to_string(), "reason": "no operators"}),
             );
             return self.error("no_operators", "this server has no operators in chat".into());
         }
