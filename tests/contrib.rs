@@ -29,6 +29,11 @@ fn the_systemd_unit_verifies() {
         "ProtectSystem=strict",
         "NoNewPrivileges=yes",
         "ExecReload=",
+        // Every file the server writes goes where the sandbox lets it write.
+        "--state-dir ${STATE_DIRECTORY} ",
+        "--bans ${STATE_DIRECTORY}/",
+        "--save ${LOGS_DIRECTORY}/",
+        "--control-socket ${RUNTIME_DIRECTORY}/",
     ] {
         assert!(unit.contains(needle), "the unit lacks {needle}");
     }
