@@ -1,11 +1,12 @@
 //! Who may talk to the server, and over what: TLS or plain text on the one port
 //! (`--plaintext`), the certificate served, and the server password.
 
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustls::ServerConfig;
+use rustls::{AlertDescription, ServerConfig};
 use serde_json::json;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -157,6 +158,43 @@ pub enum Rejected {
     Drop,
 }
 
+/// Logs a failed handshake: a client that refused the certificate is INFO, the normal
+/// first step of trust on first use (`tchat join` aborts while its user has not yet
+/// accepted the fingerprint, and after a change); anything else is WARN.
+fn log_handshake_failure(log: &EventLog, peer: SocketAddr, e: &io::Error) {
+    match certificate_refused(e) {
+        Some(alert) => log.info(
+            "TLS handshake aborted by the client",
+            json!({"peer": peer.to_string(), "reason": "certificate not trusted yet",
+                   "alert": format!("{alert:?}")}),
+        ),
+        None => log.warn(
+            "TLS handshake failed",
+            json!({"peer": peer.to_string(), "error": e.to_string()}),
+        ),
+    }
+}
+
+/// The alert, when the client ended the handshake because it does not trust our
+/// certificate: `access_denied` is what rustls sends for the application's verifier
+/// saying no (tchat join's known hosts), `unknown_ca`, `bad_certificate` and
+/// `certificate_unknown` what clients checking against a CA store send for a
+/// self-signed one (RFC 8446 §6.2).
+pub fn certificate_refused(e: &io::Error) -> Option<AlertDescription> {
+    let alert = match e.get_ref()?.downcast_ref::<rustls::Error>()? {
+        rustls::Error::AlertReceived(alert) => *alert,
+        _ => return None,
+    };
+    matches!(
+        alert,
+        AlertDescription::AccessDenied
+            | AlertDescription::UnknownCA
+            | AlertDescription::BadCertificate
+            | AlertDescription::CertificateUnknown
+    )
+    .then_some(alert)
+}
+
 /// Tells TLS from plain text within the hello window ending at `hello_by`, runs the TLS
 /// handshake, and applies `--plaintext`.
 pub async fn establish(
@@ -173,10 +211,7 @@ pub async fn establish(
     match (detected, &access.tls) {
         (Detected::Tls, Some(tls)) => {
             Transport::accept_tls(stream, tls.config.clone()).await.map_err(|e| {
-                hub.log.warn(
-                    "TLS handshake failed",
-                    json!({"peer": peer.to_string(), "error": e.to_string()}),
-                );
+                log_handshake_failure(&hub.log, peer, &e);
                 Rejected::Drop
             })
         }
@@ -188,5 +223,29 @@ pub async fn establish(
             );
             Err(Rejected::Refuse(stream, format!("!!! {PLAINTEXT_REFUSED}\n")))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(a: AlertDescription) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, rustls::Error::AlertReceived(a))
+    }
+
+    #[test]
+    fn a_client_refusing_the_certificate_is_told_from_a_failure() {
+        let denied = alert(AlertDescription::AccessDenied);
+        assert_eq!(certificate_refused(&denied), Some(AlertDescription::AccessDenied));
+        assert!(certificate_refused(&alert(AlertDescription::UnknownCA)).is_some());
+        assert!(certificate_refused(&alert(AlertDescription::HandshakeFailure)).is_none());
+        let timed_out = io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out");
+        assert!(certificate_refused(&timed_out).is_none());
+        let garbage = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+        );
+        assert!(certificate_refused(&garbage).is_none());
     }
 }
