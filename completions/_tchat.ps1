@@ -77,7 +77,7 @@ Register-ArgumentCompleter -Native -CommandName 'tchat' -ScriptBlock {
             [CompletionResult]::new('--fingerprint', '--fingerprint', [CompletionResultType]::ParameterName, 'Trust the server''s certificate if it has this fingerprint (SHA256:..., from the operator)')
             [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Send the server password from the first line of FILE')
             [CompletionResult]::new('--no-history', '--no-history', [CompletionResultType]::ParameterName, 'Do not read or write the input history file')
-            [CompletionResult]::new('--no-bell', '--no-bell', [CompletionResultType]::ParameterName, 'Do not ring the terminal bell when your nick is mentioned')
+            [CompletionResult]::new('--no-bell', '--no-bell', [CompletionResultType]::ParameterName, 'Keep the terminal bell quiet for this run, whatever the /bell setting, until /bell sets it')
             [CompletionResult]::new('--plain', '--plain', [CompletionResultType]::ParameterName, 'Connect without TLS (to an older server, or on a trusted network)')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (interactive mode reconnects by default)')
             [CompletionResult]::new('--reconnect', '--reconnect', [CompletionResultType]::ParameterName, 'Reconnect and resume after a lost connection also when input is piped (a script)')

@@ -72,7 +72,7 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand --fingerprint 'Trust the server''s certificate if it has this fingerprint (SHA256:..., from the operator)'
             cand --password-file 'Send the server password from the first line of FILE'
             cand --no-history 'Do not read or write the input history file'
-            cand --no-bell 'Do not ring the terminal bell when your nick is mentioned'
+            cand --no-bell 'Keep the terminal bell quiet for this run, whatever the /bell setting, until /bell sets it'
             cand --plain 'Connect without TLS (to an older server, or on a trusted network)'
             cand --no-reconnect 'Exit when the connection is lost instead of reconnecting (interactive mode reconnects by default)'
             cand --reconnect 'Reconnect and resume after a lost connection also when input is piped (a script)'

@@ -74,7 +74,7 @@ never\t'Never color'"
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l fingerprint -d 'Trust the server\'s certificate if it has this fingerprint (SHA256:..., from the operator)' -r
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l password-file -d 'Send the server password from the first line of FILE' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-history -d 'Do not read or write the input history file'
-complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-bell -d 'Do not ring the terminal bell when your nick is mentioned'
+complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-bell -d 'Keep the terminal bell quiet for this run, whatever the /bell setting, until /bell sets it'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l plain -d 'Connect without TLS (to an older server, or on a trusted network)'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (interactive mode reconnects by default)'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l reconnect -d 'Reconnect and resume after a lost connection also when input is piped (a script)'

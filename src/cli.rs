@@ -315,7 +315,7 @@ pub struct JoinArgs {
     #[arg(long)]
     pub no_history: bool,
 
-    /// Do not ring the terminal bell when your nick is mentioned
+    /// Keep the terminal bell quiet for this run, whatever the /bell setting, until /bell sets it
     #[arg(long)]
     pub no_bell: bool,
 

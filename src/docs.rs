@@ -580,8 +580,49 @@ fn files(r: &mut Roff, page: Page) {
             bold("--no-history"),
             roman(" neither reads nor writes it."),
         ]);
+        r.control("TP", []).text([italic("$XDG_STATE_HOME/tchat/servers.json")]);
+        r.text([
+            roman("tchat join's settings per server (/ignore and /bell), mode 0600; else "),
+            italic("~/.local/state/tchat/servers.json"),
+            roman("."),
+        ]);
+        r.control("TP", []).text([italic("$XDG_DATA_HOME/tchat/known_hosts")]);
+        r.text([
+            roman(
+                "The servers' certificate fingerprints tchat join trusts, one HOST:PORT \
+                 SHA256:... per line, as ssh keeps host keys; mode 0600. If XDG_DATA_HOME \
+                 is unset or not an absolute path, the file is ",
+            ),
+            italic("~/.local/share/tchat/known_hosts"),
+            roman("."),
+        ]);
     }
     if matches!(page, Page::Tchat | Page::Serve) {
+        r.control("TP", []).text([
+            italic("STATE/tls-cert.pem"),
+            roman(", "),
+            italic("STATE/tls-key.pem"),
+        ]);
+        r.text([
+            roman(
+                "The self-signed certificate and its key that tchat serve generates on \
+                 first start when no ",
+            ),
+            bold("--tls-cert"),
+            roman(" is given, and keeps (directory 0700, files 0600). STATE is "),
+            bold("--state-dir"),
+            roman(", else "),
+            italic("$XDG_STATE_HOME/tchat"),
+            roman(", else "),
+            italic("~/.local/state/tchat"),
+            roman("."),
+        ]);
+        r.control("TP", []).text([italic("$XDG_STATE_HOME/tchat/console_history")]);
+        r.text([
+            roman("The interactive console's command history, mode 0600; else "),
+            italic("~/.local/state/tchat/console_history"),
+            roman(" (not moved by --state-dir)."),
+        ]);
         r.control("TP", []).text([italic("FILE")]);
         r.text([
             roman("The session log given to tchat serve "),
@@ -593,7 +634,8 @@ fn files(r: &mut Roff, page: Page) {
             roman("The file given to "),
             bold("--bans"),
             roman(
-                ": one JSON object per line (kind nick, addr or net; target; until, \
+                ": one JSON object per line (kind nick, addr or net; target, as typed to \
+                 ban: a nick, 203.0.113.9 or 198.51.100.0/24; until, \
                  null for a permanent ban; reason; by; at), replaced whole on every change \
                  and read again on SIGHUP.",
             ),
@@ -611,30 +653,58 @@ fn files(r: &mut Roff, page: Page) {
 
 fn environment(r: &mut Roff, page: Page) {
     r.control("SH", ["ENVIRONMENT"]);
-    let mut vars = vec![(
-        "NO_COLOR",
-        "If set to a non-empty value, --color auto (the default) writes no colors.",
-    )];
+    let mut vars = Vec::new();
+    if page != Page::Ctl {
+        // tchat ctl prints the server's answer as it is, without colors.
+        vars.push((
+            "NO_COLOR",
+            "If set to a non-empty value, --color auto (the default) writes no colors.",
+        ));
+    }
     if page != Page::Join {
         vars.extend([
             ("XDG_RUNTIME_DIR", "Where the control socket goes by default (see FILES)."),
             ("RUNTIME_DIRECTORY", "Set by systemd's RuntimeDirectory=; takes precedence."),
         ]);
     }
+    match page {
+        Page::Tchat => vars.push((
+            "XDG_STATE_HOME",
+            "Where the client keeps its history and settings, and the server its generated \
+             certificate (unless --state-dir) and console history (see FILES).",
+        )),
+        Page::Join => vars.push((
+            "XDG_STATE_HOME",
+            "Where the client keeps its history and settings files (see FILES).",
+        )),
+        Page::Serve => vars.push((
+            "XDG_STATE_HOME",
+            "Where the server keeps its generated certificate (unless --state-dir) and \
+             its console history (see FILES).",
+        )),
+        Page::Ctl => {}
+    }
     if matches!(page, Page::Tchat | Page::Join) {
-        vars.extend([
-            ("XDG_STATE_HOME", "Where the client keeps its history file (see FILES)."),
-            (
-                "HOME",
-                "Used to find the history file when XDG_STATE_HOME is unset or not \
-                 absolute.",
-            ),
-            (
-                "TERM",
-                "Read by the line editor. On a terminal it does not support (TERM=dumb, \
-                 cons25 or emacs) there is no line editing, history keys or completion.",
-            ),
-        ]);
+        vars.push(("XDG_DATA_HOME", "Where the client keeps its known hosts file (see FILES)."));
+    }
+    if page != Page::Ctl {
+        vars.push((
+            "HOME",
+            "Used for the files above when the XDG variables are unset or not absolute.",
+        ));
+    }
+    match page {
+        Page::Tchat | Page::Join => vars.push((
+            "TERM",
+            "Read by the line editor. On a terminal it does not support (TERM=dumb, \
+             cons25 or emacs) there is no line editing, history keys or completion.",
+        )),
+        Page::Serve => vars.push((
+            "TERM",
+            "Read by the interactive console's line editor. On a terminal it does not \
+             support (TERM=dumb, cons25 or emacs) the console is a plain log.",
+        )),
+        Page::Ctl => {}
     }
     terms(r, &vars);
 }
