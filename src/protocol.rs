@@ -186,9 +186,9 @@ impl ParseError {
 impl<'a> Request<'a> {
     /// Parses one input line (without its line ending). Command names are
     /// case-insensitive; trailing white space is ignored. A blank line is
-    /// [`Request::Empty`]; text to send (a public line, `/me`, `/msg`) with nothing
-    /// visible in it is [`ParseError::Invisible`]; a `/quit` reason with nothing visible
-    /// is dropped.
+    /// [`Request::Empty`]; text to send (a public line, `/me`, `/msg`, a `/topic`) with
+    /// nothing visible in it is [`ParseError::Invisible`]; a `/quit` reason with nothing
+    /// visible is dropped.
     pub fn parse(line: &'a str) -> Result<Request<'a>, ParseError> {
         let line = line.trim_end();
         if line.trim_start().is_empty() {
@@ -220,7 +220,8 @@ impl<'a> Request<'a> {
             "/part" => usage("/part"),
             "/rooms" if args.is_empty() => Ok(Request::Rooms),
             "/rooms" => usage("/rooms"),
-            "/topic" => Ok(Request::Topic(Some(args).filter(|a| !a.is_empty()))),
+            "/topic" if args.is_empty() => Ok(Request::Topic(None)),
+            "/topic" => visible(args).map(|topic| Request::Topic(Some(topic))),
             "/msg" => match args.split_once(char::is_whitespace) {
                 Some((to, text)) if !text.trim().is_empty() => {
                     visible(text.trim_start()).map(|text| Request::Msg { to, text })
@@ -801,7 +802,10 @@ mod tests {
             assert_eq!(p(&format!("/me {blank}")), Err(ParseError::Invisible), "{blank:?}");
             assert_eq!(p(&format!("/msg bob {blank}")), Err(ParseError::Invisible), "{blank:?}");
             assert_eq!(p(&format!("/quit {blank}")), Ok(Request::Quit(None)), "{blank:?}");
+            assert_eq!(p(&format!("/topic {blank}")), Err(ParseError::Invisible), "{blank:?}");
         }
+        assert_eq!(p("/topic"), Ok(Request::Topic(None)));
+        assert_eq!(p("/topic  a\u{200b}b"), Ok(Request::Topic(Some("a\u{200b}b"))));
         assert_eq!(ParseError::Invisible.code(), "empty");
         assert!(ParseError::Invisible.to_string().contains("nothing visible"));
         // Invisible characters next to visible text are the sender's business.

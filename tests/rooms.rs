@@ -94,6 +94,11 @@ fn list_list_all_rooms_and_topic() {
     assert_eq!(carol.expect("topic"), "*** bob set the topic of #dev: Rust and  more");
     carol.send("/topic");
     assert_eq!(carol.expect("Topic of"), "*** Topic of #dev: Rust and  more");
+    // A topic with nothing visible is refused like any invisible line.
+    carol.send("/topic \u{200b}");
+    carol.expect("!!! nothing visible to send");
+    carol.send("/topic");
+    assert_eq!(carol.expect("Topic of"), "*** Topic of #dev: Rust and  more");
 
     alice.send("/rooms");
     assert_eq!(alice.expect("rooms:"), "*** 2 rooms:");
