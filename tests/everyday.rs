@@ -43,6 +43,8 @@ fn an_away_message_answers_each_sender_once_and_shows_in_list() {
     alice.expect("*bob* hello?");
     alice.send("/back");
     alice.expect("*** welcome back");
+    alice.send("/back");
+    alice.expect("*** you are not away");
     bob.send("/msg alice back?");
     bob.expect("-> *alice* back?");
     let lines = bob.sync();

@@ -212,6 +212,11 @@ fn a_nick_names_one_person_in_every_script() {
     b.send("/nick ΣΑΣ");
     let err = b.expect("!!!");
     assert_eq!(err, "!!! the nick ΣΑΣ is already taken: σασ is online");
+    // Fullwidth letters: named as what they were compared as, ALICE.
+    b.send("/nick \u{ff21}\u{ff2c}\u{ff29}\u{ff23}\u{ff25}");
+    assert_eq!(b.expect("!!!"), "!!! the nick ALICE is already taken: alice is online");
+    b.send("/nick \u{ff41}lice");
+    assert_eq!(b.expect("!!!"), "!!! the nick alice is already taken");
     b.send("/list");
     assert_eq!(b.expect("online:"), "*** 3 online: alice, bob, σασ");
     // Nobody was renamed meanwhile.

@@ -940,8 +940,14 @@ impl Hub {
 }
 
 impl NickChange {
-    /// The error text for the user who asked for `wanted`.
+    /// The error text for the user who asked for `wanted`. A taken or look-alike nick is
+    /// named in its enforced form (`ＡＬＩＣＥ` as `ALICE`), the name that was compared.
     pub fn describe(&self, wanted: &str) -> String {
+        let enforced = match self {
+            NickChange::Taken(_) | NickChange::LooksLike(_) => crate::nick::enforce(wanted).ok(),
+            _ => None,
+        };
+        let wanted = enforced.as_deref().unwrap_or(wanted);
         match self {
             NickChange::Invalid(e) => format!("invalid nick: {e}"),
             NickChange::Taken(owner) if owner == wanted => {

@@ -23,9 +23,12 @@ impl Session {
                 self.info("you are marked away; /back to return".into());
             }
             Request::Back => {
-                hub.log.info("Back", json!({"nick": self.nick}));
-                hub.set_away(self.id, None);
-                self.info("welcome back".into());
+                if hub.set_away(self.id, None) {
+                    hub.log.info("Back", json!({"nick": self.nick}));
+                    self.info("welcome back".into());
+                } else {
+                    self.info("you are not away".into());
+                }
             }
             Request::Whois(nick) => {
                 hub.log

@@ -142,12 +142,13 @@ impl Hub {
         sender.map(|m| m.nick.clone()).ok_or("who wrote to you last has left")
     }
 
-    /// Marks member `id` away with `message`, or back with `None`.
-    pub fn set_away(&self, id: u64, message: Option<String>) {
-        if let Some(m) = self.lock().members.get_mut(&id) {
-            m.profile.away = message;
-            m.profile.answered.clear();
-        }
+    /// Marks member `id` away with `message`, or back with `None`; returns whether it
+    /// was away before.
+    pub fn set_away(&self, id: u64, message: Option<String>) -> bool {
+        let mut reg = self.lock();
+        let Some(m) = reg.members.get_mut(&id) else { return false };
+        m.profile.answered.clear();
+        std::mem::replace(&mut m.profile.away, message).is_some()
     }
 
     /// The `/whois` answer about `nick`; the address only if `with_addr`.
