@@ -176,6 +176,37 @@ fn up_recalls_history_which_persists_across_runs() {
     assert!(!saved.contains("not kept"), "{saved}");
 }
 
+/// A password typed at the prompt (`/pass`, `/oper`, in any case) is sent but never
+/// written to the history file, nor offered by Up.
+#[test]
+fn password_lines_never_reach_the_history() {
+    let server = Server::start(&["--rate", "0"]);
+    let state = StateDir::new("history-secret");
+    let mut term =
+        Term::start(server.addr, &state, &["--fingerprint", &server.fingerprint, "--nick", "sec"]);
+    term.wait_input("[sec #lobby] ");
+    term.keys("kept line\r");
+    term.wait_text("<sec> kept line");
+    term.wait_input("[sec #lobby] ");
+    for (line, answer) in [
+        ("/pass hunter2pass", "password"),
+        ("/PASS hunter3pass", "password"),
+        ("/oper operpass", "no operators in chat"),
+    ] {
+        let before = term.count(answer);
+        term.keys(&format!("{line}\r"));
+        term.wait(&format!("the answer to {line:?}"), |t| t.count(answer) > before);
+        term.wait_input("[sec #lobby] ");
+    }
+    term.keys("\x1b[A");
+    term.wait_input("[sec #lobby] kept line");
+    term.keys("\x15\x04");
+    assert!(term.wait_exit().success());
+    let saved = std::fs::read_to_string(state.join("tchat").join("history")).unwrap();
+    assert!(saved.contains("kept line"), "{saved}");
+    assert!(!saved.contains("pass") && !saved.contains("oper"), "{saved}");
+}
+
 #[test]
 fn incoming_messages_print_above_the_line_being_typed() {
     let server = Server::start(&["--rate", "0"]);

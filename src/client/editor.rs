@@ -30,7 +30,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::Input;
 use super::complete::{Roster, complete};
 use super::screen::Geometry;
-use crate::protocol::Request;
+use crate::protocol::{Request, canonical};
 
 /// Most lines kept in the history file.
 pub const HISTORY_SIZE: usize = 1000;
@@ -39,11 +39,18 @@ pub const HISTORY_SIZE: usize = 1000;
 /// is drawn anyway (with the nick it knows).
 const NICK_WAIT: Duration = Duration::from_secs(3);
 
-/// Whether `line` carries a password (`/oper PASSWORD`), which must stay out of the
-/// history file.
-pub fn is_secret(line: &str) -> bool {
-    let word = line.split_whitespace().next().unwrap_or("");
-    word.eq_ignore_ascii_case("/oper")
+/// Commands whose argument is a password: the operator's (`/oper`) and the server's
+/// (`/pass`, which the server takes at any time and answers without reading it).
+const SECRET_COMMANDS: &[&str] = &["/oper", crate::auth::PASS];
+
+/// Whether what the user entered carries a password in any of its lines (a paste is one
+/// entry): such an entry must stay out of the history file. Commands are compared as the
+/// server reads them: in any case, aliases included.
+pub fn is_secret(entry: &str) -> bool {
+    entry.lines().any(|line| {
+        let word = line.split_whitespace().next().unwrap_or("");
+        SECRET_COMMANDS.contains(&canonical(word).as_str())
+    })
 }
 
 /// Where the input history lives: `history` in the [`crate::state_dir`].
@@ -313,9 +320,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn oper_lines_stay_out_of_the_history() {
+    fn password_lines_stay_out_of_the_history() {
         assert!(is_secret("/oper hunter2"));
         assert!(is_secret("  /OPER hunter2"));
+        assert!(is_secret("/pass hunter2pass"));
+        assert!(is_secret("/Pass hunter2pass"));
+        assert!(is_secret("a pasted block\n/pass hunter2pass\nand more"));
+        assert!(!is_secret("/password is a word"));
+        assert!(!is_secret("//pass as text"));
         assert!(!is_secret("/operator is a word"));
         assert!(!is_secret("talking about /oper"));
     }
