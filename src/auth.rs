@@ -24,6 +24,12 @@ pub const PASSWORD_PROMPT: &str = "this server needs a password: type /pass PASS
 /// text to ask for the password and try again.
 pub const PASSWORD_REQUIRED: &str = "this server needs a password (send /pass PASSWORD first)";
 
+/// The answer to a `/pass` line the server does not need: it has no password, or the
+/// connection gave it already. `tchat join` sends its password before it knows which
+/// kind of server it talks to, and recognises this answer by its text to keep quiet.
+pub const PASSWORD_NOT_NEEDED: &str =
+    "no password needed now: this server has none, or you have already given the password";
+
 /// The refusal for a wrong password.
 pub const PASSWORD_WRONG: &str = "wrong password";
 

@@ -206,6 +206,24 @@ fn the_original_designs_command_line_joins() {
     assert!(stderr.contains("cannot be used with"), "{stderr}");
 }
 
+/// A password file given for a server that needs none: the client joins without a word
+/// about passwords (the server's answer to the unneeded `/pass` is not shown).
+#[test]
+fn a_password_for_a_server_without_one_is_not_mentioned() {
+    let server = Server::start(&[]);
+    let dir = StateDir::new("password-unneeded");
+    let file = dir.join("password");
+    std::fs::write(&file, "not-needed\n").unwrap();
+    let addr = server.addr.to_string();
+    let args = [&addr, "--plain", "--nick", "pat", "--password-file", file.to_str().unwrap()];
+    let mut client = Client::start_in(&dir, &args);
+    client.expect("You are pat;");
+    client.send("/quit");
+    let (status, lines, stderr) = client.finish();
+    assert!(status.success(), "exit {status:?}; stderr {stderr}");
+    assert!(!lines.iter().any(|l| l.contains("password")), "{lines:#?}");
+}
+
 /// The script, run as a user would: `seq 1 60 | tchat join …` under the default
 /// flood control (--rate 5 --burst 20). Every line reaches the other participant, in
 /// order, and the client exits 0 once its /quit is answered.

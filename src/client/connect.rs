@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use super::tls::{self, Outcome, Trusted};
 use super::trust;
 use super::{ClientError, connect};
-use crate::auth::{PASSWORD_REQUIRED, Password};
+use crate::auth::{PASSWORD_NOT_NEEDED, PASSWORD_REQUIRED, Password};
 use crate::cli::JoinArgs;
 use crate::fingerprint::Fingerprint;
 
@@ -50,7 +50,10 @@ pub async fn open(
         out.push('\n');
         stream.write_all(out.as_bytes()).await.map_err(ClientError::Lost)?;
         stream.flush().await.map_err(ClientError::Lost)?;
-        let first = first_line(&mut stream).await?;
+        let mut first = first_line(&mut stream).await?;
+        if password.is_some() {
+            skip_line(&mut first, &format!("*** {PASSWORD_NOT_NEEDED}"));
+        }
         let asks_password = first.starts_with(format!("!!! {PASSWORD_REQUIRED}").as_bytes());
         if asks_password && password.is_none() && interactive {
             password = Some(prompt_password(target)?);
@@ -72,6 +75,18 @@ async fn first_line(stream: &mut Box<dyn Io>) -> Result<Vec<u8>, ClientError> {
         got.extend_from_slice(&buf[..n]);
     }
     Ok(got)
+}
+
+/// Drops the first line of `bytes` if it is `line` (with its line end): the server's
+/// answer to a `/pass` it did not need, which the user did not ask for.
+fn skip_line(bytes: &mut Vec<u8>, line: &str) {
+    let Some(rest) = bytes.strip_prefix(line.as_bytes()) else { return };
+    let end = match rest {
+        [b'\n', ..] => 1,
+        [b'\r', b'\n', ..] => 2,
+        _ => return,
+    };
+    bytes.drain(..line.len() + end);
 }
 
 fn prompt_password(target: &Target) -> Result<Password, ClientError> {
@@ -236,5 +251,22 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_whole_first_line_is_skipped() {
+        let mut bytes = b"*** a\r\n{\"type\":\"welcome\"}\n".to_vec();
+        skip_line(&mut bytes, "*** a");
+        assert_eq!(bytes, b"{\"type\":\"welcome\"}\n");
+        for kept in [&b"*** ab\n"[..], b"*** a", b"x\n*** a\n"] {
+            let mut bytes = kept.to_vec();
+            skip_line(&mut bytes, "*** a");
+            assert_eq!(bytes, kept);
+        }
     }
 }

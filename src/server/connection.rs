@@ -605,7 +605,7 @@ impl Session {
         };
         if auth::parse_pass(&text).is_some() {
             // Never parsed as a command or a message: the secret must not reach the log.
-            return self.info("you have already given the password, if one was needed".into());
+            return self.info(auth::PASSWORD_NOT_NEEDED.into());
         }
         let text = if needs_sanitizing(&text) { sanitize(&text).into() } else { text };
         let request = match Request::parse(&text) {
