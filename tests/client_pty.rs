@@ -637,3 +637,40 @@ fn the_password_prompt_does_not_echo_and_joins() {
     term.keys("\x04");
     assert!(term.wait_exit().success());
 }
+
+/// The password typed at the prompt is kept for the run (in memory): a cut connection
+/// comes back without asking again. A server that then refuses it (restarted with
+/// another password) ends the client at once, instead of a loop of attempts.
+#[test]
+fn a_typed_password_is_given_again_on_reconnect_and_a_refusal_ends_the_client() {
+    let secret = "pty-kept-word";
+    let state = StateDir::new("password-kept");
+    let (file, other) = (state.join("password"), state.join("other"));
+    std::fs::write(&file, format!("{secret}\n")).unwrap();
+    std::fs::write(&other, "another-word\n").unwrap();
+    let mut server = Server::start(&["--password-file", file.to_str().unwrap()]);
+    let proxy = common::proxy::Proxy::start(server.addr);
+    let mut term = Term::start(proxy.addr, &state, &["--plain", "--nick", "kim"]);
+    term.wait_text("Password for");
+    term.keys(&format!("{secret}\r"));
+    term.wait_input("[kim #lobby] ");
+
+    proxy.cut();
+    term.wait_text("Connection lost");
+    term.wait_text("Reconnected as kim");
+    term.wait_input("[kim #lobby] ");
+    assert_eq!(term.count("Password for"), 1, "{}", term.screen());
+
+    proxy.set_down(true);
+    proxy.cut();
+    assert!(server.terminate().success());
+    let second = Server::start(&["--password-file", other.to_str().unwrap()]);
+    proxy.point_to(second.addr);
+    proxy.set_down(false);
+    term.wait_text("wrong password");
+    let status = term.wait_exit();
+    assert!(!status.success(), "{status:?}");
+    term.wait_text("tchat: the server refused the connection");
+    let raw = String::from_utf8_lossy(&term.seen.lock().unwrap().raw).into_owned();
+    assert!(!raw.contains(secret), "the password was shown:\n{}", term.screen());
+}

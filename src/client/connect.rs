@@ -30,16 +30,22 @@ pub struct Opened {
 
 /// Connects, secures, authenticates and says hello; `interactive`: questions and the
 /// password prompt may use the terminal.
+///
+/// `password` is the one to give: read from `--password-file` when it is `None`, and
+/// set to the one typed at the prompt, so that the caller can keep it (in memory only)
+/// for reconnecting.
 pub async fn open(
     target: &Target,
     args: &JoinArgs,
     hello: &[String],
     interactive: bool,
+    password: &mut Option<Password>,
 ) -> Result<Opened, ClientError> {
-    let mut password = match &args.password_file {
-        Some(path) => Some(Password::read_file(path).map_err(ClientError::Io)?),
-        None => None,
-    };
+    if password.is_none()
+        && let Some(path) = &args.password_file
+    {
+        *password = Some(Password::read_file(path).map_err(ClientError::Io)?);
+    }
     let mut trust = TrustInputs::load(target, args)?;
     loop {
         let mut stream = secure(target, args, &mut trust, interactive).await?;
@@ -56,7 +62,7 @@ pub async fn open(
         }
         let asks_password = first.starts_with(format!("!!! {PASSWORD_REQUIRED}").as_bytes());
         if asks_password && password.is_none() && interactive {
-            password = Some(prompt_password(target)?);
+            *password = Some(prompt_password(target)?);
             continue;
         }
         return Ok(Opened { stream: Prefixed { prefix: first, pos: 0, inner: stream } });

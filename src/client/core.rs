@@ -15,6 +15,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::connect::{self, Io, Prefixed};
 use super::target::Target;
 use super::{ClientError, Input, hello_lines, session};
+use crate::auth::Password;
 use crate::cli::JoinArgs;
 use crate::framing::Line;
 use crate::protocol::{Event, EventKind, HELLO, HELLO_MODE_JSON, HELLO_RESUME, Request};
@@ -49,6 +50,10 @@ pub struct Core {
     pub target: Target,
     pub args: JoinArgs,
     pub reconnect: bool,
+    /// The password the first connection gave (from the file or typed at the prompt),
+    /// given again on every reconnection: the prompt cannot be shown then, since the
+    /// line editor owns the terminal. Kept in memory only, for this run.
+    pub password: Option<Password>,
 }
 
 /// A session's stream, as [`connect::open`] hands it over.
@@ -219,7 +224,8 @@ impl Core {
             }
             // Not interactive: the line editor owns the terminal now, so a certificate
             // to decide on or a password to type ends the session instead.
-            match connect::open(&self.target, &self.args, hello, false).await {
+            let mut password = self.password.clone();
+            match connect::open(&self.target, &self.args, hello, false, &mut password).await {
                 Ok(opened) => return Ok(Some(opened.stream)),
                 Err(e @ ClientError::Trust(_)) => return Err(e),
                 Err(e) => reason = e.to_string(),

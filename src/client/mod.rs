@@ -167,7 +167,8 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         .map_err(ClientError::Io)?;
     let hello = hello_lines(args.nick.as_deref());
     let asks = std::io::stdin().is_terminal();
-    let opened = runtime.block_on(connect::open(&target, &args, &hello, asks))?;
+    let mut password = None;
+    let opened = runtime.block_on(connect::open(&target, &args, &hello, asks, &mut password))?;
 
     // What the user enters goes to `lines_tx`; what is not the client's own command
     // goes on to the core through `core_tx`.
@@ -187,7 +188,7 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     };
     // Piped mode (a script) comes back only if asked: a script may prefer to fail.
     let reconnect = if interactive { !args.no_reconnect } else { args.reconnect };
-    let core = Core { target, args: args.clone(), reconnect };
+    let core = Core { target, args: args.clone(), reconnect, password };
     // The hello went out while the session was opened.
     let result = runtime.block_on(async {
         tokio::select! {
