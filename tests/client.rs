@@ -583,6 +583,17 @@ fn a_cut_connection_is_resumed_with_every_message_once_in_order() {
     let (status, lines, stderr) = client.finish();
     assert!(status.success(), "{status:?} {stderr}");
     assert_eq!(numbered(&lines, "m"), (0..20).collect::<Vec<_>>(), "{lines:#?}");
+    // The notices give a short reason: no link from rustls, no "connection lost" twice.
+    let notices: Vec<_> = lines.iter().filter(|l| l.contains("Connection lost")).collect();
+    assert!(
+        notices[0].contains("Connection lost (the server closed the connection); reconnecting in"),
+        "{notices:#?}"
+    );
+    for notice in &notices {
+        let lower = notice.to_lowercase();
+        assert_eq!(lower.matches("connection lost").count(), 1, "{notice}");
+        assert!(!lower.contains("http") && !lower.contains("--plain"), "{notice}");
+    }
     // Bob: cat's quit is the first thing he hears of cat since its join.
     let first = bob.wait_for("news of cat", |e| match e {
         EventKind::Join { nick, .. } | EventKind::Leave { nick, .. } => nick == "cat",

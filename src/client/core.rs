@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::connect::{self, Io, Prefixed};
+use super::reason;
 use super::target::Target;
 use super::{ClientError, Input, hello_lines, session};
 use crate::auth::Password;
@@ -171,7 +172,7 @@ impl Core {
             }
             let reason = match &result {
                 Err(ClientError::Closed) if tracker.shut_down => "the server shut down".into(),
-                Err(e) => e.to_string(),
+                Err(e) => reason::why(e),
                 Ok(()) => unreachable!("returned above"),
             };
             let hello = tracker.resume_hello(self.args.nick.as_deref());
@@ -228,7 +229,7 @@ impl Core {
             match connect::open(&self.target, &self.args, hello, false, &mut password).await {
                 Ok(opened) => return Ok(Some(opened.stream)),
                 Err(e @ ClientError::Trust(_)) => return Err(e),
-                Err(e) => reason = e.to_string(),
+                Err(e) => reason = reason::why(&e),
             }
         }
     }

@@ -10,7 +10,7 @@
 //! - [`connect`]: opening a session (TLS, trust on first use, password), with [`tls`]
 //!   (the certificate verifier) and [`trust`] (the known hosts file).
 //! - [`core`]: the connection core, which reconnects and resumes and hands the UI typed
-//!   events.
+//!   events, and [`reason`]: why a connection ended, in a few words.
 //!
 //! This module holds one connection's loop: it sends `/hello json [NICK]`, then reads
 //! events from the server and writes the user's lines to it. The user's lines come from
@@ -27,6 +27,7 @@ pub mod display;
 pub mod editor;
 pub mod local;
 mod outgoing;
+pub mod reason;
 pub mod render;
 pub mod screen;
 pub mod settings;
@@ -128,7 +129,7 @@ impl std::fmt::Display for ClientError {
             ClientError::Closed => write!(f, "the server closed the connection"),
             ClientError::QuitUnanswered => write!(f, "the server did not answer /quit"),
             ClientError::Refused => write!(f, "the server refused the connection"),
-            ClientError::Lost(e) => write!(f, "connection lost: {e}"),
+            ClientError::Lost(e) => write!(f, "connection lost: {}", reason::io_reason(e)),
             ClientError::Tls { target, source } => write!(
                 f,
                 "TLS with {target} failed: {source} (an older server without TLS? try --plain)"

@@ -1,0 +1,87 @@
+//! Why a connection ended or an attempt failed, in a few words for the reconnect notice
+//! (`Connection lost (REASON); reconnecting in 1.0 s …`) and the exit line.
+//!
+//! The errors come from the OS (`std::io`) and from rustls through tokio-rustls, whose
+//! texts are written for developers: rustls's missing `close_notify` reads `peer closed
+//! connection without sending TLS close_notify: https://docs.rs/…`. The common kinds get
+//! a short human reason here, in one place; any other text keeps its words but loses
+//! its links.
+
+use std::io::{self, ErrorKind};
+
+use super::ClientError;
+
+/// The reason `error` ended a session or failed an attempt, without links or the words
+/// "connection lost" (the notice that shows it says that already).
+pub fn why(error: &ClientError) -> String {
+    match error {
+        ClientError::Closed => "the server closed the connection".into(),
+        ClientError::Lost(e) | ClientError::Connect { source: e, .. } => io_reason(e),
+        ClientError::Tls { source, .. } => format!("TLS failed: {}", io_reason(source)),
+        other => without_links(&other.to_string()),
+    }
+}
+
+/// A short reason for an I/O error: the kinds a dropped connection shows as words, any
+/// other as its text without links.
+pub fn io_reason(e: &io::Error) -> String {
+    let words = match e.kind() {
+        // rustls: the peer closed without close_notify; also a TCP end mid-handshake.
+        ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe | ErrorKind::WriteZero => {
+            "the server closed the connection"
+        }
+        ErrorKind::ConnectionReset => "the connection was reset",
+        ErrorKind::ConnectionAborted => "the connection was aborted",
+        ErrorKind::ConnectionRefused => "connection refused: the server is not running",
+        ErrorKind::TimedOut => "timed out",
+        ErrorKind::HostUnreachable => "the host is unreachable",
+        ErrorKind::NetworkUnreachable | ErrorKind::NetworkDown => "the network is unreachable",
+        ErrorKind::AddrNotAvailable => "no route to the server's address",
+        _ => return without_links(&e.to_string()),
+    };
+    words.into()
+}
+
+/// `text` with every `http://` or `https://` link left out, along with the `: ` or
+/// ` (` that introduced it.
+fn without_links(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("http://").or_else(|| rest.find("https://")) {
+        let before = rest[..at].trim_end_matches([' ', ':', '(']);
+        out.push_str(before);
+        let link_end = rest[at..].find([' ', ')']).map_or(rest.len(), |n| at + n);
+        rest = rest[link_end..].strip_prefix(')').unwrap_or(&rest[link_end..]);
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rustls_eof_is_the_server_closing_without_its_link() {
+        let e = io::Error::new(
+            ErrorKind::UnexpectedEof,
+            "peer closed connection without sending TLS close_notify: \
+             https://docs.rs/rustls/latest/rustls/manual/_03_howto/index.html#unexpected-eof",
+        );
+        assert_eq!(why(&ClientError::Lost(e)), "the server closed the connection");
+        assert_eq!(why(&ClientError::Closed), "the server closed the connection");
+        let reset = io::Error::from(ErrorKind::ConnectionReset);
+        assert_eq!(why(&ClientError::Lost(reset)), "the connection was reset");
+    }
+
+    #[test]
+    fn other_texts_keep_their_words_but_lose_their_links() {
+        let e = io::Error::other("odd failure: https://example.org/why#x");
+        assert_eq!(io_reason(&e), "odd failure");
+        assert_eq!(without_links("a (https://x.y/z) b"), "a b");
+        assert_eq!(without_links("no link here"), "no link here");
+        let target = super::super::Target::parse("127.0.0.1", 9).unwrap();
+        let tls = ClientError::Tls { target, source: io::Error::from(ErrorKind::UnexpectedEof) };
+        assert_eq!(why(&tls), "TLS failed: the server closed the connection");
+    }
+}
