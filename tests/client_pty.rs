@@ -597,6 +597,9 @@ fn an_unknown_certificate_is_shown_trusted_on_yes_then_joined_silently() {
     let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
     term.wait_text("Trust it and connect (yes/no)?");
     assert!(term.flat().contains(&format!("Its fingerprint is {}.", server.fingerprint)));
+    // An unclear answer is asked again, not taken as no.
+    term.keys("maybe\r");
+    term.wait_text("Please type yes or no:");
     term.keys("y\r");
     term.wait_input("[alice #lobby] ");
     bob.wait_for("alice's join", |e| matches!(e, EventKind::Join { nick, .. } if nick == "alice"));
@@ -612,6 +615,26 @@ fn an_unknown_certificate_is_shown_trusted_on_yes_then_joined_silently() {
     assert!(!screen.contains("Trust it") && !screen.contains("fingerprint"), "{screen}");
     again.keys("\x04");
     assert!(again.wait_exit().success());
+}
+
+/// Three unclear answers to the trust question count as no: the client does not
+/// connect, and says why.
+#[test]
+fn unclear_answers_to_the_trust_question_end_as_no() {
+    let server = Server::start(&[]);
+    let state = StateDir::new("trust-unclear");
+    let mut term = Term::start(server.addr, &state, &["--nick", "alice"]);
+    term.wait_text("Trust it and connect (yes/no)?");
+    for n in 1..=2 {
+        term.keys("maybe\r");
+        term.wait(&format!("question {n} again"), |t| t.count("Please type yes or no:") == n);
+    }
+    term.keys("perhaps\r");
+    let status = term.wait_exit();
+    assert!(!status.success(), "{status:?}");
+    term.wait_text("was not trusted");
+    assert_eq!(term.count("Please type yes or no:"), 2, "{}", term.screen());
+    assert!(!state.join("tchat/known_hosts").exists());
 }
 
 #[test]

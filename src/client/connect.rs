@@ -210,10 +210,33 @@ fn ask_to_trust(host: &str, seen: Fingerprint) -> Result<bool, ClientError> {
          Compare it with the one the operator gives (tchat serve --fingerprint).\n\
          Trust it and connect (yes/no)? "
     );
-    err.write_all(question.as_bytes()).and_then(|()| err.flush()).map_err(ClientError::Io)?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).map_err(ClientError::Io)?;
-    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y"))
+    let mut ask = question.as_str();
+    for _ in 0..TRUST_ASKS {
+        err.write_all(ask.as_bytes()).and_then(|()| err.flush()).map_err(ClientError::Io)?;
+        let mut answer = String::new();
+        let read = std::io::stdin().lock().read_line(&mut answer).map_err(ClientError::Io)?;
+        if read == 0 {
+            return Ok(false); // the end of input: nobody to answer
+        }
+        if let Some(yes) = trust_answer(&answer) {
+            return Ok(yes);
+        }
+        ask = "Please type yes or no: ";
+    }
+    Ok(false)
+}
+
+/// How many times the trust question is asked before an unclear answer counts as no.
+const TRUST_ASKS: usize = 3;
+
+/// `Some(true)` for yes, `Some(false)` for no (`y`, `n`, any case), `None` for anything
+/// else: a question about trust is not answered by a typo.
+fn trust_answer(answer: &str) -> Option<bool> {
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "yes" | "y" => Some(true),
+        "no" | "n" => Some(false),
+        _ => None,
+    }
 }
 
 /// A stream that first yields bytes already read from it.
@@ -263,6 +286,16 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_trust_question_takes_yes_or_no_only() {
+        assert_eq!(trust_answer("Y\n"), Some(true));
+        assert_eq!(trust_answer(" yes "), Some(true));
+        assert_eq!(trust_answer("NO\n"), Some(false));
+        for unclear in ["maybe", "", "yess", "ja"] {
+            assert_eq!(trust_answer(unclear), None, "{unclear}");
+        }
+    }
 
     #[test]
     fn only_a_whole_first_line_is_skipped() {
