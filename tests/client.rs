@@ -649,3 +649,37 @@ fn a_server_restart_on_the_same_log_leaves_no_gap() {
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids went back: {ids:?}");
     let _ = std::fs::remove_file(&log);
 }
+
+/// The server restarts (the session is forgotten) while the client is in #dev and the
+/// user types: the client lands in #lobby, says so, joins #dev again, and only then sends
+/// what was typed while offline, so it reaches #dev.
+#[test]
+fn after_a_restart_the_client_rejoins_its_room_before_sending_what_was_typed() {
+    let mut first = Server::start(&["--rate", "0"]);
+    let proxy = common::proxy::Proxy::start(first.addr);
+    let addr = proxy.addr.to_string();
+    let mut client = Client::start("rejoin", &[&addr, "--plain", "--nick", "rob", "--reconnect"]);
+    client.expect("You are rob");
+    client.send("/join #dev");
+    client.expect("You are in #dev");
+    proxy.set_down(true);
+    assert!(first.terminate().success());
+    client.expect("Connection lost");
+    client.send("typed while offline");
+    let second = Server::start(&["--rate", "0"]);
+    let mut bob = Peer::join(second.addr, "bob");
+    bob.send("/join #dev");
+    bob.wait_for("bob in #dev", |e| matches!(e, EventKind::Room { room, .. } if room == "#dev"));
+    proxy.point_to(second.addr);
+    proxy.set_down(false);
+    let note = client.expect("Reconnected as rob");
+    assert!(note.contains("put you in #lobby; rejoining #dev"), "{note}");
+    let heard = bob.wait_for("the offline line", |e| matches!(e, EventKind::Public { .. }));
+    assert!(
+        matches!(&heard, EventKind::Public { from, text, room } if from == "rob" && text == "typed while offline" && room == "#dev"),
+        "{heard:?}"
+    );
+    client.expect("<rob> typed while offline");
+    let (status, lines, stderr) = client.finish();
+    assert!(status.success(), "{status:?} {stderr} {lines:#?}");
+}

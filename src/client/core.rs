@@ -31,8 +31,11 @@ pub const MAX_RETRY: Duration = Duration::from_secs(60);
 /// What the connection tells the UI.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CoreEvent {
-    /// The server's welcome; `again` for the welcome of a reconnection.
-    Welcomed { event: Event, again: bool },
+    /// The server's welcome; `again` for the welcome of a reconnection. `rejoin`: the
+    /// reconnection landed in another room than the user was in (the server restarted
+    /// and forgot the session), so the core sent `/join` for this one, the user's, before
+    /// the lines typed while offline.
+    Welcomed { event: Event, again: bool, rejoin: Option<String> },
     /// Any other event from the server.
     Event(Event),
     /// A line that is not an event; before the first welcome, a `!!!` one is the
@@ -75,11 +78,20 @@ struct Tracker {
     nick: Option<String>,
     token: Option<String>,
     last_id: u64,
+    /// The room the user is in (from the welcome and the `room` events), kept across
+    /// sessions: a reconnection that lands elsewhere goes back to it.
+    room: String,
+    /// Lines the user entered while there was no connection: sent once the next welcome
+    /// has come (after the `/join` back to [`Tracker::room`], if needed), so that they
+    /// reach the room the user meant.
+    pending: Vec<String>,
 }
 
 impl Tracker {
     /// Types one line from the server, notes what a resume needs, and sanitises it.
-    fn on_line(&mut self, line: Line<'_>, again: bool) -> CoreEvent {
+    /// Lines to send in answer (after a welcome: the rejoin and the lines typed while
+    /// offline) are appended to `send`.
+    fn on_line(&mut self, line: Line<'_>, again: bool, send: &mut Vec<String>) -> CoreEvent {
         let text = match line {
             Line::Text(text) => text,
             Line::TooLong => return CoreEvent::TooLong,
@@ -101,13 +113,19 @@ impl Tracker {
             }
         }
         match &event.kind {
-            EventKind::Welcome { nick, last_id, resume, .. } => {
+            EventKind::Welcome { nick, last_id, resume, room, .. } => {
                 self.welcomed = true;
                 self.nick = Some(nick.clone());
                 self.token = resume.clone();
                 self.last_id = self.last_id.max(*last_id);
-                return CoreEvent::Welcomed { event, again };
+                let old = std::mem::replace(&mut self.room, room.clone());
+                let moved = again && !old.is_empty() && !room.is_empty() && *room != old;
+                let rejoin = moved.then_some(old);
+                send.extend(rejoin.iter().map(|room| format!("/join {room}")));
+                send.append(&mut self.pending);
+                return CoreEvent::Welcomed { event, again, rejoin };
             }
+            EventKind::Room { room, .. } => self.room = room.clone(),
             EventKind::Nick { old, new, .. } if self.nick.as_deref() == Some(old) => {
                 self.nick = Some(new.clone());
             }
@@ -147,7 +165,6 @@ impl Core {
     ) -> Result<(), ClientError> {
         tokio::pin!(leave);
         let mut tracker = Tracker::default();
-        let mut typed = Vec::new();
         let mut again = false;
         // Failed attempts since the last welcome: a server that accepts and drops at
         // once (a proxy whose backend is down) still gets the growing waits.
@@ -155,9 +172,9 @@ impl Core {
         loop {
             tracker.welcomed = false;
             tracker.shut_down = false;
-            let on_line = |line: Line<'_>| emit(tracker.on_line(line, again));
-            let typed_now = std::mem::take(&mut typed);
-            let ended = session(stream, Vec::new(), typed_now, input, on_line, leave.as_mut());
+            let on_line =
+                |line: Line<'_>, send: &mut Vec<String>| emit(tracker.on_line(line, again, send));
+            let ended = session(stream, Vec::new(), Vec::new(), input, on_line, leave.as_mut());
             let ended = ended.await;
             let result = match ended.result {
                 _ if tracker.refused => return Err(ClientError::Refused),
@@ -180,12 +197,12 @@ impl Core {
                 (reason, &hello),
                 &mut attempts,
                 (input, leave.as_mut()),
-                &mut typed,
+                &mut tracker.pending,
                 &mut emit,
             );
             match waited.await? {
                 Some(s) => stream = s,
-                None if typed.is_empty() => return Ok(()),
+                None if tracker.pending.is_empty() => return Ok(()),
                 // Lines typed while offline were never sent.
                 None => return result,
             }
@@ -354,18 +371,18 @@ mod tests {
     fn the_tracker_keeps_what_a_resume_needs_and_sanitises_once() {
         let mut t = Tracker::default();
         assert_eq!(
-            t.on_line(line("!!! server full"), false),
+            t.on_line(line("!!! server full"), false, &mut Vec::new()),
             CoreEvent::Raw("!!! server full".into())
         );
         assert!(t.refused);
         let mut t = Tracker::default();
         let welcome = r#"{"ts":"2026-01-01T00:00:00Z","type":"welcome","server":"s","version":"1","nick":"bob","online":1,"users":["bob"],"last_id":7,"resume":"00ff"}"#;
         assert!(matches!(
-            t.on_line(line(welcome), false),
+            t.on_line(line(welcome), false, &mut Vec::new()),
             CoreEvent::Welcomed { again: false, .. }
         ));
         let public = r#"{"id":9,"ts":"2026-01-01T00:00:00Z","type":"public","from":"a\u001b[31m","text":"hi\u0007"}"#;
-        match t.on_line(line(public), false) {
+        match t.on_line(line(public), false, &mut Vec::new()) {
             CoreEvent::Event(Event { kind: EventKind::Public { from, text, .. }, .. }) => {
                 assert_eq!((from.as_str(), text.as_str()), ("a", "hi"));
             }
@@ -373,16 +390,44 @@ mod tests {
         }
         let rename =
             r#"{"id":10,"ts":"2026-01-01T00:00:00Z","type":"nick","old":"bob","new":"rob"}"#;
-        t.on_line(line(rename), false);
+        t.on_line(line(rename), false, &mut Vec::new());
         assert_eq!(t.resume_hello(Some("bob")), ["/hello json rob resume 00ff 10"]);
         let kick = r#"{"ts":"2026-01-01T00:00:00Z","type":"error","code":"flood","message":"x"}"#;
-        t.on_line(line(kick), false);
+        t.on_line(line(kick), false, &mut Vec::new());
         assert!(t.kicked && !t.refused);
         assert_eq!(
             Tracker::default().resume_hello(Some("two words")),
             ["/hello json", "/nick two words"]
         );
         assert_eq!(Tracker::default().resume_hello(Some("al")), ["/hello json al resume - 0"]);
+    }
+
+    #[test]
+    fn a_reconnection_in_another_room_rejoins_before_the_lines_typed_offline() {
+        let welcome = |room: &str| {
+            format!(
+                r#"{{"ts":"2026-01-01T00:00:00Z","type":"welcome","server":"s","version":"1","nick":"rob","online":1,"users":[],"room":"{room}"}}"#
+            )
+        };
+        let room =
+            r##"{"ts":"2026-01-01T00:00:00Z","type":"room","room":"#dev","topic":"","users":[]}"##;
+        let mut t = Tracker::default();
+        let mut send = Vec::new();
+        t.on_line(line(&welcome("#lobby")), false, &mut send);
+        t.on_line(line(room), false, &mut send);
+        assert!(send.is_empty());
+        // Resumed into the same room: only the typed lines.
+        t.pending.push("typed 1".into());
+        let event = t.on_line(line(&welcome("#dev")), true, &mut send);
+        assert!(matches!(event, CoreEvent::Welcomed { rejoin: None, .. }), "{event:?}");
+        assert_eq!(send, ["typed 1"]);
+        // The server restarted: back to #dev first.
+        send.clear();
+        t.pending.push("typed 2".into());
+        let event = t.on_line(line(&welcome("#lobby")), true, &mut send);
+        assert!(matches!(event, CoreEvent::Welcomed { rejoin: Some(ref r), .. } if r == "#dev"));
+        assert_eq!(send, ["/join #dev", "typed 2"]);
+        assert!(t.pending.is_empty());
     }
 
     #[test]

@@ -33,7 +33,9 @@ impl Display<'_> {
     /// Shows one event from the core, unless the user hid it.
     pub fn show(&self, event: CoreEvent) {
         let rendered = match event {
-            CoreEvent::Welcomed { event, again } => self.welcomed(&event, again),
+            CoreEvent::Welcomed { event, again, rejoin } => {
+                self.welcomed(&event, again, rejoin.as_deref())
+            }
             CoreEvent::Event(event) => match self.event(&event) {
                 Some(rendered) => rendered,
                 None => return,
@@ -65,11 +67,17 @@ impl Display<'_> {
         let _ = self.out.send(self.renderer.event(&Event::now(kind), &me).text + "\n");
     }
 
-    fn welcomed(&self, event: &Event, again: bool) -> Rendered {
+    fn welcomed(&self, event: &Event, again: bool, rejoin: Option<&str>) -> Rendered {
         let mut roster = self.roster();
         let rendered = match &event.kind {
-            EventKind::Welcome { nick, online, .. } if again => {
-                let note = format!("Reconnected as {nick}; {online} online.");
+            EventKind::Welcome { nick, online, room, .. } if again => {
+                let mut note = format!("Reconnected as {nick}; {online} online.");
+                if let Some(old) = rejoin {
+                    note = format!(
+                        "{note} The server had forgotten you and put you in {room}; rejoining \
+                         {old}, where lines typed while offline go."
+                    );
+                }
                 Rendered { text: self.renderer.notice(&note), alert: false }
             }
             _ => self.renderer.event(event, roster.me()),

@@ -256,7 +256,7 @@ async fn leave_signal() {
 }
 
 /// The connection loop: sends the hello, then passes every line from the server to
-/// `on_line` and every input line to the server, until the server closes the connection.
+/// `on_line` (which may add lines to send in answer) and every input line to the server, until the server closes the connection.
 /// `leave` resolving counts as the user leaving. Ok when the user left and the server
 /// closed the connection after taking everything, the `/quit` included.
 ///
@@ -271,7 +271,7 @@ async fn session(
     hello: Vec<String>,
     typed: Vec<String>,
     input: &mut UnboundedReceiver<Input>,
-    mut on_line: impl FnMut(Line<'_>),
+    mut on_line: impl FnMut(Line<'_>, &mut Vec<String>),
     leave: impl std::future::Future<Output = ()>,
 ) -> SessionEnd {
     let mut quitting = false;
@@ -292,7 +292,7 @@ async fn session_loop(
     hello: Vec<String>,
     typed: Vec<String>,
     input: &mut UnboundedReceiver<Input>,
-    mut on_line: impl FnMut(Line<'_>),
+    mut on_line: impl FnMut(Line<'_>, &mut Vec<String>),
     leave: impl std::future::Future<Output = ()>,
     quitting: &mut bool,
 ) -> Result<(), ClientError> {
@@ -318,7 +318,12 @@ async fn session_loop(
                     let answered = *quitting && out.is_empty() && write_failed.is_none();
                     return if answered { Ok(()) } else { Err(ClientError::Closed) };
                 }
-                lines.feed(&buf[..n], &mut on_line);
+                let mut answers = Vec::new();
+                lines.feed(&buf[..n], |line| on_line(line, &mut answers));
+                // Lines typed while offline never hold a /quit (it ends the wait).
+                for line in &answers {
+                    out.push_input(line);
+                }
                 if *quitting && write_failed.is_none() {
                     deadline.as_mut().reset(after(QUIT_TIMEOUT));
                 }
@@ -508,7 +513,7 @@ mod tests {
         tx.send(Input::Line("first\r\nsecond\n\n  \n/quit bye\nnever sent".into())).unwrap();
         let hello = hello_lines(Some("me"));
         let ended =
-            session(stream, hello, vec![], &mut rx, |_| {}, std::future::pending()).await.result;
+            session(stream, hello, vec![], &mut rx, |_, _| {}, std::future::pending()).await.result;
         assert!(ended.is_ok(), "{ended:?}");
         let got = server.await.unwrap();
         assert_eq!(got, ["/hello json me", "first", "second", "/quit bye"]);
@@ -520,7 +525,7 @@ mod tests {
         let (tx, mut rx) = unbounded_channel();
         drop(tx);
         let ended =
-            session(stream, hello_lines(None), vec![], &mut rx, |_| {}, std::future::pending())
+            session(stream, hello_lines(None), vec![], &mut rx, |_, _| {}, std::future::pending())
                 .await
                 .result;
         assert!(ended.is_ok(), "{ended:?}");
@@ -529,7 +534,7 @@ mod tests {
         let (stream, _server) = fake_server(true).await;
         let (_tx, mut rx) = unbounded_channel();
         let ended =
-            session(stream, hello_lines(None), vec![], &mut rx, |_| {}, std::future::pending())
+            session(stream, hello_lines(None), vec![], &mut rx, |_, _| {}, std::future::pending())
                 .await
                 .result;
         assert!(matches!(ended, Err(ClientError::Closed)), "{ended:?}");
@@ -540,7 +545,7 @@ mod tests {
         let (stream, server) = fake_server(false).await;
         let (_tx, mut rx) = unbounded_channel();
         let ended =
-            session(stream, hello_lines(None), vec![], &mut rx, |_| {}, async {}).await.result;
+            session(stream, hello_lines(None), vec![], &mut rx, |_, _| {}, async {}).await.result;
         assert!(ended.is_ok(), "{ended:?}");
         assert_eq!(server.await.unwrap(), ["/hello json", "/quit"]);
     }
@@ -564,7 +569,7 @@ mod tests {
         let (tx, mut rx) = unbounded_channel();
         tx.send(Input::Line("more".into())).unwrap();
         let mut got = Vec::new();
-        let on_line = |line: Line<'_>| {
+        let on_line = |line: Line<'_>, _: &mut Vec<String>| {
             if let Line::Text(text) = line {
                 got.push(text.into_owned());
             }
