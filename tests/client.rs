@@ -683,3 +683,44 @@ fn after_a_restart_the_client_rejoins_its_room_before_sending_what_was_typed() {
     let (status, lines, stderr) = client.finish();
     assert!(status.success(), "{status:?} {stderr} {lines:#?}");
 }
+
+/// The away block counts and shows only what others did: the user's own leave and join
+/// (the server did not hold the session: `--resume-grace 0`) are no news, and a
+/// reconnection that missed nothing shows no `--- 0 messages` marker.
+#[test]
+fn the_away_block_holds_only_what_others_did() {
+    let server = Server::start(&["--rate", "0", "--resume-grace", "0"]);
+    let proxy = common::proxy::Proxy::start(server.addr);
+    let mut bob = Peer::join(server.addr, "bob");
+    let addr = proxy.addr.to_string();
+    let mut client = Client::start("away", &[&addr, "--plain", "--nick", "rob", "--reconnect"]);
+    client.expect("You are rob");
+    bob.wait_for("rob's join", |e| matches!(e, EventKind::Join { nick, .. } if nick == "rob"));
+    proxy.set_down(true);
+    proxy.cut();
+    client.expect("Connection lost");
+    bob.wait_for("rob's leave", |e| matches!(e, EventKind::Leave { nick, .. } if nick == "rob"));
+    bob.send("while away");
+    bob.wait_for("the echo", |e| matches!(e, EventKind::Public { .. }));
+    proxy.set_down(false);
+    client.expect("--- 1 message while you were away ---");
+    client.expect("<bob> while away");
+    bob.wait_for("rob's join", |e| matches!(e, EventKind::Join { nick, .. } if nick == "rob"));
+
+    // Nothing missed but the own leave and join: no marker.
+    let before = client.seen.len();
+    proxy.cut();
+    bob.wait_for("rob's leave", |e| matches!(e, EventKind::Leave { nick, .. } if nick == "rob"));
+    bob.wait_for("rob's join", |e| matches!(e, EventKind::Join { nick, .. } if nick == "rob"));
+    bob.send("live");
+    client.expect("<bob> live");
+    let (status, lines, stderr) = client.finish();
+    assert!(status.success(), "{status:?} {stderr}");
+    let after = &lines[before..];
+    assert!(after.iter().any(|l| l.contains("Reconnected as rob")), "{after:#?}");
+    assert!(!after.iter().any(|l| l.contains("while you were away")), "{after:#?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("rob joined") || l.contains("rob left")),
+        "{lines:#?}"
+    );
+}

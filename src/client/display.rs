@@ -27,11 +27,35 @@ pub struct Display<'a> {
     pub out: &'a std_mpsc::Sender<String>,
     /// Whether a terminal is there to ring.
     pub bell: bool,
+    /// The events of a resume's catch-up, held until the last has come, so that the
+    /// `--- N messages while you were away ---` marker counts only what the user missed.
+    pub away: RefCell<Option<Away>>,
+}
+
+/// A catch-up being received: after the server's `resumed` event come `left` more
+/// events marked as history.
+#[derive(Debug, Default)]
+pub struct Away {
+    left: usize,
+    /// Ids after the user's last one that the server no longer keeps.
+    unavailable: u64,
+    /// The events to show under the marker: the user's own join, leave and moves are
+    /// left out (the user knows where they are; they are not news).
+    events: Vec<Event>,
 }
 
 impl Display<'_> {
-    /// Shows one event from the core, unless the user hid it.
+    /// Shows one event from the core, unless the user hid it. A resume's catch-up is held
+    /// back and shown as one block (see [`Away`]).
     pub fn show(&self, event: CoreEvent) {
+        let event = match event {
+            CoreEvent::Event(event) => match self.catch_up(event) {
+                Some(event) => CoreEvent::Event(event),
+                None => return,
+            },
+            other => other,
+        };
+        self.flush_away();
         let rendered = match event {
             CoreEvent::Welcomed { event, again, rejoin } => {
                 self.welcomed(&event, again, rejoin.as_deref())
@@ -53,12 +77,62 @@ impl Display<'_> {
                 Rendered { text: self.renderer.notice(&note), alert: false }
             }
         };
+        self.print(rendered);
+    }
+
+    fn print(&self, rendered: Rendered) {
         let mut text = rendered.text;
         if rendered.alert && self.bell {
             text.push('\u{7}');
         }
         text.push('\n');
         let _ = self.out.send(text);
+    }
+
+    /// Takes `event` into the catch-up being received, or starts one on the `resumed`
+    /// event; gives it back when it is not part of one.
+    fn catch_up(&self, event: Event) -> Option<Event> {
+        let mut away = self.away.borrow_mut();
+        match (&event.kind, away.as_mut()) {
+            (EventKind::Resumed { missed, unavailable, .. }, _) => {
+                *away = Some(Away { left: *missed, unavailable: *unavailable, events: Vec::new() });
+            }
+            (kind, Some(block)) if event.history && block.left > 0 => {
+                block.left -= 1;
+                let me = self.roster().me().to_owned();
+                let own = match kind {
+                    EventKind::Join { nick, .. }
+                    | EventKind::Leave { nick, .. }
+                    | EventKind::Part { nick, .. } => *nick == me,
+                    _ => false,
+                };
+                if !own {
+                    block.events.push(event);
+                }
+            }
+            _ => return Some(event),
+        }
+        if away.as_ref().is_some_and(|block| block.left == 0) {
+            drop(away);
+            self.flush_away();
+        }
+        None
+    }
+
+    /// Shows the catch-up held so far, if any: the marker (unless nothing was missed),
+    /// then the events.
+    fn flush_away(&self) {
+        let Some(block) = self.away.borrow_mut().take() else { return };
+        if block.events.is_empty() && block.unavailable == 0 {
+            return;
+        }
+        let marker = self.renderer.away_marker(block.events.len(), block.unavailable);
+        self.print(Rendered { text: marker, alert: false });
+        for event in block.events {
+            if let Some(rendered) = self.event(&event) {
+                self.print(rendered);
+            }
+        }
     }
 
     /// Shows the answer to one of the client's own commands (`/ignore`, `/bell`).

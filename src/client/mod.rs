@@ -186,6 +186,7 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         acks: acks_tx,
         out: &ui.out,
         bell: interactive,
+        away: RefCell::default(),
     };
     // Piped mode (a script) comes back only if asked: a script may prefer to fail.
     let reconnect = if interactive { !args.no_reconnect } else { args.reconnect };
