@@ -724,3 +724,27 @@ fn the_away_block_holds_only_what_others_did() {
         "{lines:#?}"
     );
 }
+
+/// A `--nick` that is taken: the line right under the welcome says so, before the room,
+/// the message of the day and the replayed history (the server's reason comes after
+/// them).
+#[test]
+fn a_taken_nick_is_said_right_under_the_welcome() {
+    let server = Server::start(&["--replay", "5"]);
+    let mut alice = Peer::join(server.addr, "alice");
+    for i in 0..5 {
+        alice.send(&format!("old line {i}"));
+    }
+    alice.wait_for(
+        "the last line",
+        |e| matches!(e, EventKind::Public { text, .. } if text == "old line 4"),
+    );
+    let addr = server.addr.to_string();
+    let mut client = Client::start("taken", &[&addr, "--plain", "--nick", "alice"]);
+    client.expect("already taken");
+    client.send("/quit");
+    let (status, lines, stderr) = client.finish();
+    assert!(status.success(), "{status:?} {stderr}");
+    assert!(lines[0].contains("Welcome to"), "{lines:#?}");
+    assert!(lines[1].contains("!!! You are guest") && lines[1].contains("not alice"), "{lines:#?}");
+}

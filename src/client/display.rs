@@ -30,6 +30,10 @@ pub struct Display<'a> {
     /// The events of a resume's catch-up, held until the last has come, so that the
     /// `--- N messages while you were away ---` marker counts only what the user missed.
     pub away: RefCell<Option<Away>>,
+    /// The nick asked for with `--nick`: a first welcome under another one (the nick
+    /// was taken) says so at once, since the server's reason only comes after the
+    /// message of the day and the replayed history.
+    pub wanted_nick: Option<String>,
 }
 
 /// A catch-up being received: after the server's `resumed` event come `left` more
@@ -143,7 +147,21 @@ impl Display<'_> {
 
     fn welcomed(&self, event: &Event, again: bool, rejoin: Option<&str>) -> Rendered {
         let mut roster = self.roster();
-        let rendered = match &event.kind {
+        // The nick the user meant: the one asked for, or the one in use before a loss.
+        let wanted = if again { Some(roster.me()) } else { self.wanted_nick.as_deref() };
+        let refused = match (&event.kind, wanted) {
+            (EventKind::Welcome { nick, .. }, Some(wanted))
+                if !wanted.is_empty() && crate::nick::key(wanted) != crate::nick::key(nick) =>
+            {
+                let line = format!(
+                    "!!! You are {nick}, not {wanted}: the server refused that nick (its \
+                     reason follows). /nick NAME picks another."
+                );
+                Some(self.renderer.raw_line(&line).text)
+            }
+            _ => None,
+        };
+        let mut rendered = match &event.kind {
             EventKind::Welcome { nick, online, room, .. } if again => {
                 let mut note = format!("Reconnected as {nick}; {online} online.");
                 if let Some(old) = rejoin {
@@ -156,6 +174,9 @@ impl Display<'_> {
             }
             _ => self.renderer.event(event, roster.me()),
         };
+        if let Some(refused) = refused {
+            rendered.text = format!("{}\n{refused}", rendered.text);
+        }
         if roster.apply(&event.kind) {
             let _ = self.acks.send(());
         }

@@ -187,6 +187,7 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         out: &ui.out,
         bell: interactive,
         away: RefCell::default(),
+        wanted_nick: args.nick.as_deref().map(str::trim).map(str::to_owned),
     };
     // Piped mode (a script) comes back only if asked: a script may prefer to fail.
     let reconnect = if interactive { !args.no_reconnect } else { args.reconnect };
