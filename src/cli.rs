@@ -12,16 +12,19 @@ use crate::fingerprint::Fingerprint;
 /// Default TCP port for both `serve` and `join`.
 pub const DEFAULT_PORT: u16 = 5555;
 
-/// A multi-user terminal chat over plain TCP.
+/// A multi-user terminal chat over TCP, with TLS on the same port.
 #[derive(Debug, Parser)]
 #[command(
     name = "tchat",
     version,
-    about = "A multi-user terminal chat over plain TCP",
-    long_about = "tchat is a multi-user chat for a LAN or a small VPS. tchat serve runs a \
-                  hardened TCP chat server; tchat join is a colorized terminal client with \
-                  history and Tab completion. The protocol is plain text lines, so a bare \
-                  nc HOST 5555 can chat too."
+    about = "A multi-user terminal chat over TCP, with TLS on the same port",
+    long_about = "tchat is a multi-user chat for a LAN, a small VPS or the open internet. \
+                  tchat serve runs a hardened chat server with rooms, history, resumable \
+                  sessions and moderation; tchat join is a colorized terminal client with \
+                  history and Tab completion that reconnects on its own; tchat ctl sends \
+                  operator commands to a running server. The protocol is plain text lines, \
+                  so a bare nc HOST 5555 can chat too, and TLS runs on the same port, with \
+                  trust on first use in the client."
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -173,7 +173,11 @@ async fn secure(
 ) -> Result<Box<dyn Io>, ClientError> {
     let tcp = connect(target).await?;
     if args.plain {
-        eprintln!("tchat: connecting without TLS (--plain): the network can read this chat");
+        // Once per run: on a reconnect it would land on stderr across the line editor.
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            eprintln!("tchat: connecting without TLS (--plain): the network can read this chat");
+        });
         return Ok(Box::new(tcp));
     }
     match tls::handshake(tcp, &target.host, trust.expected()).await {
