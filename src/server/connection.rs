@@ -118,24 +118,11 @@ pub fn serve(
     let hello_by = connected + HELLO_WINDOW;
     let mut hello = Some(Box::pin(sleep_until(hello_by)));
     async move {
-        // Shutdown (through the outbox's wake-up) ends a handshake in progress too.
         // Boxed, and freed once done: the detection and handshake futures (timers, the
-        // socket's readiness) would otherwise be part of every task for good.
-        let established = tokio::select! {
-            established = Box::pin(access::establish(&s.hub, stream, peer, hello_by)) => established,
-            _ = outbox.wake.notified() => Err(Rejected::Drop),
-        };
-        let mut transport = match established {
-            Ok(transport) => transport,
-            Err(rejected) => {
-                s.hub.remove(id, None);
-                if let Rejected::Refuse(stream, line) = rejected {
-                    // Boxed: its 4 KiB drain buffer and timers would otherwise be part of
-                    // every connection's task, idle ones included, for good.
-                    Box::pin(super::close_with(stream, &line)).await;
-                }
-                return;
-            }
+        // socket's readiness) and a refusal's 4 KiB drain buffer would otherwise be part
+        // of every connection's task, idle ones included, for good.
+        let Some(mut transport) = Box::pin(establish(&s, stream, hello_by, &outbox)).await else {
+            return;
         };
         if transport.is_tls() {
             s.hub.note_tls(id);
@@ -243,6 +230,31 @@ pub fn serve(
         let ended = Ended { leave_reason, too_slow, transport, pending };
         // Boxed: reached once, at the end; its waits would otherwise size every task.
         Box::pin(finish(s, &outbox, ended)).await;
+    }
+}
+
+/// Tells TLS from plain text and runs the handshake, or turns the connection away
+/// (`--plaintext`, a failed handshake) with its line and an ordered close. `None` when
+/// the connection was turned away, or shutdown (the outbox's wake-up) came first.
+async fn establish(
+    s: &Session,
+    stream: TcpStream,
+    hello_by: Instant,
+    outbox: &Outbox,
+) -> Option<Transport> {
+    let established = tokio::select! {
+        established = access::establish(&s.hub, stream, s.peer, hello_by) => established,
+        _ = outbox.wake.notified() => Err(Rejected::Drop),
+    };
+    match established {
+        Ok(transport) => Some(transport),
+        Err(rejected) => {
+            s.hub.remove(s.id, None);
+            if let Rejected::Refuse(stream, line) = rejected {
+                super::close_with(stream, &line).await;
+            }
+            None
+        }
     }
 }
 
