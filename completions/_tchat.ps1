@@ -60,7 +60,7 @@ Register-ArgumentCompleter -Native -CommandName 'tchat' -ScriptBlock {
             [CompletionResult]::new('--oper-password-file', '--oper-password-file', [CompletionResultType]::ParameterName, 'Operator password (the file''s first line) for /oper; without it, no operators in chat')
             [CompletionResult]::new('--control-socket', '--control-socket', [CompletionResultType]::ParameterName, 'Control socket for tchat ctl [default: $RUNTIME_DIRECTORY/control.sock, else $XDG_RUNTIME_DIR/tchat/control.sock]')
             [CompletionResult]::new('--history', '--history', [CompletionResultType]::ParameterName, 'Recent conversation events kept in memory (reloaded from --save on start) for replay, /history and resuming; 0 keeps none')
-            [CompletionResult]::new('--replay', '--replay', [CompletionResultType]::ParameterName, 'Public events a joining client gets before the live stream, marked as history')
+            [CompletionResult]::new('--replay', '--replay', [CompletionResultType]::ParameterName, 'Lines, actions and topics of the room a joining client gets before the live stream, marked as history (not joins or leaves)')
             [CompletionResult]::new('--resume-grace', '--resume-grace', [CompletionResultType]::ParameterName, 'Seconds a structured client''s lost connection keeps its nick, unannounced, for it to resume; 0 announces the leave at once')
             [CompletionResult]::new('--fingerprint', '--fingerprint', [CompletionResultType]::ParameterName, 'Print the TLS certificate''s SHA-256 fingerprint and exit (generating the certificate if needed)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')

@@ -246,7 +246,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub history: u32,
 
-    /// Public events a joining client gets before the live stream, marked as history
+    /// Lines, actions and topics of the room a joining client gets before the live
+    /// stream, marked as history (not joins or leaves)
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub replay: u32,
 

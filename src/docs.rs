@@ -333,8 +333,8 @@ fn description(page: Page) -> Roff {
                 "Every conversation event has an id, increasing and unique per server; \
                  the last --history events are kept in memory and, with --save, read back \
                  from the end of the log on start, so ids continue and history survives a \
-                 restart. A joining client first gets the last --replay public events, \
-                 marked as history (in text mode with their time, [HH:MM]); /history asks \
+                 restart. A joining client first gets the last --replay lines, actions \
+                 and topics of its room (not joins or leaves), marked as history (in text mode with their time, [HH:MM]); /history asks \
                  for more. A structured client whose connection is lost keeps its nick, \
                  unannounced, for --resume-grace seconds, and can take its session back \
                  with the resume token of its welcome and get every event it missed \

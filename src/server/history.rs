@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::protocol::Event;
+use crate::protocol::{Event, EventKind};
 
 /// A room key for the tests.
 #[cfg(test)]
@@ -47,6 +47,18 @@ pub struct Stored {
 impl Stored {
     pub fn id(&self) -> u64 {
         self.event.id.unwrap_or(0)
+    }
+
+    /// Something someone said (a line, an action, a private message, a topic), as
+    /// opposed to a join, leave, move or rename.
+    pub fn is_said(&self) -> bool {
+        matches!(
+            self.event.kind,
+            EventKind::Public { .. }
+                | EventKind::Action { .. }
+                | EventKind::Private { .. }
+                | EventKind::Topic { .. }
+        )
     }
 
     /// Whether `session`, in `room`, may see this event again.
@@ -109,10 +121,19 @@ impl History {
         self.ring.push_back(stored);
     }
 
-    /// Up to `n` of the latest events `session` may see in `room`, oldest first.
+    /// Up to `n` of the latest things said that `session` may see in `room`, oldest
+    /// first: for replay on join and `/history`. Comings and goings are left out, as
+    /// ssh-chat's replay does: after a restart the log has joins whose leaves were never
+    /// announced, and who is here now is in the room event anyway. A resume gets them
+    /// all ([`History::after`]).
     pub fn recent(&self, session: u64, room: &str, n: usize) -> Vec<&Stored> {
-        let mut out: Vec<_> =
-            self.ring.iter().rev().filter(|s| s.visible_to(session, room)).take(n).collect();
+        let mut out: Vec<_> = self
+            .ring
+            .iter()
+            .rev()
+            .filter(|s| s.is_said() && s.visible_to(session, room))
+            .take(n)
+            .collect();
         out.reverse();
         out
     }
@@ -158,6 +179,26 @@ mod tests {
 
     fn ids(events: &[&Stored]) -> Vec<u64> {
         events.iter().map(|s| s.id()).collect()
+    }
+
+    #[test]
+    fn replay_leaves_out_comings_and_goings_but_a_resume_gets_them() {
+        let mut h = History::new(10, 0);
+        public(&mut h, "before");
+        let id = h.next_id();
+        let kind = EventKind::Join {
+            nick: "b".into(),
+            online: 2,
+            room: LOBBY.into(),
+            here: 2,
+            from_room: None,
+        };
+        let mut event = Event::now(kind);
+        event.id = Some(id);
+        h.push(Stored { event, scope: Scope::Room(LOBBY.into()) });
+        public(&mut h, "after");
+        assert_eq!(ids(&h.recent(0, LOBBY, 10)), [1, 3]);
+        assert_eq!(ids(&h.after(0, 0, LOBBY).events), [1, 2, 3]);
     }
 
     #[test]
