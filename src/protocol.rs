@@ -37,7 +37,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/whois <user>", "who a user is: room, online since, idle time, away, operator"),
     ("/motd", "show the message of the day"),
     ("/oper <password>", "become an operator (with the server's operator password)"),
-    ("/history [n]", "show the last n public events again (default 20, at most 200)"),
+    ("/history [n]", "show the last n lines of your room again (default 20, at most 200)"),
     ("/help", "list these commands (also /?)"),
     ("//text", "send a public line that starts with '/'"),
 ];
