@@ -38,7 +38,7 @@ Register-ArgumentCompleter -Native -CommandName 'tchat' -ScriptBlock {
             [CompletionResult]::new('--save', '--save', [CompletionResultType]::ParameterName, 'Append every event to FILE as JSON Lines (never truncates)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Color the console output')
             [CompletionResult]::new('--max-line', '--max-line', [CompletionResultType]::ParameterName, 'Longest accepted input line in bytes; longer lines are rejected with an error')
-            [CompletionResult]::new('--max-clients', '--max-clients', [CompletionResultType]::ParameterName, 'Most clients connected at once; further connections are refused')
+            [CompletionResult]::new('--max-clients', '--max-clients', [CompletionResultType]::ParameterName, 'Most clients connected at once (at least 1); further connections are refused')
             [CompletionResult]::new('--max-per-ip', '--max-per-ip', [CompletionResultType]::ParameterName, 'Most connections from one IPv4 address or IPv6 /64 network; 0 means no limit')
             [CompletionResult]::new('--max-per-ip-exempt', '--max-per-ip-exempt', [CompletionResultType]::ParameterName, 'Networks --max-per-ip does not limit, as comma-separated CIDRs (a bare address is one host); replaces the default, loopback; "none" exempts nothing')
             [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Sustained lines per second allowed from one client; 0 disables flood control')

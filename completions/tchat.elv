@@ -34,7 +34,7 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand --save 'Append every event to FILE as JSON Lines (never truncates)'
             cand --color 'Color the console output'
             cand --max-line 'Longest accepted input line in bytes; longer lines are rejected with an error'
-            cand --max-clients 'Most clients connected at once; further connections are refused'
+            cand --max-clients 'Most clients connected at once (at least 1); further connections are refused'
             cand --max-per-ip 'Most connections from one IPv4 address or IPv6 /64 network; 0 means no limit'
             cand --max-per-ip-exempt 'Networks --max-per-ip does not limit, as comma-separated CIDRs (a bare address is one host); replaces the default, loopback; "none" exempts nothing'
             cand --rate 'Sustained lines per second allowed from one client; 0 disables flood control'

@@ -37,7 +37,7 @@ complete -c tchat -n "__fish_tchat_using_subcommand serve" -l color -d 'Color th
 always\t'Always color'
 never\t'Never color'"
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l max-line -d 'Longest accepted input line in bytes; longer lines are rejected with an error' -r
-complete -c tchat -n "__fish_tchat_using_subcommand serve" -l max-clients -d 'Most clients connected at once; further connections are refused' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l max-clients -d 'Most clients connected at once (at least 1); further connections are refused' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l max-per-ip -d 'Most connections from one IPv4 address or IPv6 /64 network; 0 means no limit' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l max-per-ip-exempt -d 'Networks --max-per-ip does not limit, as comma-separated CIDRs (a bare address is one host); replaces the default, loopback; "none" exempts nothing' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l rate -d 'Sustained lines per second allowed from one client; 0 disables flood control' -r

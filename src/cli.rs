@@ -140,8 +140,9 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(64..=1_048_576))]
     pub max_line: u32,
 
-    /// Most clients connected at once; further connections are refused
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    /// Most clients connected at once (at least 1); further connections are refused
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub max_clients: u32,
 
     /// Most connections from one IPv4 address or IPv6 /64 network; 0 means no limit
@@ -289,7 +290,7 @@ pub struct JoinArgs {
     #[arg(
         value_name = "HOST",
         default_value = DEFAULT_JOIN_HOST,
-        help = "Server to connect to: HOST, HOST:PORT or [IPv6]:PORT"
+        help = "Server to connect to: HOST, HOST:PORT, [IPv6]:PORT, [IPv6] or a bare IPv6 address"
     )]
     host: String,
 

@@ -247,7 +247,7 @@ fn a_second_server_does_not_take_over_a_live_control_socket() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("another server is using it"));
-    assert_eq!(ok(&socket, &["list"]), "0 online: \n");
+    assert_eq!(ok(&socket, &["list"]), "nobody online\n");
 }
 
 #[test]

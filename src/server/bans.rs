@@ -250,11 +250,18 @@ impl BanList {
         Ok(list)
     }
 
-    /// Reads `path`; a missing file is an empty list (the first ban creates it).
+    /// Reads `path`; a missing file is an empty list (the first ban creates it), but a
+    /// missing directory is an error now, not at the first ban, which could then not be
+    /// kept.
     pub fn load(path: &Path) -> Result<BanList, String> {
         match std::fs::read_to_string(path) {
             Ok(text) => BanList::parse(&text),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BanList::default()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+                    Err(format!("no directory {} to keep it in", dir.display()))
+                }
+                _ => Ok(BanList::default()),
+            },
             Err(e) => Err(e.to_string()),
         }
         .map_err(|e| format!("cannot read bans file {}: {e}", path.display()))
@@ -444,6 +451,8 @@ mod tests {
         assert_eq!(BanList::load(&path).unwrap(), list);
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "temporary file left");
         assert_eq!(BanList::load(&dir.join("absent")).unwrap(), BanList::default());
+        let err = BanList::load(&dir.join("no-such-dir/bans.jsonl")).unwrap_err();
+        assert!(err.contains("no directory"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -250,7 +250,10 @@ fn run(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
         }
         Command::List => {
             let rows = hub.roster();
-            Ok(format!("{} online: {}", rows.len(), rows.join(", ")))
+            Ok(match rows.len() {
+                0 => "nobody online".into(),
+                n => format!("{n} online: {}", rows.join(", ")),
+            })
         }
         Command::Whois(nick) => {
             let answer = hub.whois(nick, true).ok_or_else(|| no_such_user(nick))?;
