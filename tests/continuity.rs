@@ -269,3 +269,75 @@ fn history_replay_and_resume_follow_rooms() {
         .collect();
     assert_eq!(texts(&missed), ["while bob was away"], "{missed:?}");
 }
+
+/// A line of about 1000 bytes, numbered: forty of them are far more than the half of a
+/// 16 KiB `--send-queue` that the server sends again at once.
+fn big_line(i: usize) -> String {
+    format!("big {i:02} {}", "x".repeat(1000))
+}
+
+/// Alice says forty big lines; `reader` (already in the room) reads each as it comes,
+/// so that only what is sent again at once can overflow its send queue.
+fn say_big_lines(alice: &mut Client, reader: &mut Client) {
+    for i in 0..40 {
+        alice.send(&big_line(i));
+        reader.expect(&format!("big {i:02} "));
+    }
+}
+
+/// The numbers of the big lines among `lines`, in the order they came.
+fn big_numbers<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<usize> {
+    lines.into_iter().filter_map(|l| l.split_once("big ")?.1.get(..2)?.parse().ok()).collect()
+}
+
+/// Whether `numbers` are the newest of the forty big lines, at least one, in order.
+fn are_the_newest(numbers: &[usize]) -> bool {
+    !numbers.is_empty() && numbers.iter().rev().zip((0..40).rev()).all(|(n, want)| *n == want)
+}
+
+#[test]
+fn a_history_larger_than_the_send_queue_gives_the_newest_lines_and_keeps_the_asker() {
+    let server = Server::start(&["--send-queue", "16384", "--rate", "0", "--replay", "0"]);
+    let mut alice = server.text_client("alice");
+    let mut bob = server.text_client("bob");
+    say_big_lines(&mut alice, &mut bob);
+    bob.send("/history 40");
+    // Before the fix the whole 40 KiB went into bob's 16 KiB queue and bob was dropped.
+    let lines = bob.sync();
+    let shown = big_numbers(lines.iter().map(String::as_str));
+    assert!(are_the_newest(&shown) && shown.len() < 40, "{shown:?}");
+    let note =
+        format!("*** {} earlier lines not shown (too large to send at once)", 40 - shown.len());
+    assert_eq!(lines.iter().position(|l| *l == note), Some(0), "{lines:?}");
+}
+
+#[test]
+fn a_resume_whose_catch_up_exceeds_the_send_queue_gets_the_newest_and_the_missing_count() {
+    let mut server = Server::start(&["--send-queue", "16384", "--rate", "0"]);
+    let proxy = Proxy::start(server.addr);
+    let mut alice = server.text_client("alice");
+    let mut tom = server.text_client("tom");
+    let mut jay = Client::connect(proxy.addr);
+    jay.send("/hello json jay");
+    let token = jay.expect_event("welcome")["resume"].as_str().unwrap().to_owned();
+    alice.send("seen");
+    let last_id = jay.expect_event("public")["id"].as_u64().unwrap();
+    proxy.cut();
+    assert_eq!(jay.read_to_close().len(), 0);
+    server.wait_console("Held for resume");
+    say_big_lines(&mut alice, &mut tom);
+
+    let (mut back, w) = resume(proxy.addr, "jay", &token, last_id);
+    assert_eq!(w["nick"], "jay");
+    // Before the fix the catch-up overflowed the queue: no `resumed`, a too_slow error.
+    let (_, resumed) = events_until(&mut back, "resumed");
+    let missed = resumed["missed"].as_u64().unwrap() as usize;
+    assert_eq!(resumed["unavailable"].as_u64(), Some(40 - missed as u64), "{resumed}");
+    let events: Vec<Value> =
+        (0..missed).map(|_| serde_json::from_str(&back.next_line().unwrap()).unwrap()).collect();
+    assert!(events.iter().all(|e| e["history"] == true), "{events:?}");
+    let caught = big_numbers(events.iter().map(|e| e["text"].as_str().unwrap()));
+    assert!(are_the_newest(&caught) && caught.len() == missed && missed < 40, "{caught:?}");
+    alice.send("live again");
+    assert_eq!(back.expect_event("public")["text"], "live again");
+}

@@ -79,6 +79,25 @@ pub struct CatchUp<'a> {
     pub unavailable: u64,
 }
 
+/// The newest of `newest_first` (encoded events to send again, newest first) whose
+/// bytes fit in `budget` together, oldest first: the first that does not fit ends the
+/// selection, so what is kept has no gap. The caller counts the rest as not sent.
+///
+/// A client's send queue (`--send-queue`) drops it when over its limit, so what is sent
+/// again at once (a replay, `/history`, a resume's catch-up) must stay under it, with
+/// room for the live events that keep coming (see `Hub::replay_budget`).
+pub fn newest_that_fit(newest_first: impl Iterator<Item = String>, budget: usize) -> Vec<String> {
+    let mut bytes = 0;
+    let mut kept: Vec<String> = newest_first
+        .take_while(|frame| {
+            bytes += frame.len();
+            bytes <= budget
+        })
+        .collect();
+    kept.reverse();
+    kept
+}
+
 /// The most recent events, at most `capacity` of them, and the last id given out.
 #[derive(Debug)]
 pub struct History {
@@ -175,6 +194,19 @@ mod tests {
         event.id = Some(id);
         h.push(Stored { event, scope: Scope::Private { from, to } });
         id
+    }
+
+    #[test]
+    fn what_is_sent_again_at_once_is_the_newest_that_fit_in_order() {
+        let frames = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let newest_first = || ["ccc", "bb", "aaaa"].into_iter().map(String::from);
+        assert_eq!(newest_that_fit(newest_first(), 100), frames(&["aaaa", "bb", "ccc"]));
+        assert_eq!(newest_that_fit(newest_first(), 5), frames(&["bb", "ccc"]));
+        // Exactly the budget fits; a smaller older one after a gap is not taken.
+        assert_eq!(newest_that_fit(newest_first(), 3), frames(&["ccc"]));
+        assert_eq!(newest_that_fit(newest_first(), 2), frames(&[]));
+        let with_small_older = ["ccc", "bbbbbb", "a"].into_iter().map(String::from);
+        assert_eq!(newest_that_fit(with_small_older, 4), frames(&["ccc"]));
     }
 
     fn ids(events: &[&Stored]) -> Vec<u64> {

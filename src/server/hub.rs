@@ -29,7 +29,7 @@ pub use people::Mute;
 use people::Profile;
 
 use super::Config;
-use super::history::{History, MAX_HISTORY_REQUEST, Scope, Stored};
+use super::history::{History, MAX_HISTORY_REQUEST, Scope, Stored, newest_that_fit};
 use super::moderation::Moderation;
 use super::outbox::Outbox;
 use super::resume::Token;
@@ -67,6 +67,10 @@ struct Registry {
     next_id: u64,
     next_guest: u64,
     history: History,
+    /// Most bytes of events sent again to one member at once (a replay, `/history`, a
+    /// resume's catch-up): half its send queue, so that the live events that keep
+    /// coming still fit and sending the past never drops a client as too slow.
+    replay_budget: usize,
 }
 
 struct Member {
@@ -217,6 +221,7 @@ impl Hub {
                 next_id: 0,
                 next_guest: 0,
                 history,
+                replay_budget: config.send_queue / 2,
             }),
             json_members: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
@@ -384,10 +389,16 @@ impl Hub {
     fn catch_up(&self, reg: &Registry, id: u64, last_id: u64, resumed: bool) -> usize {
         let m = &reg.members[&id];
         let caught = reg.history.after(last_id, m.session, &m.room);
-        let missed = caught.events.len();
-        let kind = EventKind::Resumed { missed, unavailable: caught.unavailable, resumed };
+        // What does not fit in one go is lost to the client as surely as what the ring
+        // no longer keeps, and is counted with it.
+        let (frames, left_out) = reg.again(m, &caught.events);
+        let missed = frames.len();
+        let unavailable = caught.unavailable + left_out as u64;
+        let kind = EventKind::Resumed { missed, unavailable, resumed };
         m.outbox.push(encode_for(&Event::now(kind), m.json, &m.nick).as_bytes());
-        reg.send_again(m, &caught.events);
+        for frame in &frames {
+            m.outbox.push(frame.as_bytes());
+        }
         missed
     }
 
@@ -402,7 +413,8 @@ impl Hub {
     }
 
     /// Sends member `id` up to `n` (at most [`MAX_HISTORY_REQUEST`]) recent events of
-    /// its room again; `/history`. Returns how many were sent.
+    /// its room again; `/history`. Returns how many there were (those too large to send
+    /// at once included: the member is told about them).
     pub fn history(&self, id: u64, n: usize) -> usize {
         let reg = self.lock();
         reg.members.get(&id).map_or(0, |m| {
@@ -708,13 +720,34 @@ impl Registry {
         self.send_again(m, &events);
     }
 
-    /// Queues `events` for `m`, marked as history.
+    /// Queues `events` for `m`, marked as history: the newest that fit in the replay
+    /// budget, after a note saying how many earlier ones did not.
     fn send_again(&self, m: &Member, events: &[&Stored]) {
-        for stored in events {
+        let (frames, left_out) = self.again(m, events);
+        if left_out > 0 {
+            let lines = if left_out == 1 { "line" } else { "lines" };
+            let message =
+                format!("{left_out} earlier {lines} not shown (too large to send at once)");
+            let note = Event::now(EventKind::Info { message });
+            m.outbox.push(encode_for(&note, m.json, &m.nick).as_bytes());
+        }
+        for frame in &frames {
+            m.outbox.push(frame.as_bytes());
+        }
+    }
+
+    /// `events` (oldest first) encoded for `m` and marked as history: the newest whose
+    /// bytes fit in [`Registry::replay_budget`], oldest first, and how many older ones
+    /// did not fit. Every path that sends the past goes through here.
+    fn again(&self, m: &Member, events: &[&Stored]) -> (Vec<String>, usize) {
+        let newest_first = events.iter().rev().map(|stored| {
             let mut event = stored.event.clone();
             event.history = true;
-            m.outbox.push(encode_for(&event, m.json, &m.nick).as_bytes());
-        }
+            encode_for(&event, m.json, &m.nick)
+        });
+        let frames = newest_that_fit(newest_first, self.replay_budget);
+        let left_out = events.len() - frames.len();
+        (frames, left_out)
     }
 
     /// The member that holds `wanted` and whose token `token` is, if any: held, or
