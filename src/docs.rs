@@ -335,7 +335,9 @@ fn description(page: Page) -> Roff {
                  from the end of the log on start, so ids continue and history survives a \
                  restart. A joining client first gets the last --replay lines, actions \
                  and topics of its room (not joins or leaves), marked as history (in text mode with their time, [HH:MM]); /history asks \
-                 for more. A structured client whose connection is lost keeps its nick, \
+                 for more. What is sent again at once is at most half of --send-queue in \
+                 bytes: the newest events that fit, the older ones counted as not shown \
+                 (or, for a resume, as unavailable). A structured client whose connection is lost keeps its nick, \
                  unannounced, for --resume-grace seconds, and can take its session back \
                  with the resume token of its welcome and get every event it missed \
                  (see the README, Wire protocol).",

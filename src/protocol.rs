@@ -335,7 +335,8 @@ pub enum EventKind {
     },
     /// After a welcome that answered a resume: `missed` events follow (marked
     /// `history`), then the live stream. `unavailable` ids after the client's last id
-    /// are no longer kept by the server, so up to that many events are lost to it.
+    /// are not sent (no longer kept by the server, or too many bytes to send at once),
+    /// so up to that many events are lost to it.
     /// `resumed` is true when the session itself was resumed (its token was valid: same
     /// nick, nothing announced), false when only the events could be caught up (after a
     /// server restart, or once the grace period was over).
@@ -555,7 +556,7 @@ impl Event {
             EventKind::Resumed { missed, unavailable, .. } => {
                 let _ = write!(s, "*** {missed} events while you were away");
                 if *unavailable > 0 {
-                    let _ = write!(s, "; up to {unavailable} more are no longer kept");
+                    let _ = write!(s, "; up to {unavailable} more are not available");
                 }
             }
             EventKind::Welcome { server, version, nick, online, room, .. } => {

@@ -363,7 +363,7 @@ impl Renderer {
         let noun = if missed == 1 { "message" } else { "messages" };
         let mut line = format!("--- {missed} {noun} while you were away");
         if unavailable > 0 {
-            let _ = write!(line, "; up to {unavailable} more are no longer kept by the server");
+            let _ = write!(line, "; up to {unavailable} more are not available from the server");
         }
         line.push_str(" ---");
         self.paint(&line, Style::new().yellow())

@@ -85,7 +85,7 @@ pub struct CatchUp<'a> {
 ///
 /// A client's send queue (`--send-queue`) drops it when over its limit, so what is sent
 /// again at once (a replay, `/history`, a resume's catch-up) must stay under it, with
-/// room for the live events that keep coming (see `Hub::replay_budget`).
+/// room for the live events that keep coming (the hub's `replay_budget`).
 pub fn newest_that_fit(newest_first: impl Iterator<Item = String>, budget: usize) -> Vec<String> {
     let mut bytes = 0;
     let mut kept: Vec<String> = newest_first
