@@ -375,7 +375,8 @@ fn description(page: Page) -> Roff {
                  commands are typed (/kick bob spamming), with Tab completion of commands \
                  and nicks and a history kept in $XDG_STATE_HOME/tchat/console_history. \
                  Ctrl-D, Ctrl-C on an empty line or losing the terminal stops the server \
-                 as SIGTERM does. Without a terminal the console is a plain log.",
+                 as SIGTERM does. Without a terminal, or when started in the background of \
+                 one (tchat serve &), the console is a plain log.",
             );
             para(
                 &mut r,

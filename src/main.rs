@@ -43,10 +43,11 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let stdout = std::io::stdout();
     let color = args.color.enabled(stdout.is_terminal());
     // On a terminal the console is also the operator's command line; without one (a
-    // service, CI), or on a terminal rustyline does not support, it stays a plain log.
-    let mut interactive = (std::io::stdin().is_terminal() && stdout.is_terminal())
-        .then(|| Interactive::start(color).ok())
-        .flatten();
+    // service, CI), in the background of one (`tchat serve &`: setting its mode would
+    // stop the server with SIGTTOU), or on a terminal rustyline does not support, it
+    // stays a plain log.
+    let mut interactive =
+        tchat::terminal::in_foreground().then(|| Interactive::start(color).ok()).flatten();
     let out: Box<dyn Write + Send> = match interactive.as_mut().and_then(Interactive::log_out) {
         Some(printer) => Box::new(printer),
         None => Box::new(stdout),

@@ -2,7 +2,27 @@
 //! while the editor is still waiting for a key: rustyline only restores it when
 //! `readline` returns. Shared by the client and the server's interactive console.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+
+/// Whether standard input and output are a terminal and the process is in that
+/// terminal's foreground process group, so it may change the terminal's mode: a
+/// background job (`tchat serve &` in a shell with job control) that does is stopped
+/// with SIGTTOU (POSIX, "General Terminal Interface": tcsetattr from a background
+/// process group).
+pub fn in_foreground() -> bool {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() || !std::io::stdout().is_terminal() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use nix::unistd::{getpgrp, tcgetpgrp};
+        // No foreground group to read (no controlling terminal): not ours to touch.
+        tcgetpgrp(stdin).is_ok_and(|group| group == getpgrp())
+    }
+    #[cfg(not(unix))]
+    true
+}
 
 pub struct TerminalMode {
     #[cfg(unix)]

@@ -88,3 +88,45 @@ fn without_a_terminal_the_console_is_a_plain_log() {
     assert!(!server.console_text().contains("tchat>"), "{}", server.console_text());
     assert!(server.terminate().success());
 }
+
+/// Kills the server a test shell started in the background, whatever happens to the test:
+/// it is in its own process group, out of reach of the shell's death.
+struct Background(libc::pid_t);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // SAFETY: plain signals to a process this test started.
+        unsafe {
+            libc::kill(self.0, libc::SIGKILL);
+            libc::kill(self.0, libc::SIGCONT);
+        }
+    }
+}
+
+#[test]
+fn started_in_the_background_of_a_terminal_the_server_runs_as_a_plain_log() {
+    // `tchat serve &` in an interactive shell: job control (`set -m`) puts the server in
+    // a process group of its own that is not the terminal's foreground one, where
+    // touching the terminal's mode stops it with SIGTTOU.
+    let state = StateDir::new("console-bg");
+    let script = "set -m; \"$0\" serve --host 127.0.0.1 --port 0 & echo \"server pid=$!\"; wait $!";
+    let args: Vec<String> = ["-c", script, common::peer::BIN].map(String::from).to_vec();
+    let mut term = Term::spawn_program("sh", &args, &state, ROWS, COLS);
+    term.wait_text("server pid=");
+    let flat = term.flat();
+    let pid = flat.split("server pid=").nth(1).and_then(|rest| rest.split_whitespace().next());
+    let server = Background(pid.unwrap().parse().unwrap());
+    term.wait_text("Listening");
+    let flat = term.flat();
+    let addr = flat.split("addr=").nth(1).and_then(|rest| rest.split_whitespace().next());
+    let addr: SocketAddr = addr.unwrap().parse().unwrap();
+
+    let _alice = Client::connect_as(addr, "alice", WAIT);
+    term.wait_text("Nick set");
+    assert!(!term.flat().contains("tchat>"), "a console prompt:\n{}", term.screen());
+    // SAFETY: a plain signal to the server this test started.
+    assert_eq!(unsafe { libc::kill(server.0, libc::SIGTERM) }, 0);
+    let status = term.wait_exit();
+    assert!(status.success(), "{status:?}; screen:\n{}", term.screen());
+    term.wait_text("Server stopped");
+}

@@ -52,10 +52,22 @@ impl Term {
     /// `tchat ARGS…` on a terminal of `rows` × `cols` cells, with `state` as its
     /// XDG_STATE_HOME and HOME.
     pub fn spawn(args: &[String], state: &Path, rows: u16, cols: u16) -> Term {
+        Term::spawn_program(BIN, args, state, rows, cols)
+    }
+
+    /// `program ARGS…` (a shell that starts tchat, say) as [`Term::spawn`] runs tchat:
+    /// the session leader of the terminal, in its foreground process group.
+    pub fn spawn_program(
+        program: &str,
+        args: &[String],
+        state: &Path,
+        rows: u16,
+        cols: u16,
+    ) -> Term {
         let pty = native_pty_system()
             .openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 })
             .expect("opening a pty");
-        let mut cmd = CommandBuilder::new(BIN);
+        let mut cmd = CommandBuilder::new(program);
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");
         cmd.env("XDG_STATE_HOME", state);
@@ -67,7 +79,8 @@ impl Term {
         cmd.env_remove("XDG_RUNTIME_DIR");
         cmd.env_remove("RUNTIME_DIRECTORY");
         cmd.cwd(std::env::current_dir().unwrap());
-        let child = pty.slave.spawn_command(cmd).expect("spawning tchat");
+        let child =
+            pty.slave.spawn_command(cmd).unwrap_or_else(|e| panic!("spawning {program}: {e}"));
         drop(pty.slave);
         let mut reader = pty.master.try_clone_reader().unwrap();
         let writer = pty.master.take_writer().unwrap();
