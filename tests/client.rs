@@ -747,4 +747,12 @@ fn a_taken_nick_is_said_right_under_the_welcome() {
     assert!(status.success(), "{status:?} {stderr}");
     assert!(lines[0].contains("Welcome to"), "{lines:#?}");
     assert!(lines[1].contains("!!! You are guest") && lines[1].contains("not alice"), "{lines:#?}");
+    // The replay is told apart from live lines by its bracketed time: `[HH:MM] <alice> …`.
+    let replayed = lines.iter().find(|l| l.contains("<alice> old line 0")).expect("the replay");
+    let (time, rest) = replayed.split_at(8);
+    assert!(
+        time.starts_with('[') && time.ends_with("] ") && time.as_bytes()[3] == b':',
+        "{replayed}"
+    );
+    assert_eq!(rest, "<alice> old line 0");
 }

@@ -106,7 +106,10 @@ impl Renderer {
     /// Renders one event for the user whose nick is `me` at the time it arrives (before
     /// the event itself is applied, so a rename reads "you are now known as").
     pub fn event(&self, event: &Event, me: &str) -> Rendered {
-        let time = event.ts.to_zoned_datetime(self.tz.clone()).strftime("%H:%M").to_string();
+        let time = event.ts.to_zoned_datetime(self.tz.clone()).strftime("%H:%M");
+        // Sent again (replay, `/history`, a resume): bracketed as in the server's text
+        // form, so it does not read as said just now.
+        let time = if event.history { format!("[{time}]") } else { time.to_string() };
         let mut alert = false;
         let body = match &event.kind {
             EventKind::Welcome { server, version, nick, online, users, .. } => {
@@ -247,8 +250,26 @@ impl Renderer {
             }
             room_event => self.room_event(room_event, me),
         };
+        let mut text = self.stamp(&time, &body);
+        if event.history {
+            text = self.faded(&text);
+        }
         // An old mention is no reason to ring the bell now.
-        Rendered { text: self.stamp(&time, &body), alert: alert && !event.history }
+        Rendered { text, alert: alert && !event.history }
+    }
+
+    /// `text` dimmed as a whole, each line on its own, when colored: the colors inside
+    /// (nicks, mentions) keep their hue but fade with the rest.
+    fn faded(&self, text: &str) -> String {
+        if !self.color {
+            return text.to_owned();
+        }
+        let (dim, reset) = ("\u{1b}[2m", "\u{1b}[0m");
+        let lines: Vec<String> = text
+            .lines()
+            .map(|line| format!("{dim}{}{reset}", line.replace(reset, &format!("{reset}{dim}"))))
+            .collect();
+        lines.join("\n")
     }
 
     /// The events about rooms and who is in them.
@@ -492,6 +513,41 @@ mod tests {
         let public =
             EventKind::Public { from: "a".into(), text: "x".into(), room: "#lobby".into() };
         assert!(r.event(&ev(public), "b").text.starts_with("21:07 "));
+    }
+
+    #[test]
+    fn history_is_bracketed_and_faded_apart_from_live_lines() {
+        let public = EventKind::Public {
+            from: "alice".into(),
+            text: "hi bob".into(),
+            room: "#lobby".into(),
+        };
+        let old = Event { history: true, ..ev(public.clone()) };
+        let replayed = plain().event(&old, "bob");
+        assert_eq!(replayed.text, "[19:07] <alice> hi bob");
+        assert!(!replayed.alert, "an old mention rang the bell");
+        assert_eq!(show(public, "bob"), "19:07 <alice> hi bob");
+        let topic = EventKind::Topic {
+            room: "#lobby".into(),
+            topic: "rust".into(),
+            by: Some("carol".into()),
+        };
+        let old = Event { history: true, ..ev(topic) };
+        assert_eq!(
+            plain().event(&old, "bob").text,
+            "[19:07] *** carol set the topic of #lobby: rust"
+        );
+
+        // In color the whole line is dim, again after each colored nick's reset.
+        let colored = Renderer { color: true, ..plain() };
+        let text = colored.event(&old, "bob").text;
+        let (dim, reset) = ("\u{1b}[2m", "\u{1b}[0m");
+        assert!(text.starts_with(dim) && text.ends_with(reset), "{text:?}");
+        let resets = text.matches(reset).count();
+        assert!(resets > 2, "{text:?}");
+        assert_eq!(text.matches(&format!("{reset}{dim}")).count(), resets - 1, "{text:?}");
+        let live = Event { history: false, ..old };
+        assert!(!colored.event(&live, "bob").text.starts_with("\u{1b}[2m["));
     }
 
     #[test]
