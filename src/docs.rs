@@ -271,10 +271,11 @@ fn description(page: Page) -> Roff {
         Page::Serve => {
             para(
                 &mut r,
-                "The server accepts plain TCP connections and relays text lines between \
-                 them. Every connection gets a unique nickname at once: the one it asks \
-                 for, or a guest name until it picks one. Joins, leaves and nick changes \
-                 are announced in the room they happen in.",
+                "The server accepts TCP connections, plain text or TLS on the same port, \
+                 and relays text lines between them. Every connection gets a unique \
+                 nickname at once: the one it asks for, or a guest name until it picks \
+                 one. Joins, leaves and nick changes are announced in the room they \
+                 happen in.",
             );
             para(
                 &mut r,
