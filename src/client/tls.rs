@@ -42,16 +42,12 @@ pub async fn handshake(tcp: TcpStream, host: &str, expected: Option<Fingerprint>
         roots: system_roots(&provider),
         expected,
         seen: Mutex::new(None),
-        provider: provider.clone(),
+        provider,
     });
-    let config =
-        match ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions() {
-            Ok(builder) => builder
-                .dangerous()
-                .with_custom_certificate_verifier(verifier.clone())
-                .with_no_client_auth(),
-            Err(e) => return Outcome::Failed(io::Error::other(e)),
-        };
+    let config = match config_with(verifier.clone()) {
+        Ok(config) => config,
+        Err(e) => return Outcome::Failed(e),
+    };
     let name = match ServerName::try_from(host.to_owned()) {
         Ok(name) => name,
         Err(e) => return Outcome::Failed(io::Error::new(io::ErrorKind::InvalidInput, e)),
@@ -70,6 +66,29 @@ pub async fn handshake(tcp: TcpStream, host: &str, expected: Option<Fingerprint>
         (Ok(_), None) => Outcome::Failed(io::Error::other("no certificate checked")),
         (Err(e), _) => Outcome::Failed(e),
     }
+}
+
+/// A client configuration that trusts exactly the certificate with `fingerprint`, and
+/// no authority, as `--fingerprint` does for a server that has no real certificate; the
+/// handshake signature is still verified. For programs that drive rustls themselves
+/// (the benchmark's load generator).
+pub fn pinned_config(fingerprint: Fingerprint) -> io::Result<Arc<ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(Verifier {
+        roots: None,
+        expected: Some(fingerprint),
+        seen: Mutex::new(None),
+        provider,
+    });
+    config_with(verifier).map(Arc::new)
+}
+
+/// TLS 1.2 and 1.3 with the ring provider, certificates checked by `verifier`.
+fn config_with(verifier: Arc<Verifier>) -> io::Result<ClientConfig> {
+    let builder = ClientConfig::builder_with_provider(verifier.provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?;
+    Ok(builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth())
 }
 
 /// The system's trusted roots as a verifier; `None` when there are none to load (a
