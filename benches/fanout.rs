@@ -31,7 +31,9 @@
 //!   one) under a profiler (RSS and CPU figures are then the wrapper's, not the server's);
 //! - `TCHAT_BENCH_BURST=50x2000,…`: extra burst scenarios (clients x messages);
 //! - `TCHAT_BENCH_PACED=300x10,…`: extra paced scenarios (clients x seconds);
-//! - `TCHAT_BENCH_BIN=path`: another `tchat` binary (one built with symbols, say).
+//! - `TCHAT_BENCH_BIN=path`: another `tchat` binary (one built with symbols, say);
+//! - `TCHAT_BENCH_TEXT=N`: N more characters of text in each message (`xxx… SEQ
+//!   SEND_NS`), for chat lines of a realistic length instead of the bare 12 or so.
 //!
 //! The scenario `burst 1000x5 in 10 rooms` spreads the clients over rooms (`/join #rK`
 //! after the `/nick`, client i in room i mod 10) and starts the burst once every client
@@ -724,6 +726,9 @@ struct LoadGen {
     rooms: usize,
     /// Connect over TLS with this configuration.
     tls: Option<Arc<ClientConfig>>,
+    /// Put in front of every message (`TCHAT_BENCH_TEXT`): filler and a space, or
+    /// nothing.
+    pad: Vec<u8>,
 }
 
 impl LoadGen {
@@ -743,6 +748,7 @@ impl LoadGen {
             dropped: 0,
             rooms: 1,
             tls: None,
+            pad: text_pad(),
         })
     }
 
@@ -822,6 +828,7 @@ impl LoadGen {
                 let cl = &mut self.clients[i];
                 if cl.unsent.is_empty() && cl.next_seq < messages {
                     line.clear();
+                    line.extend_from_slice(&self.pad);
                     let _ = writeln!(line, "{} {}", cl.next_seq, now_ns());
                     cl.next_seq += 1;
                     cl.unsent.extend_from_slice(&line);
@@ -853,6 +860,7 @@ impl LoadGen {
             }
             let cl = &mut self.clients[(k % c) as usize];
             line.clear();
+            line.extend_from_slice(&self.pad);
             let _ = writeln!(line, "{} {}", cl.next_seq, now_ns());
             cl.next_seq = cl.next_seq.saturating_add(1);
             cl.unsent.extend_from_slice(&line);
@@ -984,6 +992,18 @@ fn is_welcome(line: &[u8], json: bool) -> bool {
     } else {
         line.starts_with(b"*** Welcome")
     }
+}
+
+/// The filler `TCHAT_BENCH_TEXT=N` asks for: N letters and a space (SEND_NS stays the
+/// last word, where [`sent_ns`] finds it).
+fn text_pad() -> Vec<u8> {
+    let n: usize = std::env::var("TCHAT_BENCH_TEXT").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut pad: Vec<u8> = b"lorem ipsum dolor sit amet ".iter().copied().cycle().take(n).collect();
+    pad.push(b' ');
+    pad
 }
 
 /// SEND_NS from `<bN> SEQ SEND_NS`, or from a JSON line's `"text":"SEQ SEND_NS"`
