@@ -1,8 +1,22 @@
 //! The terminal mode from before a line editor started, put back when the program ends
 //! while the editor is still waiting for a key: rustyline only restores it when
-//! `readline` returns. Shared by the client and the server's interactive console.
+//! `readline` returns; and the prompt both draw. Shared by the client and the server's
+//! interactive console.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
+
+use owo_colors::{OwoColorize, Style};
+
+/// The line editor's prompt as drawn: bold when colors are on. `default` is rustyline's
+/// word that this is the prompt as given, not one it made (the Ctrl-R search prompt).
+pub fn bold_prompt(prompt: &str, color: bool, default: bool) -> Cow<'_, str> {
+    if color && default {
+        Cow::Owned(prompt.style(Style::new().bold()).to_string())
+    } else {
+        Cow::Borrowed(prompt)
+    }
+}
 
 /// Whether standard input and output are a terminal and the process is in that
 /// terminal's foreground process group, so it may change the terminal's mode: a

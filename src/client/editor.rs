@@ -13,7 +13,6 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, TryLockError};
 use std::time::Duration;
 
-use owo_colors::{OwoColorize, Style};
 use rustyline::completion::Completer;
 use rustyline::config::Configurer;
 use rustyline::error::ReadlineError;
@@ -91,11 +90,7 @@ impl Highlighter for ChatHelper {
         prompt: &'p str,
         default: bool,
     ) -> Cow<'b, str> {
-        if self.color && default {
-            Cow::Owned(prompt.style(Style::new().bold()).to_string())
-        } else {
-            Cow::Borrowed(prompt)
-        }
+        crate::terminal::bold_prompt(prompt, self.color, default)
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use owo_colors::{OwoColorize, Style};
+use owo_colors::OwoColorize;
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -199,11 +199,7 @@ impl Highlighter for ConsoleHelper {
         prompt: &'p str,
         default: bool,
     ) -> Cow<'b, str> {
-        if self.color && default {
-            Cow::Owned(prompt.style(Style::new().bold()).to_string())
-        } else {
-            Cow::Borrowed(prompt)
-        }
+        crate::terminal::bold_prompt(prompt, self.color, default)
     }
 }
 
