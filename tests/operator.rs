@@ -361,6 +361,18 @@ fn event_of(c: &mut Client, kind: &str) -> serde_json::Value {
 /// A kick is not a lost connection: a structured client that is kicked leaves at once,
 /// and one that is kicked or banned while held for a resume leaves then; either way its
 /// token brings nothing back.
+/// A structured client `jay` whose connection is then cut, held for resume (the `nth`
+/// hold of the test); returns its resume token.
+fn held_jay(server: &Server, alice: &mut Client, nth: usize) -> String {
+    let (jay, welcome) = server.json_client("jay");
+    let token = welcome["resume"].as_str().unwrap().to_owned();
+    alice.expect("jay joined");
+    jay.stream.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(jay);
+    server.wait_console_nth("Held for resume", nth);
+    token
+}
+
 #[test]
 fn a_kicked_or_banned_user_is_never_held_for_resume() {
     let (server, socket) = server_with_ctl(&[]);
@@ -382,12 +394,7 @@ fn a_kicked_or_banned_user_is_never_held_for_resume() {
     alice.expect("jay left: quit");
 
     // Kicked while held: the wait ends with the kick.
-    let (jay, welcome) = server.json_client("jay");
-    let token = welcome["resume"].as_str().unwrap().to_owned();
-    alice.expect("jay joined");
-    jay.stream.shutdown(std::net::Shutdown::Both).unwrap();
-    drop(jay);
-    server.wait_console_nth("Held for resume", 1);
+    let token = held_jay(&server, &mut alice, 1);
     assert_eq!(ok(&socket, &["kick", "jay", "gone", "for", "good"]), "kicked jay\n");
     alice.expect("*** jay left: kicked by ctl: gone for good");
     let mut back = server.connect();
@@ -397,12 +404,7 @@ fn a_kicked_or_banned_user_is_never_held_for_resume() {
     alice.expect("jay left: quit");
 
     // Banned while held: the same, and the nick is refused from then on.
-    let (jay, welcome) = server.json_client("jay");
-    let token = welcome["resume"].as_str().unwrap().to_owned();
-    alice.expect("jay joined");
-    jay.stream.shutdown(std::net::Shutdown::Both).unwrap();
-    drop(jay);
-    server.wait_console_nth("Held for resume", 2);
+    let token = held_jay(&server, &mut alice, 2);
     ok(&socket, &["ban", "jay", "spam"]);
     alice.expect("*** jay left: banned by ctl: spam");
     let mut back = server.connect();
