@@ -24,7 +24,7 @@ use super::access::{self, Rejected};
 use super::close::linger;
 use super::hub::{Hub, Joined, Removed, Skip};
 use super::intake::{Intake, Step};
-use super::outbox::Outbox;
+use super::outbox::{Batch, Outbox};
 use super::transport::Transport;
 use crate::auth;
 use crate::event_log::preview;
@@ -110,7 +110,7 @@ pub fn serve(
     );
     let mut intake = Intake::new(LineBuffer::with_telnet(hub.config.max_line), flood);
     let mut s = Session::new(hub, id, peer, nick);
-    let mut pending = Pending::default();
+    let mut pending = Batch::default();
     // Boxed so that its timer entry is freed once the client is announced, instead of
     // staying in every idle connection's task for good. It ends the hello window, then
     // (reset) the wait for a silent connection's announcement.
@@ -144,11 +144,11 @@ pub fn serve(
                 // The session is another connection's now: nothing to announce or log.
                 return;
             }
-            if !outbox.take(&mut pending.buf) {
+            if !outbox.take(&mut pending) {
                 too_slow = true;
                 break Some("too slow: stopped reading".into());
             }
-            if let Err(e) = pending.write(&mut transport) {
+            if let Err(e) = write_batch(&mut pending, &mut transport) {
                 break s.lost(e);
             }
             if s.announced {
@@ -266,7 +266,7 @@ struct Ended {
     too_slow: bool,
     transport: Transport,
     /// What was taken from the outbox and not yet written.
-    pending: Pending,
+    pending: Batch,
 }
 
 /// Ends the session: holds it for a resume if the connection was lost, else leaves and,
@@ -291,7 +291,7 @@ async fn finish(s: Session, outbox: &Outbox, ended: Ended) {
     }
     if let Some(line) = farewell {
         // Best effort: only what the socket takes now, after the unfinished batch.
-        if pending.write(&mut transport).is_ok() && pending.is_empty() {
+        if write_batch(&mut pending, &mut transport).is_ok() && pending.is_empty() {
             let _ = transport.write(line.as_bytes());
         }
     }
@@ -367,36 +367,11 @@ fn read_chunk(
     }
 }
 
-/// Lines taken from the outbox and not yet written: the outbox's own buffer, taken
-/// whole, so every line that queued up while the task was away goes out in one `write`.
-/// Freed once written, so an idle connection holds no buffer.
-#[derive(Default)]
-struct Pending {
-    buf: Vec<u8>,
-    /// How much of `buf` has been written.
-    sent: usize,
-}
-
-impl Pending {
-    fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    /// Writes as much as the socket takes without blocking.
-    fn write(&mut self, transport: &mut Transport) -> io::Result<()> {
-        transport.flush()?;
-        while !self.buf.is_empty() {
-            match transport.write(&self.buf[self.sent..])? {
-                Some(n) => self.sent += n,
-                None => return Ok(()),
-            }
-            if self.sent == self.buf.len() {
-                self.buf = Vec::new();
-                self.sent = 0;
-            }
-        }
-        Ok(())
-    }
+/// Writes as much of `batch` as the socket takes without blocking, after any TLS
+/// records still waiting.
+fn write_batch(batch: &mut Batch, transport: &mut Transport) -> io::Result<()> {
+    transport.flush()?;
+    batch.write_with(|data| transport.write(data))
 }
 
 impl Session {

@@ -31,7 +31,7 @@ use people::Profile;
 use super::Config;
 use super::history::{History, MAX_HISTORY_REQUEST, Scope, Stored, newest_that_fit};
 use super::moderation::Moderation;
-use super::outbox::Outbox;
+use super::outbox::{Frame, Outbox};
 use super::resume::Token;
 use super::rooms::{JoinRefusal, Rooms};
 use crate::event_log::EventLog;
@@ -177,12 +177,12 @@ pub enum Skip {
 /// rather than a second encoding.
 struct Frames {
     event: Event,
-    text: String,
+    text: Frame,
     /// The JSON form without an id.
     base: OnceCell<String>,
     id: Option<u64>,
     /// The JSON form with `id`.
-    json: OnceCell<String>,
+    json: OnceCell<Frame>,
 }
 
 impl Frames {
@@ -191,19 +191,22 @@ impl Frames {
         if json_wanted {
             let _ = base.set(event.json_line());
         }
-        let text = event.text_line("");
+        let text = Frame::from(event.text_line("").as_bytes());
         Frames { event, text, base, id: None, json: OnceCell::new() }
     }
 
-    fn get(&self, json: bool) -> &[u8] {
+    /// The line for a member in structured mode (`json`) or text mode, shared.
+    fn get(&self, json: bool) -> &Frame {
         if !json {
-            return self.text.as_bytes();
+            return &self.text;
         }
-        let base = self.base.get_or_init(|| self.event.json_line());
-        match self.id {
-            None => base.as_bytes(),
-            Some(id) => self.json.get_or_init(|| Event::json_line_with_id(base, id)).as_bytes(),
-        }
+        self.json.get_or_init(|| {
+            let base = self.base.get_or_init(|| self.event.json_line());
+            match self.id {
+                None => Frame::from(base.as_bytes()),
+                Some(id) => Frame::from(Event::json_line_with_id(base, id).as_bytes()),
+            }
+        })
     }
 }
 
@@ -517,7 +520,7 @@ impl Hub {
         let frames = Frames::new(event.clone(), self.json_wanted());
         let reg = self.lock();
         for m in reg.members.values().filter(|m| m.registered && !m.held) {
-            m.outbox.push(frames.get(m.json));
+            m.outbox.push_frame(frames.get(m.json));
         }
     }
 
@@ -824,7 +827,7 @@ impl Registry {
                 Skip::TextEcho(s) if s == id && !m.json => continue,
                 _ => {}
             }
-            m.outbox.push(frames.get(m.json));
+            m.outbox.push_frame(frames.get(m.json));
         }
     }
 
