@@ -29,7 +29,8 @@
 //! - `TCHAT_BENCH_ONLY=name,name`: only the scenarios whose name contains one of these;
 //! - `TCHAT_BENCH_WRAP="perf record -g -o /tmp/p.data --"`: run the server (either
 //!   one) under a profiler (RSS and CPU figures are then the wrapper's, not the server's);
-//! - `TCHAT_BENCH_BURST=50x2000,…`: extra burst scenarios (clients x messages);
+//! - `TCHAT_BENCH_BURST=50x2000,json:200x250,…`: extra burst scenarios (clients x
+//!   messages; `json:` for structured clients);
 //! - `TCHAT_BENCH_PACED=300x10,…`: extra paced scenarios (clients x seconds);
 //! - `TCHAT_BENCH_BIN=path`: another `tchat` binary (one built with symbols, say);
 //! - `TCHAT_BENCH_TEXT=N`: N more characters of text in each message (`xxx… SEQ
@@ -45,7 +46,8 @@
 //! structured mode the client speaks; a structured client gets its own line back too, so
 //! it expects `M × C` messages (`{"id":…,"type":"public",…}` lines). `burst 200x50
 //! history 0` is the text scenario with `--history 0`, to set against `burst 200x50`
-//! (history on, the default 1000).
+//! (history on, the default 1000). The table ends with the server CPU per delivery of
+//! each `json NAME` scenario divided by that of `NAME` (the issue asks for ≤ 1.5).
 //!
 //! Scenarios whose name ends in `tls` connect over TLS (`fanout/tls.rs`: rustls's
 //! `ClientConnection` in the same epoll loop), trusting the server's generated
@@ -63,9 +65,10 @@ use std::ffi::OsStr;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::{Duration, Instant};
 
+use memchr::memmem::Finder;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use rustls::{ClientConfig, ClientConnection};
@@ -264,8 +267,17 @@ fn main() {
     }
     if let Ok(custom) = std::env::var("TCHAT_BENCH_BURST") {
         for spec in custom.split(',') {
-            let (c, m) = spec.split_once('x').expect("TCHAT_BENCH_BURST=CxM[,CxM…]");
-            scenarios.push(burst(c.parse().expect("clients"), m.parse().expect("messages")));
+            let (json, spec) = match spec.strip_prefix("json:") {
+                Some(spec) => (true, spec),
+                None => (false, spec),
+            };
+            let (c, m) = spec.split_once('x').expect("TCHAT_BENCH_BURST=[json:]CxM[,…]");
+            let plain = burst(c.parse().expect("clients"), m.parse().expect("messages"));
+            scenarios.push(if json {
+                Scenario { name: format!("json {}", plain.name), json: true, ..plain }
+            } else {
+                plain
+            });
         }
     }
     if let Ok(custom) = std::env::var("TCHAT_BENCH_PACED") {
@@ -313,6 +325,7 @@ fn main() {
     print_table(&table);
     print_ratios(&table);
     print_tls_ratios(&table);
+    print_json_ratios(&table);
     // The generated certificate is this run's alone.
     let _ = std::fs::remove_dir_all(state_dir());
     if table.iter().any(|r| r.figures.lost > 0) {
@@ -434,6 +447,35 @@ fn print_tls_ratios(table: &[Row]) {
             )
         };
         println!("{:<20} {figures}", tls.scenario);
+    }
+}
+
+/// For each `json NAME` scenario, its server CPU per delivery divided by that of `NAME`
+/// (text mode) from the same run: what a structured client costs the server per line
+/// it gets. The issue asks for at most 1.5.
+fn print_json_ratios(table: &[Row]) {
+    let tchat = || table.iter().filter(|r| r.target == Target::Tchat);
+    let per_delivery = |f: &Figures| f.server_cpu_s / f.deliveries.max(1) as f64;
+    let mut header = false;
+    for json in tchat() {
+        let Some(name) = json.scenario.strip_prefix("json ") else { continue };
+        let Some(text) = tchat().find(|r| r.scenario == name) else { continue };
+        let (j, t) = (per_delivery(&json.figures), per_delivery(&text.figures));
+        if t <= 0.0 {
+            continue;
+        }
+        if !header {
+            println!();
+            println!("json / text (tchat), server CPU per delivery:");
+            header = true;
+        }
+        println!(
+            "{:<24} {:.2} ({:.0} ns against {:.0} ns)",
+            json.scenario,
+            j / t,
+            j * 1e9,
+            t * 1e9
+        );
     }
 }
 
@@ -983,12 +1025,16 @@ fn is_delivery(line: &[u8], json: bool) -> bool {
     if !json {
         return line.first() == Some(&b'<');
     }
-    line.starts_with(b"{\"id\":") && memchr::memmem::find(line, b"\"type\":\"public\"").is_some()
+    static PUBLIC: LazyLock<Finder<'static>> =
+        LazyLock::new(|| Finder::new(b"\"type\":\"public\""));
+    line.starts_with(b"{\"id\":") && PUBLIC.find(line).is_some()
 }
 
 fn is_welcome(line: &[u8], json: bool) -> bool {
     if json {
-        memchr::memmem::find(line, b"\"type\":\"welcome\"").is_some()
+        static WELCOME: LazyLock<Finder<'static>> =
+            LazyLock::new(|| Finder::new(b"\"type\":\"welcome\""));
+        WELCOME.find(line).is_some()
     } else {
         line.starts_with(b"*** Welcome")
     }
@@ -1010,7 +1056,10 @@ fn text_pad() -> Vec<u8> {
 /// (wherever the field stands: `room` follows it since rooms): the digits after the
 /// text's last space.
 fn sent_ns(line: &[u8]) -> Option<u64> {
-    let text = match memchr::memmem::find(line, b"\"text\":\"") {
+    // Searchers built once: `memmem::find` builds one per call, which cost the load
+    // generator more CPU than reading the lines (perf, `json burst 200x250`).
+    static TEXT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"text\":\""));
+    let text = match TEXT.find(line) {
         Some(at) => {
             let rest = &line[at + 8..];
             &rest[..memchr::memchr(b'"', rest)?]
