@@ -117,7 +117,10 @@ impl Tracker {
                 self.welcomed = true;
                 self.nick = Some(nick.clone());
                 self.token = resume.clone();
-                self.last_id = self.last_id.max(*last_id);
+                // The server's numbering, not the highest id ever seen: after a restart
+                // that did not keep its ids (no `--save`) they start again below ours.
+                // What came before the welcome's `last_id` and was missed follows it.
+                self.last_id = *last_id;
                 let old = std::mem::replace(&mut self.room, room.clone());
                 let moved = again && !old.is_empty() && !room.is_empty() && *room != old;
                 let rejoin = moved.then_some(old);
@@ -392,6 +395,11 @@ mod tests {
             r#"{"id":10,"ts":"2026-01-01T00:00:00Z","type":"nick","old":"bob","new":"rob"}"#;
         t.on_line(line(rename), false, &mut Vec::new());
         assert_eq!(t.resume_hello(Some("bob")), ["/hello json rob resume 00ff 10"]);
+        // A server that restarted without its log numbers from 1 again: its welcome says
+        // where it is, and the next resume counts from there.
+        let restarted = welcome.replace(r#""last_id":7"#, r#""last_id":2"#);
+        t.on_line(line(&restarted), true, &mut Vec::new());
+        assert_eq!(t.resume_hello(None), ["/hello json bob resume 00ff 2"]);
         let kick = r#"{"ts":"2026-01-01T00:00:00Z","type":"error","code":"flood","message":"x"}"#;
         t.on_line(line(kick), false, &mut Vec::new());
         assert!(t.kicked && !t.refused);

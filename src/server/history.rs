@@ -104,13 +104,24 @@ pub struct History {
     capacity: usize,
     ring: VecDeque<Stored>,
     last_id: u64,
+    /// The last id logged before this run started: the ids above it are this run's.
+    started_after: u64,
 }
 
 impl History {
     /// An empty history keeping up to `capacity` events (0: none, ids are still given
     /// out) whose ids continue after `last_id` (the last one logged before a restart).
     pub fn new(capacity: usize, last_id: u64) -> History {
-        History { capacity, ring: VecDeque::new(), last_id }
+        History { capacity, ring: VecDeque::new(), last_id, started_after: last_id }
+    }
+
+    /// The point to catch a resuming client up from, given the last id it saw and
+    /// whether that id was given out by this run (its token says so). An id from an
+    /// earlier run that is above the last one logged was never written down (the old
+    /// run was killed, or kept no log): this run may have given the same id to another
+    /// event since, so everything this run said counts as missed.
+    pub fn comparable(&self, last_id: u64, same_run: bool) -> u64 {
+        if same_run { last_id } else { last_id.min(self.started_after) }
     }
 
     /// Gives out the next id.
@@ -194,6 +205,18 @@ mod tests {
         event.id = Some(id);
         h.push(Stored { event, scope: Scope::Private { from, to } });
         id
+    }
+
+    #[test]
+    fn an_id_from_an_earlier_run_counts_only_up_to_what_it_logged() {
+        let mut h = History::new(10, 5);
+        let first = public(&mut h, "said after the restart");
+        assert_eq!(first, 6);
+        // Seen before a kill -9 that lost the log's tail: 6 to 9 were other events.
+        assert_eq!(h.comparable(9, false), 5);
+        assert_eq!(h.after(h.comparable(9, false), 0, LOBBY).events.len(), 1);
+        assert_eq!(h.comparable(4, false), 4, "logged: the same event in both runs");
+        assert_eq!(h.comparable(9, true), 9, "this run's own id is taken as it is");
     }
 
     #[test]

@@ -33,7 +33,7 @@ use super::Config;
 use super::history::{History, MAX_HISTORY_REQUEST, Scope, Stored, newest_that_fit};
 use super::moderation::Moderation;
 use super::outbox::{Frame, Outbox};
-use super::resume::Token;
+use super::resume::{self, Token};
 use super::rooms::{JoinRefusal, Rooms};
 use crate::event_log::EventLog;
 use crate::nick::{self, NickError};
@@ -51,6 +51,8 @@ pub struct Hub {
     pub log: EventLog,
     /// Bans, MOTD, operator password, stop requests.
     pub moderation: Moderation,
+    /// This run's tag, in every resume token it gives out ([`resume::run_of`]).
+    run: u32,
 }
 
 struct Registry {
@@ -235,6 +237,8 @@ impl Hub {
             config,
             log,
             moderation,
+            // Without randomness tokens cannot be made either; any tag will do.
+            run: resume::new_run().unwrap_or(std::process::id()),
         }
     }
 
@@ -321,7 +325,9 @@ impl Hub {
         // join nor anything it will also get live.
         match resume {
             Some(resume) => {
-                self.catch_up(&reg, id, resume.last_id, false);
+                let same_run = resume::run_of(resume.token) == Some(self.run);
+                let last_id = reg.history.comparable(resume.last_id, same_run);
+                self.catch_up(&reg, id, last_id, false);
             }
             None => reg.replay(id, self.config.replay),
         }
@@ -412,7 +418,7 @@ impl Hub {
     /// A fresh resume token, or none if the OS has no randomness (then the session
     /// cannot be resumed, and the error is logged).
     fn new_token(&self) -> Option<Token> {
-        Token::generate()
+        Token::generate(self.run)
             .map_err(|e| {
                 self.log.error("No randomness for a resume token", json!({"error": e.to_string()}))
             })

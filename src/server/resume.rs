@@ -1,17 +1,30 @@
 //! Resume tokens: the secret a structured client presents to take its dropped session
 //! back within `--resume-grace`.
 //!
-//! A token is 128 random bits from the operating system (`getrandom`), sent once in the
-//! welcome as 32 hex digits and never logged. It is compared in constant time, so a
+//! A token is 128 random bits from the operating system (`getrandom`) after the tag of
+//! the server run that gave it out, sent once in the welcome as 40 hex digits (8 for the
+//! run, 32 for the secret) and never logged. It is compared in constant time, so a
 //! wrong guess learns nothing from how long the refusal took, and replaced on every
 //! resume, so each token serves one connection.
+//!
+//! The run tag is not secret: it tells the server whether the last id a resuming client
+//! presents was given out by this run. After a restart the ids continue from the last
+//! one logged, and one the old run gave out but did not log (it was killed; or it ran
+//! without `--save`) may be given again; a client presenting such an id would otherwise
+//! be caught up from the wrong point and miss the new events that reused it.
 
-/// Bytes in a token: 128 bits, beyond guessing within a grace period.
-const TOKEN_BYTES: usize = 16;
+/// Bytes in the secret: 128 bits, beyond guessing within a grace period.
+const SECRET_BYTES: usize = 16;
 
-/// One session's resume secret.
+/// Hex digits of the run tag in front of the secret.
+const RUN_DIGITS: usize = 8;
+
+/// One session's resume secret, and the run that gave it out.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Token([u8; TOKEN_BYTES]);
+pub struct Token {
+    run: u32,
+    secret: [u8; SECRET_BYTES],
+}
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -20,42 +33,56 @@ impl std::fmt::Debug for Token {
     }
 }
 
+/// A tag for this server run: random, so two runs (a restart within the second, say)
+/// are told apart. Fails only if the OS has no randomness to give.
+pub fn new_run() -> Result<u32, getrandom::Error> {
+    getrandom::u32()
+}
+
 impl Token {
-    /// A fresh random token. Fails only if the OS has no randomness to give.
-    pub fn generate() -> Result<Token, getrandom::Error> {
-        let mut bytes = [0u8; TOKEN_BYTES];
-        getrandom::fill(&mut bytes)?;
-        Ok(Token(bytes))
+    /// A fresh random token of run `run`. Fails only if the OS has no randomness.
+    pub fn generate(run: u32) -> Result<Token, getrandom::Error> {
+        let mut secret = [0u8; SECRET_BYTES];
+        getrandom::fill(&mut secret)?;
+        Ok(Token { run, secret })
     }
 
-    /// The form sent to the client: 32 lowercase hex digits.
+    /// The form sent to the client: 40 lowercase hex digits, the run's 8 first.
     pub fn to_hex(&self) -> String {
         use std::fmt::Write as _;
-        self.0.iter().fold(String::with_capacity(2 * TOKEN_BYTES), |mut s, b| {
+        let run = format!("{:08x}", self.run);
+        self.secret.iter().fold(run, |mut s, b| {
             let _ = write!(s, "{b:02x}");
             s
         })
     }
 
-    /// Whether `presented` (as the client sent it) is this token. Every byte is
-    /// compared whatever the first difference, so the time taken does not tell an
-    /// attacker how much of a guess was right.
+    /// Whether `presented` (as the client sent it) is this token. Every byte of the
+    /// secret is compared whatever the first difference, so the time taken does not
+    /// tell an attacker how much of a guess was right.
     pub fn matches(&self, presented: &str) -> bool {
-        let Some(bytes) = parse_hex(presented) else { return false };
-        let diff = self.0.iter().zip(bytes.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        diff == 0
+        let Some((run, secret)) = parse(presented) else { return false };
+        let diff = self.secret.iter().zip(secret.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        diff == 0 && run == self.run
     }
 }
 
-fn parse_hex(s: &str) -> Option<[u8; TOKEN_BYTES]> {
-    if s.len() != 2 * TOKEN_BYTES {
+/// The run that gave out `presented`, if it has a token's form.
+pub fn run_of(presented: &str) -> Option<u32> {
+    parse(presented).map(|(run, _)| run)
+}
+
+fn parse(s: &str) -> Option<(u32, [u8; SECRET_BYTES])> {
+    if s.len() != RUN_DIGITS + 2 * SECRET_BYTES || !s.is_ascii() {
         return None;
     }
-    let mut out = [0u8; TOKEN_BYTES];
+    let (run, secret) = s.split_at(RUN_DIGITS);
+    let run = u32::from_str_radix(run, 16).ok()?;
+    let mut out = [0u8; SECRET_BYTES];
     for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+        *byte = u8::from_str_radix(secret.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
-    Some(out)
+    Some((run, out))
 }
 
 #[cfg(test)]
@@ -64,18 +91,23 @@ mod tests {
 
     #[test]
     fn a_token_matches_its_own_hex_only() {
-        let t = Token::generate().unwrap();
+        let t = Token::generate(0xfeed_0001).unwrap();
         let hex = t.to_hex();
-        assert_eq!(hex.len(), 32);
+        assert_eq!(hex.len(), 40);
+        assert!(hex.starts_with("feed0001"), "{hex}");
+        assert_eq!(run_of(&hex), Some(0xfeed_0001));
         assert!(t.matches(&hex));
         assert!(t.matches(&hex.to_uppercase()));
         let mut wrong = hex.clone().into_bytes();
-        wrong[31] = if wrong[31] == b'0' { b'1' } else { b'0' };
+        wrong[39] = if wrong[39] == b'0' { b'1' } else { b'0' };
         assert!(!t.matches(std::str::from_utf8(&wrong).unwrap()));
-        assert!(!t.matches(&hex[..30]));
+        assert!(!t.matches(&hex[..38]));
+        assert!(!t.matches(&format!("feed0002{}", &hex[8..])), "another run's token");
+        assert_eq!(run_of("-"), None);
+        assert_eq!(run_of("é".repeat(20).as_str()), None);
         assert!(!t.matches(""));
-        assert!(!t.matches("zz".repeat(16).as_str()));
-        assert_ne!(Token::generate().unwrap(), t, "two tokens alike: no randomness");
+        assert!(!t.matches("zz".repeat(20).as_str()));
+        assert_ne!(Token::generate(0xfeed_0001).unwrap(), t, "two tokens alike: no randomness");
         assert_eq!(format!("{t:?}"), "Token(…)");
     }
 }
