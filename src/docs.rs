@@ -349,9 +349,10 @@ fn description(page: Page) -> Roff {
                  started from has closed, the server tells every client it is shutting \
                  down, flushes and closes every connection and the log, and exits with \
                  status 0. Any other SIGHUP (a service manager's reload) reloads the TLS \
-                 certificate and key and the --motd and --bans files without dropping \
-                 anyone; a file that fails to load keeps its old contents, and the error \
-                 is logged.",
+                 certificate and key and the --motd and --bans files; a user online whom \
+                 a ban in the reloaded file covers is disconnected as by ban, nobody else \
+                 is dropped; a file that fails to load keeps its old contents, and the \
+                 error is logged.",
             );
             para(
                 &mut r,

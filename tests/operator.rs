@@ -447,3 +447,84 @@ fn a_resumed_session_keeps_its_mute_away_and_reply_target() {
     back.send("/reply pong");
     alice.expect("*jay* pong");
 }
+
+/// A line of the bans file as README documents it, by `console` at a fixed time.
+fn ban_line(kind: &str, target: &str, until: &str, reason: &str) -> String {
+    format!(
+        r#"{{"kind":"{kind}","target":"{target}","until":{until},"reason":{reason},"by":"console","at":"2026-01-01T00:00:00Z"}}"#
+    )
+}
+
+/// Bans written into the file by hand take effect on who is online at `tchat ctl
+/// reload` and SIGHUP, as an operator's `ban` does: the banned are told and closed,
+/// a held session ends, everyone else sees the leave with the reason, and a ban that
+/// covers nobody online, or has lapsed, leaves the others connected. A ban taken out
+/// of the file lets its nick back in.
+#[cfg(unix)]
+#[test]
+fn a_reloaded_ban_disconnects_who_it_covers_and_nobody_else() {
+    let bans = temp_path("reload-bans.jsonl");
+    std::fs::write(&bans, "").unwrap();
+    let (mut server, socket) = server_with_ctl(&["--bans", bans.to_str().unwrap()]);
+    let mut alice = server.text_client("alice");
+    let mut mallory = server.text_client("mallory");
+    alice.expect("mallory joined");
+    held_jay(&server, &mut alice, 1);
+    let elsewhere = ban_line("addr", "198.51.100.7", "null", r#""elsewhere""#);
+    let lapsed = ban_line("nick", "alice", r#""2020-01-01T00:00:00Z""#, r#""lapsed""#);
+    let mallory_ban = ban_line("nick", "mallory", "null", r#""spam""#);
+    let jay_ban = ban_line("nick", "jay", "null", "null");
+    let file = [elsewhere.as_str(), &lapsed, &mallory_ban, &jay_ban].join("\n");
+    std::fs::write(&bans, file + "\n").unwrap();
+    assert_eq!(ok(&socket, &["reload"]), "reloaded bans; disconnected mallory, jay\n");
+    mallory.expect("!!! you were banned by console: spam");
+    mallory.read_to_close();
+    // The two leaves, in the order the two tasks end.
+    let leaves =
+        [alice.expect(" left: banned by console"), alice.expect(" left: banned by console")];
+    for leave in
+        ["*** mallory left: banned by console: spam (", "*** jay left: banned by console ("]
+    {
+        assert!(leaves.iter().any(|l| l.starts_with(leave)), "{leaves:?}");
+    }
+    let logged = server.wait_console_nth("Operator command by=", 1);
+    assert!(logged.contains("disconnected mallory, jay"), "{logged}");
+    let mut refused = server.connect();
+    refused.send("/nick mallory");
+    assert_eq!(refused.next_line().unwrap(), "!!! you are banned from this server: spam");
+    // alice, under a lapsed ban only, is still there and hears the others.
+    let mut bob = server.text_client("bob");
+    bob.send("still here");
+    alice.expect("<bob> still here");
+
+    // An address ban on SIGHUP: everyone here connects from 127.0.0.1, so the leave
+    // the others would see is checked in the log. bob, under two bans, is told once.
+    let whole_host = ban_line("addr", "127.0.0.1", "null", r#""whole host""#);
+    let bob_ban = ban_line("nick", "bob", "null", r#""and by nick""#);
+    std::fs::write(&bans, format!("{mallory_ban}\n{whole_host}\n{bob_ban}\n")).unwrap();
+    let pid = libc::pid_t::try_from(server.child.id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid, which it still is (not yet waited for).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    for client in [&mut alice, &mut bob] {
+        client.expect("!!! you were banned by console: whole host");
+        client.read_to_close();
+        assert_eq!(client.seen.iter().filter(|l| l.starts_with("!!! you were")).count(), 1);
+    }
+    let reloaded = server.wait_console("Reloaded");
+    assert!(reloaded.contains("reloaded bans; disconnected "), "{reloaded}");
+    let (_, nicks) = reloaded.split_once("disconnected ").unwrap();
+    let mut nicks: Vec<&str> = nicks.trim_end_matches('"').split(", ").collect();
+    nicks.sort_unstable();
+    assert_eq!(nicks, ["alice", "bob"], "{reloaded}");
+    for nick in ["alice", "bob"] {
+        let left = server.wait_console_nth(&format!(" nick={nick} online="), 1);
+        assert!(left.contains("Disconnected id="), "{left}");
+        assert!(left.contains("banned by console: whole host"), "{left}");
+    }
+
+    // Taken out of the file, a ban no longer refuses anyone.
+    std::fs::write(&bans, format!("{jay_ban}\n")).unwrap();
+    assert_eq!(ok(&socket, &["reload"]), "reloaded bans\n");
+    server.text_client("mallory");
+    let _ = std::fs::remove_file(&bans);
+}

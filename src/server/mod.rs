@@ -356,9 +356,10 @@ async fn console_input(console: Option<&console::ConsoleLink>) -> console::Conso
     }
 }
 
-/// Re-reads the MOTD and bans files and logs the outcome.
+/// Re-reads the MOTD and bans files, disconnects who a ban in force covers
+/// ([`operator::reload`]) and logs the outcome.
 pub fn reload_files(hub: &Hub) {
-    match hub.moderation.reload() {
+    match operator::reload(hub) {
         Ok(done) => hub.log.info("Reloaded", json!({"result": done})),
         Err(e) => hub.log.error("Reload failed", json!({"error": e})),
     }

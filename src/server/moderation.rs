@@ -77,7 +77,8 @@ impl Moderation {
     }
 
     /// Re-reads the MOTD and bans files. A file that fails keeps its old contents in
-    /// force; the error says which.
+    /// force; the error says which. Who is online is not looked at here:
+    /// [`super::operator::reload`] calls this, then applies the bans to them.
     pub fn reload(&self) -> Result<String, String> {
         let mut done = Vec::new();
         let mut errors = Vec::new();

@@ -272,7 +272,7 @@ fn run(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
             hub.moderation.request_stop(reason.unwrap_or("the server is shutting down").to_owned());
             Ok("shutting down".into())
         }
-        Command::Reload => hub.moderation.reload(),
+        Command::Reload => reload(hub),
         Command::Help => Ok(USAGE
             .iter()
             .map(|(usage, description)| format!("{usage:42}  {description}"))
@@ -296,23 +296,52 @@ fn ban(
         by: who.to_owned(),
         at: Timestamp::now(),
     };
-    let saved = hub.moderation.ban(ban);
-    let why = match reason {
-        Some(r) => format!("banned by {who}: {r}"),
-        None => format!("banned by {who}"),
-    };
-    let kicked = hub.kick_banned(&target, &why);
-    let mut answer = match duration {
+    let saved = hub.moderation.ban(ban.clone());
+    let kicked = enforce(hub, &ban);
+    let answer = match duration {
         Some(d) => format!("banned {target} for {}", span(d.as_secs())),
         None => format!("banned {target}"),
     };
-    if !kicked.is_empty() {
-        answer.push_str(&format!("; disconnected {}", kicked.join(", ")));
-    }
+    let answer = answer + &disconnected(&kicked);
     match saved {
         Ok(()) => Ok(answer),
         Err(e) => Err(format!("{answer}, but not saved: {e}")),
     }
+}
+
+/// Disconnects the members `ban` covers, by nick or address, held-for-resume ones
+/// included ([`Hub::kick_banned`]): they are told `you were banned by WHO[: reason]`
+/// and everyone else sees them leave with that reason. Returns their nicks. `by` and
+/// the reason are sanitized again: from a hand-edited file they reach every member.
+fn enforce(hub: &Hub, ban: &Ban) -> Vec<String> {
+    let by = crate::sanitize::sanitize(&ban.by);
+    let why = match &ban.reason {
+        Some(r) => format!("banned by {by}: {}", crate::sanitize::sanitize(r)),
+        None => format!("banned by {by}"),
+    };
+    hub.kick_banned(&ban.target, &why)
+}
+
+/// `; disconnected NICK, NICK` for an answer, or nothing when nobody was.
+fn disconnected(nicks: &[String]) -> String {
+    match nicks {
+        [] => String::new(),
+        _ => format!("; disconnected {}", nicks.join(", ")),
+    }
+}
+
+/// Re-reads the MOTD and bans files ([`super::moderation::Moderation::reload`]) and
+/// then enforces every ban in force on who is online, as an operator's `/ban` does:
+/// a ban written into the file by hand (or by another tool) takes effect at the reload,
+/// not only at the banned user's next connection. Enforced even when a file failed to
+/// load, since the bans kept in force then are the old ones. For `tchat ctl reload`,
+/// the console's `/reload` and SIGHUP alike.
+pub fn reload(hub: &Hub) -> Result<String, String> {
+    let result = hub.moderation.reload();
+    let kicked: Vec<String> =
+        hub.moderation.bans().iter().flat_map(|ban| enforce(hub, ban)).collect();
+    let suffix = disconnected(&kicked);
+    result.map(|done| done + &suffix).map_err(|e| e + &suffix)
 }
 
 fn list_bans(hub: &Hub) -> String {

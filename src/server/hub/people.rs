@@ -248,11 +248,13 @@ impl Hub {
         Some(reg.members[&id].nick.clone())
     }
 
-    /// Disconnects every member a new ban covers (by its address or its nick), as
-    /// [`Hub::kick`] does; returns their nicks.
+    /// Disconnects every member a ban covers (by its address or its nick), as
+    /// [`Hub::kick`] does; returns their nicks. A member already kicked (by an earlier
+    /// ban of the same reload, say) is left to the leave it has: told once, listed once.
     pub fn kick_banned(&self, target: &crate::server::bans::Target, why: &str) -> Vec<String> {
         let mut reg = self.lock();
         let ids: Vec<u64> = (reg.members.iter())
+            .filter(|(_, m)| !m.profile.kicked)
             .filter(|(_, m)| {
                 target.matches_nick(&m.nick)
                     || m.profile.peer.is_some_and(|p| target.matches_ip(p.ip()))
