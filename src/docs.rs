@@ -8,9 +8,10 @@
 //! deletes anything else in them.
 //!
 //! clap_mangen renders the parts that come from the clap definition (synopsis, options
-//! with their defaults, subcommands); the sections below it (in-chat commands, keys, log
-//! format, files, environment, exit status, examples) are written here, next to the
-//! code they describe. The in-chat commands come from [`protocol::COMMANDS`], the same
+//! with their defaults, subcommands; a subcommand page's synopsis line is composed here
+//! from that definition, with each option's value, see [`man_page`]); the sections
+//! below it (in-chat commands, keys, log format, files, environment, exit status,
+//! examples) are written here, next to the code they describe. The in-chat commands come from [`protocol::COMMANDS`], the same
 //! table the server's `/help` answers with, so the two cannot drift apart.
 
 use std::io::Write;
@@ -84,7 +85,7 @@ impl Page {
     }
 
     /// The clap subcommand the page documents; `None` for the top-level page.
-    fn subcommand(self) -> Option<&'static str> {
+    pub fn subcommand(self) -> Option<&'static str> {
         match self {
             Page::Tchat => None,
             Page::Serve => Some("serve"),
@@ -124,7 +125,14 @@ pub fn man_page(page: Page) -> Vec<u8> {
         None => root.clone(),
         Some(name) => root.find_subcommand(name).expect("documented subcommand exists").clone(),
     };
-    let man = Man::new(cmd);
+    let man = match page.subcommand() {
+        // The page's clone only: `--help` keeps clap's own usage line.
+        Some(_) => {
+            let usage = synopsis(&cmd);
+            Man::new(cmd.override_usage(usage))
+        }
+        None => Man::new(cmd),
+    };
 
     // The title line is written by hand: clap_mangen leaves an empty date unquoted, which
     // shifts the later fields. The date stays empty on purpose, so that a render depends
@@ -181,6 +189,62 @@ pub fn man_page(page: Page) -> Vec<u8> {
     tidy(&out)
 }
 
+/// The SYNOPSIS of a subcommand's page: `tchat serve [--host HOST] [-p|--port PORT] …`,
+/// each option that takes a value followed by its value name. clap_mangen 0.3's own
+/// synopsis names an option without its value (`[--port]`) and has no setting for it;
+/// an overridden usage is what it prints instead (name in bold, the rest in roman).
+/// An option and its value are joined by [`NBSP`], so a line never ends between them.
+/// Built from the same clap definition, in clap_mangen's order (display order, then
+/// name; required options after optional ones, positionals last), so it cannot drift.
+fn synopsis(cmd: &clap::Command) -> String {
+    let mut options: Vec<&clap::Arg> =
+        cmd.get_arguments().filter(|a| !a.is_hide_set() && !a.is_positional()).collect();
+    options.sort_by_key(|a| (a.is_required_set(), a.get_display_order(), sort_name(a)));
+    let mut words = vec![cmd.get_bin_name().unwrap_or(cmd.get_name()).to_owned()];
+    for arg in options {
+        let flag = match (arg.get_short(), arg.get_long()) {
+            (Some(short), Some(long)) => format!("-{short}|--{long}"),
+            (Some(short), None) => format!("-{short}"),
+            (None, Some(long)) => format!("--{long}"),
+            (None, None) => continue,
+        };
+        let value = match arg.get_value_names() {
+            Some(names) if arg.get_num_args().is_some_and(|n| n.takes_values()) => {
+                format!("{NBSP}{}", names.join(" "))
+            }
+            _ => String::new(),
+        };
+        words.push(bracket(arg, &format!("{flag}{value}")));
+    }
+    for arg in cmd.get_positionals().filter(|a| !a.is_hide_set()) {
+        let names = arg.get_value_names().map(|n| n.join(" "));
+        words.push(bracket(arg, &names.unwrap_or_else(|| arg.get_id().to_string())));
+    }
+    words.join(" ")
+}
+
+/// Joins an option to its value in the synopsis; [`tidy`] writes it as roff's
+/// unbreakable space `\ ` once lines are wrapped (clap_mangen would escape the backslash).
+const NBSP: char = '\u{a0}';
+
+/// `[WORD]` for an optional argument, `<WORD>` for a required one, as clap_mangen marks them.
+fn bracket(arg: &clap::Arg, word: &str) -> String {
+    match arg.is_required_set() {
+        true => format!("<{word}>"),
+        false => format!("[{word}]"),
+    }
+}
+
+/// clap_mangen's order among options of the same display order: the short letter
+/// (lower case before upper), else the long name.
+fn sort_name(arg: &clap::Arg) -> String {
+    match (arg.get_short(), arg.get_long()) {
+        (Some(c), _) => format!("{}{}", c.to_ascii_lowercase(), u8::from(!c.is_ascii_lowercase())),
+        (None, Some(long)) => long.to_owned(),
+        (None, None) => arg.get_id().to_string(),
+    }
+}
+
 /// Runs one clap_mangen section renderer into `out`; writing to a `Vec` cannot fail.
 fn render(out: &mut Vec<u8>, section: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
     section(out).expect("writing to a Vec cannot fail");
@@ -201,7 +265,9 @@ const TEXT_WIDTH: usize = 80;
 ///   empty line and `.br` again, which linters flag: use one `.sp`;
 /// - no trailing whitespace, and text lines wrapped at spaces to [`TEXT_WIDTH`], except
 ///   in `.nf` blocks and `.TP` tags; roff fills them back into paragraphs, so the output
-///   is the same.
+///   is the same;
+/// - [`NBSP`] written as roff's unbreakable space (both are two bytes, so the wrapping
+///   holds).
 fn tidy(out: &[u8]) -> Vec<u8> {
     let preamble = Roff::new().render();
     let text = std::str::from_utf8(out).expect("roff output is UTF-8");
@@ -243,7 +309,7 @@ fn tidy(out: &[u8]) -> Vec<u8> {
         }
         tidy.push('\n');
     }
-    tidy.into_bytes()
+    tidy.replace(NBSP, "\\ ").into_bytes()
 }
 
 /// Hand-written paragraphs appended to the DESCRIPTION clap_mangen renders from the

@@ -449,3 +449,42 @@ fn man_pages_render_as_text_with_every_section() {
         assert!(text.contains("[default: "), "{} shows no defaults", page.display());
     }
 }
+
+/// Each subcommand page's SYNOPSIS shows what every option takes (`[-p|--port PORT]`,
+/// not `[--port]`), the option and its value on one line, taken from the same clap
+/// definition as `--help`.
+#[test]
+fn man_synopses_show_each_option_with_its_value() {
+    use clap::CommandFactory;
+    if !have("groff", "groff-base") {
+        return;
+    }
+    let mut root = tchat::cli::Cli::command();
+    root.build();
+    for page in Page::ALL {
+        let Some(name) = page.subcommand() else { continue };
+        let file = rendered(&format!("{}.1", page.name()));
+        let out = run(Command::new("groff")
+            .args(["-man", "-T", "utf8", "-P", "-cbou", "-rLL=80n"])
+            .arg(&file));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let synopsis: Vec<&str> = (text.lines().skip_while(|l| *l != "SYNOPSIS").skip(1))
+            .take_while(|l| !l.is_empty())
+            .collect();
+        let sub = root.find_subcommand(name).unwrap();
+        let mut checked = 0;
+        for arg in sub.get_arguments().filter(|a| a.get_num_args().unwrap().takes_values()) {
+            let Some(long) = arg.get_long() else { continue };
+            let value = arg.get_value_names().unwrap().join(" ");
+            let shown = format!("--{long} {value}]");
+            assert!(
+                synopsis.iter().any(|l| l.contains(&shown)),
+                "{} SYNOPSIS lacks {shown:?}:\n{}",
+                file.display(),
+                synopsis.join("\n")
+            );
+            checked += 1;
+        }
+        assert!(checked > 0, "{name} has no option with a value");
+    }
+}
