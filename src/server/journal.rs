@@ -29,7 +29,7 @@ pub struct Loaded {
     /// The last id logged (0 if none was found).
     pub last_id: u64,
     /// Every id above this one was read back (0: the whole log was): what
-    /// [`super::history::History::restore`] may count exactly.
+    /// `History::restore` may count exactly.
     pub floor: u64,
     /// The conversation records read back, in id order: the events of up to
     /// `capacity` per room (of the `max_rooms` rooms active last), the ids of the rest.
