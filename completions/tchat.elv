@@ -55,7 +55,7 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand --motd 'Message of the day: sent to everyone who joins, re-read on reload'
             cand --oper-password-file 'Operator password (the file''s first line) for /oper; without it, no operators in chat'
             cand --control-socket 'Control socket for tchat ctl [default: $RUNTIME_DIRECTORY/control.sock, else $XDG_RUNTIME_DIR/tchat/control.sock]'
-            cand --history 'Recent conversation events kept in memory (reloaded from --save on start) for replay, /history and resuming; 0 keeps none'
+            cand --history 'Recent conversation events kept in memory per room, and as many private messages (reloaded from --save on start), for replay, /history and resuming; 0 keeps none'
             cand --replay 'Lines, actions and topics of the room a joining client gets before the live stream, marked as history (not joins or leaves)'
             cand --resume-grace 'Seconds a structured client''s lost connection keeps its nick, unannounced, for it to resume; 0 announces the leave at once'
             cand --fingerprint 'Print the TLS certificate''s SHA-256 fingerprint and exit (generating the certificate if needed)'

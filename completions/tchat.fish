@@ -60,7 +60,7 @@ complete -c tchat -n "__fish_tchat_using_subcommand serve" -l bans -d 'Keep the 
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l motd -d 'Message of the day: sent to everyone who joins, re-read on reload' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l oper-password-file -d 'Operator password (the file\'s first line) for /oper; without it, no operators in chat' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l control-socket -d 'Control socket for tchat ctl [default: $RUNTIME_DIRECTORY/control.sock, else $XDG_RUNTIME_DIR/tchat/control.sock]' -r -F
-complete -c tchat -n "__fish_tchat_using_subcommand serve" -l history -d 'Recent conversation events kept in memory (reloaded from --save on start) for replay, /history and resuming; 0 keeps none' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l history -d 'Recent conversation events kept in memory per room, and as many private messages (reloaded from --save on start), for replay, /history and resuming; 0 keeps none' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l replay -d 'Lines, actions and topics of the room a joining client gets before the live stream, marked as history (not joins or leaves)' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l resume-grace -d 'Seconds a structured client\'s lost connection keeps its nick, unannounced, for it to resume; 0 announces the leave at once' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l fingerprint -d 'Print the TLS certificate\'s SHA-256 fingerprint and exit (generating the certificate if needed)'

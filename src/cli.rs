@@ -242,8 +242,8 @@ pub struct ServeArgs {
     )]
     pub control_socket: Option<PathBuf>,
 
-    /// Recent conversation events kept in memory (reloaded from --save on start) for
-    /// replay, /history and resuming; 0 keeps none
+    /// Recent conversation events kept in memory per room, and as many private messages
+    /// (reloaded from --save on start), for replay, /history and resuming; 0 keeps none
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub history: u32,
 

@@ -398,8 +398,9 @@ fn description(page: Page) -> Roff {
             para(
                 &mut r,
                 "Every conversation event has an id, increasing and unique per server; \
-                 the last --history events are kept in memory and, with --save, read back \
-                 from the end of the log on start, so ids continue and history survives a \
+                 the last --history events of each room (and as many private messages) \
+                 are kept in memory, a busy room never pushing out a quiet one's, and, \
+                 with --save, read back from the end of the log on start, so ids continue and history survives a \
                  restart. A joining client first gets the last --replay lines, actions \
                  and topics of its room (not joins or leaves), marked as history (in text mode with their time, [HH:MM]); /history asks \
                  for more. What is sent again at once is at most half of --send-queue in \

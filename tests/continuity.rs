@@ -371,3 +371,110 @@ fn a_resume_whose_catch_up_exceeds_the_send_queue_gets_the_newest_and_the_missin
     alice.send("live again");
     assert_eq!(back.expect_event("public")["text"], "live again");
 }
+
+/// `n` lines said by `c` (text mode, so not echoed), then a round trip: all delivered.
+fn flood(c: &mut Client, n: usize) {
+    for i in 0..n {
+        c.send(&format!("flood {i}"));
+    }
+    c.sync();
+}
+
+/// A text client in `room`, its move done.
+fn text_client_in(server: &Server, nick: &str, room: &str) -> Client {
+    let mut c = server.text_client(nick);
+    c.send(&format!("/join {room}"));
+    c.sync();
+    c
+}
+
+/// History is kept per room: a busy room pushes out its own oldest events, not a quiet
+/// room's, and a room that closed (everyone left) still has its history when reopened.
+#[test]
+fn a_busy_room_does_not_push_a_quiet_rooms_lines_out_of_its_replay() {
+    let server = Server::start(&["--history", "5", "--replay", "5"]);
+    let mut alice = text_client_in(&server, "alice", "#b");
+    alice.send("quiet one");
+    alice.send("quiet two");
+    alice.send("/part");
+    alice.expect("You are in #lobby");
+    let mut carol = text_client_in(&server, "carol", "#a");
+    flood(&mut carol, 20);
+    let mut tom = server.text_client("tom");
+    tom.send("/join #b");
+    tom.expect("<alice> quiet one");
+    tom.expect("<alice> quiet two");
+    assert!(!tom.sync().iter().any(|l| l.contains("flood")), "{:?}", tom.seen);
+    // #a's own replay is its latest five.
+    tom.send("/join #a");
+    tom.expect("<carol> flood 15");
+    let rest = tom.sync();
+    assert!(rest.iter().any(|l| l.contains("<carol> flood 19")), "{rest:?}");
+    assert!(!tom.seen.iter().any(|l| l.contains("flood 14")), "{:?}", tom.seen);
+}
+
+/// A session held in a quiet room while another room floods gets back its room's lines,
+/// and is told exactly how many of its room's it can no longer get (not the other room's).
+#[test]
+fn a_resume_in_a_quiet_room_after_a_flood_elsewhere_gets_its_rooms_lines() {
+    let mut server = Server::start(&["--history", "5"]);
+    let proxy = Proxy::start(server.addr);
+    let mut alice = text_client_in(&server, "alice", "#b");
+    let mut carol = text_client_in(&server, "carol", "#a");
+    let mut jay = Client::connect(proxy.addr);
+    jay.send("/hello json jay");
+    let token = jay.expect_event("welcome")["resume"].as_str().unwrap().to_owned();
+    jay.send("/join #b");
+    // The welcome's `room` event (#lobby) first, then the move's.
+    while jay.expect_event("room")["room"] != "#b" {}
+    alice.send("seen");
+    let last_id = jay.expect_event("public")["id"].as_u64().unwrap();
+    proxy.cut();
+    server.wait_console("Held for resume");
+    // #b: 8 lines, of which it keeps the last 5; #a floods in between.
+    for i in 0..4 {
+        alice.send(&format!("missed {i}"));
+    }
+    alice.sync();
+    flood(&mut carol, 20);
+    for i in 4..8 {
+        alice.send(&format!("missed {i}"));
+    }
+    alice.sync();
+    let (mut back, w) = resume(proxy.addr, "jay", &token, last_id);
+    assert_eq!(w["room"], "#b", "{w}");
+    let (_, resumed) = events_until(&mut back, "resumed");
+    assert_eq!(resumed["resumed"], true, "{resumed}");
+    let counts = (resumed["missed"].as_u64(), resumed["unavailable"].as_u64());
+    assert_eq!(counts, (Some(5), Some(3)), "{resumed}");
+    let missed: Vec<Value> =
+        (0..5).map(|_| serde_json::from_str(&back.next_line().unwrap()).unwrap()).collect();
+    let want: Vec<String> = (3..8).map(|i| format!("missed {i}")).collect();
+    assert_eq!(texts(&missed), want, "{missed:?}");
+}
+
+/// After a restart on the same `--save` log, each room's history comes back, however
+/// much more another room said.
+#[test]
+fn a_restart_gives_back_each_rooms_history() {
+    let log = temp_path("rooms-restart.jsonl");
+    let save = log.to_str().unwrap();
+    {
+        let mut server = Server::start(&["--save", save, "--history", "5"]);
+        let mut alice = text_client_in(&server, "alice", "#b");
+        alice.send("before the restart in #b");
+        let mut carol = text_client_in(&server, "carol", "#a");
+        flood(&mut carol, 20);
+        alice.sync();
+        assert!(server.terminate().success());
+    }
+    let mut server = Server::start(&["--save", save, "--history", "5", "--replay", "5"]);
+    server.wait_console("History loaded");
+    let mut tom = server.text_client("tom");
+    tom.send("/join #b");
+    tom.expect("<alice> before the restart in #b");
+    assert!(!tom.sync().iter().any(|l| l.contains("flood")), "{:?}", tom.seen);
+    tom.send("/join #a");
+    tom.expect("<carol> flood 19");
+    let _ = std::fs::remove_file(&log);
+}

@@ -564,9 +564,9 @@ impl Hub {
             to: target.nick.clone(),
             text: text.to_owned(),
         });
-        let scope = Scope::Private { from: sender.session, to: target.session };
+        let (from, to) = (sender.session, target.session);
         let target_nick = target.nick.clone();
-        let id = reg.keep(event.clone(), scope);
+        let id = reg.keep_private(event.clone(), from, to);
         event.id = Some(id);
         let target = &reg.members[&target_id];
         if !target.held {
@@ -635,6 +635,7 @@ impl Hub {
             reg.online -= 1;
         }
         if member.registered && reg.rooms.leave(&member.room, id) {
+            reg.history.room_closed(&member.room);
             self.log.info("Room closed", json!({"room": room}));
         } else if member.announced {
             let online = reg.online;
@@ -706,24 +707,25 @@ impl Registry {
         let id = self.history.next_id();
         frames.id = Some(id);
         self.fan_out(key, &frames, skip);
-        self.store(frames.event, id, Scope::Room(key.into()));
+        // Moved rather than copied, into the room's ring found by one lookup with the
+        // key as it is: this runs under the lock for every message.
+        if self.history.keeps() {
+            let mut event = frames.event;
+            event.id = Some(id);
+            self.history.push_room(key, Stored { event, scope: Scope::Room });
+        }
         id
     }
 
-    /// Gives `event` the next id and keeps it (unless history is off).
-    fn keep(&mut self, event: Event, scope: Scope) -> u64 {
+    /// Gives the private message `event` between sessions `from` and `to` the next id
+    /// and keeps it (unless history is off).
+    fn keep_private(&mut self, mut event: Event, from: u64, to: u64) -> u64 {
         let id = self.history.next_id();
-        self.store(event, id, scope);
-        id
-    }
-
-    /// Keeps `event` as event `id`, moved rather than copied: this runs under the lock
-    /// for every message.
-    fn store(&mut self, mut event: Event, id: u64, scope: Scope) {
         if self.history.keeps() {
             event.id = Some(id);
-            self.history.push(Stored { event, scope });
+            self.history.push_private(Stored { event, scope: Scope::Private { from, to } });
         }
+        id
     }
 
     /// Sends member `id` the last `n` public events of its room again.
@@ -934,6 +936,9 @@ impl Hub {
         let (from, to) = (reg.room_name(&old), reg.room_name(&key));
         let json = self.json_wanted();
         let closed = reg.rooms.leave(&old, id);
+        if closed {
+            reg.history.room_closed(&old);
+        }
         let here = reg.here(&old);
         let mut part_id = None;
         if !closed && self.announces(here + 1) {

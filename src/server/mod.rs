@@ -240,17 +240,18 @@ pub async fn run(
 /// the latest events come back from the log's tail. A log that cannot be read starts an
 /// empty history (and says so): the server still serves.
 fn load_history(config: &Config, log: &EventLog) -> History {
-    let Some(path) = &config.save else { return History::new(config.history, 0) };
-    match journal::load(path, config.history, &config.default_room) {
+    let new = |last_id| History::new(config.history, config.max_rooms, last_id);
+    let Some(path) = &config.save else { return new(0) };
+    match journal::load(path, config.history, config.max_rooms, &config.default_room) {
         Ok(loaded) => {
+            let events = loaded.records.iter().filter(|r| r.event.is_some()).count();
             log.info(
                 "History loaded",
-                json!({"last_id": loaded.last_id, "events": loaded.events.len(), "bytes_read": loaded.bytes_read}),
+                json!({"last_id": loaded.last_id, "events": events, "bytes_read": loaded.bytes_read}),
             );
-            let mut history = History::new(config.history, loaded.last_id);
-            for stored in loaded.events {
-                history.push(stored);
-            }
+            let mut history = new(loaded.last_id);
+            let default_key = crate::room::key(&config.default_room);
+            history.restore(loaded.floor, &default_key, loaded.records);
             history
         }
         Err(e) => {
@@ -258,7 +259,7 @@ fn load_history(config: &Config, log: &EventLog) -> History {
                 "Cannot read the history back from the log; ids start at 1",
                 json!({"file": path.display().to_string(), "error": e.to_string()}),
             );
-            History::new(config.history, 0)
+            new(0)
         }
     }
 }
