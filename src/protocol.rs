@@ -553,90 +553,21 @@ impl Event {
             let _ = write!(s, "[{}] ", zoned.strftime("%H:%M"));
         }
         match &self.kind {
-            EventKind::Resumed { missed, unavailable, .. } => {
-                let _ = write!(s, "*** {missed} events while you were away");
-                if *unavailable > 0 {
-                    let _ = write!(s, "; up to {unavailable} more are not available");
-                }
-            }
-            EventKind::Welcome { server, version, nick, online, room, .. } => {
-                let _ = write!(
-                    s,
-                    "*** Welcome to {server} (tchat {version})! You are {nick}; {online} online; \
-                     you are in {room}. Type /help for commands, /nick <name> to pick a name."
-                );
-            }
-            EventKind::Public { from, text, .. } => {
-                let _ = write!(s, "<{from}> {text}");
-            }
-            EventKind::Private { from, to, text } if from == me && to != me => {
-                let _ = write!(s, "-> *{to}* {text}");
-            }
-            EventKind::Private { from, text, .. } => {
-                let _ = write!(s, "*{from}* {text}");
-            }
-            EventKind::Action { from, text, .. } => {
-                let _ = write!(s, "* {from} {text}");
-            }
-            EventKind::Leave { nick, reason, online, .. } => {
-                let _ = write!(s, "*** {nick} left: {reason} ({online} online)");
-            }
-            EventKind::Nick { old, new, .. } => {
-                let _ = write!(s, "*** {old} is now known as {new}");
-            }
-            EventKind::Whois { nick, room, since, idle_secs, away, oper, tls, addr } => {
-                let transport = if *tls { "TLS" } else { "plain TCP" };
-                let _ = write!(s, "*** {nick}: ");
-                if !room.is_empty() {
-                    let _ = write!(s, "in {room}, ");
-                }
-                let _ = write!(
-                    s,
-                    "online since {}, idle {}, {transport}",
-                    since.strftime("%Y-%m-%d %H:%M:%S UTC"),
-                    span(*idle_secs)
-                );
-                if let Some(message) = away {
-                    let _ = write!(s, "\n*** {nick} is away: {}", or_none(message));
-                }
-                if *oper {
-                    let _ = write!(s, "\n*** {nick} is an operator");
-                }
-                if let Some(addr) = addr {
-                    let _ = write!(s, "\n*** {nick} connects from {addr}");
-                }
-            }
-            EventKind::Away { nick, message } => {
-                let _ = write!(s, "*** {nick} is away: {}", or_none(message));
-            }
-            EventKind::Motd { text } => {
-                let mut lines = text.lines().peekable();
-                if lines.peek().is_none() {
-                    s.push_str("*** (no message of the day)");
-                }
-                for (i, line) in lines.enumerate() {
-                    let _ = write!(s, "{}*** MOTD: {line}", if i == 0 { "" } else { "\n" });
-                }
-            }
-            EventKind::Notice { from, text } => {
-                let _ = write!(s, "-{from}- {text}");
-            }
-            EventKind::Help { commands } => {
-                s.push_str("*** Commands:");
-                let width = commands.iter().map(|c| c.usage.len()).max().unwrap_or(0);
-                for c in commands {
-                    let _ = write!(s, "\n***   {:width$}  {}", c.usage, c.description);
-                }
-            }
-            EventKind::Info { message } => {
-                let _ = write!(s, "*** {message}");
-            }
-            EventKind::Error { message, .. } => {
-                let _ = write!(s, "!!! {message}");
-            }
-            EventKind::Shutdown { reason } => {
-                let _ = write!(s, "*** Server shutting down: {reason}");
-            }
+            said @ (EventKind::Public { .. }
+            | EventKind::Private { .. }
+            | EventKind::Action { .. }
+            | EventKind::Leave { .. }
+            | EventKind::Nick { .. }) => conversation_text(&mut s, said, me),
+            answer @ (EventKind::Whois { .. }
+            | EventKind::Away { .. }
+            | EventKind::Motd { .. }
+            | EventKind::Help { .. }) => answer_text(&mut s, answer),
+            session @ (EventKind::Welcome { .. }
+            | EventKind::Resumed { .. }
+            | EventKind::Notice { .. }
+            | EventKind::Info { .. }
+            | EventKind::Error { .. }
+            | EventKind::Shutdown { .. }) => session_text(&mut s, session),
             room_event @ (EventKind::Join { .. }
             | EventKind::Part { .. }
             | EventKind::Users { .. }
@@ -647,6 +578,125 @@ impl Event {
         }
         s.push('\n');
         s
+    }
+}
+
+/// The text form of the conversation events but a join (which reads by room, see
+/// [`room_text`]): what people say and do, leaves and renames. `me` tells a private
+/// message's sender from its target.
+fn conversation_text(s: &mut String, kind: &EventKind, me: &str) {
+    match kind {
+        EventKind::Public { from, text, .. } => {
+            let _ = write!(s, "<{from}> {text}");
+        }
+        EventKind::Private { from, to, text } if from == me && to != me => {
+            let _ = write!(s, "-> *{to}* {text}");
+        }
+        EventKind::Private { from, text, .. } => {
+            let _ = write!(s, "*{from}* {text}");
+        }
+        EventKind::Action { from, text, .. } => {
+            let _ = write!(s, "* {from} {text}");
+        }
+        EventKind::Leave { nick, reason, online, .. } => {
+            let _ = write!(s, "*** {nick} left: {reason} ({online} online)");
+        }
+        EventKind::Nick { old, new, .. } => {
+            let _ = write!(s, "*** {old} is now known as {new}");
+        }
+        // The rest are not conversation; `text_line` renders them.
+        _ => {}
+    }
+}
+
+/// The text form of the answers to a user's questions (`/whois`, `/motd`, `/help`) and
+/// of the away reply to a private message.
+fn answer_text(s: &mut String, kind: &EventKind) {
+    match kind {
+        EventKind::Whois { .. } => whois_text(s, kind),
+        EventKind::Away { nick, message } => {
+            let _ = write!(s, "*** {nick} is away: {}", or_none(message));
+        }
+        EventKind::Motd { text } => {
+            let mut lines = text.lines().peekable();
+            if lines.peek().is_none() {
+                s.push_str("*** (no message of the day)");
+            }
+            for (i, line) in lines.enumerate() {
+                let _ = write!(s, "{}*** MOTD: {line}", if i == 0 { "" } else { "\n" });
+            }
+        }
+        EventKind::Help { commands } => {
+            s.push_str("*** Commands:");
+            let width = commands.iter().map(|c| c.usage.len()).max().unwrap_or(0);
+            for c in commands {
+                let _ = write!(s, "\n***   {:width$}  {}", c.usage, c.description);
+            }
+        }
+        // The rest are no answers; `text_line` renders them.
+        _ => {}
+    }
+}
+
+/// The text form of a `/whois` answer: one line, then one more for each of away,
+/// operator and (to operators) the address.
+fn whois_text(s: &mut String, kind: &EventKind) {
+    let EventKind::Whois { nick, room, since, idle_secs, away, oper, tls, addr } = kind else {
+        return;
+    };
+    let transport = if *tls { "TLS" } else { "plain TCP" };
+    let _ = write!(s, "*** {nick}: ");
+    if !room.is_empty() {
+        let _ = write!(s, "in {room}, ");
+    }
+    let _ = write!(
+        s,
+        "online since {}, idle {}, {transport}",
+        since.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        span(*idle_secs)
+    );
+    if let Some(message) = away {
+        let _ = write!(s, "\n*** {nick} is away: {}", or_none(message));
+    }
+    if *oper {
+        let _ = write!(s, "\n*** {nick} is an operator");
+    }
+    if let Some(addr) = addr {
+        let _ = write!(s, "\n*** {nick} connects from {addr}");
+    }
+}
+
+/// The text form of what the server says about the session itself: the welcome, a
+/// resume, notices, errors and the shutdown.
+fn session_text(s: &mut String, kind: &EventKind) {
+    match kind {
+        EventKind::Welcome { server, version, nick, online, room, .. } => {
+            let _ = write!(
+                s,
+                "*** Welcome to {server} (tchat {version})! You are {nick}; {online} online; \
+                 you are in {room}. Type /help for commands, /nick <name> to pick a name."
+            );
+        }
+        EventKind::Resumed { missed, unavailable, .. } => {
+            let _ = write!(s, "*** {missed} events while you were away");
+            if *unavailable > 0 {
+                let _ = write!(s, "; up to {unavailable} more are not available");
+            }
+        }
+        EventKind::Notice { from, text } => {
+            let _ = write!(s, "-{from}- {text}");
+        }
+        EventKind::Info { message } => {
+            let _ = write!(s, "*** {message}");
+        }
+        EventKind::Error { message, .. } => {
+            let _ = write!(s, "!!! {message}");
+        }
+        EventKind::Shutdown { reason } => {
+            let _ = write!(s, "*** Server shutting down: {reason}");
+        }
+        // The rest are about other things; `text_line` renders them.
+        _ => {}
     }
 }
 
