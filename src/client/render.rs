@@ -12,7 +12,7 @@ use jiff::tz::TimeZone;
 use owo_colors::{OwoColorize, Style, XtermColors};
 
 use crate::nick;
-use crate::protocol::{Event, EventKind};
+use crate::protocol::{Event, EventKind, HelpEntry, RoomInfo};
 use crate::sanitize::sanitize;
 
 use super::local::CLIENT_COMMANDS;
@@ -110,8 +110,127 @@ impl Renderer {
         // Sent again (replay, `/history`, a resume): bracketed as in the server's text
         // form, so it does not read as said just now.
         let time = if event.history { format!("[{time}]") } else { time.to_string() };
-        let mut alert = false;
-        let body = match &event.kind {
+        let (body, alert) = match &event.kind {
+            said @ (EventKind::Public { .. }
+            | EventKind::Action { .. }
+            | EventKind::Private { .. }) => self.conversation(said, me),
+            EventKind::Whois { .. } | EventKind::Away { .. } | EventKind::Motd { .. } => {
+                let text = self.stamp(&time, &self.answer(event, me));
+                return Rendered { text, alert: false };
+            }
+            EventKind::Help { commands } => {
+                return Rendered { text: self.stamp(&time, &self.help(commands)), alert: false };
+            }
+            EventKind::Resumed { missed, unavailable, .. } => {
+                return Rendered { text: self.away_marker(*missed, *unavailable), alert: false };
+            }
+            moved @ (EventKind::Join { .. }
+            | EventKind::Leave { .. }
+            | EventKind::Part { .. }
+            | EventKind::Nick { .. }) => (self.membership(moved, me), false),
+            list @ (EventKind::Users { .. }
+            | EventKind::AllUsers { .. }
+            | EventKind::Rooms { .. }) => (self.listing(list, me), false),
+            room @ (EventKind::Room { .. } | EventKind::Topic { .. }) => {
+                (self.room_event(room, me), false)
+            }
+            session @ (EventKind::Welcome { .. }
+            | EventKind::Notice { .. }
+            | EventKind::Info { .. }
+            | EventKind::Error { .. }
+            | EventKind::Shutdown { .. }) => (self.session(session), false),
+        };
+        let mut text = self.stamp(&time, &body);
+        if event.history {
+            text = self.faded(&text);
+        }
+        // An old mention is no reason to ring the bell now.
+        Rendered { text, alert: alert && !event.history }
+    }
+
+    /// What people say: public lines, actions and private messages, with mentions of
+    /// `me` highlighted; true when the line deserves the bell.
+    fn conversation(&self, kind: &EventKind, me: &str) -> (String, bool) {
+        match kind {
+            EventKind::Public { from, text, .. } => {
+                let from = sanitize(from);
+                let own = from == me;
+                let (text, hit) = self.text(&sanitize(text), me, own);
+                (format!("{} {}", self.bracketed(&from, own), text), hit)
+            }
+            EventKind::Action { from, text, .. } => {
+                let from = sanitize(from);
+                let own = from == me;
+                let (text, hit) = self.text(&sanitize(text), me, own);
+                let star = self.paint("*", Style::new().bold());
+                (format!("{} {} {}", star, self.nick(&from, own), text), hit)
+            }
+            EventKind::Private { from, to, text } => {
+                let (from, to) = (sanitize(from), sanitize(to));
+                let text = sanitize(text);
+                let pm = Style::new().magenta().bold();
+                if from == me && to != me {
+                    let arrow = self.paint("->", pm);
+                    (format!("{arrow} {} {}", self.paint(&format!("*{to}*"), pm), text), false)
+                } else {
+                    let (text, _) = self.text(&text, me, false);
+                    (format!("{} {}", self.paint(&format!("*{from}*"), pm), text), from != me)
+                }
+            }
+            // The rest are not conversation; `event` renders them.
+            _ => (String::new(), false),
+        }
+    }
+
+    /// The answers whose text form is already what a person reads (`/whois`, `/motd`,
+    /// an away reply): that form, each line sanitised and shown as a system line.
+    fn answer(&self, event: &Event, me: &str) -> String {
+        let text = event.text_line(me);
+        let lines: Vec<String> = text
+            .lines()
+            .map(|l| self.system(&sanitize(l.trim_start_matches("*** ")), Style::new().cyan()))
+            .collect();
+        lines.join("\n")
+    }
+
+    /// The `/help` answer: the server's commands, then the client's own, then the keys
+    /// when the client reads a terminal.
+    fn help(&self, commands: &[HelpEntry]) -> String {
+        let mut rows: Vec<(String, String)> = commands
+            .iter()
+            .map(|c| (sanitize(&c.usage), sanitize(&c.description)))
+            .chain(CLIENT_COMMANDS.iter().map(|(u, d)| (u.to_string(), d.to_string())))
+            .collect();
+        let keys = if self.show_keys { CLIENT_KEYS } else { &[] };
+        let width = rows
+            .iter()
+            .map(|r| r.0.chars().count())
+            .chain(keys.iter().map(|k| k.0.len()))
+            .max()
+            .unwrap_or(0);
+        let style = Style::new().cyan();
+        let mut s = self.system("Commands:", style);
+        for (usage, description) in rows.drain(..) {
+            let _ =
+                write!(s, "\n{}", self.system(&format!("  {usage:width$}  {description}"), style));
+        }
+        if !keys.is_empty() {
+            let _ = write!(s, "\n{}", self.system("Keys:", style));
+            for (key, description) in keys {
+                let _ = write!(
+                    s,
+                    "\n{}",
+                    self.system(&format!("  {key:width$}  {description}"), style)
+                );
+            }
+        }
+        s
+    }
+
+    /// What the server says about the session itself: the welcome, notices, errors
+    /// and the shutdown.
+    fn session(&self, kind: &EventKind) -> String {
+        match kind {
             EventKind::Welcome { server, version, nick, online, users, .. } => {
                 let mut s = format!(
                     "Welcome to {} (tchat {})! You are {}; {online} online",
@@ -129,133 +248,19 @@ impl Renderer {
                 });
                 self.system(&s, Style::new().green())
             }
-            EventKind::Public { from, text, .. } => {
-                let from = sanitize(from);
-                let own = from == me;
-                let (text, hit) = self.text(&sanitize(text), me, own);
-                alert = hit;
-                format!("{} {}", self.bracketed(&from, own), text)
-            }
-            EventKind::Action { from, text, .. } => {
-                let from = sanitize(from);
-                let own = from == me;
-                let (text, hit) = self.text(&sanitize(text), me, own);
-                alert = hit;
-                format!(
-                    "{} {} {}",
-                    self.paint("*", Style::new().bold()),
-                    self.nick(&from, own),
-                    text
-                )
-            }
-            EventKind::Private { from, to, text } => {
-                let (from, to) = (sanitize(from), sanitize(to));
-                let text = sanitize(text);
-                let pm = Style::new().magenta().bold();
-                if from == me && to != me {
-                    let arrow = self.paint("->", pm);
-                    format!("{arrow} {} {}", self.paint(&format!("*{to}*"), pm), text)
-                } else {
-                    alert = from != me;
-                    let (text, _) = self.text(&text, me, false);
-                    format!("{} {}", self.paint(&format!("*{from}*"), pm), text)
-                }
-            }
-            EventKind::Join { nick, online, from_room: None, .. } => self.system(
-                &format!("{} joined ({online} online)", self.nick(&sanitize(nick), false)),
-                Style::new().green().dimmed(),
-            ),
-            EventKind::Leave { nick, reason, online, .. } => self.system(
-                &format!(
-                    "{} left: {} ({online} online)",
-                    self.nick(&sanitize(nick), false),
-                    sanitize(reason)
-                ),
-                Style::new().dimmed(),
-            ),
-            EventKind::Nick { old, new, .. } => {
-                let (old, new) = (sanitize(old), sanitize(new));
-                let line = if old == me {
-                    format!("You are now known as {}", self.nick(&new, true))
-                } else {
-                    format!("{} is now known as {}", old, self.nick(&new, false))
-                };
-                self.system(&line, Style::new().cyan().dimmed())
-            }
-            // A server without rooms sends neither room nor count.
-            EventKind::Users { users, online, room, away }
-                if users.len() == *online || room.is_empty() =>
-            {
-                let list = self.nick_list(users, me) + &away_list(away);
-                self.system(&format!("{} online: {list}", users.len()), Style::new().cyan())
-            }
-            EventKind::Whois { .. } | EventKind::Away { .. } | EventKind::Motd { .. } => {
-                // Their text form is already what a person reads; each line sanitised.
-                let text = event.text_line(me);
-                let lines: Vec<String> = text
-                    .lines()
-                    .map(|l| {
-                        self.system(&sanitize(l.trim_start_matches("*** ")), Style::new().cyan())
-                    })
-                    .collect();
-                return Rendered { text: self.stamp(&time, &lines.join("\n")), alert: false };
-            }
             EventKind::Notice { from, text } => self.system(
                 &format!("Notice from {}: {}", sanitize(from), sanitize(text)),
                 Style::new().yellow().bold(),
             ),
-            EventKind::Help { commands } => {
-                // The server's commands, then the client's own.
-                let mut rows: Vec<(String, String)> = commands
-                    .iter()
-                    .map(|c| (sanitize(&c.usage), sanitize(&c.description)))
-                    .chain(CLIENT_COMMANDS.iter().map(|(u, d)| (u.to_string(), d.to_string())))
-                    .collect();
-                let keys = if self.show_keys { CLIENT_KEYS } else { &[] };
-                let width = rows
-                    .iter()
-                    .map(|r| r.0.chars().count())
-                    .chain(keys.iter().map(|k| k.0.len()))
-                    .max()
-                    .unwrap_or(0);
-                let style = Style::new().cyan();
-                let mut s = self.system("Commands:", style);
-                for (usage, description) in rows.drain(..) {
-                    let _ = write!(
-                        s,
-                        "\n{}",
-                        self.system(&format!("  {usage:width$}  {description}"), style)
-                    );
-                }
-                if !keys.is_empty() {
-                    let _ = write!(s, "\n{}", self.system("Keys:", style));
-                    for (key, description) in keys {
-                        let _ = write!(
-                            s,
-                            "\n{}",
-                            self.system(&format!("  {key:width$}  {description}"), style)
-                        );
-                    }
-                }
-                return Rendered { text: self.stamp(&time, &s), alert: false };
-            }
             EventKind::Info { message } => self.system(&sanitize(message), Style::new().dimmed()),
             EventKind::Error { message, .. } => self.error(&sanitize(message)),
             EventKind::Shutdown { reason } => self.system(
                 &format!("Server shutting down: {}", sanitize(reason)),
                 Style::new().yellow().bold(),
             ),
-            EventKind::Resumed { missed, unavailable, .. } => {
-                return Rendered { text: self.away_marker(*missed, *unavailable), alert: false };
-            }
-            room_event => self.room_event(room_event, me),
-        };
-        let mut text = self.stamp(&time, &body);
-        if event.history {
-            text = self.faded(&text);
+            // The rest are about other things; `event` renders them.
+            _ => String::new(),
         }
-        // An old mention is no reason to ring the bell now.
-        Rendered { text, alert: alert && !event.history }
     }
 
     /// `text` dimmed as a whole, each line on its own, when colored: the colors inside
@@ -272,13 +277,27 @@ impl Renderer {
         lines.join("\n")
     }
 
-    /// The events about rooms and who is in them.
-    fn room_event(&self, kind: &EventKind, me: &str) -> String {
+    /// Someone coming, leaving, moving between rooms or changing nick. A server where
+    /// nobody uses rooms reads as before rooms existed: a join from outside shows the
+    /// server's count, not the room's.
+    fn membership(&self, kind: &EventKind, me: &str) -> String {
         let room = |name: &str| self.paint(&sanitize(name), Style::new().bold());
         match kind {
+            EventKind::Join { nick, online, from_room: None, .. } => self.system(
+                &format!("{} joined ({online} online)", self.nick(&sanitize(nick), false)),
+                Style::new().green().dimmed(),
+            ),
             EventKind::Join { nick, room: to, here, .. } => self.system(
                 &format!("{} joined {} ({here} here)", self.nick(&sanitize(nick), false), room(to)),
                 Style::new().green().dimmed(),
+            ),
+            EventKind::Leave { nick, reason, online, .. } => self.system(
+                &format!(
+                    "{} left: {} ({online} online)",
+                    self.nick(&sanitize(nick), false),
+                    sanitize(reason)
+                ),
+                Style::new().dimmed(),
             ),
             EventKind::Part { nick, room: from, to, here } => self.system(
                 &format!(
@@ -289,6 +308,31 @@ impl Renderer {
                 ),
                 Style::new().dimmed(),
             ),
+            EventKind::Nick { old, new, .. } => {
+                let (old, new) = (sanitize(old), sanitize(new));
+                let line = if old == me {
+                    format!("You are now known as {}", self.nick(&new, true))
+                } else {
+                    format!("{} is now known as {}", old, self.nick(&new, false))
+                };
+                self.system(&line, Style::new().cyan().dimmed())
+            }
+            // The rest are not about membership; `event` renders them.
+            _ => String::new(),
+        }
+    }
+
+    /// The answers to `/list`, `/list all` and `/rooms`.
+    fn listing(&self, kind: &EventKind, me: &str) -> String {
+        let room = |name: &str| self.paint(&sanitize(name), Style::new().bold());
+        match kind {
+            // A server without rooms sends neither room nor count.
+            EventKind::Users { users, online, room, away }
+                if users.len() == *online || room.is_empty() =>
+            {
+                let list = self.nick_list(users, me) + &away_list(away);
+                self.system(&format!("{} online: {list}", users.len()), Style::new().cyan())
+            }
             EventKind::Users { users, room: name, online, away } => self.system(
                 &format!(
                     "{} in {}, {online} online: {}{}",
@@ -312,23 +356,35 @@ impl Renderer {
                 }
                 lines.join("\n")
             }
-            EventKind::Rooms { rooms } => {
-                let style = Style::new().cyan();
-                let mut lines = vec![self.system(&format!("{} rooms:", rooms.len()), style)];
-                let names: Vec<String> = rooms.iter().map(|r| sanitize(&r.room)).collect();
-                let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
-                for (r, name) in rooms.iter().zip(&names) {
-                    let padded = format!("{name:width$}");
-                    let line = format!(
-                        "  {}  {:>4} here  {}",
-                        self.paint(&padded, Style::new().bold()),
-                        r.here,
-                        sanitize(&r.topic)
-                    );
-                    lines.push(self.system(line.trim_end(), style));
-                }
-                lines.join("\n")
-            }
+            EventKind::Rooms { rooms } => self.rooms(rooms),
+            // The rest are no lists; `event` renders them.
+            _ => String::new(),
+        }
+    }
+
+    /// The answer to `/rooms`: one line per room, names padded to one width.
+    fn rooms(&self, rooms: &[RoomInfo]) -> String {
+        let style = Style::new().cyan();
+        let mut lines = vec![self.system(&format!("{} rooms:", rooms.len()), style)];
+        let names: Vec<String> = rooms.iter().map(|r| sanitize(&r.room)).collect();
+        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        for (r, name) in rooms.iter().zip(&names) {
+            let padded = format!("{name:width$}");
+            let line = format!(
+                "  {}  {:>4} here  {}",
+                self.paint(&padded, Style::new().bold()),
+                r.here,
+                sanitize(&r.topic)
+            );
+            lines.push(self.system(line.trim_end(), style));
+        }
+        lines.join("\n")
+    }
+
+    /// The room you are in now, and its topic: shown, set or missing.
+    fn room_event(&self, kind: &EventKind, me: &str) -> String {
+        let room = |name: &str| self.paint(&sanitize(name), Style::new().bold());
+        match kind {
             EventKind::Room { room: name, topic, users } => {
                 let mut s = self.system(
                     &format!(
@@ -362,7 +418,7 @@ impl Renderer {
                 &format!("Topic of {}: {}", room(name), sanitize(topic)),
                 Style::new().green(),
             ),
-            // The rest are not about rooms; `event` renders them.
+            // The rest are not about the room; `event` renders them.
             _ => String::new(),
         }
     }
