@@ -94,6 +94,10 @@ struct Session {
 /// built here and moved into the `async` block whole, where it stays in place. An
 /// `async fn` would keep its arguments and the locals built from them side by side in
 /// every connection's task, idle ones included.
+///
+/// What each wake-up does is in synchronous functions ([`take_stock`],
+/// [`Session::release_held`], [`on_ready`]): only the waits themselves are in the
+/// `async` block, so its size is that of the state below and of the futures it awaits.
 pub fn serve(
     hub: Arc<Hub>,
     stream: TcpStream,
@@ -102,13 +106,7 @@ pub fn serve(
     nick: String,
     outbox: Arc<Outbox>,
 ) -> impl Future<Output = ()> + Send {
-    let flood = Fakelag::new(
-        hub.config.rate,
-        hub.config.burst,
-        hub.config.flood_kick_after,
-        Instant::now(),
-    );
-    let mut intake = Intake::new(LineBuffer::with_telnet(hub.config.max_line), flood);
+    let mut intake = new_intake(&hub);
     let mut s = Session::new(hub, id, peer, nick);
     let mut pending = Batch::default();
     // Boxed so that its timer entry is freed once the client is announced, instead of
@@ -140,34 +138,19 @@ pub fn serve(
         let mut too_slow = false;
 
         let leave_reason: Option<String> = loop {
-            if outbox.is_superseded() {
-                // The session is another connection's now: nothing to announce or log.
-                return;
-            }
-            if !outbox.take(&mut pending) {
-                too_slow = true;
-                break Some("too slow: stopped reading".into());
-            }
-            if let Err(e) = write_batch(&mut pending, &mut transport) {
-                break s.lost(e);
-            }
             if s.announced {
                 hello = None;
             }
-            // An operator's kick or ban.
-            if let Some(reason) = outbox.take_close() {
-                s.closing.get_or_insert(Some(reason));
-            }
-            // Set once, before every task is woken through its outbox: no shutdown
-            // future of its own in every task.
-            if !shutting_down && s.hub.is_shutting_down() {
-                shutting_down = true;
-                s.closing = Some(None);
-            }
-            if let Some(reason) = &s.closing {
-                if pending.is_empty() && outbox.is_empty() && !transport.wants_write() {
-                    break reason.clone();
+            match take_stock(&mut s, &outbox, &mut pending, &mut transport, &mut shutting_down) {
+                Turn::Wait => {}
+                Turn::Superseded => return,
+                Turn::TooSlow => {
+                    too_slow = true;
+                    break Some("too slow: stopped reading".into());
                 }
+                Turn::Leave(reason) => break reason,
+            }
+            if s.closing.is_some() {
                 close_by.get_or_insert_with(|| Box::pin(sleep(CLOSE_GRACE)));
             }
             tokio::select! {
@@ -184,31 +167,23 @@ pub fn serve(
                 _ = async { lag.as_mut().expect("checked").await },
                     if lag.is_some() && s.closing.is_none() =>
                 {
-                    let step = intake.resume(Instant::now(), |line| s.on_line(line));
-                    intake.charge(std::mem::take(&mut s.flood_debt));
-                    lag = s.after(step);
+                    lag = s.release_held(&mut intake);
                 }
                 // One readiness future for both directions: each costs 152 bytes in
                 // every connection's task. Nothing is read while lines are held.
                 ready = transport.ready(transport.interest(s.reads(&intake), !pending.is_empty())),
                     if s.reads(&intake) || !pending.is_empty() || transport.wants_write() =>
                 {
-                    let ready = match ready {
-                        Ok(ready) => ready,
-                        Err(e) => break s.lost(e),
-                    };
-                    if ready.is_readable() && s.reads(&intake) {
-                        match read_chunk(&mut transport, &mut intake, &mut s, &mut lag) {
-                            // Socket readiness costs no cooperative budget, so a client
-                            // that sends without pause would keep this worker thread to
-                            // itself and starve every other connection and the accept
-                            // loop: give way after a full buffer, and let the budget
-                            // decide otherwise.
-                            Ok(Some(READ_CHUNK)) => tokio::task::yield_now().await,
-                            Ok(Some(_)) => tokio::task::coop::consume_budget().await,
-                            Ok(None) => break s.lost(io::ErrorKind::UnexpectedEof.into()),
-                            Err(e) => break s.lost(e),
-                        }
+                    match on_ready(ready, &mut transport, &mut intake, &mut s, &mut lag) {
+                        Woke::Idle => {}
+                        // Socket readiness costs no cooperative budget, so a client
+                        // that sends without pause would keep this worker thread to
+                        // itself and starve every other connection and the accept
+                        // loop: give way after a full buffer, and let the budget
+                        // decide otherwise.
+                        Woke::Read(READ_CHUNK) => tokio::task::yield_now().await,
+                        Woke::Read(_) => tokio::task::coop::consume_budget().await,
+                        Woke::Lost(e) => break s.lost(e),
                     }
                 }
                 // Polled even while a batch is pending, so an overflow is noticed at once.
@@ -230,6 +205,96 @@ pub fn serve(
         let ended = Ended { leave_reason, too_slow, transport, pending };
         // Boxed: reached once, at the end; its waits would otherwise size every task.
         Box::pin(finish(s, &outbox, ended)).await;
+    }
+}
+
+/// The line reader of a new connection, with its flood control (fakelag) at the
+/// server's `--rate`, `--burst` and `--flood-kick-after`.
+fn new_intake(hub: &Hub) -> Intake {
+    let config = &hub.config;
+    let flood = Fakelag::new(config.rate, config.burst, config.flood_kick_after, Instant::now());
+    Intake::new(LineBuffer::with_telnet(config.max_line), flood)
+}
+
+/// What the connection loop does after [`take_stock`].
+enum Turn {
+    /// Wait for the socket, the outbox or a timer.
+    Wait,
+    /// The session is another connection's now: nothing to announce or log.
+    Superseded,
+    /// The outbox overflowed: the client is dropped for not reading.
+    TooSlow,
+    /// The session ends with this leave reason (`None`: without announcement).
+    Leave(Option<String>),
+}
+
+/// Each turn of the connection loop, before it waits: takes what the outbox holds and
+/// writes what the socket takes, then notes a kick or ban and the shutdown, and ends a
+/// closing session once its last lines are out.
+fn take_stock(
+    s: &mut Session,
+    outbox: &Outbox,
+    pending: &mut Batch,
+    transport: &mut Transport,
+    shutting_down: &mut bool,
+) -> Turn {
+    if outbox.is_superseded() {
+        return Turn::Superseded;
+    }
+    if !outbox.take(pending) {
+        return Turn::TooSlow;
+    }
+    if let Err(e) = write_batch(pending, transport) {
+        return Turn::Leave(s.lost(e));
+    }
+    // An operator's kick or ban.
+    if let Some(reason) = outbox.take_close() {
+        s.closing.get_or_insert(Some(reason));
+    }
+    // Set once, before every task is woken through its outbox: no shutdown future of
+    // its own in every task.
+    if !*shutting_down && s.hub.is_shutting_down() {
+        *shutting_down = true;
+        s.closing = Some(None);
+    }
+    match &s.closing {
+        Some(reason) if pending.is_empty() && outbox.is_empty() && !transport.wants_write() => {
+            Turn::Leave(reason.clone())
+        }
+        _ => Turn::Wait,
+    }
+}
+
+/// What the socket's readiness led to, for the connection loop.
+enum Woke {
+    /// Nothing was read (writable only, or not reading now).
+    Idle,
+    /// This many bytes were read (0: none after all) and their lines handled.
+    Read(usize),
+    /// The connection broke or the peer closed its side.
+    Lost(io::Error),
+}
+
+/// The socket is ready (or failed): reads and handles its lines if this client is
+/// read from now; writing is left to the next turn's [`take_stock`].
+fn on_ready(
+    ready: io::Result<tokio::io::Ready>,
+    transport: &mut Transport,
+    intake: &mut Intake,
+    s: &mut Session,
+    lag: &mut Option<Pin<Box<Sleep>>>,
+) -> Woke {
+    let ready = match ready {
+        Ok(ready) => ready,
+        Err(e) => return Woke::Lost(e),
+    };
+    if !(ready.is_readable() && s.reads(intake)) {
+        return Woke::Idle;
+    }
+    match read_chunk(transport, intake, s, lag) {
+        Ok(Some(n)) => Woke::Read(n),
+        Ok(None) => Woke::Lost(io::ErrorKind::UnexpectedEof.into()),
+        Err(e) => Woke::Lost(e),
     }
 }
 
@@ -504,6 +569,14 @@ impl Session {
     /// Whether the socket is to be read: not while closing, nor while lines are held.
     fn reads(&self, intake: &Intake) -> bool {
         self.closing.is_none() && !intake.is_holding()
+    }
+
+    /// Held lines are due (fakelag): handles those the rate allows now. Returns when the
+    /// rest are due, if lines are still held.
+    fn release_held(&mut self, intake: &mut Intake) -> Option<Pin<Box<Sleep>>> {
+        let step = intake.resume(Instant::now(), |line| self.on_line(line));
+        intake.charge(std::mem::take(&mut self.flood_debt));
+        self.after(step)
     }
 
     /// Acts on where the intake stopped; returns the timer for held lines, if any.
