@@ -315,199 +315,153 @@ fn tidy(out: &[u8]) -> Vec<u8> {
 /// Hand-written paragraphs appended to the DESCRIPTION clap_mangen renders from the
 /// command's about text.
 fn description(page: Page) -> Roff {
-    let mut r = Roff::new();
-    let para = |r: &mut Roff, text: &str| {
-        r.control("PP", []).text([roman(text)]);
+    let paragraphs = match page {
+        Page::Tchat => TCHAT_DESCRIPTION,
+        Page::Serve => SERVE_DESCRIPTION,
+        Page::Ctl => CTL_DESCRIPTION,
+        Page::Join => JOIN_DESCRIPTION,
     };
-    match page {
-        Page::Tchat => {
-            para(
-                &mut r,
-                "Run one server with tchat serve, then everyone joins it with tchat join \
-                 HOST. Messages are public unless sent with /msg. The server keeps no \
-                 account or password: a nickname belongs to whoever holds it until they \
-                 leave.",
-            );
-            para(
-                &mut r,
-                "See tchat-serve(1) and tchat-join(1) for each command; this \
-                 page gathers everything in one place.",
-            );
-        }
-        Page::Serve => {
-            para(
-                &mut r,
-                "The server accepts TCP connections, plain text or TLS on the same port, \
-                 and relays text lines between them. Every connection gets a unique \
-                 nickname at once: the one it asks for, or a guest name until it picks \
-                 one. Joins, leaves and nick changes are announced in the room they \
-                 happen in.",
-            );
-            para(
-                &mut r,
-                "Everyone starts in the default room (#lobby, or --default-room). A person \
-                 is in one room at a time: /join #name moves them there, creating the room \
-                 if needed (at most --max-rooms rooms, the default room included; creating \
-                 one costs more flood control than a line), and /part brings them back. \
-                 Public lines and actions reach the sender's room only; private messages \
-                 reach anyone. Room names are # and 1 to 32 characters under the nick \
-                 rules, so #Dev and #dev are one room. A room other than the default one \
-                 disappears, topic and all, with its last member. Nobody who never types a \
-                 room command notices rooms.",
-            );
-            para(
-                &mut r,
-                "A nickname is 1 to 32 letters of any script, digits, combining marks and \
-                 the punctuation _ - [ ] { } | ^ \\ `, not starting with - and not only \
-                 digits. It is kept in its RFC 8266 (PRECIS Nickname) form and compared \
-                 after NFKC and full case folding, so Alice is alice, and cafe with a \
-                 combining acute accent is the same nickname as with the precomposed \
-                 letter. A nickname with invisible characters, one that \
-                 looks like a nickname online or a reserved name (server, system, tchat, \
-                 admin, root, operator) by its Unicode TR39 skeleton, or one that mixes \
-                 scripts that look alike (Latin with Cyrillic or Greek) is refused, with \
-                 an error that names the rule. A line with nothing visible is not sent.",
-            );
-            para(
-                &mut r,
-                "Each event is shown on standard output as it happens, as HH:MM:SS LEVEL \
-                 message key=value..., colored when standard output is a terminal. With \
-                 --save, the events are also appended to a file (see SESSION LOG).",
-            );
-            para(
-                &mut r,
-                "The server is hardened for use on a network it does not trust: lines \
-                 longer than --max-line are refused, control characters and terminal \
-                 escape sequences are removed before anything \
-                 reaches another client or the console, a client that sends too fast is \
-                 warned and then disconnected, a client that stops reading is disconnected \
-                 once its send queue is full, and surplus connections are refused with a \
-                 message (loopback, an SSH tunnel or a local proxy, is not counted by \
-                 --max-per-ip unless --max-per-ip-exempt leaves it out).",
-            );
-            para(
-                &mut r,
-                "A client's lines may end in LF, CRLF, a bare CR or CR NUL; each ends one \
-                 line. Telnet command sequences (option negotiation and the like, RFC 854) \
-                 are removed from what a client sends and never answered, so a telnet \
-                 client chats like nc. A connection that says nothing is welcomed after \
-                 300 ms but announced to the others only at its first line or 2 s after it \
-                 connected: one that closes before that, such as a TCP health check, is \
-                 logged but never shown as a join and a leave.",
-            );
-            para(
-                &mut r,
-                "Every conversation event has an id, increasing and unique per server; \
-                 the last --history events of each room (and as many private messages) \
-                 are kept in memory, a busy room never pushing out a quiet one's, and, \
-                 with --save, read back from the end of the log on start, so ids continue and history survives a \
-                 restart. A joining client first gets the last --replay lines, actions \
-                 and topics of its room (not joins or leaves), marked as history (in text mode with their time, [HH:MM]); /history asks \
-                 for more. What is sent again at once is at most half of --send-queue in \
-                 bytes: the newest events that fit, the older ones counted as not shown \
-                 (or, for a resume, as unavailable). A structured client whose connection is lost keeps its nick, \
-                 unannounced, for --resume-grace seconds, and can take its session back \
-                 with the resume token of its welcome and get every event it missed \
-                 (see the README, Wire protocol).",
-            );
-            para(
-                &mut r,
-                "On SIGINT (Ctrl-C) or SIGTERM, or on SIGHUP when the terminal the server was \
-                 started from has closed, the server tells every client it is shutting \
-                 down, flushes and closes every connection and the log, and exits with \
-                 status 0. Any other SIGHUP (a service manager's reload) reloads the TLS \
-                 certificate and key and the --motd and --bans files; a user online whom \
-                 a ban in the reloaded file covers is disconnected as by ban, nobody else \
-                 is dropped; a file that fails to load keeps its old contents, and the \
-                 error is logged.",
-            );
-            para(
-                &mut r,
-                "TLS and typed lines share the port: a connection whose first bytes are a \
-                 TLS ClientHello gets a TLS session, anything else is plain text. Without \
-                 --tls-cert/--tls-key the server generates a self-signed certificate on \
-                 first start and keeps it in its state directory; its SHA256 fingerprint is \
-                 printed at start and by --fingerprint, for clients to compare.",
-            );
-            para(
-                &mut r,
-                "With --password-file, every connection must send /pass PASSWORD as its \
-                 first line. A wrong password gets one line and a close, and the address \
-                 must wait before its next attempt; a connection that has not given the \
-                 password --password-timeout seconds (60) after connecting is closed with \
-                 one line, so that connections that never authenticate hold no places.",
-            );
-            para(
-                &mut r,
-                "When standard input and output are a terminal, the console is also a \
-                 command line: the log scrolls above a tchat> prompt where the operator \
-                 commands are typed (/kick bob spamming), with Tab completion of commands \
-                 and nicks and a history kept in $XDG_STATE_HOME/tchat/console_history. \
-                 Ctrl-D, Ctrl-C on an empty line or losing the terminal stops the server \
-                 as SIGTERM does. Without a terminal, or when started in the background of \
-                 one (tchat serve &), the console is a plain log.",
-            );
-            para(
-                &mut r,
-                "The operator commands (see OPERATOR COMMANDS) reach a running server \
-                 at its interactive console and through its control socket, a Unix socket of mode 0600 that only the \
-                 server's user (and root) may use, with tchat ctl; never through a \
-                 network port. Users who know the --oper-password-file password become \
-                 operators in chat with /oper and may kick, ban, mute, /say and set the \
-                 MOTD. Bans apply to new connections (address or network) and to nick \
-                 claims (nick); --bans keeps them across restarts.",
-            );
-        }
-        Page::Ctl => {
-            para(
-                &mut r,
-                "tchat ctl sends one operator command to a running tchat serve through \
-                 its control socket, prints the answer and exits, as birdc or \
-                 unbound-control do. The words after ctl form the command: tchat ctl \
-                 kick bob spamming links.",
-            );
-        }
-        Page::Join => {
-            para(
-                &mut r,
-                "The client connects to a tchat server, prints every message with a \
-                 timestamp and a color per nick, and reads your lines with a line editor \
-                 that has history and Tab completion of commands and nicks. Messages that \
-                 arrive while you type are printed above the input line, which is left \
-                 as it was. Lines that mention your nick are highlighted and ring the \
-                 terminal bell (unless --no-bell).",
-            );
-            para(
-                &mut r,
-                "When standard input or output is not a terminal, tchat join sends each \
-                 input line as it is, prints incoming events as plain lines and exits at \
-                 the end of the input, once the server has answered. Scripts can drive it \
-                 that way.",
-            );
-            para(
-                &mut r,
-                "The client uses TLS unless --plain. A certificate that the system's \
-                 authorities vouch for is used as is; any other is trusted on first use, \
-                 as ssh does: the client shows its SHA256 fingerprint and asks (or takes \
-                 --fingerprint), then pins it in $XDG_DATA_HOME/tchat/known_hosts \
-                 (~/.local/share/tchat/known_hosts). A different certificate later stops \
-                 the client with both fingerprints and the known hosts line to delete. \
-                 Piped, it never asks: it needs a pinned or given fingerprint.",
-            );
-            para(
-                &mut r,
-                "When the connection is lost (not after /quit, a refusal or a kick), the \
-                 client says so and reconnects, waiting 1 s and doubling up to 60 s \
-                 between attempts; the line being typed is kept, and /quit or Ctrl-C \
-                 leaves during the wait. It resumes its session and prints the messages \
-                 it missed after a marker, then the live stream; replayed messages never \
-                 ring the bell. --no-reconnect exits instead; piped mode reconnects only \
-                 with --reconnect.",
-            );
-        }
+    let mut r = Roff::new();
+    for text in paragraphs {
+        r.control("PP", []).text([roman(*text)]);
     }
     r
 }
+
+/// The paragraphs of tchat(1)'s DESCRIPTION, one `.PP` each.
+const TCHAT_DESCRIPTION: &[&str] = &[
+    "Run one server with tchat serve, then everyone joins it with tchat join \
+     HOST. Messages are public unless sent with /msg. The server keeps no \
+     account or password: a nickname belongs to whoever holds it until they \
+     leave.",
+    "See tchat-serve(1) and tchat-join(1) for each command; this \
+     page gathers everything in one place.",
+];
+
+/// The paragraphs of tchat-serve(1)'s DESCRIPTION, one `.PP` each.
+const SERVE_DESCRIPTION: &[&str] = &[
+    "The server accepts TCP connections, plain text or TLS on the same port, \
+     and relays text lines between them. Every connection gets a unique \
+     nickname at once: the one it asks for, or a guest name until it picks \
+     one. Joins, leaves and nick changes are announced in the room they \
+     happen in.",
+    "Everyone starts in the default room (#lobby, or --default-room). A person \
+     is in one room at a time: /join #name moves them there, creating the room \
+     if needed (at most --max-rooms rooms, the default room included; creating \
+     one costs more flood control than a line), and /part brings them back. \
+     Public lines and actions reach the sender's room only; private messages \
+     reach anyone. Room names are # and 1 to 32 characters under the nick \
+     rules, so #Dev and #dev are one room. A room other than the default one \
+     disappears, topic and all, with its last member. Nobody who never types a \
+     room command notices rooms.",
+    "A nickname is 1 to 32 letters of any script, digits, combining marks and \
+     the punctuation _ - [ ] { } | ^ \\ `, not starting with - and not only \
+     digits. It is kept in its RFC 8266 (PRECIS Nickname) form and compared \
+     after NFKC and full case folding, so Alice is alice, and cafe with a \
+     combining acute accent is the same nickname as with the precomposed \
+     letter. A nickname with invisible characters, one that \
+     looks like a nickname online or a reserved name (server, system, tchat, \
+     admin, root, operator) by its Unicode TR39 skeleton, or one that mixes \
+     scripts that look alike (Latin with Cyrillic or Greek) is refused, with \
+     an error that names the rule. A line with nothing visible is not sent.",
+    "Each event is shown on standard output as it happens, as HH:MM:SS LEVEL \
+     message key=value..., colored when standard output is a terminal. With \
+     --save, the events are also appended to a file (see SESSION LOG).",
+    "The server is hardened for use on a network it does not trust: lines \
+     longer than --max-line are refused, control characters and terminal \
+     escape sequences are removed before anything \
+     reaches another client or the console, a client that sends too fast is \
+     warned and then disconnected, a client that stops reading is disconnected \
+     once its send queue is full, and surplus connections are refused with a \
+     message (loopback, an SSH tunnel or a local proxy, is not counted by \
+     --max-per-ip unless --max-per-ip-exempt leaves it out).",
+    "A client's lines may end in LF, CRLF, a bare CR or CR NUL; each ends one \
+     line. Telnet command sequences (option negotiation and the like, RFC 854) \
+     are removed from what a client sends and never answered, so a telnet \
+     client chats like nc. A connection that says nothing is welcomed after \
+     300 ms but announced to the others only at its first line or 2 s after it \
+     connected: one that closes before that, such as a TCP health check, is \
+     logged but never shown as a join and a leave.",
+    "Every conversation event has an id, increasing and unique per server; \
+     the last --history events of each room (and as many private messages) \
+     are kept in memory, a busy room never pushing out a quiet one's, and, \
+     with --save, read back from the end of the log on start, so ids continue and history survives a \
+     restart. A joining client first gets the last --replay lines, actions \
+     and topics of its room (not joins or leaves), marked as history (in text mode with their time, [HH:MM]); /history asks \
+     for more. What is sent again at once is at most half of --send-queue in \
+     bytes: the newest events that fit, the older ones counted as not shown \
+     (or, for a resume, as unavailable). A structured client whose connection is lost keeps its nick, \
+     unannounced, for --resume-grace seconds, and can take its session back \
+     with the resume token of its welcome and get every event it missed \
+     (see the README, Wire protocol).",
+    "On SIGINT (Ctrl-C) or SIGTERM, or on SIGHUP when the terminal the server was \
+     started from has closed, the server tells every client it is shutting \
+     down, flushes and closes every connection and the log, and exits with \
+     status 0. Any other SIGHUP (a service manager's reload) reloads the TLS \
+     certificate and key and the --motd and --bans files; a user online whom \
+     a ban in the reloaded file covers is disconnected as by ban, nobody else \
+     is dropped; a file that fails to load keeps its old contents, and the \
+     error is logged.",
+    "TLS and typed lines share the port: a connection whose first bytes are a \
+     TLS ClientHello gets a TLS session, anything else is plain text. Without \
+     --tls-cert/--tls-key the server generates a self-signed certificate on \
+     first start and keeps it in its state directory; its SHA256 fingerprint is \
+     printed at start and by --fingerprint, for clients to compare.",
+    "With --password-file, every connection must send /pass PASSWORD as its \
+     first line. A wrong password gets one line and a close, and the address \
+     must wait before its next attempt; a connection that has not given the \
+     password --password-timeout seconds (60) after connecting is closed with \
+     one line, so that connections that never authenticate hold no places.",
+    "When standard input and output are a terminal, the console is also a \
+     command line: the log scrolls above a tchat> prompt where the operator \
+     commands are typed (/kick bob spamming), with Tab completion of commands \
+     and nicks and a history kept in $XDG_STATE_HOME/tchat/console_history. \
+     Ctrl-D, Ctrl-C on an empty line or losing the terminal stops the server \
+     as SIGTERM does. Without a terminal, or when started in the background of \
+     one (tchat serve &), the console is a plain log.",
+    "The operator commands (see OPERATOR COMMANDS) reach a running server \
+     at its interactive console and through its control socket, a Unix socket of mode 0600 that only the \
+     server's user (and root) may use, with tchat ctl; never through a \
+     network port. Users who know the --oper-password-file password become \
+     operators in chat with /oper and may kick, ban, mute, /say and set the \
+     MOTD. Bans apply to new connections (address or network) and to nick \
+     claims (nick); --bans keeps them across restarts.",
+];
+
+/// The paragraphs of tchat-ctl(1)'s DESCRIPTION, one `.PP` each.
+const CTL_DESCRIPTION: &[&str] =
+    &["tchat ctl sends one operator command to a running tchat serve through \
+     its control socket, prints the answer and exits, as birdc or \
+     unbound-control do. The words after ctl form the command: tchat ctl \
+     kick bob spamming links."];
+
+/// The paragraphs of tchat-join(1)'s DESCRIPTION, one `.PP` each.
+const JOIN_DESCRIPTION: &[&str] = &[
+    "The client connects to a tchat server, prints every message with a \
+     timestamp and a color per nick, and reads your lines with a line editor \
+     that has history and Tab completion of commands and nicks. Messages that \
+     arrive while you type are printed above the input line, which is left \
+     as it was. Lines that mention your nick are highlighted and ring the \
+     terminal bell (unless --no-bell).",
+    "When standard input or output is not a terminal, tchat join sends each \
+     input line as it is, prints incoming events as plain lines and exits at \
+     the end of the input, once the server has answered. Scripts can drive it \
+     that way.",
+    "The client uses TLS unless --plain. A certificate that the system's \
+     authorities vouch for is used as is; any other is trusted on first use, \
+     as ssh does: the client shows its SHA256 fingerprint and asks (or takes \
+     --fingerprint), then pins it in $XDG_DATA_HOME/tchat/known_hosts \
+     (~/.local/share/tchat/known_hosts). A different certificate later stops \
+     the client with both fingerprints and the known hosts line to delete. \
+     Piped, it never asks: it needs a pinned or given fingerprint.",
+    "When the connection is lost (not after /quit, a refusal or a kick), the \
+     client says so and reconnects, waiting 1 s and doubling up to 60 s \
+     between attempts; the line being typed is kept, and /quit or Ctrl-C \
+     leaves during the wait. It resumes its session and prints the messages \
+     it missed after a marker, then the live stream; replayed messages never \
+     ring the bell. --no-reconnect exits instead; piped mode reconnects only \
+     with --reconnect.",
+];
 
 /// `.TP` entries, one per `(term, description)` pair of a table shared with the program
 /// (`/help` answers): the term in bold, the description made a sentence.
