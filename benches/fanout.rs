@@ -31,7 +31,8 @@
 //!   one) under a profiler (RSS and CPU figures are then the wrapper's, not the server's);
 //! - `TCHAT_BENCH_BURST=50x2000,json:200x250,…`: extra burst scenarios (clients x
 //!   messages; `json:` for structured clients);
-//! - `TCHAT_BENCH_PACED=300x10,…`: extra paced scenarios (clients x seconds);
+//! - `TCHAT_BENCH_PACED=300x10,json:300x10,…`: extra paced scenarios (clients x
+//!   seconds; `json:` likewise);
 //! - `TCHAT_BENCH_BIN=path`: another `tchat` binary (one built with symbols, say);
 //! - `TCHAT_BENCH_TEXT=N`: N more characters of text in each message (`xxx… SEQ
 //!   SEND_NS`), for chat lines of a realistic length instead of the bare 12 or so.
@@ -265,27 +266,27 @@ fn main() {
         scenarios.push(idle(10_000));
         scenarios.push(idle(10_000).over_tls());
     }
-    if let Ok(custom) = std::env::var("TCHAT_BENCH_BURST") {
-        for spec in custom.split(',') {
-            let (json, spec) = match spec.strip_prefix("json:") {
-                Some(spec) => (true, spec),
-                None => (false, spec),
-            };
-            let (c, m) = spec.split_once('x').expect("TCHAT_BENCH_BURST=[json:]CxM[,…]");
-            let plain = burst(c.parse().expect("clients"), m.parse().expect("messages"));
-            scenarios.push(if json {
-                Scenario { name: format!("json {}", plain.name), json: true, ..plain }
-            } else {
-                plain
-            });
-        }
-    }
-    if let Ok(custom) = std::env::var("TCHAT_BENCH_PACED") {
-        for spec in custom.split(',') {
-            let (c, secs) = spec.split_once('x').expect("TCHAT_BENCH_PACED=CxS[,CxS…]");
-            scenarios.push(paced(c.parse().expect("clients"), secs.parse().expect("seconds")));
-        }
-    }
+    let custom = |var: &str, make: &dyn Fn(usize, u32) -> Scenario| -> Vec<Scenario> {
+        let Ok(specs) = std::env::var(var) else { return Vec::new() };
+        specs
+            .split(',')
+            .map(|spec| {
+                let (json, spec) = match spec.strip_prefix("json:") {
+                    Some(spec) => (true, spec),
+                    None => (false, spec),
+                };
+                let (c, n) = spec.split_once('x').unwrap_or_else(|| panic!("{var}=[json:]CxN[,…]"));
+                let plain = make(c.parse().expect("clients"), n.parse().expect("a count"));
+                if json {
+                    Scenario { name: format!("json {}", plain.name), json: true, ..plain }
+                } else {
+                    plain
+                }
+            })
+            .collect()
+    };
+    scenarios.extend(custom("TCHAT_BENCH_BURST", &|c, m| burst(c, m)));
+    scenarios.extend(custom("TCHAT_BENCH_PACED", &|c, secs| paced(c, secs)));
     scenarios.retain(|s| only.is_empty() || only.iter().any(|o| s.name.contains(o.as_str())));
 
     println!(
