@@ -512,6 +512,18 @@ impl EventKind {
             _ => false,
         }
     }
+
+    /// Something someone said (a line, an action, a private message, a topic), as
+    /// opposed to a join, leave, move or rename: what replays and "messages" count.
+    pub fn is_said(&self) -> bool {
+        matches!(
+            self,
+            EventKind::Public { .. }
+                | EventKind::Action { .. }
+                | EventKind::Private { .. }
+                | EventKind::Topic { .. }
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

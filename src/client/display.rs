@@ -130,7 +130,9 @@ impl Display<'_> {
         if block.events.is_empty() && block.unavailable == 0 {
             return;
         }
-        let marker = self.renderer.away_marker(block.events.len(), block.unavailable);
+        let said = block.events.iter().filter(|e| e.kind.is_said()).count();
+        let others = block.events.len() - said;
+        let marker = self.renderer.away_marker(said, others, block.unavailable);
         self.print(Rendered { text: marker, alert: false });
         for event in block.events {
             if let Some(rendered) = self.event(&event) {

@@ -122,7 +122,8 @@ impl Renderer {
                 return Rendered { text: self.stamp(&time, &self.help(commands)), alert: false };
             }
             EventKind::Resumed { missed, unavailable, .. } => {
-                return Rendered { text: self.away_marker(*missed, *unavailable), alert: false };
+                let text = self.away_marker(*missed, 0, *unavailable);
+                return Rendered { text, alert: false };
             }
             moved @ (EventKind::Join { .. }
             | EventKind::Leave { .. }
@@ -435,10 +436,20 @@ impl Renderer {
     }
 
     /// The line before the events missed while the connection was down:
-    /// `--- 37 messages while you were away ---`, and how many are lost for good.
-    pub fn away_marker(&self, missed: usize, unavailable: u64) -> String {
-        let noun = if missed == 1 { "message" } else { "messages" };
-        let mut line = format!("--- {missed} {noun} while you were away");
+    /// `--- 37 messages while you were away ---`, with the comings and goings counted
+    /// apart (they are not messages) and how many are lost for good.
+    pub fn away_marker(&self, said: usize, others: usize, unavailable: u64) -> String {
+        let mut line = match said {
+            0 => "--- no messages".to_owned(),
+            1 => "--- 1 message".to_owned(),
+            n => format!("--- {n} messages"),
+        };
+        line.push_str(" while you were away");
+        if others > 0 {
+            let noun =
+                if others == 1 { "join, leave or rename" } else { "joins, leaves or renames" };
+            let _ = write!(line, " (and {others} {noun})");
+        }
         if unavailable > 0 {
             let _ = write!(line, "; up to {unavailable} more are not available from the server");
         }
@@ -569,6 +580,22 @@ mod tests {
         let public =
             EventKind::Public { from: "a".into(), text: "x".into(), room: "#lobby".into() };
         assert!(r.event(&ev(public), "b").text.starts_with("21:07 "));
+    }
+
+    #[test]
+    fn the_away_marker_counts_messages_apart_from_comings_and_goings() {
+        let r = plain();
+        assert_eq!(r.away_marker(37, 0, 0), "--- 37 messages while you were away ---");
+        assert_eq!(r.away_marker(1, 0, 0), "--- 1 message while you were away ---");
+        assert_eq!(
+            r.away_marker(0, 4, 0),
+            "--- no messages while you were away (and 4 joins, leaves or renames) ---"
+        );
+        assert_eq!(
+            r.away_marker(2, 1, 3),
+            "--- 2 messages while you were away (and 1 join, leave or rename); \
+             up to 3 more are not available from the server ---"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use crate::protocol::{Event, EventKind};
+use crate::protocol::Event;
 
 /// A room key for the tests.
 #[cfg(test)]
@@ -71,13 +71,7 @@ impl Stored {
     /// Something someone said (a line, an action, a private message, a topic), as
     /// opposed to a join, leave, move or rename.
     pub fn is_said(&self) -> bool {
-        matches!(
-            self.event.kind,
-            EventKind::Public { .. }
-                | EventKind::Action { .. }
-                | EventKind::Private { .. }
-                | EventKind::Topic { .. }
-        )
+        self.event.kind.is_said()
     }
 
     /// Whether `session` may see this event again (from its room's ring, or the
