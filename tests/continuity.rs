@@ -166,7 +166,8 @@ fn a_lost_structured_client_resumes_with_exactly_what_it_missed_and_nobody_notic
     assert_eq!(alice.expect("online:"), "*** 2 online: alice, jay", "jay still online");
 
     // A wrong token does not take the nick.
-    let (mut thief, w) = resume(server.addr, "jay", &"0".repeat(32), 0);
+    let wrong = format!("{}{}", &token[..8], "0".repeat(32));
+    let (mut thief, w) = resume(server.addr, "jay", &wrong, 0);
     assert_ne!(w["nick"], "jay", "{w}");
     assert_eq!(thief.expect_event("error")["code"], "nick_taken");
     thief.send("/quit");
@@ -206,6 +207,11 @@ fn a_lost_structured_client_resumes_with_exactly_what_it_missed_and_nobody_notic
     // The old token is spent.
     let (_c, w) = resume(server.addr, "jay", &token, 0);
     assert_ne!(w["nick"], "jay");
+    // No token, not even its secret half, reaches the console (or the log it mirrors).
+    let console = server.console_text();
+    for t in [&token[..], w["resume"].as_str().unwrap()] {
+        assert!(!console.contains(&t[8..]), "a resume token on the console:\n{console}");
+    }
 }
 
 #[test]
