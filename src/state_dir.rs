@@ -4,35 +4,38 @@
 //! server console's history live there, private to the user: they hold private
 //! messages and moderation.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-/// The path of `name` in the state directory; `None` when neither XDG_STATE_HOME nor
-/// HOME helps.
+use etcetera::base_strategy::{BaseStrategy, Xdg};
+
+/// The path of `name` in the state directory; `None` when no home directory is known
+/// (and XDG_STATE_HOME does not say).
 pub fn file(name: &str) -> Option<PathBuf> {
     Some(dir()?.join(name))
+}
+
+/// The XDG Base Directory layout, on every platform (a terminal chat's users expect
+/// `~/.local/state` on macOS too, as for ssh's `~/.ssh`), from `etcetera`: it ignores
+/// relative XDG variables, as the specification says. `None` without a home directory.
+fn xdg() -> Option<Xdg> {
+    Xdg::new().ok()
 }
 
 /// tchat's state directory: `$XDG_STATE_HOME/tchat`, else `~/.local/state/tchat`. The
 /// server keeps its generated TLS key and certificate there too.
 pub fn dir() -> Option<PathBuf> {
-    tchat_dir(std::env::var_os("XDG_STATE_HOME"), std::env::var_os("HOME"), ".local/state")
+    Some(xdg()?.state_dir()?.join("tchat"))
 }
 
 /// tchat's data directory: `$XDG_DATA_HOME/tchat`, else `~/.local/share/tchat`; the
 /// client's known hosts live there, as ssh's do in `~/.ssh`, apart from disposable state.
 pub fn data_dir() -> Option<PathBuf> {
-    tchat_dir(std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME"), ".local/share")
+    Some(xdg()?.data_dir().join("tchat"))
 }
 
-/// `XDG/tchat` when the XDG variable holds an absolute path (relative ones are to be
-/// ignored, the specification says), else `HOME/fallback/tchat`.
-fn tchat_dir(xdg: Option<OsString>, home: Option<OsString>, fallback: &str) -> Option<PathBuf> {
-    let base = match xdg.map(PathBuf::from).filter(|p| p.is_absolute()) {
-        Some(xdg) => xdg,
-        None => PathBuf::from(home.filter(|h| !h.is_empty())?).join(fallback),
-    };
-    Some(base.join("tchat"))
+/// `$XDG_RUNTIME_DIR` (the place for sockets), if set to an absolute path.
+pub fn runtime_dir() -> Option<PathBuf> {
+    xdg()?.runtime_dir()
 }
 
 /// Creates the directory of `path` (0700) and the file itself if missing, and makes the
@@ -68,17 +71,14 @@ mod tests {
 
     #[test]
     fn the_state_directory_follows_xdg() {
-        let p = |state: Option<&str>, home: Option<&str>| {
-            tchat_dir(state.map(Into::into), home.map(Into::into), ".local/state")
-                .map(|dir| dir.join("history"))
+        // Read, never set: the environment is shared by the tests running in parallel.
+        let Some(dir) = dir() else { return };
+        let expected = match std::env::var_os("XDG_STATE_HOME").map(PathBuf::from) {
+            Some(xdg) if xdg.is_absolute() => xdg.join("tchat"),
+            _ => PathBuf::from(std::env::var_os("HOME").unwrap()).join(".local/state/tchat"),
         };
-        assert_eq!(p(Some("/s"), Some("/h")), Some(PathBuf::from("/s/tchat/history")));
-        assert_eq!(p(None, Some("/h")), Some(PathBuf::from("/h/.local/state/tchat/history")));
-        assert_eq!(
-            p(Some("relative"), Some("/h")),
-            Some(PathBuf::from("/h/.local/state/tchat/history"))
-        );
-        assert_eq!(p(None, None), None);
+        assert_eq!(dir, expected);
+        assert_eq!(file("history"), Some(expected.join("history")));
     }
 
     #[cfg(unix)]

@@ -36,7 +36,7 @@ pub fn default_path() -> Option<PathBuf> {
     let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     var("RUNTIME_DIRECTORY")
         .map(|d| d.join("control.sock"))
-        .or_else(|| var("XDG_RUNTIME_DIR").map(|d| d.join("tchat").join("control.sock")))
+        .or_else(|| crate::state_dir::runtime_dir().map(|d| d.join("tchat").join("control.sock")))
 }
 
 /// Binds the control socket at `path`: creates its directory (0700) if missing,
