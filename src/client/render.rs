@@ -366,7 +366,8 @@ impl Renderer {
     /// The answer to `/rooms`: one line per room, names padded to one width.
     fn rooms(&self, rooms: &[RoomInfo]) -> String {
         let style = Style::new().cyan();
-        let mut lines = vec![self.system(&format!("{} rooms:", rooms.len()), style)];
+        let plural = if rooms.len() == 1 { "" } else { "s" };
+        let mut lines = vec![self.system(&format!("{} room{plural}:", rooms.len()), style)];
         let names: Vec<String> = rooms.iter().map(|r| sanitize(&r.room)).collect();
         let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
         for (r, name) in rooms.iter().zip(&names) {
@@ -684,6 +685,15 @@ mod tests {
             show(rooms),
             "19:07 *** 2 rooms:\n      ***   #dev       2 here  plans\n      ***   #lobby    12 here"
         );
+        // One room is "1 room:", as the server's text mode says it.
+        let one = EventKind::Rooms {
+            rooms: vec![crate::protocol::RoomInfo {
+                room: room("#lobby"),
+                here: 1,
+                topic: String::new(),
+            }],
+        };
+        assert_eq!(show(one), "19:07 *** 1 room:\n      ***   #lobby     1 here");
         let all = EventKind::AllUsers {
             users: vec![
                 crate::protocol::UserRoom { nick: "b".into(), room: room("#lobby") },
