@@ -38,6 +38,10 @@ pub enum Command {
     /// Run the chat server
     Serve(ServeArgs),
     /// Join a chat server with the interactive terminal client
+    // Spelt out because clap's error for HOST given twice (as the argument and as
+    // `--host`) shows a usage built from the two conflicting arguments alone,
+    // `tchat join <HOST>`; a unit test checks it is what clap makes of JoinArgs.
+    #[command(override_usage = "tchat join [OPTIONS] [HOST]")]
     Join(JoinArgs),
     /// Give a running server an operator command through its control socket
     Ctl(CtlArgs),
@@ -357,7 +361,7 @@ impl JoinArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use clap::{Args, CommandFactory};
 
     #[test]
     fn cli_definition_is_consistent() {
@@ -398,6 +402,23 @@ mod tests {
             host(&["tchat", "join", "a.lan", "--host", "b.lan"]),
             Err(clap::error::ErrorKind::ArgumentConflict)
         );
+    }
+
+    #[test]
+    fn giving_host_twice_shows_the_real_usage() {
+        let usage = |args: &[&str]| {
+            let e = Cli::try_parse_from(args).unwrap_err();
+            let text = e.render().to_string();
+            text.lines().find(|l| l.starts_with("Usage:")).map(str::to_owned).unwrap_or(text)
+        };
+        // What clap makes of the arguments alone: the usage `--help` shows.
+        let real = JoinArgs::augment_args(clap::Command::new("join"))
+            .bin_name("tchat join")
+            .render_usage()
+            .to_string();
+        assert_eq!(real, "Usage: tchat join [OPTIONS] [HOST]");
+        assert_eq!(usage(&["tchat", "join", "127.0.0.1", "--host", "127.0.0.1"]), real);
+        assert_eq!(usage(&["tchat", "join", "--host", "a.lan", "b.lan"]), real);
     }
 
     #[test]
