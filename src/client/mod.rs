@@ -123,8 +123,9 @@ impl std::fmt::Display for ClientError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ClientError::BadTarget(e) => write!(f, "{e}"),
+            // In the words a reconnect notice gives the same failure.
             ClientError::Connect { target, source } => {
-                write!(f, "cannot connect to {target}: {source}")
+                write!(f, "cannot connect to {target}: {}", reason::io_reason(source))
             }
             ClientError::Closed => write!(f, "the server closed the connection"),
             ClientError::QuitUnanswered => write!(f, "the server did not answer /quit"),
@@ -132,7 +133,8 @@ impl std::fmt::Display for ClientError {
             ClientError::Lost(e) => write!(f, "connection lost: {}", reason::io_reason(e)),
             ClientError::Tls { target, source } => write!(
                 f,
-                "TLS with {target} failed: {source} (an older server without TLS? try --plain)"
+                "TLS with {target} failed: {} (an older server without TLS? try --plain)",
+                reason::io_reason(source)
             ),
             ClientError::Trust(text) => write!(f, "{text}"),
             ClientError::Io(e) => write!(f, "{e}"),
@@ -591,7 +593,10 @@ mod tests {
             target: Target::parse("::1", 9).unwrap(),
             source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
         };
-        assert_eq!(e.to_string(), "cannot connect to [::1]:9: connection refused");
+        assert_eq!(
+            e.to_string(),
+            "cannot connect to [::1]:9: connection refused: the server is not running"
+        );
         assert!(!ClientError::Closed.to_string().contains('\n'));
     }
 }
