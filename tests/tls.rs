@@ -258,6 +258,27 @@ fn tchat_join_pins_a_given_fingerprint_then_refuses_a_changed_one() {
 }
 
 #[test]
+fn a_mistyped_fingerprint_is_said_to_differ_from_the_one_given_not_an_attack() {
+    let server = Server::start(&[]);
+    let data = StateDir::new("typo");
+    let typo = tchat::fingerprint::Fingerprint::of(b"not the server's").to_string();
+    let (ok, _, err) = join(&server, &data, &["--fingerprint", &typo], "never sent\n");
+    assert!(!ok);
+    let expected = format!(
+        "tchat: the server's fingerprint does not match the one given with --fingerprint; not \
+         connecting to {addr}\n  \
+         given with --fingerprint: {typo}\n  \
+         the server offered:       {offered}\n\
+         Check the fingerprint with the server's operator (tchat serve --fingerprint).\n",
+        addr = server.addr,
+        offered = server.fingerprint,
+    );
+    assert_eq!(err, expected);
+    // Nothing was pinned: a typo must not stick.
+    assert!(!data.join("tchat/known_hosts").exists());
+}
+
+#[test]
 fn the_password_is_required_and_never_logged() {
     let secret = "c0rrect-h0rse";
     let dir = StateDir::new("password");

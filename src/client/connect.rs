@@ -101,13 +101,17 @@ fn prompt_password(target: &Target) -> Result<Password, ClientError> {
     Password::new(&typed).ok_or_else(|| ClientError::Trust("no password given".into()))
 }
 
-/// What decides whether a certificate is trusted: the fingerprint given, and the known
-/// hosts file with this server's pin.
+/// What decides whether a certificate is trusted: the fingerprint given, the one the
+/// user accepted at the trust question, and the known hosts file with this server's pin.
 struct TrustInputs {
     host: String,
     path: Option<PathBuf>,
     pin: Option<trust::Pin>,
+    /// From `--fingerprint`: a mismatch with it is most likely a typo, and is told as one.
     given: Option<Fingerprint>,
+    /// The fingerprint the user said yes to at the trust question, for the handshake
+    /// that follows; a mismatch with it is the loud warning, as with a pin.
+    accepted: Option<Fingerprint>,
 }
 
 impl TrustInputs {
@@ -118,11 +122,11 @@ impl TrustInputs {
             (Some(path), false) => trust::find(&trust::read(path).map_err(ClientError::Io)?, &host),
             _ => None,
         };
-        Ok(TrustInputs { host, path, pin, given: args.fingerprint })
+        Ok(TrustInputs { host, path, pin, given: args.fingerprint, accepted: None })
     }
 
     fn expected(&self) -> Option<Fingerprint> {
-        self.given.or(self.pin.map(|p| p.fingerprint))
+        self.given.or(self.accepted).or(self.pin.map(|p| p.fingerprint))
     }
 
     /// Pins `fp` unless it is pinned already.
@@ -138,14 +142,25 @@ impl TrustInputs {
         Ok(())
     }
 
-    /// The loud refusal of a certificate that is not the pinned or given one.
+    /// The refusal of a certificate that is not the expected one: a plain "does not
+    /// match" for a fingerprint from the command line (most likely mistyped), the loud
+    /// warning for a pinned or just accepted one, which an attacker could be behind.
     fn mismatch(&self, seen: Fingerprint) -> ClientError {
+        let offered = ("the server offered:", seen);
+        if let Some(given) = self.given {
+            return ClientError::Trust(format!(
+                "the server's fingerprint does not match the one given with --fingerprint; \
+                 not connecting to {}\n{}\
+                 Check the fingerprint with the server's operator (tchat serve --fingerprint).",
+                self.host,
+                aligned(&[("given with --fingerprint:", given), offered])
+            ));
+        }
         let path = self.path.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
-        let (label, expected, forget) = match (self.given, self.pin) {
-            (Some(given), _) => ("given with --fingerprint", given, String::new()),
+        let (expected, forget) = match (self.accepted, self.pin) {
+            (Some(accepted), _) => (("accepted just now:", accepted), String::new()),
             (None, Some(pin)) => (
-                "pinned in known hosts",
-                pin.fingerprint,
+                ("pinned in known hosts:", pin.fingerprint),
                 format!(
                     "\nIf the operator confirms the new fingerprint, forget the old one by \
                      deleting line {} of {path}\n  ({} {}), and connect again.",
@@ -155,13 +170,20 @@ impl TrustInputs {
             (None, None) => unreachable!("a mismatch needs an expected fingerprint"),
         };
         ClientError::Trust(format!(
-            "WARNING: THE SERVER'S CERTIFICATE HAS CHANGED, refusing to connect to {}\n  \
-             {label}: {expected}\n  the server offered:   {seen}\n\
+            "WARNING: THE SERVER'S CERTIFICATE HAS CHANGED, refusing to connect to {}\n{}\
              Someone may be intercepting the connection, or the server has a new certificate.\
              {forget}",
-            self.host
+            self.host,
+            aligned(&[expected, offered])
         ))
     }
+}
+
+/// Labelled fingerprints, one a line, indented by two, the fingerprints in one column
+/// so that two can be compared by eye.
+fn aligned(rows: &[(&str, Fingerprint)]) -> String {
+    let width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
+    rows.iter().map(|(label, fp)| format!("  {label:<width$} {fp}\n")).collect()
 }
 
 /// The TCP connection, secured with TLS unless `--plain`.
@@ -189,7 +211,7 @@ async fn secure(
         Outcome::Failed(source) => Err(ClientError::Tls { target: target.clone(), source }),
         Outcome::Untrusted(seen) if trust.expected().is_some() => Err(trust.mismatch(seen)),
         Outcome::Untrusted(seen) if interactive && ask_to_trust(&trust.host, seen)? => {
-            trust.given = Some(seen);
+            trust.accepted = Some(seen);
             Box::pin(secure(target, args, trust, interactive)).await
         }
         Outcome::Untrusted(seen) if interactive => Err(ClientError::Trust(format!(
@@ -299,6 +321,28 @@ mod tests {
         for unclear in ["maybe", "", "yess", "ja"] {
             assert_eq!(trust_answer(unclear), None, "{unclear}");
         }
+    }
+
+    #[test]
+    fn a_changed_pin_is_the_loud_warning_with_both_fingerprints_aligned() {
+        let (old, new) = (Fingerprint::of(b"old"), Fingerprint::of(b"new"));
+        let trust = TrustInputs {
+            host: "chat.lan:5555".into(),
+            path: Some("/k/known_hosts".into()),
+            pin: Some(trust::Pin { fingerprint: old, line: 3 }),
+            given: None,
+            accepted: None,
+        };
+        let text = trust.mismatch(new).to_string();
+        let expected = format!(
+            "WARNING: THE SERVER'S CERTIFICATE HAS CHANGED, refusing to connect to chat.lan:5555\n  \
+             pinned in known hosts: {old}\n  \
+             the server offered:    {new}\n\
+             Someone may be intercepting the connection, or the server has a new certificate.\n\
+             If the operator confirms the new fingerprint, forget the old one by deleting line 3 \
+             of /k/known_hosts\n  (chat.lan:5555 {old}), and connect again."
+        );
+        assert_eq!(text, expected);
     }
 
     #[test]
