@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::peer::{BIN, Peer, TIMEOUT};
+use common::silent::Silent;
 use common::state_dir::StateDir;
 use common::{Server, keepalive_timer, tcp_sockets};
 use tchat::protocol::EventKind;
@@ -399,6 +400,86 @@ fn a_refused_connection_is_one_line_and_a_failure() {
              running\n"
         )
     );
+}
+
+/// Starts `tchat join ADDR ARGS` against `silent`, waits for its exit, and returns its
+/// stderr and how long it took; fails unless it exits non-zero.
+fn join_silent(silent: &Silent, name: &str, args: &[&str]) -> (String, Duration) {
+    let started = Instant::now();
+    let addr = silent.addr.to_string();
+    let client = Client::start(name, &[&[addr.as_str(), "--no-history"], args].concat());
+    let (status, out, stderr) = client.finish();
+    assert!(!status.success(), "{out:?}\n{stderr}");
+    (stderr, started.elapsed())
+}
+
+#[test]
+fn a_server_that_accepts_and_stays_silent_is_given_up_on_in_about_10_s() {
+    let silent = Silent::start(b"");
+    let (stderr, took) = join_silent(&silent, "silent-tls", &[]);
+    assert_eq!(
+        stderr,
+        format!(
+            "tchat: {} accepted the connection but did not answer the TLS handshake within \
+             10 s (not a tchat server? an older one without TLS needs --plain)\n",
+            silent.addr
+        )
+    );
+    assert!(took >= Duration::from_secs(9) && took < Duration::from_secs(20), "{took:?}");
+}
+
+#[test]
+fn a_plain_server_that_never_answers_the_hello_is_given_up_on() {
+    let silent = Silent::start(b"");
+    let (stderr, took) = join_silent(&silent, "silent-plain", &["--plain"]);
+    assert!(stderr.starts_with("tchat: connecting without TLS"), "{stderr}");
+    let last = stderr.lines().last().unwrap();
+    assert_eq!(
+        last,
+        format!(
+            "tchat: {} did not answer the hello within 10 s (not a tchat server?)",
+            silent.addr
+        )
+    );
+    assert!(took >= Duration::from_secs(9) && took < Duration::from_secs(20), "{took:?}");
+}
+
+#[test]
+fn garbage_instead_of_tls_is_said_to_be_no_tls() {
+    let silent = Silent::start(b"SSH-2.0-OpenSSH_9.6\r\n");
+    let (stderr, took) = join_silent(&silent, "garbage", &[]);
+    assert_eq!(
+        stderr,
+        format!(
+            "tchat: TLS with {} failed: the server did not answer in TLS (an older server \
+             without TLS? try --plain)\n",
+            silent.addr
+        )
+    );
+    // Refused at once, not given up on after the bound.
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn a_reconnection_to_a_silent_server_fails_and_the_backoff_goes_on() {
+    let server = Server::start(&["--rate", "0"]);
+    let proxy = common::proxy::Proxy::start(server.addr);
+    let silent = Silent::start(b"");
+    let addr = proxy.addr.to_string();
+    let mut ann = Client::start(
+        "reconnect-silent",
+        &[&addr, "--fingerprint", &server.fingerprint, "--nick", "ann", "--reconnect"],
+    );
+    ann.expect("You are ann");
+    proxy.point_to(silent.addr);
+    proxy.cut();
+    ann.expect("Connection lost (the server closed the connection)");
+    let given_up = ann.expect("Connection lost (no answer to the TLS handshake within 10 s)");
+    assert!(given_up.contains("(attempt 2;"), "{given_up}");
+    proxy.point_to(server.addr);
+    ann.expect("Reconnected as ann");
+    let (status, _, stderr) = ann.finish();
+    assert!(status.success(), "{stderr}");
 }
 
 #[test]

@@ -6,17 +6,37 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
 
+use super::ClientError;
 use super::tls::{self, Outcome, Trusted};
 use super::trust;
-use super::{ClientError, connect};
 use crate::auth::{PASSWORD_NOT_NEEDED, PASSWORD_REQUIRED, Password};
 use crate::cli::JoinArgs;
 use crate::fingerprint::Fingerprint;
 
 use super::target::Target;
+
+/// How long opening a session may take, from the TCP connect to the server's first
+/// line (its welcome or its refusal), not counting the time the user spends on the
+/// trust question or the password prompt. A tchat server answers within its hello window
+/// (300 ms); this bound is for a server that accepted the connection and then hangs, or
+/// a listener that is no tchat server, which would otherwise be waited for forever.
+pub const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The step of opening a session that the server did not answer within
+/// [`SETUP_TIMEOUT`] (the TCP connect's own timeout is a [`ClientError::Connect`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The TCP connection is open, the TLS handshake got no answer.
+    Tls,
+    /// The hello was sent, no line came back.
+    Hello,
+}
 
 /// A byte stream to the server, plain or TLS.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -48,15 +68,20 @@ pub async fn open(
     }
     let mut trust = TrustInputs::load(target, args)?;
     loop {
-        let mut stream = secure(target, args, &mut trust, interactive).await?;
+        let mut deadline = Instant::now() + SETUP_TIMEOUT;
+        let mut stream = secure(target, args, &mut trust, interactive, &mut deadline).await?;
         let mut lines = Vec::with_capacity(hello.len() + 1);
         lines.extend(password.as_ref().map(Password::pass_line));
         lines.extend(hello.iter().cloned());
         let mut out = lines.join("\n");
         out.push('\n');
-        stream.write_all(out.as_bytes()).await.map_err(ClientError::Lost)?;
-        stream.flush().await.map_err(ClientError::Lost)?;
-        let mut first = first_line(&mut stream).await?;
+        let answer = async {
+            stream.write_all(out.as_bytes()).await.map_err(ClientError::Lost)?;
+            stream.flush().await.map_err(ClientError::Lost)?;
+            first_line(&mut stream).await
+        };
+        let unanswered = || ClientError::Unanswered { target: target.clone(), step: Step::Hello };
+        let mut first = timeout_at(deadline, answer).await.map_err(|_| unanswered())??;
         if password.is_some() {
             skip_line(&mut first, &format!("*** {PASSWORD_NOT_NEEDED}"));
         }
@@ -186,14 +211,31 @@ fn aligned(rows: &[(&str, Fingerprint)]) -> String {
     rows.iter().map(|(label, fp)| format!("  {label:<width$} {fp}\n")).collect()
 }
 
-/// The TCP connection, secured with TLS unless `--plain`.
+/// The TCP connection to `target`, by `deadline`.
+async fn tcp(target: &Target, deadline: Instant) -> Result<TcpStream, ClientError> {
+    let attempt = TcpStream::connect((target.host.as_str(), target.port));
+    let result = match timeout_at(deadline, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out")),
+    };
+    let stream =
+        result.map_err(|source| ClientError::Connect { target: target.clone(), source })?;
+    // Best effort: a socket without these options still chats.
+    let _ = crate::net::tune(&stream);
+    Ok(stream)
+}
+
+/// The TCP connection, secured with TLS unless `--plain`, by `deadline`; a trust
+/// question answered on the terminal moves the deadline to [`SETUP_TIMEOUT`] after the
+/// answer, for the connection made again.
 async fn secure(
     target: &Target,
     args: &JoinArgs,
     trust: &mut TrustInputs,
     interactive: bool,
+    deadline: &mut Instant,
 ) -> Result<Box<dyn Io>, ClientError> {
-    let tcp = connect(target).await?;
+    let tcp = tcp(target, *deadline).await?;
     if args.plain {
         // Once per run: on a reconnect it would land on stderr across the line editor.
         static WARNED: std::sync::Once = std::sync::Once::new();
@@ -202,7 +244,9 @@ async fn secure(
         });
         return Ok(Box::new(tcp));
     }
-    match tls::handshake(tcp, &target.host, trust.expected()).await {
+    let handshake = timeout_at(*deadline, tls::handshake(tcp, &target.host, trust.expected()));
+    let unanswered = || ClientError::Unanswered { target: target.clone(), step: Step::Tls };
+    match handshake.await.map_err(|_| unanswered())? {
         Outcome::Connected(stream, Trusted::ByAuthority) => Ok(stream),
         Outcome::Connected(stream, Trusted::ByFingerprint(fp)) => {
             trust.remember(fp)?;
@@ -212,7 +256,8 @@ async fn secure(
         Outcome::Untrusted(seen) if trust.expected().is_some() => Err(trust.mismatch(seen)),
         Outcome::Untrusted(seen) if interactive && ask_to_trust(&trust.host, seen)? => {
             trust.accepted = Some(seen);
-            Box::pin(secure(target, args, trust, interactive)).await
+            *deadline = Instant::now() + SETUP_TIMEOUT;
+            Box::pin(secure(target, args, trust, interactive, deadline)).await
         }
         Outcome::Untrusted(seen) if interactive => Err(ClientError::Trust(format!(
             "not connecting: the certificate of {} ({seen}) was not trusted",

@@ -231,26 +231,44 @@ impl Core {
             let attempt = *attempts;
             let retry_in = backoff(attempt, jitter());
             emit(CoreEvent::Lost { reason: reason.clone(), retry_in, attempt });
-            let deadline = tokio::time::sleep(retry_in);
-            tokio::pin!(deadline);
-            loop {
-                tokio::select! {
-                    () = &mut deadline => break,
-                    () = leave.as_mut() => return Ok(None),
-                    next = input.recv() => match next {
-                        Some(Input::Line(line)) if !quits(&line) => typed.push(line),
-                        _ => return Ok(None),
-                    },
-                }
+            let waited = meanwhile(tokio::time::sleep(retry_in), input, leave.as_mut(), typed);
+            if waited.await.is_none() {
+                return Ok(None);
             }
             // Not interactive: the line editor owns the terminal now, so a certificate
             // to decide on or a password to type ends the session instead.
             let mut password = self.password.clone();
-            match connect::open(&self.target, &self.args, hello, false, &mut password).await {
-                Ok(opened) => return Ok(Some(opened.stream)),
-                Err(e @ ClientError::Trust(_)) => return Err(e),
-                Err(e) => reason = reason::why(&e),
+            let open = connect::open(&self.target, &self.args, hello, false, &mut password);
+            // The user may leave during the attempt too: it can take up to
+            // connect::SETUP_TIMEOUT against a server that hangs.
+            match meanwhile(open, input, leave.as_mut(), typed).await {
+                None => return Ok(None),
+                Some(Ok(opened)) => return Ok(Some(opened.stream)),
+                Some(Err(e @ ClientError::Trust(_))) => return Err(e),
+                Some(Err(e)) => reason = reason::why(&e),
             }
+        }
+    }
+}
+
+/// Runs `task` while there is no connection, keeping the lines the user enters
+/// meanwhile in `typed`; `None` when the user leaves first (a `/quit`, the end of input
+/// or a signal).
+async fn meanwhile<T>(
+    task: impl Future<Output = T>,
+    input: &mut UnboundedReceiver<Input>,
+    mut leave: Pin<&mut impl Future<Output = ()>>,
+    typed: &mut Vec<String>,
+) -> Option<T> {
+    tokio::pin!(task);
+    loop {
+        tokio::select! {
+            done = &mut task => return Some(done),
+            () = leave.as_mut() => return None,
+            next = input.recv() => match next {
+                Some(Input::Line(line)) if !quits(&line) => typed.push(line),
+                _ => return None,
+            },
         }
     }
 }

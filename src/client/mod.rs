@@ -42,7 +42,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::cli::JoinArgs;
@@ -55,9 +54,6 @@ use local::LocalState;
 use outgoing::Outgoing;
 use render::Renderer;
 use target::{Target, TargetError};
-
-/// How long connecting may take before the server counts as unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the server may stay silent after `/quit` before the client gives up on its
 /// goodbye. Counted from the last thing it sent: a server that delays a long paste (its
@@ -114,6 +110,12 @@ pub enum ClientError {
         target: Target,
         source: std::io::Error,
     },
+    /// The server accepted the TCP connection but did not answer `step` within
+    /// [`connect::SETUP_TIMEOUT`]: a hung server, or no tchat server at all.
+    Unanswered {
+        target: Target,
+        step: connect::Step,
+    },
     /// The server's certificate is not trusted; the text says why and what to do.
     Trust(String),
     Io(std::io::Error),
@@ -135,6 +137,17 @@ impl std::fmt::Display for ClientError {
                 f,
                 "TLS with {target} failed: {} (an older server without TLS? try --plain)",
                 reason::io_reason(source)
+            ),
+            ClientError::Unanswered { target, step: connect::Step::Tls } => write!(
+                f,
+                "{target} accepted the connection but did not answer the TLS handshake \
+                 within {} s (not a tchat server? an older one without TLS needs --plain)",
+                connect::SETUP_TIMEOUT.as_secs()
+            ),
+            ClientError::Unanswered { target, step: connect::Step::Hello } => write!(
+                f,
+                "{target} did not answer the hello within {} s (not a tchat server?)",
+                connect::SETUP_TIMEOUT.as_secs()
             ),
             ClientError::Trust(text) => write!(f, "{text}"),
             ClientError::Io(e) => write!(f, "{e}"),
@@ -216,20 +229,6 @@ fn hello_lines(nick: Option<&str>) -> Vec<String> {
         Some(nick) => vec![format!("{HELLO} {HELLO_MODE_JSON}"), format!("/nick {nick}")],
         None => vec![format!("{HELLO} {HELLO_MODE_JSON}")],
     }
-}
-
-/// The TCP connection to `target`, bounded by [`CONNECT_TIMEOUT`].
-async fn connect(target: &Target) -> Result<TcpStream, ClientError> {
-    let attempt = TcpStream::connect((target.host.as_str(), target.port));
-    let result = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out")),
-    };
-    let stream =
-        result.map_err(|source| ClientError::Connect { target: target.clone(), source })?;
-    // Best effort: a socket without these options still chats.
-    let _ = crate::net::tune(&stream);
-    Ok(stream)
 }
 
 /// Resolves on SIGINT, SIGTERM or SIGHUP: the client then leaves as on `/quit`, and the
@@ -479,6 +478,7 @@ fn spawn_printer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpStream;
 
     #[test]
     fn the_nick_rides_on_the_hello_when_it_can() {

@@ -10,6 +10,7 @@
 use std::io::{self, ErrorKind};
 
 use super::ClientError;
+use super::connect::{SETUP_TIMEOUT, Step};
 
 /// The reason `error` ended a session or failed an attempt, without links or the words
 /// "connection lost" (the notice that shows it says that already).
@@ -18,6 +19,13 @@ pub fn why(error: &ClientError) -> String {
         ClientError::Closed => "the server closed the connection".into(),
         ClientError::Lost(e) | ClientError::Connect { source: e, .. } => io_reason(e),
         ClientError::Tls { source, .. } => format!("TLS failed: {}", io_reason(source)),
+        ClientError::Unanswered { step, .. } => {
+            let what = match step {
+                Step::Tls => "the TLS handshake",
+                Step::Hello => "the hello",
+            };
+            format!("no answer to {what} within {} s", SETUP_TIMEOUT.as_secs())
+        }
         other => without_links(&other.to_string()),
     }
 }
@@ -25,6 +33,14 @@ pub fn why(error: &ClientError) -> String {
 /// A short reason for an I/O error: the kinds a dropped connection shows as words, any
 /// other as its text without links.
 pub fn io_reason(e: &io::Error) -> String {
+    // tokio-rustls hands rustls's errors over inside an `InvalidData` I/O error.
+    if let Some(rustls::Error::InvalidMessage(_)) =
+        e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        // Bytes that are no TLS record: an SSH banner, an HTTP answer, a tchat server's
+        // text mode from before TLS.
+        return "the server did not answer in TLS".into();
+    }
     let words = match e.kind() {
         // rustls: the peer closed without close_notify; also a TCP end mid-handshake.
         ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe | ErrorKind::WriteZero => {
@@ -72,6 +88,15 @@ mod tests {
         assert_eq!(why(&ClientError::Closed), "the server closed the connection");
         let reset = io::Error::from(ErrorKind::ConnectionReset);
         assert_eq!(why(&ClientError::Lost(reset)), "the connection was reset");
+    }
+
+    #[test]
+    fn bytes_that_are_no_tls_are_said_to_be_so() {
+        let corrupt = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+        let e = io::Error::new(ErrorKind::InvalidData, corrupt);
+        assert_eq!(io_reason(&e), "the server did not answer in TLS");
+        let other = io::Error::new(ErrorKind::InvalidData, rustls::Error::DecryptError);
+        assert_eq!(io_reason(&other), "cannot decrypt peer's message");
     }
 
     #[test]

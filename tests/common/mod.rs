@@ -5,6 +5,7 @@
 pub mod peer;
 pub mod proxy;
 pub mod pty;
+pub mod silent;
 pub mod state_dir;
 
 use std::io::{BufRead, BufReader, Read, Write};
