@@ -768,7 +768,8 @@ fn exit_status(r: &mut Roff, page: Page) {
         Page::Join => {
             "An error, reported on standard error in one line: the server address is \
              malformed or cannot be reached, the server did not answer the TLS handshake or \
-             the hello within 10 seconds, the server refused the connection (full), the \
+             the hello within 10 seconds, the server refused the connection (full, or the \
+             password missing or wrong: the message says what to do), the \
              connection broke, the server ended the session (it closed the connection \
              before you left, disconnected you for flooding or for not reading, or shut \
              down, even after your /quit), or it did not answer /quit within 5 seconds of \

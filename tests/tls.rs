@@ -279,6 +279,36 @@ fn a_mistyped_fingerprint_is_said_to_differ_from_the_one_given_not_an_attack() {
 }
 
 #[test]
+fn a_piped_join_refused_for_its_password_says_what_to_do() {
+    let dir = StateDir::new("password-hint");
+    let (file, wrong) = (dir.join("pw"), dir.join("wrong"));
+    std::fs::write(&file, "s3cret\n").unwrap();
+    std::fs::write(&wrong, "guess\n").unwrap();
+    let server = Server::start(&["--password-file", file.to_str().unwrap()]);
+    let data = StateDir::new("password-hint-join");
+    let fp = server.fingerprint.clone();
+    // Piped without a password: nobody to ask, so the client says how to give one.
+    let (ok, out, err) = join(&server, &data, &["--fingerprint", &fp], "not sent\n");
+    assert!(!ok);
+    assert!(out.contains("!!! this server needs a password (send /pass PASSWORD first)"), "{out}");
+    assert_eq!(
+        err,
+        "tchat: the server refused the connection; use --password-file FILE (or run on a \
+         terminal to be asked)\n"
+    );
+    // A wrong one from the file: the file is what to check.
+    let args = ["--fingerprint", &fp, "--password-file", wrong.to_str().unwrap()];
+    let (ok, out, err) = join(&server, &data, &args, "not sent\n");
+    assert!(!ok);
+    assert!(out.contains("!!! wrong password"), "{out}");
+    assert_eq!(
+        err,
+        "tchat: the server refused the connection; the password was refused (check \
+         --password-file)\n"
+    );
+}
+
+#[test]
 fn the_password_is_required_and_never_logged() {
     let secret = "c0rrect-h0rse";
     let dir = StateDir::new("password");

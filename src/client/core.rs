@@ -67,8 +67,9 @@ type Stream = Prefixed<Box<dyn Io>>;
 #[derive(Debug, Default)]
 struct Tracker {
     welcomed: bool,
-    /// A `!!!` line before the welcome: the server turned the connection away.
-    refused: bool,
+    /// A `!!!` line before the welcome: the server turned the connection away, and
+    /// said why.
+    refusal: Option<String>,
     /// A kick (flooding, too slow): the server ended the session on purpose.
     kicked: bool,
     /// The shutdown notice: the server is going away and may come back.
@@ -97,10 +98,11 @@ impl Tracker {
             Line::TooLong => return CoreEvent::TooLong,
         };
         let Ok(mut event) = serde_json::from_str::<Event>(&text) else {
+            let text = sanitize(&text);
             if !self.welcomed && text.starts_with("!!! ") {
-                self.refused = true;
+                self.refusal = Some(text.clone());
             }
-            return CoreEvent::Raw(sanitize(&text));
+            return CoreEvent::Raw(text);
         };
         sanitize_event(&mut event);
         if let Some(id) = event.id {
@@ -180,7 +182,13 @@ impl Core {
             let ended = session(stream, Vec::new(), Vec::new(), input, on_line, leave.as_mut());
             let ended = ended.await;
             let result = match ended.result {
-                _ if tracker.refused => return Err(ClientError::Refused),
+                _ if tracker.refusal.is_some() => {
+                    let line = tracker.refusal.as_deref().unwrap_or_default();
+                    let from_file = self.args.password_file.is_some();
+                    return Err(ClientError::Refused {
+                        hint: reason::refusal_hint(line, from_file),
+                    });
+                }
                 Ok(()) if tracker.kicked || tracker.shut_down => Err(ClientError::Closed),
                 result => result,
             };
@@ -395,7 +403,7 @@ mod tests {
             t.on_line(line("!!! server full"), false, &mut Vec::new()),
             CoreEvent::Raw("!!! server full".into())
         );
-        assert!(t.refused);
+        assert_eq!(t.refusal.as_deref(), Some("!!! server full"));
         let mut t = Tracker::default();
         let welcome = r#"{"ts":"2026-01-01T00:00:00Z","type":"welcome","server":"s","version":"1","nick":"bob","online":1,"users":["bob"],"last_id":7,"resume":"00ff"}"#;
         assert!(matches!(
@@ -420,7 +428,7 @@ mod tests {
         assert_eq!(t.resume_hello(None), ["/hello json bob resume 00ff 2"]);
         let kick = r#"{"ts":"2026-01-01T00:00:00Z","type":"error","code":"flood","message":"x"}"#;
         t.on_line(line(kick), false, &mut Vec::new());
-        assert!(t.kicked && !t.refused);
+        assert!(t.kicked && t.refusal.is_none());
         assert_eq!(
             Tracker::default().resume_hello(Some("two words")),
             ["/hello json", "/nick two words"]

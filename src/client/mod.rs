@@ -100,8 +100,11 @@ pub enum ClientError {
     /// 5 s after the `/quit`.
     QuitUnanswered,
     /// The server turned the connection away (full, or too many from this address)
-    /// with a `!!!` line before any welcome; that line has been shown.
-    Refused,
+    /// with a `!!!` line before any welcome; that line has been shown. `hint`: what to
+    /// do about it, when the line is about the password (see [`reason::refusal_hint`]).
+    Refused {
+        hint: Option<&'static str>,
+    },
     /// The connection broke.
     Lost(std::io::Error),
     /// The TLS handshake failed (not a trust question: a protocol error, or a server
@@ -131,7 +134,10 @@ impl std::fmt::Display for ClientError {
             }
             ClientError::Closed => write!(f, "the server closed the connection"),
             ClientError::QuitUnanswered => write!(f, "the server did not answer /quit"),
-            ClientError::Refused => write!(f, "the server refused the connection"),
+            ClientError::Refused { hint: None } => write!(f, "the server refused the connection"),
+            ClientError::Refused { hint: Some(hint) } => {
+                write!(f, "the server refused the connection; {hint}")
+            }
             ClientError::Lost(e) => write!(f, "connection lost: {}", reason::io_reason(e)),
             ClientError::Tls { target, source } => write!(
                 f,

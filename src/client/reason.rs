@@ -11,6 +11,7 @@ use std::io::{self, ErrorKind};
 
 use super::ClientError;
 use super::connect::{SETUP_TIMEOUT, Step};
+use crate::auth::{PASSWORD_REQUIRED, PASSWORD_WRONG};
 
 /// The reason `error` ended a session or failed an attempt, without links or the words
 /// "connection lost" (the notice that shows it says that already).
@@ -58,6 +59,22 @@ pub fn io_reason(e: &io::Error) -> String {
     words.into()
 }
 
+/// What to do about the server's refusal before the welcome (`line`, its `!!!` line,
+/// already shown), when it is about the password: the server's words are for any client
+/// (`send /pass PASSWORD first`), not for `tchat join`, which gives the password from
+/// `--password-file` (`from_file`) or asks for it on a terminal. `None` for any other
+/// refusal, and for a wrong password typed at the prompt: the line says it all.
+pub fn refusal_hint(line: &str, from_file: bool) -> Option<&'static str> {
+    let said = line.strip_prefix("!!! ")?;
+    if said == PASSWORD_REQUIRED {
+        Some("use --password-file FILE (or run on a terminal to be asked)")
+    } else if said == PASSWORD_WRONG && from_file {
+        Some("the password was refused (check --password-file)")
+    } else {
+        None
+    }
+}
+
 /// `text` with every `http://` or `https://` link left out, along with the `: ` or
 /// ` (` that introduced it.
 fn without_links(text: &str) -> String {
@@ -88,6 +105,17 @@ mod tests {
         assert_eq!(why(&ClientError::Closed), "the server closed the connection");
         let reset = io::Error::from(ErrorKind::ConnectionReset);
         assert_eq!(why(&ClientError::Lost(reset)), "the connection was reset");
+    }
+
+    #[test]
+    fn a_refusal_for_the_password_says_how_to_give_it() {
+        let required = format!("!!! {PASSWORD_REQUIRED}");
+        assert!(refusal_hint(&required, false).unwrap().contains("--password-file FILE"));
+        let wrong = format!("!!! {PASSWORD_WRONG}");
+        assert!(refusal_hint(&wrong, true).unwrap().contains("check --password-file"));
+        assert_eq!(refusal_hint(&wrong, false), None);
+        assert_eq!(refusal_hint("!!! the server is full", true), None);
+        assert_eq!(refusal_hint(PASSWORD_REQUIRED, false), None);
     }
 
     #[test]
