@@ -483,6 +483,29 @@ fn a_reconnection_to_a_silent_server_fails_and_the_backoff_goes_on() {
 }
 
 #[test]
+fn quitting_while_offline_says_how_many_typed_lines_were_not_sent() {
+    let server = Server::start(&["--rate", "0"]);
+    let proxy = common::proxy::Proxy::start(server.addr);
+    let addr = proxy.addr.to_string();
+    let mut bea = Client::start(
+        "unsent",
+        &[&addr, "--fingerprint", &server.fingerprint, "--nick", "bea", "--reconnect"],
+    );
+    bea.expect("You are bea");
+    proxy.set_down(true);
+    proxy.cut();
+    bea.expect("Connection lost");
+    bea.send("first");
+    bea.send("second");
+    bea.send("/quit");
+    let (status, _, stderr) = bea.finish();
+    assert!(!status.success());
+    // How the cut reads (a close, a reset) is the OS's; the count is the client's.
+    assert!(stderr.starts_with("tchat: ") && stderr.lines().count() == 1, "{stderr}");
+    assert!(stderr.ends_with("; 2 lines typed while offline were not sent\n"), "{stderr}");
+}
+
+#[test]
 fn a_malformed_address_is_one_line_and_a_failure() {
     let out =
         Command::new(BIN).args(["join", "host:notaport"]).stdin(Stdio::null()).output().unwrap();

@@ -181,14 +181,10 @@ impl Core {
                 |line: Line<'_>, send: &mut Vec<String>| emit(tracker.on_line(line, again, send));
             let ended = session(stream, Vec::new(), Vec::new(), input, on_line, leave.as_mut());
             let ended = ended.await;
+            if let Some(line) = &tracker.refusal {
+                return Err(self.refused(line));
+            }
             let result = match ended.result {
-                _ if tracker.refusal.is_some() => {
-                    let line = tracker.refusal.as_deref().unwrap_or_default();
-                    let from_file = self.args.password_file.is_some();
-                    return Err(ClientError::Refused {
-                        hint: reason::refusal_hint(line, from_file),
-                    });
-                }
                 Ok(()) if tracker.kicked || tracker.shut_down => Err(ClientError::Closed),
                 result => result,
             };
@@ -211,14 +207,22 @@ impl Core {
                 &mut tracker.pending,
                 &mut emit,
             );
-            match waited.await? {
+            let waited = waited.await;
+            let unsent = |cause| with_unsent(cause, tracker.pending.len());
+            match waited.map_err(unsent)? {
                 Some(s) => stream = s,
                 None if tracker.pending.is_empty() => return Ok(()),
                 // Lines typed while offline were never sent.
-                None => return result,
+                None => return result.map_err(unsent),
             }
             again = true;
         }
+    }
+
+    /// The error for a refusal before the welcome, `line`; it has been shown.
+    fn refused(&self, line: &str) -> ClientError {
+        let from_file = self.args.password_file.is_some();
+        ClientError::Refused { hint: reason::refusal_hint(line, from_file) }
     }
 
     /// Waits with backoff and reconnects, sending `hello`. Lines typed meanwhile are
@@ -278,6 +282,14 @@ async fn meanwhile<T>(
                 _ => return None,
             },
         }
+    }
+}
+
+/// `cause`, with the count of `lines` typed while offline that it left unsent, if any.
+fn with_unsent(cause: ClientError, lines: usize) -> ClientError {
+    match lines {
+        0 => cause,
+        lines => ClientError::Unsent { lines, cause: Box::new(cause) },
     }
 }
 

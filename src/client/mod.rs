@@ -119,6 +119,12 @@ pub enum ClientError {
         target: Target,
         step: connect::Step,
     },
+    /// The client ended (`cause`) while there was no connection, with `lines` the user
+    /// typed meanwhile never sent: the user must know they did not reach anyone.
+    Unsent {
+        lines: usize,
+        cause: Box<ClientError>,
+    },
     /// The server's certificate is not trusted; the text says why and what to do.
     Trust(String),
     Io(std::io::Error),
@@ -155,6 +161,12 @@ impl std::fmt::Display for ClientError {
                 "{target} did not answer the hello within {} s (not a tchat server?)",
                 connect::SETUP_TIMEOUT.as_secs()
             ),
+            ClientError::Unsent { lines: 1, cause } => {
+                write!(f, "{cause}; 1 line typed while offline was not sent")
+            }
+            ClientError::Unsent { lines, cause } => {
+                write!(f, "{cause}; {lines} lines typed while offline were not sent")
+            }
             ClientError::Trust(text) => write!(f, "{text}"),
             ClientError::Io(e) => write!(f, "{e}"),
         }
@@ -604,5 +616,10 @@ mod tests {
             "cannot connect to [::1]:9: connection refused: the server is not running"
         );
         assert!(!ClientError::Closed.to_string().contains('\n'));
+        let unsent = ClientError::Unsent { lines: 1, cause: Box::new(ClientError::Closed) };
+        assert_eq!(
+            unsent.to_string(),
+            "the server closed the connection; 1 line typed while offline was not sent"
+        );
     }
 }
