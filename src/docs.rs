@@ -653,7 +653,10 @@ fn files(r: &mut Roff, page: Page) {
         r.text([
             roman("The session log given to tchat serve "),
             bold("--save"),
-            roman("; it is opened for appending and created if needed. See SESSION LOG."),
+            roman(
+                "; it is opened for appending and created if needed, with mode 0600 (it \
+                 holds private messages); an existing file keeps its mode. See SESSION LOG.",
+            ),
         ]);
         r.control("TP", []).text([italic("BANS")]);
         r.text([
@@ -663,7 +666,8 @@ fn files(r: &mut Roff, page: Page) {
                 ": one JSON object per line (kind nick, addr or net; target, as typed to \
                  ban: a nick, 203.0.113.9 or 198.51.100.0/24; until, \
                  null for a permanent ban; reason; by; at), replaced whole on every change \
-                 and read again on SIGHUP.",
+                 and read again on SIGHUP. Created with mode 0600 (it holds addresses); an \
+                 existing file keeps its mode.",
             ),
         ]);
     }

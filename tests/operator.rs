@@ -155,6 +155,48 @@ fn a_nick_ban_survives_a_restart() {
     let _ = std::fs::remove_file(&bans);
 }
 
+/// The mode bits of `path`, in octal as `ls` and `chmod` write them.
+fn mode(path: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode();
+    format!("{:o}", mode & 0o777)
+}
+
+/// The `--save` log (private messages' text) and the bans file (addresses) are created
+/// 0600 whatever the umask; a bans file that exists keeps the mode the admin gave it.
+#[test]
+fn the_files_the_server_creates_are_private() {
+    // The usual umask, which would leave a plainly created file 0644: the server must
+    // not depend on the admin's. Process-wide, and harmless to the other tests.
+    // SAFETY: umask has no preconditions.
+    unsafe { libc::umask(0o022) };
+    let save = temp_path("private.jsonl");
+    let bans = temp_path("private-bans.jsonl");
+    let (server, socket) =
+        server_with_ctl(&["--save", save.to_str().unwrap(), "--bans", bans.to_str().unwrap()]);
+    ok(&socket, &["ban", "mallory"]);
+    assert_eq!(mode(&save), "600", "the --save log");
+    assert_eq!(mode(&bans), "600", "the bans file");
+    let state = server.state.join("tchat");
+    assert_eq!(mode(&state), "700", "the state directory");
+    for file in ["tls-cert.pem", "tls-key.pem"] {
+        assert_eq!(mode(&state.join(file)), "600", "{file}");
+    }
+    drop(server);
+
+    let _ = std::fs::remove_file(&save);
+    std::fs::write(&bans, "").unwrap();
+    std::fs::set_permissions(&bans, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    let (_server, socket) = server_with_ctl(&["--bans", bans.to_str().unwrap()]);
+    ok(&socket, &["ban", "mallory"]);
+    assert_eq!(mode(&bans), "640", "an existing bans file keeps its mode");
+    assert_eq!(common::read_jsonl(&bans).len(), 1);
+    let _ = std::fs::remove_file(&bans);
+}
+
 /// The bans file as README documents it, written by hand, loads; the server writes
 /// the same form back.
 #[test]
