@@ -1,5 +1,6 @@
 //! The server password: reading it, the `/pass` line that presents it, comparing it in
-//! constant time, and slowing down an address that keeps guessing.
+//! constant time, and slowing down an address that keeps guessing ([`Failures`], which
+//! the operator password's `/oper` uses too).
 //!
 //! Wire order (see README "Wire protocol"): `/pass SECRET` is the first line of a
 //! connection, before `/hello json` or anything typed; the server answers a wrong or
@@ -99,7 +100,10 @@ const MAX_DELAY: Duration = Duration::from_secs(300);
 const MAX_TRACKED: usize = 4096;
 
 /// Wrong passwords per address: after each, the address must wait (1 s, 2 s, 4 s … up
-/// to 5 min) before its next attempt is even checked.
+/// to 5 min) before its next attempt is even checked. One table for the server password
+/// (`/pass`) and another for the operator password (`/oper`): the same rule, counted
+/// apart, so a user who mistypes `/oper` can still reconnect. An IPv6 address counts as
+/// its /64 network, since one host usually holds a whole /64 (as `--max-per-ip` counts).
 #[derive(Debug, Default)]
 pub struct Failures {
     by_addr: HashMap<IpAddr, Strikes>,
@@ -114,7 +118,7 @@ struct Strikes {
 impl Failures {
     /// `Err(wait)` while `addr` must wait before trying again.
     pub fn check(&self, addr: IpAddr, now: Instant) -> Result<(), Duration> {
-        match self.by_addr.get(&addr) {
+        match self.by_addr.get(&origin(addr)) {
             Some(s) if s.until > now => Err(s.until - now),
             _ => Ok(()),
         }
@@ -122,6 +126,7 @@ impl Failures {
 
     /// Records a wrong password; returns how long `addr` must now wait.
     pub fn fail(&mut self, addr: IpAddr, now: Instant) -> Duration {
+        let addr = origin(addr);
         if !self.by_addr.contains_key(&addr) && self.by_addr.len() >= MAX_TRACKED {
             self.by_addr.retain(|_, s| s.until > now);
             if self.by_addr.len() >= MAX_TRACKED {
@@ -138,7 +143,20 @@ impl Failures {
 
     /// Forgets `addr`'s failures after a right password.
     pub fn succeed(&mut self, addr: IpAddr) {
-        self.by_addr.remove(&addr);
+        self.by_addr.remove(&origin(addr));
+    }
+}
+
+/// The address that wrong passwords count against: an IPv6 client's /64 network, and
+/// an IPv4-mapped address (from a dual-stack listener) as the IPv4 address it is.
+fn origin(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            IpAddr::from(octets)
+        }
+        v4 => v4,
     }
 }
 
@@ -189,6 +207,18 @@ mod tests {
         assert_eq!(f.check(a, t1), Err(MAX_DELAY));
         f.succeed(a);
         assert_eq!(f.check(a, t1), Ok(()));
+    }
+
+    #[test]
+    fn an_ipv6_network_counts_as_one_address() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut f = Failures::default();
+        let now = Instant::now();
+        f.fail(ip("2001:db8::1"), now);
+        assert!(f.check(ip("2001:db8::2:3"), now).is_err(), "same /64");
+        assert!(f.check(ip("2001:db8:0:1::1"), now).is_ok(), "another /64");
+        f.fail(ip("::ffff:192.0.2.7"), now);
+        assert!(f.check(ip("192.0.2.7"), now).is_err(), "IPv4-mapped is IPv4");
     }
 
     #[test]

@@ -424,7 +424,8 @@ const SERVE_DESCRIPTION: &[&str] = &[
      server's user (and root) may use, with tchat ctl; never through a \
      network port. Users who know the --oper-password-file password become \
      operators in chat with /oper and may kick, ban, mute, /say and set the \
-     MOTD. Bans apply to new connections (address or network) and to nick \
+     MOTD; after a wrong /oper password the address must wait before its next \
+     attempt, as for --password-file. Bans apply to new connections (address or network) and to nick \
      claims (nick); --bans keeps them across restarts.",
 ];
 

@@ -356,8 +356,7 @@ fn oper_with_the_right_password_may_moderate_and_the_password_is_never_logged() 
     alice.expect("!!! /kick is for operators (see /oper)");
     alice.send("/oper wrong-guess");
     alice.expect("!!! wrong operator password");
-    alice.send("/oper s3cret-Pa55");
-    alice.expect("*** you are now an operator");
+    oper_when_admitted(&mut alice, "s3cret-Pa55");
     alice.send("/help");
     alice.expect("(operator) disconnect a user");
     alice.send("/whois carol");
@@ -374,6 +373,58 @@ fn oper_with_the_right_password_may_moderate_and_the_password_is_never_logged() 
     assert!(kick.contains("by=alice") && kick.contains("command=/kick"), "{kick}");
     let console = server.console_text();
     assert!(!console.contains("s3cret") && !console.contains("wrong-guess"), "{console}");
+    let _ = std::fs::remove_file(&password);
+}
+
+/// Sends `/oper PASSWORD` until the wrong-password backoff lets it through; returns
+/// how many attempts were refused as too soon. Panics after [`WAIT`].
+fn oper_when_admitted(c: &mut Client, password: &str) -> usize {
+    let deadline = Instant::now() + WAIT;
+    let mut refused = 0;
+    loop {
+        c.send(&format!("/oper {password}"));
+        let line = c.expect(" ");
+        if line.starts_with("*** you are now an operator") {
+            return refused;
+        }
+        assert_eq!(
+            line,
+            "!!! too many wrong operator passwords from your address; wait and try again"
+        );
+        refused += 1;
+        assert!(Instant::now() < deadline, "the /oper backoff never ended");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A wrong `/oper` makes the address wait (1 s, doubling) before its next attempt is
+/// even checked, on every connection from it, as for the server password; the guesses
+/// made meanwhile are all refused, the right password included.
+#[test]
+fn wrong_oper_passwords_slow_down_the_next_attempts() {
+    let password = temp_path("oper-password");
+    std::fs::write(&password, "s3cret-Pa55\n").unwrap();
+    let server = Server::start(&["--oper-password-file", password.to_str().unwrap()]);
+    let mut alice = server.text_client("alice");
+    let mut bob = server.text_client("bob");
+    let first_sent = Instant::now();
+    alice.send("/oper guess0");
+    assert_eq!(alice.expect("!!!"), "!!! wrong operator password");
+    for i in 1..8 {
+        alice.send(&format!("/oper guess{i}"));
+    }
+    alice.send("/oper s3cret-Pa55");
+    bob.send("/oper s3cret-Pa55");
+    let throttled = "!!! too many wrong operator passwords from your address; wait and try again";
+    for _ in 1..=8 {
+        assert_eq!(alice.expect("!!!"), throttled);
+    }
+    assert_eq!(bob.expect("!!!"), throttled, "the same address on another connection");
+    alice.sync();
+    oper_when_admitted(&mut bob, "s3cret-Pa55");
+    assert!(first_sent.elapsed() >= Duration::from_secs(1), "admitted before the 1 s wait");
+    let too_soon = server.wait_console_nth("reason=\"too soon\"", 9);
+    assert!(too_soon.contains("Operator login refused"), "{too_soon}");
     let _ = std::fs::remove_file(&password);
 }
 

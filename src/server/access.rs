@@ -107,7 +107,7 @@ impl Access {
             log.warn("Password missing", json!({"peer": peer.to_string()}));
             return Err(PASSWORD_REQUIRED);
         };
-        let ip = origin(peer.ip());
+        let ip = peer.ip();
         let now = std::time::Instant::now();
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(wait) = failures.check(ip, now) {
@@ -127,19 +127,6 @@ impl Access {
             json!({"peer": peer.to_string(), "next_try_ms": wait.as_millis() as u64}),
         );
         Err(PASSWORD_WRONG)
-    }
-}
-
-/// The address that wrong passwords count against: an IPv6 client's /64 network, since
-/// one host usually holds a whole /64 (as `--max-per-ip` counts).
-fn origin(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let mut octets = v6.octets();
-            octets[8..].fill(0);
-            IpAddr::from(octets)
-        }
-        v4 => v4,
     }
 }
 

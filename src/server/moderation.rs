@@ -6,10 +6,12 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use super::bans::{Ban, BanList, Target};
+use crate::auth::Failures;
 
 /// Longest MOTD file accepted, in bytes: it is sent to every client that joins.
 pub const MAX_MOTD: usize = 16 * 1024;
@@ -24,9 +26,26 @@ pub struct Moderation {
     motd_path: Option<PathBuf>,
     /// From `--oper-password-file`; `None`: nobody can `/oper`.
     oper_password: Option<Vec<u8>>,
+    /// Wrong `/oper` passwords per address: the server password's backoff, so that
+    /// guessing the operator password is as slow as guessing the server's.
+    oper_failures: Mutex<Failures>,
     stop: Notify,
     stop_reason: Mutex<Option<String>>,
 }
+
+/// Why an `/oper` attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperRefused {
+    /// The address must still wait this long after its last wrong password.
+    TooSoon(Duration),
+    /// A wrong password; the address must now wait this long before the next try.
+    Wrong(Duration),
+}
+
+/// The refusal while an address must wait after wrong operator passwords, worded as
+/// the server password's.
+pub const OPER_THROTTLED: &str =
+    "too many wrong operator passwords from your address; wait and try again";
 
 /// Files the moderation state is read from; see `tchat serve --help`.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +90,7 @@ impl Moderation {
             motd: Mutex::new(motd),
             motd_path: files.motd.clone(),
             oper_password,
+            oper_failures: Mutex::new(Failures::default()),
             stop: Notify::new(),
             stop_reason: Mutex::new(None),
         })
@@ -164,10 +184,20 @@ impl Moderation {
         self.oper_password.is_some()
     }
 
-    /// Compares `password` with the operator password in constant time (for equal
-    /// lengths), so the time taken tells nothing about how much of a guess was right.
-    pub fn check_oper(&self, password: &str) -> bool {
-        self.oper_password.as_deref().is_some_and(|p| constant_time_eq(p, password.as_bytes()))
+    /// Checks an `/oper` attempt from `ip`. While `ip` must wait after a wrong
+    /// password the attempt is refused unchecked ([`Failures`], as for `/pass`);
+    /// otherwise `password` is compared with the operator password in constant time
+    /// (for equal lengths), so the time taken tells nothing about how much of a guess
+    /// was right.
+    pub fn check_oper(&self, ip: IpAddr, password: &str) -> Result<(), OperRefused> {
+        let now = std::time::Instant::now();
+        let mut failures = lock(&self.oper_failures);
+        failures.check(ip, now).map_err(OperRefused::TooSoon)?;
+        if self.oper_password.as_deref().is_some_and(|p| constant_time_eq(p, password.as_bytes())) {
+            failures.succeed(ip);
+            return Ok(());
+        }
+        Err(OperRefused::Wrong(failures.fail(ip, now)))
     }
 
     /// Asks the server to stop, telling the clients `reason`.

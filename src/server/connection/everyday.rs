@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::Session;
 use crate::protocol::{EventKind, Request};
+use crate::server::moderation::{OPER_THROTTLED, OperRefused};
 use crate::server::operator::{self, Actor};
 
 impl Session {
@@ -111,18 +112,27 @@ impl Session {
             );
             return self.error("no_operators", "this server has no operators in chat".into());
         }
-        if hub.moderation.check_oper(password) {
-            hub.grant_oper(self.id);
-            hub.log
-                .info("Operator login", json!({"nick": self.nick, "peer": self.peer.to_string()}));
-            self.info("you are now an operator; /help lists your commands".into());
-        } else {
-            hub.log.warn(
-                "Operator login refused",
-                json!({"nick": self.nick, "peer": self.peer.to_string(), "reason": "wrong password"}),
-            );
-            self.error("bad_password", "wrong operator password".into());
-        }
+        let refused = match hub.moderation.check_oper(self.peer.ip(), password) {
+            Ok(()) => {
+                hub.grant_oper(self.id);
+                let meta = json!({"nick": self.nick, "peer": self.peer.to_string()});
+                hub.log.info("Operator login", meta);
+                return self.info("you are now an operator; /help lists your commands".into());
+            }
+            Err(refused) => refused,
+        };
+        let (reason, wait, code, text) = match refused {
+            OperRefused::TooSoon(wait) => ("too soon", wait, "throttled", OPER_THROTTLED),
+            OperRefused::Wrong(wait) => {
+                ("wrong password", wait, "bad_password", "wrong operator password")
+            }
+        };
+        hub.log.warn(
+            "Operator login refused",
+            json!({"nick": self.nick, "peer": self.peer.to_string(), "reason": reason,
+                   "wait_ms": wait.as_millis() as u64}),
+        );
+        self.error(code, text.into());
     }
 
     /// An operator command typed in chat; `typed` names it in the refusal.
