@@ -490,7 +490,8 @@ fn operator_commands(r: &mut Roff) {
         "Typed at the server's interactive console, given to tchat ctl (the leading / \
          may be left out) or, for kick, ban, unban, bans, mute, unmute, say and motd, \
          typed in chat by an operator. A duration is \
-         a number and s, m, h, d or w (90s, 10m, 2h, 7d). Everything an operator does \
+         a number and s, m, h, d or w (90s, 10m, 2h, 7d). An operator in chat may not \
+         ban their own nick or address. Everything an operator does \
          is logged with who did it.",
     )]);
     sentences(r, crate::server::operator::USAGE);

@@ -428,6 +428,36 @@ fn wrong_oper_passwords_slow_down_the_next_attempts() {
     let _ = std::fs::remove_file(&password);
 }
 
+/// An operator's `/ban` that covers their own nick or address is refused: it would
+/// disconnect them (and everyone else on 127.0.0.1). A ban of someone else still works.
+#[test]
+fn an_operator_cannot_ban_themselves_in_chat() {
+    let password = temp_path("oper-password");
+    std::fs::write(&password, "s3cret-Pa55\n").unwrap();
+    let server = Server::start(&["--oper-password-file", password.to_str().unwrap()]);
+    let mut alice = server.text_client("alice");
+    let mut bob = server.text_client("bob");
+    alice.send("/oper s3cret-Pa55");
+    alice.expect("*** you are now an operator");
+    alice.send("/ban 127.0.0.1 1m test");
+    assert_eq!(
+        alice.expect("!!!"),
+        "!!! not banning 127.0.0.1: it covers your address 127.0.0.1 and would disconnect \
+         you; the server's console or tchat ctl can"
+    );
+    alice.send("/ban 127.0.0.0/8");
+    assert!(alice.expect("!!!").starts_with("!!! not banning 127.0.0.0/8: it covers your address"));
+    alice.send("/ban ALICE spam");
+    assert!(alice.expect("!!!").starts_with("!!! not banning ALICE: it covers your nick alice"));
+    alice.send("/bans");
+    alice.expect("*** no bans");
+    alice.send("/ban bob 1m test");
+    alice.expect("*** banned bob for 1m");
+    bob.expect("!!! you were banned by alice: test");
+    alice.sync();
+    let _ = std::fs::remove_file(&password);
+}
+
 #[test]
 fn without_a_password_file_nobody_becomes_operator() {
     let server = Server::start(&[]);

@@ -3,6 +3,7 @@
 //! [`execute`] acts on the hub and answers in text, every action logged with who
 //! did it.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -58,8 +59,9 @@ pub enum Actor<'a> {
     Console,
     /// The control socket.
     Ctl,
-    /// An operator in chat, by nick.
-    Oper(&'a str),
+    /// An operator in chat: their nick, and the address they connect from, which
+    /// their own `/ban` may not cover.
+    Oper { nick: &'a str, ip: IpAddr },
 }
 
 impl Actor<'_> {
@@ -67,7 +69,7 @@ impl Actor<'_> {
         match self {
             Actor::Console => "console",
             Actor::Ctl => "ctl",
-            Actor::Oper(nick) => nick,
+            Actor::Oper { nick, .. } => nick,
         }
     }
 
@@ -77,7 +79,7 @@ impl Actor<'_> {
         !matches!(
             (self, command),
             (
-                Actor::Oper(_),
+                Actor::Oper { .. },
                 Command::Op(_) | Command::Deop(_) | Command::Shutdown(_) | Command::Reload
             )
         )
@@ -215,7 +217,7 @@ fn run(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
             let nick = hub.kick(nick, &why).ok_or_else(|| no_such_user(nick))?;
             Ok(format!("kicked {nick}"))
         }
-        Command::Ban { target, duration, reason } => ban(hub, who, target, duration, reason),
+        Command::Ban { target, duration, reason } => ban(hub, by, target, duration, reason),
         Command::Unban(target) => {
             let target = Target::parse(target).map_err(|e| e.to_string())?;
             match hub.moderation.unban(&target)? {
@@ -283,17 +285,18 @@ fn run(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
 
 fn ban(
     hub: &Hub,
-    who: &str,
+    by: Actor,
     target: &str,
     duration: Option<Duration>,
     reason: Option<&str>,
 ) -> Result<String, String> {
     let target = Target::parse(target).map_err(|e| e.to_string())?;
+    refuse_self_ban(by, &target)?;
     let ban = Ban {
         target: target.clone(),
         until: duration.map(|d| Timestamp::now() + d),
         reason: reason.map(crate::sanitize::sanitize),
-        by: who.to_owned(),
+        by: by.name().to_owned(),
         at: Timestamp::now(),
     };
     let saved = hub.moderation.ban(ban.clone());
@@ -307,6 +310,25 @@ fn ban(
         Ok(()) => Ok(answer),
         Err(e) => Err(format!("{answer}, but not saved: {e}")),
     }
+}
+
+/// An operator in chat may not ban their own nick or address: the ban would disconnect
+/// them at once (and, for a shared address such as 127.0.0.1, everyone else on it),
+/// leaving nobody in chat to lift it. The console and `tchat ctl` run on the server's
+/// host, by its admin, and may.
+fn refuse_self_ban(by: Actor, target: &Target) -> Result<(), String> {
+    let Actor::Oper { nick, ip } = by else { return Ok(()) };
+    let yours = if target.matches_nick(nick) {
+        format!("your nick {nick}")
+    } else if target.matches_ip(ip) {
+        format!("your address {}", ip.to_canonical())
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "not banning {target}: it covers {yours} and would disconnect you; \
+         the server's console or tchat ctl can"
+    ))
 }
 
 /// Disconnects the members `ban` covers, by nick or address, held-for-resume ones
@@ -419,8 +441,21 @@ mod tests {
     }
 
     #[test]
+    fn an_operator_in_chat_may_not_ban_themselves() {
+        let oper = Actor::Oper { nick: "Alice", ip: "::ffff:192.0.2.1".parse().unwrap() };
+        let t = |s: &str| Target::parse(s).unwrap();
+        let e = refuse_self_ban(oper, &t("alice")).unwrap_err();
+        assert!(e.starts_with("not banning alice: it covers your nick Alice"), "{e}");
+        let e = refuse_self_ban(oper, &t("192.0.2.0/24")).unwrap_err();
+        assert!(e.contains("covers your address 192.0.2.1 "), "{e}");
+        assert_eq!(refuse_self_ban(oper, &t("192.0.2.2")), Ok(()));
+        assert_eq!(refuse_self_ban(oper, &t("bob")), Ok(()));
+        assert_eq!(refuse_self_ban(Actor::Ctl, &t("192.0.2.0/24")), Ok(()));
+    }
+
+    #[test]
     fn operators_in_chat_cannot_run_the_server_commands() {
-        let oper = Actor::Oper("alice");
+        let oper = Actor::Oper { nick: "alice", ip: IpAddr::from([192, 0, 2, 1]) };
         assert!(oper.may(&Command::Kick { nick: "bob", reason: None }));
         assert!(!oper.may(&Command::Shutdown(None)));
         assert!(!oper.may(&Command::Op("bob")));

@@ -144,7 +144,7 @@ impl Session {
             return self.error("not_operator", format!("{name} is for operators (see /oper)"));
         }
         let nick = self.nick.clone();
-        match operator::execute(&hub, Actor::Oper(&nick), command) {
+        match operator::execute(&hub, Actor::Oper { nick: &nick, ip: self.peer.ip() }, command) {
             Ok(answer) => answer.lines().for_each(|line| self.info(line.to_owned())),
             Err(e) => self.error("operator", e),
         }
