@@ -51,7 +51,7 @@ Register-ArgumentCompleter -Native -CommandName 'tchat' -ScriptBlock {
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Server name shown in the welcome message')
             [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'TLS certificate chain (PEM, leaf first), reloaded when the file changes or on SIGHUP')
             [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'Private key (PEM) of --tls-cert')
-            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where the generated TLS key and certificate live [default: $XDG_STATE_HOME/tchat or ~/.local/state/tchat]')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where the generated TLS key and certificate and the console''s history live [default: $XDG_STATE_HOME/tchat or ~/.local/state/tchat]')
             [CompletionResult]::new('--plaintext', '--plaintext', [CompletionResultType]::ParameterName, 'Accept typed-line (non-TLS) connections from anywhere, only from loopback, or never')
             [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Require the password on the first line of FILE from every client (/pass PASSWORD)')
             [CompletionResult]::new('--password-timeout', '--password-timeout', [CompletionResultType]::ParameterName, 'With --password-file: close a connection that has not given the password this many seconds after connecting')

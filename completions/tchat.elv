@@ -47,7 +47,7 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand --name 'Server name shown in the welcome message'
             cand --tls-cert 'TLS certificate chain (PEM, leaf first), reloaded when the file changes or on SIGHUP'
             cand --tls-key 'Private key (PEM) of --tls-cert'
-            cand --state-dir 'Where the generated TLS key and certificate live [default: $XDG_STATE_HOME/tchat or ~/.local/state/tchat]'
+            cand --state-dir 'Where the generated TLS key and certificate and the console''s history live [default: $XDG_STATE_HOME/tchat or ~/.local/state/tchat]'
             cand --plaintext 'Accept typed-line (non-TLS) connections from anywhere, only from loopback, or never'
             cand --password-file 'Require the password on the first line of FILE from every client (/pass PASSWORD)'
             cand --password-timeout 'With --password-file: close a connection that has not given the password this many seconds after connecting'

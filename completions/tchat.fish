@@ -50,7 +50,7 @@ complete -c tchat -n "__fish_tchat_using_subcommand serve" -l max-rooms -d 'Most
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l name -d 'Server name shown in the welcome message' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l tls-cert -d 'TLS certificate chain (PEM, leaf first), reloaded when the file changes or on SIGHUP' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l tls-key -d 'Private key (PEM) of --tls-cert' -r -F
-complete -c tchat -n "__fish_tchat_using_subcommand serve" -l state-dir -d 'Where the generated TLS key and certificate live [default: $XDG_STATE_HOME/tchat or ~/.local/state/tchat]' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l state-dir -d 'Where the generated TLS key and certificate and the console\'s history live [default: $XDG_STATE_HOME/tchat or ~/.local/state/tchat]' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l plaintext -d 'Accept typed-line (non-TLS) connections from anywhere, only from loopback, or never' -r -f -a "allow\t'From anywhere (nc HOST 5555 works)'
 loopback\t'Only from the loopback address (nc on the server\'s own machine)'
 deny\t'Never: TLS only'"

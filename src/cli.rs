@@ -203,7 +203,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// Where the generated TLS key and certificate live [default: $XDG_STATE_HOME/tchat or ~/.local/state/tchat]
+    /// Where the generated TLS key and certificate and the console's history live [default: $XDG_STATE_HOME/tchat or ~/.local/state/tchat]
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 

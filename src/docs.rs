@@ -415,7 +415,7 @@ const SERVE_DESCRIPTION: &[&str] = &[
     "When standard input and output are a terminal, the console is also a \
      command line: the log scrolls above a tchat> prompt where the operator \
      commands are typed (/kick bob spamming), with Tab completion of commands \
-     and nicks and a history kept in $XDG_STATE_HOME/tchat/console_history. \
+     and nicks and a history kept in console_history in the state directory. \
      Ctrl-D, Ctrl-C on an empty line or losing the terminal stops the server \
      as SIGTERM does. Without a terminal, or when started in the background of \
      one (tchat serve &), the console is a plain log.",
@@ -645,12 +645,11 @@ fn files(r: &mut Roff, page: Page) {
             italic("~/.local/state/tchat"),
             roman("."),
         ]);
-        r.control("TP", []).text([italic("$XDG_STATE_HOME/tchat/console_history")]);
-        r.text([
-            roman("The interactive console's command history, mode 0600; else "),
-            italic("~/.local/state/tchat/console_history"),
-            roman(" (not moved by --state-dir)."),
-        ]);
+        r.control("TP", []).text([italic("STATE/console_history")]);
+        r.text([roman(
+            "The interactive console's command history, mode 0600, in the same STATE \
+             directory as the generated certificate.",
+        )]);
         r.control("TP", []).text([italic("FILE")]);
         r.text([
             roman("The session log given to tchat serve "),
@@ -703,7 +702,7 @@ fn environment(r: &mut Roff, page: Page) {
         Page::Tchat => vars.push((
             "XDG_STATE_HOME",
             "Where the client keeps its history and settings, and the server its generated \
-             certificate (unless --state-dir) and console history (see FILES).",
+             certificate and console history unless --state-dir is given (see FILES).",
         )),
         Page::Join => vars.push((
             "XDG_STATE_HOME",
@@ -711,8 +710,8 @@ fn environment(r: &mut Roff, page: Page) {
         )),
         Page::Serve => vars.push((
             "XDG_STATE_HOME",
-            "Where the server keeps its generated certificate (unless --state-dir) and \
-             its console history (see FILES).",
+            "Where the server keeps its generated certificate and its console history, \
+             unless --state-dir is given (see FILES).",
         )),
         Page::Ctl => {}
     }

@@ -46,8 +46,10 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     // service, CI), in the background of one (`tchat serve &`: setting its mode would
     // stop the server with SIGTTOU), or on a terminal rustyline does not support, it
     // stays a plain log.
-    let mut interactive =
-        tchat::terminal::in_foreground().then(|| Interactive::start(color).ok()).flatten();
+    let state_dir = args.state_dir.as_deref();
+    let mut interactive = tchat::terminal::in_foreground()
+        .then(|| Interactive::start(color, state_dir).ok())
+        .flatten();
     let out: Box<dyn Write + Send> = match interactive.as_mut().and_then(Interactive::log_out) {
         Some(printer) => Box::new(printer),
         None => Box::new(stdout),

@@ -13,10 +13,11 @@ use common::pty::{COLS, ROWS, Term};
 use common::state_dir::StateDir;
 use common::{Client, Server, WAIT};
 
-/// `tchat serve` on a pty, and the address it listens on (read off its screen).
-fn serve(state: &StateDir) -> (Term, SocketAddr) {
-    let args: Vec<String> =
+/// `tchat serve EXTRA…` on a pty, and the address it listens on (read off its screen).
+fn serve(state: &StateDir, extra: &[&str]) -> (Term, SocketAddr) {
+    let mut args: Vec<String> =
         ["serve", "--host", "127.0.0.1", "--port", "0"].map(String::from).to_vec();
+    args.extend(extra.iter().map(|a| a.to_string()));
     let term = Term::spawn(&args, state, ROWS, COLS);
     term.wait_text("Listening");
     let flat = term.flat();
@@ -28,7 +29,7 @@ fn serve(state: &StateDir) -> (Term, SocketAddr) {
 #[test]
 fn kick_and_ban_typed_at_the_console_take_effect_and_ctrl_d_stops_the_server() {
     let state = StateDir::new("console");
-    let (mut term, addr) = serve(&state);
+    let (mut term, addr) = serve(&state, &[]);
     term.wait_input("tchat> ");
     let mut alice = Client::connect_as(addr, "alice", WAIT);
     let mut bob = Client::connect_as(addr, "bob", WAIT);
@@ -78,6 +79,27 @@ fn kick_and_ban_typed_at_the_console_take_effect_and_ctrl_d_stops_the_server() {
     assert_ne!(flags & libc::ECHO, 0, "echo not restored");
     let history = std::fs::read_to_string(state.join("tchat/console_history")).unwrap();
     assert!(history.contains("kick bob spamming"), "{history}");
+}
+
+/// With `--state-dir`, the console's history is kept there, with the certificate,
+/// not in XDG_STATE_HOME.
+#[test]
+fn the_console_history_follows_the_state_dir() {
+    let state = StateDir::new("console-state-dir");
+    let custom = state.join("custom");
+    let (mut term, _addr) = serve(&state, &["--state-dir", custom.to_str().unwrap()]);
+    term.wait_input("tchat> ");
+    term.keys("/bans\r");
+    term.wait_text("no bans");
+    term.wait_input("tchat> ");
+    term.keys("\x04");
+    let status = term.wait_exit();
+    assert!(status.success(), "{status:?}; screen:\n{}", term.screen());
+    let history = std::fs::read_to_string(custom.join("console_history"))
+        .unwrap_or_else(|e| panic!("no console_history in --state-dir: {e}"));
+    assert!(history.contains("/bans"), "{history}");
+    assert!(custom.join("tls-cert.pem").exists(), "the certificate is there too");
+    assert!(!state.join("tchat").exists(), "XDG_STATE_HOME/tchat was made");
 }
 
 #[test]

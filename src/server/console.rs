@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -36,6 +36,9 @@ use crate::terminal::TerminalMode;
 
 /// The console's prompt.
 pub const PROMPT: &str = "tchat> ";
+
+/// The console's history file's name, in the state directory.
+const HISTORY_FILE: &str = "console_history";
 
 /// Most lines kept in the console's history file.
 const HISTORY_SIZE: usize = 1000;
@@ -240,8 +243,9 @@ pub struct Interactive {
 
 impl Interactive {
     /// Starts the console on the terminal; fails on a terminal rustyline does not
-    /// support (`TERM=dumb`), where the console stays a plain log.
-    pub fn start(color: bool) -> Result<Interactive, ReadlineError> {
+    /// support (`TERM=dumb`), where the console stays a plain log. Its history is kept
+    /// in `state_dir` (`--state-dir`), else in the [`crate::state_dir`].
+    pub fn start(color: bool, state_dir: Option<&Path>) -> Result<Interactive, ReadlineError> {
         let link = ConsoleLink::default();
         let config = rustyline::Config::builder()
             .max_history_size(HISTORY_SIZE)?
@@ -253,7 +257,7 @@ impl Interactive {
         let mut editor = Editor::with_config(config)?;
         editor.set_helper(Some(ConsoleHelper { link: link.clone(), color }));
         editor.bind_sequence(KeyEvent::ctrl('C'), EventHandler::Conditional(Box::new(CtrlC)));
-        let history = history_file();
+        let history = history_file(state_dir);
         if let Some(path) = &history {
             // A missing or unreadable file only costs the old history.
             let _ = editor.load_history(path);
@@ -291,9 +295,14 @@ impl Interactive {
     }
 }
 
-/// `console_history` in the [`crate::state_dir`], created private; `None` if it cannot be.
-fn history_file() -> Option<PathBuf> {
-    let path = crate::state_dir::file("console_history")?;
+/// `console_history` in `state_dir`, else in the [`crate::state_dir`], created
+/// private; `None` if it cannot be. With `--state-dir` the server keeps everything it
+/// remembers in one place, as a service's `StateDirectory=` expects.
+fn history_file(state_dir: Option<&Path>) -> Option<PathBuf> {
+    let path = match state_dir {
+        Some(dir) => dir.join(HISTORY_FILE),
+        None => crate::state_dir::file(HISTORY_FILE)?,
+    };
     crate::state_dir::prepare_private_file(&path).ok().map(|()| path)
 }
 
