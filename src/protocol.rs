@@ -12,6 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::sanitize::has_visible;
 
+/// The usage `/history 0` and `/history x` are refused with. A larger n than the most
+/// the server sends again ([`crate::server`]'s 200) is not refused but capped, with an
+/// info line that says so: ergo's CHATHISTORY also serves its maximum for a larger
+/// limit; 0 asks for nothing, likelier a slip than a wish.
+pub const HISTORY_USAGE: &str = "/history [n] (n is 1 to 200)";
+
 /// First word of the line that switches a connection to structured (JSON) mode:
 /// `/hello json [NICK]`. Only honoured as the first line a client sends.
 pub const HELLO: &str = "/hello";
@@ -236,7 +242,12 @@ impl<'a> Request<'a> {
             "/history" if args.is_empty() => Ok(Request::History(None)),
             "/history" => match args.parse::<usize>() {
                 Ok(n) if n > 0 => Ok(Request::History(Some(n))),
-                _ => usage("/history [n]"),
+                // Too many digits for a usize is more than the server sends anyway: it
+                // is capped as any large n is.
+                Err(_) if args.bytes().all(|b| b.is_ascii_digit()) => {
+                    Ok(Request::History(Some(usize::MAX)))
+                }
+                _ => usage(HISTORY_USAGE),
             },
             "/hello" => match args.split_whitespace().collect::<Vec<_>>().as_slice() {
                 [HELLO_MODE_JSON] => Ok(Request::Hello { nick: None, resume: None }),
@@ -974,8 +985,12 @@ mod tests {
         assert_eq!(p("/list x"), Err(ParseError::Usage("/list [all]")));
         assert_eq!(p("/hello xml"), Err(ParseError::Usage(HELLO_USAGE)));
         assert_eq!(p("/hello json bob resume t notanumber"), Err(ParseError::Usage(HELLO_USAGE)));
-        assert_eq!(p("/history 0"), Err(ParseError::Usage("/history [n]")));
-        assert_eq!(p("/history x"), Err(ParseError::Usage("/history [n]")));
+        assert_eq!(p("/history 0"), Err(ParseError::Usage(HISTORY_USAGE)));
+        assert_eq!(p("/history x"), Err(ParseError::Usage(HISTORY_USAGE)));
+        assert_eq!(p("/history -5"), Err(ParseError::Usage(HISTORY_USAGE)));
+        assert_eq!(p("/history 500"), Ok(Request::History(Some(500))));
+        assert_eq!(p("/history 99999999999999999999999"), Ok(Request::History(Some(usize::MAX))));
+        assert_eq!(p("/history 0").unwrap_err().to_string(), "usage: /history [n] (n is 1 to 200)");
         assert_eq!(p("/msg").unwrap_err().to_string(), "usage: /msg <user> <text>");
     }
 

@@ -79,6 +79,33 @@ fn a_joiner_sees_recent_public_events_marked_as_history_but_no_one_elses_private
     assert!(!seen.iter().any(|l| l.contains("secret")), "{seen:?}");
 }
 
+/// `/history` past the most the server sends (200) is capped and says so, as ergo's
+/// CHATHISTORY serves its maximum; `/history 0` is refused with the range.
+#[test]
+fn history_beyond_the_maximum_is_capped_with_a_note_and_zero_is_refused() {
+    let server = Server::start(&["--rate", "0"]);
+    let mut alice = server.text_client("alice");
+    let mut bob = server.text_client("bob");
+    for i in 0..205 {
+        alice.send(&format!("line {i}"));
+    }
+    bob.expect("<alice> line 204");
+    bob.send("/history 500");
+    let lines = bob.sync();
+    assert_eq!(
+        lines[0], "*** /history sends at most 200 lines at once; here are up to the last 200",
+        "{lines:?}"
+    );
+    let shown: Vec<&String> = lines.iter().filter(|l| l.contains("<alice> line ")).collect();
+    assert_eq!(shown.len(), 200, "{lines:?}");
+    assert!(shown[0].ends_with("<alice> line 5") && shown[199].ends_with("<alice> line 204"));
+    bob.send("/history 0");
+    assert_eq!(bob.next_line().unwrap(), "!!! usage: /history [n] (n is 1 to 200)");
+    bob.send("/history 200");
+    let lines = bob.sync();
+    assert!(lines[0].ends_with("<alice> line 5"), "no note below the maximum: {lines:?}");
+}
+
 #[test]
 fn ids_and_history_survive_a_restart_on_the_same_log() {
     let log = temp_path("restart.jsonl");

@@ -22,6 +22,7 @@ mod room_commands;
 
 use super::access::{self, Rejected};
 use super::close::linger;
+use super::history::MAX_HISTORY_REQUEST;
 use super::hub::{Hub, Joined, Removed, Skip};
 use super::intake::{Intake, Step};
 use super::outbox::{Batch, Outbox};
@@ -32,6 +33,9 @@ use crate::flood::Fakelag;
 use crate::framing::{Line, LineBuffer};
 use crate::protocol::{Event, EventKind, Request, Resume, help_entries_for};
 use crate::sanitize::{needs_sanitizing, sanitize};
+
+// `protocol::HISTORY_USAGE` and `/help` name this cap as 200: keep them in step.
+const _: () = assert!(MAX_HISTORY_REQUEST == 200);
 
 /// How long a new connection may take to send the hello line before it is welcomed in
 /// text mode. Short enough that an `nc` user does not notice, long enough for a
@@ -772,6 +776,12 @@ impl Session {
             }
             Request::History(n) => {
                 hub.log.info("Command", json!({"nick": self.nick, "command": "/history"}));
+                if n.is_some_and(|n| n > MAX_HISTORY_REQUEST) {
+                    self.info(format!(
+                        "/history sends at most {MAX_HISTORY_REQUEST} lines at once; \
+                         here are up to the last {MAX_HISTORY_REQUEST}"
+                    ));
+                }
                 if hub.history(self.id, n.unwrap_or(hub.config.replay.max(1))) == 0 {
                     self.info("no earlier events are kept".into());
                 }
