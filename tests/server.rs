@@ -600,7 +600,7 @@ fn sigterm_tells_clients_flushes_the_log_and_exits_zero() {
     assert!(
         a.read_to_close()
             .iter()
-            .any(|l| l == "*** Server shutting down: the server is shutting down"),
+            .any(|l| l == "*** Server shutting down: stopped by the server's administrator"),
         "{:?}",
         a.seen
     );

@@ -226,7 +226,7 @@ pub async fn run(
         console.hang_up();
     }
     hub.log.info("Shutting down", json!({"online": hub.online()}));
-    let reason = hub.moderation.stop_reason().unwrap_or("the server is shutting down".into());
+    let reason = hub.moderation.stop_reason();
     let notice = Event::now(EventKind::Shutdown { reason });
     hub.broadcast(&notice);
     hub.shut_down();

@@ -47,6 +47,11 @@ pub enum OperRefused {
 pub const OPER_THROTTLED: &str =
     "too many wrong operator passwords from your address; wait and try again";
 
+/// The reason clients are given when the server stops without one (SIGTERM, Ctrl-C,
+/// `shutdown` with no reason). Clients print it after `Server shutting down:`, so it
+/// says who, not that again.
+pub const STOP_REASON: &str = "stopped by the server's administrator";
+
 /// Files the moderation state is read from; see `tchat serve --help`.
 #[derive(Debug, Clone, Default)]
 pub struct Files {
@@ -200,9 +205,9 @@ impl Moderation {
         Err(OperRefused::Wrong(failures.fail(ip, now)))
     }
 
-    /// Asks the server to stop, telling the clients `reason`.
-    pub fn request_stop(&self, reason: String) {
-        *lock(&self.stop_reason) = Some(reason);
+    /// Asks the server to stop, telling the clients `reason` (`None`: [`STOP_REASON`]).
+    pub fn request_stop(&self, reason: Option<String>) {
+        *lock(&self.stop_reason) = reason;
         self.stop.notify_one();
     }
 
@@ -211,8 +216,10 @@ impl Moderation {
         self.stop.notified().await;
     }
 
-    pub fn stop_reason(&self) -> Option<String> {
-        lock(&self.stop_reason).clone()
+    /// What the clients are told when the server stops: the reason given to
+    /// `shutdown`, else [`STOP_REASON`] (signals, Ctrl-D at the console).
+    pub fn stop_reason(&self) -> String {
+        lock(&self.stop_reason).clone().unwrap_or_else(|| STOP_REASON.into())
     }
 }
 

@@ -271,7 +271,7 @@ fn run(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
             Ok(format!("{nick} is no longer an operator"))
         }
         Command::Shutdown(reason) => {
-            hub.moderation.request_stop(reason.unwrap_or("the server is shutting down").to_owned());
+            hub.moderation.request_stop(reason.map(str::to_owned));
             Ok("shutting down".into())
         }
         Command::Reload => reload(hub),
