@@ -153,6 +153,40 @@ fn the_generated_certificate_is_kept_and_fingerprint_prints_it() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{}\n", server.fingerprint));
 }
 
+/// The generated certificate's subject is `CN = tchat` (not rcgen's `rcgen self signed
+/// cert`) and its names are the host's name and localhost, as `openssl x509` shows them.
+#[test]
+fn the_generated_certificate_is_named_for_tchat_and_the_host() {
+    let state = StateDir::new("cert-names");
+    let dir = state.join("identity");
+    let out = Command::new(env!("CARGO_BIN_EXE_tchat"))
+        .args(["serve", "--fingerprint", "--state-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
+    let shown = Command::new("openssl")
+        .args(["x509", "-noout", "-subject", "-ext", "subjectAltName", "-in"])
+        .arg(dir.join("tls-cert.pem"))
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    // OpenSSL 3.0 writes `CN = tchat`, later versions `CN=tchat`.
+    let shown = String::from_utf8(shown.stdout).unwrap().replace(' ', "");
+    assert!(shown.contains("subject=CN=tchat\n"), "{shown}");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host = host.trim();
+    let names = shown.lines().last().unwrap();
+    if host.is_ascii() && host != "localhost" {
+        assert_eq!(names, format!("DNS:{host},DNS:localhost"), "{shown}");
+    } else {
+        assert_eq!(names, "DNS:localhost", "{shown}");
+    }
+}
+
 #[test]
 fn a_garbage_client_hello_leaves_the_server_serving() {
     let mut server = Server::start(&[]);

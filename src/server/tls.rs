@@ -189,13 +189,45 @@ fn ensure_generated(dir: &Path) -> Result<(), TlsError> {
         move |source| TlsError::Io { path, source }
     };
     create_private_dir(dir).map_err(io_err(dir))?;
-    // The name matters little: clients that cannot verify it pin the fingerprint.
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
-        .map_err(TlsError::Generate)?;
+    let key = rcgen::KeyPair::generate().map_err(TlsError::Generate)?;
+    let host = host_name();
+    let cert = generated_params(host.as_deref()).self_signed(&key).map_err(TlsError::Generate)?;
     // The key first: a certificate without its key would be loaded and fail.
-    write_private(&key_path, generated.signing_key.serialize_pem().as_bytes())
-        .map_err(io_err(&key_path))?;
-    write_private(&cert_path, generated.cert.pem().as_bytes()).map_err(io_err(&cert_path))
+    write_private(&key_path, key.serialize_pem().as_bytes()).map_err(io_err(&key_path))?;
+    write_private(&cert_path, cert.pem().as_bytes()).map_err(io_err(&cert_path))
+}
+
+/// The generated certificate's subject common name, what `openssl s_client` and
+/// browsers show for it (rcgen's default is `rcgen self signed cert`).
+const GENERATED_CN: &str = "tchat";
+
+/// The generated certificate's fields: subject `CN = tchat`, and as DNS names the
+/// host's name (what users most likely type to connect) and `localhost`. The names
+/// matter little, since clients that cannot verify them (tchat join, with its known
+/// hosts) pin the fingerprint, but a client that checks them then has a chance. A host
+/// name that is no valid DNS name (not ASCII) is left out.
+fn generated_params(host: Option<&str>) -> rcgen::CertificateParams {
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, GENERATED_CN);
+    let mut names: Vec<&str> = host.into_iter().filter(|h| *h != "localhost").collect();
+    names.push("localhost");
+    params.subject_alt_names = names
+        .into_iter()
+        .filter_map(|name| Some(rcgen::SanType::DnsName(name.try_into().ok()?)))
+        .collect();
+    params
+}
+
+/// This host's name (gethostname(2)), if it has a usable one.
+fn host_name() -> Option<String> {
+    #[cfg(unix)]
+    {
+        let name = nix::unistd::gethostname().ok()?.into_string().ok()?;
+        Some(name).filter(|n| !n.is_empty() && n != "(none)")
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 fn create_private_dir(dir: &Path) -> io::Result<()> {
@@ -246,6 +278,25 @@ mod tests {
             assert_eq!(mode(&dir.join(GENERATED_CERT)), 0o600);
         }
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_generated_certificate_names_tchat_and_the_host() {
+        let names = |params: &rcgen::CertificateParams| -> Vec<String> {
+            (params.subject_alt_names.iter())
+                .map(|san| match san {
+                    rcgen::SanType::DnsName(name) => name.as_str().to_owned(),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        let params = generated_params(Some("chat-box"));
+        let cn = params.distinguished_name.get(&rcgen::DnType::CommonName);
+        assert_eq!(cn, Some(&rcgen::DnValue::Utf8String("tchat".into())));
+        assert_eq!(names(&params), ["chat-box", "localhost"]);
+        assert_eq!(names(&generated_params(Some("localhost"))), ["localhost"]);
+        assert_eq!(names(&generated_params(Some("café"))), ["localhost"]);
+        assert_eq!(names(&generated_params(None)), ["localhost"]);
     }
 
     #[test]
