@@ -55,7 +55,7 @@ fn kick_and_ban_typed_at_the_console_take_effect_and_ctrl_d_stops_the_server() {
 
     let mut bob = Client::connect_as(addr, "bob", WAIT);
     term.keys("/ban bob 1h flooding\r");
-    bob.expect("!!! you were banned by console: flooding");
+    bob.expect("!!! you were banned by console for 1h 0m: flooding");
     bob.read_to_close();
     term.wait_text("banned bob for 1h 0m; disconnected bob");
     let mut again = Client::connect(addr);

@@ -95,8 +95,11 @@ fn ctl_bans_an_address_and_a_network_until_unbanned() {
 #[test]
 fn a_ban_with_a_duration_lapses() {
     let (server, socket) = server_with_ctl(&[]);
+    let mut alice = server.text_client("alice");
     let answer = ok(&socket, &["ban", "127.0.0.1", "2s", "cool", "off"]);
-    assert_eq!(answer, "banned 127.0.0.1 for 2s\n");
+    assert_eq!(answer, "banned 127.0.0.1 for 2s; disconnected alice\n");
+    // Told for how long, not only by whom.
+    assert_eq!(alice.expect("!!!"), "!!! you were banned by ctl for 2s: cool off");
     let mut refused = server.connect();
     let line = refused.next_line().unwrap();
     assert!(line.starts_with("!!! you are banned from this server until 20"), "{line}");
@@ -453,7 +456,7 @@ fn an_operator_cannot_ban_themselves_in_chat() {
     alice.expect("*** no bans");
     alice.send("/ban bob 1m test");
     alice.expect("*** banned bob for 1m");
-    bob.expect("!!! you were banned by alice: test");
+    assert_eq!(bob.expect("!!!"), "!!! you were banned by alice for 1m 0s: test");
     alice.sync();
     let _ = std::fs::remove_file(&password);
 }

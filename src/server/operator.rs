@@ -332,16 +332,27 @@ fn refuse_self_ban(by: Actor, target: &Target) -> Result<(), String> {
 }
 
 /// Disconnects the members `ban` covers, by nick or address, held-for-resume ones
-/// included ([`Hub::kick_banned`]): they are told `you were banned by WHO[: reason]`
+/// included ([`Hub::kick_banned`]): they are told `you were banned by WHO[ for
+/// SPAN][: reason]`
 /// and everyone else sees them leave with that reason. Returns their nicks. `by` and
 /// the reason are sanitized again: from a hand-edited file they reach every member.
 fn enforce(hub: &Hub, ban: &Ban) -> Vec<String> {
-    let by = crate::sanitize::sanitize(&ban.by);
-    let why = match &ban.reason {
-        Some(r) => format!("banned by {by}: {}", crate::sanitize::sanitize(r)),
-        None => format!("banned by {by}"),
-    };
-    hub.kick_banned(&ban.target, &why)
+    hub.kick_banned(&ban.target, &banned_why(ban, Timestamp::now()))
+}
+
+/// `banned by WHO[ for SPAN][: reason]`, SPAN the time left at `now`, rounded up to
+/// the second so that a ban made for 1h reads `1h 0m`, not `59m 59s`.
+fn banned_why(ban: &Ban, now: Timestamp) -> String {
+    let mut why = format!("banned by {}", crate::sanitize::sanitize(&ban.by));
+    if let Some(until) = ban.until {
+        let left = until.duration_since(now);
+        let secs = u64::try_from(left.as_secs()).unwrap_or(0) + u64::from(left.subsec_nanos() > 0);
+        why.push_str(&format!(" for {}", span(secs)));
+    }
+    if let Some(reason) = &ban.reason {
+        why.push_str(&format!(": {}", crate::sanitize::sanitize(reason)));
+    }
+    why
 }
 
 /// `; disconnected NICK, NICK` for an answer, or nothing when nobody was.
@@ -438,6 +449,27 @@ mod tests {
         }
         assert!(p("/frob").unwrap_err().contains("unknown command /frob"));
         assert_eq!(p("/bans x").unwrap_err(), "usage: /bans");
+    }
+
+    #[test]
+    fn a_banned_user_is_told_for_how_long() {
+        let at: Timestamp = "2026-01-01T12:00:00Z".parse().unwrap();
+        let ban = |until: Option<Timestamp>, reason: Option<&str>| Ban {
+            target: Target::parse("bob").unwrap(),
+            until,
+            reason: reason.map(str::to_owned),
+            by: "ctl".into(),
+            at,
+        };
+        let hour = at + Duration::from_secs(3600);
+        let just_after = at + Duration::from_millis(1);
+        assert_eq!(
+            banned_why(&ban(Some(hour), Some("rude")), just_after),
+            "banned by ctl for 1h 0m: rude"
+        );
+        assert_eq!(banned_why(&ban(Some(hour), None), at), "banned by ctl for 1h 0m");
+        assert_eq!(banned_why(&ban(None, Some("rude")), at), "banned by ctl: rude");
+        assert_eq!(banned_why(&ban(Some(at), None), hour), "banned by ctl for 0s");
     }
 
     #[test]
