@@ -151,6 +151,9 @@ fn a_nick_ban_survives_a_restart() {
     again.send("/nick MALLORY");
     assert_eq!(again.next_line().unwrap(), "!!! you are banned from this server: trolling");
     assert_eq!(again.next_line(), None);
+    // Logged for what it is, not as a shutdown.
+    let gone = server.wait_console_nth("Disconnected", 1);
+    assert!(gone.contains(r#"reason="banned nick""#), "{gone}");
     let mut other = server.text_client("alice");
     other.send("/nick mallory");
     other.expect("!!! you are banned from this server: trolling");

@@ -97,7 +97,9 @@ impl Session {
             json!({"peer": self.peer.to_string(), "nick": wanted, "reason": ban}),
         );
         self.error("banned", ban);
-        self.closing = Some(None);
+        // Never announced, so nobody sees a leave; the reason is for the log's
+        // `Disconnected` line.
+        self.closing = Some(Some("banned nick".into()));
         true
     }
 
