@@ -331,10 +331,13 @@ fn description(page: Page) -> Roff {
 /// The paragraphs of tchat(1)'s DESCRIPTION, one `.PP` each.
 const TCHAT_DESCRIPTION: &[&str] = &[
     "Run one server with tchat serve, then everyone joins it with tchat join \
-     HOST. Messages are public unless sent with /msg. The server keeps no \
-     account or password: a nickname belongs to whoever holds it until they \
-     leave.",
-    "See tchat-serve(1) and tchat-join(1) for each command; this \
+     HOST. Messages are public unless sent with /msg. There are no user \
+     accounts: a nickname belongs to whoever holds it until they leave. A \
+     server may ask every connection for one shared password (--password-file), \
+     and whoever knows the operator password (--oper-password-file) becomes an \
+     operator in chat with /oper; the server's own user runs the operator \
+     commands with tchat ctl.",
+    "See tchat-serve(1), tchat-join(1) and tchat-ctl(1) for each command; this \
      page gathers everything in one place.",
 ];
 
@@ -920,6 +923,24 @@ mod tests {
             for (usage, _) in protocol::COMMANDS {
                 assert!(text.contains(&usage.replace('-', "\\-")), "{usage} missing");
             }
+        }
+    }
+
+    /// tchat(1) once said the server keeps no password (wrong since --password-file and
+    /// /oper) and sent readers only to tchat-serve(1) and tchat-join(1).
+    #[test]
+    fn the_overview_page_names_the_passwords_and_every_other_page() {
+        let text = String::from_utf8(man_page(Page::Tchat)).unwrap();
+        // One line: the roff source wraps its lines anywhere.
+        let description = text.split(".SH OPTIONS").next().unwrap();
+        let description = description.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(!description.contains("no account or password"), "{description}");
+        for needle in ["\\-\\-password\\-file", "\\-\\-oper\\-password\\-file", "/oper"] {
+            assert!(description.contains(needle), "{needle} missing:\n{description}");
+        }
+        for page in [Page::Serve, Page::Join, Page::Ctl] {
+            let reference = format!("{}(1)", page.name().replace('-', "\\-"));
+            assert!(description.contains(&reference), "{reference} missing:\n{description}");
         }
     }
 
