@@ -134,6 +134,22 @@ pub fn man_page(page: Page) -> Vec<u8> {
         None => Man::new(cmd),
     };
 
+    let mut out = title(page);
+    render(&mut out, |w| man.render_name_section(w));
+    render(&mut out, |w| man.render_synopsis_section(w));
+    render(&mut out, |w| man.render_description_section(w));
+    roff(&mut out, &description(page));
+    render(&mut out, |w| man.render_options_section(w));
+    if page == Page::Tchat {
+        render(&mut out, |w| man.render_subcommands_section(w));
+        subcommand_options(&mut out, &root);
+    }
+    roff(&mut out, &hand_written_sections(page));
+    tidy(&out)
+}
+
+/// The page's preamble: roff's own, the title line and the text settings.
+fn title(page: Page) -> Vec<u8> {
     // The title line is written by hand: clap_mangen leaves an empty date unquoted, which
     // shifts the later fields. The date stays empty on purpose, so that a render depends
     // on nothing but the sources.
@@ -148,27 +164,28 @@ pub fn man_page(page: Page) -> Vec<u8> {
     // Ragged right and no hyphenation, as asciidoctor does: justified text and a
     // hyphen inside an option name (--an-nounce-limit) both read badly in a terminal.
     out.extend_from_slice(b".nh\n.ad l\n");
-    render(&mut out, |w| man.render_name_section(w));
-    render(&mut out, |w| man.render_synopsis_section(w));
-    render(&mut out, |w| man.render_description_section(w));
-    roff(&mut out, &description(page));
-    render(&mut out, |w| man.render_options_section(w));
-    if page == Page::Tchat {
-        render(&mut out, |w| man.render_subcommands_section(w));
-        // The top-level page is the whole reference: every subcommand's options too.
-        for (sub, heading) in [
-            ("serve", "tchat serve options"),
-            ("join", "tchat join options"),
-            ("ctl", "tchat ctl options"),
-        ] {
-            let sub = root
-                .find_subcommand(sub)
-                .expect("documented subcommand exists")
-                .clone()
-                .mut_args(|arg| arg.help_heading(heading));
-            render(&mut out, |w| Man::new(sub).render_options_section(w));
-        }
+    out
+}
+
+/// The top-level page is the whole reference: every subcommand's options too, each
+/// under its own heading.
+fn subcommand_options(out: &mut Vec<u8>, root: &clap::Command) {
+    for (sub, heading) in [
+        ("serve", "tchat serve options"),
+        ("join", "tchat join options"),
+        ("ctl", "tchat ctl options"),
+    ] {
+        let sub = root
+            .find_subcommand(sub)
+            .expect("documented subcommand exists")
+            .clone()
+            .mut_args(|arg| arg.help_heading(heading));
+        render(out, |w| Man::new(sub).render_options_section(w));
     }
+}
+
+/// The sections clap_mangen does not render, those that apply to `page`.
+fn hand_written_sections(page: Page) -> Roff {
     let mut extra = Roff::new();
     if matches!(page, Page::Tchat | Page::Join) {
         in_chat_commands(&mut extra);
@@ -185,8 +202,7 @@ pub fn man_page(page: Page) -> Vec<u8> {
     exit_status(&mut extra, page);
     examples(&mut extra, page);
     see_also(&mut extra, page);
-    roff(&mut out, &extra);
-    tidy(&out)
+    extra
 }
 
 /// The SYNOPSIS of a subcommand's page: `tchat serve [--host HOST] [-p|--port PORT] …`,
@@ -599,90 +615,105 @@ fn session_log(r: &mut Roff) {
 fn files(r: &mut Roff, page: Page) {
     r.control("SH", ["FILES"]);
     if matches!(page, Page::Tchat | Page::Join) {
-        r.control("TP", []).text([italic("$XDG_STATE_HOME/tchat/history")]);
-        r.text([
-            roman(
-                "The input history of tchat join, kept across runs. It is created with \
-                 mode 0600, since it holds private messages. If XDG_STATE_HOME is unset or \
-                 not an absolute path, the file is ",
-            ),
-            italic("~/.local/state/tchat/history"),
-            roman(". "),
-            bold("--no-history"),
-            roman(" neither reads nor writes it."),
-        ]);
-        r.control("TP", []).text([italic("$XDG_STATE_HOME/tchat/servers.json")]);
-        r.text([
-            roman("tchat join's settings per server (/ignore and /bell), mode 0600; else "),
-            italic("~/.local/state/tchat/servers.json"),
-            roman("."),
-        ]);
-        r.control("TP", []).text([italic("$XDG_DATA_HOME/tchat/known_hosts")]);
-        r.text([
-            roman(
-                "The servers' certificate fingerprints tchat join trusts, one HOST:PORT \
-                 SHA256:... per line, as ssh keeps host keys; mode 0600. If XDG_DATA_HOME \
-                 is unset or not an absolute path, the file is ",
-            ),
-            italic("~/.local/share/tchat/known_hosts"),
-            roman("."),
-        ]);
+        client_files(r);
     }
     if matches!(page, Page::Tchat | Page::Serve) {
-        r.control("TP", []).text([
-            italic("STATE/tls-cert.pem"),
-            roman(", "),
-            italic("STATE/tls-key.pem"),
-        ]);
-        r.text([
-            roman(
-                "The self-signed certificate and its key that tchat serve generates on \
+        server_files(r);
+    }
+    if page != Page::Join {
+        control_socket_file(r);
+    }
+}
+
+/// FILES entries of tchat join: input history, per-server settings, known hosts.
+fn client_files(r: &mut Roff) {
+    r.control("TP", []).text([italic("$XDG_STATE_HOME/tchat/history")]);
+    r.text([
+        roman(
+            "The input history of tchat join, kept across runs. It is created with \
+                 mode 0600, since it holds private messages. If XDG_STATE_HOME is unset or \
+                 not an absolute path, the file is ",
+        ),
+        italic("~/.local/state/tchat/history"),
+        roman(". "),
+        bold("--no-history"),
+        roman(" neither reads nor writes it."),
+    ]);
+    r.control("TP", []).text([italic("$XDG_STATE_HOME/tchat/servers.json")]);
+    r.text([
+        roman("tchat join's settings per server (/ignore and /bell), mode 0600; else "),
+        italic("~/.local/state/tchat/servers.json"),
+        roman("."),
+    ]);
+    r.control("TP", []).text([italic("$XDG_DATA_HOME/tchat/known_hosts")]);
+    r.text([
+        roman(
+            "The servers' certificate fingerprints tchat join trusts, one HOST:PORT \
+                 SHA256:... per line, as ssh keeps host keys; mode 0600. If XDG_DATA_HOME \
+                 is unset or not an absolute path, the file is ",
+        ),
+        italic("~/.local/share/tchat/known_hosts"),
+        roman("."),
+    ]);
+}
+
+/// FILES entries of tchat serve: the generated certificate, console history, --save, --bans.
+fn server_files(r: &mut Roff) {
+    r.control("TP", []).text([
+        italic("STATE/tls-cert.pem"),
+        roman(", "),
+        italic("STATE/tls-key.pem"),
+    ]);
+    r.text([
+        roman(
+            "The self-signed certificate and its key that tchat serve generates on \
                  first start when no ",
-            ),
-            bold("--tls-cert"),
-            roman(" is given, and keeps (directory 0700, files 0600). STATE is "),
-            bold("--state-dir"),
-            roman(", else "),
-            italic("$XDG_STATE_HOME/tchat"),
-            roman(", else "),
-            italic("~/.local/state/tchat"),
-            roman("."),
-        ]);
-        r.control("TP", []).text([italic("STATE/console_history")]);
-        r.text([roman(
-            "The interactive console's command history, mode 0600, in the same STATE \
+        ),
+        bold("--tls-cert"),
+        roman(" is given, and keeps (directory 0700, files 0600). STATE is "),
+        bold("--state-dir"),
+        roman(", else "),
+        italic("$XDG_STATE_HOME/tchat"),
+        roman(", else "),
+        italic("~/.local/state/tchat"),
+        roman("."),
+    ]);
+    r.control("TP", []).text([italic("STATE/console_history")]);
+    r.text([roman(
+        "The interactive console's command history, mode 0600, in the same STATE \
              directory as the generated certificate.",
-        )]);
-        r.control("TP", []).text([italic("FILE")]);
-        r.text([
-            roman("The session log given to tchat serve "),
-            bold("--save"),
-            roman(
-                "; it is opened for appending and created if needed, with mode 0600 (it \
+    )]);
+    r.control("TP", []).text([italic("FILE")]);
+    r.text([
+        roman("The session log given to tchat serve "),
+        bold("--save"),
+        roman(
+            "; it is opened for appending and created if needed, with mode 0600 (it \
                  holds private messages); an existing file keeps its mode. See SESSION LOG.",
-            ),
-        ]);
-        r.control("TP", []).text([italic("BANS")]);
-        r.text([
-            roman("The file given to "),
-            bold("--bans"),
-            roman(
-                ": one JSON object per line (kind nick, addr or net; target, as typed to \
+        ),
+    ]);
+    r.control("TP", []).text([italic("BANS")]);
+    r.text([
+        roman("The file given to "),
+        bold("--bans"),
+        roman(
+            ": one JSON object per line (kind nick, addr or net; target, as typed to \
                  ban: a nick, 203.0.113.9 or 198.51.100.0/24; until, \
                  null for a permanent ban; reason; by; at), replaced whole on every change \
                  and read again on SIGHUP. Created with mode 0600 (it holds addresses); an \
                  existing file keeps its mode.",
-            ),
-        ]);
-    }
-    if page != Page::Join {
-        r.control("TP", []).text([italic("$XDG_RUNTIME_DIR/tchat/control.sock")]);
-        r.text([roman(
-            "The control socket, unless --control-socket names another; under systemd \
+        ),
+    ]);
+}
+
+/// The control socket's FILES entry, on every page but tchat join's.
+fn control_socket_file(r: &mut Roff) {
+    r.control("TP", []).text([italic("$XDG_RUNTIME_DIR/tchat/control.sock")]);
+    r.text([roman(
+        "The control socket, unless --control-socket names another; under systemd \
              $RUNTIME_DIRECTORY/control.sock. tchat ctl falls back to \
              /run/tchat/control.sock, where the systemd unit puts it.",
-        )]);
-    }
+    )]);
 }
 
 fn environment(r: &mut Roff, page: Page) {
