@@ -162,22 +162,8 @@ pub async fn run(
 ) -> io::Result<()> {
     let addr = listener.local_addr()?;
     let moderation = moderation::Moderation::load(&config.files).map_err(io::Error::other)?;
-    let control = match ControlSocket::bind(config.control_socket.as_deref()) {
-        Ok(control) => control,
-        Err(e) if !config.control_socket_required => {
-            log.warn("No control socket", json!({"error": e.to_string()}));
-            ControlSocket::bind(None)?
-        }
-        Err(e) => return Err(e),
-    };
-    let mut listening = json!({"addr": addr.to_string(), "version": env!("CARGO_PKG_VERSION"), "max_clients": config.max_clients});
-    if let Some(tls) = &config.access.tls {
-        listening["fingerprint"] = tls.certs.fingerprint().to_string().into();
-    }
-    log.info("Listening", listening);
-    if let Some(path) = control.path() {
-        log.info("Control socket", json!({"path": path.display().to_string()}));
-    }
+    let control = bind_control(&config, &log)?;
+    log_listening(&log, addr, &config, &control);
     // Stops with the runtime; it holds no connection and nothing to flush.
     let watcher = config.access.tls.clone().map(|tls| tokio::spawn(tls.watch(log.clone())));
     let reload = config.reload.clone();
@@ -225,6 +211,39 @@ pub async fn run(
     if let Some(console) = &console {
         console.hang_up();
     }
+    wind_down(&hub, tasks).await;
+    Ok(())
+}
+
+/// The control socket `config` asks for. The default one is skipped with a warning when
+/// it cannot be bound; one named by `--control-socket` is required.
+fn bind_control(config: &Config, log: &EventLog) -> io::Result<ControlSocket> {
+    match ControlSocket::bind(config.control_socket.as_deref()) {
+        Ok(control) => Ok(control),
+        Err(e) if !config.control_socket_required => {
+            log.warn("No control socket", json!({"error": e.to_string()}));
+            ControlSocket::bind(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The start's log lines: where the server listens (with the certificate's fingerprint
+/// under TLS) and where its control socket is.
+fn log_listening(log: &EventLog, addr: SocketAddr, config: &Config, control: &ControlSocket) {
+    let mut listening = json!({"addr": addr.to_string(), "version": env!("CARGO_PKG_VERSION"), "max_clients": config.max_clients});
+    if let Some(tls) = &config.access.tls {
+        listening["fingerprint"] = tls.certs.fingerprint().to_string().into();
+    }
+    log.info("Listening", listening);
+    if let Some(path) = control.path() {
+        log.info("Control socket", json!({"path": path.display().to_string()}));
+    }
+}
+
+/// Tells every client the server is shutting down (with the operator's reason), then
+/// waits for every task to flush and finish.
+async fn wind_down(hub: &Hub, tasks: TaskTracker) {
     hub.log.info("Shutting down", json!({"online": hub.online()}));
     let reason = hub.moderation.stop_reason();
     let notice = Event::now(EventKind::Shutdown { reason });
@@ -233,7 +252,6 @@ pub async fn run(
     tasks.close();
     tasks.wait().await;
     hub.log.info("Server stopped", json!({}));
-    Ok(())
 }
 
 /// The history to start with: with `--save`, ids continue after the last one logged and
