@@ -339,22 +339,13 @@ async fn session_loop(
                     let answered = *quitting && out.is_empty() && write_failed.is_none();
                     return if answered { Ok(()) } else { Err(ClientError::Closed) };
                 }
-                let mut answers = Vec::new();
-                lines.feed(&buf[..n], |line| on_line(line, &mut answers));
-                // Lines typed while offline never hold a /quit (it ends the wait).
-                for line in &answers {
-                    out.push_input(line);
-                }
+                answer(&mut lines, &buf[..n], &mut on_line, &mut out);
                 if *quitting && write_failed.is_none() {
                     deadline.as_mut().reset(after(QUIT_TIMEOUT));
                 }
             }
             written = writer.write(out.pending()), if !out.is_empty() && write_failed.is_none() => {
-                match written {
-                    Ok(n) if n > 0 => out.advance(n),
-                    Ok(_) => write_failed = Some(std::io::ErrorKind::WriteZero.into()),
-                    Err(e) => write_failed = Some(e),
-                }
+                write_failed = take_written(written, &mut out);
                 if write_failed.is_some() {
                     deadline.as_mut().reset(after(READ_AFTER_WRITE_FAILED));
                 }
@@ -365,14 +356,7 @@ async fn session_loop(
                 deadline.as_mut().reset(after(QUIT_TIMEOUT));
             }
             next = input.recv(), if input_open && !*quitting && !out.is_full() => {
-                let line = match next {
-                    Some(Input::Line(line)) => line,
-                    Some(Input::Quit) | None => {
-                        input_open = false;
-                        "/quit".to_owned()
-                    }
-                };
-                if out.push_input(&line) {
+                if out.push_input(&input_line(next, &mut input_open)) {
                     *quitting = true;
                     if write_failed.is_none() {
                         deadline.as_mut().reset(after(QUIT_TIMEOUT));
@@ -385,6 +369,47 @@ async fn session_loop(
                     None => ClientError::QuitUnanswered,
                 });
             }
+        }
+    }
+}
+
+/// Passes each whole line of `bytes` from the server to `on_line` and queues the lines
+/// it answers with.
+fn answer(
+    lines: &mut LineBuffer,
+    bytes: &[u8],
+    on_line: &mut impl FnMut(Line<'_>, &mut Vec<String>),
+    out: &mut Outgoing,
+) {
+    let mut answers = Vec::new();
+    lines.feed(bytes, |line| on_line(line, &mut answers));
+    // Lines typed while offline never hold a /quit (it ends the wait).
+    for line in &answers {
+        out.push_input(line);
+    }
+}
+
+/// Takes what a write sent off `out`; the error that ends writing if it failed (a write
+/// of 0 bytes included).
+fn take_written(written: std::io::Result<usize>, out: &mut Outgoing) -> Option<std::io::Error> {
+    match written {
+        Ok(n) if n > 0 => {
+            out.advance(n);
+            None
+        }
+        Ok(_) => Some(std::io::ErrorKind::WriteZero.into()),
+        Err(e) => Some(e),
+    }
+}
+
+/// The line to send for the UI's `next` input: the end of input (or the UI's quit) is a
+/// `/quit`, after which the input is not read again.
+fn input_line(next: Option<Input>, input_open: &mut bool) -> String {
+    match next {
+        Some(Input::Line(line)) => line,
+        Some(Input::Quit) | None => {
+            *input_open = false;
+            "/quit".to_owned()
         }
     }
 }
