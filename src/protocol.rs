@@ -210,6 +210,12 @@ impl<'a> Request<'a> {
             Some((word, args)) => (word, args.trim_start()),
             None => (rest, ""),
         };
+        Request::command(line, word, args)
+    }
+
+    /// The command table: `/word args`, `line` being the whole line as typed (without
+    /// trailing white space), `word` the command name as typed (without its `/`).
+    fn command(line: &'a str, word: &'a str, args: &'a str) -> Result<Request<'a>, ParseError> {
         let usage = |u: &'static str| Err(ParseError::Usage(u));
         // `line` without the arguments: the `/word` as typed.
         match canonical(&line[..word.len() + 1]).as_str() {
@@ -240,27 +246,8 @@ impl<'a> Request<'a> {
             "/help" if args.is_empty() => Ok(Request::Help),
             "/help" => usage("/help"),
             "/history" if args.is_empty() => Ok(Request::History(None)),
-            "/history" => match args.parse::<usize>() {
-                Ok(n) if n > 0 => Ok(Request::History(Some(n))),
-                // Too many digits for a usize is more than the server sends anyway: it
-                // is capped as any large n is.
-                Err(_) if args.bytes().all(|b| b.is_ascii_digit()) => {
-                    Ok(Request::History(Some(usize::MAX)))
-                }
-                _ => usage(HISTORY_USAGE),
-            },
-            "/hello" => match args.split_whitespace().collect::<Vec<_>>().as_slice() {
-                [HELLO_MODE_JSON] => Ok(Request::Hello { nick: None, resume: None }),
-                [HELLO_MODE_JSON, nick] => Ok(Request::Hello { nick: Some(nick), resume: None }),
-                [HELLO_MODE_JSON, nick, HELLO_RESUME, token, last_id] => match last_id.parse() {
-                    Ok(last_id) => Ok(Request::Hello {
-                        nick: Some(nick),
-                        resume: Some(Resume { token, last_id }),
-                    }),
-                    Err(_) => usage(HELLO_USAGE),
-                },
-                _ => usage(HELLO_USAGE),
-            },
+            "/history" => history(args),
+            "/hello" => hello(args),
             "/reply" if args.is_empty() => usage("/reply <text>"),
             "/reply" => visible(args).map(Request::Reply),
             "/away" => Ok(Request::Away(args)),
@@ -280,6 +267,35 @@ impl<'a> Request<'a> {
 }
 
 const HELLO_USAGE: &str = "/hello json [nick [resume token last_id]]";
+
+/// `/history n`'s arguments: n > 0 events.
+fn history(args: &str) -> Result<Request<'_>, ParseError> {
+    match args.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(Request::History(Some(n))),
+        // Too many digits for a usize is more than the server sends anyway: it is capped
+        // as any large n is.
+        Err(_) if args.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(Request::History(Some(usize::MAX)))
+        }
+        _ => Err(ParseError::Usage(HISTORY_USAGE)),
+    }
+}
+
+/// `/hello`'s arguments: the mode, then optionally the nick, then optionally a resume.
+fn hello(args: &str) -> Result<Request<'_>, ParseError> {
+    let usage = Err(ParseError::Usage(HELLO_USAGE));
+    match args.split_whitespace().collect::<Vec<_>>().as_slice() {
+        [HELLO_MODE_JSON] => Ok(Request::Hello { nick: None, resume: None }),
+        [HELLO_MODE_JSON, nick] => Ok(Request::Hello { nick: Some(nick), resume: None }),
+        [HELLO_MODE_JSON, nick, HELLO_RESUME, token, last_id] => match last_id.parse() {
+            Ok(last_id) => {
+                Ok(Request::Hello { nick: Some(nick), resume: Some(Resume { token, last_id }) })
+            }
+            Err(_) => usage,
+        },
+        _ => usage,
+    }
+}
 
 /// `text` if a reader would see something of it.
 fn visible(text: &str) -> Result<&str, ParseError> {
