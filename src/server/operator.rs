@@ -209,32 +209,11 @@ pub fn execute(hub: &Hub, by: Actor, command: Command) -> Result<String, String>
 fn run(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
     let who = by.name();
     match command {
-        Command::Kick { nick, reason } => {
-            let why = match reason {
-                Some(r) => format!("kicked by {who}: {r}"),
-                None => format!("kicked by {who}"),
-            };
-            let nick = hub.kick(nick, &why).ok_or_else(|| no_such_user(nick))?;
-            Ok(format!("kicked {nick}"))
-        }
+        Command::Kick { nick, reason } => kick(hub, who, nick, reason),
         Command::Ban { target, duration, reason } => ban(hub, by, target, duration, reason),
-        Command::Unban(target) => {
-            let target = Target::parse(target).map_err(|e| e.to_string())?;
-            match hub.moderation.unban(&target)? {
-                true => Ok(format!("unbanned {target}")),
-                false => Err(format!("{target} is not banned")),
-            }
-        }
+        Command::Unban(target) => unban(hub, target),
         Command::Bans => Ok(list_bans(hub)),
-        Command::Mute { nick, duration } => {
-            let until = duration.map(|d| Timestamp::now() + d);
-            let nick =
-                hub.mute(nick, Some(Mute { until }), who).ok_or_else(|| no_such_user(nick))?;
-            Ok(match duration {
-                Some(d) => format!("muted {nick} for {}", span(d.as_secs())),
-                None => format!("muted {nick} until /unmute"),
-            })
-        }
+        Command::Mute { nick, duration } => mute(hub, who, nick, duration),
         Command::Unmute(nick) => {
             let nick = hub.mute(nick, None, who).ok_or_else(|| no_such_user(nick))?;
             Ok(format!("unmuted {nick}"))
@@ -250,18 +229,8 @@ fn run(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
             hub.moderation.set_motd(crate::sanitize::sanitize(text));
             Ok("message of the day set".into())
         }
-        Command::List => {
-            let rows = hub.roster();
-            Ok(match rows.len() {
-                0 => "nobody online".into(),
-                n => format!("{n} online: {}", rows.join(", ")),
-            })
-        }
-        Command::Whois(nick) => {
-            let answer = hub.whois(nick, true).ok_or_else(|| no_such_user(nick))?;
-            let text = Event::now(answer).text_line("");
-            Ok(text.lines().map(|l| l.trim_start_matches("*** ")).collect::<Vec<_>>().join("\n"))
-        }
+        Command::List => Ok(list_online(hub)),
+        Command::Whois(nick) => whois(hub, nick),
         Command::Op(nick) => {
             let nick = hub.set_oper(nick, true, who).ok_or_else(|| no_such_user(nick))?;
             Ok(format!("{nick} is now an operator"))
@@ -275,12 +244,59 @@ fn run(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
             Ok("shutting down".into())
         }
         Command::Reload => reload(hub),
-        Command::Help => Ok(USAGE
-            .iter()
-            .map(|(usage, description)| format!("{usage:42}  {description}"))
-            .collect::<Vec<_>>()
-            .join("\n")),
+        Command::Help => Ok(help()),
     }
+}
+
+fn kick(hub: &Hub, who: &str, nick: &str, reason: Option<&str>) -> Result<String, String> {
+    let why = match reason {
+        Some(r) => format!("kicked by {who}: {r}"),
+        None => format!("kicked by {who}"),
+    };
+    let nick = hub.kick(nick, &why).ok_or_else(|| no_such_user(nick))?;
+    Ok(format!("kicked {nick}"))
+}
+
+fn unban(hub: &Hub, target: &str) -> Result<String, String> {
+    let target = Target::parse(target).map_err(|e| e.to_string())?;
+    match hub.moderation.unban(&target)? {
+        true => Ok(format!("unbanned {target}")),
+        false => Err(format!("{target} is not banned")),
+    }
+}
+
+fn mute(hub: &Hub, who: &str, nick: &str, duration: Option<Duration>) -> Result<String, String> {
+    let until = duration.map(|d| Timestamp::now() + d);
+    let nick = hub.mute(nick, Some(Mute { until }), who).ok_or_else(|| no_such_user(nick))?;
+    Ok(match duration {
+        Some(d) => format!("muted {nick} for {}", span(d.as_secs())),
+        None => format!("muted {nick} until /unmute"),
+    })
+}
+
+fn list_online(hub: &Hub) -> String {
+    let rows = hub.roster();
+    match rows.len() {
+        0 => "nobody online".into(),
+        n => format!("{n} online: {}", rows.join(", ")),
+    }
+}
+
+/// The whois answer as the text protocol words it, one field a line, without the
+/// `*** ` of chat lines.
+fn whois(hub: &Hub, nick: &str) -> Result<String, String> {
+    let answer = hub.whois(nick, true).ok_or_else(|| no_such_user(nick))?;
+    let text = Event::now(answer).text_line("");
+    Ok(text.lines().map(|l| l.trim_start_matches("*** ")).collect::<Vec<_>>().join("\n"))
+}
+
+/// Every operator command with its usage, aligned.
+fn help() -> String {
+    USAGE
+        .iter()
+        .map(|(usage, description)| format!("{usage:42}  {description}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn ban(
