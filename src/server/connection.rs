@@ -774,34 +774,9 @@ impl Session {
                 let id = hub.to_room(self.id, event, Skip::Nobody);
                 hub.log.info("Action", self.room_message_meta(text, id));
             }
-            Request::History(n) => {
-                hub.log.info("Command", json!({"nick": self.nick, "command": "/history"}));
-                if n.is_some_and(|n| n > MAX_HISTORY_REQUEST) {
-                    self.info(format!(
-                        "/history sends at most {MAX_HISTORY_REQUEST} lines at once; \
-                         here are up to the last {MAX_HISTORY_REQUEST}"
-                    ));
-                }
-                if hub.history(self.id, n.unwrap_or(hub.config.replay.max(1))) == 0 {
-                    self.info("no earlier events are kept".into());
-                }
-            }
+            Request::History(n) => self.history(n),
             Request::Msg { to, text } => self.private_message(to, text),
-            Request::Nick(wanted) => match hub.rename(self.id, wanted) {
-                Ok((old, new, _)) if old == new => self.info(format!("you are already {new}")),
-                Ok((old, new, id)) => {
-                    let meta = json!({"old": old, "new": new, "room": self.room, "id": id});
-                    hub.log.info("Nick changed", meta);
-                    self.nick = new;
-                }
-                Err(e) => {
-                    hub.log.warn(
-                        "Nick refused",
-                        json!({"nick": self.nick, "wanted": wanted, "error": e.describe(wanted)}),
-                    );
-                    self.error(e.code(), e.describe(wanted));
-                }
-            },
+            Request::Nick(wanted) => self.rename(wanted),
             Request::List { .. }
             | Request::Join(_)
             | Request::Part
@@ -812,19 +787,57 @@ impl Session {
                 let commands = help_entries_for(hub.is_oper(self.id));
                 self.send(EventKind::Help { commands });
             }
-            Request::Quit(reason) => {
-                hub.log.info(
-                    "Command",
-                    json!({"nick": self.nick, "command": "/quit", "reason": reason}),
-                );
-                self.info(format!("Goodbye, {}!", self.nick));
-                self.closing = Some(Some(match reason {
-                    Some(r) => format!("quit: {r}"),
-                    None => "quit".into(),
-                }));
-            }
+            Request::Quit(reason) => self.quit(reason),
             other => self.handle_everyday(other),
         }
+    }
+
+    /// `/history [n]`: the last `n` events (the `--replay` count by default, at least
+    /// one) of the client's room, capped at [`MAX_HISTORY_REQUEST`] with a line saying so.
+    fn history(&self, n: Option<usize>) {
+        let hub = &self.hub;
+        hub.log.info("Command", json!({"nick": self.nick, "command": "/history"}));
+        if n.is_some_and(|n| n > MAX_HISTORY_REQUEST) {
+            self.info(format!(
+                "/history sends at most {MAX_HISTORY_REQUEST} lines at once; \
+                 here are up to the last {MAX_HISTORY_REQUEST}"
+            ));
+        }
+        if hub.history(self.id, n.unwrap_or(hub.config.replay.max(1))) == 0 {
+            self.info("no earlier events are kept".into());
+        }
+    }
+
+    /// `/nick NAME` of a registered client.
+    fn rename(&mut self, wanted: &str) {
+        let hub = Arc::clone(&self.hub);
+        match hub.rename(self.id, wanted) {
+            Ok((old, new, _)) if old == new => self.info(format!("you are already {new}")),
+            Ok((old, new, id)) => {
+                let meta = json!({"old": old, "new": new, "room": self.room, "id": id});
+                hub.log.info("Nick changed", meta);
+                self.nick = new;
+            }
+            Err(e) => {
+                hub.log.warn(
+                    "Nick refused",
+                    json!({"nick": self.nick, "wanted": wanted, "error": e.describe(wanted)}),
+                );
+                self.error(e.code(), e.describe(wanted));
+            }
+        }
+    }
+
+    /// `/quit [reason]`: a goodbye, then the session closes with the reason.
+    fn quit(&mut self, reason: Option<&str>) {
+        self.hub
+            .log
+            .info("Command", json!({"nick": self.nick, "command": "/quit", "reason": reason}));
+        self.info(format!("Goodbye, {}!", self.nick));
+        self.closing = Some(Some(match reason {
+            Some(r) => format!("quit: {r}"),
+            None => "quit".into(),
+        }));
     }
 
     fn send(&self, kind: EventKind) {
