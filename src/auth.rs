@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use subtle::ConstantTimeEq;
 
+use crate::net::origin;
+
 /// The command that presents the password.
 pub const PASS: &str = "/pass";
 
@@ -144,19 +146,6 @@ impl Failures {
     /// Forgets `addr`'s failures after a right password.
     pub fn succeed(&mut self, addr: IpAddr) {
         self.by_addr.remove(&origin(addr));
-    }
-}
-
-/// The address that wrong passwords count against: an IPv6 client's /64 network, and
-/// an IPv4-mapped address (from a dual-stack listener) as the IPv4 address it is.
-fn origin(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let mut octets = v6.octets();
-            octets[8..].fill(0);
-            IpAddr::from(octets)
-        }
-        v4 => v4,
     }
 }
 

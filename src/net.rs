@@ -1,6 +1,8 @@
-//! Socket settings both ends of a chat connection use.
+//! Socket settings both ends of a chat connection use, and what the server counts a
+//! peer address as.
 
 use std::io;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use socket2::{SockRef, TcpKeepalive};
@@ -42,4 +44,32 @@ pub fn tune(stream: &TcpStream) -> io::Result<()> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     socket.set_tcp_user_timeout(Some(USER_TIMEOUT))?;
     Ok(())
+}
+
+/// What a peer address counts as, for `--max-per-ip` and for the wrong-password backoff
+/// ([`crate::auth::Failures`]): an IPv4 address as itself (also when it arrives
+/// IPv4-mapped on a dual-stack listener), an IPv6 address as its /64 network. One IPv6
+/// host usually holds a whole /64 and can connect from as many addresses as it likes,
+/// so a count per IPv6 address would limit nobody.
+pub fn origin(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !(u128::MAX >> 64)).into()),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_counts_as_its_64_network_and_mapped_ipv4_as_ipv4() {
+        let o = |s: &str| origin(s.parse().unwrap()).to_string();
+        assert_eq!(o("192.0.2.7"), "192.0.2.7");
+        assert_eq!(o("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(o("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
+        assert_eq!(o("2001:db8:1:2::1"), o("2001:db8:1:2:ffff::9"));
+        assert_ne!(o("2001:db8:1:2::1"), o("2001:db8:1:3::1"));
+        assert_eq!(o("::1"), "::");
+    }
 }
