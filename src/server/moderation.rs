@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::bans::{Ban, BanList, Target};
-use crate::auth::Failures;
+use crate::auth::{Failures, Password};
 
 /// Longest MOTD file accepted, in bytes: it is sent to every client that joins.
 pub const MAX_MOTD: usize = 16 * 1024;
@@ -25,7 +25,7 @@ pub struct Moderation {
     motd: Mutex<Option<String>>,
     motd_path: Option<PathBuf>,
     /// From `--oper-password-file`; `None`: nobody can `/oper`.
-    oper_password: Option<Vec<u8>>,
+    oper_password: Option<Password>,
     /// Wrong `/oper` passwords per address: the server password's backoff, so that
     /// guessing the operator password is as slow as guessing the server's.
     oper_failures: Mutex<Failures>,
@@ -192,13 +192,13 @@ impl Moderation {
     /// Checks an `/oper` attempt from `ip`. While `ip` must wait after a wrong
     /// password the attempt is refused unchecked ([`Failures`], as for `/pass`);
     /// otherwise `password` is compared with the operator password in constant time
-    /// (for equal lengths), so the time taken tells nothing about how much of a guess
-    /// was right.
+    /// ([`Password::matches`]), so the time taken tells nothing about how much of a
+    /// guess was right, nor about the password's length.
     pub fn check_oper(&self, ip: IpAddr, password: &str) -> Result<(), OperRefused> {
         let now = std::time::Instant::now();
         let mut failures = lock(&self.oper_failures);
         failures.check(ip, now).map_err(OperRefused::TooSoon)?;
-        if self.oper_password.as_deref().is_some_and(|p| constant_time_eq(p, password.as_bytes())) {
+        if self.oper_password.as_ref().is_some_and(|p| p.matches(password)) {
             failures.succeed(ip);
             return Ok(());
         }
@@ -236,34 +236,30 @@ fn read_motd(path: &std::path::Path) -> Result<String, String> {
 }
 
 /// The password is the file's first line, without its line end.
-fn read_password(path: &std::path::Path) -> Result<Vec<u8>, String> {
+fn read_password(path: &std::path::Path) -> Result<Password, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read operator password file {}: {e}", path.display()))?;
-    let password = text.lines().next().unwrap_or("");
-    if password.is_empty() {
-        return Err(format!("operator password file {} is empty", path.display()));
-    }
-    Ok(password.as_bytes().to_vec())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    for (i, x) in a.iter().enumerate() {
-        diff |= x ^ b.get(i).copied().unwrap_or(!x);
-    }
-    diff == 0
+    Password::new(text.lines().next().unwrap_or(""))
+        .ok_or_else(|| format!("operator password file {} is empty", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The operator password is compared whole (a prefix, an extension or another case
+    /// is wrong); each guess comes from another address, so no backoff is in the way.
     #[test]
-    fn passwords_compare_whole() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secre"));
-        assert!(!constant_time_eq(b"secret", b"secretx"));
-        assert!(!constant_time_eq(b"secret", b"Secret"));
-        assert!(!constant_time_eq(b"secret", b""));
+    fn the_operator_password_compares_whole() {
+        let path = std::env::temp_dir().join(format!("tchat-oper-unit-{}", std::process::id()));
+        std::fs::write(&path, "s3cret\nsecond line\n").unwrap();
+        let files = Files { oper_password: Some(path.clone()), ..Files::default() };
+        let moderation = Moderation::load(&files).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let attempt = |n: u8, guess: &str| moderation.check_oper([192, 0, 2, n].into(), guess);
+        for (n, wrong) in ["s3cre", "s3cret ", "S3cret", "", "second line"].iter().enumerate() {
+            assert!(matches!(attempt(n as u8, wrong), Err(OperRefused::Wrong(_))), "{wrong:?}");
+        }
+        assert_eq!(attempt(100, "s3cret"), Ok(()));
     }
 }
