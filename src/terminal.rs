@@ -1,12 +1,63 @@
 //! The terminal mode from before a line editor started, put back when the program ends
 //! while the editor is still waiting for a key: rustyline only restores it when
-//! `readline` returns; and the prompt both draw. Shared by the client and the server's
-//! interactive console.
+//! `readline` returns; and the prompt and the rustyline hooks both editors use. Shared
+//! by the client and the server's interactive console.
 
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
 use owo_colors::{OwoColorize, Style};
+use rustyline::Context;
+use rustyline::completion::Completer;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::Validator;
+
+/// Where a line editor's completions come from.
+pub trait Candidates {
+    /// The start of the word before `pos` in `line` and what may replace it, as
+    /// rustyline's `Completer::complete` answers.
+    fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>);
+}
+
+/// rustyline's hooks for both line editors: completion from `C` and a bold prompt
+/// ([`bold_prompt`]); no hints, no validation.
+pub struct EditorHelper<C> {
+    pub candidates: C,
+    /// Whether the prompt may be colored.
+    pub color: bool,
+}
+
+impl<C: Candidates> Completer for EditorHelper<C> {
+    type Candidate = String;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        Ok(self.candidates.candidates(line, pos))
+    }
+}
+
+impl<C> Hinter for EditorHelper<C> {
+    type Hint = String;
+}
+
+impl<C> Highlighter for EditorHelper<C> {
+    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(
+        &'s self,
+        prompt: &'p str,
+        default: bool,
+    ) -> Cow<'b, str> {
+        bold_prompt(prompt, self.color, default)
+    }
+}
+
+impl<C> Validator for EditorHelper<C> {}
+
+impl<C: Candidates> rustyline::Helper for EditorHelper<C> {}
 
 /// The line editor's prompt as drawn: bold when colors are on. `default` is rustyline's
 /// word that this is the prompt as given, not one it made (the Ctrl-R search prompt).

@@ -5,7 +5,6 @@
 //! network task through a channel; incoming events are printed above the prompt through
 //! rustyline's `ExternalPrinter`, which redraws the partly typed line afterwards.
 
-use std::borrow::Cow;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,16 +12,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, TryLockError};
 use std::time::Duration;
 
-use rustyline::completion::Completer;
 use rustyline::config::Configurer;
 use rustyline::error::ReadlineError;
-use rustyline::highlight::Highlighter;
-use rustyline::hint::Hinter;
 use rustyline::history::FileHistory;
-use rustyline::validate::Validator;
 use rustyline::{
-    Cmd, CompletionType, ConditionalEventHandler, Context, Editor, Event, EventContext,
-    EventHandler, KeyCode, KeyEvent, Modifiers, Movement, RepeatCount,
+    Cmd, CompletionType, ConditionalEventHandler, Editor, Event, EventContext, EventHandler,
+    KeyCode, KeyEvent, Modifiers, Movement, RepeatCount,
 };
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -30,6 +25,7 @@ use super::Input;
 use super::complete::{Roster, complete};
 use super::screen::Geometry;
 use crate::protocol::{Request, canonical};
+use crate::terminal::{Candidates, EditorHelper};
 
 /// Most lines kept in the history file.
 pub const HISTORY_SIZE: usize = 1000;
@@ -57,46 +53,19 @@ pub fn history_path() -> Option<PathBuf> {
     crate::state_dir::file("history")
 }
 
-/// rustyline's hooks: completion from the roster and a colored prompt.
-pub struct ChatHelper {
+/// The client's completions: nicks from the roster, commands, rooms.
+pub struct RosterCandidates(
     /// Shared with the network side, which applies every join, leave and rename to it;
     /// a lock because `Completer::complete` only gets `&self`.
-    roster: Arc<Mutex<Roster>>,
-    /// Whether the prompt may be colored.
-    color: bool,
-}
+    Arc<Mutex<Roster>>,
+);
 
-impl Completer for ChatHelper {
-    type Candidate = String;
-
-    fn complete(
-        &self,
-        line: &str,
-        pos: usize,
-        _ctx: &Context<'_>,
-    ) -> rustyline::Result<(usize, Vec<String>)> {
-        let roster = self.roster.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(complete(line, pos, &roster))
+impl Candidates for RosterCandidates {
+    fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
+        let roster = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        complete(line, pos, &roster)
     }
 }
-
-impl Hinter for ChatHelper {
-    type Hint = String;
-}
-
-impl Highlighter for ChatHelper {
-    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(
-        &'s self,
-        prompt: &'p str,
-        default: bool,
-    ) -> Cow<'b, str> {
-        crate::terminal::bold_prompt(prompt, self.color, default)
-    }
-}
-
-impl Validator for ChatHelper {}
-
-impl rustyline::Helper for ChatHelper {}
 
 /// Ctrl-C: clears a partly typed line; on an empty line it is the usual interrupt, which
 /// the client takes as "leave".
@@ -167,7 +136,7 @@ impl ConditionalEventHandler for Submit {
 /// The editor, before its thread starts; creating it also yields the printer that the
 /// network side uses to print above the prompt.
 pub struct LineEditor {
-    editor: Editor<ChatHelper, FileHistory>,
+    editor: Editor<EditorHelper<RosterCandidates>, FileHistory>,
     history: Option<PathBuf>,
     /// Shared with the printer thread, see [`PrintGate`].
     gate: Arc<PrintGate>,
@@ -193,7 +162,7 @@ impl LineEditor {
             .completion_type(CompletionType::Circular)
             .build();
         let mut editor = Editor::with_config(config)?;
-        editor.set_helper(Some(ChatHelper { roster, color }));
+        editor.set_helper(Some(EditorHelper { candidates: RosterCandidates(roster), color }));
         editor.set_color_mode(if color {
             rustyline::ColorMode::Enabled
         } else {

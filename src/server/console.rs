@@ -11,7 +11,6 @@
 //! (Ctrl-D), Ctrl-C on an empty line or an I/O error on the terminal stops the server
 //! as SIGTERM does: closing the terminal stops it cleanly.
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -20,19 +19,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use owo_colors::OwoColorize;
-use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
-use rustyline::highlight::Highlighter;
-use rustyline::hint::Hinter;
 use rustyline::history::FileHistory;
-use rustyline::validate::Validator;
-use rustyline::{CompletionType, Context, Editor, EventHandler, ExternalPrinter, KeyEvent};
+use rustyline::{CompletionType, Editor, EventHandler, ExternalPrinter, KeyEvent};
 use tokio::sync::Notify;
 
 use super::hub::Hub;
 use super::operator::{self, Actor, Command};
 use crate::client::editor::CtrlC;
-use crate::terminal::TerminalMode;
+use crate::terminal::{Candidates, EditorHelper, TerminalMode};
 
 /// The console's prompt.
 pub const PROMPT: &str = "tchat> ";
@@ -167,48 +162,20 @@ fn is_nick_command(command: &str) -> bool {
     NICK_COMMANDS.iter().any(|c| c[1..] == name)
 }
 
-/// rustyline's hooks: completion (asking the server for the nicks) and a bold prompt.
-struct ConsoleHelper {
-    link: ConsoleLink,
-    color: bool,
-}
+/// The console's completions: the nicks online, asked of the server.
+struct ServerNicks(ConsoleLink);
 
-impl Completer for ConsoleHelper {
-    type Candidate = String;
-
-    fn complete(
-        &self,
-        line: &str,
-        pos: usize,
-        _ctx: &Context<'_>,
-    ) -> rustyline::Result<(usize, Vec<String>)> {
+impl Candidates for ServerNicks {
+    fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
         let (tx, rx) = channel();
-        let nicks = if self.link.send(ConsoleInput::Nicks(tx)) {
+        let nicks = if self.0.send(ConsoleInput::Nicks(tx)) {
             rx.recv_timeout(ANSWER_WAIT).unwrap_or_default()
         } else {
             Vec::new()
         };
-        Ok(complete(line, pos, &nicks))
+        complete(line, pos, &nicks)
     }
 }
-
-impl Hinter for ConsoleHelper {
-    type Hint = String;
-}
-
-impl Highlighter for ConsoleHelper {
-    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(
-        &'s self,
-        prompt: &'p str,
-        default: bool,
-    ) -> Cow<'b, str> {
-        crate::terminal::bold_prompt(prompt, self.color, default)
-    }
-}
-
-impl Validator for ConsoleHelper {}
-
-impl rustyline::Helper for ConsoleHelper {}
 
 /// The event log's console output while the interactive console runs: each flushed
 /// batch of lines is printed above the prompt. Written only by the log's writer thread,
@@ -255,7 +222,7 @@ impl Interactive {
             .completion_type(CompletionType::List)
             .build();
         let mut editor = Editor::with_config(config)?;
-        editor.set_helper(Some(ConsoleHelper { link: link.clone(), color }));
+        editor.set_helper(Some(EditorHelper { candidates: ServerNicks(link.clone()), color }));
         editor.bind_sequence(KeyEvent::ctrl('C'), EventHandler::Conditional(Box::new(CtrlC)));
         let history = history_file(state_dir);
         if let Some(path) = &history {
@@ -307,7 +274,7 @@ fn history_file(state_dir: Option<&Path>) -> Option<PathBuf> {
 }
 
 struct EditorThread {
-    editor: Editor<ConsoleHelper, FileHistory>,
+    editor: Editor<EditorHelper<ServerNicks>, FileHistory>,
     history: Option<PathBuf>,
     link: ConsoleLink,
     answers: Box<dyn ExternalPrinter + Send>,
