@@ -211,6 +211,24 @@ fn a_plain_line_starting_with_0x16_is_a_plain_line() {
     a.expect("hi there");
 }
 
+/// A TLS client whose first packet came after the hello window was welcomed as a plain
+/// user: its ClientHello is no chat line, the connection is closed, nobody sees it.
+#[test]
+fn a_handshake_after_the_hello_window_is_closed_not_broadcast() {
+    let mut server = Server::start(&[]);
+    let mut a = server.text_client("alice");
+    let mut late = Client::connect(server.addr);
+    // The plain welcome says the window has passed.
+    late.expect("Welcome to tchat");
+    late.send_raw(&[0x16, 0x03, 0x01, 0x00, 0x0a, b'h', b'e', b'l', b'l', b'o', b'\n', 1, 2, 3, 4]);
+    late.read_to_close();
+    let line = server.wait_console("Connection error");
+    assert!(line.contains("TLS handshake came after the hello window"), "{line}");
+    a.send("after");
+    let seen = a.sync();
+    assert!(!seen.iter().any(|l| l.contains("hello")), "{seen:?}");
+}
+
 #[test]
 fn a_stalled_handshake_is_dropped_and_others_chat_meanwhile() {
     let mut server = Server::start(&[]);

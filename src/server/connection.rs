@@ -26,7 +26,7 @@ use super::history::MAX_HISTORY_REQUEST;
 use super::hub::{Hub, Joined, Removed, Skip};
 use super::intake::{Intake, Step};
 use super::outbox::{Batch, Outbox};
-use super::transport::Transport;
+use super::transport::{Detected, Transport, classify};
 use crate::auth;
 use crate::event_log::preview;
 use crate::flood::Fakelag;
@@ -54,6 +54,11 @@ pub const QUIET_JOIN: Duration = Duration::from_secs(2);
 /// notice) before it is dropped anyway.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// Why a connection welcomed in plain text is closed when its first bytes are a TLS
+/// handshake after all: they came after [`HELLO_WINDOW`].
+const LATE_TLS: &str = "a TLS handshake came after the hello window (a slow first packet); \
+                        the client should connect again";
+
 /// Bytes read per wake-up. Lives on the thread stack for the duration of one
 /// synchronous read, never in the task, so idle connections do not pay for it.
 const READ_CHUNK: usize = 8 * 1024;
@@ -74,6 +79,8 @@ struct Session {
     announced: bool,
     /// The hello counts only as the first line, even if it came after the window.
     seen_a_line: bool,
+    /// Whether any byte came from the client yet (see [`LATE_TLS`]).
+    got_bytes: bool,
     /// Set once the session must end; the value is the leave reason (`None` inside:
     /// leave without announcement, as on shutdown).
     closing: Option<Option<String>>,
@@ -423,6 +430,15 @@ fn read_chunk(
     match transport.read(&mut buf) {
         Ok(0) => Ok(None),
         Ok(n) => {
+            if !std::mem::replace(&mut s.got_bytes, true)
+                && !transport.is_tls()
+                && classify(&buf[..n]) == Some(Detected::Tls)
+            {
+                // A TLS client whose first packet was slower than the hello window (a
+                // retransmission, a slow link): it was welcomed as a plain user, and its
+                // ClientHello must not become a chat line. It connects again.
+                return Err(io::Error::new(io::ErrorKind::InvalidData, LATE_TLS));
+            }
             let step = intake.feed(&buf[..n], Instant::now(), |line| s.on_line(line));
             intake.charge(std::mem::take(&mut s.flood_debt));
             *lag = s.after(step);
@@ -455,6 +471,7 @@ impl Session {
             registered: false,
             announced: false,
             seen_a_line: false,
+            got_bytes: false,
             closing: None,
             lost_connection: false,
             flood_debt: 0,
