@@ -107,7 +107,7 @@ pub enum Request<'a> {
     Me(&'a str),
     Quit(Option<&'a str>),
     Help,
-    /// `/hello json [NICK [resume TOKEN LAST_ID]]`; valid only as the first line.
+    /// `/hello json [NICK [resume TOKEN LAST_ID [ROOM]]]`; valid only as the first line.
     Hello {
         nick: Option<&'a str>,
         resume: Option<Resume<'a>>,
@@ -139,12 +139,15 @@ impl std::fmt::Debug for Secret<'_> {
     }
 }
 
-/// The resume part of a hello: `resume TOKEN LAST_ID`, where TOKEN is the `resume`
-/// field of the previous session's welcome and LAST_ID the last event id it saw.
+/// The resume part of a hello: `resume TOKEN LAST_ID [ROOM]`, where TOKEN is the
+/// `resume` field of the previous session's welcome, LAST_ID the last event id it saw
+/// and ROOM the room it was in: where a server that no longer holds the session (it
+/// restarted, or the grace ran out) puts it, so that the catch-up is that room's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resume<'a> {
     pub token: &'a str,
     pub last_id: u64,
+    pub room: Option<&'a str>,
 }
 
 /// The word in a hello before the resume token.
@@ -266,7 +269,7 @@ impl<'a> Request<'a> {
     }
 }
 
-const HELLO_USAGE: &str = "/hello json [nick [resume token last_id]]";
+const HELLO_USAGE: &str = "/hello json [nick [resume token last_id [room]]]";
 
 /// `/history n`'s arguments: n > 0 events.
 fn history(args: &str) -> Result<Request<'_>, ParseError> {
@@ -287,12 +290,15 @@ fn hello(args: &str) -> Result<Request<'_>, ParseError> {
     match args.split_whitespace().collect::<Vec<_>>().as_slice() {
         [HELLO_MODE_JSON] => Ok(Request::Hello { nick: None, resume: None }),
         [HELLO_MODE_JSON, nick] => Ok(Request::Hello { nick: Some(nick), resume: None }),
-        [HELLO_MODE_JSON, nick, HELLO_RESUME, token, last_id] => match last_id.parse() {
-            Ok(last_id) => {
-                Ok(Request::Hello { nick: Some(nick), resume: Some(Resume { token, last_id }) })
+        [HELLO_MODE_JSON, nick, HELLO_RESUME, token, last_id, room @ ..] if room.len() <= 1 => {
+            match last_id.parse() {
+                Ok(last_id) => {
+                    let resume = Resume { token, last_id, room: room.first().copied() };
+                    Ok(Request::Hello { nick: Some(nick), resume: Some(resume) })
+                }
+                Err(_) => usage,
             }
-            Err(_) => usage,
-        },
+        }
         _ => usage,
     }
 }
@@ -926,7 +932,14 @@ mod tests {
             p("/hello json bob resume 00ff 42"),
             Ok(Request::Hello {
                 nick: Some("bob"),
-                resume: Some(Resume { token: "00ff", last_id: 42 })
+                resume: Some(Resume { token: "00ff", last_id: 42, room: None })
+            })
+        );
+        assert_eq!(
+            p("/hello json bob resume 00ff 42 #dev"),
+            Ok(Request::Hello {
+                nick: Some("bob"),
+                resume: Some(Resume { token: "00ff", last_id: 42, room: Some("#dev") })
             })
         );
         assert_eq!(p("/history"), Ok(Request::History(None)));

@@ -165,6 +165,48 @@ fn a_resume_across_a_restart_that_lost_the_ids_misses_nothing() {
     assert_eq!(texts(&missed), ["said after the restart"], "{resumed} {missed:?}");
 }
 
+/// After a restart the server no longer holds the session: the resume hello's room puts
+/// the client back in its room before the catch-up, which is then that room's lines
+/// (from the `--save` log and since the restart), not the default room's.
+#[test]
+fn a_resume_after_a_restart_goes_back_to_its_room_and_catches_up_there() {
+    let log = temp_path("restart-room.jsonl");
+    let save = log.to_str().unwrap();
+    let mut old = Server::start(&["--save", save]);
+    let (mut bob, welcome) = old.json_client("bob");
+    let token = welcome["resume"].as_str().unwrap().to_owned();
+    bob.send("/join #dev");
+    bob.expect_event("room");
+    bob.send("in dev");
+    let last_id = bob.expect_event("public")["id"].as_u64().unwrap();
+    let mut carol = old.text_client("carol");
+    carol.send("/join #dev");
+    carol.expect("You are in #dev");
+    carol.send("before the restart");
+    carol.sync();
+    assert!(old.terminate().success());
+
+    let new = Server::start(&["--save", save]);
+    let mut carol = new.text_client("carol");
+    carol.send("/join #dev");
+    carol.expect("You are in #dev");
+    carol.send("after the restart");
+    carol.sync();
+    let (mut back, w) = {
+        let mut c = Client::connect(new.addr);
+        c.send(&format!("/hello json bob resume {token} {last_id} #dev"));
+        let w = c.expect_event("welcome");
+        (c, w)
+    };
+    assert_eq!(w["room"], "#dev", "{w}");
+    let (_, resumed) = events_until(&mut back, "resumed");
+    let missed: Vec<Value> = (0..resumed["missed"].as_u64().unwrap())
+        .map(|_| serde_json::from_str(&back.next_line().unwrap()).unwrap())
+        .collect();
+    assert_eq!(texts(&missed), ["before the restart", "after the restart"], "{resumed} {missed:?}");
+    let _ = std::fs::remove_file(&log);
+}
+
 #[test]
 fn a_lost_structured_client_resumes_with_exactly_what_it_missed_and_nobody_notices() {
     let mut server = Server::start(&[]);

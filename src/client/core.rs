@@ -146,7 +146,15 @@ impl Tracker {
             Some(nick) if !nick.contains(char::is_whitespace) => {
                 let token = self.token.as_deref().unwrap_or("-");
                 let last = self.last_id;
-                vec![format!("{HELLO} {HELLO_MODE_JSON} {nick} {HELLO_RESUME} {token} {last}")]
+                let mut hello =
+                    format!("{HELLO} {HELLO_MODE_JSON} {nick} {HELLO_RESUME} {token} {last}");
+                // The room too: a server that lost the session (restarted) puts us back
+                // there before the catch-up, which is then that room's.
+                if !self.room.is_empty() && !self.room.contains(char::is_whitespace) {
+                    hello.push(' ');
+                    hello.push_str(&self.room);
+                }
+                vec![hello]
             }
             _ => hello_lines(fallback),
         }
@@ -438,6 +446,11 @@ mod tests {
         let restarted = welcome.replace(r#""last_id":7"#, r#""last_id":2"#);
         t.on_line(line(&restarted), true, &mut Vec::new());
         assert_eq!(t.resume_hello(None), ["/hello json bob resume 00ff 2"]);
+        // The room it is in goes with the resume, for a server that lost the session.
+        let room =
+            r##"{"ts":"2026-01-01T00:00:00Z","type":"room","room":"#dev","topic":"","users":[]}"##;
+        t.on_line(line(room), false, &mut Vec::new());
+        assert_eq!(t.resume_hello(None), ["/hello json bob resume 00ff 2 #dev"]);
         let kick = r#"{"ts":"2026-01-01T00:00:00Z","type":"error","code":"flood","message":"x"}"#;
         t.on_line(line(kick), false, &mut Vec::new());
         assert!(t.kicked && t.refusal.is_none());

@@ -318,7 +318,14 @@ impl Hub {
             m.token = self.new_token();
         }
         let nick = m.nick.clone();
-        let key = m.room.clone();
+        let default = m.room.clone();
+        // A resume the server no longer holds goes back to its room (opened again after
+        // a restart), so that its catch-up is that room's; else the default room.
+        let key = match resume.and_then(|r| r.room) {
+            Some(name) => reg.rooms.open(name, &default).map_or(default, |(key, _)| key),
+            None => default,
+        };
+        reg.members.get_mut(&id).expect("registering member exists").room = key.clone();
         reg.rooms.enter(&key, id);
         self.welcome(&reg, id);
         self.send_motd(&reg, id);
