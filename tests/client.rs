@@ -773,6 +773,8 @@ fn after_a_restart_the_client_rejoins_its_room_before_sending_what_was_typed() {
     assert!(first.terminate().success());
     client.expect("Connection lost");
     client.send("typed while offline");
+    // Said at once: the line is held, not sent.
+    client.expect("Not connected: 1 line waiting, sent once reconnected.");
     let second = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(second.addr, "bob");
     bob.send("/join #dev");

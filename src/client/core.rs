@@ -46,6 +46,9 @@ pub enum CoreEvent {
     /// The connection was lost (or an attempt to reconnect failed): the next attempt
     /// comes in `retry_in`.
     Lost { reason: String, retry_in: Duration, attempt: u32 },
+    /// A line was entered while there is no connection: `waiting` lines are now held,
+    /// to be sent once it is back.
+    Queued { waiting: usize },
 }
 
 /// How `tchat join` connects: where, as whom (the command line: nick, TLS, trust,
@@ -251,7 +254,8 @@ impl Core {
             let attempt = *attempts;
             let retry_in = backoff(attempt, jitter());
             emit(CoreEvent::Lost { reason: reason.clone(), retry_in, attempt });
-            let waited = meanwhile(tokio::time::sleep(retry_in), input, leave.as_mut(), typed);
+            let sleep = tokio::time::sleep(retry_in);
+            let waited = meanwhile(sleep, input, leave.as_mut(), typed, emit);
             if waited.await.is_none() {
                 return Ok(None);
             }
@@ -261,7 +265,7 @@ impl Core {
             let open = connect::open(&self.target, &self.args, hello, false, &mut password);
             // The user may leave during the attempt too: it can take up to
             // connect::SETUP_TIMEOUT against a server that hangs.
-            match meanwhile(open, input, leave.as_mut(), typed).await {
+            match meanwhile(open, input, leave.as_mut(), typed, emit).await {
                 None => return Ok(None),
                 Some(Ok(opened)) => return Ok(Some(opened.stream)),
                 Some(Err(e @ ClientError::Trust(_))) => return Err(e),
@@ -279,6 +283,7 @@ async fn meanwhile<T>(
     input: &mut UnboundedReceiver<Input>,
     mut leave: Pin<&mut impl Future<Output = ()>>,
     typed: &mut Vec<String>,
+    emit: &mut impl FnMut(CoreEvent),
 ) -> Option<T> {
     tokio::pin!(task);
     loop {
@@ -286,7 +291,11 @@ async fn meanwhile<T>(
             done = &mut task => return Some(done),
             () = leave.as_mut() => return None,
             next = input.recv() => match next {
-                Some(Input::Line(line)) if !quits(&line) => typed.push(line),
+                Some(Input::Line(line)) if !quits(&line) => {
+                    typed.push(line);
+                    // Else the line just leaves the screen, looking sent.
+                    emit(CoreEvent::Queued { waiting: typed.len() });
+                }
                 _ => return None,
             },
         }

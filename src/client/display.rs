@@ -80,6 +80,11 @@ impl Display<'_> {
                 );
                 Rendered { text: self.renderer.notice(&note), alert: false }
             }
+            CoreEvent::Queued { waiting } => {
+                let lines = if waiting == 1 { "1 line" } else { &format!("{waiting} lines") };
+                let note = format!("Not connected: {lines} waiting, sent once reconnected.");
+                Rendered { text: self.renderer.notice(&note), alert: false }
+            }
         };
         self.print(rendered);
     }
