@@ -351,11 +351,17 @@ fn sighup_rereads_the_motd_and_bans_files_and_keeps_everyone_connected() {
     let _ = std::fs::remove_file(&bans);
 }
 
-#[test]
-fn oper_with_the_right_password_may_moderate_and_the_password_is_never_logged() {
+/// A server whose operator password (in a file, returned for removal) is `s3cret-Pa55`.
+fn oper_server() -> (Server, std::path::PathBuf) {
     let password = temp_path("oper-password");
     std::fs::write(&password, "s3cret-Pa55\n").unwrap();
     let server = Server::start(&["--oper-password-file", password.to_str().unwrap()]);
+    (server, password)
+}
+
+#[test]
+fn oper_with_the_right_password_may_moderate_and_the_password_is_never_logged() {
+    let (server, password) = oper_server();
     let mut alice = server.text_client("alice");
     let mut carol = server.text_client("carol");
     alice.send("/kick carol");
@@ -408,9 +414,7 @@ fn oper_when_admitted(c: &mut Client, password: &str) -> usize {
 /// made meanwhile are all refused, the right password included.
 #[test]
 fn wrong_oper_passwords_slow_down_the_next_attempts() {
-    let password = temp_path("oper-password");
-    std::fs::write(&password, "s3cret-Pa55\n").unwrap();
-    let server = Server::start(&["--oper-password-file", password.to_str().unwrap()]);
+    let (server, password) = oper_server();
     let mut alice = server.text_client("alice");
     let mut bob = server.text_client("bob");
     let first_sent = Instant::now();
@@ -438,9 +442,7 @@ fn wrong_oper_passwords_slow_down_the_next_attempts() {
 /// disconnect them (and everyone else on 127.0.0.1). A ban of someone else still works.
 #[test]
 fn an_operator_cannot_ban_themselves_in_chat() {
-    let password = temp_path("oper-password");
-    std::fs::write(&password, "s3cret-Pa55\n").unwrap();
-    let server = Server::start(&["--oper-password-file", password.to_str().unwrap()]);
+    let (server, password) = oper_server();
     let mut alice = server.text_client("alice");
     let mut bob = server.text_client("bob");
     alice.send("/oper s3cret-Pa55");
