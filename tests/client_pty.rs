@@ -16,17 +16,22 @@ use common::pty::{ROWS, Term};
 use common::state_dir::StateDir;
 use tchat::protocol::EventKind;
 
+/// `tchat join` on a terminal as `nick`, trusting `server` by its fingerprint, with
+/// `extra` arguments; returns once its prompt (in the default room) is shown.
+fn join_as(server: &Server, state: &StateDir, nick: &str, extra: &[&str]) -> Term {
+    let mut args = vec!["--fingerprint", &server.fingerprint, "--nick", nick];
+    args.extend_from_slice(extra);
+    let term = Term::start(server.addr, state, &args);
+    term.wait_input(&format!("[{nick} #lobby] "));
+    term
+}
+
 #[test]
 fn tab_completes_nicks_and_commands_from_the_live_list() {
     let server = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(server.addr, "bobby_tables");
     let state = StateDir::new("complete");
-    let mut term = Term::start(
-        server.addr,
-        &state,
-        &["--fingerprint", &server.fingerprint, "--nick", "alice"],
-    );
-    term.wait_input("[alice #lobby] ");
+    let mut term = join_as(&server, &state, "alice", &[]);
 
     // A nick at the start of the line is completed and addressed.
     term.keys("bob\t");
@@ -76,12 +81,7 @@ fn the_prompt_shows_the_room_and_tab_completes_rooms_after_join() {
     bob.send("/join #dev");
     bob.wait_for("the room event", |e| matches!(e, EventKind::Room { room, .. } if room == "#dev"));
     let state = StateDir::new("rooms");
-    let mut term = Term::start(
-        server.addr,
-        &state,
-        &["--fingerprint", &server.fingerprint, "--nick", "alice"],
-    );
-    term.wait_input("[alice #lobby] ");
+    let mut term = join_as(&server, &state, "alice", &[]);
 
     // The rooms are learned from /rooms and rendered one a line.
     term.keys("/rooms\r");
@@ -116,9 +116,7 @@ fn the_prompt_shows_the_room_and_tab_completes_rooms_after_join() {
 fn up_recalls_history_which_persists_across_runs() {
     let server = Server::start(&["--rate", "0"]);
     let state = StateDir::new("history");
-    let mut term =
-        Term::start(server.addr, &state, &["--fingerprint", &server.fingerprint, "--nick", "hist"]);
-    term.wait_input("[hist #lobby] ");
+    let mut term = join_as(&server, &state, "hist", &[]);
     term.keys("first line\r");
     term.wait_text("<hist> first line");
     term.wait_input("[hist #lobby] ");
@@ -147,24 +145,14 @@ fn up_recalls_history_which_persists_across_runs() {
     assert_eq!(mode & 0o777, 0o600);
 
     // A new session starts with the old history.
-    let mut again = Term::start(
-        server.addr,
-        &state,
-        &["--fingerprint", &server.fingerprint, "--nick", "hist2"],
-    );
-    again.wait_input("[hist2 #lobby] ");
+    let mut again = join_as(&server, &state, "hist2", &[]);
     again.keys("\x1b[A");
     again.wait_input("[hist2 #lobby] second line");
     again.keys("\x15\x04");
     assert!(again.wait_exit().success());
 
     // --no-history neither reads nor writes the file.
-    let mut none = Term::start(
-        server.addr,
-        &state,
-        &["--fingerprint", &server.fingerprint, "--nick", "hist3", "--no-history"],
-    );
-    none.wait_input("[hist3 #lobby] ");
+    let mut none = join_as(&server, &state, "hist3", &["--no-history"]);
     none.keys("not kept\r");
     none.wait_text("<hist3> not kept");
     none.wait_input("[hist3 #lobby] ");
@@ -182,9 +170,7 @@ fn up_recalls_history_which_persists_across_runs() {
 fn password_lines_never_reach_the_history() {
     let server = Server::start(&["--rate", "0"]);
     let state = StateDir::new("history-secret");
-    let mut term =
-        Term::start(server.addr, &state, &["--fingerprint", &server.fingerprint, "--nick", "sec"]);
-    term.wait_input("[sec #lobby] ");
+    let mut term = join_as(&server, &state, "sec", &[]);
     term.keys("kept line\r");
     term.wait_text("<sec> kept line");
     term.wait_input("[sec #lobby] ");
@@ -212,12 +198,7 @@ fn incoming_messages_print_above_the_line_being_typed() {
     let server = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(server.addr, "bob");
     let state = StateDir::new("above");
-    let mut term = Term::start(
-        server.addr,
-        &state,
-        &["--fingerprint", &server.fingerprint, "--nick", "alice"],
-    );
-    term.wait_input("[alice #lobby] ");
+    let mut term = join_as(&server, &state, "alice", &[]);
     term.keys("half typed");
     term.wait_input("[alice #lobby] half typed");
 
@@ -259,12 +240,7 @@ fn a_pasted_block_of_forty_lines_arrives_whole() {
     let server = Server::start(&[]); // the defaults: --rate 5 --burst 20
     let mut bob = Peer::join(server.addr, "bob");
     let state = StateDir::new("paste");
-    let mut term = Term::start(
-        server.addr,
-        &state,
-        &["--fingerprint", &server.fingerprint, "--nick", "alice"],
-    );
-    term.wait_input("[alice #lobby] ");
+    let mut term = join_as(&server, &state, "alice", &[]);
     // As a terminal pastes into an application that turned bracketed paste on (rustyline
     // does): the block between markers, its line ends as Enter sends them.
     let lines: Vec<String> = (1..=40).map(|i| format!("pasted line {i}")).collect();
@@ -296,12 +272,7 @@ fn forty_lines_typed_ahead_all_arrive() {
     let server = Server::start(&[]);
     let mut bob = Peer::join(server.addr, "bob");
     let state = StateDir::new("typeahead");
-    let mut term = Term::start(
-        server.addr,
-        &state,
-        &["--fingerprint", &server.fingerprint, "--nick", "alice"],
-    );
-    term.wait_input("[alice #lobby] ");
+    let mut term = join_as(&server, &state, "alice", &[]);
     let lines: Vec<String> = (1..=40).map(|i| format!("typed line {i}")).collect();
     term.keys(&format!("{}\r", lines.join("\r")));
     let mut got = Vec::new();
@@ -380,12 +351,7 @@ fn a_dropped_connection_is_reported_and_the_terminal_restored() {
     let mut server = Server::start(&["--rate", "0"]);
     let state = StateDir::new("drop");
     // --no-reconnect: the behaviour from before reconnecting, exit on a lost server.
-    let mut term = Term::start(
-        server.addr,
-        &state,
-        &["--fingerprint", &server.fingerprint, "--nick", "gina", "--no-reconnect"],
-    );
-    term.wait_input("[gina #lobby] ");
+    let mut term = join_as(&server, &state, "gina", &["--no-reconnect"]);
     term.keys("unsent");
     term.wait_input("[gina #lobby] unsent");
     // The editor has the terminal in raw mode while it waits for keys.
@@ -455,12 +421,7 @@ fn sigterm_leaves_cleanly_and_restores_the_terminal() {
     let server = Server::start(&["--rate", "0"]);
     let mut bob = Peer::join(server.addr, "bob");
     let state = StateDir::new("sigterm");
-    let mut term = Term::start(
-        server.addr,
-        &state,
-        &["--fingerprint", &server.fingerprint, "--nick", "hank", "--no-bell"],
-    );
-    term.wait_input("[hank #lobby] ");
+    let mut term = join_as(&server, &state, "hank", &["--no-bell"]);
     term.keys("typing");
     term.wait_input("[hank #lobby] typing");
     // --no-bell: a mention is shown but does not ring.
