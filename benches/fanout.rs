@@ -1,6 +1,6 @@
 //! Fan-out benchmark: a release `tchat serve` on 127.0.0.1 and a load generator that
 //! connects C clients, has each send M public messages, and waits until every client
-//! has received every message (issue 5; README "Performance").
+//! has received every message (docs/benchmarks.md).
 //!
 //! The load generator is one thread running one epoll loop (mio) over all clients, so it
 //! costs far less than the server; its own CPU time is reported next to the server's.

@@ -2,7 +2,7 @@
 //! constant time, and slowing down an address that keeps guessing ([`Failures`], which
 //! the operator password's `/oper` uses too).
 //!
-//! Wire order (see README "Wire protocol"): `/pass SECRET` is the first line of a
+//! Wire order (see docs/protocol.md): `/pass SECRET` is the first line of a
 //! connection, before `/hello json` or anything typed; the server answers a wrong or
 //! missing password with one `!!!` line and closes.
 

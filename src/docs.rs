@@ -412,7 +412,7 @@ const SERVE_DESCRIPTION: &[&str] = &[
      (or, for a resume, as unavailable). A structured client whose connection is lost keeps its nick, \
      unannounced, for --resume-grace seconds, and can take its session back \
      with the resume token of its welcome and get every event it missed \
-     (see the README, Wire protocol).",
+     (see docs/protocol.md in the tchat sources).",
     "On SIGINT (Ctrl-C) or SIGTERM, or on SIGHUP when the terminal the server was \
      started from has closed, the server tells every client it is shutting \
      down, flushes and closes every connection and the log, and exits with \
@@ -877,8 +877,8 @@ fn see_also(r: &mut Roff, page: Page) {
     }
     r.text(line);
     r.control("PP", []).text([roman(
-        "The README of the tchat sources describes the wire protocol, for writing other \
-         clients.",
+        "docs/protocol.md in the tchat sources describes the wire protocol, for writing \
+         other clients.",
     )]);
 }
 

@@ -3,8 +3,8 @@
 //!
 //! Client-to-server lines are always what a person types, so `nc` and `telnet` can chat.
 //! Server-to-client lines are human-readable text by default; a client that sends
-//! [`HELLO`] as its first line gets one JSON object per line instead. README.md
-//! ("Wire protocol") documents both for client authors.
+//! [`HELLO`] as its first line gets one JSON object per line instead. docs/protocol.md
+//! documents both for client authors.
 
 use std::fmt::Write as _;
 
@@ -315,7 +315,7 @@ fn is_operator_command(name: &str) -> bool {
 
 /// Something that happened, as sent to clients. Serialised as one JSON object per line
 /// with a `type` tag and an RFC 3339 `ts` in whole seconds (see [`crate::timestamp`]);
-/// see README "Wire protocol".
+/// see docs/protocol.md.
 ///
 /// Conversation events (public, private, action, join, leave, nick) carry an `id`:
 /// increasing and unique per server, also across restarts on the same `--save` log. It

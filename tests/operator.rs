@@ -203,7 +203,7 @@ fn the_files_the_server_creates_are_private() {
     let _ = std::fs::remove_file(&bans);
 }
 
-/// The bans file as README documents it, written by hand, loads; the server writes
+/// The bans file as the operator's manual documents it, written by hand, loads; the server writes
 /// the same form back.
 #[test]
 fn a_hand_written_bans_file_in_the_documented_form_loads() {
@@ -579,7 +579,7 @@ fn a_resumed_session_keeps_its_mute_away_and_reply_target() {
     alice.expect("*jay* pong");
 }
 
-/// A line of the bans file as README documents it, by `console` at a fixed time.
+/// A line of the bans file as the operator's manual documents it, by `console` at a fixed time.
 fn ban_line(kind: &str, target: &str, until: &str, reason: &str) -> String {
     format!(
         r#"{{"kind":"{kind}","target":"{target}","until":{until},"reason":{reason},"by":"console","at":"2026-01-01T00:00:00Z"}}"#

@@ -722,18 +722,22 @@ fn is_whole_seconds_utc(ts: &str) -> bool {
             .all(|(c, s)| if s == 'd' { c.is_ascii_digit() } else { c == s })
 }
 
-/// The jq query README shows for the log's times: public messages of the last hour,
+/// The jq query the operator's manual shows for the log's times: public messages of the last hour,
 /// with their local time.
-const README_JQ_TIME_QUERY: &str = r#"select(.msg == "Public message" and (.ts | fromdateiso8601) > now - 3600) | "\(.ts | fromdateiso8601 | strflocaltime("%H:%M:%S")) <\(.meta.from)> \(.meta.text)""#;
+const MANUAL_JQ_TIME_QUERY: &str = r#"select(.msg == "Public message" and (.ts | fromdateiso8601) > now - 3600) | "\(.ts | fromdateiso8601 | strflocaltime("%H:%M:%S")) <\(.meta.from)> \(.meta.text)""#;
 
 /// jq, the tool the design names for the log, reads its times: `fromdateiso8601` takes
-/// whole seconds only. The query README shows works on a real log, and the structured
+/// whole seconds only. The query the operator's manual shows works on a real log, and the structured
 /// events use the same form.
 #[test]
-fn the_logs_times_work_with_jq_as_readme_shows() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    assert!(readme.contains(README_JQ_TIME_QUERY), "README no longer shows the tested jq query");
+fn the_logs_times_work_with_jq_as_the_manual_shows() {
+    let manual =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operator-manual.md"))
+            .unwrap();
+    assert!(
+        manual.contains(MANUAL_JQ_TIME_QUERY),
+        "docs/operator-manual.md no longer shows the tested jq query"
+    );
     let log = temp_path("jq.jsonl");
     let before = jiff::Timestamp::now().as_second();
     let mut server = Server::start(&["--save", log.to_str().unwrap()]);
@@ -761,7 +765,7 @@ fn the_logs_times_work_with_jq_as_readme_shows() {
         "{seconds:?} not in {before}..={after}"
     );
     assert!(seconds.is_sorted(), "{seconds:?}");
-    let out = Command::new("jq").args(["-r", README_JQ_TIME_QUERY]).arg(&log).output().unwrap();
+    let out = Command::new("jq").args(["-r", MANUAL_JQ_TIME_QUERY]).arg(&log).output().unwrap();
     assert!(out.status.success(), "jq failed: {}", String::from_utf8_lossy(&out.stderr));
     let lines = String::from_utf8(out.stdout).unwrap();
     let line = lines.trim_end();

@@ -12,7 +12,7 @@
 //! which matched this for 20-byte lines but made every byte cost about 1.5 ns per
 //! recipient: under a burst, each outbox's buffer grew by doubling (copying what it held
 //! each time) into fresh pages the kernel had to fault in and zero, and a structured
-//! client's 100-byte lines cost twice a text client's 20-byte ones (README, Performance).
+//! client's 100-byte lines cost twice a text client's 20-byte ones (docs/benchmarks.md).
 //! The bytes are copied once, by the writing task, into a write buffer of at most
 //! [`WRITE_BATCH`] bytes, so the kernel still gets one `write` for many lines (a
 //! `writev` of one iovec per line was measured slower).

@@ -4,7 +4,7 @@
 //! not yet read) and frees each as soon as it is empty, so an idle connection holds none.
 //! rustls's buffered `ServerConnection` keeps a 4 KiB read buffer (and the queues' spare
 //! room) for as long as the connection lives: 10,000 idle TLS connections held about
-//! 9.8 KiB each with it (README "Performance").
+//! 9.8 KiB each with it (docs/benchmarks.md).
 
 use std::io;
 use std::sync::Arc;
