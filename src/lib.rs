@@ -1,8 +1,8 @@
 //! tchat: a multi-user terminal chat over TCP, with TLS on the same port.
 //!
 //! Module map:
-//! - [`cli`]: the clap definition, and [`docs`]: the man pages and shell completions
-//!   rendered from it;
+//! - [`cli`]: the clap definition (the man pages, completions and `docs/reference/cli.md`
+//!   are rendered from it by `tests/generated.rs`, `TCHAT_BLESS=1` regenerating them);
 //! - [`protocol`]: what clients send ([`protocol::Request`]) and what the server sends
 //!   back ([`protocol::Event`]) in text or JSON;
 //! - input rules, pure and shared by both ends: [`framing`] (bounded line splitting and
@@ -24,7 +24,6 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod ctl;
-pub mod docs;
 pub mod event_log;
 pub mod fingerprint;
 pub mod flood;

@@ -1,7 +1,7 @@
 //! The committed man pages and shell completions match a fresh render of the clap
 //! definition, load in the real shells, and pass the man page linters.
 //!
-//! `TCHAT_BLESS=1 cargo test --test generated` ([`tchat::docs::REGENERATE`]) rewrites
+//! `TCHAT_BLESS=1 cargo test --test generated` ([`render::REGENERATE`]) rewrites
 //! every generated file that differs, and deletes files in `man/` or `completions/` that
 //! are no longer generated, before comparing.
 //!
@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tchat::docs::{self, GeneratedFile, Page};
+use render::{GeneratedFile, Page};
 
 mod common;
+mod render;
 
 fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -30,7 +31,7 @@ fn blessing() -> bool {
 
 #[test]
 fn committed_files_match_a_fresh_render() {
-    let files = docs::generated_files();
+    let files = render::generated_files();
     if blessing() {
         for file in &files {
             let path = repo_root().join(&file.path);
@@ -58,7 +59,7 @@ fn committed_files_match_a_fresh_render() {
     // A file left over from an older render (a page or shell that is gone) would be
     // shipped by a packager all the same.
     let expected: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    for dir in [docs::MAN_DIR, docs::COMPLETIONS_DIR] {
+    for dir in [render::MAN_DIR, render::COMPLETIONS_DIR] {
         let Ok(entries) = std::fs::read_dir(repo_root().join(dir)) else { continue };
         for entry in entries {
             let path = format!("{dir}/{}", entry.unwrap().file_name().to_string_lossy());
@@ -75,10 +76,10 @@ fn committed_files_match_a_fresh_render() {
     }
     assert!(
         problems.is_empty(),
-        "\n{}\n\nThe man pages and completions are generated from src/cli.rs and src/docs.rs. \
+        "\n{}\n\nThe man pages and completions are generated from src/cli.rs and tests/render. \
          Regenerate them with:\n\n    {}\n\nand commit the result.\n",
         problems.join("\n\n"),
-        docs::REGENERATE
+        render::REGENERATE
     );
 }
 
@@ -132,7 +133,7 @@ fn notice(line: &str) {
 
 /// A fresh render of `file`, written under the target directory for a tool to read.
 fn rendered(file_name: &str) -> PathBuf {
-    let file = docs::generated_files()
+    let file = render::generated_files()
         .into_iter()
         .find(|f: &GeneratedFile| f.path.ends_with(&format!("/{file_name}")))
         .unwrap_or_else(|| panic!("{file_name} is not generated"));

@@ -27,6 +27,17 @@ use super::screen::Geometry;
 use crate::protocol::{Request, canonical};
 use crate::terminal::{Candidates, EditorHelper};
 
+/// The keys of `tchat join`'s line editor, in the form of the client's `/help` list;
+/// the man pages' KEYS section is rendered from it too.
+pub const CLIENT_KEYS: &[(&str, &str)] = &[
+    ("Tab", "complete a command, a room after /join, or a nick (cycles through several matches)"),
+    ("Up / Down", "previous / next line from the input history"),
+    ("Ctrl-R", "search the input history"),
+    ("Ctrl-C", "clear the line; on an empty line, leave"),
+    ("Ctrl-D", "leave (on an empty line)"),
+    ("Ctrl-L", "clear the screen"),
+];
+
 /// Most lines kept in the history file.
 pub const HISTORY_SIZE: usize = 1000;
 

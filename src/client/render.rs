@@ -15,10 +15,10 @@ use crate::nick;
 use crate::protocol::{Event, EventKind, HelpEntry, RoomInfo};
 use crate::sanitize::sanitize;
 
-use super::local::CLIENT_COMMANDS;
 /// The keys of the interactive client, listed after the server's commands by `/help`
 /// (shared with the man page, which lists the same keys).
-pub use crate::docs::CLIENT_KEYS;
+pub use super::editor::CLIENT_KEYS;
+use super::local::CLIENT_COMMANDS;
 
 /// How lines are drawn; fixed for a session.
 #[derive(Debug, Clone)]

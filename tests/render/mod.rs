@@ -1,4 +1,7 @@
-//! Man pages and shell completions, rendered from the clap definition in [`crate::cli`].
+//! Man pages, shell completions and the command-line reference, rendered from the clap
+//! definition in `tchat::cli`. A module of the `generated` test, not of the program: the
+//! generators (clap_mangen, clap_complete) are dev-dependencies, as uv keeps its
+//! generators in a dev crate, and the program's own help uses none of them.
 //!
 //! The files live in the repository (`man/`, `completions/`) so packagers can ship them
 //! without building anything. They are rendered here by pure functions that return bytes
@@ -21,9 +24,10 @@ use clap_complete::{Generator, Shell};
 use clap_mangen::Man;
 use clap_mangen::roff::{Inline, Roff, bold, italic, roman};
 
-use crate::cli::Cli;
-use crate::event_log::{self, Level, Record};
-use crate::protocol;
+use tchat::cli::Cli;
+use tchat::client::editor::CLIENT_KEYS;
+use tchat::event_log::{self, Level, Record};
+use tchat::protocol;
 
 /// The one command that rewrites every generated file; printed when a file is stale.
 pub const REGENERATE: &str = "TCHAT_BLESS=1 cargo test --test generated";
@@ -37,16 +41,6 @@ pub const COMPLETIONS_DIR: &str = "completions";
 /// Every shell clap_complete supports, in a fixed order so the file list is stable.
 pub const SHELLS: [Shell; 5] =
     [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::Elvish, Shell::PowerShell];
-
-/// The keys of `tchat join`'s line editor, in the form of the client's `/help` list.
-pub const CLIENT_KEYS: &[(&str, &str)] = &[
-    ("Tab", "complete a command, a room after /join, or a nick (cycles through several matches)"),
-    ("Up / Down", "previous / next line from the input history"),
-    ("Ctrl-R", "search the input history"),
-    ("Ctrl-C", "clear the line; on an empty line, leave"),
-    ("Ctrl-D", "leave (on an empty line)"),
-    ("Ctrl-L", "clear the screen"),
-];
 
 /// One file this module renders: its path relative to the repository root, and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -513,7 +507,7 @@ fn operator_commands(r: &mut Roff) {
          ban their own nick or address. Everything an operator does \
          is logged with who did it.",
     )]);
-    sentences(r, crate::server::operator::USAGE);
+    sentences(r, tchat::server::operator::USAGE);
 }
 
 fn in_chat_commands(r: &mut Roff) {
@@ -545,7 +539,7 @@ fn keys(r: &mut Roff) {
          $XDG_STATE_HOME/tchat/servers.json (mode 0600). Nicks compare as the server \
          compares them.",
     )]);
-    sentences(r, crate::client::local::CLIENT_COMMANDS);
+    sentences(r, tchat::client::local::CLIENT_COMMANDS);
 }
 
 /// One `Public message` line exactly as the server writes it, at a fixed time.
@@ -914,7 +908,7 @@ mod tests {
         }
         let path = std::env::temp_dir().join(format!("tchat-docs-render-{}", std::process::id()));
         let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "docs::tests::renders_depend_on_the_sources_alone"])
+            .args(["--exact", "render::tests::renders_depend_on_the_sources_alone"])
             .args(["--test-threads", "1", "--nocapture"])
             .env(RENDER_CHILD, &path)
             .env("COLUMNS", "37")
