@@ -1,17 +1,80 @@
 //! The terminal mode from before a line editor started, put back when the program ends
 //! while the editor is still waiting for a key: rustyline only restores it when
-//! `readline` returns; and the prompt and the rustyline hooks both editors use. Shared
-//! by the client and the server's interactive console.
+//! `readline` returns; and the line editor as both editors set it up (history, Tab
+//! completion, Ctrl-C, the prompt). Shared by the client and the server's interactive
+//! console.
 
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use owo_colors::{OwoColorize, Style};
 use rustyline::Context;
 use rustyline::completion::Completer;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
+use rustyline::history::FileHistory;
 use rustyline::validate::Validator;
+use rustyline::{
+    Cmd, CompletionType, ConditionalEventHandler, Editor, Event, EventContext, EventHandler,
+    KeyEvent, Movement, RepeatCount,
+};
+
+/// Most lines a line editor keeps in its history file.
+pub const HISTORY_SIZE: usize = 1000;
+
+/// A line editor with completion from `C` and a file history.
+pub type LineReader<C> = Editor<EditorHelper<C>, FileHistory>;
+
+/// A line editor as both the client and the console use it: up to [`HISTORY_SIZE`]
+/// lines of history, a line that repeats the previous one or starts with a space left
+/// out, lines added only by [`remember`] (the caller decides which); Tab completing
+/// from `helper` in `completion` style; Ctrl-C as [`CtrlC`]. The history is read from
+/// `history` when given; a missing or unreadable file only costs the old lines.
+///
+/// Errors: rustyline's, when the terminal cannot be set up for editing.
+pub fn line_reader<C: Candidates>(
+    helper: EditorHelper<C>,
+    completion: CompletionType,
+    history: Option<&Path>,
+) -> rustyline::Result<LineReader<C>> {
+    let config = rustyline::Config::builder()
+        .max_history_size(HISTORY_SIZE)?
+        .history_ignore_dups(true)?
+        .history_ignore_space(true)
+        .auto_add_history(false)
+        .completion_type(completion)
+        .build();
+    let mut editor = Editor::with_config(config)?;
+    editor.set_helper(Some(helper));
+    editor.bind_sequence(KeyEvent::ctrl('C'), EventHandler::Conditional(Box::new(CtrlC)));
+    if let Some(path) = history {
+        let _ = editor.load_history(path);
+    }
+    Ok(editor)
+}
+
+/// Adds `line` to the editor's history and, when it was added, appends it to the file
+/// `history` at once, so the history survives a process that ends abruptly (the server
+/// dropping the connection, the console's terminal closing). Write errors only cost
+/// the history.
+pub fn remember<C: Candidates>(editor: &mut LineReader<C>, line: &str, history: Option<&Path>) {
+    if let Ok(true) = editor.add_history_entry(line)
+        && let Some(path) = history
+    {
+        let _ = editor.append_history(path);
+    }
+}
+
+/// Ctrl-C: clears a partly typed line; on an empty line it is the usual interrupt, which
+/// the client takes as "leave" and the console as "stop the server".
+pub struct CtrlC;
+
+impl ConditionalEventHandler for CtrlC {
+    fn handle(&self, _: &Event, _: RepeatCount, _: bool, ctx: &EventContext) -> Option<Cmd> {
+        if ctx.line().is_empty() { None } else { Some(Cmd::Kill(Movement::WholeLine)) }
+    }
+}
 
 /// Where a line editor's completions come from.
 pub trait Candidates {

@@ -14,10 +14,9 @@ use std::time::Duration;
 
 use rustyline::config::Configurer;
 use rustyline::error::ReadlineError;
-use rustyline::history::FileHistory;
 use rustyline::{
-    Cmd, CompletionType, ConditionalEventHandler, Editor, Event, EventContext, EventHandler,
-    KeyCode, KeyEvent, Modifiers, Movement, RepeatCount,
+    Cmd, CompletionType, ConditionalEventHandler, Event, EventContext, EventHandler, KeyCode,
+    KeyEvent, Modifiers, RepeatCount,
 };
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -25,7 +24,7 @@ use super::Input;
 use super::complete::{Roster, complete};
 use super::screen::Geometry;
 use crate::protocol::{Request, canonical};
-use crate::terminal::{Candidates, EditorHelper};
+use crate::terminal::{Candidates, EditorHelper, LineReader, line_reader};
 
 /// The keys of `tchat join`'s line editor, in the form of the client's `/help` list;
 /// the man pages' KEYS section is rendered from it too.
@@ -37,9 +36,6 @@ pub const CLIENT_KEYS: &[(&str, &str)] = &[
     ("Ctrl-D", "leave (on an empty line)"),
     ("Ctrl-L", "clear the screen"),
 ];
-
-/// Most lines kept in the history file.
-pub const HISTORY_SIZE: usize = 1000;
 
 /// How long the prompt waits for the server to confirm a welcome or a `/nick` before it
 /// is drawn anyway (with the nick it knows).
@@ -75,16 +71,6 @@ impl Candidates for RosterCandidates {
     fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
         let roster = self.0.lock().unwrap_or_else(|e| e.into_inner());
         complete(line, pos, &roster)
-    }
-}
-
-/// Ctrl-C: clears a partly typed line; on an empty line it is the usual interrupt, which
-/// the client takes as "leave".
-pub(crate) struct CtrlC;
-
-impl ConditionalEventHandler for CtrlC {
-    fn handle(&self, _: &Event, _: RepeatCount, _: bool, ctx: &EventContext) -> Option<Cmd> {
-        if ctx.line().is_empty() { None } else { Some(Cmd::Kill(Movement::WholeLine)) }
     }
 }
 
@@ -147,7 +133,7 @@ impl ConditionalEventHandler for Submit {
 /// The editor, before its thread starts; creating it also yields the printer that the
 /// network side uses to print above the prompt.
 pub struct LineEditor {
-    editor: Editor<EditorHelper<RosterCandidates>, FileHistory>,
+    editor: LineReader<RosterCandidates>,
     history: Option<PathBuf>,
     /// Shared with the printer thread, see [`PrintGate`].
     gate: Arc<PrintGate>,
@@ -165,26 +151,6 @@ impl LineEditor {
         color: bool,
         use_history: bool,
     ) -> Result<(LineEditor, impl rustyline::ExternalPrinter + Send + 'static), EditorError> {
-        let config = rustyline::Config::builder()
-            .max_history_size(HISTORY_SIZE)?
-            .history_ignore_dups(true)?
-            .history_ignore_space(true)
-            .auto_add_history(false)
-            .completion_type(CompletionType::Circular)
-            .build();
-        let mut editor = Editor::with_config(config)?;
-        editor.set_helper(Some(EditorHelper { candidates: RosterCandidates(roster), color }));
-        editor.set_color_mode(if color {
-            rustyline::ColorMode::Enabled
-        } else {
-            rustyline::ColorMode::Disabled
-        });
-        editor.bind_sequence(KeyEvent::ctrl('C'), EventHandler::Conditional(Box::new(CtrlC)));
-        let paused = Arc::new(AtomicBool::new(false));
-        for enter in [KeyEvent(KeyCode::Enter, Modifiers::NONE), KeyEvent::ctrl('J')] {
-            let submit = Submit { gate: gate.clone(), paused: paused.clone() };
-            editor.bind_sequence(enter, EventHandler::Conditional(Box::new(submit)));
-        }
         let history = if use_history { history_path() } else { None };
         let history = history.filter(|path| match crate::state_dir::prepare_private_file(path) {
             Ok(()) => true,
@@ -193,9 +159,17 @@ impl LineEditor {
                 false
             }
         });
-        if let Some(path) = &history {
-            // A missing or unreadable file only costs the old history.
-            let _ = editor.load_history(path);
+        let helper = EditorHelper { candidates: RosterCandidates(roster), color };
+        let mut editor = line_reader(helper, CompletionType::Circular, history.as_deref())?;
+        editor.set_color_mode(if color {
+            rustyline::ColorMode::Enabled
+        } else {
+            rustyline::ColorMode::Disabled
+        });
+        let paused = Arc::new(AtomicBool::new(false));
+        for enter in [KeyEvent(KeyCode::Enter, Modifiers::NONE), KeyEvent::ctrl('J')] {
+            let submit = Submit { gate: gate.clone(), paused: paused.clone() };
+            editor.bind_sequence(enter, EventHandler::Conditional(Box::new(submit)));
         }
         let printer = editor.create_external_printer()?;
         Ok((LineEditor { editor, history, gate, paused }, printer))
@@ -280,13 +254,7 @@ impl LineEditor {
         if is_secret(line) {
             return;
         }
-        // Appending after every line keeps the history even if the process ends
-        // abruptly (the server dropping the connection).
-        if let Ok(true) = self.editor.add_history_entry(line)
-            && let Some(path) = &self.history
-        {
-            let _ = self.editor.append_history(path);
-        }
+        crate::terminal::remember(&mut self.editor, line, self.history.as_deref());
     }
 }
 

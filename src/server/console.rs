@@ -2,7 +2,8 @@
 //! and output on a terminal, the console is also a command line for the operator
 //! commands ([`super::operator`]), run as [`Actor::Console`].
 //!
-//! The same pattern as the client's line editor (`client::editor`): rustyline's
+//! The same pattern as the client's line editor (`client::editor`), set up by the same
+//! [`crate::terminal::line_reader`]: rustyline's
 //! `readline` blocks, so it runs on its own thread; the event log's lines are printed
 //! above the prompt through rustyline's `ExternalPrinter` ([`LogPrinter`], called from
 //! the log's own writer thread, never from an async task). Typed lines travel to the
@@ -20,23 +21,18 @@ use std::time::Duration;
 
 use owo_colors::OwoColorize;
 use rustyline::error::ReadlineError;
-use rustyline::history::FileHistory;
-use rustyline::{CompletionType, Editor, EventHandler, ExternalPrinter, KeyEvent};
+use rustyline::{CompletionType, ExternalPrinter};
 use tokio::sync::Notify;
 
 use super::hub::Hub;
 use super::operator::{self, Actor, Command};
-use crate::client::editor::CtrlC;
-use crate::terminal::{Candidates, EditorHelper, TerminalMode};
+use crate::terminal::{Candidates, EditorHelper, LineReader, TerminalMode, line_reader};
 
 /// The console's prompt.
 pub const PROMPT: &str = "tchat> ";
 
 /// The console's history file's name, in the state directory.
 const HISTORY_FILE: &str = "console_history";
-
-/// Most lines kept in the console's history file.
-const HISTORY_SIZE: usize = 1000;
 
 /// How long the console waits for the server to answer a command (it answers at once
 /// unless it is stopping) or to list the nicks for Tab.
@@ -214,21 +210,9 @@ impl Interactive {
     /// in `state_dir` (`--state-dir`), else in the [`crate::state_dir`].
     pub fn start(color: bool, state_dir: Option<&Path>) -> Result<Interactive, ReadlineError> {
         let link = ConsoleLink::default();
-        let config = rustyline::Config::builder()
-            .max_history_size(HISTORY_SIZE)?
-            .history_ignore_dups(true)?
-            .history_ignore_space(true)
-            .auto_add_history(false)
-            .completion_type(CompletionType::List)
-            .build();
-        let mut editor = Editor::with_config(config)?;
-        editor.set_helper(Some(EditorHelper { candidates: ServerNicks(link.clone()), color }));
-        editor.bind_sequence(KeyEvent::ctrl('C'), EventHandler::Conditional(Box::new(CtrlC)));
         let history = history_file(state_dir);
-        if let Some(path) = &history {
-            // A missing or unreadable file only costs the old history.
-            let _ = editor.load_history(path);
-        }
+        let helper = EditorHelper { candidates: ServerNicks(link.clone()), color };
+        let mut editor = line_reader(helper, CompletionType::List, history.as_deref())?;
         let log_out = LogPrinter {
             printer: Box::new(editor.create_external_printer()?),
             pending: Vec::new(),
@@ -274,7 +258,7 @@ fn history_file(state_dir: Option<&Path>) -> Option<PathBuf> {
 }
 
 struct EditorThread {
-    editor: Editor<EditorHelper<ServerNicks>, FileHistory>,
+    editor: LineReader<ServerNicks>,
     history: Option<PathBuf>,
     link: ConsoleLink,
     answers: Box<dyn ExternalPrinter + Send>,
@@ -328,11 +312,7 @@ impl EditorThread {
     }
 
     fn remember(&mut self, line: &str) {
-        if let Ok(true) = self.editor.add_history_entry(line)
-            && let Some(path) = &self.history
-        {
-            let _ = self.editor.append_history(path);
-        }
+        crate::terminal::remember(&mut self.editor, line, self.history.as_deref());
     }
 }
 
