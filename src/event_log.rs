@@ -9,7 +9,7 @@
 
 pub mod tail;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -178,14 +178,15 @@ impl SaveFile {
         let context = |e: io::Error| {
             io::Error::new(e.kind(), format!("cannot open log file {}: {e}", path.display()))
         };
-        let mut options = OpenOptions::new();
-        options.create(true).append(true).read(true);
         // A file the server creates is its owner's alone: it holds private messages'
         // text. An existing file keeps the mode it has (the admin's choice, e.g. a
         // logrotate `create` line).
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path).map_err(context)?;
+        let mut file = crate::private_file::options()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)
+            .map_err(context)?;
         let mended_cut_line = ends_mid_line(&mut file) && file.write_all(b"\n").is_ok();
         Ok(SaveFile {
             path: path.to_owned(),

@@ -18,7 +18,8 @@
 //!   resume, rendering, completion, line editor, TLS with trust on first use);
 //! - shared plumbing: [`net`] (the TCP options both ends set), [`fingerprint`]
 //!   (certificate fingerprints as both ends write them), [`state_dir`] (the XDG state
-//!   and data directories), [`terminal`] (restoring the terminal mode).
+//!   and data directories), [`private_file`] (0600 files written atomically, in 0700
+//!   directories), [`terminal`] (the line editor's set-up, restoring the terminal mode).
 
 pub mod auth;
 pub mod cli;
@@ -30,6 +31,7 @@ pub mod flood;
 pub mod framing;
 pub mod net;
 pub mod nick;
+pub mod private_file;
 pub mod protocol;
 pub mod room;
 pub mod sanitize;

@@ -4,7 +4,7 @@
 //! server console's history live there, private to the user: they hold private
 //! messages and moderation.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use etcetera::base_strategy::{BaseStrategy, Xdg};
 
@@ -38,33 +38,6 @@ pub fn runtime_dir() -> Option<PathBuf> {
     xdg()?.runtime_dir()
 }
 
-/// Creates the directory of `path` (0700) and the file itself if missing, and makes the
-/// file 0600 whatever it was.
-pub fn prepare_private_file(path: &Path) -> std::io::Result<()> {
-    create_private_dir(path)?;
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
-}
-
-/// Creates the directory `path` lives in (0700), and its parents.
-pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    let Some(dir) = path.parent() else { return Ok(()) };
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,17 +53,5 @@ mod tests {
         };
         assert_eq!(dir(), expected);
         assert_eq!(file("history"), expected.map(|dir| dir.join("history")));
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_state_file_is_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("tchat-hist-{}", std::process::id()));
-        let path = dir.join("tchat").join("history");
-        prepare_private_file(&path).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

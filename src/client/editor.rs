@@ -152,7 +152,7 @@ impl LineEditor {
         use_history: bool,
     ) -> Result<(LineEditor, impl rustyline::ExternalPrinter + Send + 'static), EditorError> {
         let history = if use_history { history_path() } else { None };
-        let history = history.filter(|path| match crate::state_dir::prepare_private_file(path) {
+        let history = history.filter(|path| match crate::private_file::prepare(path) {
             Ok(()) => true,
             Err(e) => {
                 eprintln!("tchat: history disabled: {}: {e}", path.display());

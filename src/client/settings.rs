@@ -8,7 +8,6 @@
 //! settings and a crash leaves the old file or the new one.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -91,7 +90,7 @@ impl SettingsFile {
         } else {
             all.insert(self.server.clone(), settings.clone());
         }
-        write_private(path, serde_json::to_string_pretty(&all)?.as_bytes())
+        crate::private_file::write(path, serde_json::to_string_pretty(&all)?.as_bytes())
     }
 }
 
@@ -103,19 +102,6 @@ fn server_key(host: &str, port: u16) -> String {
 fn read_all(path: &Path) -> BTreeMap<String, ServerSettings> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     serde_json::from_str(&text).unwrap_or_default()
-}
-
-/// Writes `bytes` to `path` through a 0600 temporary file in the same directory, synced
-/// and renamed over it.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    crate::state_dir::create_private_dir(path)?;
-    let temp = path.with_extension(format!("tmp{}", std::process::id()));
-    let _ = std::fs::remove_file(&temp);
-    crate::state_dir::prepare_private_file(&temp)?;
-    let mut file = std::fs::OpenOptions::new().write(true).truncate(true).open(&temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temp, path)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! `~/.local/share/tchat/known_hosts`), mode 0600; each line is `HOST:PORT SHA256:…`,
 //! and lines starting with `#` are comments.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::fingerprint::Fingerprint;
@@ -70,22 +70,7 @@ pub fn read(path: &Path) -> io::Result<String> {
 pub fn pin(path: &Path, host: &str, fingerprint: Fingerprint) -> io::Result<()> {
     let context = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     let text = with_pin(&read(path)?, host, fingerprint);
-    if let Some(dir) = path.parent() {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).map_err(context)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&tmp).map_err(context)?;
-    file.write_all(text.as_bytes()).map_err(context)?;
-    std::fs::rename(&tmp, path).map_err(context)
+    crate::private_file::write(path, text.as_bytes()).map_err(context)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! keeps it across restarts as JSON Lines, one ban per line, replaced atomically.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -282,33 +282,11 @@ impl BanList {
     /// one, never half of either. A new file is mode 0600 (it names who was banned and
     /// from which address); one that exists keeps its mode, the admin's choice.
     pub fn save(&self, path: &Path) -> io::Result<()> {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("bans");
-        let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-        let result = (|| {
-            let mut file = create_private(&tmp)?;
-            if let Ok(old) = std::fs::metadata(path) {
-                file.set_permissions(old.permissions())?;
-            }
-            file.write_all(self.render().as_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
+        let result = crate::private_file::write_keeping_mode(path, self.render().as_bytes());
         result.map_err(|e| {
             io::Error::new(e.kind(), format!("cannot write bans file {}: {e}", path.display()))
         })
     }
-}
-
-/// Creates (or truncates) `path` with mode 0600 on Unix, whatever the umask.
-fn create_private(path: &Path) -> io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
 }
 
 /// Parses a duration as operators type it: a number and a unit, `s`, `m`, `h`, `d` or

@@ -254,7 +254,7 @@ fn history_file(state_dir: Option<&Path>) -> Option<PathBuf> {
         Some(dir) => dir.join(HISTORY_FILE),
         None => crate::state_dir::file(HISTORY_FILE)?,
     };
-    crate::state_dir::prepare_private_file(&path).ok().map(|()| path)
+    crate::private_file::prepare(&path).ok().map(|()| path)
 }
 
 struct EditorThread {

@@ -46,8 +46,7 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
     let context =
         |e: io::Error| io::Error::new(e.kind(), format!("control socket {}: {e}", path.display()));
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-        std::fs::create_dir_all(dir).map_err(context)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(context)?;
+        crate::private_file::create_dir(dir).map_err(context)?;
     }
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {

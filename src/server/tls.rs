@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
@@ -188,13 +188,14 @@ fn ensure_generated(dir: &Path) -> Result<(), TlsError> {
         let path = path.to_owned();
         move |source| TlsError::Io { path, source }
     };
-    create_private_dir(dir).map_err(io_err(dir))?;
+    crate::private_file::create_dir(dir).map_err(io_err(dir))?;
     let key = rcgen::KeyPair::generate().map_err(TlsError::Generate)?;
     let host = host_name();
     let cert = generated_params(host.as_deref()).self_signed(&key).map_err(TlsError::Generate)?;
     // The key first: a certificate without its key would be loaded and fail.
-    write_private(&key_path, key.serialize_pem().as_bytes()).map_err(io_err(&key_path))?;
-    write_private(&cert_path, cert.pem().as_bytes()).map_err(io_err(&cert_path))
+    crate::private_file::write(&key_path, key.serialize_pem().as_bytes())
+        .map_err(io_err(&key_path))?;
+    crate::private_file::write(&cert_path, cert.pem().as_bytes()).map_err(io_err(&cert_path))
 }
 
 /// The generated certificate's subject common name, what `openssl s_client` and
@@ -228,29 +229,6 @@ fn host_name() -> Option<String> {
     }
     #[cfg(not(unix))]
     None
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-/// Writes a file readable by its owner only, through a temporary name so that a crash
-/// never leaves half a key behind.
-fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let _ = fs::remove_file(&tmp);
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&tmp)?;
-    file.write_all(data)?;
-    file.sync_all()?;
-    fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
