@@ -62,7 +62,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     replace(path, bytes, false)
 }
 
-/// As [`write`], but a file that exists keeps its mode (an administrator may have made
+/// As [`write()`], but a file that exists keeps its mode (an administrator may have made
 /// it readable by a group); a new one is 0600.
 pub fn write_keeping_mode(path: &Path, bytes: &[u8]) -> io::Result<()> {
     replace(path, bytes, true)
