@@ -43,7 +43,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/whois <user>", "who a user is: room, online since, idle time, away, operator"),
     ("/motd", "show the message of the day"),
     ("/oper <password>", "become an operator (with the server's operator password)"),
-    ("/history [n]", "show the last n lines of your room again (default 20, at most 200)"),
+    (
+        "/history [n]",
+        "show the last n lines of your room again (default: as many as the server replays on joining; at most 200)",
+    ),
     ("/help", "list these commands (also /?)"),
     ("//text", "send a public line that starts with '/'"),
 ];
@@ -828,8 +831,16 @@ fn or_none(message: &str) -> &str {
 }
 
 /// The `/help` answer; an operator's also lists [`OPERATOR_COMMANDS`].
-pub fn help_entries_for(oper: bool) -> Vec<HelpEntry> {
+/// `history_default`: how many lines `/history` without a count sends (the server's
+/// `--replay`, at least 1), which its line names.
+pub fn help_entries_for(oper: bool, history_default: usize) -> Vec<HelpEntry> {
     let mut entries = help_entries();
+    // The default is the server's `--replay` count: the answer says the number itself.
+    if let Some(history) = entries.iter_mut().find(|e| e.usage.starts_with("/history")) {
+        history.description = format!(
+            "show the last n lines of your room again (default {history_default}, at most 200)"
+        );
+    }
     if oper {
         entries.extend(OPERATOR_COMMANDS.iter().map(|(usage, description)| HelpEntry {
             usage: (*usage).to_owned(),

@@ -865,3 +865,22 @@ fn a_taken_nick_is_said_right_under_the_welcome() {
     );
     assert_eq!(rest, "<alice> old line 0");
 }
+
+/// A fingerprint of the right length with a mistyped last character is called a typo,
+/// not the wrong length, before any connection is tried.
+#[test]
+fn a_mistyped_fingerprint_is_told_as_a_typo() {
+    let good = tchat::fingerprint::Fingerprint::of(b"the server's certificate").to_string();
+    // The last character must be one of A, Q, g, w (its low 4 bits are zero).
+    let typo = format!("{}{}", &good[..good.len() - 1], 'z');
+    let out = Command::new(BIN)
+        .args(["join", "127.0.0.1:9", "--fingerprint", &typo, "--no-history"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("its last character, 'z', cannot end one (a typo?)"), "{stderr}");
+    assert!(!stderr.contains("expected 43"), "{stderr}");
+    assert!(!stderr.contains("cannot connect"), "{stderr}");
+}

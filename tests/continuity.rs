@@ -553,3 +553,23 @@ fn a_restart_gives_back_each_rooms_history() {
     tom.expect("<carol> flood 19");
     let _ = std::fs::remove_file(&log);
 }
+
+/// `/help` names the default `/history` count this server really uses (its `--replay`),
+/// and `/history` without a count sends that many.
+#[test]
+fn help_names_the_history_default_the_server_uses() {
+    let server = Server::start(&["--replay", "7", "--rate", "0"]);
+    let mut alice = server.text_client("alice");
+    for n in 1..=9 {
+        alice.send(&format!("line {n}"));
+    }
+    alice.send("/help");
+    let line = alice.expect("/history [n]");
+    assert!(line.contains("(default 7, at most 200)"), "{line}");
+    assert!(!line.contains("20,"), "{line}");
+    alice.send("/history");
+    // The seven newest: lines 3 to 9, and not line 2.
+    alice.expect("line 3");
+    alice.expect("line 9");
+    assert!(!alice.seen.iter().any(|l| l.ends_with("<alice> line 2")), "{:?}", alice.seen);
+}

@@ -801,7 +801,8 @@ impl Session {
             | Request::Topic(_) => self.handle_room(request),
             Request::Help => {
                 hub.log.info("Command", json!({"nick": self.nick, "command": "/help"}));
-                let commands = help_entries_for(hub.is_oper(self.id));
+                let history_default = hub.config.replay.max(1);
+                let commands = help_entries_for(hub.is_oper(self.id), history_default);
                 self.send(EventKind::Help { commands });
             }
             Request::Quit(reason) => self.quit(reason),
