@@ -396,8 +396,8 @@ fn a_refused_connection_is_one_line_and_a_failure() {
     assert_eq!(
         stderr,
         format!(
-            "tchat: cannot connect to 127.0.0.1:{port}: connection refused: the server is not \
-             running\n"
+            "tchat: cannot connect to 127.0.0.1:{port}: connection refused: no server listens on \
+             that port (not started, or another port?)\n"
         )
     );
 }
@@ -451,8 +451,8 @@ fn garbage_instead_of_tls_is_said_to_be_no_tls() {
     assert_eq!(
         stderr,
         format!(
-            "tchat: TLS with {} failed: the server did not answer in TLS (an older server \
-             without TLS? try --plain)\n",
+            "tchat: {} is an SSH server, not a tchat server: it said \"SSH-2.0-OpenSSH_9.6\" \
+             (check the host and port)\n",
             silent.addr
         )
     );
@@ -883,4 +883,30 @@ fn a_mistyped_fingerprint_is_told_as_a_typo() {
     assert!(stderr.contains("its last character, 'z', cannot end one (a typo?)"), "{stderr}");
     assert!(!stderr.contains("expected 43"), "{stderr}");
     assert!(!stderr.contains("cannot connect"), "{stderr}");
+}
+
+/// `--plain` against a server that takes TLS only: the server's refusal names the
+/// clients to use, `tchat join` among them; a `tchat join` user is told to drop
+/// `--plain` instead.
+#[test]
+fn plain_against_a_tls_only_server_says_to_drop_plain() {
+    let server = Server::start(&["--plaintext", "deny"]);
+    let addr = server.addr.to_string();
+    let client = Client::start("plain-denied", &[addr.as_str(), "--plain", "--no-history"]);
+    let (status, out, stderr) = client.finish();
+    assert!(!status.success());
+    assert!(out.iter().any(|l| l == "!!! this server only accepts TLS"), "{out:?}");
+    assert!(
+        !out.iter()
+            .chain(stderr.lines().map(str::to_owned).collect::<Vec<_>>().iter())
+            .any(|l| l.contains("use tchat join")),
+        "{out:?} {stderr}"
+    );
+    assert!(
+        stderr.ends_with(
+            "tchat: the server refused the connection; it only accepts TLS: connect without \
+             --plain\n"
+        ),
+        "{stderr}"
+    );
 }

@@ -11,6 +11,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 
 use common::Server;
+use common::closer::{Closer, Stage};
 use common::peer::Peer;
 use common::pty::{ROWS, Term};
 use common::state_dir::StateDir;
@@ -657,4 +658,63 @@ fn a_typed_password_is_given_again_on_reconnect_and_a_refusal_ends_the_client() 
     term.wait_text("tchat: the server refused the connection");
     let raw = String::from_utf8_lossy(&term.seen.lock().unwrap().raw).into_owned();
     assert!(!raw.contains(secret), "the password was shown:\n{}", term.screen());
+}
+
+/// `tchat join` on a terminal against `closer`, which ends every connection before a
+/// welcome: the client must give up after that one connection with one line saying
+/// what happened, and exit 1, instead of reconnecting as for a lost session. Returns
+/// the screen.
+fn gives_up_before_a_welcome(closer: &Closer, name: &str, args: &[&str]) -> String {
+    let state = StateDir::new(name);
+    let mut term = Term::start(closer.addr, &state, args);
+    let status = term.wait_exit();
+    let screen = term.flat();
+    assert_eq!(status.exit_code(), 1, "{screen}");
+    assert!(!screen.contains("reconnecting"), "{screen}");
+    assert_eq!(closer.accepted(), 1, "{screen}");
+    screen
+}
+
+#[test]
+fn a_server_that_closes_after_the_tls_handshake_is_a_failure_to_connect() {
+    let certs = StateDir::new("closer-certs");
+    let closer = Closer::start(Stage::Tls(certs.to_path_buf()));
+    let fp = closer.fingerprint.clone().unwrap();
+    let screen = gives_up_before_a_welcome(&closer, "closer-tls", &["--fingerprint", &fp]);
+    let said = format!(
+        "tchat: {} completed the TLS handshake but closed the connection before any welcome",
+        closer.addr
+    );
+    assert!(screen.contains(&said), "{screen}");
+}
+
+#[test]
+fn a_plain_server_that_closes_at_once_or_after_a_banner_is_a_failure_to_connect() {
+    let closer = Closer::start(Stage::Accept);
+    let screen = gives_up_before_a_welcome(&closer, "closer-accept", &["--plain"]);
+    let said = format!(
+        "{} accepted the connection but closed the connection before any welcome: not a \
+         tchat server",
+        closer.addr
+    );
+    assert!(screen.contains(&said), "{screen}");
+
+    let closer = Closer::start(Stage::Banner("HTTP/1.0 400 Bad Request"));
+    let screen = gives_up_before_a_welcome(&closer, "closer-banner", &["--plain"]);
+    assert!(
+        screen.contains("it is a web server (it said \"HTTP/1.0 400 Bad Request\")"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn a_tls_client_names_what_answered_instead_of_tls() {
+    let closer = Closer::start(Stage::Banner("SSH-2.0-dropbear_2022.83"));
+    let screen = gives_up_before_a_welcome(&closer, "closer-ssh", &[]);
+    let said = format!("{} is an SSH server, not a tchat server", closer.addr);
+    assert!(screen.contains(&said), "{screen}");
+    assert!(!screen.contains("older server"), "{screen}");
+    let closer = Closer::start(Stage::Accept);
+    let screen = gives_up_before_a_welcome(&closer, "closer-tls-accept", &[]);
+    assert!(screen.contains("the server closed the connection during the handshake"), "{screen}");
 }

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
 use super::ClientError;
+use super::sniff::Heard;
 use super::tls::{self, Outcome, Trusted};
 use super::trust;
 use crate::auth::{PASSWORD_NOT_NEEDED, PASSWORD_REQUIRED, Password};
@@ -81,7 +82,14 @@ pub async fn open(
             first_line(&mut stream).await
         };
         let unanswered = || ClientError::Unanswered { target: target.clone(), step: Step::Hello };
-        let mut first = timeout_at(deadline, answer).await.map_err(|_| unanswered())??;
+        let mut first = match timeout_at(deadline, answer).await.map_err(|_| unanswered())? {
+            // Reset before a word: no session was lost, none was ever had.
+            Err(ClientError::Lost(_)) => {
+                let (target, tls) = (target.clone(), !args.plain);
+                return Err(ClientError::NoWelcome { target, tls, banner: None });
+            }
+            answered => answered?,
+        };
         if password.is_some() {
             skip_line(&mut first, &format!("*** {PASSWORD_NOT_NEEDED}"));
         }
@@ -244,7 +252,10 @@ async fn secure(
         });
         return Ok(Box::new(tcp));
     }
-    let handshake = timeout_at(*deadline, tls::handshake(tcp, &target.host, trust.expected()));
+    // What the server sent instead of TLS names it, if the handshake fails.
+    let heard = Heard::default();
+    let sniffed = heard.sniff(tcp);
+    let handshake = timeout_at(*deadline, tls::handshake(sniffed, &target.host, trust.expected()));
     let unanswered = || ClientError::Unanswered { target: target.clone(), step: Step::Tls };
     match handshake.await.map_err(|_| unanswered())? {
         Outcome::Connected(stream, Trusted::ByAuthority) => Ok(stream),
@@ -252,7 +263,9 @@ async fn secure(
             trust.remember(fp)?;
             Ok(stream)
         }
-        Outcome::Failed(source) => Err(ClientError::Tls { target: target.clone(), source }),
+        Outcome::Failed(source) => {
+            Err(ClientError::Tls { target: target.clone(), source, banner: heard.banner() })
+        }
         Outcome::Untrusted(seen) if trust.expected().is_some() => Err(trust.mismatch(seen)),
         Outcome::Untrusted(seen) if interactive && ask_to_trust(&trust.host, seen)? => {
             trust.accepted = Some(seen);

@@ -73,6 +73,9 @@ struct Tracker {
     /// A `!!!` line before the welcome: the server turned the connection away, and
     /// said why.
     refusal: Option<String>,
+    /// The first line before the welcome that was not an event: a service that is not
+    /// tchat introducing itself (`SSH-2.0-…`).
+    banner: Option<String>,
     /// A kick (flooding, too slow): the server ended the session on purpose.
     kicked: bool,
     /// The shutdown notice: the server is going away and may come back.
@@ -104,6 +107,9 @@ impl Tracker {
             let text = sanitize(&text);
             if !self.welcomed && text.starts_with("!!! ") {
                 self.refusal = Some(text.clone());
+            }
+            if !self.welcomed && self.banner.is_none() {
+                self.banner = Some(text.clone());
             }
             return CoreEvent::Raw(text);
         };
@@ -182,6 +188,9 @@ impl Core {
         tokio::pin!(leave);
         let mut tracker = Tracker::default();
         let mut again = false;
+        // Whether any session of this run was welcomed: before that, a connection that
+        // ends is a failure to connect, not a session to come back to.
+        let mut ever_welcomed = false;
         // Failed attempts since the last welcome: a server that accepts and drops at
         // once (a proxy whose backend is down) still gets the growing waits.
         let mut attempts = 0;
@@ -199,6 +208,12 @@ impl Core {
                 Ok(()) if tracker.kicked || tracker.shut_down => Err(ClientError::Closed),
                 result => result,
             };
+            ever_welcomed |= tracker.welcomed;
+            // (Leaving meanwhile does not change that: the end of piped input is no
+            // answer to a server that closes.)
+            if !ever_welcomed && matches!(result, Err(ClientError::Closed | ClientError::Lost(_))) {
+                return Err(self.no_welcome(tracker.banner.take()));
+            }
             if ended.quitting || tracker.kicked || !self.reconnect || result.is_ok() {
                 return result;
             }
@@ -228,6 +243,12 @@ impl Core {
             }
             again = true;
         }
+    }
+
+    /// The error for a first connection that ended before the welcome, after the
+    /// server said `banner` (or nothing).
+    fn no_welcome(&self, banner: Option<String>) -> ClientError {
+        ClientError::NoWelcome { target: self.target.clone(), tls: !self.args.plain, banner }
     }
 
     /// The error for a refusal before the welcome, `line`; it has been shown.

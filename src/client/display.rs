@@ -68,7 +68,7 @@ impl Display<'_> {
                 Some(rendered) => rendered,
                 None => return,
             },
-            CoreEvent::Raw(text) => self.renderer.raw_line(&text),
+            CoreEvent::Raw(text) => self.renderer.raw_line(super::reason::for_tchat_join(&text)),
             CoreEvent::TooLong => {
                 self.renderer.raw_line("!!! (an over-long line from the server was dropped)")
             }

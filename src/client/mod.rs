@@ -31,6 +31,7 @@ pub mod reason;
 pub mod render;
 pub mod screen;
 pub mod settings;
+pub mod sniff;
 pub mod target;
 pub mod tls;
 pub mod trust;
@@ -108,10 +109,21 @@ pub enum ClientError {
     /// The connection broke.
     Lost(std::io::Error),
     /// The TLS handshake failed (not a trust question: a protocol error, or a server
-    /// that does not speak TLS; `--plain` connects without it).
+    /// that does not speak TLS; `--plain` connects without it). `banner`: the first line
+    /// the server sent instead of TLS, when it was text (see [`sniff`]).
     Tls {
         target: Target,
         source: std::io::Error,
+        banner: Option<String>,
+    },
+    /// The first connection ended before the server's welcome, without a refusal: a
+    /// server that accepts and closes, or a service that is not tchat. Not a lost
+    /// session: nothing is reconnected. `tls`: the handshake had completed; `banner`:
+    /// the first line it sent, if any.
+    NoWelcome {
+        target: Target,
+        tls: bool,
+        banner: Option<String>,
     },
     /// The server accepted the TCP connection but did not answer `step` within
     /// [`connect::SETUP_TIMEOUT`]: a hung server, or no tchat server at all.
@@ -145,11 +157,46 @@ impl std::fmt::Display for ClientError {
                 write!(f, "the server refused the connection; {hint}")
             }
             ClientError::Lost(e) => write!(f, "connection lost: {}", reason::io_reason(e)),
-            ClientError::Tls { target, source } => write!(
-                f,
-                "TLS with {target} failed: {} (an older server without TLS? try --plain)",
-                reason::io_reason(source)
-            ),
+            ClientError::Tls { target, banner: Some(banner), .. } => match sniff::service(banner) {
+                Some(sniff::TCHAT_WITHOUT_TLS) => write!(
+                    f,
+                    "{target} answered in plain text, not TLS ({banner:?}): a tchat server \
+                     without TLS; connect with --plain"
+                ),
+                Some(service) => write!(
+                    f,
+                    "{target} is {service}, not a tchat server: it said {banner:?} (check the \
+                     host and port)"
+                ),
+                None => write!(
+                    f,
+                    "{target} is not a tchat server: it said {banner:?} instead of TLS (check \
+                     the host and port)"
+                ),
+            },
+            ClientError::Tls { target, source, banner: None } => {
+                write!(f, "TLS with {target} failed: {}", reason::io_reason(source))?;
+                f.write_str(reason::tls_hint(source))
+            }
+            ClientError::NoWelcome { target, tls, banner } => {
+                let opened =
+                    if *tls { "completed the TLS handshake" } else { "accepted the connection" };
+                write!(f, "{target} {opened} but closed the connection before any welcome")?;
+                match banner.as_deref().map(|b| (b, sniff::service(b))) {
+                    Some((banner, Some(service))) if service != sniff::TCHAT_WITHOUT_TLS => {
+                        write!(f, ": it is {service} (it said {banner:?}); check the host and port")
+                    }
+                    Some((banner, _)) => write!(
+                        f,
+                        ", after saying {banner:?}: not a tchat server, or one that is failing \
+                         (check the host and port, or ask its operator)"
+                    ),
+                    None => f.write_str(
+                        ": not a tchat server, or one that is failing (check the host and port, \
+                         or ask its operator)",
+                    ),
+                }
+            }
             ClientError::Unanswered { target, step: connect::Step::Tls } => write!(
                 f,
                 "{target} accepted the connection but did not answer the TLS handshake \
@@ -638,7 +685,8 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "cannot connect to [::1]:9: connection refused: the server is not running"
+            "cannot connect to [::1]:9: connection refused: no server listens on that port (not \
+             started, or another port?)"
         );
         assert!(!ClientError::Closed.to_string().contains('\n'));
         let unsent = ClientError::Unsent { lines: 1, cause: Box::new(ClientError::Closed) };

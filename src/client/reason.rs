@@ -12,12 +12,16 @@ use std::io::{self, ErrorKind};
 use super::ClientError;
 use super::connect::{SETUP_TIMEOUT, Step};
 use crate::auth::{PASSWORD_REQUIRED, PASSWORD_WRONG};
+use crate::server::access::PLAINTEXT_REFUSED;
 
 /// The reason `error` ended a session or failed an attempt, without links or the words
 /// "connection lost" (the notice that shows it says that already).
 pub fn why(error: &ClientError) -> String {
     match error {
         ClientError::Closed => "the server closed the connection".into(),
+        ClientError::NoWelcome { .. } => {
+            "the server closed the connection before its welcome".into()
+        }
         ClientError::Lost(e) | ClientError::Connect { source: e, .. } => io_reason(e),
         ClientError::Tls { source, .. } => format!("TLS failed: {}", io_reason(source)),
         ClientError::Unanswered { step, .. } => {
@@ -49,7 +53,10 @@ pub fn io_reason(e: &io::Error) -> String {
         }
         ErrorKind::ConnectionReset => "the connection was reset",
         ErrorKind::ConnectionAborted => "the connection was aborted",
-        ErrorKind::ConnectionRefused => "connection refused: the server is not running",
+        // Nothing listens on that port: the server is not running, or it is another port.
+        ErrorKind::ConnectionRefused => {
+            "connection refused: no server listens on that port (not started, or another port?)"
+        }
         ErrorKind::TimedOut => "timed out",
         ErrorKind::HostUnreachable => "the host is unreachable",
         ErrorKind::NetworkUnreachable | ErrorKind::NetworkDown => "the network is unreachable",
@@ -57,6 +64,23 @@ pub fn io_reason(e: &io::Error) -> String {
         _ => return without_links(&e.to_string()),
     };
     words.into()
+}
+
+/// What to add to "TLS with HOST failed: REASON" for `source`, said in [`io_reason`]'s
+/// words: what the failure suggests, and what to do. Bytes that are no TLS and no text
+/// (a banner is named by [`super::sniff`]) may be a tchat server without TLS; a close
+/// during the handshake is a server that turned the connection away.
+pub fn tls_hint(source: &io::Error) -> &'static str {
+    match io_reason(source).as_str() {
+        "the server did not answer in TLS" => {
+            " (not a TLS server; if it is a tchat server without TLS, connect with --plain)"
+        }
+        "the server closed the connection" | "the connection was reset" => {
+            " during the handshake (not a tchat server, or one that turns this address away: \
+             check the host and port, or ask its operator)"
+        }
+        _ => "",
+    }
 }
 
 /// What to do about the server's refusal before the welcome (`line`, its `!!!` line,
@@ -68,10 +92,26 @@ pub fn refusal_hint(line: &str, from_file: bool) -> Option<&'static str> {
     let said = line.strip_prefix("!!! ")?;
     if said == PASSWORD_REQUIRED {
         Some("use --password-file FILE (or run on a terminal to be asked)")
+    } else if said == PLAINTEXT_REFUSED {
+        Some("it only accepts TLS: connect without --plain")
     } else if said == PASSWORD_WRONG && from_file {
         Some("the password was refused (check --password-file)")
     } else {
         None
+    }
+}
+
+/// A line from the server before the welcome, as `tchat join` shows it: the refusal of
+/// a plain connection names the clients to use instead, `tchat join` among them, which
+/// is no advice to a `tchat join` user; its first clause is kept (the hint says what to
+/// do, see [`refusal_hint`]).
+pub fn for_tchat_join(line: &str) -> &str {
+    match line.strip_prefix("!!! ") {
+        Some(said) if said == PLAINTEXT_REFUSED => {
+            let end = "!!! ".len() + said.find(':').unwrap_or(said.len());
+            &line[..end]
+        }
+        _ => line,
     }
 }
 
@@ -116,6 +156,13 @@ mod tests {
         assert_eq!(refusal_hint(&wrong, false), None);
         assert_eq!(refusal_hint("!!! the server is full", true), None);
         assert_eq!(refusal_hint(PASSWORD_REQUIRED, false), None);
+        let plain = format!("!!! {PLAINTEXT_REFUSED}");
+        assert_eq!(
+            refusal_hint(&plain, false),
+            Some("it only accepts TLS: connect without --plain")
+        );
+        assert_eq!(for_tchat_join(&plain), "!!! this server only accepts TLS");
+        assert_eq!(for_tchat_join("!!! the server is full"), "!!! the server is full");
     }
 
     #[test]
@@ -134,7 +181,8 @@ mod tests {
         assert_eq!(without_links("a (https://x.y/z) b"), "a b");
         assert_eq!(without_links("no link here"), "no link here");
         let target = super::super::Target::parse("127.0.0.1", 9).unwrap();
-        let tls = ClientError::Tls { target, source: io::Error::from(ErrorKind::UnexpectedEof) };
+        let source = io::Error::from(ErrorKind::UnexpectedEof);
+        let tls = ClientError::Tls { target, source, banner: None };
         assert_eq!(why(&tls), "TLS failed: the server closed the connection");
     }
 }

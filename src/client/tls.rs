@@ -11,7 +11,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, Error, SignatureScheme};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
@@ -27,16 +27,21 @@ pub enum Trusted {
 }
 
 /// How a TLS connection attempt ended.
-pub enum Outcome {
-    Connected(Box<TlsStream<TcpStream>>, Trusted),
+pub enum Outcome<S> {
+    Connected(Box<TlsStream<S>>, Trusted),
     /// The certificate is neither verified nor the expected one; it has this fingerprint.
     Untrusted(Fingerprint),
     Failed(io::Error),
 }
 
-/// Runs the TLS handshake over `tcp`, trusting a certificate with fingerprint
-/// `expected` as well as any the system's roots vouch for.
-pub async fn handshake(tcp: TcpStream, host: &str, expected: Option<Fingerprint>) -> Outcome {
+/// Runs the TLS handshake over `tcp` (a TCP stream, or one that notes what it reads),
+/// trusting a certificate with fingerprint `expected` as well as any the system's roots
+/// vouch for.
+pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    tcp: S,
+    host: &str,
+    expected: Option<Fingerprint>,
+) -> Outcome<S> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(Verifier {
         roots: system_roots(&provider),

@@ -2,6 +2,7 @@
 //! 127.0.0.1 with a free port, and line-oriented raw TCP clients.
 #![allow(dead_code)] // each test crate uses a different part of it
 
+pub mod closer;
 pub mod nats;
 pub mod peer;
 pub mod proxy;
