@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::sanitize::sanitize;
 
 /// Most bytes kept of what the other end sent first: a banner line fits.
-const KEPT: usize = 128;
+pub const KEPT: usize = 128;
 
 /// A stream that keeps a copy of the first [`KEPT`] bytes read from it.
 pub struct Sniffed<S> {
