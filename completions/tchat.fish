@@ -48,7 +48,7 @@ complete -c tchat -n "__fish_tchat_using_subcommand serve" -l announce-limit -d 
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l default-room -d 'Room every connection starts in and /part returns to: \'#\' and 1 to 32 characters' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l max-rooms -d 'Most rooms at once, the default room included (2 allows one room besides it)' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l name -d 'Server name shown in the welcome message' -r
-complete -c tchat -n "__fish_tchat_using_subcommand serve" -l tls-cert -d 'TLS certificate chain (PEM, leaf first), reloaded when the file changes or on SIGHUP' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l tls-cert -d 'TLS certificate chain (PEM, leaf first), reloaded when the file changes (checked every 2 s) or on SIGHUP' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l tls-key -d 'Private key (PEM) of --tls-cert' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l state-dir -d 'Where the generated TLS key and certificate and the console\'s history live [default: $XDG_STATE_HOME/tchat or ~/.local/state/tchat]' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l plaintext -d 'Accept typed-line (non-TLS) connections from anywhere, only from loopback, or never' -r -f -a "allow\t'From anywhere (nc HOST 5555 works)'
@@ -57,7 +57,7 @@ deny\t'Never: TLS only'"
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l password-file -d 'Require the password on the first line of FILE from every client (/pass PASSWORD)' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l password-timeout -d 'With --password-file: close a connection that has not given the password this many seconds after connecting' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l bans -d 'Keep the ban list in FILE (JSON Lines, rewritten atomically on every change)' -r -F
-complete -c tchat -n "__fish_tchat_using_subcommand serve" -l motd -d 'Message of the day: sent to everyone who joins, re-read on reload' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l motd -d 'Message of the day (16 KiB at most): sent to everyone who joins, re-read on reload' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l oper-password-file -d 'Operator password (the file\'s first line) for /oper; without it, no operators in chat' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l control-socket -d 'Control socket for tchat ctl [default: $RUNTIME_DIRECTORY/control.sock, else $XDG_RUNTIME_DIR/tchat/control.sock]' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l history -d 'Recent conversation events kept in memory per room, and as many private messages (reloaded from --save on start), for replay, /history and resuming; 0 keeps none' -r

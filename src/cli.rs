@@ -195,7 +195,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "NAME", default_value = "tchat")]
     pub name: String,
 
-    /// TLS certificate chain (PEM, leaf first), reloaded when the file changes or on SIGHUP
+    /// TLS certificate chain (PEM, leaf first), reloaded when the file changes (checked every
+    /// 2 s) or on SIGHUP
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
 
@@ -229,7 +230,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub bans: Option<PathBuf>,
 
-    /// Message of the day: sent to everyone who joins, re-read on reload
+    /// Message of the day (16 KiB at most): sent to everyone who joins, re-read on reload
     #[arg(long, value_name = "FILE")]
     pub motd: Option<PathBuf>,
 

@@ -240,3 +240,59 @@ fn links_are_found_in_prose_only_and_anchors_follow_github() {
     assert_eq!(anchor(" As a service (systemd)"), "as-a-service-systemd");
     assert_eq!(anchor(" Ids, history and resume"), "ids-history-and-resume");
 }
+
+/// The first column of every Markdown table in `text`, as written (code marks and all;
+/// an escaped `\|` is part of a cell).
+fn first_cells(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.starts_with('|'))
+        .filter_map(|l| l.replace("\\|", "\u{0}").split('|').nth(1).map(str::to_owned))
+        .map(|cell| cell.trim().replace('\u{0}', "|"))
+        .collect()
+}
+
+/// Each command of `table` (its first word, `/nick` of `/nick <name>`, without the
+/// slash when `slash` is false) that no first cell of a table in `doc` starts with.
+fn undocumented<'a>(table: &[(&'a str, &str)], doc: &str, slash: bool) -> Vec<&'a str> {
+    let cells = first_cells(doc);
+    table
+        .iter()
+        .map(|(usage, _)| usage.split(' ').next().unwrap())
+        .filter(|command| {
+            let word = if slash { command } else { command.trim_start_matches('/') };
+            !cells.iter().any(|cell| {
+                cell.split(", ").any(|part| {
+                    let part = part.trim_start_matches('`');
+                    part == word
+                        || part.starts_with(&format!("{word} "))
+                        || part.starts_with(&format!("{word}`"))
+                })
+            })
+        })
+        .collect()
+}
+
+/// The guides' tables of commands and keys say more than `/help` and the man pages, so
+/// they are written by hand; they must still name every command and key the program
+/// has, and the man pages and `/help` are rendered from the program's own tables.
+#[test]
+fn the_guides_name_every_command_and_key_the_program_has() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let guide = std::fs::read_to_string(root.join("docs/user-guide.md")).unwrap();
+    let manual = std::fs::read_to_string(root.join("docs/operator-manual.md")).unwrap();
+    let missing = undocumented(tchat::protocol::COMMANDS, &guide, true);
+    assert!(missing.is_empty(), "in-chat commands missing from the user's guide: {missing:?}");
+    let missing = undocumented(tchat::client::local::CLIENT_COMMANDS, &guide, true);
+    assert!(missing.is_empty(), "client commands missing from the user's guide: {missing:?}");
+    let missing = undocumented(tchat::server::operator::USAGE, &manual, false);
+    assert!(missing.is_empty(), "operator commands missing from the manual: {missing:?}");
+    let cells = first_cells(&guide);
+    let missing: Vec<_> = tchat::client::editor::CLIENT_KEYS
+        .iter()
+        .map(|(key, _)| *key)
+        .filter(|key| !cells.iter().any(|cell| cell == key))
+        .collect();
+    assert!(missing.is_empty(), "keys missing from the user's guide: {missing:?}");
+    // The check can fail: a command nobody documented is found.
+    assert_eq!(undocumented(&[("/frobnicate <x>", "")], &guide, true), ["/frobnicate"]);
+}

@@ -1,5 +1,6 @@
-//! The committed man pages and shell completions match a fresh render of the clap
-//! definition, load in the real shells, and pass the man page linters.
+//! The committed man pages, shell completions and command-line reference
+//! (`docs/reference/cli.md`) match a fresh render of the clap definition, the
+//! completions load in the real shells, and the man pages pass the linters.
 //!
 //! `TCHAT_BLESS=1 cargo test --test generated` ([`render::REGENERATE`]) rewrites
 //! every generated file that differs, and deletes files in `man/` or `completions/` that
@@ -76,7 +77,8 @@ fn committed_files_match_a_fresh_render() {
     }
     assert!(
         problems.is_empty(),
-        "\n{}\n\nThe man pages and completions are generated from src/cli.rs and tests/render. \
+        "\n{}\n\nThe man pages, completions and docs/reference/cli.md are generated from src/cli.rs \
+         and tests/render. \
          Regenerate them with:\n\n    {}\n\nand commit the result.\n",
         problems.join("\n\n"),
         render::REGENERATE

@@ -29,11 +29,16 @@ use tchat::client::editor::CLIENT_KEYS;
 use tchat::event_log::{self, Level, Record};
 use tchat::protocol;
 
+mod markdown;
+
 /// The one command that rewrites every generated file; printed when a file is stale.
 pub const REGENERATE: &str = "TCHAT_BLESS=1 cargo test --test generated";
 
 /// Where the man pages go, relative to the repository root.
 pub const MAN_DIR: &str = "man";
+
+/// The command-line reference in Markdown, relative to the repository root.
+pub const REFERENCE: &str = "docs/reference/cli.md";
 
 /// Where the shell completions go, relative to the repository root.
 pub const COMPLETIONS_DIR: &str = "completions";
@@ -89,7 +94,8 @@ impl Page {
     }
 }
 
-/// Every generated file, man pages first, in a stable order.
+/// Every generated file, man pages first, then the completions and the reference, in a
+/// stable order.
 pub fn generated_files() -> Vec<GeneratedFile> {
     let pages = Page::ALL.into_iter().map(|page| GeneratedFile {
         path: format!("{MAN_DIR}/{}.1", page.name()),
@@ -99,7 +105,16 @@ pub fn generated_files() -> Vec<GeneratedFile> {
         path: format!("{COMPLETIONS_DIR}/{}", shell.file_name("tchat")),
         contents: completion(shell),
     });
-    pages.chain(completions).collect()
+    let reference =
+        GeneratedFile { path: REFERENCE.to_owned(), contents: reference().into_bytes() };
+    pages.chain(completions).chain([reference]).collect()
+}
+
+/// `docs/reference/cli.md`: tchat(1), the page with every command's options and every
+/// hand-written section, in Markdown.
+pub fn reference() -> String {
+    let page = String::from_utf8(man_page(Page::Tchat)).expect("roff output is UTF-8");
+    markdown::reference(&page)
 }
 
 /// The completion script for `shell`, for the binary name `tchat`.
