@@ -88,16 +88,9 @@ impl Client {
     /// the rest of stdout and stderr.
     fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
         drop(self.stdin.take());
-        let deadline = Instant::now() + TIMEOUT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("the client did not exit; it printed {:#?}", self.seen);
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let Some(status) = common::poll_exit(TIMEOUT, || self.child.try_wait().unwrap()) else {
+            let _ = self.child.kill();
+            panic!("the client did not exit; it printed {:#?}", self.seen);
         };
         self.seen.extend(self.lines.iter());
         let mut stderr = String::new();
@@ -283,11 +276,7 @@ fn a_kicked_client_shows_why_and_fails() {
     flood.send(lines.trim_end());
     let line = flood.expect("disconnected for flooding");
     assert!(line.contains("!!! "), "{line}");
-    let deadline = Instant::now() + TIMEOUT;
-    while flood.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "client still running after the kick");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::expect_exit(&mut flood.child, TIMEOUT, "the client after the kick");
     let (status, out, stderr) = flood.finish();
     assert_eq!(status.code(), Some(1), "{out:#?}");
     assert_eq!(stderr.trim(), "tchat: the server closed the connection");
@@ -311,11 +300,7 @@ fn a_client_kicked_by_an_operator_does_not_reconnect() {
     let out = common::ctl(&socket, &["kick", "cat", "enough"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     cat.expect("you were kicked by ctl: enough");
-    let deadline = Instant::now() + TIMEOUT;
-    while cat.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "client still running after the kick: {:#?}", cat.seen);
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::expect_exit(&mut cat.child, TIMEOUT, "the client after an operator's kick");
     let (status, out, stderr) = cat.finish();
     assert_eq!(status.code(), Some(1), "{out:#?}");
     assert!(!out.iter().any(|l| l.contains("reconnecting")), "{out:#?}");
@@ -334,11 +319,7 @@ fn quit_leaves_at_once_with_its_reason() {
     // stdin stays open: the client leaves because of /quit, not end of input.
     let event = bob.wait_for("dave leaving", |e| matches!(e, EventKind::Leave { .. }));
     assert!(matches!(event, EventKind::Leave { reason, .. } if reason == "quit: see you"));
-    let deadline = Instant::now() + TIMEOUT;
-    while dave.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "client still running after /quit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::expect_exit(&mut dave.child, TIMEOUT, "the client after /quit");
     let (status, _, stderr) = dave.finish();
     assert!(status.success(), "exit {status:?}; stderr {stderr}");
 }
@@ -541,11 +522,7 @@ fn a_server_shutdown_is_reported() {
     server.terminate();
     frank.expect("*** Server shutting down");
     // stdin is still open: the client ends because the server went away.
-    let deadline = Instant::now() + TIMEOUT;
-    while frank.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "client still running after the shutdown");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::expect_exit(&mut frank.child, TIMEOUT, "the client after the shutdown");
     let (status, _, stderr) = frank.finish();
     assert!(!status.success());
     assert_eq!(stderr.trim(), "tchat: the server closed the connection");

@@ -276,12 +276,28 @@ pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
 /// [`wait_exit`] with a deadline of `patience`, for a server started with
 /// [`Server::start_within`].
 pub fn wait_exit_within(child: &mut Child, patience: Duration) -> std::process::ExitStatus {
+    expect_exit(child, patience, "the process")
+}
+
+/// Waits up to `patience` for `child` to exit by itself; panics saying `what` did not
+/// (e.g. "the client after /quit").
+pub fn expect_exit(child: &mut Child, patience: Duration, what: &str) -> std::process::ExitStatus {
+    poll_exit(patience, || child.try_wait().unwrap())
+        .unwrap_or_else(|| panic!("{what} did not exit within {patience:?}"))
+}
+
+/// The tests' one exit-wait loop: calls `try_wait` every 20 ms until it reports an exit
+/// status, for at most `patience`; `None` if the process is still running then. Takes
+/// a closure so that std's `Child` and portable-pty's share it.
+pub fn poll_exit<S>(patience: Duration, mut try_wait: impl FnMut() -> Option<S>) -> Option<S> {
     let deadline = Instant::now() + patience;
     loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
+        if let Some(status) = try_wait() {
+            return Some(status);
         }
-        assert!(Instant::now() < deadline, "process did not exit in time");
+        if Instant::now() >= deadline {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -611,14 +627,19 @@ pub fn socket_of(pid: u32, local_port: u16, remote_port: u16) -> socket2::Socket
 pub fn have_tool(tool: &str, package: &str) -> bool {
     // Only whether it starts: mandoc, for one, has no --version and fails on it.
     let found = Command::new(tool).arg("--version").output().is_ok();
-    if !found {
-        let msg = format!(
-            "`{tool}` is not installed (Debian package `{package}`, listed in .ci/packages)"
-        );
-        if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-            panic!("{msg}; CI must run this test");
-        }
-        eprintln!("SKIPPED: {msg}; this test runs in CI");
-    }
     found
+        || skip_outside_ci(&format!(
+            "`{tool}` is not installed (Debian package `{package}`, listed in .ci/packages)"
+        ))
+}
+
+/// For a test that cannot run here because of `why` (a missing tool, no IPv6 loopback):
+/// a `SKIPPED` notice and `false` on a developer machine, a failure under CI (`CI` set),
+/// where everything a test needs must be there.
+pub fn skip_outside_ci(why: &str) -> bool {
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("{why}; CI must run this test");
+    }
+    eprintln!("SKIPPED: {why}; this test runs in CI");
+    false
 }

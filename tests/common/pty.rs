@@ -205,16 +205,12 @@ impl Term {
     }
 
     pub fn wait_exit(&mut self) -> portable_pty::ExitStatus {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() > deadline {
+        match super::poll_exit(TIMEOUT, || self.child.try_wait().unwrap()) {
+            Some(status) => status,
+            None => {
                 let _ = self.child.kill();
                 panic!("tchat did not exit; screen:\n{}", self.screen());
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
