@@ -41,7 +41,7 @@ pub enum Command {
     // Spelt out because clap's error for HOST given twice (as the argument and as
     // `--host`) shows a usage built from the two conflicting arguments alone,
     // `tchat join <HOST>`; a unit test checks it is what clap makes of JoinArgs.
-    #[command(override_usage = "tchat join [OPTIONS] [HOST]")]
+    #[command(override_usage = "tchat join [OPTIONS] [HOST]...")]
     Join(JoinArgs),
     /// Give a running server an operator command through its control socket
     Ctl(CtlArgs),
@@ -295,9 +295,15 @@ pub struct JoinArgs {
     #[arg(
         value_name = "HOST",
         default_value = DEFAULT_JOIN_HOST,
-        help = "Server to connect to: HOST, HOST:PORT, [IPv6]:PORT, [IPv6] or a bare IPv6 address"
+        num_args = 1..,
+        help = "Server to connect to: HOST, HOST:PORT, [IPv6]:PORT, [IPv6] or a bare IPv6 address",
+        long_help = "Server to connect to: HOST, HOST:PORT, [IPv6]:PORT, [IPv6] or a bare IPv6 \
+                     address. Several name the servers of one chat (tchat serve nodes on one \
+                     backbone): the client connects to the first that answers, trying every \
+                     address each name resolves to, and when its server goes away it moves \
+                     on to the next and resumes there"
     )]
-    host: String,
+    host: Vec<String>,
 
     /// The original design's spelling: `--host HOST` works in place of the positional
     /// HOST (one or the other, not both).
@@ -352,10 +358,14 @@ pub struct JoinArgs {
 }
 
 impl JoinArgs {
-    /// The server to connect to: `--host`, else HOST (which defaults to
-    /// [`DEFAULT_JOIN_HOST`]; clap lets the two conflict only when both are given).
-    pub fn host(&self) -> &str {
-        self.host_option.as_deref().unwrap_or(&self.host)
+    /// The servers to connect to, as given: `--host`, else the HOST arguments (which
+    /// default to [`DEFAULT_JOIN_HOST`]; clap lets the two conflict only when both are
+    /// given).
+    pub fn hosts(&self) -> Vec<&str> {
+        match &self.host_option {
+            Some(host) => vec![host.as_str()],
+            None => self.host.iter().map(String::as_str).collect(),
+        }
     }
 }
 
@@ -388,7 +398,7 @@ mod tests {
     #[test]
     fn join_takes_the_host_as_an_argument_or_as_host_but_not_both() {
         let host = |args: &[&str]| match Cli::try_parse_from(args) {
-            Ok(Cli { command: Command::Join(a) }) => Ok((a.host().to_owned(), a.port)),
+            Ok(Cli { command: Command::Join(a) }) => Ok((a.hosts().join(" "), a.port)),
             Ok(_) => panic!("not join"),
             Err(e) => Err(e.kind()),
         };
@@ -399,6 +409,11 @@ mod tests {
             ["tchat", "join", "--host", "127.0.0.1", "--port", "5555", "--nick", "MrLaction"];
         assert_eq!(host(&design), Ok(("127.0.0.1".into(), 5555)));
         assert_eq!(host(&["tchat", "join", "--host", "::1"]), Ok(("::1".into(), 5555)));
+        // The servers of one chat.
+        assert_eq!(
+            host(&["tchat", "join", "a.lan", "b.lan:6000"]),
+            Ok(("a.lan b.lan:6000".into(), 5555))
+        );
         assert_eq!(
             host(&["tchat", "join", "a.lan", "--host", "b.lan"]),
             Err(clap::error::ErrorKind::ArgumentConflict)
@@ -417,7 +432,7 @@ mod tests {
             .bin_name("tchat join")
             .render_usage()
             .to_string();
-        assert_eq!(real, "Usage: tchat join [OPTIONS] [HOST]");
+        assert_eq!(real, "Usage: tchat join [OPTIONS] [HOST]...");
         assert_eq!(usage(&["tchat", "join", "127.0.0.1", "--host", "127.0.0.1"]), real);
         assert_eq!(usage(&["tchat", "join", "--host", "a.lan", "b.lan"]), real);
     }

@@ -887,3 +887,144 @@ fn plain_against_a_tls_only_server_says_to_drop_plain() {
         "{stderr}"
     );
 }
+
+/// A loopback port nothing listens on: it was free a moment ago.
+fn dead_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Two single-process servers given as the addresses of one chat: the client takes the
+/// first, and when that one shuts down (SIGTERM: its shutdown notice) it moves to the
+/// second, named by a name it resolves, and says so. Single processes share no sessions,
+/// so it comes back as a new session there; nodes on one backbone resume it.
+#[test]
+fn a_client_given_two_servers_moves_to_the_second_when_the_first_shuts_down() {
+    let mut first = Server::start(&["--rate", "0"]);
+    let second = Server::start(&["--rate", "0"]);
+    let (a, port) = (first.addr.to_string(), second.addr.port());
+    let b = format!("localhost:{port}");
+    let mut client = Client::start("two", &[&a, &b, "--plain", "--nick", "cat", "--reconnect"]);
+    client.expect("You are cat");
+    let mut bob = Peer::join(second.addr, "bob");
+    assert!(first.terminate().success());
+    client.expect("Server shutting down");
+    client.expect("Connection lost (the server shut down); reconnecting in");
+    let note = client.expect("Reconnected");
+    assert!(
+        note.contains(&format!("Reconnected to localhost:{port} (127.0.0.1) as cat")),
+        "{note}"
+    );
+    bob.wait_for(
+        "cat on the second",
+        |e| matches!(e, EventKind::Join { nick, .. } if nick == "cat"),
+    );
+    client.send("here now");
+    bob.wait_for(
+        "cat's line",
+        |e| matches!(e, EventKind::Public { text, .. } if text == "here now"),
+    );
+    let (status, lines, stderr) = client.finish();
+    assert!(status.success(), "{status:?} {stderr} {lines:#?}");
+}
+
+/// A lost connection moves the client on to the next server even though its own would
+/// still answer: after a loss the others come first (see src/client/servers.rs).
+#[test]
+fn a_lost_connection_moves_on_to_the_next_server() {
+    let first = Server::start(&["--rate", "0"]);
+    let second = Server::start(&["--rate", "0"]);
+    let proxy = common::proxy::Proxy::start(first.addr);
+    let (a, b) = (proxy.addr.to_string(), second.addr.to_string());
+    let mut client =
+        Client::start("moves-on", &[&a, &b, "--plain", "--nick", "eve", "--reconnect"]);
+    client.expect("You are eve");
+    proxy.cut();
+    client.expect("Connection lost (the server closed the connection)");
+    client.expect(&format!("Reconnected to {b} as eve"));
+    client.send("/quit");
+    let (status, lines, stderr) = client.finish();
+    assert!(status.success(), "{status:?} {stderr} {lines:#?}");
+    drop(first);
+}
+
+/// The first address that answers is taken; when none does, one line names each.
+#[test]
+fn the_first_server_that_answers_is_taken_and_none_is_one_line_naming_each() {
+    let server = Server::start(&["--rate", "0"]);
+    let (dead, addr) = (format!("127.0.0.1:{}", dead_port()), server.addr.to_string());
+    let mut client = Client::start("first-answer", &[&dead, &addr, "--plain", "--nick", "dee"]);
+    client.expect("You are dee");
+    client.send("/quit");
+    let (status, _, stderr) = client.finish();
+    assert!(status.success(), "{status:?} {stderr}");
+
+    let other = format!("127.0.0.1:{}", dead_port());
+    let client = Client::start("none-answers", &[&dead, &other, "--plain"]);
+    let (status, lines, stderr) = client.finish();
+    assert!(!status.success(), "{lines:#?}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("tchat: no server of the chat answered: "), "{stderr}");
+    for addr in [&dead, &other] {
+        assert!(
+            stderr.contains(&format!("cannot connect to {addr}: connection refused")),
+            "{stderr}"
+        );
+    }
+}
+
+/// A copy of `state` (a server's XDG_STATE_HOME, its certificate in it) for another
+/// server of the same chat.
+fn copy_state(state: &Path, name: &str) -> StateDir {
+    let copy = StateDir::new(name);
+    let status = Command::new("cp").arg("-a").arg(state.join(".")).arg(&*copy).status().unwrap();
+    assert!(status.success());
+    copy
+}
+
+/// Trust on first use holds for the chat, not for one address: a client that trusts the
+/// first server's certificate takes the same certificate from the second (and pins it
+/// there), but refuses a server of "the same chat" that shows another one.
+#[test]
+fn the_servers_of_one_chat_share_the_trust_in_their_certificate() {
+    let mut a = Server::start(&["--rate", "0"]);
+    let mut b = Server::start_in(copy_state(&a.state, "chat-b"), &["--rate", "0"], common::WAIT);
+    let c = Server::start(&["--rate", "0"]);
+    assert_eq!(a.fingerprint, b.fingerprint);
+    assert_ne!(a.fingerprint, c.fingerprint);
+    let (a_addr, b_addr, c_addr) = (a.addr.to_string(), b.addr.to_string(), c.addr.to_string());
+    let home = StateDir::new("chat-trust");
+    let mut pin =
+        Client::start_in(&home, &[&a_addr, "--fingerprint", &a.fingerprint, "--nick", "pin"]);
+    pin.expect("You are pin");
+    pin.send("/quit");
+    assert!(pin.finish().0.success());
+
+    // Only the first address is pinned; no --fingerprint from here on.
+    let mut cat = Client::start_in(&home, &[&a_addr, &b_addr, "--nick", "cat", "--reconnect"]);
+    cat.expect("You are cat");
+    assert!(a.terminate().success());
+    cat.expect(&format!("Reconnected to {b_addr} as cat"));
+    cat.send("/quit");
+    let (status, lines, stderr) = cat.finish();
+    assert!(status.success(), "{status:?} {stderr} {lines:#?}");
+    // Pinned at the second address now: joining it alone needs no fingerprint.
+    let mut alone = Client::start_in(&home, &[&b_addr, "--nick", "solo"]);
+    alone.expect("You are solo");
+    alone.send("/quit");
+    assert!(alone.finish().0.success());
+
+    // A third server with its own certificate is no server of this chat.
+    let mut dog = Client::start_in(&home, &[&b_addr, &c_addr, "--nick", "dog", "--reconnect"]);
+    dog.expect("You are dog");
+    assert!(b.terminate().success());
+    common::expect_exit(&mut dog.child, TIMEOUT, "the client refusing the third server");
+    let (status, lines, stderr) = dog.finish();
+    assert!(!status.success(), "{lines:#?}");
+    assert!(stderr.contains(&format!("refusing to connect to {c_addr}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("another address of this chat showed: {}", a.fingerprint)),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&c.fingerprint), "{stderr}");
+}

@@ -20,6 +20,7 @@ use crate::auth::{PASSWORD_NOT_NEEDED, PASSWORD_REQUIRED, Password};
 use crate::cli::JoinArgs;
 use crate::fingerprint::Fingerprint;
 
+use super::servers::Endpoint;
 use super::target::Target;
 
 /// How long opening a session may take, from the TCP connect to the server's first
@@ -47,30 +48,38 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// line, which the session shows first).
 pub struct Opened {
     pub stream: Prefixed<Box<dyn Io>>,
+    /// The certificate's fingerprint when it was trusted by one (pinned, given, accepted
+    /// at the question), not by an authority: the other addresses of the chat are
+    /// expected to show the same one.
+    pub fingerprint: Option<Fingerprint>,
 }
 
-/// Connects, secures, authenticates and says hello; `interactive`: questions and the
-/// password prompt may use the terminal.
+/// Connects to `endpoint`, secures, authenticates and says hello; `interactive`:
+/// questions and the password prompt may use the terminal. `chat`: the fingerprint this
+/// run trusted at another address of the same chat, trusted (and pinned) at this one too
+/// unless it has a pin of its own.
 ///
 /// `password` is the one to give: read from `--password-file` when it is `None`, and
 /// set to the one typed at the prompt, so that the caller can keep it (in memory only)
 /// for reconnecting.
 pub async fn open(
-    target: &Target,
+    endpoint: &Endpoint,
     args: &JoinArgs,
-    hello: &[String],
-    interactive: bool,
+    (hello, interactive): (&[String], bool),
     password: &mut Option<Password>,
+    chat: Option<Fingerprint>,
 ) -> Result<Opened, ClientError> {
+    let target = &endpoint.target;
     if password.is_none()
         && let Some(path) = &args.password_file
     {
         *password = Some(Password::read_file(path).map_err(ClientError::Io)?);
     }
-    let mut trust = TrustInputs::load(target, args)?;
+    let mut trust = TrustInputs::load(target, args, chat)?;
     loop {
         let mut deadline = Instant::now() + SETUP_TIMEOUT;
-        let mut stream = secure(target, args, &mut trust, interactive, &mut deadline).await?;
+        let (mut stream, fingerprint) =
+            secure(endpoint, args, &mut trust, interactive, &mut deadline).await?;
         let mut lines = Vec::with_capacity(hello.len() + 1);
         lines.extend(password.as_ref().map(Password::pass_line));
         lines.extend(hello.iter().cloned());
@@ -98,7 +107,8 @@ pub async fn open(
             *password = Some(prompt_password(target)?);
             continue;
         }
-        return Ok(Opened { stream: Prefixed { prefix: first, pos: 0, inner: stream } });
+        let stream = Prefixed { prefix: first, pos: 0, inner: stream };
+        return Ok(Opened { stream, fingerprint });
     }
 }
 
@@ -145,21 +155,28 @@ struct TrustInputs {
     /// The fingerprint the user said yes to at the trust question, for the handshake
     /// that follows; a mismatch with it is the loud warning, as with a pin.
     accepted: Option<Fingerprint>,
+    /// The fingerprint trusted at another address of this chat during this run: the
+    /// nodes of one chat share a certificate, so that trust holds whichever answers.
+    chat: Option<Fingerprint>,
 }
 
 impl TrustInputs {
-    fn load(target: &Target, args: &JoinArgs) -> Result<TrustInputs, ClientError> {
+    fn load(
+        target: &Target,
+        args: &JoinArgs,
+        chat: Option<Fingerprint>,
+    ) -> Result<TrustInputs, ClientError> {
         let host = target.to_string();
         let path = trust::default_path();
         let pin = match (&path, args.plain) {
             (Some(path), false) => trust::find(&trust::read(path).map_err(ClientError::Io)?, &host),
             _ => None,
         };
-        Ok(TrustInputs { host, path, pin, given: args.fingerprint, accepted: None })
+        Ok(TrustInputs { host, path, pin, given: args.fingerprint, accepted: None, chat })
     }
 
     fn expected(&self) -> Option<Fingerprint> {
-        self.given.or(self.accepted).or(self.pin.map(|p| p.fingerprint))
+        self.given.or(self.accepted).or(self.pin.map(|p| p.fingerprint)).or(self.chat)
     }
 
     /// Pins `fp` unless it is pinned already.
@@ -200,7 +217,13 @@ impl TrustInputs {
                     pin.line, self.host, pin.fingerprint
                 ),
             ),
-            (None, None) => unreachable!("a mismatch needs an expected fingerprint"),
+            (None, None) => {
+                let chat = self.chat.expect("a mismatch needs an expected fingerprint");
+                (
+                    ("another address of this chat showed:", chat),
+                    "\nThe servers of one chat share one certificate; ask the operator.".into(),
+                )
+            }
         };
         ClientError::Trust(format!(
             "WARNING: THE SERVER'S CERTIFICATE HAS CHANGED, refusing to connect to {}\n{}\
@@ -219,9 +242,10 @@ fn aligned(rows: &[(&str, Fingerprint)]) -> String {
     rows.iter().map(|(label, fp)| format!("  {label:<width$} {fp}\n")).collect()
 }
 
-/// The TCP connection to `target`, by `deadline`.
-async fn tcp(target: &Target, deadline: Instant) -> Result<TcpStream, ClientError> {
-    let attempt = TcpStream::connect((target.host.as_str(), target.port));
+/// The TCP connection to `endpoint`, by `deadline`.
+async fn tcp(endpoint: &Endpoint, deadline: Instant) -> Result<TcpStream, ClientError> {
+    let target = &endpoint.target;
+    let attempt = TcpStream::connect(endpoint.addr);
     let result = match timeout_at(deadline, attempt).await {
         Ok(result) => result,
         Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out")),
@@ -233,24 +257,26 @@ async fn tcp(target: &Target, deadline: Instant) -> Result<TcpStream, ClientErro
     Ok(stream)
 }
 
-/// The TCP connection, secured with TLS unless `--plain`, by `deadline`; a trust
+/// The TCP connection, secured with TLS unless `--plain`, by `deadline`, and the
+/// fingerprint the certificate was trusted by (none for an authority's); a trust
 /// question answered on the terminal moves the deadline to [`SETUP_TIMEOUT`] after the
 /// answer, for the connection made again.
 async fn secure(
-    target: &Target,
+    endpoint: &Endpoint,
     args: &JoinArgs,
     trust: &mut TrustInputs,
     interactive: bool,
     deadline: &mut Instant,
-) -> Result<Box<dyn Io>, ClientError> {
-    let tcp = tcp(target, *deadline).await?;
+) -> Result<(Box<dyn Io>, Option<Fingerprint>), ClientError> {
+    let target = &endpoint.target;
+    let tcp = tcp(endpoint, *deadline).await?;
     if args.plain {
         // Once per run: on a reconnect it would land on stderr across the line editor.
         static WARNED: std::sync::Once = std::sync::Once::new();
         WARNED.call_once(|| {
             eprintln!("tchat: connecting without TLS (--plain): the network can read this chat");
         });
-        return Ok(Box::new(tcp));
+        return Ok((Box::new(tcp), None));
     }
     // What the server sent instead of TLS names it, if the handshake fails.
     let heard = Heard::default();
@@ -258,10 +284,10 @@ async fn secure(
     let handshake = timeout_at(*deadline, tls::handshake(sniffed, &target.host, trust.expected()));
     let unanswered = || ClientError::Unanswered { target: target.clone(), step: Step::Tls };
     match handshake.await.map_err(|_| unanswered())? {
-        Outcome::Connected(stream, Trusted::ByAuthority) => Ok(stream),
+        Outcome::Connected(stream, Trusted::ByAuthority) => Ok((stream, None)),
         Outcome::Connected(stream, Trusted::ByFingerprint(fp)) => {
             trust.remember(fp)?;
-            Ok(stream)
+            Ok((stream, Some(fp)))
         }
         Outcome::Failed(source) => {
             Err(ClientError::Tls { target: target.clone(), source, banner: heard.banner() })
@@ -270,7 +296,7 @@ async fn secure(
         Outcome::Untrusted(seen) if interactive && ask_to_trust(&trust.host, seen)? => {
             trust.accepted = Some(seen);
             *deadline = Instant::now() + SETUP_TIMEOUT;
-            Box::pin(secure(target, args, trust, interactive, deadline)).await
+            Box::pin(secure(endpoint, args, trust, interactive, deadline)).await
         }
         Outcome::Untrusted(seen) if interactive => Err(ClientError::Trust(format!(
             "not connecting: the certificate of {} ({seen}) was not trusted",
@@ -390,6 +416,7 @@ mod tests {
             pin: Some(trust::Pin { fingerprint: old, line: 3 }),
             given: None,
             accepted: None,
+            chat: None,
         };
         let text = trust.mismatch(new).to_string();
         let expected = format!(

@@ -14,10 +14,11 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::connect::{self, Io, Prefixed};
 use super::reason;
-use super::target::Target;
+use super::servers::{Endpoint, Reached, Servers};
 use super::{ClientError, Input, hello_lines, session};
 use crate::auth::Password;
 use crate::cli::JoinArgs;
+use crate::fingerprint::Fingerprint;
 use crate::framing::Line;
 use crate::protocol::{Event, EventKind, HELLO, HELLO_MODE_JSON, HELLO_RESUME, Request};
 use crate::sanitize::{needs_sanitizing, sanitize};
@@ -34,8 +35,9 @@ pub enum CoreEvent {
     /// The server's welcome; `again` for the welcome of a reconnection. `rejoin`: the
     /// reconnection landed in another room than the user was in (the server restarted
     /// and forgot the session), so the core sent `/join` for this one, the user's, before
-    /// the lines typed while offline.
-    Welcomed { event: Event, again: bool, rejoin: Option<String> },
+    /// the lines typed while offline. `server`: the server that answered, when the chat
+    /// has several addresses.
+    Welcomed { event: Event, again: bool, rejoin: Option<String>, server: Option<String> },
     /// Any other event from the server.
     Event(Event),
     /// A line that is not an event; before the first welcome, a `!!!` one is the
@@ -54,7 +56,8 @@ pub enum CoreEvent {
 /// How `tchat join` connects: where, as whom (the command line: nick, TLS, trust,
 /// password file), and whether it comes back after a loss.
 pub struct Core {
-    pub target: Target,
+    /// The chat's addresses: a reconnection tries the others before the one lost.
+    pub servers: Servers,
     pub args: JoinArgs,
     pub reconnect: bool,
     /// The password the first connection gave (from the file or typed at the prompt),
@@ -65,6 +68,30 @@ pub struct Core {
 
 /// A session's stream, as [`connect::open`] hands it over.
 type Stream = Prefixed<Box<dyn Io>>;
+
+/// Where the current session is: its endpoint, whether the chat had other addresses
+/// then (the UI then names the one that answered), and the certificate trusted there,
+/// which the chat's other addresses are held to.
+struct Place {
+    endpoint: Endpoint,
+    several: bool,
+    fingerprint: Option<Fingerprint>,
+}
+
+impl Place {
+    /// The session `reached` opened; `fingerprint`: the one trusted before, kept when
+    /// this certificate was trusted by an authority.
+    fn of(reached: Reached, fingerprint: Option<Fingerprint>) -> (Stream, Place) {
+        let Reached { opened, endpoint, tried_from } = reached;
+        let fingerprint = opened.fingerprint.or(fingerprint);
+        (opened.stream, Place { endpoint, several: tried_from > 1, fingerprint })
+    }
+
+    /// The server's name for the welcome notice, when the chat has several.
+    fn shown(&self) -> Option<String> {
+        self.several.then(|| self.endpoint.to_string())
+    }
+}
 
 /// What the core learnt from the current session's events.
 #[derive(Debug, Default)]
@@ -137,7 +164,7 @@ impl Tracker {
                 let rejoin = moved.then_some(old);
                 send.extend(rejoin.iter().map(|room| format!("/join {room}")));
                 send.append(&mut self.pending);
-                return CoreEvent::Welcomed { event, again, rejoin };
+                return CoreEvent::Welcomed { event, again, rejoin, server: None };
             }
             EventKind::Room { room, .. } => self.room = room.clone(),
             EventKind::Nick { old, new, .. } if self.nick.as_deref() == Some(old) => {
@@ -175,17 +202,19 @@ impl Core {
     /// (without `reconnect`) the connection ends. `leave` resolving (a signal) counts as
     /// the user leaving, also while waiting to reconnect.
     ///
-    /// `stream` is the first session, opened (and its hello sent) before the line editor
+    /// `first` is the first session, opened (and its hello sent) before the line editor
     /// took the terminal; every reconnection goes through [`connect::open`] too, with
-    /// the resume hello, TLS and the pinned certificate as the first time.
+    /// the resume hello, TLS and the pinned certificate as the first time, starting with
+    /// the chat's address after the one lost.
     pub async fn run(
         &self,
-        mut stream: Stream,
+        first: Reached,
         input: &mut UnboundedReceiver<Input>,
         leave: impl Future<Output = ()>,
         mut emit: impl FnMut(CoreEvent),
     ) -> Result<(), ClientError> {
         tokio::pin!(leave);
+        let (mut stream, mut place) = Place::of(first, None);
         let mut tracker = Tracker::default();
         let mut again = false;
         // Whether any session of this run was welcomed: before that, a connection that
@@ -197,8 +226,14 @@ impl Core {
         loop {
             tracker.welcomed = false;
             tracker.shut_down = false;
-            let on_line =
-                |line: Line<'_>, send: &mut Vec<String>| emit(tracker.on_line(line, again, send));
+            let server = place.shown();
+            let on_line = |line: Line<'_>, send: &mut Vec<String>| {
+                let mut event = tracker.on_line(line, again, send);
+                if let CoreEvent::Welcomed { server: shown, .. } = &mut event {
+                    shown.clone_from(&server);
+                }
+                emit(event)
+            };
             let ended = session(stream, Vec::new(), Vec::new(), input, on_line, leave.as_mut());
             let ended = ended.await;
             if let Some(line) = &tracker.refusal {
@@ -212,7 +247,7 @@ impl Core {
             // (Leaving meanwhile does not change that: the end of piped input is no
             // answer to a server that closes.)
             if !ever_welcomed && matches!(result, Err(ClientError::Closed | ClientError::Lost(_))) {
-                return Err(self.no_welcome(tracker.banner.take()));
+                return Err(self.no_welcome(&place.endpoint, tracker.banner.take()));
             }
             if ended.quitting || tracker.kicked || !self.reconnect || result.is_ok() {
                 return result;
@@ -228,7 +263,7 @@ impl Core {
             let hello = tracker.resume_hello(self.args.nick.as_deref());
             let waited = self.wait_and_reconnect(
                 (reason, &hello),
-                &mut attempts,
+                (&mut place, &mut attempts),
                 (input, leave.as_mut()),
                 &mut tracker.pending,
                 &mut emit,
@@ -245,10 +280,11 @@ impl Core {
         }
     }
 
-    /// The error for a first connection that ended before the welcome, after the
-    /// server said `banner` (or nothing).
-    fn no_welcome(&self, banner: Option<String>) -> ClientError {
-        ClientError::NoWelcome { target: self.target.clone(), tls: !self.args.plain, banner }
+    /// The error for a first connection, to `at`, that ended before the welcome, after
+    /// the server said `banner` (or nothing).
+    fn no_welcome(&self, at: &Endpoint, banner: Option<String>) -> ClientError {
+        let target = at.target.clone();
+        ClientError::NoWelcome { target, tls: !self.args.plain, banner }
     }
 
     /// The error for a refusal before the welcome, `line`; it has been shown.
@@ -257,7 +293,9 @@ impl Core {
         ClientError::Refused { hint: reason::refusal_hint(line, from_file) }
     }
 
-    /// Waits with backoff and reconnects, sending `hello`. Lines typed meanwhile are
+    /// Waits with backoff and reconnects, sending `hello`: each attempt tries every
+    /// address of the chat, the others before the one `place` lost, and moves `place`
+    /// to the one that answers. Lines typed meanwhile are
     /// kept in `typed` for the next session. Returns `None` when the user leaves (a
     /// `/quit`, the end of input or a signal) before a connection succeeds, and an error
     /// when the server's certificate is no longer the one trusted: that is no network
@@ -265,7 +303,7 @@ impl Core {
     async fn wait_and_reconnect(
         &self,
         (mut reason, hello): (String, &[String]),
-        attempts: &mut u32,
+        (place, attempts): (&mut Place, &mut u32),
         (input, mut leave): (&mut UnboundedReceiver<Input>, Pin<&mut impl Future<Output = ()>>),
         typed: &mut Vec<String>,
         emit: &mut impl FnMut(CoreEvent),
@@ -283,12 +321,20 @@ impl Core {
             // Not interactive: the line editor owns the terminal now, so a certificate
             // to decide on or a password to type ends the session instead.
             let mut password = self.password.clone();
-            let open = connect::open(&self.target, &self.args, hello, false, &mut password);
+            let known = place.fingerprint;
+            let open = async |at: &Endpoint| {
+                connect::open(at, &self.args, (hello, false), &mut password, known).await
+            };
+            let open = self.servers.open_any(Some(&place.endpoint), open);
             // The user may leave during the attempt too: it can take up to
-            // connect::SETUP_TIMEOUT against a server that hangs.
+            // connect::SETUP_TIMEOUT against a server that hangs (per address).
             match meanwhile(open, input, leave.as_mut(), typed, emit).await {
                 None => return Ok(None),
-                Some(Ok(opened)) => return Ok(Some(opened.stream)),
+                Some(Ok(reached)) => {
+                    let (stream, reached_place) = Place::of(reached, known);
+                    *place = reached_place;
+                    return Ok(Some(stream));
+                }
                 Some(Err(e @ ClientError::Trust(_))) => return Err(e),
                 Some(Err(e)) => reason = reason::why(&e),
             }

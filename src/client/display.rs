@@ -61,8 +61,8 @@ impl Display<'_> {
         };
         self.flush_away();
         let rendered = match event {
-            CoreEvent::Welcomed { event, again, rejoin } => {
-                self.welcomed(&event, again, rejoin.as_deref())
+            CoreEvent::Welcomed { event, again, rejoin, server } => {
+                self.welcomed(&event, again, (rejoin.as_deref(), server.as_deref()))
             }
             CoreEvent::Event(event) => match self.event(&event) {
                 Some(rendered) => rendered,
@@ -152,7 +152,14 @@ impl Display<'_> {
         let _ = self.out.send(self.renderer.event(&Event::now(kind), &me).text + "\n");
     }
 
-    fn welcomed(&self, event: &Event, again: bool, rejoin: Option<&str>) -> Rendered {
+    /// The welcome; after a reconnection, a notice with the room the core rejoins
+    /// (`rejoin`) and the server that answered (`server`, when the chat has several).
+    fn welcomed(
+        &self,
+        event: &Event,
+        again: bool,
+        (rejoin, server): (Option<&str>, Option<&str>),
+    ) -> Rendered {
         let mut roster = self.roster();
         // The nick the user meant: the one asked for, or the one in use before a loss.
         let wanted = if again { Some(roster.me()) } else { self.wanted_nick.as_deref() };
@@ -170,7 +177,8 @@ impl Display<'_> {
         };
         let mut rendered = match &event.kind {
             EventKind::Welcome { nick, online, room, .. } if again => {
-                let mut note = format!("Reconnected as {nick}; {online} online.");
+                let to = server.map(|s| format!(" to {s}")).unwrap_or_default();
+                let mut note = format!("Reconnected{to} as {nick}; {online} online.");
                 if let Some(old) = rejoin {
                     note = format!(
                         "{note} The server had forgotten you and put you in {room}; rejoining \

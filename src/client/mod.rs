@@ -1,6 +1,7 @@
 //! `tchat join`: the terminal client.
 //!
-//! - [`target`]: reading the `HOST` argument;
+//! - [`target`]: reading a `HOST` argument, and [`servers`]: the addresses of one chat,
+//!   in the order to try them;
 //! - [`render`]: turning events into (colored) lines;
 //! - [`complete`]: the live nick list and Tab completion candidates;
 //! - [`editor`]: the rustyline editor thread and the history file;
@@ -30,6 +31,7 @@ mod outgoing;
 pub mod reason;
 pub mod render;
 pub mod screen;
+pub mod servers;
 pub mod settings;
 pub mod sniff;
 pub mod target;
@@ -54,6 +56,7 @@ use display::Display;
 use local::LocalState;
 use outgoing::Outgoing;
 use render::Renderer;
+use servers::Servers;
 use target::{Target, TargetError};
 
 /// How long the server may stay silent after `/quit` before the client gives up on its
@@ -137,6 +140,8 @@ pub enum ClientError {
         lines: usize,
         cause: Box<ClientError>,
     },
+    /// Every address of the chat failed; each error names its server.
+    NoServer(Vec<ClientError>),
     /// The server's certificate is not trusted; the text says why and what to do.
     Trust(String),
     Io(std::io::Error),
@@ -214,6 +219,10 @@ impl std::fmt::Display for ClientError {
             ClientError::Unsent { lines, cause } => {
                 write!(f, "{cause}; {lines} lines typed while offline were not sent")
             }
+            ClientError::NoServer(errors) => {
+                let each: Vec<String> = errors.iter().map(ClientError::to_string).collect();
+                write!(f, "no server of the chat answered: {}", each.join("; "))
+            }
             ClientError::Trust(text) => write!(f, "{text}"),
             ClientError::Io(e) => write!(f, "{e}"),
         }
@@ -225,7 +234,7 @@ impl std::error::Error for ClientError {}
 /// Runs `tchat join`. Interactive when stdin and stdout are terminals the line editor
 /// supports; otherwise reads lines from stdin and prints plain lines.
 pub fn run(args: JoinArgs) -> Result<(), ClientError> {
-    let target = Target::parse(args.host(), args.port).map_err(ClientError::BadTarget)?;
+    let servers = Servers::parse(args.hosts(), args.port).map_err(ClientError::BadTarget)?;
     let stdout_tty = std::io::stdout().is_terminal();
     let roster = Arc::new(Mutex::new(Roster::default()));
     let gate = Arc::new(editor::PrintGate::default());
@@ -249,7 +258,10 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     let hello = hello_lines(args.nick.as_deref());
     let asks = std::io::stdin().is_terminal();
     let mut password = None;
-    let opened = runtime.block_on(connect::open(&target, &args, &hello, asks, &mut password))?;
+    let open = async |at: &servers::Endpoint| {
+        connect::open(at, &args, (&hello, asks), &mut password, None).await
+    };
+    let reached = runtime.block_on(servers.open_any(None, open))?;
 
     // What the user enters goes to `lines_tx`; what is not the client's own command
     // goes on to the core through `core_tx`.
@@ -257,6 +269,7 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     let (core_tx, mut core_rx) = unbounded_channel();
     let (acks_tx, acks_rx) = std_mpsc::channel();
     let ui = Ui::start(editor, gate, &roster, lines_tx, acks_rx);
+    let target = servers.first();
     let settings = settings::SettingsFile::for_server(&target.host, target.port);
     let local = RefCell::new(LocalState::load(settings, args.no_bell));
     let display = Display {
@@ -271,11 +284,11 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     };
     // Piped mode (a script) comes back only if asked: a script may prefer to fail.
     let reconnect = if interactive { !args.no_reconnect } else { args.reconnect };
-    let core = Core { target, args: args.clone(), reconnect, password };
+    let core = Core { servers: servers.clone(), args: args.clone(), reconnect, password };
     // The hello went out while the session was opened.
     let result = runtime.block_on(async {
         tokio::select! {
-            result = core.run(opened.stream, &mut core_rx, leave_signal(), |e| display.show(e)) => result,
+            result = core.run(reached, &mut core_rx, leave_signal(), |e| display.show(e)) => result,
             never = local::filter_input(lines_rx, core_tx, &local, |k| display.local(k)) => match never {},
         }
     });
