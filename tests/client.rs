@@ -982,6 +982,15 @@ fn copy_state(state: &Path, name: &str) -> StateDir {
     copy
 }
 
+/// A client with state `home` joins with `args` as `nick`, then quits, successfully.
+fn joins_and_quits(home: &Path, args: &[&str], nick: &str) {
+    let mut client = Client::start_in(home, &[args, &["--nick", nick]].concat());
+    client.expect(&format!("You are {nick}"));
+    client.send("/quit");
+    let (status, lines, stderr) = client.finish();
+    assert!(status.success(), "{status:?} {stderr} {lines:#?}");
+}
+
 /// Trust on first use holds for the chat, not for one address: a client that trusts the
 /// first server's certificate takes the same certificate from the second (and pins it
 /// there), but refuses a server of "the same chat" that shows another one.
@@ -994,11 +1003,7 @@ fn the_servers_of_one_chat_share_the_trust_in_their_certificate() {
     assert_ne!(a.fingerprint, c.fingerprint);
     let (a_addr, b_addr, c_addr) = (a.addr.to_string(), b.addr.to_string(), c.addr.to_string());
     let home = StateDir::new("chat-trust");
-    let mut pin =
-        Client::start_in(&home, &[&a_addr, "--fingerprint", &a.fingerprint, "--nick", "pin"]);
-    pin.expect("You are pin");
-    pin.send("/quit");
-    assert!(pin.finish().0.success());
+    joins_and_quits(&home, &[&a_addr, "--fingerprint", &a.fingerprint], "pin");
 
     // Only the first address is pinned; no --fingerprint from here on.
     let mut cat = Client::start_in(&home, &[&a_addr, &b_addr, "--nick", "cat", "--reconnect"]);
@@ -1009,10 +1014,7 @@ fn the_servers_of_one_chat_share_the_trust_in_their_certificate() {
     let (status, lines, stderr) = cat.finish();
     assert!(status.success(), "{status:?} {stderr} {lines:#?}");
     // Pinned at the second address now: joining it alone needs no fingerprint.
-    let mut alone = Client::start_in(&home, &[&b_addr, "--nick", "solo"]);
-    alone.expect("You are solo");
-    alone.send("/quit");
-    assert!(alone.finish().0.success());
+    joins_and_quits(&home, &[&b_addr], "solo");
 
     // A third server with its own certificate is no server of this chat.
     let mut dog = Client::start_in(&home, &[&b_addr, &c_addr, "--nick", "dog", "--reconnect"]);
