@@ -573,3 +573,58 @@ fn help_names_the_history_default_the_server_uses() {
     alice.expect("line 9");
     assert!(!alice.seen.iter().any(|l| l.ends_with("<alice> line 2")), "{:?}", alice.seen);
 }
+
+/// Everything queued for `c` (structured or not) has arrived once this returns; the
+/// lines read on the way.
+fn sync(c: &mut common::Client, json: bool) -> Vec<String> {
+    if !json {
+        return c.sync();
+    }
+    let start = c.seen.len();
+    c.send("/list");
+    c.expect("\"type\":\"users\"");
+    c.seen[start..].to_vec()
+}
+
+/// Going back to a room replays only what was said there since the member left it (the
+/// rest it saw), and a room's current topic is shown once on joining, not again as a
+/// replayed "set the topic" line; in text mode and in structured mode alike.
+#[test]
+fn going_back_to_a_room_replays_only_what_was_not_shown() {
+    let server = Server::start(&["--replay", "10", "--rate", "0"]);
+    let mut carol = server.text_client("carol");
+    carol.send("/join #ops");
+    carol.expect("You are in #ops");
+    carol.send("/topic deploy friday");
+    carol.expect("set the topic");
+    carol.send("/part");
+    carol.expect("You are in #lobby");
+    let mut dan = server.text_client("dan");
+    let (mut erin, _) = server.json_client("erin");
+    carol.send("said before the trip");
+    dan.expect("said before the trip");
+    erin.expect("said before the trip");
+
+    for (who, json) in [(&mut dan, false), (&mut erin, true)] {
+        who.send("/join #ops");
+        who.expect(if json { "\"type\":\"room\"" } else { "You are in #ops" });
+        let joined = sync(who, json);
+        let topics = joined.iter().filter(|l| l.contains("deploy friday")).count();
+        assert_eq!(topics, 1, "the topic once, json {json}: {joined:?}");
+        who.send("/part");
+        who.expect(if json { "\"type\":\"room\"" } else { "You are in #lobby" });
+        let back = sync(who, json);
+        assert!(!back.iter().any(|l| l.contains("said before the trip")), "json {json}: {back:?}");
+    }
+    // What was said while away is replayed, once.
+    dan.send("/join #ops");
+    dan.expect("You are in #ops");
+    carol.send("said while dan was out");
+    erin.expect("said while dan was out");
+    dan.send("/part");
+    dan.expect("You are in #lobby");
+    let back = dan.sync();
+    let replayed = back.iter().filter(|l| l.contains("said while dan was out")).count();
+    assert_eq!(replayed, 1, "{back:?}");
+    assert!(!back.iter().any(|l| l.contains("said before the trip")), "{back:?}");
+}

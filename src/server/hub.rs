@@ -107,6 +107,10 @@ struct Member {
     token: Option<Token>,
     /// The connection was lost and the session waits for a resume: it receives nothing.
     held: bool,
+    /// Per room key it left: the last event id of the server when it left, so that going
+    /// back replays only what it has not been shown (it saw the rest live, or replayed
+    /// when it came in). One entry per room visited, dropped with the member.
+    shown_until: HashMap<String, u64>,
 }
 
 /// Who [`Hub::remove`] removed.
@@ -284,6 +288,7 @@ impl Hub {
             session: id,
             token: None,
             held: false,
+            shown_until: HashMap::new(),
         };
         reg.members.insert(id, member);
         Ok((id, guest))
@@ -736,10 +741,20 @@ impl Registry {
         id
     }
 
-    /// Sends member `id` the last `n` public events of its room again.
+    /// Sends member `id` the last `n` public events of its room again: of those, the
+    /// ones it has not been shown (after the id it left the room at, if it was here
+    /// before), and not the setting of the topic it has (the `room` event before the
+    /// replay shows the topic).
     fn replay(&self, id: u64, n: usize) {
         let m = &self.members[&id];
-        let events = self.history.recent(0, &m.room, n);
+        let shown = m.shown_until.get(&m.room).copied().unwrap_or(0);
+        let topic = self.rooms.get(&m.room).map(|r| r.topic.as_str());
+        let mut events = self.history.recent(0, &m.room, n);
+        events.retain(|stored| {
+            let current_topic = matches!(&stored.event.kind,
+                EventKind::Topic { topic: set, by: Some(_), .. } if Some(set.as_str()) == topic);
+            stored.id() > shown && !current_topic
+        });
         self.send_again(m, &events);
     }
 
@@ -938,8 +953,10 @@ impl Hub {
     /// announced in the old room, the join in the new one, and the member gets the new
     /// room's `room` event. Announcements follow `--announce-limit`, counted per room.
     fn move_to(&self, reg: &mut Registry, id: u64, key: String, created: bool) -> Moved {
+        let shown = reg.history.last_id();
         let m = reg.members.get_mut(&id).expect("moving member exists");
         let old = std::mem::replace(&mut m.room, key.clone());
+        m.shown_until.insert(old.clone(), shown);
         let nick = m.nick.clone();
         let (from, to) = (reg.room_name(&old), reg.room_name(&key));
         let json = self.json_wanted();
