@@ -1030,3 +1030,49 @@ fn the_servers_of_one_chat_share_the_trust_in_their_certificate() {
     );
     assert!(stderr.contains(&c.fingerprint), "{stderr}");
 }
+
+/// A catch-up counts what it shows: lines from someone ignored are neither shown nor
+/// counted; the comings and goings are one summary that ends in who is here now, so
+/// someone who came and went is not left looking present.
+#[test]
+fn the_catch_up_counts_what_it_shows_and_ends_in_who_is_here() {
+    let server = Server::start(&["--rate", "0", "--resume-grace", "0"]);
+    let proxy = common::proxy::Proxy::start(server.addr);
+    let mut bob = Peer::join(server.addr, "bob");
+    let mut zed = Peer::join(server.addr, "zed");
+    let addr = proxy.addr.to_string();
+    let mut client = Client::start("catchup", &[&addr, "--plain", "--nick", "rob", "--reconnect"]);
+    client.expect("You are rob");
+    client.send("/ignore zed");
+    client.expect("zed");
+    bob.wait_for("rob's join", |e| matches!(e, EventKind::Join { nick, .. } if nick == "rob"));
+    proxy.set_down(true);
+    proxy.cut();
+    client.expect("Connection lost");
+    bob.wait_for("rob's leave", |e| matches!(e, EventKind::Leave { nick, .. } if nick == "rob"));
+    zed.send("buy my stuff");
+    let kim = Peer::join(server.addr, "kim");
+    let _lea = Peer::join(server.addr, "lea");
+    drop(kim);
+    bob.wait_for("kim's leave", |e| matches!(e, EventKind::Leave { nick, .. } if nick == "kim"));
+    bob.send("missed this");
+    bob.wait_for(
+        "the echo",
+        |e| matches!(e, EventKind::Public { text, .. } if text == "missed this"),
+    );
+    proxy.set_down(false);
+    let marker = client.expect("while you were away");
+    assert_eq!(marker, "--- 1 message while you were away (and 3 joins, leaves or renames) ---");
+    client.expect("<bob> missed this");
+    let summary = client.expect("Here now:");
+    assert!(
+        summary.ends_with("kim came and went; lea joined. Here now: bob, lea, rob, zed."),
+        "{summary}"
+    );
+    bob.send("live");
+    client.expect("<bob> live");
+    let (status, lines, stderr) = client.finish();
+    assert!(status.success(), "{status:?} {stderr}");
+    assert!(!lines.iter().any(|l| l.contains("buy my stuff")), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains("kim joined")), "{lines:#?}");
+}

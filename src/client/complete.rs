@@ -32,6 +32,12 @@ impl Roster {
         &self.me
     }
 
+    /// The people in the user's room as the server last said (the user included),
+    /// sorted case-insensitively.
+    pub fn here(&self) -> &[String] {
+        &self.nicks
+    }
+
     /// Every nick the client knows of, the user's included, sorted case-insensitively.
     pub fn nicks(&self) -> Vec<String> {
         let mut all = self.nicks.clone();

@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
+use super::catchup;
 use super::complete::Roster;
 use super::core::CoreEvent;
 use super::local::LocalState;
@@ -128,21 +129,36 @@ impl Display<'_> {
         None
     }
 
-    /// Shows the catch-up held so far, if any: the marker (unless nothing was missed),
-    /// then the events.
+    /// Shows the catch-up held so far, if any: the marker (unless nothing shown was
+    /// missed), then what was said, then the comings and goings as one summary that
+    /// ends in who is here now (see [`catchup`]). What the user ignores is neither shown
+    /// nor counted.
     fn flush_away(&self) {
         let Some(block) = self.away.borrow_mut().take() else { return };
-        if block.events.is_empty() && block.unavailable == 0 {
+        let (moves, rest): (Vec<Event>, Vec<Event>) =
+            block.events.into_iter().partition(|e| catchup::is_membership(&e.kind));
+        let me = self.roster().me().to_owned();
+        let shown: Vec<Event> =
+            rest.into_iter().filter(|e| !self.local.borrow().hides(&e.kind, &me)).collect();
+        if shown.is_empty() && moves.is_empty() && block.unavailable == 0 {
             return;
         }
-        let said = block.events.iter().filter(|e| e.kind.is_said()).count();
-        let others = block.events.len() - said;
+        let said = shown.iter().filter(|e| e.kind.is_said()).count();
+        let others = moves.len();
         let marker = self.renderer.away_marker(said, others, block.unavailable);
         self.print(Rendered { text: marker, alert: false });
-        for event in block.events {
+        for event in shown {
             if let Some(rendered) = self.event(&event) {
                 self.print(rendered);
             }
+        }
+        if let Some(last) = moves.last() {
+            let kinds: Vec<EventKind> = moves.iter().map(|e| e.kind.clone()).collect();
+            let summary = catchup::summary(&kinds, self.roster().here());
+            let text = self
+                .renderer
+                .event(&Event { kind: EventKind::Info { message: summary }, ..last.clone() }, &me);
+            self.print(Rendered { text: text.text, alert: false });
         }
     }
 

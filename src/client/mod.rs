@@ -21,6 +21,7 @@
 //! are taken out of the user's input before it reaches the connection core, and applied
 //! to the events the core hands over.
 
+pub mod catchup;
 pub mod complete;
 pub mod connect;
 pub mod core;
