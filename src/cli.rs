@@ -78,6 +78,20 @@ impl ColorChoice {
 /// which carries many users from one address.
 pub const DEFAULT_PER_IP_EXEMPT: &str = "127.0.0.0/8,::1/128";
 
+/// How long a registered nick may go unused before it is released; `None`: never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Expiry(pub Option<std::time::Duration>);
+
+/// `never`, or a duration as bans take it (90d, 52w).
+pub fn parse_expiry(text: &str) -> Result<Expiry, String> {
+    if text.eq_ignore_ascii_case("never") {
+        return Ok(Expiry(None));
+    }
+    crate::server::bans::parse_duration(text)
+        .map(|d| Expiry(Some(d)))
+        .ok_or_else(|| format!("not a duration: {text} (never, or e.g. 90d, 52w)"))
+}
+
 /// A list of IP networks, parsed from comma-separated CIDRs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Networks(pub Vec<IpNet>);
@@ -238,6 +252,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub oper_password_file: Option<PathBuf>,
 
+    /// Keep registered nicks (/register) in FILE (JSON Lines, 0600, rewritten atomically) [default: accounts.jsonl in the state directory]
+    #[arg(long, value_name = "FILE")]
+    pub accounts: Option<PathBuf>,
+
+    /// Release a registered nick its owner has not used for this long (90d, 52w), or never
+    #[arg(long, value_name = "DURATION", default_value = "never", value_parser = parse_expiry)]
+    pub account_expiry: Expiry,
+
     // Help attributes, not doc comments, here and below: rustdoc would read `[…]` as links.
     #[arg(
         long,
@@ -281,7 +303,8 @@ pub struct CtlArgs {
         value_name = "COMMAND",
         help = "The command and its arguments: kick NICK [REASON], ban NICK|ADDR|CIDR \
                 [DURATION] [REASON], unban, bans, mute NICK [DURATION], unmute, say TEXT, \
-                motd [TEXT], list, whois NICK, op NICK, deop NICK, reload, shutdown [REASON], help"
+                motd [TEXT], list, whois NICK, op NICK, deop NICK, accounts, unregister NICK, reload, \
+                shutdown [REASON], help"
     )]
     pub command: Vec<String>,
 }
@@ -346,6 +369,11 @@ pub struct JoinArgs {
     /// Send the server password from the first line of FILE
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+
+    /// Your identity: a PEM file with a certificate and its private key, presented over
+    /// TLS to prove your registered nicks (made on first use) [default: identity.pem in $XDG_STATE_HOME/tchat or ~/.local/state/tchat]
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 
     /// Exit when the connection is lost instead of reconnecting (interactive mode
     /// reconnects by default)

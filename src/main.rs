@@ -8,6 +8,7 @@ use tchat::cli::{Cli, Command, ServeArgs};
 use tchat::event_log::{Console, EventLog};
 use tchat::server;
 use tchat::server::access::{Access, Tls};
+use tchat::server::accounts::{self, Accounts, AccountsFile};
 use tchat::server::console::Interactive;
 use tchat::server::tls::{CertSource, Certs};
 
@@ -39,6 +40,7 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         Access { plaintext: args.plaintext, tls: Some(tls.clone()), password, ..Access::default() };
     let mut config = server::Config::from(&args);
     config.access = Arc::new(access);
+    config.accounts = Arc::new(open_accounts(&args)?);
 
     let stdout = std::io::stdout();
     let color = args.color.enabled(stdout.is_terminal());
@@ -95,6 +97,23 @@ fn open_certs(args: &ServeArgs) -> Result<Certs, Box<dyn std::error::Error>> {
         }
     };
     Ok(Certs::open(source)?)
+}
+
+/// The registered nicks: `--accounts FILE`, else the state directory's file; in
+/// memory only (with a warning) when there is no state directory.
+fn open_accounts(args: &ServeArgs) -> Result<Accounts, Box<dyn std::error::Error>> {
+    let expiry = args.account_expiry.0;
+    let state_dir = args.state_dir.clone().or_else(tchat::state_dir::dir);
+    match accounts::file_path(args.accounts.as_deref(), state_dir.as_deref()) {
+        Some(path) => Ok(Accounts::open(Box::new(AccountsFile { path }), expiry)?),
+        None => {
+            eprintln!(
+                "tchat: no state directory: registered nicks are kept in memory only \
+                 (give --accounts FILE or --state-dir)"
+            );
+            Ok(Accounts::in_memory(expiry))
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM, and on a SIGHUP that comes from a closed terminal; any

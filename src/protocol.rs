@@ -43,6 +43,11 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/whois <user>", "who a user is: room, online since, idle time, away, operator"),
     ("/motd", "show the message of the day"),
     ("/oper <password>", "become an operator (with the server's operator password)"),
+    ("/register [password]", "keep your nick: register it to your key (tchat join has one), or to a password"),
+    ("/identify <nick> <password>", "prove a registered nick with its password (adds this device's key)"),
+    ("/unregister", "give your registered nick up"),
+    ("/keys [remove <fingerprint>]", "list your registered nick's keys, or remove one"),
+    ("/password <new password>", "set or change your registered nick's password"),
     (
         "/history [n]",
         "show the last n lines of your room again (default: as many as the server replays on joining; at most 200)",
@@ -130,6 +135,21 @@ pub enum Request<'a> {
     Operator(&'a str),
     /// `/history [N]`: the last N public events again (`None`: the server's default).
     History(Option<usize>),
+    /// `/register [PASSWORD]`: register the current nick to the connection's key, and
+    /// to a password if one is given.
+    Register(Option<Secret<'a>>),
+    /// `/identify NICK PASSWORD`: prove a registered nick with its password.
+    Identify {
+        nick: &'a str,
+        password: Secret<'a>,
+    },
+    Unregister,
+    /// `/keys`: the fingerprints of the account's keys.
+    Keys,
+    /// `/keys remove FINGERPRINT`.
+    KeysRemove(&'a str),
+    /// `/password NEW`: set or change the account's password.
+    Password(Secret<'a>),
 }
 
 /// A password as typed: compared, never shown.
@@ -266,6 +286,23 @@ impl<'a> Request<'a> {
             "/motd" => Ok(Request::Motd(Some(args).filter(|a| !a.is_empty()))),
             "/oper" if args.is_empty() => usage("/oper <password>"),
             "/oper" => Ok(Request::Oper(Secret(args))),
+            "/register" if args.is_empty() => Ok(Request::Register(None)),
+            "/register" => Ok(Request::Register(Some(Secret(args)))),
+            "/identify" => match args.split_once(char::is_whitespace) {
+                Some((nick, password)) if !password.trim().is_empty() => {
+                    Ok(Request::Identify { nick, password: Secret(password.trim_start()) })
+                }
+                _ => usage("/identify <nick> <password>"),
+            },
+            "/unregister" if args.is_empty() => Ok(Request::Unregister),
+            "/unregister" => usage("/unregister"),
+            "/keys" if args.is_empty() => Ok(Request::Keys),
+            "/keys" => match args.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["remove", fingerprint] => Ok(Request::KeysRemove(fingerprint)),
+                _ => usage("/keys [remove <fingerprint>]"),
+            },
+            "/password" if args.is_empty() => usage("/password <new password>"),
+            "/password" => Ok(Request::Password(Secret(args))),
             name if is_operator_command(name) => Ok(Request::Operator(line.trim_start())),
             _ => Err(ParseError::Unknown(format!("/{word}"))),
         }
@@ -485,6 +522,13 @@ pub enum EventKind {
         tls: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         addr: Option<String>,
+        /// The nick is registered (`/register`): only a connection that proves it may
+        /// hold it.
+        #[serde(default, skip_serializing_if = "is_false")]
+        registered: bool,
+        /// How the user's connection proved the registered nick: `key` or `password`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proven_by: Option<String>,
     },
     /// The automatic answer to a private message sent to a user who is away; sent once
     /// per sender and away spell.
@@ -689,7 +733,10 @@ fn answer_text(s: &mut String, kind: &EventKind) {
 /// The text form of a `/whois` answer: one line, then one more for each of away,
 /// operator and (to operators) the address.
 fn whois_text(s: &mut String, kind: &EventKind) {
-    let EventKind::Whois { nick, room, since, idle_secs, away, oper, tls, addr } = kind else {
+    let EventKind::Whois {
+        nick, room, since, idle_secs, away, oper, tls, addr, registered, proven_by
+    } = kind
+    else {
         return;
     };
     let transport = if *tls { "TLS" } else { "plain TCP" };
@@ -708,6 +755,15 @@ fn whois_text(s: &mut String, kind: &EventKind) {
     }
     if *oper {
         let _ = write!(s, "\n*** {nick} is an operator");
+    }
+    match (registered, proven_by) {
+        (true, Some(how)) => {
+            let _ = write!(s, "\n*** {nick} is registered and proved it by {how}");
+        }
+        (true, None) => {
+            let _ = write!(s, "\n*** {nick} is registered");
+        }
+        (false, _) => {}
     }
     if let Some(addr) = addr {
         let _ = write!(s, "\n*** {nick} connects from {addr}");

@@ -14,6 +14,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::ClientError;
 use super::sniff::Heard;
+use super::identity::{self, Identity};
 use super::tls::{self, Outcome, Trusted};
 use super::trust;
 use crate::auth::{PASSWORD_NOT_NEEDED, PASSWORD_REQUIRED, Password};
@@ -281,7 +282,9 @@ async fn secure(
     // What the server sent instead of TLS names it, if the handshake fails.
     let heard = Heard::default();
     let sniffed = heard.sniff(tcp);
-    let handshake = timeout_at(*deadline, tls::handshake(sniffed, &target.host, trust.expected()));
+    let identity = identity(args)?;
+    let handshake = tls::handshake(sniffed, &target.host, trust.expected(), identity.as_ref());
+    let handshake = timeout_at(*deadline, handshake);
     let unanswered = || ClientError::Unanswered { target: target.clone(), step: Step::Tls };
     match handshake.await.map_err(|_| unanswered())? {
         Outcome::Connected(stream, Trusted::ByAuthority) => Ok((stream, None)),
@@ -309,6 +312,22 @@ async fn secure(
             trust.host
         ))),
     }
+}
+
+/// The identity to present: `--identity FILE`, else the state directory's, made on
+/// first use (the user is told where, once); none without a state directory.
+fn identity(args: &JoinArgs) -> Result<Option<Identity>, ClientError> {
+    let Some(path) = identity::path(args.identity.as_deref()) else { return Ok(None) };
+    let (identity, created) =
+        Identity::load_or_create(&path).map_err(|e| ClientError::Identity(e.to_string()))?;
+    if created {
+        eprintln!(
+            "tchat: made your identity (a key and its certificate) in {}; it proves your \
+             registered nicks (/register): back it up, or copy it to your other machines",
+            path.display()
+        );
+    }
+    Ok(Some(identity))
 }
 
 /// Asks on the terminal whether to trust an unknown certificate, as ssh does.

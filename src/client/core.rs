@@ -335,7 +335,7 @@ impl Core {
                     *place = reached_place;
                     return Ok(Some(stream));
                 }
-                Some(Err(e @ ClientError::Trust(_))) => return Err(e),
+                Some(Err(e @ (ClientError::Trust(_) | ClientError::Identity(_)))) => return Err(e),
                 Some(Err(e)) => reason = reason::why(&e),
             }
         }

@@ -41,9 +41,11 @@ pub const CLIENT_KEYS: &[(&str, &str)] = &[
 /// is drawn anyway (with the nick it knows).
 const NICK_WAIT: Duration = Duration::from_secs(3);
 
-/// Commands whose argument is a password: the operator's (`/oper`) and the server's
-/// (`/pass`, which the server takes at any time and answers without reading it).
-const SECRET_COMMANDS: &[&str] = &["/oper", crate::auth::PASS];
+/// Commands whose argument is a password: the operator's (`/oper`), the server's
+/// (`/pass`, which the server takes at any time and answers without reading it) and a
+/// registered nick's (`/register PASSWORD`, `/identify`, `/password`).
+const SECRET_COMMANDS: &[&str] =
+    &["/oper", crate::auth::PASS, "/register", "/identify", "/password"];
 
 /// Whether what the user entered carries a password in any of its lines (a paste is one
 /// entry): such an entry must stay out of the history file. Commands are compared as the
@@ -265,6 +267,9 @@ mod tests {
     #[test]
     fn password_lines_stay_out_of_the_history() {
         assert!(is_secret("/oper hunter2"));
+        assert!(is_secret("/register hunter2"));
+        assert!(is_secret("/IDENTIFY alice hunter2"));
+        assert!(is_secret("/password hunter2"));
         assert!(is_secret("  /OPER hunter2"));
         assert!(is_secret("/pass hunter2pass"));
         assert!(is_secret("/Pass hunter2pass"));

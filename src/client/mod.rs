@@ -27,6 +27,7 @@ pub mod connect;
 pub mod core;
 pub mod display;
 pub mod editor;
+pub mod identity;
 pub mod local;
 mod outgoing;
 pub mod reason;
@@ -145,6 +146,8 @@ pub enum ClientError {
     NoServer(Vec<ClientError>),
     /// The server's certificate is not trusted; the text says why and what to do.
     Trust(String),
+    /// The identity file could not be read or made; the text names it and why.
+    Identity(String),
     Io(std::io::Error),
 }
 
@@ -224,7 +227,7 @@ impl std::fmt::Display for ClientError {
                 let each: Vec<String> = errors.iter().map(ClientError::to_string).collect();
                 write!(f, "no server of the chat answered: {}", each.join("; "))
             }
-            ClientError::Trust(text) => write!(f, "{text}"),
+            ClientError::Trust(text) | ClientError::Identity(text) => write!(f, "{text}"),
             ClientError::Io(e) => write!(f, "{e}"),
         }
     }

@@ -122,7 +122,13 @@ impl Servers {
 /// server's trouble explains (refused, lost, no answer, TLS broken), no for a trust
 /// decision or a local error, which another server would meet the same way.
 fn moves_on(error: &ClientError) -> bool {
-    !matches!(error, ClientError::Trust(_) | ClientError::Io(_) | ClientError::BadTarget(_))
+    !matches!(
+        error,
+        ClientError::Trust(_)
+            | ClientError::Identity(_)
+            | ClientError::Io(_)
+            | ClientError::BadTarget(_)
+    )
 }
 
 /// The order to try `endpoints` in: after `lost`, those that follow it, then those

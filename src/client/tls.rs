@@ -1,7 +1,8 @@
 //! The client's side of TLS: a certificate that verifies against the system's roots is
 //! used as is; any other one is trusted only if its fingerprint is the one expected (from
 //! `--fingerprint` or the known hosts file). Either way the server must prove it holds
-//! the certificate's key: the handshake signature is always checked.
+//! the certificate's key: the handshake signature is always checked. The client presents
+//! its own identity ([`super::identity`]) as a client certificate when it has one.
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use super::identity::Identity;
 use crate::fingerprint::Fingerprint;
 
 /// How the server's certificate came to be trusted.
@@ -36,11 +38,12 @@ pub enum Outcome<S> {
 
 /// Runs the TLS handshake over `tcp` (a TCP stream, or one that notes what it reads),
 /// trusting a certificate with fingerprint `expected` as well as any the system's roots
-/// vouch for.
+/// vouch for, and presenting `identity` if the server asks for a client certificate.
 pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     tcp: S,
     host: &str,
     expected: Option<Fingerprint>,
+    identity: Option<&Identity>,
 ) -> Outcome<S> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(Verifier {
@@ -49,7 +52,7 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         seen: Mutex::new(None),
         provider,
     });
-    let config = match config_with(verifier.clone()) {
+    let config = match config_with(verifier.clone(), identity) {
         Ok(config) => config,
         Err(e) => return Outcome::Failed(e),
     };
@@ -85,15 +88,23 @@ pub fn pinned_config(fingerprint: Fingerprint) -> io::Result<Arc<ClientConfig>> 
         seen: Mutex::new(None),
         provider,
     });
-    config_with(verifier).map(Arc::new)
+    config_with(verifier, None).map(Arc::new)
 }
 
-/// TLS 1.2 and 1.3 with the ring provider, certificates checked by `verifier`.
-fn config_with(verifier: Arc<Verifier>) -> io::Result<ClientConfig> {
+/// TLS 1.2 and 1.3 with the ring provider, certificates checked by `verifier`, and
+/// `identity` as the client certificate.
+fn config_with(verifier: Arc<Verifier>, identity: Option<&Identity>) -> io::Result<ClientConfig> {
     let builder = ClientConfig::builder_with_provider(verifier.provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(io::Error::other)?;
-    Ok(builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth())
+        .map_err(io::Error::other)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    match identity {
+        None => Ok(builder.with_no_client_auth()),
+        Some(id) => builder
+            .with_client_auth_cert(vec![id.cert.clone()], id.key.clone_key())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("identity: {e}"))),
+    }
 }
 
 /// The system's trusted roots as a verifier; `None` when there are none to load (a

@@ -17,6 +17,7 @@ use serde_json::json;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep, sleep, sleep_until};
 
+mod account_commands;
 mod everyday;
 mod room_commands;
 
@@ -135,6 +136,9 @@ pub fn serve(
         };
         if transport.is_tls() {
             s.hub.note_tls(id);
+            if let Some(key) = transport.client_key() {
+                s.hub.note_key(id, key);
+            }
             // The hello follows the handshake: the window starts over.
             hello = Some(Box::pin(sleep(HELLO_WINDOW)));
         }
@@ -578,6 +582,10 @@ impl Session {
                 if let Some(join_id) = join_id {
                     meta["id"] = join_id.into();
                     meta["online"] = self.hub.online().into();
+                }
+                // The key's fingerprint (public, as an ssh key's): which device it was.
+                if let Some(key) = self.hub.key_of(self.id) {
+                    meta["key"] = key.to_string().into();
                 }
                 self.hub.log.info("Nick set", meta);
                 if let (Some(err), Some(wanted)) = (refused, wanted) {

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rustc_hash::FxHashMap;
 use serde_json::json;
 
+mod ownership;
 mod people;
 
 pub use people::Mute;
@@ -165,6 +166,9 @@ pub enum NickChange {
     /// A ban covers the nick; holds the text the client gets. On a first line the
     /// connection is refused before this (`refuse_banned_nick` in `connection`).
     Banned(String),
+    /// The nick, or one it is a variant of, is registered, and this connection does
+    /// not prove it; holds the registered nick.
+    Registered(String),
 }
 
 /// Which member, if any, an event is not sent to.
@@ -704,12 +708,18 @@ impl Hub {
 }
 
 impl Hub {
-    /// [`Registry::claim`], unless a ban covers `wanted`.
+    /// [`Registry::claim`], unless a ban covers `wanted` or it is registered to
+    /// someone this member does not prove to be.
     fn claim(&self, reg: &mut Registry, id: u64, wanted: &str) -> Result<String, NickChange> {
         if let Some(ban) = self.moderation.banned_nick(wanted) {
             return Err(NickChange::Banned(ban));
         }
-        reg.claim(id, wanted)
+        let account = self.check_owner(reg, id, wanted)?;
+        let nick = reg.claim(id, wanted)?;
+        if let Some(account) = account {
+            self.took_registered(reg, id, &account);
+        }
+        Ok(nick)
     }
 }
 
@@ -1020,7 +1030,9 @@ impl NickChange {
     /// named in its enforced form (`ＡＬＩＣＥ` as `ALICE`), the name that was compared.
     pub fn describe(&self, wanted: &str) -> String {
         let enforced = match self {
-            NickChange::Taken(_) | NickChange::LooksLike(_) => crate::nick::enforce(wanted).ok(),
+            NickChange::Taken(_) | NickChange::LooksLike(_) | NickChange::Registered(_) => {
+                crate::nick::enforce(wanted).ok()
+            }
             _ => None,
         };
         let wanted = enforced.as_deref().unwrap_or(wanted);
@@ -1036,6 +1048,14 @@ impl NickChange {
                 format!("the nick {wanted} looks like {owner}, who is online")
             }
             NickChange::Banned(text) => text.clone(),
+            NickChange::Registered(owner) if nick::key(owner) == nick::key(wanted) => format!(
+                "the nick {wanted} is registered; if it is yours, connect with its key \
+                 (tchat join presents it) or /identify {owner} PASSWORD"
+            ),
+            NickChange::Registered(owner) => format!(
+                "the nick {wanted} looks like the registered nick {owner}; if that is yours, \
+                 connect with its key or /identify {owner} PASSWORD"
+            ),
         }
     }
 
@@ -1046,6 +1066,7 @@ impl NickChange {
             NickChange::Invalid(_) => "bad_nick",
             NickChange::Taken(_) | NickChange::LooksLike(_) => "nick_taken",
             NickChange::Banned(_) => "banned",
+            NickChange::Registered(_) => "nick_registered",
         }
     }
 }

@@ -6,6 +6,8 @@
 
 pub mod access;
 pub mod bans;
+pub mod accounts;
+mod client_key;
 mod close;
 mod connection;
 pub mod console;
@@ -97,6 +99,9 @@ pub struct Config {
     pub resume_grace: Duration,
     /// The `--save` log, read back on start for the last id and the history.
     pub save: Option<std::path::PathBuf>,
+    /// Registered nicks (`--accounts`); the binary opens the file, in-process servers
+    /// keep them in memory.
+    pub accounts: Arc<accounts::Accounts>,
 }
 
 impl From<&ServeArgs> for Config {
@@ -130,6 +135,7 @@ impl From<&ServeArgs> for Config {
             replay: a.replay as usize,
             resume_grace: Duration::from_secs(a.resume_grace.into()),
             save: a.save.clone(),
+            accounts: Arc::new(accounts::Accounts::in_memory(a.account_expiry.0)),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_json::json;
 
+use super::accounts::AccountError;
 use super::bans::{Ban, Target, parse_duration};
 use super::hub::{Hub, Mute};
 use crate::protocol::{Event, span};
@@ -31,6 +32,10 @@ pub enum Command<'a> {
     Shutdown(Option<&'a str>),
     Reload,
     Help,
+    /// Releases a registered nick, its owner online or not.
+    Unregister(&'a str),
+    /// Lists the registered nicks.
+    Accounts,
 }
 
 /// Every command with its usage, for `/help` and Tab completion on the console.
@@ -45,8 +50,10 @@ pub const USAGE: &[(&str, &str)] = &[
     ("/motd [text]", "show or set the message of the day (until the next reload)"),
     ("/list", "list the users online with their rooms, operators, muted and away users marked"),
     ("/whois <nick>", "who a user is, with their address"),
-    ("/op <nick>", "make a user an operator"),
+    ("/op <nick>", "make a user an operator (a registered nick stays one when it comes back)"),
     ("/deop <nick>", "take a user's operator rights"),
+    ("/accounts", "list the registered nicks"),
+    ("/unregister <nick>", "release a registered nick"),
     ("/reload", "re-read the MOTD and bans files (as SIGHUP)"),
     ("/shutdown [reason]", "stop the server, telling everyone why"),
     ("/help", "list these commands"),
@@ -80,7 +87,12 @@ impl Actor<'_> {
             (self, command),
             (
                 Actor::Oper { .. },
-                Command::Op(_) | Command::Deop(_) | Command::Shutdown(_) | Command::Reload
+                Command::Op(_)
+                    | Command::Deop(_)
+                    | Command::Shutdown(_)
+                    | Command::Reload
+                    | Command::Unregister(_)
+                    | Command::Accounts
             )
         )
     }
@@ -132,6 +144,8 @@ impl<'a> Command<'a> {
             ("shutdown", reason) => Command::Shutdown(reason),
             ("reload", None) => Command::Reload,
             ("help", None) => Command::Help,
+            ("unregister", a) => Command::Unregister(one_word(a).ok_or_else(usage)?),
+            ("accounts", None) => Command::Accounts,
             _ => return Err(usage()),
         };
         Ok(command)
@@ -155,6 +169,8 @@ impl<'a> Command<'a> {
             Command::Shutdown(_) => "/shutdown",
             Command::Reload => "/reload",
             Command::Help => "/help",
+            Command::Unregister(_) => "/unregister",
+            Command::Accounts => "/accounts",
         }
     }
 }
@@ -197,7 +213,7 @@ pub fn execute(hub: &Hub, by: Actor, command: Command) -> Result<String, String>
     let meta =
         |ok: bool, text: &str| json!({"by": by.name(), "command": name, "ok": ok, "result": text});
     match &result {
-        Ok(text) if !matches!(name, "/list" | "/bans" | "/whois" | "/help") => {
+        Ok(text) if !matches!(name, "/list" | "/bans" | "/whois" | "/help" | "/accounts") => {
             hub.log.info("Operator command", meta(true, text))
         }
         Ok(_) => {}
@@ -231,14 +247,13 @@ fn run(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
         }
         Command::List => Ok(list_online(hub)),
         Command::Whois(nick) => whois(hub, nick),
-        Command::Op(nick) => {
-            let nick = hub.set_oper(nick, true, who).ok_or_else(|| no_such_user(nick))?;
-            Ok(format!("{nick} is now an operator"))
+        Command::Op(nick) => op(hub, who, nick, true),
+        Command::Deop(nick) => op(hub, who, nick, false),
+        Command::Unregister(nick) => {
+            let account = hub.config.accounts.remove(nick).map_err(|e| e.to_string())?;
+            Ok(format!("{} is no longer registered", account.nick))
         }
-        Command::Deop(nick) => {
-            let nick = hub.set_oper(nick, false, who).ok_or_else(|| no_such_user(nick))?;
-            Ok(format!("{nick} is no longer an operator"))
-        }
+        Command::Accounts => Ok(list_accounts(hub)),
         Command::Shutdown(reason) => {
             hub.moderation.request_stop(reason.map(str::to_owned));
             Ok("shutting down".into())
@@ -246,6 +261,37 @@ fn run(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
         Command::Reload => reload(hub),
         Command::Help => Ok(help()),
     }
+}
+
+/// `/op` and `/deop`: the user online, and the registered nick's account, so that the
+/// rights last across reconnects and restarts; a registered nick may be offline.
+fn op(hub: &Hub, who: &str, nick: &str, oper: bool) -> Result<String, String> {
+    let online = hub.set_oper(nick, oper, who);
+    let registered = hub.config.accounts.change(nick, |a| {
+        a.oper = oper;
+        Ok(a.nick.clone())
+    });
+    let registered = match registered {
+        Ok(Ok(name)) => Some(name),
+        Ok(Err(_)) | Err(AccountError::NotRegistered(_)) => None,
+        Err(e) => return Err(e.to_string()),
+    };
+    let name = online.clone().or(registered.clone()).ok_or_else(|| no_such_user(nick))?;
+    let what = if oper { "is now an operator" } else { "is no longer an operator" };
+    Ok(match (online, registered) {
+        (Some(_), Some(_)) => format!("{name} {what}, on every connection that proves the nick"),
+        (None, Some(_)) => format!("{name} (registered, offline) {what} when they come back"),
+        _ => format!("{name} {what} (for this connection: the nick is not registered)"),
+    })
+}
+
+/// The registered nicks, one a line.
+fn list_accounts(hub: &Hub) -> String {
+    let accounts = hub.config.accounts.list();
+    if accounts.is_empty() {
+        return "no registered nicks".into();
+    }
+    accounts.iter().map(|a| a.describe()).collect::<Vec<_>>().join("\n")
 }
 
 fn kick(hub: &Hub, who: &str, nick: &str, reason: Option<&str>) -> Result<String, String> {

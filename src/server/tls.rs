@@ -19,6 +19,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use super::client_key::AnyClientKey;
 use crate::fingerprint::Fingerprint;
 
 /// File names of the generated identity inside the state directory.
@@ -121,12 +122,13 @@ impl Certs {
         Ok(fingerprint)
     }
 
-    /// A rustls server configuration that asks `certs` at every handshake.
+    /// A rustls server configuration that asks `certs` at every handshake, and asks
+    /// clients for a certificate, any ([`AnyClientKey`]).
     pub fn server_config(certs: &Arc<Certs>) -> Arc<ServerConfig> {
         let config = ServerConfig::builder_with_provider(certs.provider.clone())
             .with_safe_default_protocol_versions()
             .expect("the ring provider supports the default protocol versions")
-            .with_no_client_auth()
+            .with_client_cert_verifier(Arc::new(AnyClientKey::new(certs.provider.clone())))
             .with_cert_resolver(certs.clone());
         Arc::new(config)
     }

@@ -14,6 +14,8 @@ use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedS
 use rustls::{ProtocolVersion, ServerConfig};
 use tokio::net::TcpStream;
 
+use crate::fingerprint::Fingerprint;
+
 /// Room made for each socket read: a typical record or a few, in one system call.
 const READ_ROOM: usize = 8 * 1024;
 
@@ -70,6 +72,12 @@ impl TlsSession {
 
     pub fn protocol_version(&self) -> Option<ProtocolVersion> {
         self.conn.protocol_version()
+    }
+
+    /// The fingerprint of the certificate the client presented, if it did (see
+    /// [`super::client_key`]); known once the handshake is done.
+    pub fn client_key(&self) -> Option<Fingerprint> {
+        self.conn.peer_certificates()?.first().map(|cert| Fingerprint::of(cert))
     }
 
     /// Whether TLS bytes wait to be sent.

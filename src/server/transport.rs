@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep, timeout, timeout_at};
 
 use super::tls_session::TlsSession;
+use crate::fingerprint::Fingerprint;
 
 /// How long a TLS client has to finish its handshake once its ClientHello began. A
 /// client that stops half-way holds a slot for no longer than this.
@@ -122,6 +123,12 @@ impl Transport {
             Some(_) => "TLS",
             None => "plain",
         }
+    }
+
+    /// The fingerprint of the client's certificate, on a TLS connection that presented
+    /// one.
+    pub fn client_key(&self) -> Option<Fingerprint> {
+        self.tls.as_ref().and_then(|tls| tls.client_key())
     }
 
     pub fn is_tls(&self) -> bool {

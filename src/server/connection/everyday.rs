@@ -47,6 +47,12 @@ impl Session {
                 self.operator(operator::Command::Motd(Some(text)), "/motd");
             }
             Request::Oper(password) => self.oper(password.0),
+            Request::Register(_)
+            | Request::Identify { .. }
+            | Request::Unregister
+            | Request::Keys
+            | Request::KeysRemove(_)
+            | Request::Password(_) => self.handle_account(request),
             Request::Operator(line) => match operator::Command::parse(line) {
                 Ok(command) => self.operator(command, line),
                 Err(usage) => self.error("usage", usage),

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use jiff::Timestamp;
 
 use super::{Hub, Member, Registry, encode_for};
+use crate::fingerprint::Fingerprint;
 use crate::nick;
 use crate::protocol::{Event, EventKind};
 
@@ -23,7 +24,7 @@ pub(super) struct Profile {
     /// Sessions (see `Member::session`: the same person across resumes) already
     /// answered with the away message during this away spell.
     answered: Vec<u64>,
-    oper: bool,
+    pub(super) oper: bool,
     /// Connected over TLS.
     tls: bool,
     muted: Option<Mute>,
@@ -32,6 +33,11 @@ pub(super) struct Profile {
     /// Kicked or banned: the session ends and is never held for a resume (a kick is not
     /// a lost connection).
     kicked: bool,
+    /// The fingerprint of the client certificate this connection presented (see
+    /// `ownership`).
+    pub(super) key: Option<Fingerprint>,
+    /// The registered nick (its [`nick::key`]) this person proved with its password.
+    pub(super) identified: Option<String>,
 }
 
 /// A mute in force: messages are refused until `until` (`None`: until `/unmute`).
@@ -67,14 +73,17 @@ impl Profile {
             muted: None,
             last_private_from: None,
             kicked: false,
+            key: None,
+            identified: None,
         }
     }
 
     /// This profile for a connection that resumed the session `old` had: the person's
-    /// state (online since, away, operator, muted, `/reply` target) comes along; how it
-    /// is connected (address, TLS) is the new connection's.
+    /// state (online since, away, operator, muted, `/reply` target, a nick proven by
+    /// password) comes along; how it is connected (address, TLS, key) is the new
+    /// connection's.
     pub(super) fn resumed_from(&mut self, old: Profile) {
-        *self = Profile { peer: self.peer, tls: self.tls, ..old };
+        *self = Profile { peer: self.peer, tls: self.tls, key: self.key, ..old };
     }
 
     pub(super) fn kicked(&self) -> bool {
@@ -155,6 +164,7 @@ impl Hub {
     pub fn whois(&self, nick: &str, with_addr: bool) -> Option<EventKind> {
         let reg = self.lock();
         let m = reg.find(nick).map(|id| &reg.members[&id])?;
+        let account = self.config.accounts.covering(&m.nick);
         let idle = Timestamp::now().duration_since(m.profile.active).as_secs().max(0);
         Some(EventKind::Whois {
             nick: m.nick.clone(),
@@ -165,6 +175,8 @@ impl Hub {
             oper: m.profile.oper,
             tls: m.profile.tls,
             addr: m.profile.peer.filter(|_| with_addr).map(|p| p.to_string()),
+            registered: account.is_some(),
+            proven_by: account.and_then(|a| super::ownership::proof(&m.profile, &a)),
         })
     }
 

@@ -1,0 +1,138 @@
+use super::*;
+
+fn fp(seed: &str) -> Fingerprint {
+    Fingerprint::of(seed.as_bytes())
+}
+
+fn temp_file(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tchat-accounts-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.join(ACCOUNTS_FILE)
+}
+
+#[test]
+fn a_registered_nick_covers_its_case_width_and_look_alike_variants() {
+    let accounts = Accounts::in_memory(None);
+    accounts.create(Account::new("Alice", Some(fp("a")), None)).unwrap();
+    // Case, fullwidth, Cyrillic а, capital I for l.
+    for variant in ["alice", "ALICE", "Ａｌｉｃｅ", "\u{430}lice", "AIice"] {
+        let found = accounts.covering(variant).map(|a| a.nick);
+        assert_eq!(found.as_deref(), Some("Alice"), "{variant}");
+    }
+    assert!(accounts.covering("alicia").is_none());
+    let e = accounts.create(Account::new("ALICE", Some(fp("b")), None)).unwrap_err();
+    assert_eq!(e.to_string(), "Alice is registered already");
+}
+
+#[test]
+fn a_password_is_kept_as_an_argon2id_hash_and_matches_only_itself() {
+    let hash = hash_password("correct horse").unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains("correct horse"));
+    assert!(password_matches(&hash, "correct horse"));
+    assert!(!password_matches(&hash, "correct hors"));
+    assert!(!password_matches(&hash, ""));
+    assert!(!password_matches("not a hash", "correct horse"));
+    // A fresh salt each time.
+    assert_ne!(hash_password("correct horse").unwrap(), hash);
+    let account = Account::new("bob", None, Some(hash.clone()));
+    assert!(!format!("{account:?}").contains(&hash));
+}
+
+#[test]
+fn a_password_is_taken_over_tls_or_from_loopback_only() {
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert!(password_allowed(false, ip("127.0.0.1")));
+    assert!(password_allowed(false, ip("::1")));
+    assert!(password_allowed(false, ip("::ffff:127.0.0.1")));
+    assert!(!password_allowed(false, ip("192.0.2.7")));
+    assert!(!password_allowed(false, ip("::ffff:192.0.2.7")));
+    assert!(!password_allowed(false, ip("2001:db8::1")));
+    assert!(password_allowed(true, ip("192.0.2.7")));
+    assert!(password_allowed(true, ip("2001:db8::1")));
+}
+
+#[test]
+fn the_file_keeps_accounts_across_opens_privately() {
+    let path = temp_file("file");
+    let open = || Accounts::open(Box::new(AccountsFile { path: path.clone() }), None).unwrap();
+    let accounts = open();
+    accounts.create(Account::new("alice", Some(fp("a")), None)).unwrap();
+    accounts.create(Account::new("bob", None, Some(hash_password("pw").unwrap()))).unwrap();
+    accounts
+        .change("alice", |a| {
+            a.keys.push(fp("a2"));
+            Ok(())
+        })
+        .unwrap()
+        .unwrap();
+    let again = open();
+    let alice = again.covering("ALICE").unwrap();
+    assert_eq!(alice.keys, [fp("a"), fp("a2")]);
+    assert!(password_matches(again.covering("bob").unwrap().password.as_deref().unwrap(), "pw"));
+    again.remove("bob").unwrap();
+    assert!(open().covering("bob").is_none());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    std::fs::write(&path, "{\"nick\":\"x\"}\nnot json\n").unwrap();
+    let e = Accounts::open(Box::new(AccountsFile { path: path.clone() }), None).unwrap_err();
+    assert!(e.to_string().contains("line 1"), "{e}");
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+struct Failing;
+
+impl Backing for Failing {
+    fn load(&self) -> io::Result<Vec<Account>> {
+        Ok(vec![Account::new("alice", Some(fp("a")), None)])
+    }
+    fn store(&self, _: Change<'_>, _: &[&Account]) -> io::Result<()> {
+        Err(io::Error::other("disk full"))
+    }
+}
+
+#[test]
+fn a_change_that_cannot_be_saved_is_undone() {
+    let accounts = Accounts::open(Box::new(Failing), None).unwrap();
+    assert!(accounts.create(Account::new("bob", Some(fp("b")), None)).is_err());
+    assert!(accounts.covering("bob").is_none());
+    let changed = accounts.change("alice", |a| {
+        a.oper = true;
+        Ok(())
+    });
+    assert!(matches!(changed, Err(AccountError::Store(_))));
+    assert!(!accounts.covering("alice").unwrap().oper);
+    assert!(accounts.remove("alice").is_err());
+    assert!(accounts.covering("alice").is_some());
+}
+
+#[test]
+fn an_account_unused_past_the_expiry_is_released() {
+    let accounts = Accounts::in_memory(Some(Duration::from_secs(3600)));
+    let mut old = Account::new("alice", Some(fp("a")), None);
+    old.seen = Timestamp::now() - Duration::from_secs(7200);
+    accounts.lock().insert(old);
+    assert!(accounts.covering("alice").is_none());
+    assert!(accounts.list().is_empty());
+    accounts.create(Account::new("alice", Some(fp("b")), None)).unwrap();
+    assert_eq!(accounts.covering("alice").unwrap().keys, [fp("b")]);
+}
+
+#[test]
+fn wrong_passwords_make_the_address_wait_longer_each_time() {
+    let accounts = Accounts::in_memory(None);
+    let hash = hash_password("pw").unwrap();
+    accounts.create(Account::new("bob", None, Some(hash))).unwrap();
+    accounts.create(Account::new("carol", Some(fp("c")), None)).unwrap();
+    let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+    assert_eq!(accounts.identify(a, "bob", "nope"), Err(IdentifyRefused::Wrong(Duration::from_secs(1))));
+    // The right password, too soon: not even checked.
+    assert!(matches!(accounts.identify(a, "BOB", "pw"), Err(IdentifyRefused::TooSoon(_))));
+    assert_eq!(accounts.identify(b, "BOB", "pw").unwrap().nick, "bob");
+    assert_eq!(accounts.identify(b, "dave", "pw"), Err(IdentifyRefused::NotRegistered));
+    assert_eq!(accounts.identify(b, "carol", "pw"), Err(IdentifyRefused::NoPassword("carol".into())));
+}

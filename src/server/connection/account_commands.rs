@@ -1,0 +1,283 @@
+//! Owning a nick: `/register`, `/identify`, `/unregister`, `/keys`, `/password`. The
+//! accounts are [`crate::server::accounts`]'s; the hub knows which key and which
+//! proven nick each connection has. Passwords go nowhere but the hash and the
+//! comparison: not into the log, not into any answer.
+
+use serde_json::json;
+
+use super::Session;
+use crate::fingerprint::Fingerprint;
+use crate::nick;
+use crate::protocol::Request;
+use crate::server::accounts::{self, Account, AccountError, IdentifyRefused};
+
+/// The refusal of a password on a plain connection from another host.
+pub const PASSWORD_IN_CLEAR: &str = "passwords are taken only over TLS or from the server's own \
+    host: this one crossed the network in clear and was not used (connect with tchat join, \
+    openssl s_client or ncat --ssl, and choose another password if it matters)";
+
+/// The refusal of `/register` without a password on a connection without a key.
+const NO_KEY: &str = "this connection has no key to register: tchat join presents one over \
+    TLS; other clients can /register PASSWORD (over TLS, or from the server's host)";
+
+impl Session {
+    /// Handles the account requests [`Session::handle_everyday`] passes on.
+    pub(super) fn handle_account(&mut self, request: Request<'_>) {
+        let command = match &request {
+            Request::Register(_) => "/register",
+            Request::Identify { .. } => "/identify",
+            Request::Unregister => "/unregister",
+            Request::Keys | Request::KeysRemove(_) => "/keys",
+            Request::Password(_) => "/password",
+            _ => return,
+        };
+        // The command's name only: its arguments may be a password.
+        self.hub.log.info("Command", json!({"nick": self.nick, "command": command}));
+        let result = match request {
+            Request::Register(password) => self.register_nick(password.map(|p| p.0)),
+            Request::Identify { nick, password } => self.identify(nick, password.0),
+            Request::Unregister => self.unregister(),
+            Request::Keys => self.list_keys(),
+            Request::KeysRemove(fingerprint) => self.remove_key(fingerprint),
+            Request::Password(password) => self.set_password(password.0),
+            _ => Ok(String::new()),
+        };
+        match result {
+            Ok(answer) => answer.lines().for_each(|line| self.info(line.to_owned())),
+            Err((code, message)) => self.error(code, message),
+        }
+    }
+
+    /// Whether a password may be given here ([`accounts::password_allowed`]).
+    fn password_allowed(&self) -> Result<(), Refusal> {
+        if accounts::password_allowed(self.transport != "plain", self.peer.ip()) {
+            return Ok(());
+        }
+        self.hub.log.warn(
+            "Password refused in clear",
+            json!({"nick": self.nick, "peer": self.peer.to_string()}),
+        );
+        Err(("password_in_clear", PASSWORD_IN_CLEAR.into()))
+    }
+
+    /// `/register [PASSWORD]`: the current nick, to this connection's key and password.
+    fn register_nick(&mut self, password: Option<&str>) -> Answer {
+        let key = self.hub.key_of(self.id);
+        if password.is_none() && key.is_none() {
+            return Err(("no_key", NO_KEY.into()));
+        }
+        if is_guest(&self.nick) {
+            return Err(("usage", "choose a nick first (/nick NAME), then /register it".into()));
+        }
+        if let Some(account) = self.hub.own_account(self.id) {
+            return Err((
+                "registered",
+                format!("{} is registered already, to you: /keys lists its keys", account.nick),
+            ));
+        }
+        let hash = match password {
+            Some(password) => {
+                self.password_allowed()?;
+                Some(accounts::hash_password(password).map_err(|e| self.store_error(e))?)
+            }
+            None => None,
+        };
+        let with_password = hash.is_some();
+        self.hub.config.accounts.create(Account::new(&self.nick, key, hash)).map_err(|e| self.store_error(e))?;
+        if with_password {
+            self.hub.note_identified(self.id, &self.nick);
+        }
+        let meta = json!({"nick": self.nick, "key": key.map(|k| k.to_string()), "password": with_password});
+        self.hub.log.info("Nick registered", meta);
+        Ok(match (key, with_password) {
+            (Some(key), true) => format!(
+                "{} is registered to your key {key} and to your password: it is yours \
+                 wherever you connect with that key, or after /identify {} PASSWORD",
+                self.nick, self.nick
+            ),
+            (Some(key), false) => format!(
+                "{} is registered to your key {key}: it is yours wherever you connect with \
+                 that key (tchat join keeps it in its state directory; back it up)",
+                self.nick
+            ),
+            (None, _) => format!(
+                "{} is registered to your password: /identify {} PASSWORD proves it",
+                self.nick, self.nick
+            ),
+        })
+    }
+
+    /// `/identify NICK PASSWORD`: proves NICK, adds this connection's key to it (a
+    /// second device), and takes the nick if this connection does not hold it yet.
+    fn identify(&mut self, wanted: &str, password: &str) -> Answer {
+        self.password_allowed()?;
+        let hub = self.hub.clone();
+        let account = match hub.config.accounts.identify(self.peer.ip(), wanted, password) {
+            Ok(account) => account,
+            Err(refused) => return Err(self.identify_refused(wanted, refused)),
+        };
+        hub.note_identified(self.id, &account.nick);
+        let mut answer = format!("you are identified as {}", account.nick);
+        if let Some(key) = hub.key_of(self.id).filter(|k| !account.keys.contains(k)) {
+            let added = hub.config.accounts.change(&account.nick, |a| {
+                a.keys.push(key);
+                Ok(())
+            });
+            added.map_err(|e| self.store_error(e))?.map_err(|e| ("registered", e))?;
+            answer.push_str(&format!("; this connection's key {key} now proves it too"));
+        }
+        hub.log.info("Nick identified", json!({"nick": account.nick, "peer": self.peer.to_string()}));
+        if nick::key(&self.nick) != nick::key(&account.nick) {
+            self.info(answer);
+            self.rename(&account.nick);
+            return Ok(String::new());
+        }
+        Ok(answer)
+    }
+
+    /// The error for a failed `/identify`, logged without the password.
+    fn identify_refused(&self, wanted: &str, refused: IdentifyRefused) -> Refusal {
+        let (reason, wait) = match &refused {
+            IdentifyRefused::TooSoon(wait) => ("too soon", Some(*wait)),
+            IdentifyRefused::Wrong(wait) => ("wrong password", Some(*wait)),
+            IdentifyRefused::NotRegistered => ("not registered", None),
+            IdentifyRefused::NoPassword(_) => ("no password", None),
+        };
+        self.hub.log.warn(
+            "Identify refused",
+            json!({"nick": self.nick, "wanted": wanted, "peer": self.peer.to_string(),
+                   "reason": reason, "wait_ms": wait.map(|w| w.as_millis() as u64)}),
+        );
+        match refused {
+            IdentifyRefused::TooSoon(_) => (
+                "throttled",
+                "too many wrong passwords from your address; wait and try again".into(),
+            ),
+            IdentifyRefused::Wrong(_) => ("bad_password", format!("wrong password for {wanted}")),
+            IdentifyRefused::NotRegistered => ("not_registered", format!("{wanted} is not registered")),
+            IdentifyRefused::NoPassword(nick) => (
+                "no_password",
+                format!("{nick} has no password: only its keys prove it"),
+            ),
+        }
+    }
+
+    /// The account of this connection's nick, if it proves it.
+    fn own(&self) -> Result<Account, Refusal> {
+        self.hub.own_account(self.id).ok_or_else(|| {
+            let why = match self.hub.config.accounts.covering(&self.nick) {
+                Some(_) => format!("you have not proved {} (/identify)", self.nick),
+                None => format!("{} is not registered (/register)", self.nick),
+            };
+            ("not_registered", why)
+        })
+    }
+
+    /// `/unregister`: gives the current nick up.
+    fn unregister(&mut self) -> Answer {
+        let account = self.own()?;
+        self.hub.config.accounts.remove(&account.nick).map_err(|e| self.store_error(e))?;
+        self.hub.log.info("Nick unregistered", json!({"nick": account.nick, "by": self.nick}));
+        Ok(format!("{} is no longer registered; anyone may take it once you leave", account.nick))
+    }
+
+    /// `/keys`: the fingerprints of the account's keys, this connection's marked.
+    fn list_keys(&self) -> Answer {
+        let account = self.own()?;
+        let mine = self.hub.key_of(self.id);
+        let mut lines = vec![format!(
+            "{} has {} key{}{}",
+            account.nick,
+            account.keys.len(),
+            if account.keys.len() == 1 { "" } else { "s" },
+            if account.password.is_some() { " and a password" } else { "" }
+        )];
+        for key in &account.keys {
+            let this = if Some(*key) == mine { " (this connection)" } else { "" };
+            lines.push(format!("  {key}{this}"));
+        }
+        Ok(lines.join("\n"))
+    }
+
+    /// `/keys remove FINGERPRINT`, unless it is the last way to prove the nick.
+    fn remove_key(&self, fingerprint: &str) -> Answer {
+        let account = self.own()?;
+        let key: Fingerprint = fingerprint.parse().map_err(|e| ("usage", format!("{e}")))?;
+        let removed = self.hub.config.accounts.change(&account.nick, |a| {
+            if !a.keys.contains(&key) {
+                return Err(format!("{key} is not one of {}'s keys (see /keys)", a.nick));
+            }
+            if a.keys.len() == 1 && a.password.is_none() {
+                return Err(format!(
+                    "{key} is {}'s only key and it has no password: set one first \
+                     (/password) or /unregister",
+                    a.nick
+                ));
+            }
+            a.keys.retain(|k| *k != key);
+            Ok(())
+        });
+        removed.map_err(|e| self.store_error(e))?.map_err(|e| ("usage", e))?;
+        self.hub.log.info("Key removed", json!({"nick": account.nick, "key": key.to_string()}));
+        Ok(format!("{key} no longer proves {}", account.nick))
+    }
+
+    /// `/password NEW`: sets or changes the account's password.
+    fn set_password(&self, password: &str) -> Answer {
+        let account = self.own()?;
+        self.password_allowed()?;
+        let hash = accounts::hash_password(password).map_err(|e| self.store_error(e))?;
+        let changed = self.hub.config.accounts.change(&account.nick, |a| {
+            a.password = Some(hash);
+            Ok(())
+        });
+        changed.map_err(|e| self.store_error(e))?.map_err(|e| ("registered", e))?;
+        self.hub.log.info("Password set", json!({"nick": account.nick}));
+        Ok(format!("{}'s password is set: /identify {} PASSWORD proves it", account.nick, account.nick))
+    }
+}
+
+/// An error code and its text for the user.
+type Refusal = (&'static str, String);
+
+/// What an account command answers: lines of information, or an error.
+type Answer = Result<String, Refusal>;
+
+impl Session {
+    /// The user's error for a failed account change; a failure of the server's own
+    /// (the file, the hash) is logged for the operator and told without its details.
+    fn store_error(&self, e: AccountError) -> Refusal {
+        match e {
+            AccountError::Registered(_) | AccountError::NotRegistered(_) => {
+                ("registered", e.to_string())
+            }
+            AccountError::Store(_) | AccountError::Hash(_) => {
+                self.hub.log.error("Accounts not saved", json!({"error": e.to_string()}));
+                ("internal", "the server could not save this; tell its operator".into())
+            }
+        }
+    }
+}
+
+/// Whether `nick` is a guest name the server hands out (`guest` and digits): those
+/// are the server's to give, not anyone's to keep.
+fn is_guest(nick: &str) -> bool {
+    nick.get(..5).is_some_and(|g| g.eq_ignore_ascii_case("guest"))
+        && nick.len() > 5
+        && nick[5..].bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_names_are_told_apart() {
+        assert!(is_guest("guest1"));
+        assert!(is_guest("Guest42"));
+        assert!(!is_guest("guest"));
+        assert!(!is_guest("guestbook"));
+        assert!(!is_guest("alice"));
+        assert!(!is_guest("gué"));
+    }
+}

@@ -1,0 +1,344 @@
+//! Registered nicks through the real binary: `tchat join`'s identity (piped and on a
+//! terminal), other TLS clients with their own keys (openssl, Python), passwords from
+//! loopback with their backoff, look-alike variants, a restart, a second device, the
+//! operator's `tchat ctl`, and no secret in the log.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::state_dir::StateDir;
+use common::{Client, Server, WAIT, ctl, have_tool, temp_path};
+
+/// Runs `tchat join ADDR --nick NICK` with `state` as its state and data directory
+/// (identity, known hosts) and `input` piped in; returns its exit status and all it
+/// printed (stdout, then stderr).
+fn join(server: &Server, state: &Path, nick: &str, input: &str) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
+        .args(["join", &server.addr.to_string(), "--no-history", "--no-reconnect"])
+        .args(["--fingerprint", &server.fingerprint, "--nick", nick])
+        .env("XDG_DATA_HOME", state)
+        .env("XDG_STATE_HOME", state)
+        .env("HOME", state)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting tchat join");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
+    let deadline = Instant::now() + WAIT;
+    while !waiter.is_finished() {
+        assert!(Instant::now() < deadline, "tchat join did not exit in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = waiter.join().unwrap();
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.success(), text(out.stdout) + &text(out.stderr))
+}
+
+/// Waits (bounded) for `child` to exit; returns its stdout and stderr.
+fn wait_output(child: std::process::Child) -> String {
+    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
+    let deadline = Instant::now() + WAIT;
+    while !waiter.is_finished() {
+        assert!(Instant::now() < deadline, "the client did not exit in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = waiter.join().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// The server's console and stderr so far hold neither `secret` nor a private key.
+fn assert_no_secret(server: &Server, secret: &str) {
+    let console = server.console_text();
+    assert!(!console.contains(secret), "the secret reached the console:\n{console}");
+    assert!(!console.contains("PRIVATE KEY"), "key material on the console:\n{console}");
+    assert!(!console.contains("$argon2"), "a password hash on the console:\n{console}");
+}
+
+#[test]
+fn a_nick_registered_with_tchat_join_comes_back_with_its_identity_only() {
+    let server = Server::start(&[]);
+    let mut watcher = server.text_client("watcher");
+    let home = StateDir::new("acct-home");
+    let (ok, out) = join(&server, &home, "alice", "/register\n");
+    assert!(ok, "{out}");
+    assert!(out.contains("made your identity"), "{out}");
+    assert!(out.contains("alice is registered to your key SHA256:"), "{out}");
+    let identity = home.join("tchat/identity.pem");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&identity).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    // The same state directory: the nick comes back, without a word about it.
+    let (ok, out) = join(&server, &home, "alice", "back again\n");
+    assert!(ok && !out.contains("made your identity"), "{out}");
+    watcher.expect("<alice> back again");
+    // Another state directory, another key: a guest name and the reason.
+    let other = StateDir::new("acct-other");
+    let (_, out) = join(&server, &other, "alice", "who am i\n");
+    assert!(out.contains("the nick alice is registered"), "{out}");
+    let line = watcher.expect("who am i");
+    assert!(line.contains("<guest"), "{line}");
+    // The identity file, given elsewhere with --identity, proves it from anywhere.
+    let moved = other.join("moved.pem");
+    std::fs::copy(&identity, &moved).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tchat"))
+        .args(["join", &server.addr.to_string(), "--no-history", "--no-reconnect"])
+        .args(["--fingerprint", &server.fingerprint, "--nick", "alice"])
+        .arg("--identity")
+        .arg(&moved)
+        .env("XDG_DATA_HOME", &*other)
+        .env("XDG_STATE_HOME", &*other)
+        .env("HOME", &*other)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = out;
+    out.stdin.take().unwrap().write_all(b"from the copy\n").unwrap();
+    let out = wait_output(out);
+    watcher.expect("<alice> from the copy");
+    let key = std::fs::read_to_string(&identity).unwrap();
+    assert!(key.contains("PRIVATE KEY") && !out.contains("PRIVATE KEY"));
+    assert_no_secret(&server, "PRIVATE KEY");
+}
+
+#[cfg(unix)]
+#[test]
+fn registering_in_a_terminal_keeps_the_nick_for_that_identity() {
+    use common::pty::Term;
+    let server = Server::start(&[]);
+    let state = StateDir::new("acct-pty");
+    let args = ["--fingerprint", server.fingerprint.as_str(), "--nick", "tess"];
+    let mut term = Term::start(server.addr, &state, &args);
+    term.wait_input("[tess #lobby] ");
+    term.keys("/register\r");
+    term.wait_text("tess is registered to your key SHA256:");
+    term.keys("/quit\r");
+    term.wait_exit();
+    // Someone else cannot take it while tess is away…
+    let mut other = server.connect();
+    other.send("/nick TESS");
+    other.expect("the nick TESS is registered");
+    // …but tess, from the same state directory, gets it back.
+    let mut term = Term::start(server.addr, &state, &args);
+    term.wait_input("[tess #lobby] ");
+    term.keys("/whois tess\r");
+    term.wait_text("tess is registered and proved it by key");
+}
+
+/// A key and a self-signed certificate made by openssl, in `dir`; returns their paths.
+fn openssl_identity(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        .args(["-nodes", "-days", "30", "-subj", &format!("/CN={name}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "openssl req failed");
+    (cert, key)
+}
+
+/// `openssl s_client -quiet` with a client certificate, as a chat client.
+struct SClient {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl SClient {
+    fn start(server: &Server, cert: &Path, key: &Path) -> SClient {
+        let mut child = Command::new("openssl")
+            .args(["s_client", "-quiet", "-connect", &server.addr.to_string()])
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        SClient { child, lines }
+    }
+
+    fn send(&mut self, line: &str) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn expect(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        panic!("openssl s_client never showed {needle:?}; saw {seen:#?}");
+    }
+}
+
+impl Drop for SClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The fingerprint tchat gives the certificate in the PEM file `cert`.
+fn fingerprint_of(cert: &Path) -> String {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let der = CertificateDer::from_pem_file(cert).unwrap();
+    tchat::fingerprint::Fingerprint::of(&der).to_string()
+}
+
+#[test]
+fn openssl_s_client_with_its_own_key_registers_and_proves_a_nick() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let dir = StateDir::new("acct-openssl");
+    let (cert, key) = openssl_identity(&dir, "carol");
+    let fp = fingerprint_of(&cert);
+    let mut carol = SClient::start(&server, &cert, &key);
+    carol.send("/nick carol");
+    carol.expect("You are carol");
+    carol.send("/register");
+    carol.expect(&format!("carol is registered to your key {fp}"));
+    carol.send("/keys");
+    carol.expect(&format!("{fp} (this connection)"));
+    drop(carol);
+    server.wait_console_nth("Disconnected", 1);
+    // Plain text, no key: refused. The same key again: the nick.
+    let mut plain = server.connect();
+    plain.send("/nick carol");
+    plain.expect("the nick carol is registered");
+    let mut again = SClient::start(&server, &cert, &key);
+    again.send("/nick carol");
+    again.expect("You are carol");
+    // Another openssl key: refused, and told why.
+    let (cert2, key2) = openssl_identity(&dir, "mallory");
+    let mut mallory = SClient::start(&server, &cert2, &key2);
+    mallory.send("/nick Carol");
+    mallory.expect("the nick Carol is registered");
+}
+
+#[test]
+fn a_python_ssl_client_with_its_own_key_gets_its_nick_back() {
+    if !have_tool("python3", "python3") || !have_tool("openssl", "openssl") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let dir = StateDir::new("acct-python");
+    let (cert, key) = openssl_identity(&dir, "dave");
+    // Connects with its key, sends the lines given, prints what comes until `until`.
+    let script = r#"
+import socket, ssl, sys
+host, port, cert, key, until = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.load_cert_chain(cert, key)
+with socket.create_connection((host, port), timeout=10) as raw:
+    with ctx.wrap_socket(raw, server_hostname=host) as s:
+        s.sendall("".join(line + "\n" for line in sys.argv[6:]).encode())
+        got = b""
+        while until.encode() not in got:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        print(got.decode(errors="replace"))
+"#;
+    let python = |until: &str, lines: &[&str]| {
+        let child = Command::new("python3")
+            .args(["-c", script, "127.0.0.1", &server.addr.port().to_string()])
+            .arg(&cert)
+            .arg(&key)
+            .arg(until)
+            .args(lines)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_output(child)
+    };
+    let out = python("registered to your key", &["/nick dave", "/register"]);
+    assert!(out.contains("dave is registered to your key"), "{out}");
+    let out = python("\"type\":\"welcome\"", &["/hello json dave"]);
+    assert!(out.contains("\"nick\":\"dave\""), "{out}");
+    let (mut other, welcome) = server.json_client("dave");
+    assert_ne!(welcome["nick"], "dave");
+    let error = other.expect_event("error");
+    assert_eq!(error["code"], "nick_registered", "{error}");
+}
+
+#[test]
+fn a_password_from_loopback_proves_a_nick_with_the_wrong_ones_slowed() {
+    let server = Server::start(&[]);
+    let mut erin = server.text_client("erin");
+    erin.send("/register hunter2");
+    erin.expect("erin is registered to your password");
+    erin.send("/quit");
+    erin.read_to_close();
+    // Owner offline: neither the nick nor its case, width or look-alike variants
+    // (Cyrillic е, capital I for l in another name) go to a connection without proof.
+    let mut other = server.connect();
+    for variant in ["erin", "ERIN", "Ｅｒｉｎ", "\u{435}rin"] {
+        other.send(&format!("/nick {variant}"));
+        let line = other.expect("registered");
+        assert!(line.starts_with("!!! the nick ") && line.contains("erin"), "{line}");
+    }
+    // A first line /nick: a guest name, and why.
+    let mut first = server.connect();
+    first.send("/nick Erin");
+    first.expect("You are guest");
+    first.expect("the nick Erin is registered");
+    // Wrong, then too soon (even with the right one), then right once the wait is over.
+    other.send("/identify erin hunter3");
+    other.expect("wrong password for erin");
+    other.send("/identify erin hunter2");
+    other.expect("too many wrong passwords");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        other.send("/identify erin hunter2");
+        let line = other.next_line().expect("an answer to /identify");
+        if line.contains("you are identified as erin") {
+            break;
+        }
+        assert!(line.contains("too many wrong passwords"), "{line}");
+        assert!(Instant::now() < deadline, "the backoff never ended");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    other.expect("is now known as erin");
+    let wrong = server.wait_console_nth("Identify refused", 1);
+    assert!(wrong.contains("wrong password"), "{wrong}");
+    assert_no_secret(&server, "hunter2");
+    assert_no_secret(&server, "hunter3");
+}
