@@ -149,7 +149,7 @@ _tchat() {
             return 0
             ;;
         tchat__subcmd__join)
-            opts="-p -n -h --host --port --nick --color --no-history --no-bell --plain --fingerprint --password-file --no-reconnect --reconnect --help"
+            opts="-p -n -h --host --port --nick --color --no-history --no-bell --plain --fingerprint --password-file --identity --no-reconnect --reconnect --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -187,6 +187,10 @@ _tchat() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -195,7 +199,7 @@ _tchat() {
             return 0
             ;;
         tchat__subcmd__serve)
-            opts="-p -h --host --port --save --color --max-line --max-clients --max-per-ip --max-per-ip-exempt --rate --burst --flood-kick-after --send-queue --announce-limit --default-room --max-rooms --name --tls-cert --tls-key --state-dir --fingerprint --plaintext --password-file --password-timeout --bans --motd --oper-password-file --control-socket --history --replay --resume-grace --help"
+            opts="-p -h --host --port --save --color --max-line --max-clients --max-per-ip --max-per-ip-exempt --rate --burst --flood-kick-after --send-queue --announce-limit --default-room --max-rooms --name --tls-cert --tls-key --state-dir --fingerprint --plaintext --password-file --password-timeout --bans --motd --oper-password-file --accounts --account-expiry --control-socket --history --replay --resume-grace --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -302,6 +306,14 @@ _tchat() {
                     return 0
                     ;;
                 --oper-password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --accounts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account-expiry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -59,6 +59,8 @@ complete -c tchat -n "__fish_tchat_using_subcommand serve" -l password-timeout -
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l bans -d 'Keep the ban list in FILE (JSON Lines, rewritten atomically on every change)' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l motd -d 'Message of the day (16 KiB at most): sent to everyone who joins, re-read on reload' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l oper-password-file -d 'Operator password (the file\'s first line) for /oper; without it, no operators in chat' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l accounts -d 'Keep registered nicks (/register) in FILE (JSON Lines, 0600, rewritten atomically) [default: accounts.jsonl in the state directory]' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l account-expiry -d 'Release a registered nick its owner has not used for this long (90d, 52w), or never' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l control-socket -d 'Control socket for tchat ctl [default: $RUNTIME_DIRECTORY/control.sock, else $XDG_RUNTIME_DIR/tchat/control.sock]' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l history -d 'Recent conversation events kept in memory per room, and as many private messages (reloaded from --save on start), for replay, /history and resuming; 0 keeps none' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l replay -d 'Lines, actions and topics of the room a joining client gets before the live stream, marked as history (not joins or leaves)' -r
@@ -73,6 +75,7 @@ always\t'Always color'
 never\t'Never color'"
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l fingerprint -d 'Trust the server\'s certificate if it has this fingerprint (SHA256:..., from the operator)' -r
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l password-file -d 'Send the server password from the first line of FILE' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand join" -l identity -d 'Your identity: a PEM file with a certificate and its private key, presented over TLS to prove your registered nicks (made on first use) [default: identity.pem in $XDG_STATE_HOME/tchat or ~/.local/state/tchat]' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-history -d 'Do not read or write the input history file'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-bell -d 'Keep the terminal bell quiet for this run, whatever the /bell setting, until /bell sets it'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l plain -d 'Connect without TLS (to an older server, or on a trusted network)'

@@ -43,8 +43,14 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/whois <user>", "who a user is: room, online since, idle time, away, operator"),
     ("/motd", "show the message of the day"),
     ("/oper <password>", "become an operator (with the server's operator password)"),
-    ("/register [password]", "keep your nick: register it to your key (tchat join has one), or to a password"),
-    ("/identify <nick> <password>", "prove a registered nick with its password (adds this device's key)"),
+    (
+        "/register [password]",
+        "keep your nick: register it to your key (tchat join has one), or to a password",
+    ),
+    (
+        "/identify <nick> <password>",
+        "prove a registered nick with its password (adds this device's key)",
+    ),
     ("/unregister", "give your registered nick up"),
     ("/keys [remove <fingerprint>]", "list your registered nick's keys, or remove one"),
     ("/password <new password>", "set or change your registered nick's password"),
@@ -734,7 +740,16 @@ fn answer_text(s: &mut String, kind: &EventKind) {
 /// operator and (to operators) the address.
 fn whois_text(s: &mut String, kind: &EventKind) {
     let EventKind::Whois {
-        nick, room, since, idle_secs, away, oper, tls, addr, registered, proven_by
+        nick,
+        room,
+        since,
+        idle_secs,
+        away,
+        oper,
+        tls,
+        addr,
+        registered,
+        proven_by,
     } = kind
     else {
         return;

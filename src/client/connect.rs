@@ -2,7 +2,7 @@
 //! password and the hello, up to the server's first line. Done before the line editor
 //! starts, so the trust question and the password prompt own the terminal.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -13,8 +13,8 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
 use super::ClientError;
-use super::sniff::Heard;
 use super::identity::{self, Identity};
+use super::sniff::Heard;
 use super::tls::{self, Outcome, Trusted};
 use super::trust;
 use crate::auth::{PASSWORD_NOT_NEEDED, PASSWORD_REQUIRED, Password};
@@ -315,12 +315,13 @@ async fn secure(
 }
 
 /// The identity to present: `--identity FILE`, else the state directory's, made on
-/// first use (the user is told where, once); none without a state directory.
+/// first use (a user at a terminal is told where, once; a script's stderr stays
+/// quiet); none without a state directory.
 fn identity(args: &JoinArgs) -> Result<Option<Identity>, ClientError> {
     let Some(path) = identity::path(args.identity.as_deref()) else { return Ok(None) };
     let (identity, created) =
         Identity::load_or_create(&path).map_err(|e| ClientError::Identity(e.to_string()))?;
-    if created {
+    if created && std::io::stderr().is_terminal() {
         eprintln!(
             "tchat: made your identity (a key and its certificate) in {}; it proves your \
              registered nicks (/register): back it up, or copy it to your other machines",

@@ -274,7 +274,7 @@ mod tests {
         assert!(is_secret("/pass hunter2pass"));
         assert!(is_secret("/Pass hunter2pass"));
         assert!(is_secret("a pasted block\n/pass hunter2pass\nand more"));
-        assert!(!is_secret("/password is a word"));
+        assert!(!is_secret("/passwords are words"));
         assert!(!is_secret("//pass as text"));
         assert!(!is_secret("/operator is a word"));
         assert!(!is_secret("talking about /oper"));

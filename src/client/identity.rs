@@ -48,9 +48,15 @@ impl Clone for Identity {
 /// Why the identity could not be read or made; one line for the user.
 #[derive(Debug)]
 pub enum IdentityError {
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        path: PathBuf,
+        source: io::Error,
+    },
     /// The file holds no usable certificate or key.
-    Pem { path: PathBuf, what: &'static str },
+    Pem {
+        path: PathBuf,
+        what: &'static str,
+    },
     Generate(rcgen::Error),
 }
 

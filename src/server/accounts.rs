@@ -1,5 +1,5 @@
 //! Registered nicks: which nick belongs to which keys (client certificate fingerprints,
-//! see [`super::client_key`]) and, optionally, to a password.
+//! see `server::client_key`) and, optionally, to a password.
 //!
 //! [`Accounts`] holds them in memory, indexed by [`nick::key`] and [`nick::skeleton`]
 //! so that a registered nick also covers its case, width and look-alike variants, and
@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -274,7 +274,12 @@ impl Accounts {
                 index.insert(account);
             }
         }
-        Ok(Accounts { state: Mutex::new(index), backing: Some(backing), expiry, failures: Mutex::default() })
+        Ok(Accounts {
+            state: Mutex::new(index),
+            backing: Some(backing),
+            expiry,
+            failures: Mutex::default(),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Index> {
@@ -302,18 +307,22 @@ impl Accounts {
     /// Registers `account`, unless an account covers its nick already.
     pub fn create(&self, account: Account) -> Result<(), AccountError> {
         let mut index = self.lock();
-        if let Some(key) = index.covering(&account.nick)
-            && let Some(other) = index.by_key.get(&key).filter(|a| live(self.expiry, a, Timestamp::now()))
-        {
-            return Err(AccountError::Registered(other.nick.clone()));
-        }
+        // An expired account that covers the nick gives way (and is dropped from the
+        // backing with this write).
+        let old = match index.covering(&account.nick) {
+            Some(key) if live(self.expiry, &index.by_key[&key], Timestamp::now()) => {
+                return Err(AccountError::Registered(index.by_key[&key].nick.clone()));
+            }
+            Some(key) => index.remove(&key),
+            None => None,
+        };
         let key = nick::key(&account.nick);
-        let old = index.remove(&key);
-        index.insert(account);
-        let stored = index.by_key[&key].clone();
-        self.write(&mut index, Change::Stored(&stored)).inspect_err(|_| {
+        index.insert(account.clone());
+        self.write(&mut index, Change::Stored(&account)).inspect_err(|_| {
             index.remove(&key);
-            old.map(|old| index.insert(old));
+            if let Some(old) = old {
+                index.insert(old);
+            }
         })
     }
 
@@ -360,7 +369,7 @@ impl Accounts {
     }
 
     /// Notes that the owner of `nick`'s account took it now; written only when the
-    /// last note is older than [`SEEN_GRANULARITY`].
+    /// last note is older than a day.
     pub fn seen(&self, nick: &str) -> Result<(), AccountError> {
         let now = Timestamp::now();
         let stale = |a: &Account| now.duration_since(a.seen).unsigned_abs() >= SEEN_GRANULARITY;
@@ -408,7 +417,12 @@ impl Accounts {
     /// Checks `given` against the password of the account covering `nick`, under the
     /// per-address backoff ([`Failures`]: 1 s, 2 s, 4 s … after each wrong one).
     /// Returns the account.
-    pub fn identify(&self, ip: IpAddr, nick: &str, given: &str) -> Result<Account, IdentifyRefused> {
+    pub fn identify(
+        &self,
+        ip: IpAddr,
+        nick: &str,
+        given: &str,
+    ) -> Result<Account, IdentifyRefused> {
         let account = self.covering(nick).ok_or(IdentifyRefused::NotRegistered)?;
         let Some(hash) = &account.password else {
             return Err(IdentifyRefused::NoPassword(account.nick));

@@ -5,8 +5,8 @@
 //! anything.
 
 pub mod access;
-pub mod bans;
 pub mod accounts;
+pub mod bans;
 mod client_key;
 mod close;
 mod connection;

@@ -17,11 +17,21 @@ use crate::protocol::{Event, span};
 /// One operator command, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command<'a> {
-    Kick { nick: &'a str, reason: Option<&'a str> },
-    Ban { target: &'a str, duration: Option<Duration>, reason: Option<&'a str> },
+    Kick {
+        nick: &'a str,
+        reason: Option<&'a str>,
+    },
+    Ban {
+        target: &'a str,
+        duration: Option<Duration>,
+        reason: Option<&'a str>,
+    },
     Unban(&'a str),
     Bans,
-    Mute { nick: &'a str, duration: Option<Duration> },
+    Mute {
+        nick: &'a str,
+        duration: Option<Duration>,
+    },
     Unmute(&'a str),
     Say(&'a str),
     Motd(Option<&'a str>),

@@ -123,7 +123,7 @@ impl Certs {
     }
 
     /// A rustls server configuration that asks `certs` at every handshake, and asks
-    /// clients for a certificate, any ([`AnyClientKey`]).
+    /// clients for a certificate, any (`client_key::AnyClientKey`).
     pub fn server_config(certs: &Arc<Certs>) -> Arc<ServerConfig> {
         let config = ServerConfig::builder_with_provider(certs.provider.clone())
             .with_safe_default_protocol_versions()

@@ -654,6 +654,19 @@ fn client_files(r: &mut Roff) {
         italic("~/.local/state/tchat/servers.json"),
         roman("."),
     ]);
+    r.control("TP", []).text([italic("$XDG_STATE_HOME/tchat/identity.pem")]);
+    r.text([
+        roman(
+            "Your identity: a private key and its self-signed certificate, made on first \
+                 use (mode 0600) and presented over TLS to prove your registered nicks \
+                 (/register). Copy it to back it up or to use your nicks from another \
+                 machine; keep it as private as an ssh key. Else ",
+        ),
+        italic("~/.local/state/tchat/identity.pem"),
+        roman("; "),
+        bold("--identity"),
+        roman(" names another."),
+    ]);
     r.control("TP", []).text([italic("$XDG_DATA_HOME/tchat/known_hosts")]);
     r.text([
         roman(
@@ -686,6 +699,16 @@ fn server_files(r: &mut Roff) {
         roman(", else "),
         italic("~/.local/state/tchat"),
         roman("."),
+    ]);
+    r.control("TP", []).text([italic("STATE/accounts.jsonl")]);
+    r.text([
+        roman(
+            "The registered nicks, one JSON object per line (nick, the keys' fingerprints, \
+                 the password's Argon2id hash, operator or not), rewritten atomically on \
+                 every change, mode 0600; ",
+        ),
+        bold("--accounts"),
+        roman(" names another file. A malformed line stops the server from starting."),
     ]);
     r.control("TP", []).text([italic("STATE/console_history")]);
     r.text([roman(

@@ -129,10 +129,16 @@ fn wrong_passwords_make_the_address_wait_longer_each_time() {
     accounts.create(Account::new("bob", None, Some(hash))).unwrap();
     accounts.create(Account::new("carol", Some(fp("c")), None)).unwrap();
     let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
-    assert_eq!(accounts.identify(a, "bob", "nope"), Err(IdentifyRefused::Wrong(Duration::from_secs(1))));
+    assert_eq!(
+        accounts.identify(a, "bob", "nope"),
+        Err(IdentifyRefused::Wrong(Duration::from_secs(1)))
+    );
     // The right password, too soon: not even checked.
     assert!(matches!(accounts.identify(a, "BOB", "pw"), Err(IdentifyRefused::TooSoon(_))));
     assert_eq!(accounts.identify(b, "BOB", "pw").unwrap().nick, "bob");
     assert_eq!(accounts.identify(b, "dave", "pw"), Err(IdentifyRefused::NotRegistered));
-    assert_eq!(accounts.identify(b, "carol", "pw"), Err(IdentifyRefused::NoPassword("carol".into())));
+    assert_eq!(
+        accounts.identify(b, "carol", "pw"),
+        Err(IdentifyRefused::NoPassword("carol".into()))
+    );
 }

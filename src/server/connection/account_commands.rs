@@ -83,7 +83,11 @@ impl Session {
             None => None,
         };
         let with_password = hash.is_some();
-        self.hub.config.accounts.create(Account::new(&self.nick, key, hash)).map_err(|e| self.store_error(e))?;
+        self.hub
+            .config
+            .accounts
+            .create(Account::new(&self.nick, key, hash))
+            .map_err(|e| self.store_error(e))?;
         if with_password {
             self.hub.note_identified(self.id, &self.nick);
         }
@@ -126,7 +130,8 @@ impl Session {
             added.map_err(|e| self.store_error(e))?.map_err(|e| ("registered", e))?;
             answer.push_str(&format!("; this connection's key {key} now proves it too"));
         }
-        hub.log.info("Nick identified", json!({"nick": account.nick, "peer": self.peer.to_string()}));
+        hub.log
+            .info("Nick identified", json!({"nick": account.nick, "peer": self.peer.to_string()}));
         if nick::key(&self.nick) != nick::key(&account.nick) {
             self.info(answer);
             self.rename(&account.nick);
@@ -154,11 +159,12 @@ impl Session {
                 "too many wrong passwords from your address; wait and try again".into(),
             ),
             IdentifyRefused::Wrong(_) => ("bad_password", format!("wrong password for {wanted}")),
-            IdentifyRefused::NotRegistered => ("not_registered", format!("{wanted} is not registered")),
-            IdentifyRefused::NoPassword(nick) => (
-                "no_password",
-                format!("{nick} has no password: only its keys prove it"),
-            ),
+            IdentifyRefused::NotRegistered => {
+                ("not_registered", format!("{wanted} is not registered"))
+            }
+            IdentifyRefused::NoPassword(nick) => {
+                ("no_password", format!("{nick} has no password: only its keys prove it"))
+            }
         }
     }
 
@@ -233,7 +239,10 @@ impl Session {
         });
         changed.map_err(|e| self.store_error(e))?.map_err(|e| ("registered", e))?;
         self.hub.log.info("Password set", json!({"nick": account.nick}));
-        Ok(format!("{}'s password is set: /identify {} PASSWORD proves it", account.nick, account.nick))
+        Ok(format!(
+            "{}'s password is set: /identify {} PASSWORD proves it",
+            account.nick, account.nick
+        ))
     }
 }
 
