@@ -1,0 +1,513 @@
+//! The server and the client's connection set-up run in this process, on a runtime whose
+//! clock the test holds, as mini-redis's `tests/server.rs` runs its server: the hub
+//! (admission, nick claims, rooms, resume, moderation) through real loopback sockets, and
+//! every timer (the hello window, the quiet join, the resume grace, the password bound,
+//! the client's set-up bound) checked to the millisecond without waiting for it.
+//!
+//! Time is frozen ([`Frozen`]): tokio's paused clock would otherwise jump to the next
+//! timer whenever the runtime waits for the network, firing a server's timer before a
+//! reply that is on its way. Frozen, it moves only when a test calls [`pass`], so a test
+//! says exactly when each timer is due. A real-time [`Watchdog`] bounds each test, since
+//! no timeout inside a frozen runtime can.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::Value;
+use tchat::cli::{Cli, Command};
+use tchat::event_log::{Console, EventLog, LogWriter};
+use tchat::server::{self, Config, HELLO_WINDOW, QUIET_JOIN};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+mod common;
+
+/// Real time a test may take before the watchdog ends the process.
+const REAL_LIMIT: Duration = Duration::from_secs(30);
+
+/// Ends the process if a test outlives [`REAL_LIMIT`] of real time: a frozen runtime
+/// cannot time itself out.
+struct Watchdog(Option<std::sync::mpsc::Sender<()>>);
+
+impl Watchdog {
+    fn start(test: &'static str) -> Watchdog {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if rx.recv_timeout(REAL_LIMIT) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                eprintln!("{test}: still running after {REAL_LIMIT:?} of real time");
+                std::process::abort();
+            }
+        });
+        Watchdog(Some(tx))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+/// Holds tokio's paused clock still: a blocking task in flight keeps the current-thread
+/// runtime from advancing it on its own (tokio's `test-util` rule), so only [`pass`]
+/// moves it.
+struct Frozen(Option<std::sync::mpsc::Sender<()>>);
+
+fn freeze() -> Frozen {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    tokio::task::spawn_blocking(move || {
+        let _ = rx.recv();
+    });
+    Frozen(Some(tx))
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+/// Moves the frozen clock on by `d` and lets the timers that came due run.
+async fn pass(d: Duration) {
+    settle().await;
+    tokio::time::advance(d).await;
+    settle().await;
+}
+
+/// Lets every task that can make progress without time passing do so: each yield lets
+/// the runtime poll the network once.
+async fn settle() {
+    for _ in 0..16 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A server run by [`server::run`] in this runtime, its console kept in memory.
+struct Running {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+    writer: Option<LogWriter>,
+    console: SharedBuf,
+}
+
+/// The console's bytes, shared with the log's writer thread.
+#[derive(Clone, Default)]
+struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The config `tchat serve ARGS` would run with (on 127.0.0.1, port 0, no control
+/// socket).
+fn config(args: &[&str]) -> Config {
+    let argv = ["tchat", "serve", "--host", "127.0.0.1", "--port", "0"].iter().chain(args);
+    let Command::Serve(serve) = Cli::try_parse_from(argv).unwrap().command else {
+        unreachable!("a serve command line")
+    };
+    let mut config = Config::from(&serve);
+    config.control_socket = None;
+    config.control_socket_required = false;
+    config
+}
+
+impl Running {
+    async fn start(args: &[&str]) -> Running {
+        Running::with(config(args)).await
+    }
+
+    async fn with(config: Config) -> Running {
+        let console = SharedBuf::default();
+        let out = Console { out: Box::new(console.clone()), color: false };
+        let (log, writer) = EventLog::start(out, None).unwrap();
+        let listener = server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run(listener, config, log, stopped));
+        Running { addr, stop: Some(stop), task, writer: Some(writer), console }
+    }
+
+    /// A new connection, accepted by the server before this returns: a connection's
+    /// timers start when the server accepts it.
+    async fn connect(&self) -> Line {
+        let line = Line::connect(self.addr).await;
+        settle().await;
+        line
+    }
+
+    /// A text client that took `nick` with its first line.
+    async fn text_client(&self, nick: &str) -> Line {
+        let mut c = self.connect().await;
+        c.send(&format!("/nick {nick}")).await;
+        c.expect("Welcome").await;
+        c
+    }
+
+    /// A structured client that said hello as `nick`; its welcome event.
+    async fn json_client(&self, nick: &str) -> (Line, Value) {
+        let mut c = self.connect().await;
+        c.send(&format!("/hello json {nick}")).await;
+        let welcome = c.event("welcome").await;
+        (c, welcome)
+    }
+
+    /// Stops the server as the binary does on SIGTERM and returns its console. Time
+    /// passes meanwhile: the server lingers on connections that do not close.
+    async fn stop(mut self) -> String {
+        let _ = self.stop.take().unwrap().send(());
+        while !self.task.is_finished() {
+            pass(Duration::from_millis(100)).await;
+        }
+        (&mut self.task).await.unwrap().unwrap();
+        self.writer.take().unwrap().finish();
+        String::from_utf8_lossy(&self.console.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// A client reading whole lines.
+struct Line {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+}
+
+impl Line {
+    async fn connect(addr: SocketAddr) -> Line {
+        let (read, writer) = TcpStream::connect(addr).await.unwrap().into_split();
+        Line { reader: BufReader::new(read), writer }
+    }
+
+    async fn send(&mut self, line: &str) {
+        self.writer.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+    }
+
+    /// The next line; `None` at the end of the stream.
+    async fn line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line).await {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim_end_matches(['\r', '\n']).to_owned()),
+        }
+    }
+
+    /// Reads until a line contains `needle`; returns it.
+    async fn expect(&mut self, needle: &str) -> String {
+        let mut seen = Vec::new();
+        while let Some(line) = self.line().await {
+            if line.contains(needle) {
+                return line;
+            }
+            seen.push(line);
+        }
+        panic!("the connection ended before {needle:?}; it said {seen:#?}");
+    }
+
+    /// Reads structured events until one of type `kind`; returns it.
+    async fn event(&mut self, kind: &str) -> Value {
+        let line = self.expect(&format!("\"type\":\"{kind}\"")).await;
+        serde_json::from_str(&line).unwrap()
+    }
+
+    /// Asks for `/list` and returns every line up to its answer: what the server sent
+    /// before it, since a connection's lines arrive in order.
+    async fn sync(&mut self) -> Vec<String> {
+        self.send("/list").await;
+        let mut seen = Vec::new();
+        while let Some(line) = self.line().await {
+            // `*** 2 online: …` or `*** 1 in #dev, 2 online: …`.
+            let count = line.strip_prefix("*** ").and_then(|l| l.split(' ').next());
+            let done = count.is_some_and(|n| n.parse::<u32>().is_ok()) && line.contains(" online");
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+        panic!("the connection ended before the /list answer: {seen:#?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_connection_is_welcomed_at_the_hello_window_and_announced_at_the_quiet_join() {
+    let _watchdog = Watchdog::start("quiet join");
+    let _frozen = freeze();
+    let server = Running::start(&[]).await;
+    let mut alice = server.text_client("alice").await;
+    let mut silent = server.connect().await;
+    // Just before the window closes nothing is sent; at its end, the welcome.
+    pass(HELLO_WINDOW - Duration::from_millis(1)).await;
+    alice.sync().await;
+    pass(Duration::from_millis(1)).await;
+    let welcome = silent.expect("Welcome").await;
+    let guest = welcome.split("You are ").nth(1).unwrap().split(';').next().unwrap().to_owned();
+    // The others hear of it only at the quiet-join bound, counted from the connect.
+    pass(QUIET_JOIN - HELLO_WINDOW - Duration::from_millis(1)).await;
+    let before = alice.sync().await;
+    assert_eq!(before, ["*** 1 online: alice"], "announced before {QUIET_JOIN:?}");
+    pass(Duration::from_millis(1)).await;
+    assert_eq!(alice.expect("joined").await, format!("*** {guest} joined (2 online)"));
+    drop(silent);
+    assert_eq!(alice.expect("left").await, format!("*** {guest} left: connection lost (1 online)"));
+    let console = server.stop().await;
+    let joined = console.lines().find(|l| l.contains(" Joined ")).expect("a Joined event");
+    assert!(joined.contains(&format!("nick={guest}")), "{joined}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_speaks_is_announced_at_once_and_one_that_leaves_silent_never() {
+    let _watchdog = Watchdog::start("speaks or leaves");
+    let _frozen = freeze();
+    let server = Running::start(&[]).await;
+    let mut alice = server.text_client("alice").await;
+    // A port scan: connects and closes at once.
+    drop(server.connect().await);
+    // A health check: connects, is welcomed, leaves before the bound; nobody hears of it.
+    let mut check = server.connect().await;
+    pass(HELLO_WINDOW).await;
+    check.expect("Welcome").await;
+    drop(check);
+    pass(QUIET_JOIN).await;
+    assert_eq!(alice.sync().await, ["*** 1 online: alice"]);
+    // One that says something is announced before what it said, with no time passing.
+    let mut talker = server.connect().await;
+    pass(HELLO_WINDOW).await;
+    let welcome = talker.expect("Welcome").await;
+    let guest = welcome.split("You are ").nth(1).unwrap().split(';').next().unwrap().to_owned();
+    talker.send("hi").await;
+    assert_eq!(alice.line().await.unwrap(), format!("*** {guest} joined (2 online)"));
+    assert_eq!(alice.line().await.unwrap(), format!("<{guest}> hi"));
+    let console = server.stop().await;
+    let unheard = console.lines().filter(|l| l.contains("announced=false")).count();
+    assert_eq!(unheard, 2, "{console}");
+}
+
+/// A structured client's lost connection keeps its nick for exactly the grace: a resume
+/// just before it ends is silent, and after it the leave is announced and a resume
+/// only catches up on what was said.
+#[tokio::test(start_paused = true)]
+async fn a_lost_session_is_held_for_the_grace_then_announced() {
+    let _watchdog = Watchdog::start("resume grace");
+    let _frozen = freeze();
+    let grace = Duration::from_secs(60);
+    let server = Running::start(&["--resume-grace", "60", "--history", "3"]).await;
+    let mut alice = server.text_client("alice").await;
+
+    let (jay, welcome) = server.json_client("jay").await;
+    alice.expect("jay joined").await;
+    drop(jay);
+    pass(grace - Duration::from_millis(1)).await;
+    alice.send("while away").await;
+    let (mut back, welcome) =
+        resume(&server, "jay", welcome["resume"].as_str().unwrap(), welcome_last(&welcome)).await;
+    assert_eq!(welcome["nick"], "jay");
+    let resumed = back.event("resumed").await;
+    // Missed: its own join (after the welcome's last id) and the line.
+    assert_eq!((resumed["resumed"].as_bool(), resumed["missed"].as_u64()), (Some(true), Some(2)));
+    assert_eq!(back.event("public").await["text"], "while away");
+    // Nobody saw jay go or come back.
+    let seen = alice.sync().await;
+    assert_eq!(seen, ["*** 2 online: alice, jay"]);
+
+    // Lost again; this time the grace runs out.
+    drop(back);
+    pass(grace - Duration::from_millis(1)).await;
+    assert_eq!(alice.sync().await, ["*** 2 online: alice, jay"]);
+    pass(Duration::from_millis(1)).await;
+    assert_eq!(alice.expect("jay left").await, "*** jay left: connection lost (1 online)");
+    for i in 0..4 {
+        alice.send(&format!("later {i}")).await;
+    }
+    alice.sync().await;
+    // Ids so far: joins 1 and 2, "while away" 3, the leave 4, these 5 to 8; kept: the
+    // last 3 (6 to 8). After id 3, ids 4 and 5 are no longer kept.
+    let (mut late, welcome) = resume(&server, "jay", welcome["resume"].as_str().unwrap(), 3).await;
+    assert_eq!(welcome["nick"], "jay");
+    let resumed = late.event("resumed").await;
+    assert_eq!(resumed["resumed"], false);
+    assert_eq!((resumed["missed"].as_u64(), resumed["unavailable"].as_u64()), (Some(3), Some(2)));
+    assert!(alice.expect("joined").await.contains("jay joined"));
+    server.stop().await;
+}
+
+/// The id to resume from after a welcome with nothing seen since.
+fn welcome_last(welcome: &Value) -> u64 {
+    welcome["last_id"].as_u64().unwrap()
+}
+
+/// Connects and resumes `nick` with `token` from `last_id`; the new welcome.
+async fn resume(server: &Running, nick: &str, token: &str, last_id: u64) -> (Line, Value) {
+    let mut c = server.connect().await;
+    c.send(&format!("/hello json {nick} resume {token} {last_id}")).await;
+    let welcome = c.event("welcome").await;
+    (c, welcome)
+}
+
+/// With a server password, a connection that has not given it by the bound is closed,
+/// and not a moment before.
+#[tokio::test(start_paused = true)]
+async fn a_connection_without_the_password_is_closed_at_the_bound() {
+    let _watchdog = Watchdog::start("password bound");
+    let _frozen = freeze();
+    let file = common::temp_path("in-process-password");
+    std::fs::write(&file, "sesame\n").unwrap();
+    let mut config = config(&["--password-timeout", "5"]);
+    let password = tchat::auth::Password::read_file(&file).unwrap();
+    config.access =
+        Arc::new(tchat::server::Access { password: Some(password), ..Default::default() });
+    let server = Running::with(config).await;
+    let mut waiting = server.connect().await;
+    pass(HELLO_WINDOW).await;
+    assert_eq!(
+        waiting.line().await.unwrap(),
+        "*** this server needs a password: type /pass PASSWORD"
+    );
+    // A client that gives it in time is welcomed, whatever the others do.
+    let mut right = server.connect().await;
+    right.send("/pass sesame").await;
+    right.send("/nick alice").await;
+    right.expect("Welcome").await;
+    pass(Duration::from_secs(5) - HELLO_WINDOW - Duration::from_millis(1)).await;
+    assert_eq!(right.sync().await, ["*** 1 online: alice"]);
+    pass(Duration::from_millis(1)).await;
+    assert_eq!(waiting.line().await.unwrap(), "!!! no password given within 5 s; closing");
+    assert_eq!(waiting.line().await, None);
+    let console = server.stop().await;
+    assert!(console.contains("Password not given"), "{console}");
+    assert!(!console.contains("sesame"), "the password reached the console:\n{console}");
+    let _ = std::fs::remove_file(file);
+}
+
+/// Admission and nick claims: a full server refuses with one line; a taken nick or a
+/// look-alike of one gives a guest name and says why; a free one is taken.
+#[tokio::test(start_paused = true)]
+async fn admission_and_nick_claims() {
+    let _watchdog = Watchdog::start("admission");
+    let _frozen = freeze();
+    let server = Running::start(&["--max-clients", "2"]).await;
+    let mut alice = server.text_client("alice").await;
+    let (mut bob, welcome) = server.json_client("Alice").await;
+    assert!(welcome["nick"].as_str().unwrap().starts_with("guest"), "{welcome}");
+    let error = bob.event("error").await;
+    assert_eq!(error["code"], "nick_taken");
+    bob.send("/nick аlice").await; // Cyrillic а: looks like alice.
+    let error = bob.event("error").await;
+    assert!(error["message"].as_str().unwrap().contains("looks like alice"), "{error}");
+    bob.send("/nick bob").await;
+    assert_eq!(bob.event("nick").await["new"], "bob");
+    assert!(alice.expect("is now known as bob").await.ends_with("is now known as bob"));
+    let mut third = server.connect().await;
+    let refusal = third.line().await.unwrap();
+    assert!(refusal.starts_with("!!! "), "{refusal}");
+    assert_eq!(third.line().await, None);
+    server.stop().await;
+}
+
+/// Rooms: public lines reach the sender's room only; moves are announced in both rooms;
+/// an emptied room closes.
+#[tokio::test(start_paused = true)]
+async fn rooms_keep_their_lines_apart() {
+    let _watchdog = Watchdog::start("rooms");
+    let _frozen = freeze();
+    let server = Running::start(&[]).await;
+    let mut alice = server.text_client("alice").await;
+    let mut bob = server.text_client("bob").await;
+    alice.expect("bob joined").await;
+    bob.send("/join #dev").await;
+    assert_eq!(alice.expect("left").await, "*** bob left #lobby for #dev (1 here)");
+    bob.expect("You are in #dev").await;
+    alice.send("lobby only").await;
+    bob.send("dev only").await;
+    assert_eq!(bob.sync().await.last().unwrap(), "*** 1 in #dev, 2 online: bob");
+    let seen = alice.sync().await;
+    assert!(seen.iter().all(|l| !l.contains("dev only")), "{seen:?}");
+    bob.send("/rooms").await;
+    bob.expect("2 rooms").await;
+    bob.send("/part").await;
+    assert_eq!(alice.expect("joined").await, "*** bob joined #lobby (2 here)");
+    bob.send("/rooms").await;
+    bob.expect("1 room").await;
+    server.stop().await;
+}
+
+/// Moderation in chat: an operator's kick ends the user's session with the reason, and
+/// everyone sees the leave; a non-operator's attempt is refused.
+#[tokio::test(start_paused = true)]
+async fn an_operator_kicks_and_a_user_cannot() {
+    let _watchdog = Watchdog::start("moderation");
+    let _frozen = freeze();
+    let file = common::temp_path("in-process-oper");
+    std::fs::write(&file, "letmein\n").unwrap();
+    let server = Running::start(&["--oper-password-file", file.to_str().unwrap()]).await;
+    let mut alice = server.text_client("alice").await;
+    let mut bob = server.text_client("bob").await;
+    alice.expect("bob joined").await;
+    bob.send("/kick alice").await;
+    bob.expect("!!! ").await;
+    alice.send("/oper letmein").await;
+    alice.expect("operator").await;
+    alice.send("/kick bob enough").await;
+    assert_eq!(bob.expect("!!!").await, "!!! you were kicked by alice: enough");
+    assert_eq!(bob.line().await, None);
+    assert_eq!(alice.expect("bob left").await, "*** bob left: kicked by alice: enough (1 online)");
+    let console = server.stop().await;
+    assert!(console.contains("Operator command refused"), "{console}");
+    assert!(!console.contains("letmein"), "the password reached the console:\n{console}");
+    let _ = std::fs::remove_file(file);
+}
+
+/// `tchat join`'s set-up bound, against a listener that accepts and never answers: the
+/// hello (plain) and the TLS handshake are each given up on after exactly
+/// [`SETUP_TIMEOUT`](tchat::client::connect::SETUP_TIMEOUT), with the words the binary
+/// prints.
+#[tokio::test(start_paused = true)]
+async fn a_silent_server_is_given_up_on_at_the_set_up_bound() {
+    use tchat::client::connect::{self, SETUP_TIMEOUT};
+    use tchat::client::servers::Endpoint;
+    let _watchdog = Watchdog::start("set-up bound");
+    // The kernel completes the connections; nobody ever accepts or answers them.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let fingerprint = "SHA256:LVRVMwad7zNAFJuMJvlLUbelXJtNSenhbjoQcFRwUrI";
+    for (extra, said) in [
+        ("--plain", "did not answer the hello within 10 s (not a tchat server?)"),
+        (
+            "--fingerprint",
+            "accepted the connection but did not answer the TLS handshake within 10 s (not a \
+             tchat server? an older one without TLS needs --plain)",
+        ),
+    ] {
+        // An identity of its own, not the user's (TLS presents one).
+        let identity = common::temp_path("in-process-identity.pem");
+        let identity = identity.to_str().unwrap();
+        let mut argv = vec!["tchat", "join", &addr, "--no-history", "--identity", identity, extra];
+        if extra == "--fingerprint" {
+            argv.push(fingerprint);
+        }
+        let Command::Join(args) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!("a join command line")
+        };
+        let target = tchat::client::target::Target::parse(&addr, 5555).unwrap();
+        let endpoint = Endpoint { target, addr: silent.local_addr().unwrap() };
+        let _frozen = freeze();
+        let opening = tokio::spawn(async move {
+            let hello = ["/hello json alice".to_owned()];
+            connect::open(&endpoint, &args, (&hello, false), &mut None, None).await.err()
+        });
+        pass(SETUP_TIMEOUT - Duration::from_millis(1)).await;
+        assert!(!opening.is_finished(), "{extra}: given up on before {SETUP_TIMEOUT:?}");
+        pass(Duration::from_millis(1)).await;
+        let e = opening.await.unwrap().expect("a silent server opened a session");
+        assert_eq!(e.to_string(), format!("{addr} {said}"));
+        let _ = std::fs::remove_file(identity);
+    }
+}
