@@ -948,15 +948,6 @@ fn the_first_server_that_answers_is_taken_and_none_is_one_line_naming_each() {
     }
 }
 
-/// A copy of `state` (a server's XDG_STATE_HOME, its certificate in it) for another
-/// server of the same chat.
-fn copy_state(state: &Path, name: &str) -> StateDir {
-    let copy = StateDir::new(name);
-    let status = Command::new("cp").arg("-a").arg(state.join(".")).arg(&*copy).status().unwrap();
-    assert!(status.success());
-    copy
-}
-
 /// A client with state `home` joins with `args` as `nick`, then quits, successfully.
 fn joins_and_quits(home: &Path, args: &[&str], nick: &str) {
     let mut client = Client::start_in(home, &[args, &["--nick", nick]].concat());
@@ -972,7 +963,8 @@ fn joins_and_quits(home: &Path, args: &[&str], nick: &str) {
 #[test]
 fn the_servers_of_one_chat_share_the_trust_in_their_certificate() {
     let mut a = Server::start(&["--rate", "0"]);
-    let mut b = Server::start_in(copy_state(&a.state, "chat-b"), &["--rate", "0"], common::WAIT);
+    let mut b =
+        Server::start_in(StateDir::copy_of(&a.state, "chat-b"), &["--rate", "0"], common::WAIT);
     let c = Server::start(&["--rate", "0"]);
     assert_eq!(a.fingerprint, b.fingerprint);
     assert_ne!(a.fingerprint, c.fingerprint);

@@ -718,3 +718,38 @@ fn a_tls_client_names_what_answered_instead_of_tls() {
     let screen = gives_up_before_a_welcome(&closer, "closer-tls-accept", &[]);
     assert!(screen.contains("the server closed the connection during the handshake"), "{screen}");
 }
+
+/// A chat on two servers sharing one certificate, on a terminal: the trust question is
+/// answered once, at the first address; when that server stops, the client moves to the
+/// second, trusts it for the same certificate and pins it there too, and the line being
+/// typed is kept.
+#[test]
+fn a_chat_on_two_servers_is_trusted_once_and_followed_when_one_stops() {
+    let mut first = Server::start(&["--rate", "0"]);
+    let state = StateDir::copy_of(&first.state, "second-server");
+    let second = Server::start_in(state, &["--rate", "0"], common::WAIT);
+    let home = StateDir::new("two-servers");
+    let other = second.addr.to_string();
+    let mut term = Term::start(first.addr, &home, &[&other, "--nick", "ivy"]);
+    term.wait_text("Trust it and connect (yes/no)?");
+    term.keys("yes\r");
+    term.wait_input("[ivy #lobby] ");
+    term.keys("half a thought");
+    term.wait_input("[ivy #lobby] half a thought");
+    assert!(first.terminate().success());
+    term.wait_text(&format!("Reconnected to {other} as ivy"));
+    term.wait_input("[ivy #lobby] half a thought");
+    assert_eq!(term.count("Trust it"), 1, "{}", term.screen());
+    let known = std::fs::read_to_string(home.join("tchat/known_hosts")).unwrap();
+    let fp = &first.fingerprint;
+    assert_eq!(known, format!("{} {fp}\n{other} {fp}\n", first.addr));
+    let mut bob = Peer::join(second.addr, "bob");
+    term.keys("\r");
+    term.wait_text("<ivy> half a thought");
+    bob.wait_for(
+        "ivy's line",
+        |e| matches!(e, EventKind::Public { text, .. } if text == "half a thought"),
+    );
+    term.keys("\x04");
+    assert!(term.wait_exit().success());
+}

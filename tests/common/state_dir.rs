@@ -16,6 +16,18 @@ impl StateDir {
     }
 }
 
+impl StateDir {
+    /// A fresh directory holding a copy of `dir`'s contents (a server's state, its
+    /// certificate in it, for another server of the same chat).
+    pub fn copy_of(dir: &Path, name: &str) -> StateDir {
+        let copy = StateDir::new(name);
+        let status =
+            std::process::Command::new("cp").arg("-a").arg(dir.join(".")).arg(&*copy).status();
+        assert!(status.is_ok_and(|s| s.success()), "copying {} failed", dir.display());
+        copy
+    }
+}
+
 impl Drop for StateDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
