@@ -65,6 +65,11 @@ complete -c tchat -n "__fish_tchat_using_subcommand serve" -l control-socket -d 
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l history -d 'Recent conversation events kept in memory per room, and as many private messages (reloaded from --save on start), for replay, /history and resuming; 0 keeps none' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l replay -d 'Lines, actions and topics of the room a joining client gets before the live stream, marked as history (not joins or leaves)' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l resume-grace -d 'Seconds a structured client\'s lost connection keeps its nick, unannounced, for it to resume; 0 announces the leave at once' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l backbone -d 'Share one chat with the other tchat nodes on this NATS JetStream system: one or more servers of it, comma-separated (nats://HOST:PORT, tls://HOST:PORT); without it, this process is the whole chat' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l node -d 'This node\'s name on the backbone, unique among its nodes [default: HOST-PID]' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l backbone-auth -d 'File with the secret for the backbone (user and password, token, NKey seed, or a NATS credentials file), so that none is on the command line' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l backbone-ca -d 'CA certificate (PEM) the backbone\'s NATS servers are checked against; implies TLS' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l backbone-replicas -d 'Copies of the backbone\'s stream when this node is the first and makes it: 3 on a 3-server NATS cluster (survives one server\'s loss), 1 on a single server' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l fingerprint -d 'Print the TLS certificate\'s SHA-256 fingerprint and exit (generating the certificate if needed)'
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l host -d 'Server to connect to, as an option (same forms as HOST)' -r

@@ -283,6 +283,45 @@ pub struct ServeArgs {
     /// to resume; 0 announces the leave at once
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub resume_grace: u32,
+
+    /// Share one chat with the other tchat nodes on this NATS JetStream system: one or
+    /// more servers of it, comma-separated (nats://HOST:PORT, tls://HOST:PORT); without
+    /// it, this process is the whole chat
+    #[arg(long, value_name = "URL,...", value_delimiter = ',')]
+    pub backbone: Vec<String>,
+
+    /// This node's name on the backbone, unique among its nodes [default: HOST-PID]
+    #[arg(long, value_name = "NAME", requires = "backbone",
+          value_parser = crate::server::backbone::valid_node)]
+    pub node: Option<String>,
+
+    /// File with the secret for the backbone (user and password, token, NKey seed, or a
+    /// NATS credentials file), so that none is on the command line
+    #[arg(long, value_name = "FILE", requires = "backbone")]
+    pub backbone_auth: Option<PathBuf>,
+
+    /// CA certificate (PEM) the backbone's NATS servers are checked against; implies TLS
+    #[arg(long, value_name = "FILE", requires = "backbone")]
+    pub backbone_ca: Option<PathBuf>,
+
+    /// Copies of the backbone's stream when this node is the first and makes it: 3 on a
+    /// 3-server NATS cluster (survives one server's loss), 1 on a single server
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "backbone",
+          value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub backbone_replicas: u8,
+}
+
+impl ServeArgs {
+    /// The backbone options, if `--backbone` was given.
+    pub fn backbone_options(&self) -> Option<crate::server::backbone::Options> {
+        (!self.backbone.is_empty()).then(|| crate::server::backbone::Options {
+            urls: self.backbone.clone(),
+            node: self.node.clone().unwrap_or_else(crate::server::backbone::default_node),
+            auth: self.backbone_auth.clone(),
+            ca: self.backbone_ca.clone(),
+            replicas: self.backbone_replicas.into(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Args)]

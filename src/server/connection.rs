@@ -24,7 +24,7 @@ mod room_commands;
 use super::access::{self, Rejected};
 use super::close::linger;
 use super::history::MAX_HISTORY_REQUEST;
-use super::hub::{Hub, Joined, Removed, Skip};
+use super::hub::{Across, Hub, Joined, NickChange, Removed, Skip};
 use super::intake::{Intake, Step};
 use super::outbox::{Batch, Outbox};
 use super::transport::{Detected, Transport, classify};
@@ -567,8 +567,46 @@ impl Session {
     ) {
         self.registered = true;
         self.announced = announce;
+        let hub = Arc::clone(&self.hub);
+        // On a backbone the nick is claimed across nodes first, and the guest nick when
+        // the wanted one is not given (a no-op in a single process).
+        let across = match wanted {
+            Some(w) => hub.claim_across(self.id, w, resume.map(|r| r.token)),
+            None => Ok(Across::No),
+        };
+        let joined = match (across, resume) {
+            // A session held on another node, taken over here.
+            (Ok(Across::Adopted(claim)), Some(r)) => {
+                let adopted = hub.adopt(self.id, claim, r.token, r.last_id);
+                return self.entered(adopted, true, None, None);
+            }
+            (across, _) => across,
+        };
+        let claimed = matches!(joined, Ok(Across::Claimed));
+        if !claimed {
+            hub.claim_guest_across(self.id);
+        }
+        let wanted_here = wanted.filter(|_| joined.is_ok());
+        let registered = hub.register(self.id, json_mode, wanted_here, announce, resume);
+        if let (Joined::Fresh { refused: Some(_), nick, .. }, Some(w), true) =
+            (&registered, wanted, claimed)
+        {
+            hub.release_across(self.id, w, Some(nick));
+        }
+        self.entered(registered, json_mode, wanted, joined.err());
+    }
+
+    /// Takes in how registering went (`refused_across`: the wanted nick was refused
+    /// across nodes, before the hub was asked), and logs it.
+    fn entered(
+        &mut self,
+        joined: Joined,
+        json_mode: bool,
+        wanted: Option<&str>,
+        refused_across: Option<NickChange>,
+    ) {
         let peer = self.peer.to_string();
-        match self.hub.register(self.id, json_mode, wanted, announce, resume) {
+        match joined {
             Joined::Resumed { nick, room, missed, took_over } => {
                 (self.nick, self.room) = (nick, room);
                 self.announced = true;
@@ -588,7 +626,7 @@ impl Session {
                     meta["key"] = key.to_string().into();
                 }
                 self.hub.log.info("Nick set", meta);
-                if let (Some(err), Some(wanted)) = (refused, wanted) {
+                if let (Some(err), Some(wanted)) = (refused_across.or(refused), wanted) {
                     self.error(err.code(), err.describe(wanted));
                 }
             }
@@ -837,9 +875,21 @@ impl Session {
     /// `/nick NAME` of a registered client.
     fn rename(&mut self, wanted: &str) {
         let hub = Arc::clone(&self.hub);
-        match hub.rename(self.id, wanted) {
+        // On a backbone the nick is claimed across nodes first (a no-op in a single
+        // process); the old one is let go once the new one is given.
+        let across = hub.claim_across(self.id, wanted, None);
+        let claimed = matches!(across, Ok(Across::Claimed));
+        let result = match across {
+            Ok(_) => hub.rename(self.id, wanted),
+            Err(refused) => Err(refused),
+        };
+        if result.is_err() && claimed {
+            hub.release_across(self.id, wanted, Some(&self.nick));
+        }
+        match result {
             Ok((old, new, _)) if old == new => self.info(format!("you are already {new}")),
             Ok((old, new, id)) => {
+                hub.release_across(self.id, &old, Some(&new));
                 let meta = json!({"old": old, "new": new, "room": self.room, "id": id});
                 hub.log.info("Nick changed", meta);
                 self.nick = new;
@@ -881,7 +931,7 @@ impl Session {
 
 impl Session {
     /// [`message_meta`] of a line to this client's room, with the room.
-    fn room_message_meta(&self, text: &str, id: u64) -> serde_json::Value {
+    fn room_message_meta(&self, text: &str, id: Option<u64>) -> serde_json::Value {
         let mut meta = message_meta(&self.nick, None, text, id);
         meta["room"] = self.room.clone().into();
         meta
@@ -889,8 +939,9 @@ impl Session {
 }
 
 /// Log metadata of a message: the seed's `from`/`len`/`preview`, plus the full text so
-/// a session can be reconstructed from the log.
-fn message_meta(from: &str, to: Option<&str>, text: &str, id: u64) -> serde_json::Value {
+/// a session can be reconstructed from the log. The id is `null` on a backbone, whose
+/// stream gives it after the line is logged.
+fn message_meta(from: &str, to: Option<&str>, text: &str, id: Option<u64>) -> serde_json::Value {
     let mut meta = json!({"from": from, "len": text.chars().count(), "preview": preview(text), "text": text, "id": id});
     if let Some(to) = to {
         meta["to"] = to.into();

@@ -270,6 +270,21 @@ impl History {
         self.last_id
     }
 
+    /// Takes `id`, given by the backbone's stream, as the last id: events then arrive
+    /// with their ids already set, in increasing order.
+    pub fn advance_to(&mut self, id: u64) {
+        self.last_id = self.last_id.max(id);
+    }
+
+    /// The topic the last kept topic change of room `key` set, if one is kept.
+    pub fn last_topic(&self, key: &str) -> Option<String> {
+        let ring = self.rooms.get(key)?;
+        ring.kept.iter().rev().find_map(|s| match &s.event.kind {
+            crate::protocol::EventKind::Topic { topic, by: Some(_), .. } => Some(topic.clone()),
+            _ => None,
+        })
+    }
+
     /// Whether events are kept at all (`--history 0` keeps none).
     pub fn keeps(&self) -> bool {
         self.capacity > 0

@@ -24,13 +24,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rustc_hash::FxHashMap;
 use serde_json::json;
 
+mod backbone;
 mod ownership;
 mod people;
 
+pub use backbone::Across;
 pub use people::Mute;
 use people::Profile;
 
 use super::Config;
+use super::backbone::leases::Leases;
+use super::backbone::presence::Presence;
+use super::backbone::wire::{Echo, Origin};
+use super::backbone::{HubSide, Link};
 use super::history::{History, MAX_HISTORY_REQUEST, Scope, Stored, newest_that_fit};
 use super::moderation::Moderation;
 use super::outbox::{Frame, Outbox};
@@ -55,6 +61,10 @@ pub struct Hub {
     pub moderation: Moderation,
     /// This run's tag, in every resume token it gives out ([`resume::run_of`]).
     run: u32,
+    /// On a backbone, the bucket nicks are claimed in (see `hub::backbone`).
+    nicks: Option<async_nats::jetstream::kv::Store>,
+    /// On a backbone, the stream and this node's progress through it.
+    mirror: Option<super::backbone::Mirror>,
 }
 
 struct Registry {
@@ -75,6 +85,13 @@ struct Registry {
     next_id: u64,
     next_guest: u64,
     history: History,
+    /// The backbone, when this node is one of several: conversation events are handed to
+    /// it instead of being delivered here, and come back through [`Hub::apply`].
+    link: Option<Link>,
+    /// On a backbone: who is on the other nodes, from the bucket of nick claims.
+    presence: Presence,
+    /// On a backbone: which nodes are alive (see `backbone::leases`).
+    leases: Leases,
     /// Most bytes of events sent again to one member at once (a replay, `/history`, a
     /// resume's catch-up): half its send queue, so that the live events that keep
     /// coming still fit and sending the past never drops a client as too slow.
@@ -119,9 +136,9 @@ pub struct Removed {
     pub nick: String,
     /// The name of the room it left.
     pub room: String,
-    /// The id of its announced leave and how many are then online; `None` if the leave
-    /// was not announced.
-    pub leave: Option<(u64, usize)>,
+    /// The id of its announced leave (`None` on a backbone, which gives it later) and how
+    /// many are then online; `None` if the leave was not announced.
+    pub leave: Option<(Option<u64>, usize)>,
 }
 
 /// How a registration went.
@@ -169,6 +186,8 @@ pub enum NickChange {
     /// The nick, or one it is a variant of, is registered, and this connection does
     /// not prove it; holds the registered nick.
     Registered(String),
+    /// On a backbone that does not answer: no nick can be claimed across nodes now.
+    Unavailable,
 }
 
 /// Which member, if any, an event is not sent to.
@@ -210,6 +229,11 @@ impl Frames {
         Frames { event, text, base, id: None, json: OnceCell::new() }
     }
 
+    /// The JSON form without an id: what goes on the backbone.
+    fn base(&self) -> &str {
+        self.base.get_or_init(|| self.event.json_line())
+    }
+
     /// The line for a member in structured mode (`json`) or text mode, shared.
     fn get(&self, json: bool) -> &Frame {
         if !json {
@@ -226,8 +250,20 @@ impl Frames {
 }
 
 impl Hub {
-    /// A hub whose conversation starts with `history` (reloaded from the log).
-    pub fn new(config: Config, log: EventLog, moderation: Moderation, history: History) -> Hub {
+    /// A hub whose conversation starts with `history` (reloaded from the log), on the
+    /// backbone `side` if given, whose run tag its resume tokens then carry (the same on
+    /// every node of the backbone).
+    pub fn new(
+        config: Config,
+        log: EventLog,
+        moderation: Moderation,
+        history: History,
+        side: Option<HubSide>,
+    ) -> Hub {
+        let backbone_run = side.as_ref().map(|s| s.run);
+        let nicks = side.as_ref().map(|s| s.nicks.clone());
+        let mirror = side.as_ref().map(|s| s.mirror.clone());
+        let link = side.map(|s| s.link);
         Hub {
             state: Mutex::new(Registry {
                 members: FxHashMap::default(),
@@ -239,6 +275,9 @@ impl Hub {
                 next_id: 0,
                 next_guest: 0,
                 history,
+                link,
+                presence: Presence::default(),
+                leases: Leases::new(tokio::time::Instant::now()),
                 replay_budget: config.send_queue / 2,
             }),
             json_members: AtomicUsize::new(0),
@@ -247,7 +286,9 @@ impl Hub {
             log,
             moderation,
             // Without randomness tokens cannot be made either; any tag will do.
-            run: resume::new_run().unwrap_or(std::process::id()),
+            run: backbone_run.unwrap_or_else(|| resume::new_run().unwrap_or(std::process::id())),
+            nicks,
+            mirror,
         }
     }
 
@@ -271,13 +312,7 @@ impl Hub {
         }
         reg.next_id += 1;
         let id = reg.next_id;
-        let guest = loop {
-            reg.next_guest += 1;
-            let candidate = format!("guest{}", reg.next_guest);
-            if reg.is_free(&candidate) {
-                break candidate;
-            }
-        };
+        let guest = reg.new_guest();
         reg.hold(&guest, id);
         *reg.per_ip.entry(ip).or_default() += 1;
         let member = Member {
@@ -289,7 +324,7 @@ impl Hub {
             registered: false,
             announced: false,
             profile: Profile::new(),
-            session: id,
+            session: reg.new_session(id),
             token: None,
             held: false,
             shown_until: HashMap::new(),
@@ -349,6 +384,8 @@ impl Hub {
             None => reg.replay(id, self.config.replay),
         }
         let join_id = if announce { self.announce_locked(&mut reg, id) } else { None };
+        // On a backbone, the claim learns the session's token (and its room).
+        reg.update_claim(id);
         Joined::Fresh { nick, room: reg.room_name(&key), refused, join_id }
     }
 
@@ -369,12 +406,14 @@ impl Hub {
         let m = reg.members.get_mut(&id).expect("announced member exists");
         m.announced = true;
         let (nick, key) = (m.nick.clone(), m.room.clone());
-        self.announces(online).then(|| {
-            let (room, here) = (reg.room_name(&key), reg.here(&key));
-            let join = EventKind::Join { nick, online, room, here, from_room: None };
-            let frames = Frames::new(Event::now(join), self.json_wanted());
-            reg.publish(&key, frames, Skip::Member(id))
-        })
+        self.announces(online)
+            .then(|| {
+                let (room, here) = (reg.room_name(&key), reg.here(&key));
+                let join = EventKind::Join { nick, online, room, here, from_room: None };
+                let frames = Frames::new(Event::now(join), self.json_wanted());
+                reg.publish(&key, frames, Skip::Member(id), id)
+            })
+            .flatten()
     }
 
     /// Member `id` (a new connection) becomes the session `held`: same nick, same room,
@@ -410,6 +449,7 @@ impl Hub {
         m.profile.resumed_from(old.profile);
         self.welcome(reg, id);
         let missed = self.catch_up(reg, id, last_id, true);
+        reg.update_claim(id);
         let room = reg.room_name(&old.room);
         Joined::Resumed { nick: old.nick, room, missed, took_over: !old.held }
     }
@@ -493,7 +533,7 @@ impl Hub {
     fn welcome(&self, reg: &Registry, id: u64) {
         let m = &reg.members[&id];
         // A member not announced yet counts itself.
-        let online = reg.online + usize::from(!m.announced);
+        let online = reg.online_everywhere() + usize::from(!m.announced);
         let announce = self.announces(online);
         let welcome = Event::now(EventKind::Welcome {
             server: self.config.server_name.clone(),
@@ -536,7 +576,7 @@ impl Hub {
             let room = reg.room_name(&key);
             let event = Event::now(EventKind::Nick { old: old.clone(), new: new.clone(), room });
             let frames = Frames::new(event, self.json_wanted());
-            event_id = Some(reg.publish(&key, frames, Skip::Nobody));
+            event_id = reg.publish(&key, frames, Skip::Nobody, id);
         }
         Ok((old, new, event_id))
     }
@@ -553,26 +593,24 @@ impl Hub {
 
     /// Sends the conversation event `event` (a public line or an action) to the members
     /// of member `id`'s room, except as `skip` says, with the next id, and keeps it.
-    /// Returns the id. Only `id`'s own task moves it between rooms, so the room it named
-    /// in `event` is the one it is in.
-    pub fn to_room(&self, id: u64, event: Event, skip: Skip) -> u64 {
+    /// Returns the id (`None` on a backbone, which gives it later). Only `id`'s own task
+    /// moves it between rooms, so the room it named in `event` is the one it is in.
+    pub fn to_room(&self, id: u64, event: Event, skip: Skip) -> Option<u64> {
         let frames = Frames::new(event, self.json_wanted());
         let mut reg = self.lock();
-        match reg.members.get(&id) {
-            Some(m) => {
-                let key = m.room.clone();
-                reg.publish(&key, frames, skip)
-            }
-            None => 0,
-        }
+        let key = reg.members.get(&id)?.room.clone();
+        reg.publish(&key, frames, skip, id)
     }
 
     /// Delivers a private message to `to` and a confirmation to the sender. Returns the
-    /// target's nick as registered and the message's id, or `None` if nobody has that
-    /// nick. A held target gets it when it resumes.
-    pub fn private(&self, from_id: u64, to: &str, text: &str) -> Option<(String, u64)> {
+    /// target's nick as registered and the message's id (`None` on a backbone, which gives
+    /// it later), or `None` if nobody has that nick. A held target gets it when it
+    /// resumes.
+    pub fn private(&self, from_id: u64, to: &str, text: &str) -> Option<(String, Option<u64>)> {
         let mut reg = self.lock();
-        let target_id = *reg.nicks.get(&nick::key(to))?;
+        let Some(&target_id) = reg.nicks.get(&nick::key(to)) else {
+            return reg.private_to_other_node(from_id, to, text);
+        };
         // Only someone the others can know of (in `/list`) can be written to.
         let target = reg.members.get(&target_id).filter(|m| m.announced)?;
         let sender = &reg.members[&from_id];
@@ -583,6 +621,15 @@ impl Hub {
         });
         let (from, to) = (sender.session, target.session);
         let target_nick = target.nick.clone();
+        if let Some(link) = &reg.link {
+            // Delivered, to both sides, when it comes back from the stream.
+            let origin = said_by(link, from_id, Skip::Nobody);
+            if link.private(event.json_line().trim_end(), origin, from, to).is_err() {
+                reg.not_sent(from_id);
+            }
+            people::after_private(&mut reg, from_id, target_id);
+            return Some((target_nick, None));
+        }
         let id = reg.keep_private(event.clone(), from, to);
         event.id = Some(id);
         let target = &reg.members[&target_id];
@@ -594,7 +641,7 @@ impl Hub {
             sender.outbox.push(encode_for(&event, sender.json, &sender.nick).as_bytes());
         }
         people::after_private(&mut reg, from_id, target_id);
-        Some((target_nick, id))
+        Some((target_nick, Some(id)))
     }
 
     /// The `/list` answer for member `id`: the announced nicks in its room (and its
@@ -604,7 +651,8 @@ impl Hub {
         let key = &reg.members[&id].room;
         let users = reg.sorted_room_nicks(key, id);
         let away = reg.away_among(&users);
-        EventKind::Users { users, room: reg.room_name(key), online: reg.online, away }
+        let online = reg.online_everywhere();
+        EventKind::Users { users, room: reg.room_name(key), online, away }
     }
 
     /// The `/list all` answer: everyone announced with their room, sorted by nick.
@@ -616,13 +664,15 @@ impl Hub {
             .filter(|m| m.announced)
             .map(|m| UserRoom { nick: m.nick.clone(), room: reg.room_name(&m.room) })
             .collect();
+        let others = reg.presence.all();
+        users.extend(others.map(|c| UserRoom { nick: c.nick.clone(), room: c.room.clone() }));
         users.sort_by_cached_key(|u| nick::key(&u.nick));
         EventKind::AllUsers { users }
     }
 
     /// The `/rooms` answer.
     pub fn rooms(&self) -> Vec<RoomInfo> {
-        self.lock().rooms.list()
+        self.lock().rooms_everywhere()
     }
 
     /// Everyone announced, sorted by [`nick::key`]: the console's Tab completion.
@@ -642,6 +692,14 @@ impl Hub {
         let mut reg = self.lock();
         let member = reg.members.remove(&id)?;
         reg.release(&member.nick);
+        // A node stopping on a backbone keeps the claims of the sessions that can resume
+        // on another node (said nothing: no leave); the others leave, announced.
+        let stopping = reg.link.is_some() && self.is_shutting_down();
+        let moves_on = stopping && member.json && member.announced && member.token.is_some();
+        let reason = reason.or((stopping && !moves_on).then_some(backbone::STOPPING));
+        if let Some(link) = reg.link.as_ref().filter(|_| !moves_on) {
+            link.release(backbone::claim_keys(&member.nick, None), member.session);
+        }
         reg.forget_ip(member.ip);
         let mut leave = None;
         if member.registered && member.json {
@@ -651,10 +709,13 @@ impl Hub {
         if member.announced {
             reg.online -= 1;
         }
-        if member.registered && reg.rooms.leave(&member.room, id) {
+        let closed = member.registered && reg.rooms.leave(&member.room, id);
+        if closed {
             reg.history.room_closed(&member.room);
             self.log.info("Room closed", json!({"room": room}));
-        } else if member.announced {
+        }
+        // A room closed here may still have members on other nodes.
+        if member.announced && (!closed || reg.link.is_some()) {
             let online = reg.online;
             if let Some(reason) = reason.filter(|_| self.announces(online + 1)) {
                 let event = Event::now(EventKind::Leave {
@@ -665,7 +726,7 @@ impl Hub {
                     here: reg.here(&member.room),
                 });
                 let frames = Frames::new(event, self.json_wanted());
-                leave = Some((reg.publish(&member.room, frames, Skip::Nobody), online));
+                leave = Some((reg.publish(&member.room, frames, Skip::Nobody, 0), online));
             }
         }
         Some(Removed { nick: member.nick, room, leave })
@@ -726,8 +787,26 @@ impl Hub {
 impl Registry {
     /// Gives `frames` the next id, keeps its event as one of room `key`, and sends it to
     /// the members of the room except as `skip` says. Returns the id.
-    fn publish(&mut self, key: &str, mut frames: Frames, skip: Skip) -> u64 {
+    ///
+    /// On a backbone the event is only handed to it, and comes back through
+    /// [`Hub::apply`] with its id: the id is not known yet (`None`). `by` is the member
+    /// who said it (0: the server), told if the backbone does not take it.
+    fn publish(&mut self, key: &str, frames: Frames, skip: Skip, by: u64) -> Option<u64> {
+        if let Some(link) = &self.link {
+            let origin = said_by(link, by, skip);
+            if link.room(key, frames.base(), origin).is_err() {
+                self.not_sent(by);
+            }
+            return None;
+        }
         let id = self.history.next_id();
+        self.deliver(key, frames, skip, id);
+        Some(id)
+    }
+
+    /// Sends `frames` with id `id` to the members of room `key` except as `skip` says,
+    /// and keeps it in the room's history.
+    fn deliver(&mut self, key: &str, mut frames: Frames, skip: Skip, id: u64) {
         frames.id = Some(id);
         self.fan_out(key, &frames, skip);
         // Moved rather than copied, into the room's ring found by one lookup with the
@@ -737,7 +816,15 @@ impl Registry {
             event.id = Some(id);
             self.history.push_room(key, Stored { event, scope: Scope::Room });
         }
-        id
+    }
+
+    /// Tells member `by` (0: nobody) that what it said was not delivered.
+    fn not_sent(&self, by: u64) {
+        if let Some(m) = self.members.get(&by).filter(|m| !m.held) {
+            let error =
+                Event::now(EventKind::Error { code: "not_sent".into(), message: NOT_SENT.into() });
+            m.outbox.push(encode_for(&error, m.json, &m.nick).as_bytes());
+        }
     }
 
     /// Gives the private message `event` between sessions `from` and `to` the next id
@@ -890,6 +977,7 @@ impl Registry {
             .filter_map(|id| self.members.get(id).filter(|m| m.announced || *id == also))
             .map(|m| m.nick.clone())
             .collect();
+        nicks.extend(self.remote_in_room(&self.room_name(key)));
         nicks.sort_by_cached_key(|n| nick::key(n));
         nicks
     }
@@ -920,6 +1008,7 @@ impl Registry {
             .filter(|(id, m)| m.announced || **id == also)
             .map(|(_, m)| m.nick.clone())
             .collect();
+        nicks.extend(self.presence.all().map(|c| c.nick.clone()));
         nicks.sort_by_cached_key(|n| nick::key(n));
         nicks
     }
@@ -946,6 +1035,9 @@ impl Hub {
         let mut reg = self.lock();
         let current = reg.members[&id].room.clone();
         let (key, created) = reg.rooms.open(name, &current)?;
+        if created {
+            reg.adopt_room(&key);
+        }
         Ok(self.move_to(&mut reg, id, key, created))
     }
 
@@ -976,10 +1068,10 @@ impl Hub {
         }
         let here = reg.here(&old);
         let mut part_id = None;
-        if !closed && self.announces(here + 1) {
+        if (!closed || reg.link.is_some()) && self.announces(here + 1) {
             let part =
                 EventKind::Part { nick: nick.clone(), room: from.clone(), to: to.clone(), here };
-            part_id = Some(reg.publish(&old, Frames::new(Event::now(part), json), Skip::Nobody));
+            part_id = reg.publish(&old, Frames::new(Event::now(part), json), Skip::Nobody, id);
         }
         reg.rooms.enter(&key, id);
         // The room and its recent history first, then the join: the replay holds
@@ -993,8 +1085,9 @@ impl Hub {
             let from_room = Some(from.clone());
             let join = EventKind::Join { nick, online, room: to.clone(), here, from_room };
             let frames = Frames::new(Event::now(join), json);
-            join_id = Some(reg.publish(&key, frames, Skip::Member(id)));
+            join_id = reg.publish(&key, frames, Skip::Member(id), id);
         }
+        reg.update_claim(id);
         Moved { from, to, created, closed, part_id, join_id }
     }
 
@@ -1018,7 +1111,7 @@ impl Hub {
                 let topic =
                     EventKind::Topic { room: name.clone(), topic: text.to_owned(), by: Some(nick) };
                 let frames = Frames::new(Event::now(topic), self.json_wanted());
-                return (name, Some(reg.publish(&key, frames, Skip::Nobody)));
+                return (name, reg.publish(&key, frames, Skip::Nobody, id));
             }
         }
         (name, None)
@@ -1056,6 +1149,11 @@ impl NickChange {
                 "the nick {wanted} looks like the registered nick {owner}; if that is yours, \
                  connect with its key or /identify {owner} PASSWORD"
             ),
+            NickChange::Unavailable => {
+                format!(
+                    "cannot take the nick {wanted} now: the backbone is unavailable; try again later"
+                )
+            }
         }
     }
 
@@ -1067,8 +1165,23 @@ impl NickChange {
             NickChange::Taken(_) | NickChange::LooksLike(_) => "nick_taken",
             NickChange::Banned(_) => "banned",
             NickChange::Registered(_) => "nick_registered",
+            NickChange::Unavailable => "unavailable",
         }
     }
+}
+
+/// What a member whose line the backbone did not take is told.
+const NOT_SENT: &str = "not delivered: the backbone is unavailable; say it again later";
+
+/// Where an event said by member `by` (0: the server) comes from, for the backbone:
+/// `skip` as the other nodes cannot read it (their members have other ids).
+fn said_by(link: &Link, by: u64, skip: Skip) -> Origin {
+    let echo = match skip {
+        Skip::Nobody => Echo::All,
+        Skip::Member(m) => Echo::NotTo(m),
+        Skip::TextEcho(m) => Echo::NotToText(m),
+    };
+    Origin { node: link.node.to_string(), member: by, echo }
 }
 
 fn encode_for(event: &Event, json: bool, nick: &str) -> String {

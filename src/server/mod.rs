@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod backbone;
 pub mod bans;
 mod client_key;
 mod close;
@@ -97,11 +98,15 @@ pub struct Config {
     pub replay: usize,
     /// How long a structured client's lost session is held for a resume; zero: never.
     pub resume_grace: Duration,
-    /// The `--save` log, read back on start for the last id and the history.
+    /// The `--save` log, read back on start for the last id and the history (not on a
+    /// backbone, whose stream holds the history).
     pub save: Option<std::path::PathBuf>,
     /// Registered nicks (`--accounts`); the binary opens the file, in-process servers
     /// keep them in memory.
     pub accounts: Arc<accounts::Accounts>,
+    /// `--backbone` and its options: this node shares its chat with the other nodes on
+    /// that NATS system. `None`: the single process it always was.
+    pub backbone: Option<backbone::Options>,
 }
 
 impl From<&ServeArgs> for Config {
@@ -136,6 +141,7 @@ impl From<&ServeArgs> for Config {
             resume_grace: Duration::from_secs(a.resume_grace.into()),
             save: a.save.clone(),
             accounts: Arc::new(accounts::Accounts::in_memory(a.account_expiry.0)),
+            backbone: a.backbone_options(),
         }
     }
 }
@@ -169,13 +175,25 @@ pub async fn run(
     let addr = listener.local_addr()?;
     let moderation = moderation::Moderation::load(&config.files).map_err(io::Error::other)?;
     let control = bind_control(&config, &log)?;
-    log_listening(&log, addr, &config, &control);
-    // Stops with the runtime; it holds no connection and nothing to flush.
-    let watcher = config.access.tls.clone().map(|tls| tokio::spawn(tls.watch(log.clone())));
     let reload = config.reload.clone();
     let console = config.console.clone();
-    let history = load_history(&config, &log);
-    let hub = Arc::new(Hub::new(config, log, moderation, history));
+    // On a backbone, the node serves only once it has joined it (and never as a chat of
+    // its own): "Listening" comes after.
+    let (hub, link) = match config.backbone.clone() {
+        None => {
+            log_listening(&log, addr, &config, &control);
+            let history = load_history(&config, &log);
+            (Arc::new(Hub::new(config, log, moderation, history, None)), None)
+        }
+        Some(options) => {
+            let (hub, link) =
+                join_backbone(&options, config, log, moderation).await.map_err(io::Error::other)?;
+            log_listening(&hub.log, addr, &hub.config, &control);
+            (hub, Some(link))
+        }
+    };
+    // Stops with the runtime; it holds no connection and nothing to flush.
+    let watcher = hub.config.access.tls.clone().map(|tls| tokio::spawn(tls.watch(hub.log.clone())));
     let tasks = TaskTracker::new();
     let lingering = Arc::new(AtomicUsize::new(0));
     tokio::pin!(shutdown);
@@ -218,8 +236,68 @@ pub async fn run(
         console.hang_up();
     }
     wind_down(&hub, tasks).await;
+    if let Some((link, leases)) = link {
+        // The last leaves go out before the process ends, then the lease: the other
+        // nodes then count this one as stopped at once.
+        let flushed = tokio::time::timeout(backbone::TIMEOUT, link.flush()).await;
+        let ended = backbone::leases::end(&leases, &link.node);
+        let _ = tokio::time::timeout(backbone::TIMEOUT, ended).await;
+        if flushed.is_err() {
+            hub.log.warn("Backbone not flushed", json!({"waited_s": backbone::TIMEOUT.as_secs()}));
+        }
+    }
     Ok(())
 }
+
+/// Joins the backbone (see [`backbone`]): connects, makes the hub with its link, starts
+/// the tasks that publish to the stream and follow it, and waits until this node's
+/// history mirrors the stream as it was at start.
+async fn join_backbone(
+    options: &backbone::Options,
+    config: Config,
+    log: EventLog,
+    moderation: moderation::Moderation,
+) -> Result<(Arc<Hub>, (backbone::Link, async_nats::jetstream::kv::Store)), backbone::BackboneError>
+{
+    let settings =
+        backbone::StreamSettings { history: config.history, max_rooms: config.max_rooms };
+    let joined = backbone::connect(options, &settings, &log).await?;
+    let (link, queue) = backbone::Link::new(&joined.node);
+    // Ids come from the stream, so the history starts empty and fills from it.
+    let history = History::new(config.history, config.max_rooms, 0);
+    let (applied, mut progress) = tokio::sync::watch::channel(0);
+    let mirror = backbone::Mirror { stream: joined.stream.clone(), applied: progress.clone() };
+    let nicks = joined.nicks.clone();
+    let side = backbone::HubSide { link: link.clone(), run: joined.run, nicks, mirror };
+    let hub = Arc::new(Hub::new(config, log, moderation, history, Some(side)));
+    let nicks = joined.nicks;
+    tokio::spawn(backbone::publish(joined.jetstream, nicks.clone(), queue, Arc::downgrade(&hub)));
+    tokio::spawn(backbone::claims::watch(nicks.clone(), Arc::downgrade(&hub)));
+    let leases = joined.leases;
+    let weak = Arc::downgrade(&hub);
+    tokio::spawn(backbone::leases::heartbeat(leases.clone(), joined.node.clone(), weak.clone()));
+    tokio::spawn(backbone::leases::watch(leases.clone(), weak.clone()));
+    tokio::spawn(backbone::leases::sweep(nicks, weak));
+    let following = backbone::follow(joined.stream, joined.client, Arc::downgrade(&hub), applied);
+    tokio::spawn(following);
+    let target = joined.last_at_start;
+    let caught_up = progress.wait_for(|&seq| seq >= target);
+    match tokio::time::timeout(MIRROR_WAIT, caught_up).await {
+        Ok(Ok(_)) => {
+            for (key, claim) in &joined.stale {
+                hub.announce_swept(key, claim);
+            }
+            Ok((hub, (link, leases)))
+        }
+        _ => Err(backbone::BackboneError::Stream(format!(
+            "the history did not load within {} s (up to id {target})",
+            MIRROR_WAIT.as_secs()
+        ))),
+    }
+}
+
+/// Longest a node waits at start for its history to load from the stream.
+const MIRROR_WAIT: Duration = Duration::from_secs(60);
 
 /// The control socket `config` asks for. The default one is skipped with a warning when
 /// it cannot be bound; one named by `--control-socket` is required.

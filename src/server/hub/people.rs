@@ -89,6 +89,29 @@ impl Profile {
     pub(super) fn kicked(&self) -> bool {
         self.kicked
     }
+
+    /// This profile for a session taken over from another node: its away message and
+    /// when it first connected come with it (the rest stays with the node it left).
+    pub(super) fn adopted(&mut self, away: Option<String>, since: Timestamp) {
+        self.away = away;
+        self.since = since;
+    }
+
+    /// The away message, if away (for the backbone's claim).
+    pub(super) fn away_message(&self) -> Option<String> {
+        self.away.clone()
+    }
+
+    /// When the member connected and whether over TLS (for the backbone's claim).
+    pub(super) fn since_and_tls(&self) -> (Timestamp, bool) {
+        (self.since, self.tls)
+    }
+
+    /// Session `from` (on another node, say) sent this member a private message: its
+    /// `/reply` goes there.
+    pub(super) fn written_by(&mut self, from: u64) {
+        self.last_private_from = Some(from);
+    }
 }
 
 /// Records who wrote to `target_id` (for its `/reply`), and answers the sender with
@@ -147,8 +170,9 @@ impl Hub {
         let reg = self.lock();
         let from = reg.members.get(&id).and_then(|m| m.profile.last_private_from);
         let from = from.ok_or("nobody has sent you a private message yet")?;
-        let sender = reg.members.values().find(|m| m.session == from);
-        sender.map(|m| m.nick.clone()).ok_or("who wrote to you last has left")
+        let sender = reg.members.values().find(|m| m.session == from).map(|m| m.nick.clone());
+        let sender = sender.or_else(|| reg.presence.by_session(from).map(|c| c.nick.clone()));
+        sender.ok_or("who wrote to you last has left")
     }
 
     /// Marks member `id` away with `message`, or back with `None`; returns whether it
@@ -157,13 +181,17 @@ impl Hub {
         let mut reg = self.lock();
         let Some(m) = reg.members.get_mut(&id) else { return false };
         m.profile.answered.clear();
-        std::mem::replace(&mut m.profile.away, message).is_some()
+        let was_away = std::mem::replace(&mut m.profile.away, message).is_some();
+        reg.update_claim(id);
+        was_away
     }
 
     /// The `/whois` answer about `nick`; the address only if `with_addr`.
     pub fn whois(&self, nick: &str, with_addr: bool) -> Option<EventKind> {
         let reg = self.lock();
-        let m = reg.find(nick).map(|id| &reg.members[&id])?;
+        let Some(m) = reg.find(nick).map(|id| &reg.members[&id]) else {
+            return reg.whois_other_node(nick, |n| self.config.accounts.covering(n).is_some());
+        };
         let account = self.config.accounts.covering(&m.nick);
         let idle = Timestamp::now().duration_since(m.profile.active).as_secs().max(0);
         Some(EventKind::Whois {
@@ -317,6 +345,7 @@ impl Registry {
         let away = |n: &&String| {
             let id = self.nicks.get(&nick::key(n));
             id.and_then(|id| self.members.get(id)).is_some_and(|m| m.profile.away.is_some())
+                || self.remote_away(n)
         };
         users.iter().filter(away).cloned().collect()
     }

@@ -1,0 +1,218 @@
+//! Sending conversation events to the stream.
+//!
+//! The hub hands an event to its [`Link`] under its lock: a `try_send` into a bounded
+//! queue, never an await, so a slow or lost backbone never holds the lock (and with it
+//! every client of the node). One task takes the queue in order and publishes; each
+//! publish's ack is awaited on its own, so many are in flight. A line the stream did not
+//! take (queue full, publish refused, no ack in [`super::TIMEOUT`]) gets its sender an
+//! error instead of being lost silently.
+
+use std::sync::{Arc, Weak};
+
+use async_nats::jetstream::{self, kv, message::PublishMessage};
+use bytes::Bytes;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use super::wire::{self, Origin};
+use crate::server::hub::Hub;
+
+/// Events waiting to be published; past this many (the backbone stalled), senders are
+/// told at once that their line was not sent.
+const QUEUE: usize = 8192;
+
+/// One event to publish, a change to a nick claim, or a request to report once all
+/// before it are done.
+enum Outgoing {
+    Event {
+        subject: String,
+        payload: Bytes,
+        origin: Origin,
+        sessions: Option<(u64, u64)>,
+    },
+    /// A claim's value changed (room, away): put on its nick key if `session` holds it.
+    Update {
+        key: String,
+        value: Bytes,
+        session: u64,
+    },
+    /// A nick let go: its keys deleted, those `session` holds.
+    Release {
+        keys: Vec<String>,
+        session: u64,
+    },
+    Flush(oneshot::Sender<()>),
+}
+
+/// The hub's handle on the backbone: cheap to use under its lock.
+#[derive(Clone)]
+pub struct Link {
+    pub node: Arc<str>,
+    queue: mpsc::Sender<Outgoing>,
+}
+
+/// The event was not handed to the backbone (its queue is full: the backbone has
+/// stalled); the sender is told.
+#[derive(Debug)]
+pub struct NotSent;
+
+impl Link {
+    /// A link for node `node`, and the receiving end for [`publish`].
+    pub fn new(node: &str) -> (Link, Receiver) {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        (Link { node: node.into(), queue }, Receiver(rx))
+    }
+
+    /// Queues the event `json` (its JSON line without an id) for room `key`.
+    pub fn room(&self, key: &str, json: &str, origin: Origin) -> Result<(), NotSent> {
+        self.send(wire::room_subject(key), json, origin, None)
+    }
+
+    /// Queues the private message `json` between sessions `from` and `to`.
+    pub fn private(&self, json: &str, origin: Origin, from: u64, to: u64) -> Result<(), NotSent> {
+        self.send(wire::PRIVATE.into(), json, origin, Some((from, to)))
+    }
+
+    fn send(
+        &self,
+        subject: String,
+        json: &str,
+        origin: Origin,
+        sessions: Option<(u64, u64)>,
+    ) -> Result<(), NotSent> {
+        let payload = Bytes::copy_from_slice(json.trim_end().as_bytes());
+        let event = Outgoing::Event { subject, payload, origin, sessions };
+        self.queue.try_send(event).map_err(|_| NotSent)
+    }
+
+    /// Queues the new value of the claim under `key` (see [`super::presence`]).
+    pub fn update_claim(&self, key: String, claim: &super::presence::Claim) {
+        let session = claim.session;
+        self.queue_claim_change(Outgoing::Update { key, value: claim.to_bytes(), session });
+    }
+
+    /// Queues the deletion of `keys`, a nick's claim let go by session `session`.
+    pub fn release(&self, keys: Vec<String>, session: u64) {
+        self.queue_claim_change(Outgoing::Release { keys, session });
+    }
+
+    /// A change that does not fit in the queue (the backbone has stalled) is dropped:
+    /// the old claim then stays until this node next starts and frees its claims.
+    fn queue_claim_change(&self, change: Outgoing) {
+        let _ = self.queue.try_send(change);
+    }
+
+    /// Waits until every event queued before now is acked or refused (at shutdown, so
+    /// that the last leaves are published before the process ends).
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.queue.send(Outgoing::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// The receiving end of a [`Link`]'s queue.
+pub struct Receiver(mpsc::Receiver<Outgoing>);
+
+/// Publishes what the hub queues, in order, until the hub is gone. An event the stream
+/// does not take gets its sender (on this node) an error.
+pub async fn publish(
+    jetstream: jetstream::Context,
+    nicks: kv::Store,
+    Receiver(mut rx): Receiver,
+    hub: Weak<Hub>,
+) {
+    let mut acks = JoinSet::new();
+    // Each publish's message id is `NODE-TAG-N`, unique to this process (a node
+    // restarted under the same name gets another tag): the stream stores a publish the
+    // client retries once, and never takes a new event for a retry.
+    let tag = getrandom::u64().unwrap_or(u64::from(std::process::id()));
+    let mut published: u64 = 0;
+    while let Some(outgoing) = rx.recv().await {
+        match outgoing {
+            Outgoing::Event { subject, payload, origin, sessions } => {
+                published += 1;
+                let mut message = PublishMessage::build()
+                    .payload(payload)
+                    .message_id(format!("{}-{tag:x}-{published}", origin.node))
+                    .header(wire::ORIGIN, origin.header());
+                if let Some((from, to)) = sessions {
+                    message = message.header(wire::SESSIONS, format!("{from} {to}"));
+                }
+                let member = origin.member;
+                match jetstream.send_publish(subject, message).await {
+                    Ok(ack) => {
+                        acks.spawn(async move { (member, ack.await.map(|_| ())) });
+                    }
+                    Err(e) => not_sent(&hub, member, &e.to_string()),
+                }
+            }
+            Outgoing::Update { key, value, session } => {
+                if let Err(e) = change_claim(&nicks, &key, Some(value), session).await {
+                    not_sent(&hub, 0, &e);
+                }
+            }
+            Outgoing::Release { keys, session } => {
+                for key in keys {
+                    if let Err(e) = change_claim(&nicks, &key, None, session).await {
+                        not_sent(&hub, 0, &e);
+                    }
+                }
+            }
+            Outgoing::Flush(done) => {
+                while let Some(acked) = acks.join_next().await {
+                    report(&hub, acked);
+                }
+                let _ = done.send(());
+            }
+        }
+        while let Some(acked) = acks.try_join_next() {
+            report(&hub, acked);
+        }
+    }
+}
+
+/// Puts `value` on `key`, or deletes it (`None`), if session `session` holds it: never
+/// anyone else's claim, made since (a nick let go and taken by another node).
+async fn change_claim(
+    nicks: &kv::Store,
+    key: &str,
+    value: Option<Bytes>,
+    session: u64,
+) -> Result<(), String> {
+    let entry = nicks.entry(key).await.map_err(|e| e.to_string())?;
+    let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else { return Ok(()) };
+    let ours =
+        super::presence::Claim::from_bytes(&entry.value).is_some_and(|c| c.session == session);
+    if !ours {
+        return Ok(());
+    }
+    match value {
+        Some(value) => {
+            nicks.update(key, value, entry.revision).await.map(|_| ()).map_err(|e| e.to_string())
+        }
+        None => {
+            nicks.delete_expect_revision(key, Some(entry.revision)).await.map_err(|e| e.to_string())
+        }
+    }
+}
+
+type Acked = Result<(u64, Result<(), jetstream::context::PublishError>), tokio::task::JoinError>;
+
+fn report(hub: &Weak<Hub>, acked: Acked) {
+    if let Ok((member, Err(e))) = acked {
+        not_sent(hub, member, &e.to_string());
+    }
+}
+
+/// Tells member `member` (0: nobody, a server-made event) that its event was not
+/// delivered, and logs it.
+fn not_sent(hub: &Weak<Hub>, member: u64, error: &str) {
+    let Some(hub) = hub.upgrade() else { return };
+    hub.log.warn("Backbone publish failed", json!({"error": error}));
+    if member != 0 {
+        hub.backbone_not_sent(member);
+    }
+}

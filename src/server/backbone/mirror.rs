@@ -1,0 +1,94 @@
+//! Reading the stream back into the hub: the one delivery path of conversation events.
+//!
+//! One ordered consumer per node reads every event of the stream from the first it
+//! keeps, in sequence order, and the hub applies each under its lock ([`Hub::apply`]):
+//! kept in the node's history (a mirror of the stream, for replay, `/history` and
+//! resuming) and sent to the node's members it concerns. An ordered consumer that sees a
+//! gap (a lost connection, a slow link) makes itself again from the last sequence it
+//! delivered, so the mirror has no hole; if it ends anyway, this task makes a new one
+//! after the last event applied.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, push};
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::wire;
+use crate::server::hub::Hub;
+
+/// Pause before making the consumer again after it ended.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Applies the stream's events to `hub` from the first kept on, forever (until the hub
+/// is gone). `applied` follows the last sequence applied: the node serves once it has
+/// reached the stream's last sequence at start.
+pub async fn follow(
+    stream: async_nats::jetstream::stream::Stream,
+    client: async_nats::Client,
+    hub: Weak<Hub>,
+    applied: watch::Sender<u64>,
+) {
+    loop {
+        let next = *applied.borrow() + 1;
+        let deliver_policy = match next {
+            1 => DeliverPolicy::All,
+            start_sequence => DeliverPolicy::ByStartSequence { start_sequence },
+        };
+        let config = push::OrderedConfig {
+            deliver_subject: client.new_inbox(),
+            filter_subject: wire::ALL.into(),
+            deliver_policy,
+            ..Default::default()
+        };
+        let messages = match stream.create_consumer(config).await {
+            Ok(consumer) => consumer.messages().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match messages {
+            Ok(mut messages) => {
+                while let Some(item) = messages.next().await {
+                    let Some(hub) = hub.upgrade() else { return };
+                    match item {
+                        Ok(message) => apply(&hub, &message, &applied),
+                        Err(e) => hub.log.warn("Backbone stream", json!({"error": e.to_string()})),
+                    }
+                }
+                let Some(hub) = hub.upgrade() else { return };
+                hub.log.warn("Backbone stream", json!({"error": "the consumer ended; made again"}));
+            }
+            Err(e) => {
+                let Some(hub) = hub.upgrade() else { return };
+                hub.log.warn("Backbone stream", json!({"error": e}));
+            }
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+/// Applies one stream message (or, if it is not a tchat event, only its sequence).
+fn apply(hub: &Hub, message: &async_nats::jetstream::Message, applied: &watch::Sender<u64>) {
+    let Ok(info) = message.info() else {
+        let reason = "no stream sequence";
+        hub.log.warn("Backbone event skipped", json!({"id": null, "reason": reason}));
+        return;
+    };
+    let seq = info.stream_sequence;
+    if seq <= *applied.borrow() {
+        return;
+    }
+    let header = |name: &str| {
+        let headers = message.headers.as_ref()?;
+        headers.get(name).map(|v| v.as_str().to_owned())
+    };
+    match wire::read(message.subject.as_str(), header, &message.payload) {
+        Ok(delivered) => hub.apply(seq, delivered),
+        Err(wire::Unreadable(why)) => {
+            hub.log.warn("Backbone event skipped", json!({"id": seq, "reason": why}));
+            hub.apply_nothing(seq);
+        }
+    }
+    applied.send_replace(seq);
+}

@@ -1,0 +1,534 @@
+//! The hub's side of the backbone: conversation events coming back from the stream,
+//! applied under the hub's lock in stream order with the stream sequence as their id.
+//!
+//! Only on a backbone: a single process delivers its events as it gives them ids
+//! (`Registry::publish`), and never comes here.
+
+use serde_json::json;
+
+use super::{Frames, Hub, Joined, NickChange, Registry, Skip, encode_for};
+use crate::nick;
+use crate::protocol::{Event, EventKind, RoomInfo};
+use crate::server::backbone::presence::{self, Claim};
+use crate::server::backbone::wire::{Delivered, Echo, Target};
+use crate::server::backbone::{self, claims};
+use crate::server::history::{Scope, Stored};
+
+impl Hub {
+    /// Applies the event `delivered` with the stream sequence `seq` as its id: kept in
+    /// the history and sent to this node's members it concerns. An event said on this
+    /// node skips whom its origin says (the text-mode sender, say).
+    pub fn apply(&self, seq: u64, delivered: Delivered) {
+        let Delivered { event, target, origin } = delivered;
+        let frames = Frames::new(event, self.json_wanted());
+        let mut reg = self.lock();
+        let own = |node: &str| reg.link.as_ref().is_some_and(|link| *link.node == *node);
+        let skip = match origin {
+            Some(origin) if own(&origin.node) => match origin.echo {
+                Echo::All => Skip::Nobody,
+                Echo::NotTo(m) => Skip::Member(m),
+                Echo::NotToText(m) => Skip::TextEcho(m),
+            },
+            _ => Skip::Nobody,
+        };
+        reg.history.advance_to(seq);
+        match target {
+            Target::Room(key) => {
+                if let EventKind::Topic { topic, by: Some(_), .. } = &frames.event.kind
+                    && let Some(room) = reg.rooms.get_mut(&key)
+                {
+                    room.topic.clone_from(topic);
+                }
+                reg.deliver(&key, frames, skip, seq);
+                if reg.rooms.get(&key).is_none() {
+                    // Nobody here is in that room: its ring may go first when rings run short.
+                    reg.history.room_closed(&key);
+                }
+            }
+            Target::Private { from, to } => reg.deliver_private(frames.event, from, to, seq),
+        }
+    }
+
+    /// Takes note of sequence `seq`, which held no event this node can read.
+    pub fn apply_nothing(&self, seq: u64) {
+        self.lock().history.advance_to(seq);
+    }
+
+    /// Tells member `member` that the backbone did not take what it said.
+    pub fn backbone_not_sent(&self, member: u64) {
+        self.lock().not_sent(member);
+    }
+}
+
+impl Registry {
+    /// A new member's session number: its member id in a single process; on a backbone,
+    /// where every node counts its own member ids, a random one, so that a private
+    /// message's two sessions name the same people on every node.
+    pub(super) fn new_session(&self, id: u64) -> u64 {
+        match &self.link {
+            None => id,
+            Some(_) => getrandom::u64().ok().filter(|&s| s != 0).unwrap_or(id),
+        }
+    }
+
+    /// Sends the private message `event` (id `seq`) between sessions `from` and `to` to
+    /// this node's members of those sessions, and keeps it.
+    fn deliver_private(&mut self, mut event: Event, from: u64, to: u64, seq: u64) {
+        event.id = Some(seq);
+        for m in self.members.values_mut().filter(|m| !m.held) {
+            if m.session == to || m.session == from {
+                m.outbox.push(encode_for(&event, m.json, &m.nick).as_bytes());
+            }
+            if m.session == to && from != to {
+                m.profile.written_by(from);
+            }
+        }
+        if self.history.keeps() {
+            self.history.push_private(Stored { event, scope: Scope::Private { from, to } });
+        }
+    }
+}
+
+/// Nick claims across nodes and the replica of who is on the others.
+impl Hub {
+    /// Whether this hub is one node of several.
+    pub fn on_backbone(&self) -> bool {
+        self.nicks.is_some()
+    }
+
+    /// Takes in a change of the bucket of nick claims (`None`: a claim let go). A
+    /// session of this node that another node took over (its client resumed there)
+    /// ends here silently: no leave, its claim is the other node's now.
+    pub fn presence_change(&self, key: &str, claim: Option<Claim>, revision: u64) {
+        let mut reg = self.lock();
+        let Some(own) = reg.link.as_ref().map(|l| l.node.clone()) else { return };
+        if let Some(claim) = claim.as_ref().filter(|c| *c.node != *own) {
+            let moved = reg.nicks.get(&nick::key(&claim.nick)).copied();
+            if let Some(id) = moved.filter(|id| reg.members[id].session == claim.session) {
+                self.drop_moved(&mut reg, id);
+            }
+        }
+        reg.presence.change(key, claim, revision, &own);
+    }
+
+    /// Ends member `id`, whose session another node took over: removed without a leave
+    /// and without letting its claim go; its task ends without a word.
+    fn drop_moved(&self, reg: &mut Registry, id: u64) {
+        let Some(old) = reg.members.remove(&id) else { return };
+        reg.release(&old.nick);
+        reg.forget_ip(old.ip);
+        if old.registered && old.json {
+            self.json_members.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if old.announced {
+            reg.online -= 1;
+        }
+        if old.registered && reg.rooms.leave(&old.room, id) {
+            reg.history.room_closed(&old.room);
+        }
+        if old.held {
+            old.outbox.wake.notify_one();
+        } else {
+            old.outbox.supersede();
+        }
+        self.log.info("Resumed elsewhere", json!({"nick": old.nick}));
+    }
+
+    /// A heartbeat of node `node` (`alive`), or its lease deleted, was seen.
+    pub fn lease_seen(&self, node: &str, alive: bool) {
+        let mut reg = self.lock();
+        if reg.link.as_ref().is_some_and(|l| *l.node == *node) {
+            return;
+        }
+        if reg.leases.saw(node, alive, tokio::time::Instant::now()) {
+            self.log.info("Backbone node back", json!({"node": node}));
+        }
+    }
+
+    /// The claims of dead nodes due for sweeping at `now`: those of text users at once,
+    /// those of structured users (a token) once `--resume-grace` has passed since the
+    /// node died. Logs each node's death once.
+    pub fn sweep_due(&self, now: tokio::time::Instant) -> Vec<(String, Claim, u64)> {
+        let mut reg = self.lock();
+        let grace = self.config.resume_grace;
+        let mut due = Vec::new();
+        let mut dead_nodes = Vec::new();
+        for (key, claim, revision) in reg.presence.entries() {
+            let Some(dead) = reg.leases.dead_since(&claim.node, now) else { continue };
+            dead_nodes.push(claim.node.clone());
+            let wait = if claim.token.is_some() { grace } else { std::time::Duration::ZERO };
+            if now >= dead + wait {
+                due.push((key.clone(), claim.clone(), revision));
+            }
+        }
+        for node in dead_nodes {
+            if reg.leases.newly_dead(&node) {
+                self.log.warn("Backbone node dead", json!({"node": node}));
+            }
+        }
+        due
+    }
+
+    /// This node deleted the claim under `key` of a dead node's user: it announces the
+    /// leave, once for all nodes, in the user's room.
+    pub fn announce_swept(&self, key: &str, claim: &Claim) {
+        let mut reg = self.lock();
+        let Some(own) = reg.link.as_ref().map(|l| l.node.clone()) else { return };
+        reg.presence.change(key, None, 0, &own);
+        let online = reg.online_everywhere();
+        let room_key = crate::room::key(&claim.room);
+        let here = reg.here(&room_key) + reg.presence.in_room(&claim.room).count();
+        let leave = EventKind::Leave {
+            nick: claim.nick.clone(),
+            reason: SWEPT.into(),
+            online,
+            room: claim.room.clone(),
+            here,
+        };
+        let frames = Frames::new(Event::now(leave), self.json_wanted());
+        reg.publish(&room_key, frames, Skip::Nobody, 0);
+        self.log.info(
+            "Left with its node",
+            json!({"nick": claim.nick, "node": claim.node, "room": claim.room}),
+        );
+    }
+
+    /// On a backbone, claims the enforced form of `wanted` for member `id` across nodes,
+    /// before the hub gives it (`register`, `rename`), or takes over the session of
+    /// another node that `resume_token` is for (see [`Across`]). Nothing, without asking
+    /// the backbone, when the hub will refuse the nick anyway (invalid, banned, held on
+    /// this node) or there is no backbone.
+    ///
+    /// The claim is a round trip to NATS, made on this connection's worker thread
+    /// (`block_in_place`: the runtime moves its other tasks to another thread), never
+    /// under the hub's lock; nick claims are rare (a hello, a `/nick`), lines never wait.
+    pub fn claim_across(
+        &self,
+        id: u64,
+        wanted: &str,
+        resume_token: Option<&str>,
+    ) -> Result<Across, NickChange> {
+        let Some(store) = &self.nicks else { return Ok(Across::No) };
+        let Ok(nick) = nick::enforce(wanted) else { return Ok(Across::No) };
+        if self.moderation.banned_nick(&nick).is_some() {
+            return Ok(Across::No);
+        }
+        if let Some(token) = resume_token
+            && self.lock().resumable(&nick, token).is_none()
+        {
+            let node = self.lock().link.as_ref().map(|l| l.node.to_string()).unwrap_or_default();
+            match block_on_backbone(claims::adopt(store, &nick, token, &node)) {
+                Ok(Some(claim)) => {
+                    // Caught up from this node's mirror once it holds all the stream
+                    // had: what the session missed, exactly; the rest comes live.
+                    if let Some(mirror) = &self.mirror {
+                        let _ = block_on_backbone(async { Ok(mirror.barrier().await) });
+                    }
+                    return Ok(Across::Adopted(claim));
+                }
+                Ok(None) => {}
+                Err(_) => return Err(NickChange::Unavailable),
+            }
+        }
+        if nick::check_scripts(&nick).is_err() {
+            // Refused by the hub, unless it looks like a nick held elsewhere: then
+            // named after it, as in a single process.
+            return match block_on_backbone(claims::looks_like(store, &nick)) {
+                Ok(Some(owner)) => Err(NickChange::LooksLike(owner.nick)),
+                Ok(None) | Err(_) => Ok(Across::No),
+            };
+        }
+        let claim = {
+            let reg = self.lock();
+            if resume_token.is_some_and(|token| reg.resumable(&nick, token).is_some()) {
+                return Ok(Across::Claimed);
+            }
+            let held_here = reg.other_holder(&reg.nicks, &nick::key(&nick), id).is_some()
+                || reg.other_holder(&reg.looks, &nick::skeleton(&nick), id).is_some();
+            if held_here {
+                return Ok(Across::No);
+            }
+            match reg.claim_of(id, &nick) {
+                Some(claim) => claim,
+                None => return Ok(Across::No),
+            }
+        };
+        let claimed = block_on_backbone(claims::claim(store, &claim));
+        match claimed {
+            Ok(()) => Ok(Across::Claimed),
+            Err(claims::Refused::Taken(owner)) => Err(NickChange::Taken(owner)),
+            Err(claims::Refused::LooksLike(owner)) => Err(NickChange::LooksLike(owner)),
+            Err(claims::Refused::Unavailable(e)) => {
+                self.log.warn("Backbone publish failed", json!({"error": e}));
+                Err(NickChange::Unavailable)
+            }
+        }
+    }
+
+    /// On a backbone, claims member `id`'s guest nick across nodes before it is
+    /// welcomed under it, drawing another guest nick while the one it has is taken.
+    pub fn claim_guest_across(&self, id: u64) {
+        if self.nicks.is_none() {
+            return;
+        }
+        for _ in 0..GUEST_DRAWS {
+            let Some(nick) = self.lock().members.get(&id).map(|m| m.nick.clone()) else { return };
+            match self.claim_across(id, &nick, None) {
+                Ok(_) | Err(NickChange::Unavailable) => return,
+                Err(_) => {
+                    let mut reg = self.lock();
+                    let guest = reg.new_guest();
+                    let _ = reg.claim(id, &guest);
+                }
+            }
+        }
+    }
+
+    /// Lets go of the claim of `nick` by member `id`'s session across nodes, keeping the
+    /// keys `kept` (a nick of the same session that shares them) holds.
+    pub fn release_across(&self, id: u64, nick: &str, kept: Option<&str>) {
+        let reg = self.lock();
+        let (Some(link), Some(m)) = (&reg.link, reg.members.get(&id)) else { return };
+        link.release(claim_keys(nick, kept), m.session);
+    }
+}
+
+impl Hub {
+    /// Takes in as member `id` the session `claim` of another node, whose resume token
+    /// its new connection presented (`claim_across` moved the claim here): same nick,
+    /// same session, its room, and the events after `last_id` sent again, as a resume
+    /// on the same node does. Nobody is told: no leave, no join.
+    pub fn adopt(&self, id: u64, claim: Claim, token: &str, last_id: u64) -> Joined {
+        let mut reg = self.lock();
+        let guest = reg.members[&id].nick.clone();
+        reg.release(&guest);
+        reg.hold(&claim.nick, id);
+        let current = reg.members[&id].room.clone();
+        let key = match reg.rooms.open(&claim.room, &current) {
+            Ok((key, created)) => {
+                if created {
+                    reg.adopt_room(&key);
+                }
+                key
+            }
+            Err(_) => current,
+        };
+        reg.rooms.enter(&key, id);
+        self.json_members.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        reg.online += 1;
+        let token_now = self.new_token();
+        let m = reg.members.get_mut(&id).expect("adopting member exists");
+        m.nick = claim.nick.clone();
+        m.room = key.clone();
+        m.json = true;
+        m.registered = true;
+        m.announced = true;
+        m.session = claim.session;
+        m.token = token_now;
+        m.profile.adopted(claim.away.clone(), claim.since);
+        self.welcome(&reg, id);
+        let same_run = crate::server::resume::run_of(token) == Some(self.run);
+        let last_id = reg.history.comparable(last_id, same_run);
+        let missed = self.catch_up(&reg, id, last_id, true);
+        reg.update_claim(id);
+        let room = reg.room_name(&key);
+        Joined::Resumed { nick: claim.nick, room, missed, took_over: true }
+    }
+}
+
+/// What [`Hub::claim_across`] did.
+#[derive(Debug)]
+pub enum Across {
+    /// Nothing: no backbone, or the hub refuses the nick anyway.
+    No,
+    /// The nick is this session's across nodes (claimed now, or held by the session
+    /// its resume takes back on this node).
+    Claimed,
+    /// The resume token is that of a session held on another node, whose claim is now
+    /// this node's: [`Hub::adopt`] takes the session in.
+    Adopted(Claim),
+}
+
+/// The leave reason of a text-mode user of a node that stops on a backbone (a
+/// structured one resumes on another node, unseen).
+pub(super) const STOPPING: &str = "server restarting";
+
+/// The leave reason of a user of a node declared dead.
+const SWEPT: &str = "connection lost (its server stopped answering)";
+
+/// How many guest nicks a new connection draws before it keeps one unclaimed (a clash
+/// of random 6-digit guest numbers is already rare).
+const GUEST_DRAWS: usize = 5;
+
+/// The keys of `nick`'s claim, without those `kept`'s claim also uses.
+pub(super) fn claim_keys(nick: &str, kept: Option<&str>) -> Vec<String> {
+    let keep: Vec<String> =
+        kept.map(|k| vec![presence::nick_key(k), presence::skeleton_key(k)]).unwrap_or_default();
+    [presence::nick_key(nick), presence::skeleton_key(nick)]
+        .into_iter()
+        .filter(|key| !keep.contains(key))
+        .collect()
+}
+
+/// Runs `future` to its end from synchronous code on a worker thread of the
+/// multi-threaded runtime, bounded by twice the backbone's timeout; on any other runtime
+/// (a test's current-thread one) it cannot, and says the backbone is unavailable.
+fn block_on_backbone<T>(
+    future: impl std::future::Future<Output = Result<T, claims::Refused>>,
+) -> Result<T, claims::Refused> {
+    let unavailable = |why: &str| claims::Refused::Unavailable(why.to_owned());
+    let handle = tokio::runtime::Handle::try_current().map_err(|_| unavailable("no runtime"))?;
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return Err(unavailable("not on a multi-threaded runtime"));
+    }
+    let bounded = tokio::time::timeout(backbone::TIMEOUT * 2, future);
+    tokio::task::block_in_place(|| handle.block_on(bounded))
+        .unwrap_or_else(|_| Err(unavailable("timed out")))
+}
+
+impl Registry {
+    /// The claim member `id` would make for `nick`: its session, room and away message.
+    pub(super) fn claim_of(&self, id: u64, nick: &str) -> Option<Claim> {
+        let link = self.link.as_ref()?;
+        let m = self.members.get(&id)?;
+        let (since, tls) = m.profile.since_and_tls();
+        Some(Claim {
+            nick: nick.to_owned(),
+            node: link.node.to_string(),
+            session: m.session,
+            room: self.room_name(&m.room),
+            away: m.profile.away_message(),
+            since,
+            tls,
+            token: m.token.as_ref().map(|t| presence::token_hash(&t.to_hex())),
+        })
+    }
+
+    /// Tells the other nodes member `id`'s room or away message changed.
+    pub(super) fn update_claim(&self, id: u64) {
+        let (Some(link), Some(m)) = (&self.link, self.members.get(&id)) else { return };
+        if let Some(claim) = self.claim_of(id, &m.nick) {
+            link.update_claim(presence::nick_key(&m.nick), &claim);
+        }
+    }
+
+    /// A guest nick for a new connection: `guestN` counting up in a single process; on
+    /// a backbone, where every node counts, a random 6-digit `N`, claimed across nodes
+    /// before the welcome ([`Hub::claim_guest_across`]).
+    pub(super) fn new_guest(&mut self) -> String {
+        loop {
+            let n = match &self.link {
+                None => {
+                    self.next_guest += 1;
+                    self.next_guest
+                }
+                Some(_) => 100_000 + getrandom::u64().unwrap_or(self.next_id) % 900_000,
+            };
+            let candidate = format!("guest{n}");
+            if self.is_free(&candidate) {
+                return candidate;
+            }
+        }
+    }
+
+    /// On a backbone, room `key`, just opened here, may exist on other nodes: it takes
+    /// the name their users see and its last topic from the stream.
+    pub(super) fn adopt_room(&mut self, key: &str) {
+        if self.link.is_none() {
+            return;
+        }
+        let same = |c: &&Claim| crate::room::key(&c.room) == key;
+        let name = self.presence.all().find(same).map(|c| c.room.clone());
+        let topic = self.history.last_topic(key);
+        if let Some(room) = self.rooms.get_mut(key) {
+            if let Some(name) = name {
+                room.name = name;
+            }
+            if let Some(topic) = topic {
+                room.topic = topic;
+            }
+        }
+    }
+
+    /// The nicks of other nodes' users in room `name`.
+    pub(super) fn remote_in_room(&self, name: &str) -> Vec<String> {
+        self.presence.in_room(name).map(|c| c.nick.clone()).collect()
+    }
+
+    /// Whether `nick`, of another node, is away.
+    pub(super) fn remote_away(&self, nick: &str) -> bool {
+        self.presence.get(nick).is_some_and(|c| c.away.is_some())
+    }
+}
+
+/// Answers about the users of other nodes, from the replica of their claims.
+impl Registry {
+    /// Everyone online: announced members here and the claims of other nodes.
+    pub(super) fn online_everywhere(&self) -> usize {
+        self.online + self.presence.len()
+    }
+
+    /// `/rooms` over every node: this node's rooms with their topics, the users of
+    /// other nodes counted in, and the rooms only other nodes' users are in.
+    pub(super) fn rooms_everywhere(&self) -> Vec<RoomInfo> {
+        let mut rooms = self.rooms.list();
+        for claim in self.presence.all() {
+            let key = crate::room::key(&claim.room);
+            match rooms.iter_mut().find(|r| crate::room::key(&r.room) == key) {
+                Some(room) => room.here += 1,
+                None => {
+                    rooms.push(RoomInfo { room: claim.room.clone(), here: 1, topic: String::new() })
+                }
+            }
+        }
+        rooms.sort_by_cached_key(|r| crate::room::key(&r.room));
+        rooms
+    }
+
+    /// `/whois` about `nick` on another node: what its claim says (no idle time, no
+    /// address: the node that holds it knows them), and whether `registered` says its
+    /// nick is registered.
+    pub(super) fn whois_other_node(
+        &self,
+        nick: &str,
+        registered: impl Fn(&str) -> bool,
+    ) -> Option<EventKind> {
+        let claim = self.presence.get(nick)?;
+        Some(EventKind::Whois {
+            nick: claim.nick.clone(),
+            room: claim.room.clone(),
+            since: claim.since,
+            idle_secs: 0,
+            away: claim.away.clone(),
+            oper: false,
+            tls: claim.tls,
+            addr: None,
+            // How it was proven is known to the node that holds it.
+            registered: registered(&claim.nick),
+            proven_by: None,
+        })
+    }
+
+    /// `/msg` to `to`, a user of another node: published with the two sessions, and
+    /// delivered to both when it comes back from the stream. Returns the target's nick.
+    pub(super) fn private_to_other_node(
+        &self,
+        from_id: u64,
+        to: &str,
+        text: &str,
+    ) -> Option<(String, Option<u64>)> {
+        let (link, claim) = (self.link.as_ref()?, self.presence.get(to)?);
+        let sender = self.members.get(&from_id)?;
+        let event = Event::now(EventKind::Private {
+            from: sender.nick.clone(),
+            to: claim.nick.clone(),
+            text: text.to_owned(),
+        });
+        let origin = super::said_by(link, from_id, Skip::Nobody);
+        let json = event.json_line();
+        if link.private(json.trim_end(), origin, sender.session, claim.session).is_err() {
+            self.not_sent(from_id);
+        }
+        Some((claim.nick.clone(), None))
+    }
+}

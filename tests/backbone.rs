@@ -1,0 +1,545 @@
+//! Several `tchat serve` nodes sharing one chat through a NATS JetStream backbone: real
+//! nats-server processes (tests/common/nats.rs) and real `tchat serve` child processes.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::nats::{NatsServer, nats_server};
+use common::{Client, Server, WAIT};
+use serde_json::Value;
+
+/// A node on the backbone at `url`, named `node`, with `extra` options.
+fn node(url: &str, node: &str, extra: &[&str]) -> Server {
+    let mut args = vec!["--backbone", url, "--node", node];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+/// Reads `client`'s JSON events until one of type `kind` satisfies `pred`.
+fn event_where(client: &mut Client, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let event = client.expect_event(kind);
+        if pred(&event) {
+            return event;
+        }
+    }
+}
+
+/// The public line `text` as `client` (structured) receives it.
+fn public(client: &mut Client, text: &str) -> Value {
+    event_where(client, "public", |e| e["text"] == text)
+}
+
+/// A standalone nats-server for one test (`None`: skipped, see tests/common/nats.rs).
+fn nats() -> Option<NatsServer> {
+    nats_server()
+}
+
+#[test]
+fn lines_actions_joins_and_leaves_cross_nodes_with_the_same_ids() {
+    let Some(nats) = nats() else { return };
+    let a = node(&nats.url, "a", &[]);
+    let b = node(&nats.url, "b", &[]);
+    let (mut carol, _) = b.json_client("carol");
+    let mut bob = b.text_client("bob");
+    let (mut alice, welcome) = a.json_client("alice");
+    assert_eq!(welcome["nick"], "alice");
+    for node in [&a, &b] {
+        let console = node.console_text();
+        assert!(console.contains("Backbone connected"), "{console}");
+    }
+
+    let join = event_where(&mut carol, "join", |e| e["nick"] == "alice");
+    alice.send("hello from a");
+    let on_a = public(&mut alice, "hello from a");
+    let on_b = public(&mut carol, "hello from a");
+    assert_eq!(on_a["id"], on_b["id"], "one id for one line on both nodes");
+    assert!(on_a["id"].as_u64().unwrap() > join["id"].as_u64().unwrap());
+    bob.expect("<alice> hello from a");
+
+    carol.send("/me waves from b");
+    let action = event_where(&mut alice, "action", |e| e["text"] == "waves from b");
+    assert_eq!(action["from"], "carol");
+    assert!(action["id"].as_u64().unwrap() > on_a["id"].as_u64().unwrap());
+    bob.expect("* carol waves from b");
+
+    bob.send("text from b");
+    let line = public(&mut alice, "text from b");
+    assert_eq!(line["from"], "bob");
+    // A text-mode sender's own line is already on its screen: not echoed back.
+    carol.send("/list");
+    carol.expect_event("users");
+    bob.send("/quit bye");
+    let leave = event_where(&mut alice, "leave", |e| e["nick"] == "bob");
+    assert!(leave["reason"].as_str().unwrap().contains("bye"), "{leave}");
+    let seen_by_bob = bob.read_to_close();
+    assert!(!seen_by_bob.iter().any(|l| l.contains("<bob> text from b")), "{seen_by_bob:?}");
+}
+
+/// Both nodes' users send fast at the same time: every client on both nodes sees every
+/// line once, in the same order, with the same strictly increasing ids.
+#[test]
+fn one_order_on_both_nodes_while_both_send_fast() {
+    let Some(nats) = nats() else { return };
+    let fast = ["--rate", "0"];
+    let a = node(&nats.url, "a", &fast);
+    let b = node(&nats.url, "b", &fast);
+    let (mut watch_a, _) = a.json_client("watcha");
+    let (mut watch_b, _) = b.json_client("watchb");
+    let (alice, _) = a.json_client("alice");
+    let (bob, _) = b.json_client("bob");
+    const N: usize = 150;
+    let (to_a, to_b) = (alice.send_half(), bob.send_half());
+    let sender_a = std::thread::spawn(move || (0..N).for_each(|i| to_a.send(&format!("a{i}"))));
+    let sender_b = std::thread::spawn(move || (0..N).for_each(|i| to_b.send(&format!("b{i}"))));
+    sender_a.join().unwrap();
+    sender_b.join().unwrap();
+    let seen_a = publics(&mut watch_a, 2 * N);
+    let seen_b = publics(&mut watch_b, 2 * N);
+    assert_eq!(seen_a, seen_b, "both nodes see the same lines, ids and order");
+    assert!(seen_a.windows(2).all(|w| w[0].0 < w[1].0), "ids strictly increase");
+    for prefix in ["a", "b"] {
+        let mine: Vec<&str> =
+            seen_a.iter().map(|(_, t)| t.as_str()).filter(|t| t.starts_with(prefix)).collect();
+        let sent: Vec<String> = (0..N).map(|i| format!("{prefix}{i}")).collect();
+        assert_eq!(mine, sent, "each sender's lines arrive once, in the order sent");
+    }
+    drop((alice, bob));
+}
+
+/// The next `n` public lines `client` gets, as (id, text).
+fn publics(client: &mut Client, n: usize) -> Vec<(u64, String)> {
+    (0..n)
+        .map(|_| {
+            let e = client.expect_event("public");
+            (e["id"].as_u64().unwrap(), e["text"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+/// A node that stops and starts again takes the history back from the stream: a
+/// joining client gets the replay, `/history` works, and new ids continue above the old
+/// ones (never reused).
+#[test]
+fn history_replays_across_nodes_and_ids_survive_a_node_restart() {
+    let Some(nats) = nats() else { return };
+    let replay = ["--replay", "5"];
+    let mut a = node(&nats.url, "a", &replay);
+    let (mut alice, _) = a.json_client("alice");
+    for i in 0..3 {
+        alice.send(&format!("before {i}"));
+    }
+    let last = public(&mut alice, "before 2")["id"].as_u64().unwrap();
+
+    // A second node, started after the lines were said, replays them to a newcomer.
+    let b = node(&nats.url, "b", &replay);
+    let (mut bo, welcome) = b.json_client("bo");
+    assert_eq!(welcome["last_id"].as_u64(), Some(last), "{welcome}");
+    for i in 0..3 {
+        let e = public(&mut bo, &format!("before {i}"));
+        assert_eq!(e["history"], true, "{e}");
+    }
+    bo.send("/history 2");
+    let again = public(&mut bo, "before 1");
+    assert_eq!(again["history"], true);
+    public(&mut bo, "before 2");
+
+    // Node a goes away and comes back as a new process: ids continue.
+    drop(alice);
+    a.terminate();
+    drop(a);
+    let a = node(&nats.url, "a", &replay);
+    let (mut ana, _) = a.json_client("ana");
+    public(&mut ana, "before 2");
+    ana.send("after restart");
+    let after = public(&mut ana, "after restart")["id"].as_u64().unwrap();
+    assert!(after > last, "id {after} after a restart, not above {last}");
+    assert_eq!(public(&mut bo, "after restart")["id"].as_u64(), Some(after));
+}
+
+/// A private message between two members of one node goes through the stream too: it
+/// has an id in the common order, reaches the target and confirms to the sender.
+#[test]
+fn private_messages_take_their_id_from_the_stream() {
+    let Some(nats) = nats() else { return };
+    let a = node(&nats.url, "a", &[]);
+    let b = node(&nats.url, "b", &[]);
+    let (mut watcher, _) = b.json_client("watcher");
+    let (mut alice, _) = a.json_client("alice");
+    let (mut amy, _) = a.json_client("amy");
+    alice.send("/msg amy psst");
+    let got = amy.expect_event("private");
+    let confirmed = alice.expect_event("private");
+    assert_eq!((got["from"].as_str(), got["text"].as_str()), (Some("alice"), Some("psst")));
+    assert_eq!(got["id"], confirmed["id"]);
+    alice.send("public after");
+    let next = public(&mut watcher, "public after");
+    assert!(next["id"].as_u64() > got["id"].as_u64(), "{next} after {got}");
+}
+
+/// With no backbone to reach, a node says so and exits non-zero without ever
+/// listening for clients: it never runs as a chat of its own.
+#[test]
+fn a_node_without_a_reachable_backbone_does_not_serve() {
+    // A port nobody listens on.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let (status, stdout, stderr) = serve_once(&["--backbone", &url]);
+    assert!(!status.success());
+    assert!(stderr.contains("cannot reach the backbone") && stderr.contains(&url), "{stderr}");
+    assert!(!stdout.contains("Listening"), "{stdout}");
+}
+
+/// A secret in a backbone URL would show in `ps`: refused, pointing at the file option,
+/// without repeating the secret.
+#[test]
+fn a_secret_in_the_backbone_url_is_refused() {
+    let (status, _, stderr) = serve_once(&["--backbone", "nats://tchat:hunter2@127.0.0.1:1"]);
+    assert!(!status.success());
+    assert!(stderr.contains("--backbone-auth"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+/// A nats-server older than the floor is refused at start with its version named. The
+/// old server is played by a socket that speaks the start of the NATS protocol as 2.9.10
+/// does (its INFO line, then PONG to the client's PING).
+#[test]
+fn a_too_old_nats_server_is_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("nats://{}", listener.local_addr().unwrap());
+    let old = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let info = r#"INFO {"server_id":"OLD","server_name":"old","version":"2.9.10","proto":1,"host":"127.0.0.1","port":4222,"headers":true,"max_payload":1048576,"jetstream":true}"#;
+        stream.write_all(format!("{info}\r\n").as_bytes()).unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            if line.starts_with("PING") {
+                let _ = (&stream).write_all(b"PONG\r\n");
+            }
+            line.clear();
+        }
+    });
+    let (status, stdout, stderr) = serve_once(&["--backbone", &url]);
+    assert!(!status.success());
+    assert!(stderr.contains("2.9.10") && stderr.contains("2.10.23"), "{stderr}");
+    assert!(!stdout.contains("Listening"), "{stdout}");
+    old.join().unwrap();
+}
+
+/// Runs `tchat serve` on a free port with `extra`, expecting it to exit by itself;
+/// returns its status, console and standard error.
+fn serve_once(extra: &[&str]) -> (std::process::ExitStatus, String, String) {
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let state = common::state_dir::StateDir::new(&format!("backbone-once{n}"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
+        .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+        .args(extra)
+        .env("XDG_STATE_HOME", &*state)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("RUNTIME_DIRECTORY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = common::wait_exit_within(&mut child, WAIT + Duration::from_secs(5));
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    use std::io::Read;
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    (status, stdout, stderr)
+}
+
+/// Sends `/list all` until the answer names every nick of `nicks`; returns it.
+fn wait_listed(client: &mut Client, nicks: &[&str]) -> Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        client.send("/list all");
+        let all = client.expect_event("all_users");
+        let listed: Vec<&str> =
+            all["users"].as_array().unwrap().iter().map(|u| u["nick"].as_str().unwrap()).collect();
+        if nicks.iter().all(|n| listed.contains(n)) {
+            return all;
+        }
+        assert!(std::time::Instant::now() < deadline, "never listed {nicks:?}: {all}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A nick held on one node is refused on the other, and so is its look-alike; once let
+/// go it can be taken there.
+#[test]
+fn a_nick_held_on_one_node_is_refused_on_the_other() {
+    let Some(nats) = nats() else { return };
+    let a = node(&nats.url, "a", &[]);
+    let b = node(&nats.url, "b", &[]);
+    let (mut alice, _) = a.json_client("alice");
+    let (mut other, welcome) = b.json_client("Alice");
+    assert_ne!(welcome["nick"], "Alice", "{welcome}");
+    let error = other.expect_event("error");
+    assert_eq!(error["code"], "nick_taken", "{error}");
+    assert!(error["message"].as_str().unwrap().contains("alice"), "{error}");
+    // Cyrillic а: another nick, the same look.
+    let (mut lookalike, welcome) = b.json_client("\u{430}lice");
+    assert!(welcome["nick"].as_str().unwrap().starts_with("guest"), "{welcome}");
+    assert_eq!(lookalike.expect_event("error")["code"], "nick_taken");
+    other.send("/nick ALICE");
+    assert_eq!(other.expect_event("error")["code"], "nick_taken");
+    // Guests of both nodes are distinct nicks too.
+    let guest_b = welcome["nick"].as_str().unwrap().to_owned();
+    alice.send("/quit");
+    alice.read_to_close();
+    // Let go across nodes: the other node can give it now.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        other.send("/nick alice");
+        let answer = loop {
+            let line = other.next_line().expect("still connected");
+            let event: Value = serde_json::from_str(&line).unwrap();
+            if event["type"] == "nick" || event["type"] == "error" {
+                break event;
+            }
+        };
+        if answer["type"] == "nick" {
+            assert_eq!(answer["new"], "alice");
+            break;
+        }
+        assert_eq!(answer["code"], "nick_taken", "{answer}");
+        assert!(std::time::Instant::now() < deadline, "alice never freed across nodes");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop((lookalike, guest_b));
+}
+
+/// Two connections claim one nick (or a nick and its look-alike) at the same moment on
+/// two nodes: exactly one gets it, round after round.
+#[test]
+fn a_simultaneous_claim_gives_the_nick_to_exactly_one() {
+    let Some(nats) = nats() else { return };
+    let a = node(&nats.url, "a", &[]);
+    let b = node(&nats.url, "b", &[]);
+    for round in 0..20 {
+        // Every other round, one nick against its look-alike written wholly in Cyrillic
+        // (`рое`: Cyrillic р, о, е), which is a valid nick of its own.
+        let (nick, rival) = match round % 2 {
+            0 => (format!("racer{round}"), format!("racer{round}")),
+            _ => (format!("poe{round}"), format!("\u{440}\u{43e}\u{435}{round}")),
+        };
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let claim = |addr: std::net::SocketAddr, wanted: String| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                barrier.wait();
+                c.send(&format!("/hello json {wanted}"));
+                let welcome = c.expect_event("welcome");
+                (welcome["nick"].as_str().unwrap() == wanted, c)
+            })
+        };
+        let on_a = claim(a.addr, nick.clone());
+        let on_b = claim(b.addr, rival.clone());
+        let (won_a, ca) = on_a.join().unwrap();
+        let (won_b, cb) = on_b.join().unwrap();
+        assert!(
+            won_a ^ won_b,
+            "round {round}: {nick} won on a: {won_a}, {rival} won on b: {won_b}"
+        );
+        drop((ca, cb));
+    }
+}
+
+/// Who is on the other node shows in `/list`, `/list all`, `/whois` and `/rooms`;
+/// `/msg` and `/reply` reach across; `/away` shows; a room's topic follows.
+#[test]
+fn presence_messages_and_rooms_across_nodes() {
+    let Some(nats) = nats() else { return };
+    let a = node(&nats.url, "a", &[]);
+    let b = node(&nats.url, "b", &[]);
+    let (mut alice, _) = a.json_client("alice");
+    let (mut bob, _) = b.json_client("bob");
+    wait_listed(&mut bob, &["alice", "bob"]);
+    let all = wait_listed(&mut alice, &["alice", "bob"]);
+    assert!(all["users"].as_array().unwrap().iter().all(|u| u["room"] == "#lobby"), "{all}");
+    alice.send("/list");
+    let here = alice.expect_event("users");
+    assert_eq!(here["online"], 2, "{here}");
+    assert!(here["users"].as_array().unwrap().iter().any(|u| u == "bob"), "{here}");
+    alice.send("/whois bob");
+    let whois = alice.expect_event("whois");
+    assert_eq!((whois["nick"].as_str(), whois["room"].as_str()), (Some("bob"), Some("#lobby")));
+
+    alice.send("/msg bob psst from a");
+    let got = bob.expect_event("private");
+    assert_eq!((got["from"].as_str(), got["text"].as_str()), (Some("alice"), Some("psst from a")));
+    assert_eq!(alice.expect_event("private")["id"], got["id"], "the sender's copy");
+    bob.send("/reply and back");
+    let back = alice.expect_event("private");
+    assert_eq!((back["from"].as_str(), back["text"].as_str()), (Some("bob"), Some("and back")));
+
+    bob.send("/away lunch");
+    bob.send("/join #dev");
+    bob.expect_event("room");
+    bob.send("/topic release day");
+    event_where(&mut bob, "topic", |e| e["topic"] == "release day");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        alice.send("/rooms");
+        let rooms = alice.expect_event("rooms");
+        let dev = rooms["rooms"].as_array().unwrap().iter().find(|r| r["room"] == "#dev").cloned();
+        if dev.as_ref().is_some_and(|d| d["here"] == 1) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "#dev never counted on a: {rooms}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    alice.send("/join #dev");
+    let room = alice.expect_event("room");
+    assert_eq!(room["topic"], "release day", "{room}");
+    assert!(room["users"].as_array().unwrap().iter().any(|u| u == "bob"), "{room}");
+    alice.send("/list");
+    let dev = alice.expect_event("users");
+    assert_eq!(dev["away"], serde_json::json!(["bob"]), "{dev}");
+    alice.send("in dev");
+    assert_eq!(public(&mut bob, "in dev")["room"], "#dev");
+}
+
+/// The events `client` gets until the public line `text`, which a sender says to mark
+/// the end of what the test looks at.
+fn events_until(client: &mut Client, text: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    loop {
+        let line = client.next_line().expect("still connected");
+        let event: Value = serde_json::from_str(&line).unwrap();
+        if event["type"] == "public" && event["text"] == text {
+            return seen;
+        }
+        seen.push(event);
+    }
+}
+
+/// Leaves and joins of `nick` among `events`.
+fn comings_and_goings<'a>(events: &'a [Value], nick: &str) -> Vec<&'a Value> {
+    let kinds = ["join", "leave", "part"];
+    events
+        .iter()
+        .filter(|e| kinds.contains(&e["type"].as_str().unwrap()) && e["nick"] == nick)
+        .collect()
+}
+
+/// Resumes `nick`'s session on `server` with its token and the last id it saw; returns
+/// the client, its welcome and the `resumed` event.
+fn resume_on(server: &Server, nick: &str, token: &str, last_id: u64) -> (Client, Value, Value) {
+    let mut c = server.connect();
+    c.send(&format!("/hello json {nick} resume {token} {last_id} #lobby"));
+    let welcome = c.expect_event("welcome");
+    let resumed = c.expect_event("resumed");
+    (c, welcome, resumed)
+}
+
+/// Rolling restart: node a stops (SIGTERM); its structured user resumes on node b with
+/// its token and last id: same nick, exactly the lines it missed, and nobody sees it
+/// leave or join. Its text-mode user is seen leaving once.
+#[test]
+fn a_rolling_restart_moves_structured_users_unseen_and_text_users_leave_once() {
+    let Some(nats) = nats() else { return };
+    let grace = ["--resume-grace", "30"];
+    let mut a = node(&nats.url, "a", &grace);
+    let b = node(&nats.url, "b", &grace);
+    let (mut bob, _) = b.json_client("bob");
+    let (mut alice, welcome) = a.json_client("alice");
+    let token = welcome["resume"].as_str().unwrap().to_owned();
+    let mut carol = a.text_client("carol");
+    wait_listed(&mut bob, &["alice", "bob", "carol"]);
+    alice.send("before the restart");
+    let last_id = public(&mut alice, "before the restart")["id"].as_u64().unwrap();
+    carol.send("/list");
+    carol.expect("bob");
+
+    assert!(a.terminate().success());
+    alice.expect_event("shutdown");
+    for i in 0..3 {
+        bob.send(&format!("while away {i}"));
+    }
+    let (mut alice, welcome, resumed) = resume_on(&b, "alice", &token, last_id);
+    assert_eq!(welcome["nick"], "alice", "{welcome}");
+    assert_eq!(resumed["resumed"], true, "{resumed}");
+    // What the stream held when alice resumed comes again (history), the rest live:
+    // together every line said while she was away, once each, in order.
+    let missed = resumed["missed"].as_u64().unwrap() as usize;
+    bob.send("after the resume");
+    let said = events_until(&mut alice, "after the resume");
+    assert!(said[..missed].iter().all(|e| e["history"] == true), "{said:?}");
+    assert!(said[missed..].iter().all(|e| e["history"].is_null()), "{said:?}");
+    let ids: Vec<u64> = said.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    assert!(ids[0] > last_id && ids.windows(2).all(|w| w[0] < w[1]), "{said:?}");
+    let texts: Vec<&str> = said
+        .iter()
+        .filter(|e| e["type"] == "public")
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["while away 0", "while away 1", "while away 2"], "{said:?}");
+
+    let seen = events_until(&mut bob, "after the resume");
+    assert!(comings_and_goings(&seen, "alice").is_empty(), "bob saw alice come or go: {seen:?}");
+    let carol_left: Vec<_> = seen.iter().filter(|e| e["type"] == "leave").collect();
+    assert_eq!(carol_left.len(), 1, "{seen:?}");
+    assert_eq!(carol_left[0]["nick"], "carol");
+    // The nick is still alice's: nobody else may take it.
+    let (mut other, welcome) = b.json_client("alice");
+    assert_ne!(welcome["nick"], "alice");
+    assert_eq!(other.expect_event("error")["code"], "nick_taken");
+}
+
+/// A node killed with SIGKILL: its structured user resumes on another node at once, its
+/// text-mode user is seen leaving once, within the lease (4 s) and a sweep, and the
+/// text user's nick is free again.
+#[test]
+fn a_crashed_nodes_users_leave_once_and_structured_ones_resume_at_once() {
+    let Some(nats) = nats() else { return };
+    let grace = ["--resume-grace", "30"];
+    let mut a = node(&nats.url, "a", &grace);
+    let b = node(&nats.url, "b", &grace);
+    let c = node(&nats.url, "c", &grace);
+    let (mut bob, _) = b.json_client("bob");
+    let (mut cy, _) = c.json_client("cy");
+    let (mut alice, welcome) = a.json_client("alice");
+    let token = welcome["resume"].as_str().unwrap().to_owned();
+    let _carol = a.text_client("carol");
+    wait_listed(&mut bob, &["alice", "carol", "cy"]);
+    wait_listed(&mut cy, &["alice", "bob", "carol"]);
+    alice.send("before the crash");
+    let last_id = public(&mut alice, "before the crash")["id"].as_u64().unwrap();
+
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let killed = std::time::Instant::now();
+    let (_alice, welcome, resumed) = resume_on(&b, "alice", &token, last_id);
+    assert_eq!(welcome["nick"], "alice");
+    assert_eq!(resumed["resumed"], true);
+    assert!(killed.elapsed() < Duration::from_secs(3), "the resume waited {:?}", killed.elapsed());
+
+    let leave = event_where(&mut bob, "leave", |e| e["nick"] == "carol");
+    let after = killed.elapsed();
+    assert!(after < Duration::from_secs(8), "carol seen leaving after {after:?}");
+    assert!(leave["reason"].as_str().unwrap().contains("connection lost"), "{leave}");
+    bob.send("sentinel");
+    let seen_b = events_until(&mut bob, "sentinel");
+    let seen_c = events_until(&mut cy, "sentinel");
+    assert!(comings_and_goings(&seen_b, "alice").is_empty(), "{seen_b:?}");
+    let leaves = |seen: &[Value]| {
+        seen.iter().filter(|e| e["type"] == "leave" && e["nick"] == "carol").count()
+    };
+    assert_eq!(leaves(&seen_c), 1, "carol leaves once for every node: {seen_c:?}");
+    assert_eq!(leaves(&seen_b), 0, "bob saw it already, once: {seen_b:?}");
+    assert!(comings_and_goings(&seen_c, "alice").is_empty(), "{seen_c:?}");
+    let (_carol_again, welcome) = c.json_client("carol");
+    assert_eq!(welcome["nick"], "carol", "the crashed node's nick is free: {welcome}");
+}
