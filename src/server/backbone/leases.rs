@@ -64,11 +64,18 @@ fn key(node: &str) -> String {
 }
 
 /// What this node knows of the others' leases, by its own clock.
+///
+/// A node judges the others only while it sees its own heartbeats come back: cut off
+/// from NATS, it cannot tell a dead node from its own silence. After a gap in its own
+/// heartbeats, every other node gets a full lease from the moment it was back, so a
+/// NATS outage never gets live nodes' users swept when it ends.
 #[derive(Debug)]
 pub struct Leases {
-    /// When this node started following the leases: a node it never saw counts as
-    /// last seen then.
-    started: Instant,
+    /// Since when this node's view is current: its start, or its own heartbeat seen
+    /// again after a gap. A node not seen since counts as seen then.
+    current_since: Instant,
+    /// When this node last saw its own heartbeat come back.
+    own_seen: Option<Instant>,
     /// Node name -> when its heartbeat was last seen and whether it was a heartbeat
     /// (true) or its lease deleted (false: it stopped).
     seen: HashMap<String, (Instant, bool)>,
@@ -78,7 +85,20 @@ pub struct Leases {
 
 impl Leases {
     pub fn new(now: Instant) -> Leases {
-        Leases { started: now, seen: HashMap::new(), logged_dead: Default::default() }
+        Leases {
+            current_since: now,
+            own_seen: None,
+            seen: HashMap::new(),
+            logged_dead: Default::default(),
+        }
+    }
+
+    /// This node's own heartbeat came back at `now`.
+    pub fn saw_own(&mut self, now: Instant) {
+        if self.own_seen.is_none_or(|seen| now.duration_since(seen) > 2 * HEARTBEAT) {
+            self.current_since = now;
+        }
+        self.own_seen = Some(now);
     }
 
     /// A heartbeat of `node` (`alive`), or its lease deleted, seen at `now`.
@@ -96,7 +116,12 @@ impl Leases {
     /// Since when `node` counts as dead at `now`, if it does: its lease deleted, or
     /// not renewed for [`LEASE`].
     pub fn dead_since(&self, node: &str, now: Instant) -> Option<Instant> {
-        let (seen, alive) = self.seen.get(node).copied().unwrap_or((self.started, true));
+        let current = self.own_seen.is_some_and(|own| now.duration_since(own) <= 2 * HEARTBEAT);
+        if !current {
+            return None;
+        }
+        let (seen, alive) = self.seen.get(node).copied().unwrap_or((self.current_since, true));
+        let seen = seen.max(self.current_since);
         match alive {
             false => Some(seen),
             true => (now.duration_since(seen) >= LEASE).then_some(seen + LEASE),
@@ -167,20 +192,41 @@ pub async fn sweep(nicks: kv::Store, hub: Weak<Hub>) {
 mod tests {
     use super::*;
 
+    fn secs(t0: Instant, s: u64) -> Instant {
+        t0 + Duration::from_secs(s)
+    }
+
+    /// `leases` seeing its own heartbeat every second from `from` to `to`.
+    fn beating(leases: &mut Leases, t0: Instant, from: u64, to: u64) {
+        (from..=to).for_each(|s| leases.saw_own(secs(t0, s)));
+    }
+
     #[test]
     fn a_node_is_dead_once_unseen_for_the_lease_or_gone() {
         let t0 = Instant::now();
         let mut leases = Leases::new(t0);
-        assert_eq!(leases.dead_since("never-seen", t0), None);
+        beating(&mut leases, t0, 0, 10);
+        assert_eq!(leases.dead_since("never-seen", secs(t0, 1)), None);
         assert_eq!(leases.dead_since("never-seen", t0 + LEASE), Some(t0 + LEASE));
-        leases.saw("a", true, t0 + Duration::from_secs(3));
-        assert_eq!(leases.dead_since("a", t0 + Duration::from_secs(6)), None);
-        let late = t0 + Duration::from_secs(3) + LEASE;
+        leases.saw("a", true, secs(t0, 3));
+        assert_eq!(leases.dead_since("a", secs(t0, 6)), None);
+        let late = secs(t0, 3) + LEASE;
         assert_eq!(leases.dead_since("a", late), Some(late));
-        leases.saw("b", false, t0 + Duration::from_secs(1));
-        assert_eq!(
-            leases.dead_since("b", t0 + Duration::from_secs(1)),
-            Some(t0 + Duration::from_secs(1))
-        );
+        leases.saw("b", false, secs(t0, 1));
+        assert_eq!(leases.dead_since("b", secs(t0, 1)), Some(secs(t0, 1)));
+    }
+
+    #[test]
+    fn a_node_cut_off_judges_nobody_and_gives_a_full_lease_once_back() {
+        let t0 = Instant::now();
+        let mut leases = Leases::new(t0);
+        beating(&mut leases, t0, 0, 2);
+        leases.saw("a", true, secs(t0, 2));
+        // NATS is gone from 3 s to 20 s: no heartbeat comes back, not even its own.
+        assert_eq!(leases.dead_since("a", secs(t0, 10)), None, "cut off: no judgement");
+        beating(&mut leases, t0, 20, 30);
+        assert_eq!(leases.dead_since("a", secs(t0, 21)), None, "a full lease from 20 s");
+        assert_eq!(leases.dead_since("a", secs(t0, 24)), Some(secs(t0, 24)));
+        assert_eq!(leases.dead_since("b", secs(t0, 23)), None, "counted from 20 s too");
     }
 }

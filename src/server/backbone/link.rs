@@ -130,7 +130,19 @@ pub async fn publish(
     // client retries once, and never takes a new event for a retry.
     let tag = getrandom::u64().unwrap_or(u64::from(std::process::id()));
     let mut published: u64 = 0;
-    while let Some(outgoing) = rx.recv().await {
+    loop {
+        // Acks are reported as they come, not only when the next event is queued: a
+        // sender whose line the stream did not take is told even if nobody speaks after.
+        let outgoing = tokio::select! {
+            Some(acked) = acks.join_next(), if !acks.is_empty() => {
+                report(&hub, acked);
+                continue;
+            }
+            outgoing = rx.recv() => match outgoing {
+                Some(outgoing) => outgoing,
+                None => return,
+            },
+        };
         match outgoing {
             Outgoing::Event { subject, payload, origin, sessions } => {
                 published += 1;
@@ -167,9 +179,6 @@ pub async fn publish(
                 }
                 let _ = done.send(());
             }
-        }
-        while let Some(acked) = acks.try_join_next() {
-            report(&hub, acked);
         }
     }
 }

@@ -134,13 +134,18 @@ impl Hub {
         self.log.info("Resumed elsewhere", json!({"nick": old.nick}));
     }
 
-    /// A heartbeat of node `node` (`alive`), or its lease deleted, was seen.
+    /// A heartbeat of node `node` (`alive`), or its lease deleted, was seen (this node's
+    /// own: its view of the others is current).
     pub fn lease_seen(&self, node: &str, alive: bool) {
         let mut reg = self.lock();
+        let now = tokio::time::Instant::now();
         if reg.link.as_ref().is_some_and(|l| *l.node == *node) {
+            if alive {
+                reg.leases.saw_own(now);
+            }
             return;
         }
-        if reg.leases.saw(node, alive, tokio::time::Instant::now()) {
+        if reg.leases.saw(node, alive, now) {
             self.log.info("Backbone node back", json!({"node": node}));
         }
     }
