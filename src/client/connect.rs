@@ -270,20 +270,25 @@ async fn secure(
     deadline: &mut Instant,
 ) -> Result<(Box<dyn Io>, Option<Fingerprint>), ClientError> {
     let target = &endpoint.target;
+    // Set up (the identity read or made, the roots loaded) before connecting: the server
+    // takes a connection that says nothing for its hello window for a plain-text one.
+    let prepared = match args.plain {
+        true => None,
+        false => Some(prepare_tls(target, args, trust)?),
+    };
     let tcp = tcp(endpoint, *deadline).await?;
-    if args.plain {
+    let Some(prepared) = prepared else {
         // Once per run: on a reconnect it would land on stderr across the line editor.
         static WARNED: std::sync::Once = std::sync::Once::new();
         WARNED.call_once(|| {
             eprintln!("tchat: connecting without TLS (--plain): the network can read this chat");
         });
         return Ok((Box::new(tcp), None));
-    }
+    };
     // What the server sent instead of TLS names it, if the handshake fails.
     let heard = Heard::default();
     let sniffed = heard.sniff(tcp);
-    let identity = identity(args)?;
-    let handshake = tls::handshake(sniffed, &target.host, trust.expected(), identity.as_ref());
+    let handshake = tls::handshake(prepared, sniffed);
     let handshake = timeout_at(*deadline, handshake);
     let unanswered = || ClientError::Unanswered { target: target.clone(), step: Step::Tls };
     match handshake.await.map_err(|_| unanswered())? {
@@ -312,6 +317,18 @@ async fn secure(
             trust.host
         ))),
     }
+}
+
+/// The TLS setup for `target`: the trust inputs' expected fingerprint and this
+/// client's identity.
+fn prepare_tls(
+    target: &Target,
+    args: &JoinArgs,
+    trust: &TrustInputs,
+) -> Result<tls::Prepared, ClientError> {
+    let identity = identity(args)?;
+    tls::prepare(&target.host, trust.expected(), identity.as_ref())
+        .map_err(|source| ClientError::Tls { target: target.clone(), source, banner: None })
 }
 
 /// The identity to present: `--identity FILE`, else the state directory's, made on

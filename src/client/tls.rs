@@ -36,15 +36,25 @@ pub enum Outcome<S> {
     Failed(io::Error),
 }
 
-/// Runs the TLS handshake over `tcp` (a TCP stream, or one that notes what it reads),
-/// trusting a certificate with fingerprint `expected` as well as any the system's roots
-/// vouch for, and presenting `identity` if the server asks for a client certificate.
-pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
-    tcp: S,
+/// A TLS client set up for one server: the system's roots loaded, the identity parsed,
+/// the name checked. Made before the TCP connection, since a server takes a connection
+/// that says nothing for its hello window (300 ms) for a plain-text one, and loading a
+/// few hundred roots on a busy machine can take that long.
+pub struct Prepared {
+    verifier: Arc<Verifier>,
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+}
+
+/// Sets up the handshake with `host`, trusting a certificate with fingerprint
+/// `expected` as well as any the system's roots vouch for, and presenting `identity`
+/// if the server asks for a client certificate. Errors: a host that is no server name,
+/// an identity rustls cannot use.
+pub fn prepare(
     host: &str,
     expected: Option<Fingerprint>,
     identity: Option<&Identity>,
-) -> Outcome<S> {
+) -> io::Result<Prepared> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(Verifier {
         roots: system_roots(&provider),
@@ -52,15 +62,20 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         seen: Mutex::new(None),
         provider,
     });
-    let config = match config_with(verifier.clone(), identity) {
-        Ok(config) => config,
-        Err(e) => return Outcome::Failed(e),
-    };
-    let name = match ServerName::try_from(host.to_owned()) {
-        Ok(name) => name,
-        Err(e) => return Outcome::Failed(io::Error::new(io::ErrorKind::InvalidInput, e)),
-    };
-    let result = TlsConnector::from(Arc::new(config)).connect(name, tcp).await;
+    let config = Arc::new(config_with(verifier.clone(), identity)?);
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    Ok(Prepared { verifier, config, name })
+}
+
+/// Runs the TLS handshake set up by [`prepare`] over `tcp` (a TCP stream, or one that
+/// notes what it reads).
+pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    prepared: Prepared,
+    tcp: S,
+) -> Outcome<S> {
+    let Prepared { verifier, config, name } = prepared;
+    let result = TlsConnector::from(config).connect(name, tcp).await;
     let seen = *verifier.seen.lock().unwrap_or_else(|e| e.into_inner());
     match (result, seen) {
         (Ok(stream), Some(seen)) => {
