@@ -5,21 +5,29 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::state_dir::StateDir;
-use common::{Server, WAIT, ctl, have_tool, temp_path};
+use common::{Server, WAIT, ctl, expect_exit, have_tool, temp_path};
 
-/// Runs `tchat join ADDR --nick NICK` with `state` as its state and data directory
-/// (identity, known hosts) and `input` piped in; returns its exit status and all it
-/// printed (stdout, then stderr).
-fn join(server: &Server, state: &Path, nick: &str, input: &str) -> (bool, String) {
+/// Runs `tchat join ADDR --nick NICK EXTRA…` with `state` as its state and data
+/// directory (identity, known hosts) and `input` piped in; returns whether it exited 0
+/// and all it printed (stdout, then stderr).
+fn join(
+    server: &Server,
+    state: &Path,
+    nick: &str,
+    extra: &[&OsStr],
+    input: &str,
+) -> (bool, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
         .args(["join", &server.addr.to_string(), "--no-history", "--no-reconnect"])
         .args(["--fingerprint", &server.fingerprint, "--nick", nick])
+        .args(extra)
         .env("XDG_DATA_HOME", state)
         .env("XDG_STATE_HOME", state)
         .env("HOME", state)
@@ -29,27 +37,18 @@ fn join(server: &Server, state: &Path, nick: &str, input: &str) -> (bool, String
         .spawn()
         .expect("starting tchat join");
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
-    let deadline = Instant::now() + WAIT;
-    while !waiter.is_finished() {
-        assert!(Instant::now() < deadline, "tchat join did not exit in time");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = waiter.join().unwrap();
-    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-    (out.status.success(), text(out.stdout) + &text(out.stderr))
+    finish(child)
 }
 
-/// Waits (bounded) for `child` to exit; returns its stdout and stderr.
-fn wait_output(child: std::process::Child) -> String {
-    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
-    let deadline = Instant::now() + WAIT;
-    while !waiter.is_finished() {
-        assert!(Instant::now() < deadline, "the client did not exit in time");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = waiter.join().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+/// Waits (bounded) for `child`, whose input is closed, to exit; returns whether it
+/// exited 0 and all it printed (stdout, then stderr: a few lines, which the pipes hold).
+fn finish(mut child: std::process::Child) -> (bool, String) {
+    drop(child.stdin.take());
+    let status = expect_exit(&mut child, WAIT, "the client");
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut out).unwrap();
+    (status.success(), out)
 }
 
 /// The server's console and stderr so far hold neither `secret` nor a private key.
@@ -65,7 +64,7 @@ fn a_nick_registered_with_tchat_join_comes_back_with_its_identity_only() {
     let server = Server::start(&[]);
     let mut watcher = server.text_client("watcher");
     let home = StateDir::new("acct-home");
-    let (ok, out) = join(&server, &home, "alice", "/register\n");
+    let (ok, out) = join(&server, &home, "alice", &[], "/register\n");
     assert!(ok, "{out}");
     // Made quietly for a script (a terminal is told where: see the pty test).
     assert!(!out.contains("made your identity"), "{out}");
@@ -78,34 +77,19 @@ fn a_nick_registered_with_tchat_join_comes_back_with_its_identity_only() {
         assert_eq!(mode, 0o600);
     }
     // The same state directory: the nick comes back, without a word about it.
-    let (ok, out) = join(&server, &home, "alice", "back again\n");
+    let (ok, out) = join(&server, &home, "alice", &[], "back again\n");
     assert!(ok, "{out}");
     watcher.expect("<alice> back again");
     // Another state directory, another key: a guest name and the reason.
     let other = StateDir::new("acct-other");
-    let (_, out) = join(&server, &other, "alice", "who am i\n");
+    let (_, out) = join(&server, &other, "alice", &[], "who am i\n");
     assert!(out.contains("the nick alice is registered"), "{out}");
     let line = watcher.expect("who am i");
     assert!(line.contains("<guest"), "{line}");
     // The identity file, given elsewhere with --identity, proves it from anywhere.
     let moved = other.join("moved.pem");
     std::fs::copy(&identity, &moved).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tchat"))
-        .args(["join", &server.addr.to_string(), "--no-history", "--no-reconnect"])
-        .args(["--fingerprint", &server.fingerprint, "--nick", "alice"])
-        .arg("--identity")
-        .arg(&moved)
-        .env("XDG_DATA_HOME", &*other)
-        .env("XDG_STATE_HOME", &*other)
-        .env("HOME", &*other)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = out;
-    out.stdin.take().unwrap().write_all(b"from the copy\n").unwrap();
-    let out = wait_output(out);
+    let (_, out) = join(&server, &other, "alice", &identity_arg(&moved), "from the copy\n");
     watcher.expect("<alice> from the copy");
     let key = std::fs::read_to_string(&identity).unwrap();
     assert!(key.contains("PRIVATE KEY") && !out.contains("PRIVATE KEY"));
@@ -289,7 +273,7 @@ with socket.create_connection((host, port), timeout=10) as raw:
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        wait_output(child)
+        finish(child).1
     };
     let out = python("registered to your key", &["/nick dave", "/register"]);
     assert!(out.contains("dave is registered to your key"), "{out}");
@@ -303,7 +287,8 @@ with socket.create_connection((host, port), timeout=10) as raw:
 
 #[test]
 fn a_password_from_loopback_proves_a_nick_with_the_wrong_ones_slowed() {
-    let server = Server::start(&[]);
+    let save = temp_path("accounts-save.jsonl");
+    let server = Server::start(&["--save", save.to_str().unwrap()]);
     let mut erin = server.text_client("erin");
     erin.send("/register hunter2");
     erin.expect("erin is registered to your password");
@@ -343,31 +328,27 @@ fn a_password_from_loopback_proves_a_nick_with_the_wrong_ones_slowed() {
     assert!(wrong.contains("wrong password"), "{wrong}");
     assert_no_secret(&server, "hunter2");
     assert_no_secret(&server, "hunter3");
+    drop(server);
+    let log = std::fs::read_to_string(&save).unwrap();
+    assert!(log.contains("Identify refused") && log.contains("Nick registered"), "{log}");
+    assert!(!log.contains("hunter") && !log.contains("$argon2"), "{log}");
+    let _ = std::fs::remove_file(&save);
 }
 
-/// Runs `tchat join` as [`join`] does, with `--identity FILE`.
+/// `--identity FILE`, as [`join`]'s extra arguments.
+fn identity_arg(file: &Path) -> [&OsStr; 2] {
+    [OsStr::new("--identity"), file.as_os_str()]
+}
+
+/// [`join`] with `--identity FILE`; returns what it printed.
 fn join_with_identity(
     server: &Server,
     state: &Path,
-    identity: &Path,
+    file: &Path,
     nick: &str,
     input: &str,
 ) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
-        .args(["join", &server.addr.to_string(), "--no-history", "--no-reconnect"])
-        .args(["--fingerprint", &server.fingerprint, "--nick", nick])
-        .arg("--identity")
-        .arg(identity)
-        .env("XDG_DATA_HOME", state)
-        .env("XDG_STATE_HOME", state)
-        .env("HOME", state)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting tchat join");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    wait_output(child)
+    join(server, state, nick, &identity_arg(file), input).1
 }
 
 #[test]
@@ -484,4 +465,39 @@ fn registrations_and_operator_rights_survive_a_restart_and_ctl_unregisters() {
         out.stdout,
         out.stderr
     );
+}
+
+#[test]
+fn op_on_an_offline_registered_nick_applies_when_it_comes_back_until_deop() {
+    let dir = StateDir::new("acct-op");
+    let (server, socket) = server_with_accounts(&dir.join("accounts.jsonl"));
+    let mut ivy = server.text_client("ivy");
+    ivy.send("/register pw4ivy");
+    ivy.expect("ivy is registered");
+    ivy.send("/quit");
+    ivy.read_to_close();
+    let answer = ctl_ok(&socket, &["op", "IVY"]);
+    assert!(
+        answer.contains("ivy (registered, offline) is now an operator when they come back"),
+        "{answer}"
+    );
+    let comes_back = || {
+        let mut ivy = server.connect();
+        ivy.send("/identify ivy pw4ivy");
+        ivy.expect("is now known as ivy");
+        ivy.send("/kick nobody");
+        ivy
+    };
+    let mut ivy = comes_back();
+    ivy.expect("no such user: nobody");
+    let answer = ctl_ok(&socket, &["deop", "ivy"]);
+    assert!(answer.contains("ivy is no longer an operator"), "{answer}");
+    ivy.expect("you are no longer an operator");
+    ivy.send("/quit");
+    ivy.read_to_close();
+    let mut ivy = comes_back();
+    ivy.expect("/kick is for operators");
+    // Not registered, not online: nobody to make an operator.
+    let out = ctl(&socket, &["op", "nobody"]);
+    assert_ne!(out.code, 0);
 }

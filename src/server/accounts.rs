@@ -428,14 +428,14 @@ impl Accounts {
             return Err(IdentifyRefused::NoPassword(account.nick));
         };
         let now = std::time::Instant::now();
-        // Held while hashing: attempts from one address are checked one at a time.
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures.check(ip, now).map_err(IdentifyRefused::TooSoon)?;
+        let failures = || self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures().check(ip, now).map_err(IdentifyRefused::TooSoon)?;
+        // Not under the lock: other addresses' attempts need not wait for this hash.
         if password_matches(hash, given) {
-            failures.succeed(ip);
+            failures().succeed(ip);
             Ok(account)
         } else {
-            Err(IdentifyRefused::Wrong(failures.fail(ip, now)))
+            Err(IdentifyRefused::Wrong(failures().fail(ip, now)))
         }
     }
 }
@@ -458,17 +458,31 @@ pub fn hash_password(password: &str) -> Result<String, AccountError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| AccountError::Hash(e.to_string()))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| AccountError::Hash(e.to_string()))?;
-    let hash = Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
+    let hash = costly(|| Argon2::default().hash_password(password.as_bytes(), &salt))
         .map_err(|e| AccountError::Hash(e.to_string()))?;
     Ok(hash.to_string())
+}
+
+/// Runs `work`, tens of milliseconds of hashing, without holding up the other
+/// connections served by this worker thread: on a multi-thread runtime (the server's)
+/// the worker hands them to another thread first (`block_in_place`); elsewhere (a
+/// current-thread runtime, no runtime) it just runs.
+fn costly<R>(work: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
 }
 
 /// Whether `given` is the password `hash` (a PHC string) was made from; the
 /// parameters are the hash's own. A hash that does not parse matches nothing.
 pub fn password_matches(hash: &str, given: &str) -> bool {
-    PasswordHash::new(hash)
-        .is_ok_and(|hash| Argon2::default().verify_password(given.as_bytes(), &hash).is_ok())
+    PasswordHash::new(hash).is_ok_and(|hash| {
+        costly(|| Argon2::default().verify_password(given.as_bytes(), &hash)).is_ok()
+    })
 }
 
 /// The accounts file to use: `given` (`--accounts`), else the state directory's.
