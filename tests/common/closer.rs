@@ -61,7 +61,7 @@ impl Closer {
                         std::thread::sleep(Duration::from_millis(200));
                     }
                     (Stage::Tls(_), Some(certs)) => runtime.block_on(handshake(stream, certs)),
-                    _ => {}
+                    _ => close_at_once(stream),
                 }
             }
         });
@@ -72,6 +72,19 @@ impl Closer {
     pub fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
     }
+}
+
+/// Closes `stream` as a server that hangs up at once does, with a FIN and never a
+/// reset: the client may have sent its first bytes already (a ClientHello sent right
+/// after the connect can be there before this accept, which polls every 10 ms), and
+/// closing over unread bytes would reset the connection instead. So: FIN first, then
+/// what the client sends is read and dropped until it closes too (or 2 s pass).
+fn close_at_once(mut stream: std::net::TcpStream) {
+    use std::io::Read;
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut sink = [0u8; 4096];
+    while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
 }
 
 fn certs(dir: &Path) -> Arc<Certs> {
