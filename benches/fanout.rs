@@ -56,11 +56,30 @@
 //! the same as the plain one of the same name, so the two compare directly (the table
 //! ends with the ratios tls/plain). The relay speaks no TLS: they run only against tchat.
 //! The server keeps its generated certificate in a temporary `--state-dir`.
+//!
+//! With `TCHAT_BENCH_BACKBONE=1`, scenarios named `backbone …` run the same load on two
+//! tchat nodes sharing one nats-server (`--backbone`, started as the tests start it:
+//! loopback, its own store directory), the clients split between them (client i on node
+//! i mod 2), beside the single-process scenario of the same name: `backbone burst 200x50`
+//! and `backbone paced 300x10s` (`x3s` in quick mode). Server CPU and RSS are the nodes'
+//! sums; the nats-server's CPU is reported apart, and the table ends with the ratios
+//! backbone / single process. nats-server must be on PATH (see `.ci/pip-packages`).
 
 #[path = "fanout/relay.rs"]
 mod relay;
 #[path = "fanout/tls.rs"]
 mod tls;
+
+/// The tests' nats-server launcher, for the backbone scenarios. It names its crate's
+/// `WAIT` and `state_dir`, which the tests' harness has beside it.
+#[path = "../tests/common/nats.rs"]
+#[allow(dead_code)] // the launcher's cluster and signal helpers are the tests'
+mod nats;
+#[path = "../tests/common/state_dir.rs"]
+#[allow(dead_code)] // what the tests alone use
+mod state_dir;
+/// How long the launcher waits for nats-server to listen and answer.
+const WAIT: Duration = Duration::from_secs(15);
 
 use std::ffi::OsStr;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -155,6 +174,9 @@ struct Scenario {
     server_args: Vec<&'static str>,
     /// The clients connect over TLS.
     tls: bool,
+    /// tchat nodes sharing one nats-server, the clients split between them; 1: a single
+    /// process, no backbone.
+    nodes: usize,
 }
 
 impl Scenario {
@@ -168,7 +190,11 @@ impl Scenario {
     /// JSON nor tchat's options.
     fn runs_on(&self, target: Target) -> bool {
         target == Target::Tchat
-            || (self.rooms == 1 && !self.tls && !self.json && self.server_args.is_empty())
+            || (self.rooms == 1
+                && !self.tls
+                && !self.json
+                && self.server_args.is_empty()
+                && self.nodes == 1)
     }
 }
 
@@ -176,9 +202,14 @@ impl Scenario {
 #[derive(Clone, Default)]
 struct Figures {
     connect_s: f64,
+    /// Lines the clients sent (each one event on the backbone, in backbone scenarios).
+    lines: u64,
     deliveries: u64,
     expected: u64,
     lost: u64,
+    /// Lines the server refused with "not delivered" (a backbone that did not take them
+    /// in time): their deliveries are among the lost.
+    not_delivered: u64,
     run_s: f64,
     per_s: f64,
     p50_ms: f64,
@@ -187,6 +218,8 @@ struct Figures {
     server_cpu_s: f64,
     /// Of which the event-log thread (console and `--save`).
     server_log_cpu_s: f64,
+    /// The nats-server's, in backbone scenarios.
+    nats_cpu_s: f64,
     loadgen_cpu_s: f64,
     server_rss_kib: u64,
     server_peak_kib: u64,
@@ -226,6 +259,7 @@ fn main() {
         json: false,
         server_args: Vec::new(),
         tls: false,
+        nodes: 1,
     };
     let paced = |c: usize, secs: u32| Scenario {
         name: format!("paced {c}x{secs}s"),
@@ -235,6 +269,7 @@ fn main() {
         json: false,
         server_args: Vec::new(),
         tls: false,
+        nodes: 1,
     };
     let idle = |c: usize| Scenario {
         name: format!("idle {c}"),
@@ -244,6 +279,7 @@ fn main() {
         json: false,
         server_args: Vec::new(),
         tls: false,
+        nodes: 1,
     };
     let mut scenarios = vec![
         burst(50, 200),
@@ -265,6 +301,21 @@ fn main() {
     if !quick {
         scenarios.push(idle(10_000));
         scenarios.push(idle(10_000).over_tls());
+    }
+    if env_flag("TCHAT_BENCH_BACKBONE") {
+        let paced = paced(300, if quick { 3 } else { 10 });
+        for single in [burst(200, 50), paced] {
+            let name = format!("backbone {}", single.name);
+            scenarios.push(Scenario {
+                name,
+                nodes: 2,
+                server_args: single.server_args.clone(),
+                ..single
+            });
+            if !scenarios.iter().any(|s| s.name == single.name) {
+                scenarios.push(single);
+            }
+        }
     }
     let custom = |var: &str, make: &dyn Fn(usize, u32) -> Scenario| -> Vec<Scenario> {
         let Ok(specs) = std::env::var(var) else { return Vec::new() };
@@ -327,6 +378,7 @@ fn main() {
     print_ratios(&table);
     print_tls_ratios(&table);
     print_json_ratios(&table);
+    print_backbone_ratios(&table);
     // The generated certificate is this run's alone.
     let _ = std::fs::remove_dir_all(state_dir());
     if table.iter().any(|r| r.figures.lost > 0) {
@@ -480,18 +532,55 @@ fn print_json_ratios(table: &[Row]) {
     }
 }
 
+/// For each `backbone NAME` scenario, its figures against those of `NAME` run in one
+/// process: deliveries per second (the issue's goal: at least 0.4 of one process's) and
+/// p99 latency (at most 2×) as ratios, then the server CPU per delivery of each node, the
+/// nats-server's CPU, and the lines per second the backbone carried.
+fn print_backbone_ratios(table: &[Row]) {
+    let tchat = || table.iter().filter(|r| r.target == Target::Tchat);
+    let ratio = |b: f64, s: f64| if s > 0.0 { format!("{:.2}", b / s) } else { "-".into() };
+    let mut header = false;
+    for backbone in tchat() {
+        let Some(name) = backbone.scenario.strip_prefix("backbone ") else { continue };
+        let Some(single) = tchat().find(|r| r.scenario == name) else { continue };
+        if !header {
+            println!();
+            println!("backbone (2 nodes, 1 nats-server) / one process:");
+            header = true;
+        }
+        let (b, s) = (&backbone.figures, &single.figures);
+        let ns_per =
+            |f: &Figures, nodes: f64| f.server_cpu_s / nodes / f.deliveries.max(1) as f64 * 1e9;
+        println!(
+            "{:<24} deliveries/s {}, p99 {}, srv cpu per delivery per node {:.0} ns (one \
+             process {:.0} ns), nats cpu {:.2}s, backbone {:.0} lines/s",
+            backbone.scenario,
+            ratio(b.per_s, s.per_s),
+            ratio(b.p99_ms, s.p99_ms),
+            ns_per(b, 2.0),
+            ns_per(s, 1.0),
+            b.nats_cpu_s,
+            b.lines as f64 / b.run_s.max(1e-9)
+        );
+    }
+}
+
 fn summary(f: &Figures) -> String {
     format!(
-        "connect {:.3}s, {:.2} M deliveries/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, lost {}, \
-         server cpu {:.2}s (log thread {:.2}s), loadgen cpu {:.2}s, rss {} KiB ({:.2} KiB/conn)",
+        "connect {:.3}s, {:.2} M deliveries/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, lost {} \
+         (lines not delivered {}), \
+         server cpu {:.2}s (log thread {:.2}s), nats cpu {:.2}s, loadgen cpu {:.2}s, rss {} KiB \
+         ({:.2} KiB/conn)",
         f.connect_s,
         f.per_s / 1e6,
         f.p50_ms,
         f.p99_ms,
         f.max_ms,
         f.lost,
+        f.not_delivered,
         f.server_cpu_s,
         f.server_log_cpu_s,
+        f.nats_cpu_s,
         f.loadgen_cpu_s,
         f.server_rss_kib,
         f.rss_per_conn_kib
@@ -508,9 +597,10 @@ fn json_line(sc: &Scenario, target: Target, f: &Figures, runs: usize) -> String 
         "scenario": sc.name, "server": target.name(), "kind": kind, "clients": sc.clients, "messages": messages,
         "seconds": seconds, "runs": runs,
         "connect_s": f.connect_s, "deliveries": f.deliveries, "expected": f.expected,
-        "lost": f.lost, "run_s": f.run_s, "deliveries_per_s": f.per_s.round(),
+        "lost": f.lost, "not_delivered": f.not_delivered, "run_s": f.run_s, "deliveries_per_s": f.per_s.round(),
         "p50_ms": f.p50_ms, "p99_ms": f.p99_ms, "max_ms": f.max_ms,
         "server_cpu_s": f.server_cpu_s, "server_log_cpu_s": f.server_log_cpu_s, "loadgen_cpu_s": f.loadgen_cpu_s,
+        "nodes": sc.nodes, "nats_cpu_s": f.nats_cpu_s, "lines": f.lines,
         "server_rss_kib": f.server_rss_kib, "server_peak_rss_kib": f.server_peak_kib,
         "rss_per_conn_kib": f.rss_per_conn_kib,
     })
@@ -526,9 +616,11 @@ fn median_figures(all: &[Figures]) -> Figures {
     let m = |get: fn(&Figures) -> f64| med(all.iter().map(get).collect());
     Figures {
         connect_s: m(|f| f.connect_s),
+        lines: all[0].lines,
         deliveries: m(|f| f.deliveries as f64) as u64,
         expected: all[0].expected,
         lost: all.iter().map(|f| f.lost).max().unwrap_or(0),
+        not_delivered: all.iter().map(|f| f.not_delivered).max().unwrap_or(0),
         run_s: m(|f| f.run_s),
         per_s: m(|f| f.per_s),
         p50_ms: m(|f| f.p50_ms),
@@ -536,6 +628,7 @@ fn median_figures(all: &[Figures]) -> Figures {
         max_ms: m(|f| f.max_ms),
         server_cpu_s: m(|f| f.server_cpu_s),
         server_log_cpu_s: m(|f| f.server_log_cpu_s),
+        nats_cpu_s: m(|f| f.nats_cpu_s),
         loadgen_cpu_s: m(|f| f.loadgen_cpu_s),
         server_rss_kib: m(|f| f.server_rss_kib as f64) as u64,
         server_peak_kib: m(|f| f.server_peak_kib as f64) as u64,
@@ -544,11 +637,11 @@ fn median_figures(all: &[Figures]) -> Figures {
 }
 
 fn run_scenario(sc: &Scenario, target: Target) -> io::Result<Figures> {
-    let server = Server::start(target, sc.clients + 16, &sc.server_args)?;
+    let server = Nodes::start(sc, target)?;
     let rss_before = server.rss_kib().0;
-    let mut lg = LoadGen::new(server.addr, sc.json)?;
+    let mut lg = LoadGen::new(server.addrs(), sc.json)?;
     if sc.tls {
-        let fingerprint = server.fingerprint.ok_or_else(|| {
+        let fingerprint = server.nodes[0].fingerprint.ok_or_else(|| {
             io::Error::other("the server printed no certificate fingerprint: is TLS off?")
         })?;
         lg.tls = Some(tls::client_config(fingerprint));
@@ -565,6 +658,7 @@ fn run_scenario(sc: &Scenario, target: Target) -> io::Result<Figures> {
 
     let cpu0 = server.cpu_secs();
     let log0 = server.log_thread_cpu_secs();
+    let nats0 = server.nats_cpu_secs();
     let own0 = own_cpu_secs();
     let t = Instant::now();
     match sc.load {
@@ -578,6 +672,8 @@ fn run_scenario(sc: &Scenario, target: Target) -> io::Result<Figures> {
     f.run_s = lg.last_receive.map_or(t.elapsed(), |l| l.saturating_duration_since(t)).as_secs_f64();
     f.server_cpu_s = server.cpu_secs() - cpu0;
     f.server_log_cpu_s = server.log_thread_cpu_secs() - log0;
+    f.nats_cpu_s = server.nats_cpu_secs() - nats0;
+    f.lines = lg.clients.iter().map(|c| u64::from(c.next_seq)).sum();
     f.loadgen_cpu_s = own_cpu_secs() - own0;
     (f.server_rss_kib, f.server_peak_kib) = server.rss_kib();
     if let Load::Idle = sc.load {
@@ -587,6 +683,7 @@ fn run_scenario(sc: &Scenario, target: Target) -> io::Result<Figures> {
         f.expected = lg.expected;
         f.deliveries = lg.received;
         f.lost = lg.expected.saturating_sub(lg.received);
+        f.not_delivered = lg.not_delivered;
         f.per_s = f.deliveries as f64 / f.run_s.max(1e-9);
         let lat = &mut lg.latencies_us;
         lat.sort_unstable();
@@ -602,6 +699,61 @@ fn run_scenario(sc: &Scenario, target: Target) -> io::Result<Figures> {
     drop(lg);
     server.stop();
     Ok(f)
+}
+
+/// The server(s) a scenario runs on: one process, or `nodes` tchat nodes on one
+/// nats-server, stopped (and the nats-server's store removed) when dropped.
+struct Nodes {
+    nodes: Vec<Server>,
+    nats: Option<nats::NatsServer>,
+}
+
+impl Nodes {
+    fn start(sc: &Scenario, target: Target) -> io::Result<Nodes> {
+        let max_clients = sc.clients + 16;
+        if sc.nodes <= 1 {
+            let server = Server::start(target, max_clients, &sc.server_args)?;
+            return Ok(Nodes { nodes: vec![server], nats: None });
+        }
+        let nats = nats::nats_server()
+            .ok_or_else(|| io::Error::other("the backbone scenarios need nats-server on PATH"))?;
+        let mut nodes = Vec::new();
+        for k in 0..sc.nodes {
+            let node = format!("bench{k}");
+            let backbone = ["--backbone", nats.url.as_str(), "--node", node.as_str()];
+            let args: Vec<&str> = sc.server_args.iter().copied().chain(backbone).collect();
+            nodes.push(Server::start(target, max_clients, &args)?);
+        }
+        Ok(Nodes { nodes, nats: Some(nats) })
+    }
+
+    /// The nodes' addresses; client i connects to the (i mod n)th.
+    fn addrs(&self) -> Vec<SocketAddr> {
+        self.nodes.iter().map(|s| s.addr).collect()
+    }
+
+    fn cpu_secs(&self) -> f64 {
+        self.nodes.iter().map(Server::cpu_secs).sum()
+    }
+
+    fn log_thread_cpu_secs(&self) -> f64 {
+        self.nodes.iter().map(Server::log_thread_cpu_secs).sum()
+    }
+
+    /// The nats-server's CPU seconds (0 without a backbone).
+    fn nats_cpu_secs(&self) -> f64 {
+        let pid = self.nats.as_ref().and_then(|n| n.pid());
+        pid.map_or(0.0, |pid| stat_cpu_secs(&format!("/proc/{pid}/stat")))
+    }
+
+    /// The nodes' resident and peak resident KiB, summed.
+    fn rss_kib(&self) -> (u64, u64) {
+        self.nodes.iter().map(Server::rss_kib).fold((0, 0), |(r, p), (r2, p2)| (r + r2, p + p2))
+    }
+
+    fn stop(self) {
+        self.nodes.into_iter().for_each(Server::stop);
+    }
 }
 
 /// A command running `bin`, under `TCHAT_BENCH_WRAP` if it is set.
@@ -751,7 +903,8 @@ struct Client {
 
 /// The load generator: every client on one epoll loop in this thread.
 struct LoadGen {
-    addr: SocketAddr,
+    /// The server's address, or the nodes' (client i connects to the (i mod n)th).
+    addrs: Vec<SocketAddr>,
     /// Clients speak the structured protocol.
     json: bool,
     poll: Poll,
@@ -765,6 +918,8 @@ struct LoadGen {
     last_receive: Option<Instant>,
     /// Clients the server closed (it should close none).
     dropped: usize,
+    /// Lines the server answered with "not delivered" (see [`Figures::not_delivered`]).
+    not_delivered: u64,
     /// Rooms the clients are spread over (see [`Scenario::rooms`]).
     rooms: usize,
     /// Connect over TLS with this configuration.
@@ -775,9 +930,9 @@ struct LoadGen {
 }
 
 impl LoadGen {
-    fn new(addr: SocketAddr, json: bool) -> io::Result<LoadGen> {
+    fn new(addrs: Vec<SocketAddr>, json: bool) -> io::Result<LoadGen> {
         Ok(LoadGen {
-            addr,
+            addrs,
             json,
             poll: Poll::new()?,
             events: Events::with_capacity(1024),
@@ -789,6 +944,7 @@ impl LoadGen {
             latencies_us: Vec::new(),
             last_receive: None,
             dropped: 0,
+            not_delivered: 0,
             rooms: 1,
             tls: None,
             pad: text_pad(),
@@ -807,7 +963,7 @@ impl LoadGen {
                 if rooms > 1 {
                     hello.push_str(&format!("/join #r{}\n", i % rooms));
                 }
-                let mut std = std::net::TcpStream::connect(self.addr)?;
+                let mut std = std::net::TcpStream::connect(self.addrs[i % self.addrs.len()])?;
                 std.set_nodelay(true)?;
                 let tls = match &self.tls {
                     None => {
@@ -1005,6 +1161,8 @@ impl LoadGen {
                 {
                     cl.welcomed = true;
                     self.connecting -= 1;
+                } else if is_not_delivered(line) {
+                    self.not_delivered += 1;
                 }
             }
             cl.partial.clear();
@@ -1018,6 +1176,14 @@ impl LoadGen {
             }
         }
     }
+}
+
+/// The server's answer to a line it could not deliver (a backbone node's, when the
+/// backbone did not take the line in time), in either mode.
+fn is_not_delivered(line: &[u8]) -> bool {
+    static NOT_DELIVERED: LazyLock<Finder<'static>> =
+        LazyLock::new(|| Finder::new(b"not delivered"));
+    NOT_DELIVERED.find(line).is_some()
 }
 
 /// A public message: `<bN> …` in text mode; in structured mode, a live (not replayed)
