@@ -29,6 +29,7 @@ pub mod event_log;
 pub mod fingerprint;
 pub mod flood;
 pub mod framing;
+pub mod local_time;
 pub mod net;
 pub mod nick;
 pub mod private_file;

@@ -644,11 +644,17 @@ impl Event {
     /// ending in `\n`. `me` is the receiving user's nick: a private message reads
     /// differently for its sender and its target.
     pub fn text_line(&self, me: &str) -> String {
+        // The server's local time: the only zone it knows of an nc user's.
+        self.text_line_in(me, &jiff::tz::TimeZone::system(), jiff::Timestamp::now())
+    }
+
+    /// [`Event::text_line`] with its times in `tz` and dated against `now` (see
+    /// [`crate::local_time`]): a replayed line from another day shows its date.
+    pub fn text_line_in(&self, me: &str, tz: &jiff::tz::TimeZone, now: jiff::Timestamp) -> String {
         let mut s = String::new();
         if self.history {
-            // Local time of the server: an nc user reads it as "earlier today".
-            let zoned = self.ts.to_zoned_datetime(jiff::tz::TimeZone::system());
-            let _ = write!(s, "[{}] ", zoned.strftime("%H:%M"));
+            let today = crate::local_time::today(now, tz);
+            let _ = write!(s, "[{}] ", crate::local_time::clock(self.ts, tz, today));
         }
         match &self.kind {
             said @ (EventKind::Public { .. }
@@ -659,7 +665,7 @@ impl Event {
             answer @ (EventKind::Whois { .. }
             | EventKind::Away { .. }
             | EventKind::Motd { .. }
-            | EventKind::Help { .. }) => answer_text(&mut s, answer),
+            | EventKind::Help { .. }) => answer_text(&mut s, answer, tz),
             session @ (EventKind::Welcome { .. }
             | EventKind::Resumed { .. }
             | EventKind::Notice { .. }
@@ -709,9 +715,9 @@ fn conversation_text(s: &mut String, kind: &EventKind, me: &str) {
 
 /// The text form of the answers to a user's questions (`/whois`, `/motd`, `/help`) and
 /// of the away reply to a private message.
-fn answer_text(s: &mut String, kind: &EventKind) {
+fn answer_text(s: &mut String, kind: &EventKind, tz: &jiff::tz::TimeZone) {
     match kind {
-        EventKind::Whois { .. } => whois_text(s, kind),
+        EventKind::Whois { .. } => whois_text(s, kind, tz),
         EventKind::Away { nick, message } => {
             let _ = write!(s, "*** {nick} is away: {}", or_none(message));
         }
@@ -738,7 +744,7 @@ fn answer_text(s: &mut String, kind: &EventKind) {
 
 /// The text form of a `/whois` answer: one line, then one more for each of away,
 /// operator and (to operators) the address.
-fn whois_text(s: &mut String, kind: &EventKind) {
+fn whois_text(s: &mut String, kind: &EventKind, tz: &jiff::tz::TimeZone) {
     let EventKind::Whois {
         nick,
         room,
@@ -762,7 +768,7 @@ fn whois_text(s: &mut String, kind: &EventKind) {
     let _ = write!(
         s,
         "online since {}, idle {}, {transport}",
-        since.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        crate::local_time::full(*since, tz),
         span(*idle_secs)
     );
     if let Some(message) = away {

@@ -1043,3 +1043,86 @@ fn the_catch_up_counts_what_it_shows_and_ends_in_who_is_here() {
     assert!(!lines.iter().any(|l| l.contains("buy my stuff")), "{lines:#?}");
     assert!(!lines.iter().any(|l| l.contains("kim joined")), "{lines:#?}");
 }
+
+/// A fake server that welcomes `tchat join` and sends `events` (JSON lines), then
+/// closes once it reads `/quit`.
+fn fake_json_server(events: Vec<String>) -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let mut lines = BufReader::new(stream).lines();
+        let hello = lines.next().unwrap().unwrap();
+        assert!(hello.starts_with("/hello json"), "{hello}");
+        let welcome = r##"{"ts":"2026-03-01T14:58:00Z","type":"welcome","server":"fake","version":"1","nick":"tim","online":1,"users":["tim"],"room":"#lobby","last_id":0}"##;
+        for line in std::iter::once(welcome.to_owned()).chain(events) {
+            writer.write_all(format!("{line}\n").as_bytes()).unwrap();
+        }
+        for line in lines.map_while(Result::ok) {
+            if line.starts_with("/quit") {
+                break;
+            }
+        }
+    });
+    (addr, server)
+}
+
+/// Replayed lines from another day carry their date in the client's zone, and a live
+/// line on a new day comes under a day-change line.
+#[test]
+fn the_client_dates_old_replays_and_marks_a_new_day() {
+    let public = |ts: &str, text: &str, history: bool| {
+        format!(
+            r##"{{"id":1,"ts":"{ts}","type":"public","from":"ann","text":"{text}","room":"#lobby","history":{history}}}"##
+        )
+    };
+    let events = vec![
+        public("2026-02-24T10:15:00Z", "last week", true),
+        // Midnight in Tokyo (UTC+9) is 15:00 UTC.
+        public("2026-03-01T14:59:00Z", "before midnight", false),
+        public("2026-03-01T15:01:00Z", "after midnight", false),
+        // Stamped a little earlier (another clock): the day does not change back.
+        public("2026-03-01T14:59:30Z", "late echo", false),
+        // /whois in the same local time as the chat lines, not UTC.
+        r##"{"ts":"2026-03-01T15:02:00Z","type":"whois","nick":"ann","room":"#lobby","since":"2026-03-01T14:00:00Z","idle_secs":5,"away":null,"oper":false,"tls":false}"##.to_owned(),
+    ];
+    let (addr, server) = fake_json_server(events);
+    let state = StateDir::new("dated");
+    let mut child = Command::new(BIN)
+        .args(["join", &addr.to_string(), "--plain", "--no-history"])
+        // A POSIX zone (UTC+9, no DST): needs no time zone database on the machine.
+        .env("TZ", "JST-9")
+        .env("XDG_STATE_HOME", &*state)
+        .env("HOME", &*state)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while let Some(Ok(line)) = out.next() {
+        let done = line.contains("online since");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    drop(child.stdin.take());
+    common::wait_exit(&mut child);
+    server.join().unwrap();
+    let shown: Vec<&str> = seen.iter().map(String::as_str).skip(1).collect();
+    assert_eq!(
+        shown,
+        [
+            "[2026-02-24 19:15] <ann> last week",
+            "23:59 <ann> before midnight",
+            "--- Day changed to Mon 2 Mar 2026 ---",
+            "00:01 <ann> after midnight",
+            "23:59 <ann> late echo",
+            "00:02 *** ann: in #lobby, online since 2026-03-01 23:00:00 JST, idle 5s, plain TCP",
+        ],
+        "{seen:#?}"
+    );
+}

@@ -600,3 +600,37 @@ fn going_back_to_a_room_replays_only_what_was_not_shown() {
     assert_eq!(replayed, 1, "{back:?}");
     assert!(!back.iter().any(|l| l.contains("said before the trip")), "{back:?}");
 }
+
+/// A save log with a line from days ago and one from now, as a server reloads it.
+pub fn log_with_an_old_line(name: &str) -> (std::path::PathBuf, jiff::Timestamp) {
+    let log = temp_path(name);
+    let old: jiff::Timestamp = "2026-01-20T22:30:00Z".parse().unwrap();
+    let now = jiff::Timestamp::now();
+    let record = |ts: jiff::Timestamp, id: u64, text: &str| {
+        let ts = ts.strftime("%Y-%m-%dT%H:%M:%SZ");
+        let meta = serde_json::json!({"id": id, "from": "olga", "text": text, "room": "#lobby"});
+        format!(
+            "{}\n",
+            serde_json::json!({"ts": ts.to_string(), "level": "INFO", "msg": "Public message", "meta": meta})
+        )
+    };
+    let text = record(old, 1, "from another day") + &record(now, 2, "from today");
+    std::fs::write(&log, text).unwrap();
+    (log, old)
+}
+
+/// In text mode too, a replayed line from another day carries its date (the server's
+/// local time), one from today only its time.
+#[test]
+fn text_mode_dates_replayed_lines_from_other_days() {
+    let (log, old) = log_with_an_old_line("dated.jsonl");
+    let mut server = Server::start(&["--save", log.to_str().unwrap(), "--replay", "5"]);
+    server.wait_console("History loaded");
+    let mut nc = server.text_client("nico");
+    let tz = jiff::tz::TimeZone::system();
+    let dated = old.to_zoned_datetime(tz.clone()).strftime("[%Y-%m-%d %H:%M] ").to_string();
+    assert_eq!(nc.expect("from another day"), format!("{dated}<olga> from another day"));
+    let today = nc.expect("from today");
+    assert!(today.starts_with('[') && today.find(']') == Some(6), "{today}");
+    let _ = std::fs::remove_file(log);
+}

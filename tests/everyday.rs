@@ -75,7 +75,10 @@ fn whois_tells_everything_but_the_address() {
     assert_eq!(alice.expect_event("whois")["room"], "#dev", "whois follows the room");
     bob.send("/whois alice");
     let line = bob.expect("*** alice: in #lobby, online since ");
-    assert!(line.contains(" UTC, idle ") && line.ends_with(", plain TCP"), "{line}");
+    // In the server's local time, with its zone: the only zone it knows of a reader's.
+    let zone = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::system());
+    let zone = zone.strftime("%Z").to_string();
+    assert!(line.contains(&format!(" {zone}, idle ")) && line.ends_with(", plain TCP"), "{line}");
     let rest = bob.sync();
     assert!(!rest.iter().any(|l| l.contains("127.0.0.1")), "{rest:?}");
     bob.send("/whois nobody");

@@ -35,6 +35,9 @@ pub struct Display<'a> {
     /// was taken) says so at once, since the server's reason only comes after the
     /// message of the day and the replayed history.
     pub wanted_nick: Option<String>,
+    /// The local date of the last live line shown: a live line of a later date is
+    /// preceded by a day-change line, as irssi and weechat do.
+    pub day: RefCell<Option<jiff::civil::Date>>,
 }
 
 /// A catch-up being received: after the server's `resumed` event come `left` more
@@ -61,6 +64,9 @@ impl Display<'_> {
             other => other,
         };
         self.flush_away();
+        if let CoreEvent::Event(Event { ts, history: false, .. }) = &event {
+            self.date_live_line(*ts);
+        }
         let rendered = match event {
             CoreEvent::Welcomed { event, again, rejoin, server } => {
                 self.welcomed(&event, again, (rejoin.as_deref(), server.as_deref()))
@@ -88,6 +94,22 @@ impl Display<'_> {
             }
         };
         self.print(rendered);
+    }
+
+    /// Shows the day-change line when a live line at `ts` falls on a later local date
+    /// than the last one shown.
+    fn date_live_line(&self, ts: jiff::Timestamp) {
+        let date = ts.to_zoned_datetime(self.renderer.tz.clone()).date();
+        let before = self.day.borrow_mut().replace(date);
+        match before {
+            Some(before) if date > before => {
+                let text = self.renderer.day_changed(date);
+                self.print(Rendered { text, alert: false });
+            }
+            // A line stamped earlier (clocks differ) does not move the day back.
+            Some(before) if date < before => *self.day.borrow_mut() = Some(before),
+            _ => {}
+        }
     }
 
     fn print(&self, rendered: Rendered) {

@@ -254,6 +254,7 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         color: args.color.enabled(stdout_tty),
         tz: jiff::tz::TimeZone::system(),
         show_keys: interactive,
+        now: jiff::Timestamp::now,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -285,6 +286,7 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         bell: interactive,
         away: RefCell::default(),
         wanted_nick: args.nick.as_deref().map(str::trim).map(str::to_owned),
+        day: RefCell::default(),
     };
     // Piped mode (a script) comes back only if asked: a script may prefer to fail.
     let reconnect = if interactive { !args.no_reconnect } else { args.reconnect };

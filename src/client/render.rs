@@ -11,6 +11,7 @@ use std::ops::Range;
 use jiff::tz::TimeZone;
 use owo_colors::{OwoColorize, Style, XtermColors};
 
+use crate::local_time;
 use crate::nick;
 use crate::protocol::{Event, EventKind, HelpEntry, RoomInfo};
 use crate::sanitize::sanitize;
@@ -29,6 +30,9 @@ pub struct Renderer {
     pub tz: TimeZone,
     /// Whether `/help` lists [`CLIENT_KEYS`]; they mean nothing when stdin is a pipe.
     pub show_keys: bool,
+    /// The clock that says what "today" is, for dating replayed lines from other days
+    /// (`jiff::Timestamp::now`, or a fixed time in tests).
+    pub now: fn() -> jiff::Timestamp,
 }
 
 /// One rendered event: the text (one or more lines, no trailing newline) and whether it
@@ -106,10 +110,13 @@ impl Renderer {
     /// Renders one event for the user whose nick is `me` at the time it arrives (before
     /// the event itself is applied, so a rename reads "you are now known as").
     pub fn event(&self, event: &Event, me: &str) -> Rendered {
-        let time = event.ts.to_zoned_datetime(self.tz.clone()).strftime("%H:%M");
         // Sent again (replay, `/history`, a resume): bracketed as in the server's text
-        // form, so it does not read as said just now.
-        let time = if event.history { format!("[{time}]") } else { time.to_string() };
+        // form, so it does not read as said just now, and dated when from another day.
+        let time = if event.history {
+            format!("[{}]", local_time::clock(event.ts, &self.tz, self.today()))
+        } else {
+            event.ts.to_zoned_datetime(self.tz.clone()).strftime("%H:%M").to_string()
+        };
         let (body, alert) = match &event.kind {
             said @ (EventKind::Public { .. }
             | EventKind::Action { .. }
@@ -149,6 +156,11 @@ impl Renderer {
         Rendered { text, alert: alert && !event.history }
     }
 
+    /// Today's date in the renderer's zone.
+    pub fn today(&self) -> jiff::civil::Date {
+        local_time::today((self.now)(), &self.tz)
+    }
+
     /// What people say: public lines, actions and private messages, with mentions of
     /// `me` highlighted; true when the line deserves the bell.
     fn conversation(&self, kind: &EventKind, me: &str) -> (String, bool) {
@@ -186,7 +198,7 @@ impl Renderer {
     /// The answers whose text form is already what a person reads (`/whois`, `/motd`,
     /// an away reply): that form, each line sanitised and shown as a system line.
     fn answer(&self, event: &Event, me: &str) -> String {
-        let text = event.text_line(me);
+        let text = event.text_line_in(me, &self.tz, (self.now)());
         let lines: Vec<String> = text
             .lines()
             .map(|l| self.system(&sanitize(l.trim_start_matches("*** ")), Style::new().cyan()))
@@ -458,6 +470,13 @@ impl Renderer {
         self.paint(&line, Style::new().yellow())
     }
 
+    /// The line between the last live line of one day and the first of the next, in
+    /// a client that runs past midnight: `--- Day changed to Sun 6 Dec 2026 ---`.
+    pub fn day_changed(&self, date: jiff::civil::Date) -> String {
+        let line = format!("--- {} ---", local_time::day_changed(date));
+        self.paint(&line, Style::new().dimmed())
+    }
+
     /// A note from the client itself (not from the server), such as a lost connection.
     pub fn notice(&self, text: &str) -> String {
         self.system(text, Style::new().yellow())
@@ -558,7 +577,12 @@ mod tests {
     use crate::protocol::help_entries;
 
     fn plain() -> Renderer {
-        Renderer { color: false, tz: TimeZone::UTC, show_keys: true }
+        Renderer { color: false, tz: TimeZone::UTC, show_keys: true, now: same_day }
+    }
+
+    /// The day the test events are from.
+    fn same_day() -> jiff::Timestamp {
+        "2026-11-25T23:59:00Z".parse().unwrap()
     }
 
     fn ev(kind: EventKind) -> Event {
@@ -632,6 +656,27 @@ mod tests {
         assert_eq!(text.matches(&format!("{reset}{dim}")).count(), resets - 1, "{text:?}");
         let live = Event { history: false, ..old };
         assert!(!colored.event(&live, "bob").text.starts_with("\u{1b}[2m["));
+    }
+
+    /// A replayed line from another day carries its date, in the reader's zone; one
+    /// from today only its time.
+    #[test]
+    fn replayed_lines_from_other_days_are_dated() {
+        let public = EventKind::Public { from: "al".into(), text: "x".into(), room: "#l".into() };
+        let old =
+            Event { history: true, ts: "2026-11-20T22:30:00Z".parse().unwrap(), ..ev(public) };
+        assert_eq!(plain().event(&old, "b").text, "[2026-11-20 22:30] <al> x");
+        // Two hours east, 22:30 UTC is the next day.
+        let east = Renderer { tz: TimeZone::fixed(jiff::tz::offset(2)), ..plain() };
+        assert_eq!(east.event(&old, "b").text, "[2026-11-21 00:30] <al> x");
+        let today = Event { ts: "2026-11-25T08:00:00Z".parse().unwrap(), ..old.clone() };
+        assert_eq!(plain().event(&today, "b").text, "[08:00] <al> x");
+        let live = Event { history: false, ..old };
+        assert_eq!(plain().event(&live, "b").text, "22:30 <al> x");
+        assert_eq!(
+            plain().day_changed("2026-11-26".parse().unwrap()),
+            "--- Day changed to Thu 26 Nov 2026 ---"
+        );
     }
 
     #[test]
