@@ -81,6 +81,13 @@ pub trait Candidates {
     /// The start of the word before `pos` in `line` and what may replace it, as
     /// rustyline's `Completer::complete` answers.
     fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>);
+
+    /// The prompt to draw in place of `drawn`, the one the line being edited started
+    /// with: it may have gone stale meanwhile (the client's nick changed). It must take
+    /// as many columns as `drawn`, which rustyline measured once for the whole line.
+    fn prompt_now<'a>(&self, drawn: &'a str) -> Cow<'a, str> {
+        Cow::Borrowed(drawn)
+    }
 }
 
 /// rustyline's hooks for both line editors: completion from `C` and a bold prompt
@@ -108,13 +115,19 @@ impl<C> Hinter for EditorHelper<C> {
     type Hint = String;
 }
 
-impl<C> Highlighter for EditorHelper<C> {
+impl<C: Candidates> Highlighter for EditorHelper<C> {
     fn highlight_prompt<'b, 's: 'b, 'p: 'b>(
         &'s self,
         prompt: &'p str,
         default: bool,
     ) -> Cow<'b, str> {
-        bold_prompt(prompt, self.color, default)
+        if !default {
+            return Cow::Borrowed(prompt);
+        }
+        match self.candidates.prompt_now(prompt) {
+            Cow::Borrowed(prompt) => bold_prompt(prompt, self.color, default),
+            Cow::Owned(now) => Cow::Owned(bold_prompt(&now, self.color, default).into_owned()),
+        }
     }
 }
 

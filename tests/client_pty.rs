@@ -753,3 +753,47 @@ fn a_chat_on_two_servers_is_trusted_once_and_followed_when_one_stops() {
     term.keys("\x04");
     assert!(term.wait_exit().success());
 }
+
+/// The prompt follows the nick the server gives at once, while a line is being typed:
+/// a reconnection that cannot get the nick back (someone took it meanwhile) shows the
+/// guest nick without waiting for Enter, and when the nick frees up the client takes
+/// it back and the prompt follows again; the typed text stays.
+#[test]
+fn the_prompt_follows_a_nick_taken_during_an_outage_and_taken_back() {
+    let server = Server::start(&["--rate", "0", "--resume-grace", "0"]);
+    let proxy = common::proxy::Proxy::start(server.addr);
+    let state = StateDir::new("prompt-follows");
+    let args = ["--plain", "--nick", "maria"];
+    let mut term = Term::start(proxy.addr, &state, &args);
+    term.wait_input("[maria #lobby] ");
+    let mut watcher = Peer::join(server.addr, "watcher");
+    proxy.set_down(true);
+    proxy.cut();
+    watcher.wait_for(
+        "maria's leave",
+        |e| matches!(e, EventKind::Leave { nick, .. } if nick == "maria"),
+    );
+    let mut thief = server.text_client("maria");
+    term.keys("half typed");
+    proxy.set_down(false);
+    term.wait_text("not maria");
+    // Without a key pressed: the guest nick, in the columns the old prompt had.
+    term.wait("the guest nick in the prompt", |t| {
+        let (row, _) = t.cursor_row();
+        row.starts_with("[guest") && row.ends_with("] half typed") && !row.contains("maria")
+    });
+    thief.send("/quit");
+    term.wait_text("You are now known as maria");
+    term.wait("maria back in the prompt", |t| {
+        t.cursor_row().0.starts_with("[maria #lobby]") && t.cursor_row().0.ends_with("] half typed")
+    });
+    // Enter sends the line as typed, and the next prompt is whole.
+    term.keys("\r");
+    watcher.wait_for(
+        "the line",
+        |e| matches!(e, EventKind::Public { text, .. } if text == "half typed"),
+    );
+    term.wait_input("[maria #lobby] ");
+    term.keys("\x04");
+    assert!(term.wait_exit().success());
+}

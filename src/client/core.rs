@@ -115,6 +115,11 @@ struct Tracker {
     /// The room the user is in (from the welcome and the `room` events), kept across
     /// sessions: a reconnection that lands elsewhere goes back to it.
     room: String,
+    /// The nick the user had (or asked for with `--nick`) and a welcome did not give
+    /// back, because someone else held it: asked for again, once, when its holder is
+    /// seen to leave or take another nick, as ssh-chat and weechat do. Forgotten when
+    /// the user picks a nick with `/nick`, or gets this one.
+    reclaim: Option<String>,
     /// Lines the user entered while there was no connection: sent once the next welcome
     /// has come (after the `/join` back to [`Tracker::room`], if needed), so that they
     /// reach the room the user meant.
@@ -153,6 +158,9 @@ impl Tracker {
         match &event.kind {
             EventKind::Welcome { nick, last_id, resume, room, .. } => {
                 self.welcomed = true;
+                // A wish still pending outlasts the guest nick in use.
+                let meant = self.reclaim.take().or_else(|| self.nick.take());
+                self.reclaim = meant.filter(|m| crate::nick::key(m) != crate::nick::key(nick));
                 self.nick = Some(nick.clone());
                 self.token = resume.clone();
                 // The server's numbering, not the highest id ever seen: after a restart
@@ -169,6 +177,16 @@ impl Tracker {
             EventKind::Room { room, .. } => self.room = room.clone(),
             EventKind::Nick { old, new, .. } if self.nick.as_deref() == Some(old) => {
                 self.nick = Some(new.clone());
+                self.reclaim = None;
+            }
+            // Live only: a catch-up holds the old leaves, the user's own among them.
+            EventKind::Leave { nick: gone, .. } | EventKind::Nick { old: gone, .. }
+                if !event.history =>
+            {
+                let freed = |want: &String| crate::nick::key(want) == crate::nick::key(gone);
+                if let Some(want) = self.reclaim.take_if(|want| freed(want)) {
+                    send.push(format!("/nick {want}"));
+                }
             }
             _ => {}
         }
@@ -215,7 +233,9 @@ impl Core {
     ) -> Result<(), ClientError> {
         tokio::pin!(leave);
         let (mut stream, mut place) = Place::of(first, None);
-        let mut tracker = Tracker::default();
+        let asked = self.args.nick.as_deref().map(str::trim);
+        let asked = asked.filter(|n| !n.is_empty() && !n.contains(char::is_whitespace));
+        let mut tracker = Tracker { reclaim: asked.map(str::to_owned), ..Tracker::default() };
         let mut again = false;
         // Whether any session of this run was welcomed: before that, a connection that
         // ends is a failure to connect, not a session to come back to.
@@ -563,6 +583,54 @@ mod tests {
         assert!(matches!(event, CoreEvent::Welcomed { rejoin: Some(ref r), .. } if r == "#dev"));
         assert_eq!(send, ["/join #dev", "typed 2"]);
         assert!(t.pending.is_empty());
+    }
+
+    /// A nick a welcome did not give back is asked for again, once, when its holder
+    /// leaves or renames; not after the user picked another one.
+    #[test]
+    fn a_nick_held_by_someone_else_is_taken_back_when_it_frees() {
+        let welcome = |nick: &str| {
+            format!(
+                r#"{{"ts":"2026-01-01T00:00:00Z","type":"welcome","server":"s","version":"1","nick":"{nick}","online":2,"users":[]}}"#
+            )
+        };
+        let leave = |nick: &str| {
+            format!(
+                r##"{{"ts":"2026-01-01T00:00:00Z","type":"leave","nick":"{nick}","reason":"quit","online":1,"room":"#lobby","here":1}}"##
+            )
+        };
+        let rename = |old: &str, new: &str| {
+            format!(
+                r##"{{"ts":"2026-01-01T00:00:00Z","type":"nick","old":"{old}","new":"{new}","room":"#lobby"}}"##
+            )
+        };
+        let mut t = Tracker { reclaim: Some("Ann".into()), ..Tracker::default() };
+        let mut send = Vec::new();
+        t.on_line(line(&welcome("guest1")), false, &mut send);
+        t.on_line(line(&leave("bob")), false, &mut send);
+        // An old leave in a catch-up is no news: Ann is held by someone now.
+        let old = leave("Ann").replace(r#""type""#, r#""history":true,"type""#);
+        t.on_line(line(&old), false, &mut send);
+        assert!(send.is_empty());
+        t.on_line(line(&rename("ANN", "annie")), false, &mut send);
+        assert_eq!(send, ["/nick Ann"]);
+        t.on_line(line(&leave("ann")), false, &mut send);
+        assert_eq!(send, ["/nick Ann"], "asked once");
+
+        // After a reconnection that lost the nick: the same; but a /nick of the user's
+        // own ends the wish.
+        let mut t = Tracker::default();
+        t.on_line(line(&welcome("ann")), false, &mut send);
+        t.on_line(line(&welcome("guest7")), true, &mut send);
+        assert_eq!(t.reclaim.as_deref(), Some("ann"));
+        t.on_line(line(&rename("guest7", "annette")), false, &mut send);
+        send.clear();
+        t.on_line(line(&leave("ann")), false, &mut send);
+        assert!(send.is_empty(), "{send:?}");
+        // Given back at the welcome: nothing to wish for.
+        let mut t = Tracker { reclaim: Some("zoe".into()), ..Tracker::default() };
+        t.on_line(line(&welcome("Zoe")), false, &mut send);
+        assert_eq!(t.reclaim, None);
     }
 
     #[test]

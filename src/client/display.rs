@@ -207,7 +207,8 @@ impl Display<'_> {
             {
                 let line = format!(
                     "!!! You are {nick}, not {wanted}: the server refused that nick (its \
-                     reason follows). /nick NAME picks another."
+                     reason follows). tchat asks for {wanted} again if it frees up; /nick \
+                     NAME picks another."
                 );
                 Some(self.renderer.raw_line(&line).text)
             }

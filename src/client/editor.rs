@@ -5,6 +5,7 @@
 //! network task through a channel; incoming events are printed above the prompt through
 //! rustyline's `ExternalPrinter`, which redraws the partly typed line afterwards.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -73,6 +74,19 @@ impl Candidates for RosterCandidates {
     fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
         let roster = self.0.lock().unwrap_or_else(|e| e.into_inner());
         complete(line, pos, &roster)
+    }
+
+    /// The prompt with the nick and room as they are now: a reconnection under another
+    /// nick, a rename by the server or a reclaimed nick shows at once (rustyline redraws
+    /// the prompt with every line printed above it), fitted to the columns of the prompt
+    /// the line started with; the next line gets it whole.
+    fn prompt_now<'a>(&self, drawn: &'a str) -> Cow<'a, str> {
+        let now = self.0.lock().unwrap_or_else(|e| e.into_inner()).prompt();
+        if now == drawn {
+            return Cow::Borrowed(drawn);
+        }
+        let mode = rustyline::GraphemeClusterMode::from_env();
+        Cow::Owned(super::screen::fit(&now, mode.width(drawn), mode))
     }
 }
 
@@ -163,11 +177,10 @@ impl LineEditor {
         });
         let helper = EditorHelper { candidates: RosterCandidates(roster), color };
         let mut editor = line_reader(helper, CompletionType::Circular, history.as_deref())?;
-        editor.set_color_mode(if color {
-            rustyline::ColorMode::Enabled
-        } else {
-            rustyline::ColorMode::Disabled
-        });
+        // Always through the helper, colors or not: it draws the prompt, which follows
+        // the nick while a line is edited (see `RosterCandidates::prompt_now`); it adds
+        // colors only when `color` says so.
+        editor.set_color_mode(rustyline::ColorMode::Forced);
         let paused = Arc::new(AtomicBool::new(false));
         for enter in [KeyEvent(KeyCode::Enter, Modifiers::NONE), KeyEvent::ctrl('J')] {
             let submit = Submit { gate: gate.clone(), paused: paused.clone() };

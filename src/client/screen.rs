@@ -56,6 +56,31 @@ impl Geometry {
     }
 }
 
+/// `prompt` (`[nick #room] `) in exactly `cols` columns as `mode` measures them:
+/// padded with spaces, or cut inside the brackets with `…`. For a prompt that changed
+/// while a line is edited: rustyline measured the old one once for the whole line.
+pub fn fit(prompt: &str, cols: u16, mode: GraphemeClusterMode) -> String {
+    let width = mode.width(prompt);
+    if width <= cols {
+        return format!("{prompt}{}", " ".repeat((cols - width).into()));
+    }
+    let tail = if prompt.ends_with("] ") { "…] " } else { "…" };
+    let room = cols.saturating_sub(mode.width(tail));
+    let mut out = String::new();
+    for cluster in prompt.graphemes(true) {
+        if mode.width(&out) + mode.width(cluster) > room {
+            break;
+        }
+        out.push_str(cluster);
+    }
+    if cols >= mode.width(tail) {
+        out.push_str(tail);
+    }
+    // A wide character that did not fit leaves a column: pad it.
+    let short = cols.saturating_sub(mode.width(&out));
+    out + &" ".repeat(short.into())
+}
+
 /// Where rustyline is within an escape sequence (`ESC x` or `CSI digits;…`), whose
 /// characters take no room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +138,18 @@ mod tests {
         assert_eq!(at(80).rows(&format!("{prompt}{}", "y".repeat(20))), 2);
         // A combining mark takes no column.
         assert_eq!(at(10).rows(&"e\u{301}".repeat(9)), 1);
+    }
+
+    #[test]
+    fn a_prompt_that_changed_keeps_the_columns_of_the_old_one() {
+        let mode = GraphemeClusterMode::WcWidth;
+        assert_eq!(fit("[al #lobby] ", 15, mode), "[al #lobby]    ");
+        assert_eq!(fit("[guest2 #lobby] ", 15, mode), "[guest2 #lob…] ");
+        assert_eq!(fit("[名前 #lobby] ", 10, mode), "[名前 #…] ");
+        assert_eq!(fit("[名前] ", 5, mode), "[…]  ");
+        for cols in 0..20 {
+            assert_eq!(mode.width(&fit("[someone #room] ", cols, mode)), cols, "{cols}");
+        }
     }
 
     #[test]
