@@ -797,3 +797,54 @@ fn the_prompt_follows_a_nick_taken_during_an_outage_and_taken_back() {
     term.keys("\x04");
     assert!(term.wait_exit().success());
 }
+
+/// A rolling restart on a NATS backbone, on a terminal: `tchat join A B` is on node A
+/// when A stops (SIGTERM); the client moves to node B and resumes there with its token
+/// and last id: the same nick, each line said meanwhile shown once, the line being typed
+/// kept, and a user of B sees it neither leave nor join.
+#[test]
+fn an_interactive_client_given_two_nodes_resumes_on_the_second_when_the_first_stops() {
+    let Some(nats) = common::nats::nats_server() else { return };
+    let args =
+        |node: &'static str| ["--backbone", &nats.url, "--node", node, "--resume-grace", "30"];
+    let mut a = Server::start(&args("a"));
+    // One certificate for both nodes, as docs/backbone.md says to do.
+    let b = Server::start_in(StateDir::copy_of(&a.state, "node-b"), &args("b"), common::WAIT);
+    let mut bob = Peer::join(b.addr, "bob");
+    let home = StateDir::new("backbone-join");
+    let other = b.addr.to_string();
+    let mut term =
+        Term::start(a.addr, &home, &[&other, "--fingerprint", &a.fingerprint, "--nick", "ivy"]);
+    term.wait_input("[ivy #lobby] ");
+    bob.wait_for("ivy's join", |e| matches!(e, EventKind::Join { nick, .. } if nick == "ivy"));
+    term.keys("half a thought");
+    term.wait_input("[ivy #lobby] half a thought");
+
+    assert!(a.terminate().success());
+    for i in 1..=3 {
+        bob.send(&format!("while away {i}"));
+    }
+    term.wait_text(&format!("Reconnected to {other} as ivy"));
+    term.wait_text("<bob> while away 3");
+    term.wait_input("[ivy #lobby] half a thought");
+    bob.send("live");
+    term.wait_text("<bob> live");
+    for i in 1..=3 {
+        assert_eq!(term.count(&format!("<bob> while away {i}")), 1, "{}", term.screen());
+    }
+    term.keys("\r");
+    term.wait_text("<ivy> half a thought");
+    // Bob saw ivy neither leave nor join: the next thing he hears of her is her line.
+    loop {
+        match bob.next_event() {
+            EventKind::Public { from, text, .. } if from == "ivy" => {
+                assert_eq!(text, "half a thought");
+                break;
+            }
+            e @ (EventKind::Join { .. } | EventKind::Leave { .. }) => panic!("bob saw {e:?}"),
+            _ => {}
+        }
+    }
+    term.keys("\x04");
+    assert!(term.wait_exit().success());
+}
