@@ -640,3 +640,47 @@ fn nats_stopped_and_started_again_loses_nothing_silently() {
     let left: Vec<_> = later.iter().filter(|e| e["type"] == "leave").collect();
     assert!(left.is_empty(), "{later:?}");
 }
+
+/// A kick, a mute and a ban given with `tchat ctl` on one node take effect for users of
+/// the other node; `ctl list` shows who is on which node.
+#[test]
+fn moderation_on_one_node_reaches_users_of_the_other() {
+    let Some(nats) = nats() else { return };
+    let socket = common::temp_path("backbone-ctl.sock");
+    let socket_arg = socket.to_str().unwrap();
+    let a = node(&nats.url, "a", &["--control-socket", socket_arg]);
+    let b = node(&nats.url, "b", &[]);
+    let (mut bob, _) = b.json_client("bob");
+    let mut carol = b.text_client("carol");
+    let (mut dave, _) = b.json_client("dave");
+    let (mut eve, _) = b.json_client("eve");
+    let (mut ann, _) = a.json_client("ann");
+    wait_listed(&mut ann, &["bob", "carol", "dave", "eve"]);
+
+    let list = common::ctl(&socket, &["list"]);
+    assert!(list.stdout.contains("bob in #lobby on b"), "{}{}", list.stdout, list.stderr);
+    assert!(list.stdout.contains("ann in #lobby on a"), "{}{}", list.stdout, list.stderr);
+
+    let kicked = common::ctl(&socket, &["kick", "carol", "enough"]);
+    assert_eq!(kicked.code, 0, "{}{}", kicked.stdout, kicked.stderr);
+    let last = carol.read_to_close();
+    assert!(last.iter().any(|l| l.contains("kicked by ctl: enough")), "{last:?}");
+    let leave = event_where(&mut bob, "leave", |e| e["nick"] == "carol");
+    assert!(leave["reason"].as_str().unwrap().contains("kicked"), "{leave}");
+
+    assert_eq!(common::ctl(&socket, &["mute", "dave", "10m"]).code, 0);
+    let told = event_where(&mut dave, "info", |e| e["message"].as_str().unwrap().contains("muted"));
+    assert!(told["message"].as_str().unwrap().contains("muted by ctl"), "{told}");
+    dave.send("can I speak");
+    assert_eq!(dave.expect_event("error")["code"], "muted");
+
+    let banned = common::ctl(&socket, &["ban", "eve"]);
+    assert_eq!(banned.code, 0, "{}{}", banned.stdout, banned.stderr);
+    let last = eve.read_to_close();
+    assert!(last.iter().any(|l| l.contains("banned by ctl")), "{last:?}");
+    // Node b keeps the ban for the nick: eve cannot come back there either.
+    let mut again = b.connect();
+    again.send("/hello json eve");
+    let refused = again.read_to_close();
+    assert!(refused.iter().any(|l| l.contains("banned")), "{refused:?}");
+}

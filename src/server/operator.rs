@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::accounts::AccountError;
+use super::backbone::wire::Moderation;
 use super::bans::{Ban, Target, parse_duration};
 use super::hub::{Hub, Mute};
 use crate::protocol::{Event, span};
@@ -241,7 +242,7 @@ fn run(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
         Command::Bans => Ok(list_bans(hub)),
         Command::Mute { nick, duration } => mute(hub, who, nick, duration),
         Command::Unmute(nick) => {
-            let nick = hub.mute(nick, None, who).ok_or_else(|| no_such_user(nick))?;
+            let nick = mute_anywhere(hub, who, nick, None)?;
             Ok(format!("unmuted {nick}"))
         }
         Command::Say(text) => {
@@ -309,12 +310,33 @@ fn kick(hub: &Hub, who: &str, nick: &str, reason: Option<&str>) -> Result<String
         Some(r) => format!("kicked by {who}: {r}"),
         None => format!("kicked by {who}"),
     };
-    let nick = hub.kick(nick, &why).ok_or_else(|| no_such_user(nick))?;
+    let kicked = hub.kick(nick, &why).or_else(|| {
+        let there = hub.elsewhere(nick)?;
+        let action = Moderation::Kick { nick: there.clone(), why: why.clone() };
+        hub.moderate_across(&action).then_some(there)
+    });
+    let nick = kicked.ok_or_else(|| no_such_user(nick))?;
     Ok(format!("kicked {nick}"))
+}
+
+/// `mute`/`unmute` (`until`: `None` for unmute): on this node, or on the node where the
+/// user is.
+fn mute_anywhere(hub: &Hub, who: &str, nick: &str, mute: Option<Mute>) -> Result<String, String> {
+    let muted = hub.mute(nick, mute, who).or_else(|| {
+        let there = hub.elsewhere(nick)?;
+        let by = who.to_owned();
+        let action = match mute {
+            Some(Mute { until }) => Moderation::Mute { nick: there.clone(), until, by },
+            None => Moderation::Unmute { nick: there.clone(), by },
+        };
+        hub.moderate_across(&action).then_some(there)
+    });
+    muted.ok_or_else(|| no_such_user(nick))
 }
 
 fn unban(hub: &Hub, target: &str) -> Result<String, String> {
     let target = Target::parse(target).map_err(|e| e.to_string())?;
+    hub.moderate_across(&Moderation::Unban { target: target.to_string() });
     match hub.moderation.unban(&target)? {
         true => Ok(format!("unbanned {target}")),
         false => Err(format!("{target} is not banned")),
@@ -323,7 +345,7 @@ fn unban(hub: &Hub, target: &str) -> Result<String, String> {
 
 fn mute(hub: &Hub, who: &str, nick: &str, duration: Option<Duration>) -> Result<String, String> {
     let until = duration.map(|d| Timestamp::now() + d);
-    let nick = hub.mute(nick, Some(Mute { until }), who).ok_or_else(|| no_such_user(nick))?;
+    let nick = mute_anywhere(hub, who, nick, Some(Mute { until }))?;
     Ok(match duration {
         Some(d) => format!("muted {nick} for {}", span(d.as_secs())),
         None => format!("muted {nick} until /unmute"),
@@ -373,6 +395,8 @@ fn ban(
     };
     let saved = hub.moderation.ban(ban.clone());
     let kicked = enforce(hub, &ban);
+    // Every node's list, and its users the ban covers.
+    hub.moderate_across(&Moderation::Ban { ban: ban.clone() });
     let answer = match duration {
         Some(d) => format!("banned {target} for {}", span(d.as_secs())),
         None => format!("banned {target}"),
@@ -408,7 +432,7 @@ fn refuse_self_ban(by: Actor, target: &Target) -> Result<(), String> {
 /// SPAN][: reason]`
 /// and everyone else sees them leave with that reason. Returns their nicks. `by` and
 /// the reason are sanitized again: from a hand-edited file they reach every member.
-fn enforce(hub: &Hub, ban: &Ban) -> Vec<String> {
+pub(crate) fn enforce(hub: &Hub, ban: &Ban) -> Vec<String> {
     hub.kick_banned(&ban.target, &banned_why(ban, Timestamp::now()))
 }
 

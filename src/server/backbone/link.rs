@@ -69,6 +69,16 @@ impl Link {
         self.send(wire::room_subject(key), json, origin, None)
     }
 
+    /// Queues moderation for the other nodes.
+    pub fn moderation(
+        &self,
+        action: &super::wire::Moderation,
+        origin: Origin,
+    ) -> Result<(), NotSent> {
+        let json = serde_json::to_string(action).expect("moderation always serialises");
+        self.send(super::wire::MODERATION.into(), &json, origin, None)
+    }
+
     /// Queues the private message `json` between sessions `from` and `to`.
     pub fn private(&self, json: &str, origin: Origin, from: u64, to: u64) -> Result<(), NotSent> {
         self.send(wire::PRIVATE.into(), json, origin, Some((from, to)))

@@ -84,7 +84,11 @@ fn apply(hub: &Hub, message: &async_nats::jetstream::Message, applied: &watch::S
         headers.get(name).map(|v| v.as_str().to_owned())
     };
     match wire::read(message.subject.as_str(), header, &message.payload) {
-        Ok(delivered) => hub.apply(seq, delivered),
+        Ok(wire::Incoming::Event(delivered)) => hub.apply(seq, delivered),
+        Ok(wire::Incoming::Moderation(action, origin)) => {
+            hub.apply_nothing(seq);
+            hub.apply_moderation(action, origin);
+        }
         Err(wire::Unreadable(why)) => {
             hub.log.warn("Backbone event skipped", json!({"id": seq, "reason": why}));
             hub.apply_nothing(seq);

@@ -15,12 +15,16 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use serde::{Deserialize, Serialize};
+
 use crate::protocol::Event;
 
 /// Every subject the stream holds.
 pub const ALL: &str = "tchat.ev.>";
 /// The subject of private messages.
 pub const PRIVATE: &str = "tchat.ev.pm";
+/// The subject of moderation given on one node for users wherever they are.
+pub const MODERATION: &str = "tchat.ev.mod";
 const ROOM_PREFIX: &str = "tchat.ev.r.";
 pub const ORIGIN: &str = "Tchat-Origin";
 pub const SESSIONS: &str = "Tchat-Private";
@@ -88,6 +92,25 @@ pub struct Delivered {
     pub origin: Option<Origin>,
 }
 
+/// A kick, mute or ban given on one node, for the node where its target is (or, for a
+/// ban, for every node's list). Nicks are matched as the hub matches them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Moderation {
+    Kick { nick: String, why: String },
+    Mute { nick: String, until: Option<jiff::Timestamp>, by: String },
+    Unmute { nick: String, by: String },
+    Ban { ban: crate::server::bans::Ban },
+    Unban { target: String },
+}
+
+/// A message of the stream: a conversation event, or moderation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    Event(Delivered),
+    Moderation(Moderation, Option<Origin>),
+}
+
 /// Why a stream message is not a tchat event (written by something else, or by a newer
 /// tchat): the node skips it and says so.
 #[derive(Debug, PartialEq, Eq)]
@@ -98,7 +121,13 @@ pub fn read(
     subject: &str,
     header: impl Fn(&str) -> Option<String>,
     payload: &[u8],
-) -> Result<Delivered, Unreadable> {
+) -> Result<Incoming, Unreadable> {
+    if subject == MODERATION {
+        let action = serde_json::from_slice(payload)
+            .map_err(|e| Unreadable(format!("bad moderation: {e}")))?;
+        let origin = header(ORIGIN).and_then(|h| Origin::parse(&h));
+        return Ok(Incoming::Moderation(action, origin));
+    }
     let target = if subject == PRIVATE {
         let sessions = header(SESSIONS).ok_or_else(|| Unreadable("no sessions".into()))?;
         let (from, to) = sessions
@@ -122,7 +151,7 @@ pub fn read(
     event.id = None;
     event.history = false;
     let origin = header(ORIGIN).and_then(|h| Origin::parse(&h));
-    Ok(Delivered { event, target, origin })
+    Ok(Incoming::Event(Delivered { event, target, origin }))
 }
 
 #[cfg(test)]
@@ -144,7 +173,7 @@ mod tests {
         let event = public("#Café");
         let line = event.json_line();
         let got = read(&subject, |h| (h == ORIGIN).then(|| header.clone()), line.as_bytes());
-        let got = got.unwrap();
+        let Ok(Incoming::Event(got)) = got else { panic!("{got:?}") };
         assert_eq!(got.target, Target::Room(key));
         assert_eq!(got.origin, Some(origin));
         // The time goes over the wire to the second, as clients get it.
@@ -159,9 +188,19 @@ mod tests {
             text: "psst".into(),
         });
         let sessions = |h: &str| (h == SESSIONS).then(|| "12 34".to_owned());
-        let got = read(PRIVATE, sessions, event.json_line().as_bytes()).unwrap();
+        let got = read(PRIVATE, sessions, event.json_line().as_bytes());
+        let Ok(Incoming::Event(got)) = got else { panic!("{got:?}") };
         assert_eq!(got.target, Target::Private { from: 12, to: 34 });
         assert_eq!(got.origin, None);
+    }
+
+    #[test]
+    fn moderation_reads_back() {
+        let kick = Moderation::Kick { nick: "bo".into(), why: "kicked by console".into() };
+        let payload = serde_json::to_vec(&kick).unwrap();
+        let got = read(MODERATION, |_| None, &payload);
+        assert_eq!(got, Ok(Incoming::Moderation(kick, None)));
+        assert!(read(MODERATION, |_| None, b"{\"action\":\"nuke\"}").is_err());
     }
 
     #[test]

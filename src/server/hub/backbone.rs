@@ -10,7 +10,7 @@ use super::{Frames, Hub, Joined, NickChange, Registry, Skip, encode_for};
 use crate::nick;
 use crate::protocol::{Event, EventKind, RoomInfo};
 use crate::server::backbone::presence::{self, Claim};
-use crate::server::backbone::wire::{Delivered, Echo, Target};
+use crate::server::backbone::wire::{Delivered, Echo, Moderation, Origin, Target};
 use crate::server::backbone::{self, claims};
 use crate::server::history::{Scope, Stored};
 
@@ -455,6 +455,21 @@ impl Registry {
         }
     }
 
+    /// This node's name, on a backbone.
+    pub(super) fn node_name(&self) -> Option<&str> {
+        self.link.as_ref().map(|l| &*l.node)
+    }
+
+    /// The operator's `/list` rows of other nodes' users (`NICK in ROOM on NODE`, and
+    /// `(away)`), each with its nick key for sorting.
+    pub(super) fn roster_elsewhere(&self) -> Vec<(String, String)> {
+        let row = |c: &Claim| {
+            let away = if c.away.is_some() { " (away)" } else { "" };
+            (nick::key(&c.nick), format!("{} in {} on {}{away}", c.nick, c.room, c.node))
+        };
+        self.presence.all().map(row).collect()
+    }
+
     /// The nicks of other nodes' users in room `name`.
     pub(super) fn remote_in_room(&self, name: &str) -> Vec<String> {
         self.presence.in_room(name).map(|c| c.nick.clone()).collect()
@@ -535,5 +550,54 @@ impl Registry {
             self.not_sent(from_id);
         }
         Some((claim.nick.clone(), None))
+    }
+}
+
+/// Moderation across nodes: a kick, mute or ban given on any node takes effect where
+/// its target is, through the stream (so a node that starts later takes the bans in as
+/// well, in order).
+impl Hub {
+    /// On a backbone, hands `action` to the other nodes. False without a backbone, or
+    /// when the backbone did not take it.
+    pub fn moderate_across(&self, action: &Moderation) -> bool {
+        let reg = self.lock();
+        let Some(link) = &reg.link else { return false };
+        link.moderation(action, super::said_by(link, 0, Skip::Nobody)).is_ok()
+    }
+
+    /// The nick as shown of `nick`'s holder on another node, if any.
+    pub fn elsewhere(&self, nick: &str) -> Option<String> {
+        self.lock().presence.get(nick).map(|c| c.nick.clone())
+    }
+
+    /// Applies moderation another node gave (its own was applied when given): to this
+    /// node's users it concerns, and bans to this node's list.
+    pub fn apply_moderation(&self, action: Moderation, origin: Option<Origin>) {
+        let own = self.lock().link.as_ref().map(|l| l.node.to_string());
+        if origin.is_some_and(|o| Some(o.node) == own) {
+            return;
+        }
+        match action {
+            Moderation::Kick { nick, why } => {
+                self.kick(&nick, &why);
+            }
+            Moderation::Mute { nick, until, by } => {
+                self.mute(&nick, Some(super::Mute { until }), &by);
+            }
+            Moderation::Unmute { nick, by } => {
+                self.mute(&nick, None, &by);
+            }
+            Moderation::Ban { ban } => {
+                if let Err(e) = self.moderation.ban(ban.clone()) {
+                    self.log.error("Ban not saved", json!({"error": e}));
+                }
+                crate::server::operator::enforce(self, &ban);
+            }
+            Moderation::Unban { target } => {
+                if let Ok(target) = crate::server::bans::Target::parse(&target) {
+                    let _ = self.moderation.unban(&target);
+                }
+            }
+        }
     }
 }

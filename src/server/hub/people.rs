@@ -218,6 +218,9 @@ impl Hub {
         let row = |m: &&Member| {
             let p = &m.profile;
             let mut row = format!("{} in {}", m.nick, reg.room_name(&m.room));
+            if let Some(node) = reg.node_name() {
+                row.push_str(&format!(" on {node}"));
+            }
             if p.oper {
                 row.push_str(" (operator)");
             }
@@ -229,7 +232,11 @@ impl Hub {
             }
             row
         };
-        members.iter().map(row).collect()
+        let mut rows: Vec<(String, String)> =
+            members.iter().map(|m| (nick::key(&m.nick), row(m))).collect();
+        rows.extend(reg.roster_elsewhere());
+        rows.sort();
+        rows.into_iter().map(|(_, row)| row).collect()
     }
 
     pub fn is_oper(&self, id: u64) -> bool {
