@@ -435,7 +435,6 @@ fn print_table(table: &[Row]) {
 /// For each scenario run on both servers, tchat's figures divided by the relay's: above
 /// 1 means tchat delivers more per second, waits longer, or spends more CPU or memory.
 fn print_ratios(table: &[Row]) {
-    let ratio = |t: f64, r: f64| if r > 0.0 { format!("{:.2}", t / r) } else { "-".into() };
     let mut header = false;
     for tchat in table.iter().filter(|r| r.target == Target::Tchat) {
         let Some(relay) =
@@ -468,20 +467,33 @@ fn print_ratios(table: &[Row]) {
     }
 }
 
+/// `a / b` with two decimals, or `-` when `b` is not positive.
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 { format!("{:.2}", a / b) } else { "-".into() }
+}
+
+/// The tchat rows that are a variant of another tchat row, each with that row:
+/// `base_of` gives the name of the row a variant is compared with (`burst 200x50` for
+/// `burst 200x50 tls`), or `None` for a row that is no variant.
+fn variant_pairs(table: &[Row], base_of: impl Fn(&str) -> Option<&str>) -> Vec<(&Row, &Row)> {
+    let tchat = || table.iter().filter(|r| r.target == Target::Tchat);
+    tchat()
+        .filter_map(|variant| {
+            let base = base_of(&variant.scenario)?;
+            Some((variant, tchat().find(|r| r.scenario == base)?))
+        })
+        .collect()
+}
+
 /// For each scenario run over TLS and in plain text on tchat, the TLS figures divided by
 /// the plain ones: the issue asks for at least half the plain rate (≥ 0.5).
 fn print_tls_ratios(table: &[Row]) {
-    let ratio = |t: f64, p: f64| if p > 0.0 { format!("{:.2}", t / p) } else { "-".into() };
-    let tchat = || table.iter().filter(|r| r.target == Target::Tchat);
-    let mut header = false;
-    for tls in tchat() {
-        let Some(name) = tls.scenario.strip_suffix(" tls") else { continue };
-        let Some(plain) = tchat().find(|r| r.scenario == name) else { continue };
-        if !header {
-            println!();
-            println!("tls / plain (tchat):");
-            header = true;
-        }
+    let pairs = variant_pairs(table, |name| name.strip_suffix(" tls"));
+    if !pairs.is_empty() {
+        println!();
+        println!("tls / plain (tchat):");
+    }
+    for (tls, plain) in pairs {
         let (t, p) = (&tls.figures, &plain.figures);
         let figures = if t.expected > 0 {
             format!(
@@ -507,21 +519,15 @@ fn print_tls_ratios(table: &[Row]) {
 /// (text mode) from the same run: what a structured client costs the server per line
 /// it gets. The issue asks for at most 1.5.
 fn print_json_ratios(table: &[Row]) {
-    let tchat = || table.iter().filter(|r| r.target == Target::Tchat);
     let per_delivery = |f: &Figures| f.server_cpu_s / f.deliveries.max(1) as f64;
-    let mut header = false;
-    for json in tchat() {
-        let Some(name) = json.scenario.strip_prefix("json ") else { continue };
-        let Some(text) = tchat().find(|r| r.scenario == name) else { continue };
+    let mut pairs = variant_pairs(table, |name| name.strip_prefix("json "));
+    pairs.retain(|(_, text)| per_delivery(&text.figures) > 0.0);
+    if !pairs.is_empty() {
+        println!();
+        println!("json / text (tchat), server CPU per delivery:");
+    }
+    for (json, text) in pairs {
         let (j, t) = (per_delivery(&json.figures), per_delivery(&text.figures));
-        if t <= 0.0 {
-            continue;
-        }
-        if !header {
-            println!();
-            println!("json / text (tchat), server CPU per delivery:");
-            header = true;
-        }
         println!(
             "{:<24} {:.2} ({:.0} ns against {:.0} ns)",
             json.scenario,
@@ -537,17 +543,12 @@ fn print_json_ratios(table: &[Row]) {
 /// p99 latency (at most 2×) as ratios, then the server CPU per delivery of each node, the
 /// nats-server's CPU, and the lines per second the backbone carried.
 fn print_backbone_ratios(table: &[Row]) {
-    let tchat = || table.iter().filter(|r| r.target == Target::Tchat);
-    let ratio = |b: f64, s: f64| if s > 0.0 { format!("{:.2}", b / s) } else { "-".into() };
-    let mut header = false;
-    for backbone in tchat() {
-        let Some(name) = backbone.scenario.strip_prefix("backbone ") else { continue };
-        let Some(single) = tchat().find(|r| r.scenario == name) else { continue };
-        if !header {
-            println!();
-            println!("backbone (2 nodes, 1 nats-server) / one process:");
-            header = true;
-        }
+    let pairs = variant_pairs(table, |name| name.strip_prefix("backbone "));
+    if !pairs.is_empty() {
+        println!();
+        println!("backbone (2 nodes, 1 nats-server) / one process:");
+    }
+    for (backbone, single) in pairs {
         let (b, s) = (&backbone.figures, &single.figures);
         let ns_per =
             |f: &Figures, nodes: f64| f.server_cpu_s / nodes / f.deliveries.max(1) as f64 * 1e9;
