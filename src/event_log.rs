@@ -1,11 +1,25 @@
 //! The server's event log: every event on the console in real time and, with `--save`,
 //! appended to a JSON Lines file.
 //!
-//! Writing happens on one dedicated thread fed by a bounded channel, so a console piped
-//! into a stalled pager or a slow disk never blocks a connection task. Should the channel
-//! fill up, events are counted and dropped, and the thread reports how many once it
-//! catches up; console and file always receive the same events, file first, so a
-//! `kill -9` never leaves an event on the console that the file lacks.
+//! Two threads, so that the file never waits for the console:
+//!
+//! - The *file* thread takes every event from a bounded queue, appends each batch to the
+//!   file with one write, and only then hands the batch, formatted, to the console
+//!   thread; so a `kill -9` never leaves an event on the console that the file lacks.
+//! - The *console* thread writes those batches to the console. When the console stalls
+//!   (a pager nobody scrolls, a frozen SSH session) and [`CONSOLE_BATCHES`] batches are
+//!   waiting for it, the file thread skips the console for the next batches, counts
+//!   their events and reports the count on the console, and in the file, once it moves
+//!   again. The file never loses an event to the console.
+//!
+//! A disk slower than the chat: once [`QUEUE`] events wait for the file thread, logging
+//! waits for room (the chat slows to the disk's pace) rather than drop events from the
+//! file. A disk that refuses writes (full, gone) is another matter: the failure is
+//! reported once on the console, events go to the console only, and recovery is logged.
+//!
+//! Stopping ([`LogWriter::finish`]) writes every event logged so far to the file and
+//! gives the console at most [`CONSOLE_GRACE`] to take the rest: a stalled console
+//! cannot keep the server from exiting.
 
 pub mod tail;
 
@@ -13,23 +27,36 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use owo_colors::OwoColorize;
 use serde::Serialize;
 use serde_json::Value;
 
-/// Events that may wait for the writer thread before new ones are dropped.
-const QUEUE: usize = 16 * 1024;
+/// Events that may wait for the file thread before logging waits for room: a burst of
+/// this many is absorbed without slowing anyone, a disk slower than that for longer
+/// slows the chat to its pace (see the module's doc).
+pub const QUEUE: usize = 16 * 1024;
+
+/// Formatted batches (of up to [`BATCH`] events) that may wait for the console before
+/// the console skips events.
+pub const CONSOLE_BATCHES: usize = 64;
+
+/// Most events written in one batch.
+const BATCH: usize = 1024;
+
+/// How long [`LogWriter::finish`] lets the console take its last lines.
+pub const CONSOLE_GRACE: Duration = Duration::from_secs(1);
 
 /// How long the writer lets events gather after writing a batch. While the thread is
 /// awake, a server thread that logs costs a queue push and nothing more; once the
 /// thread sleeps in `recv`, each event has to wake it with a system call, and a busy
 /// server then pays one wake-up and one console `write` per handful of events. A quiet
 /// server is not delayed: the writer waits in `recv` and writes each event at once.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
+const GATHER: Duration = Duration::from_millis(1);
 
 /// How many characters of a message the `preview` field keeps.
 pub const PREVIEW_CHARS: usize = 64;
@@ -63,13 +90,14 @@ enum Message {
 #[derive(Clone)]
 pub struct EventLog {
     tx: SyncSender<Message>,
-    dropped: Arc<AtomicU64>,
 }
 
-/// Owns the writer thread; [`LogWriter::finish`] flushes and joins it.
+/// Owns the writer threads; [`LogWriter::finish`] flushes the file and stops them.
 pub struct LogWriter {
     tx: SyncSender<Message>,
-    thread: JoinHandle<()>,
+    file_thread: JoinHandle<()>,
+    /// Told when the console thread has written its last batch.
+    console_done: Receiver<()>,
 }
 
 /// Where the console output goes and whether to color it.
@@ -80,7 +108,7 @@ pub struct Console {
 
 impl EventLog {
     /// Opens the `--save` file for appending (creating it if needed) and starts the
-    /// writer thread. Fails only when the file cannot be opened.
+    /// writer threads. Fails only when the file cannot be opened.
     pub fn start(console: Console, save: Option<&Path>) -> io::Result<(EventLog, LogWriter)> {
         let file = match save {
             Some(path) => Some(SaveFile::open(path)?),
@@ -88,19 +116,26 @@ impl EventLog {
         };
         let mended = file.as_ref().is_some_and(|f| f.mended_cut_line);
         let (tx, rx) = mpsc::sync_channel(QUEUE);
-        let dropped = Arc::new(AtomicU64::new(0));
-        let thread = {
-            let dropped = dropped.clone();
+        let (to_console, console_rx) = mpsc::sync_channel(CONSOLE_BATCHES);
+        let (done_tx, console_done) = mpsc::channel();
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let color = console.color;
+        {
+            let waiting = waiting.clone();
             std::thread::Builder::new()
-                .name("tchat-log".into())
-                .spawn(move || write_loop(rx, console, file, dropped))?
-        };
-        let log = EventLog { tx: tx.clone(), dropped };
+                .name("tchat-console".into())
+                .spawn(move || console_loop(console_rx, console.out, waiting, done_tx))?;
+        }
+        let console = ConsoleFeed { tx: to_console, waiting, color, skipped: 0 };
+        let file_thread = std::thread::Builder::new()
+            .name("tchat-log".into())
+            .spawn(move || write_loop(rx, console, file))?;
+        let log = EventLog { tx: tx.clone() };
         if mended {
             let meta = serde_json::json!({ "file": save.map(|p| p.display().to_string()) });
             log.warn("Log file ended in a cut line (server killed mid-write); ended it", meta);
         }
-        Ok((log, LogWriter { tx, thread }))
+        Ok((log, LogWriter { tx, file_thread, console_done }))
     }
 
     pub fn info(&self, msg: &'static str, meta: Value) {
@@ -115,24 +150,23 @@ impl EventLog {
         self.log(Level::Error, msg, meta);
     }
 
+    /// Queues one event. Waits only while [`QUEUE`] events wait for the file thread (a
+    /// disk slower than the chat), never for the console.
     pub fn log(&self, level: Level, msg: &'static str, meta: Value) {
         let record = Record { ts: jiff::Timestamp::now(), level, msg, meta };
-        match self.tx.try_send(Message::Record(record)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-            // The writer is gone (the server is exiting): nothing left to log to.
-            Err(TrySendError::Disconnected(_)) => {}
-        }
+        // An error means the writer is gone (the server is exiting): nothing to log to.
+        let _ = self.tx.send(Message::Record(record));
     }
 }
 
 impl LogWriter {
-    /// Writes every event logged so far, then stops the thread.
+    /// Writes every event logged so far to the file, then stops. The console gets at
+    /// most [`CONSOLE_GRACE`] to take what it has not shown yet: a stalled one does not
+    /// hold the exit (its thread dies with the process).
     pub fn finish(self) {
         let _ = self.tx.send(Message::Stop);
-        let _ = self.thread.join();
+        let _ = self.file_thread.join();
+        let _ = self.console_done.recv_timeout(CONSOLE_GRACE);
     }
 }
 
@@ -203,7 +237,7 @@ impl SaveFile {
     /// rotated file, or to a deleted one nobody can read. Checked at most once per
     /// [`FOLLOW_EVERY`], so events logged in between still land in the old file, whole.
     #[cfg(unix)]
-    fn follow(&mut self, console: &mut Console) {
+    fn follow(&mut self, console: &mut ConsoleFeed) {
         use std::os::unix::fs::MetadataExt;
         if self.followed.elapsed() < FOLLOW_EVERY {
             return;
@@ -220,7 +254,7 @@ impl SaveFile {
                 let rec =
                     record(Level::Info, "Log file reopened (it was moved or deleted)", self.meta());
                 self.append(json_line(&rec).as_bytes(), console);
-                write_console(console, &rec);
+                console.one(&rec);
             }
             Err(e) if !self.lost_path => {
                 self.lost_path = true;
@@ -235,19 +269,19 @@ impl SaveFile {
     }
 
     #[cfg(not(unix))]
-    fn follow(&mut self, _console: &mut Console) {}
+    fn follow(&mut self, _console: &mut ConsoleFeed) {}
 
     /// Appends whole lines with one `write_all`: the file is opened in append mode and not
     /// buffered, so each batch reaches the kernel at once. Only a `kill -9` during a
     /// write of more than a page can cut a line (Linux stops copying between pages once
     /// SIGKILL is pending); [`SaveFile::open`] ends such a line on the next start.
-    fn append(&mut self, lines: &[u8], console: &mut Console) {
+    fn append(&mut self, lines: &[u8], console: &mut ConsoleFeed) {
         match self.file.write_all(lines) {
             Ok(()) if self.failing => {
                 self.failing = false;
                 let rec = record(Level::Info, "Log file writable again", self.meta());
                 let _ = self.file.write_all(json_line(&rec).as_bytes());
-                write_console(console, &rec);
+                console.one(&rec);
             }
             Ok(()) => {}
             Err(e) if !self.failing => {
@@ -263,10 +297,10 @@ impl SaveFile {
     }
 
     /// Tells the console about a problem with the file (it cannot go in the file).
-    fn report(&self, console: &mut Console, msg: &'static str, error: &io::Error) {
+    fn report(&self, console: &mut ConsoleFeed, msg: &'static str, error: &io::Error) {
         let mut meta = self.meta();
         meta["error"] = Value::String(error.to_string());
-        write_console(console, &record(Level::Error, msg, meta));
+        console.one(&record(Level::Error, msg, meta));
     }
 
     fn meta(&self) -> Value {
@@ -279,79 +313,154 @@ fn record(level: Level, msg: &'static str, meta: Value) -> Record {
 }
 
 fn json_line(rec: &Record) -> String {
-    let mut line = serde_json::to_string(rec).expect("records always serialise");
-    line.push('\n');
+    let mut line = String::new();
+    push_json_line(&mut line, rec);
     line
 }
 
-fn write_loop(
-    rx: Receiver<Message>,
-    mut console: Console,
-    mut file: Option<SaveFile>,
-    dropped: Arc<AtomicU64>,
-) {
+/// Appends `rec` as one JSON line. U+2028 and U+2029 are escaped (`\u2028`): JSON
+/// allows them raw, but a reader that splits on Unicode line separators (JavaScript's,
+/// many editors') would see the line end there, and text after it as a forged record.
+fn push_json_line(out: &mut String, rec: &Record) {
+    let start = out.len();
+    out.push_str(&serde_json::to_string(rec).expect("records always serialise"));
+    escape_line_separators(out, start);
+    out.push('\n');
+}
+
+/// Replaces U+2028 and U+2029 in `out[start..]` by the escapes `\u2028` and `\u2029`,
+/// in place: in a JSON line they appear only inside strings, where the escapes mean the
+/// same; on the console they show as the escapes. Most lines hold neither and are only
+/// scanned.
+pub fn escape_line_separators(out: &mut String, start: usize) {
+    if !out[start..].contains(['\u{2028}', '\u{2029}']) {
+        return;
+    }
+    let escaped = out[start..].replace('\u{2028}', "\\u2028").replace('\u{2029}', "\\u2029");
+    out.truncate(start);
+    out.push_str(&escaped);
+}
+
+/// The file thread's way to the console thread: formatted batches, skipped (and
+/// counted) while the console is [`CONSOLE_BATCHES`] behind.
+struct ConsoleFeed {
+    tx: SyncSender<ConsoleBatch>,
+    /// Batches sent and not yet written by the console thread.
+    waiting: Arc<AtomicUsize>,
+    color: bool,
+    /// Events not shown since the console fell behind.
+    skipped: u64,
+}
+
+enum ConsoleBatch {
+    Text(String),
+    /// Nothing more will come.
+    Stop,
+}
+
+impl ConsoleFeed {
+    /// Passes one record to the console at once (the writer's own reports).
+    fn one(&mut self, rec: &Record) {
+        let mut line = String::with_capacity(128);
+        push_console_line(&mut line, self.color, &mut Clock::default(), rec);
+        self.send(line, 1);
+    }
+
+    fn has_room(&self) -> bool {
+        self.waiting.load(Ordering::Acquire) < CONSOLE_BATCHES
+    }
+
+    /// Sends `text` if the console has room (never waits); `records` is how many
+    /// events it holds, counted as skipped otherwise.
+    fn send(&mut self, text: String, records: usize) {
+        if self.has_room() {
+            self.waiting.fetch_add(1, Ordering::AcqRel);
+            let _ = self.tx.try_send(ConsoleBatch::Text(text));
+        } else {
+            self.skipped += records as u64;
+        }
+    }
+
+    /// The record that reports the events the console skipped, once it has room
+    /// again (or at the end, for the file).
+    fn skip_report(&mut self, at_end: bool) -> Option<Record> {
+        if self.skipped == 0 || !(at_end || self.has_room()) {
+            return None;
+        }
+        let meta = serde_json::json!({ "count": std::mem::take(&mut self.skipped) });
+        Some(record(
+            Level::Warn,
+            "Console skipped events (console too slow; the file has them)",
+            meta,
+        ))
+    }
+}
+
+/// The file thread: takes batches of events, appends them to the file, then passes
+/// them on to the console thread.
+fn write_loop(rx: Receiver<Message>, mut console: ConsoleFeed, mut file: Option<SaveFile>) {
     let mut batch = Vec::new();
     let mut file_buf = String::new();
-    let mut console_buf = String::new();
     let mut clock = Clock::default();
     loop {
         let Ok(first) = rx.recv() else { return };
         batch.push(first);
         // Drain what else is waiting so a busy server costs one write per batch.
-        while batch.len() < 1024 {
+        while batch.len() < BATCH {
             match rx.try_recv() {
                 Ok(m) => batch.push(m),
                 Err(_) => break,
             }
         }
-        let lost = dropped.swap(0, Ordering::Relaxed);
-        if lost > 0 {
-            let meta = serde_json::json!({ "count": lost });
-            batch.push(Message::Record(record(
-                Level::Warn,
-                "Log events dropped (log output too slow)",
-                meta,
-            )));
+        let stop = batch.iter().any(|m| matches!(m, Message::Stop));
+        if let Some(report) = console.skip_report(stop) {
+            batch.push(Message::Record(report));
         }
-        let mut stop = false;
         file_buf.clear();
-        for m in &batch {
-            match m {
-                Message::Record(rec) if file.is_some() => file_buf.push_str(&json_line(rec)),
-                Message::Record(_) => {}
-                Message::Stop => stop = true,
+        if let Some(f) = file.as_mut() {
+            for m in &batch {
+                if let Message::Record(rec) = m {
+                    push_json_line(&mut file_buf, rec);
+                }
             }
-        }
-        if let Some(f) = file.as_mut()
-            && !file_buf.is_empty()
-        {
-            f.follow(&mut console);
-            f.append(file_buf.as_bytes(), &mut console);
+            if !file_buf.is_empty() {
+                f.follow(&mut console);
+                f.append(file_buf.as_bytes(), &mut console);
+            }
         }
         // One write for the whole batch: stdout is line-buffered, so writing record by
         // record would cost a system call per event.
-        console_buf.clear();
+        let mut text = String::with_capacity(file_buf.len().max(256));
+        let mut records = 0;
         for m in batch.drain(..) {
             if let Message::Record(rec) = m {
-                push_console_line(&mut console_buf, console.color, &mut clock, &rec);
+                push_console_line(&mut text, console.color, &mut clock, &rec);
+                records += 1;
             }
         }
-        // A console that is gone (closed pipe) must not take the server down with it.
-        let _ = console.out.write_all(console_buf.as_bytes());
-        let _ = console.out.flush();
+        console.send(text, records);
         if stop {
+            let _ = console.tx.try_send(ConsoleBatch::Stop);
             return;
         }
         std::thread::sleep(GATHER);
     }
 }
 
-/// Writes one record to the console at once (for the writer's own reports).
-fn write_console(console: &mut Console, rec: &Record) {
-    let mut line = String::with_capacity(128);
-    push_console_line(&mut line, console.color, &mut Clock::default(), rec);
-    // A console that is gone (closed pipe) must not take the server down with it.
-    let _ = console.out.write_all(line.as_bytes());
+/// The console thread: writes what the file thread passes on. A console that is gone
+/// (closed pipe) must not take the server down with it: errors are ignored.
+fn console_loop(
+    rx: Receiver<ConsoleBatch>,
+    mut out: Box<dyn Write + Send>,
+    waiting: Arc<AtomicUsize>,
+    done: mpsc::Sender<()>,
+) {
+    while let Ok(ConsoleBatch::Text(text)) = rx.recv() {
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+        waiting.fetch_sub(1, Ordering::AcqRel);
+    }
+    let _ = done.send(());
 }
 
 /// The local `HH:MM:SS` of the last second formatted: a busy server logs thousands of
@@ -379,6 +488,7 @@ impl Clock {
 /// messages stays in the file; the console shows the preview.
 fn push_console_line(line: &mut String, color: bool, clock: &mut Clock, rec: &Record) {
     use std::fmt::Write as _;
+    let start = line.len();
     let time = clock.hms(rec.ts);
     let level = match rec.level {
         Level::Info => "INFO ",
@@ -414,6 +524,8 @@ fn push_console_line(line: &mut String, color: bool, clock: &mut Clock, rec: &Re
             }
         }
     }
+    // Shown as escapes: a raw one would end the line for some terminals and readers.
+    escape_line_separators(line, start);
     line.push('\n');
 }
 
@@ -491,6 +603,118 @@ mod tests {
         assert!(content.contains("After restart") && content.ends_with('\n'), "{content}");
         let console = String::from_utf8(cap.0.lock().unwrap().clone()).unwrap();
         assert!(console.contains("WARN  Log file ended in a cut line"), "{console}");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A console whose writes block until `open` is set, as a pipe nobody reads.
+    struct Stalled {
+        open: Arc<std::sync::atomic::AtomicBool>,
+        got: Captured,
+    }
+    impl Write for Stalled {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            while !self.open.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            self.got.write(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stalled_console_costs_the_file_nothing_and_the_skips_are_counted() {
+        let path = temp_path("stalled.jsonl");
+        let _ = std::fs::remove_file(&path);
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let got = Captured::default();
+        let out = Stalled { open: open.clone(), got: got.clone() };
+        let (log, writer) =
+            EventLog::start(Console { out: Box::new(out), color: false }, Some(&path)).unwrap();
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..20_000 {
+                        log.info("Public message", serde_json::json!({"w": w, "i": i}));
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        // The file gets every event while the console stays stalled.
+        let started = std::time::Instant::now();
+        let in_file = || std::fs::read_to_string(&path).unwrap().lines().count();
+        while in_file() < 80_000 {
+            assert!(started.elapsed() < Duration::from_secs(20), "{} in the file", in_file());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        open.store(true, Ordering::Release);
+        log.info("After the stall", Value::Null);
+        let started = std::time::Instant::now();
+        writer.finish();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let content = std::fs::read_to_string(&path).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        let mut skipped = 0;
+        for line in content.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            if v["msg"] == "Public message" {
+                assert!(seen.insert((v["meta"]["w"].as_u64(), v["meta"]["i"].as_u64())));
+            }
+            if v["msg"].as_str().unwrap().starts_with("Console skipped events") {
+                skipped += v["meta"]["count"].as_u64().unwrap();
+            }
+        }
+        assert_eq!(seen.len(), 80_000, "every event is in the file");
+        assert!(skipped > 0, "the console was skipped and it is said");
+        let console = String::from_utf8(got.0.lock().unwrap().clone()).unwrap();
+        let shown = console.matches("Public message").count() as u64;
+        assert_eq!(shown + skipped, 80_000, "what the console did not show is counted");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn finishing_does_not_wait_for_a_console_that_never_moves() {
+        let path = temp_path("frozen.jsonl");
+        let _ = std::fs::remove_file(&path);
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let out = Stalled { open: open.clone(), got: Captured::default() };
+        let (log, writer) =
+            EventLog::start(Console { out: Box::new(out), color: false }, Some(&path)).unwrap();
+        for i in 0..5000 {
+            log.info("Public message", serde_json::json!({"i": i}));
+        }
+        let started = std::time::Instant::now();
+        writer.finish();
+        assert!(started.elapsed() < CONSOLE_GRACE + Duration::from_secs(2));
+        let content = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(content.matches("\"Public message\"").count(), 5000);
+        open.store(true, Ordering::Release);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn line_separators_are_escaped_in_the_file_and_on_the_console() {
+        let path = temp_path("separators.jsonl");
+        let _ = std::fs::remove_file(&path);
+        let cap = Captured::default();
+        let console = Console { out: Box::new(cap.clone()), color: false };
+        let (log, writer) = EventLog::start(console, Some(&path)).unwrap();
+        let forged = "hi\u{2028}{\"ts\":\"x\",\"msg\":\"Forged\"}\u{2029}end";
+        log.info("Topic set", serde_json::json!({"topic": forged, "text": forged}));
+        writer.finish();
+        let content = std::fs::read_to_string(&path).unwrap();
+        assert!(!content.contains(['\u{2028}', '\u{2029}']), "{content:?}");
+        let line = content.lines().next().unwrap();
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["meta"]["topic"], forged, "the escape reads back as the text");
+        let console = String::from_utf8(cap.0.lock().unwrap().clone()).unwrap();
+        assert!(!console.contains(['\u{2028}', '\u{2029}']), "{console:?}");
+        assert!(console.contains("hi\\u2028{"), "{console}");
         std::fs::remove_file(&path).unwrap();
     }
 

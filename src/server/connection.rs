@@ -26,6 +26,7 @@ use super::close::linger;
 use super::history::MAX_HISTORY_REQUEST;
 use super::hub::{Across, Hub, Joined, NickChange, Removed, Skip};
 use super::intake::{Intake, Step};
+use super::journal::Kind;
 use super::outbox::{Batch, Outbox};
 use super::transport::{Detected, Transport, classify};
 use crate::auth;
@@ -524,7 +525,7 @@ impl Session {
             meta["id"] = id.into();
             meta["online"] = online.into();
         }
-        self.hub.log.info("Disconnected", meta);
+        self.hub.log.info("Disconnected", Kind::Leave.tag(meta));
     }
 
     /// Leave reason for a connection that ended without /quit.
@@ -553,7 +554,7 @@ impl Session {
             // Logged with its id, so a restart can replay it (see `journal`).
             let online = self.hub.online();
             let meta = json!({"nick": self.nick, "id": id, "online": online, "room": self.room});
-            self.hub.log.info("Joined", meta);
+            self.hub.log.info("Joined", Kind::Join.tag(meta));
         }
         self.announced = true;
     }
@@ -625,7 +626,7 @@ impl Session {
                 if let Some(key) = self.hub.key_of(self.id) {
                     meta["key"] = key.to_string().into();
                 }
-                self.hub.log.info("Nick set", meta);
+                self.hub.log.info("Nick set", Kind::Join.tag(meta));
                 if let (Some(err), Some(wanted)) = (refused_across.or(refused), wanted) {
                     self.error(err.code(), err.describe(wanted));
                 }
@@ -826,7 +827,7 @@ impl Session {
                     room: self.room.clone(),
                 });
                 let id = hub.to_room(self.id, event, Skip::TextEcho(self.id));
-                hub.log.info("Public message", self.room_message_meta(text, id));
+                hub.log.info("Public message", Kind::Public.tag(self.room_message_meta(text, id)));
             }
             Request::Me(text) => {
                 let event = Event::now(EventKind::Action {
@@ -835,7 +836,7 @@ impl Session {
                     room: self.room.clone(),
                 });
                 let id = hub.to_room(self.id, event, Skip::Nobody);
-                hub.log.info("Action", self.room_message_meta(text, id));
+                hub.log.info("Action", Kind::Action.tag(self.room_message_meta(text, id)));
             }
             Request::History(n) => self.history(n),
             Request::Msg { to, text } => self.private_message(to, text),
@@ -891,7 +892,7 @@ impl Session {
             Ok((old, new, id)) => {
                 hub.release_across(self.id, &old, Some(&new));
                 let meta = json!({"old": old, "new": new, "room": self.room, "id": id});
-                hub.log.info("Nick changed", meta);
+                hub.log.info("Nick changed", Kind::Nick.tag(meta));
                 self.nick = new;
             }
             Err(e) => {

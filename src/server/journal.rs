@@ -2,21 +2,141 @@
 //! and reading the recent ones back on start so ids continue and history survives a
 //! restart.
 //!
-//! The log keeps its own record names and fields (`Public message` with `from`, `text`,
-//! …); a conversation event's record adds `meta.id`. [`event_of`] turns such a record
-//! back into the event that was sent.
+//! A conversation event's record keeps the seed's schema (`{ts, level, msg, meta}`)
+//! and adds to its `meta` the event's `id` and its kind in `event` ([`Kind`]: `public`,
+//! `topic`, …). History is rebuilt from those typed fields, parsed with serde
+//! ([`Record`]), never from the wording of `msg`: a message reworded on the console
+//! cannot silently empty history. Records written before `event` existed are read by
+//! their `msg` ([`Kind::of_legacy_msg`], frozen).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::history::Reread;
 use crate::event_log::tail::TailReader;
 use crate::protocol::{Event, EventKind};
+
+/// What a conversation record stands for: `meta.event` in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A public line: `from`, `text`, `room`.
+    Public,
+    /// `/me`: `from`, `text`, `room`.
+    Action,
+    /// A rename: `old`, `new`, `room`.
+    Nick,
+    /// A join announced on registration: `new` or `nick`, `online`, `room`.
+    Join,
+    /// A leave: `nick`, `reason`, `online`, `room`.
+    Leave,
+    /// A topic set: `nick`, `topic`, `room`.
+    Topic,
+    /// A move between rooms: its join's `id` in `room`, its part's `part_id` in `from`.
+    Move,
+    /// A private message: `from`, `to` (never shown again after a restart).
+    Private,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Public => "public",
+            Kind::Action => "action",
+            Kind::Nick => "nick",
+            Kind::Join => "join",
+            Kind::Leave => "leave",
+            Kind::Topic => "topic",
+            Kind::Move => "move",
+            Kind::Private => "private",
+        }
+    }
+
+    /// `meta` with this kind in its `event` field: what every conversation record logs.
+    pub fn tag(self, mut meta: Value) -> Value {
+        meta["event"] = self.as_str().into();
+        meta
+    }
+
+    /// The kind of a record written before `meta.event` existed, by its `msg` as it was
+    /// then. Frozen: new records carry their kind, whatever their `msg` says.
+    fn of_legacy_msg(msg: &str) -> Option<Kind> {
+        Some(match msg {
+            "Public message" => Kind::Public,
+            "Action" => Kind::Action,
+            "Nick changed" => Kind::Nick,
+            "Nick set" | "Joined" => Kind::Join,
+            "Disconnected" => Kind::Leave,
+            "Topic set" => Kind::Topic,
+            "Room joined" => Kind::Move,
+            "Private message" => Kind::Private,
+            _ => return None,
+        })
+    }
+}
+
+/// One line of the log as the journal reads it: the seed's `{ts, level, msg, meta}`,
+/// with only the fields of conversation records typed (the rest is skipped).
+#[derive(Debug, Deserialize)]
+pub struct Record<'a> {
+    #[serde(borrow)]
+    pub ts: Cow<'a, str>,
+    #[serde(borrow)]
+    pub msg: Cow<'a, str>,
+    #[serde(default)]
+    pub meta: Option<Meta<'a>>,
+}
+
+/// The `meta` fields of conversation records.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Meta<'a> {
+    pub event: Option<Kind>,
+    pub id: Option<u64>,
+    pub part_id: Option<u64>,
+    #[serde(borrow)]
+    pub room: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub from: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub old: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub new: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub nick: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub reason: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub topic: Option<Cow<'a, str>>,
+    pub online: Option<u64>,
+    pub here: Option<u64>,
+}
+
+impl Record<'_> {
+    /// The record's kind, if it is a conversation event: its `meta.event`, or for an
+    /// older record its `msg`.
+    pub fn kind(&self) -> Option<Kind> {
+        let meta = self.meta.as_ref()?;
+        meta.event.or_else(|| Kind::of_legacy_msg(&self.msg))
+    }
+}
+
+/// Parses one log line when it may be a conversation record (it has an `"id"` or a
+/// `"part_id"`: others are skipped unparsed, most of a busy log); `None` otherwise, or
+/// for a line that is not a record (cut by a crash).
+fn parse(line: &[u8]) -> Option<Record<'_>> {
+    memchr::memmem::find(line, b"id\":")?;
+    serde_json::from_slice(line).ok()
+}
 
 /// Most bytes read from the end of the log looking for ids and history. A log whose
 /// last records with an id lie further back than this (a server that ran long without
@@ -56,6 +176,17 @@ pub fn load(
     max_rooms: usize,
     default_room: &str,
 ) -> io::Result<Loaded> {
+    load_within(path, (capacity, max_rooms), default_room, SCAN_LIMIT)
+}
+
+/// [`load`] reading at most about `limit` bytes (whole blocks of
+/// [`crate::event_log::tail::BLOCK`], so up to one block more).
+fn load_within(
+    path: &Path,
+    (capacity, max_rooms): (usize, usize),
+    default_room: &str,
+    limit: u64,
+) -> io::Result<Loaded> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::default()),
@@ -64,12 +195,12 @@ pub fn load(
     let mut tail = TailReader::new(file)?;
     let mut reading = Reading::new(capacity, max_rooms, default_room);
     let mut whole_file = false;
-    while !reading.enough() && tail.bytes_read() <= SCAN_LIMIT {
+    while !reading.enough() && tail.bytes_read() <= limit {
         let Some(line) = tail.prev_line()? else {
             whole_file = true;
             break;
         };
-        if let Ok(record) = serde_json::from_slice::<Value>(&line) {
+        if let Some(record) = parse(&line) {
             reading.add(&record);
         }
     }
@@ -126,11 +257,10 @@ impl<'a> Reading<'a> {
     }
 
     /// Takes in one record of the log: nothing unless it is a conversation event.
-    fn add(&mut self, record: &Value) {
-        let meta = &record["meta"];
-        let id = meta["id"].as_u64();
+    fn add(&mut self, record: &Record<'_>) {
+        let Some(meta) = &record.meta else { return };
+        let (id, part_id) = (meta.id, meta.part_id);
         // A move between rooms logs its part in the room left as `part_id`.
-        let part_id = meta["part_id"].as_u64();
         for seen in id.into_iter().chain(part_id) {
             self.last_id = self.last_id.max(seen);
             self.lowest = self.lowest.min(seen);
@@ -138,28 +268,29 @@ impl<'a> Reading<'a> {
         if self.capacity == 0 {
             return;
         }
-        let room_of = |field: &str| meta[field].as_str().unwrap_or(self.default_room).to_owned();
-        match record["msg"].as_str() {
-            Some("Private message") => {
+        let room_of =
+            |field: &Option<Cow<'_, str>>| field.as_deref().unwrap_or(self.default_room).to_owned();
+        match record.kind() {
+            Some(Kind::Private) => {
                 if let Some(id) = id {
                     self.records.push(Reread { id, room: None, event: None });
                 }
             }
             // Not shown again (the log keeps the ids of a move, not all it said), but
             // counted: the join in the room entered, the part in the room left.
-            Some("Room joined") => {
+            Some(Kind::Move) => {
                 if let Some(id) = id {
-                    let room = Some(self.key(room_of("room")));
+                    let room = Some(self.key(room_of(&meta.room)));
                     self.records.push(Reread { id, room, event: None });
                 }
                 if let Some(id) = part_id {
-                    let room = Some(self.key(room_of("from")));
+                    let room = Some(self.key(room_of(&meta.from)));
                     self.records.push(Reread { id, room, event: None });
                 }
             }
             _ => {
                 let Some(id) = id else { return };
-                let key = self.key(room_of("room"));
+                let key = self.key(room_of(&meta.room));
                 let event = self.keeps(&key).then(|| event_of(record)).flatten();
                 if event.is_some() {
                     self.count(&key);
@@ -198,27 +329,30 @@ impl<'a> Reading<'a> {
 
 /// The room event a log record stands for, with its id and time. Private messages give
 /// `None`: nobody can prove after a restart that they were one of its two parties.
-pub fn event_of(record: &Value) -> Option<Event> {
-    let meta = &record["meta"];
-    let id = meta["id"].as_u64()?;
-    let ts = record["ts"].as_str()?.parse().ok()?;
-    let s = |key: &str| meta[key].as_str().map(str::to_owned);
-    let online = meta["online"].as_u64().unwrap_or(0) as usize;
-    let here = meta["here"].as_u64().unwrap_or(0) as usize;
-    let room = s("room").unwrap_or_default();
-    let kind = match record["msg"].as_str()? {
-        "Public message" => EventKind::Public { from: s("from")?, text: s("text")?, room },
-        "Action" => EventKind::Action { from: s("from")?, text: s("text")?, room },
-        "Nick changed" => EventKind::Nick { old: s("old")?, new: s("new")?, room },
-        "Nick set" => EventKind::Join { nick: s("new")?, online, room, here, from_room: None },
-        "Joined" => EventKind::Join { nick: s("nick")?, online, room, here, from_room: None },
-        "Disconnected" => {
-            EventKind::Leave { nick: s("nick")?, reason: s("reason")?, online, room, here }
+pub fn event_of(record: &Record<'_>) -> Option<Event> {
+    let meta = record.meta.as_ref()?;
+    let id = meta.id?;
+    let ts = record.ts.parse().ok()?;
+    let s = |field: &Option<Cow<'_, str>>| field.as_deref().map(str::to_owned);
+    let online = meta.online.unwrap_or(0) as usize;
+    let here = meta.here.unwrap_or(0) as usize;
+    let room = s(&meta.room).unwrap_or_default();
+    let kind = match record.kind()? {
+        Kind::Public => EventKind::Public { from: s(&meta.from)?, text: s(&meta.text)?, room },
+        Kind::Action => EventKind::Action { from: s(&meta.from)?, text: s(&meta.text)?, room },
+        Kind::Nick => EventKind::Nick { old: s(&meta.old)?, new: s(&meta.new)?, room },
+        Kind::Join => {
+            let nick = s(&meta.nick).or_else(|| s(&meta.new))?;
+            EventKind::Join { nick, online, room, here, from_room: None }
         }
-        "Topic set" => EventKind::Topic { room, topic: s("topic")?, by: s("nick") },
-        // Moves between rooms ("Room joined") are not replayed after a restart: the log
-        // keeps their ids, not all they said.
-        _ => return None,
+        Kind::Leave => {
+            let (nick, reason) = (s(&meta.nick)?, s(&meta.reason)?);
+            EventKind::Leave { nick, reason, online, room, here }
+        }
+        Kind::Topic => EventKind::Topic { room, topic: s(&meta.topic)?, by: s(&meta.nick) },
+        // Moves between rooms are not replayed after a restart: the log keeps their
+        // ids, not all they said. Private messages are nobody's to see again.
+        Kind::Move | Kind::Private => return None,
     };
     Some(Event { id: Some(id), ts, history: false, kind })
 }
@@ -239,28 +373,61 @@ mod tests {
 
     #[test]
     fn records_turn_back_into_the_events_sent() {
-        let rec = |msg, meta| serde_json::from_str::<Value>(&record(msg, meta)).unwrap();
-        let e = event_of(&rec(
-            "Public message",
-            serde_json::json!({"from": "a", "text": "hi", "id": 3}),
-        ));
+        let lines: Vec<String> = vec![
+            record("Public message", serde_json::json!({"from": "a", "text": "hi", "id": 3})),
+            record(
+                "Disconnected",
+                serde_json::json!({"nick": "a", "reason": "quit", "online": 2, "id": 4}),
+            ),
+            record(
+                "Private message",
+                serde_json::json!({"from": "a", "to": "b", "text": "psst", "id": 5}),
+            ),
+            record("Public message", serde_json::json!({"from": "a", "text": "x"})),
+        ];
+        let rec = |i: usize| serde_json::from_str::<Record<'_>>(&lines[i]).unwrap();
+        let e = event_of(&rec(0));
         let e = e.unwrap();
         assert_eq!(e.id, Some(3));
         assert_eq!(
             e.kind,
             EventKind::Public { from: "a".into(), text: "hi".into(), room: String::new() }
         );
-        let leave = serde_json::json!({"nick": "a", "reason": "quit", "online": 2, "id": 4});
-        assert!(matches!(
-            event_of(&rec("Disconnected", leave)).unwrap().kind,
-            EventKind::Leave { online: 2, .. }
-        ));
-        let private = serde_json::json!({"from": "a", "to": "b", "text": "psst", "id": 5});
-        assert!(event_of(&rec("Private message", private)).is_none());
-        assert!(
-            event_of(&rec("Public message", serde_json::json!({"from": "a", "text": "x"})))
-                .is_none()
+        assert!(matches!(event_of(&rec(1)).unwrap().kind, EventKind::Leave { online: 2, .. }));
+        assert!(event_of(&rec(2)).is_none());
+        assert!(event_of(&rec(3)).is_none());
+    }
+
+    /// History follows `meta.event`, not `msg`: a record whose message was reworded
+    /// (or translated) still comes back, with escapes in its text undone.
+    #[test]
+    fn the_kind_comes_from_the_typed_field_not_the_message_text() {
+        let meta = Kind::Public.tag(
+            serde_json::json!({"from": "a", "text": "line\u{2028}\"q\"", "id": 7, "room": "#x"}),
         );
+        let line = record("Un message public", meta);
+        let rec: Record<'_> = serde_json::from_str(&line).unwrap();
+        assert_eq!(rec.kind(), Some(Kind::Public));
+        let e = event_of(&rec).unwrap();
+        assert_eq!(
+            e.kind,
+            EventKind::Public {
+                from: "a".into(),
+                text: "line\u{2028}\"q\"".into(),
+                room: "#x".into()
+            }
+        );
+        let topic = record(
+            "Topic changed",
+            Kind::Topic.tag(serde_json::json!({"nick": "b", "topic": "t", "id": 8})),
+        );
+        let rec: Record<'_> = serde_json::from_str(&topic).unwrap();
+        assert!(matches!(event_of(&rec).unwrap().kind, EventKind::Topic { by: Some(_), .. }));
+        // A record that is not a conversation event has no kind, whatever its msg.
+        let listening = record("Listening", serde_json::json!({"addr": "x"}));
+        let other: Record<'_> = serde_json::from_str(&listening).unwrap();
+        assert_eq!(other.kind(), None);
+        assert!(parse(record("Listening", Value::Null).as_bytes()).is_none());
     }
 
     #[test]
@@ -291,6 +458,33 @@ mod tests {
             "{}",
             loaded.bytes_read
         );
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A log of mostly other records (connections) is read no further back than the
+    /// limit, however large: the start stays bounded. Ids found within it continue.
+    #[test]
+    fn the_start_reads_at_most_the_limit_of_a_log_without_conversation() {
+        let path = temp("bounded.jsonl");
+        let mut f = std::io::BufWriter::new(File::create(&path).unwrap());
+        let meta = Kind::Public.tag(serde_json::json!({"from": "a", "text": "old", "id": 41}));
+        f.write_all(record("Public message", meta).as_bytes()).unwrap();
+        let filler =
+            record("Connection", serde_json::json!({"peer": "127.0.0.1:1", "nick": "guest1"}));
+        for _ in 0..40_000 {
+            f.write_all(filler.as_bytes()).unwrap();
+        }
+        drop(f);
+        let size = std::fs::metadata(&path).unwrap().len();
+        let limit = 1024 * 1024;
+        assert!(size > 3 * limit, "{size}");
+        let block = crate::event_log::tail::BLOCK as u64;
+        let loaded = load_within(&path, (10, 10), "#lobby", limit).unwrap();
+        assert!(loaded.bytes_read <= limit + block, "{}", loaded.bytes_read);
+        assert_eq!((loaded.last_id, loaded.records.len()), (0, 0));
+        // Within the limit, the id is found.
+        let loaded = load_within(&path, (10, 10), "#lobby", size).unwrap();
+        assert_eq!(loaded.last_id, 41);
         std::fs::remove_file(&path).unwrap();
     }
 

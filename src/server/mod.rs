@@ -344,12 +344,14 @@ async fn wind_down(hub: &Hub, tasks: TaskTracker) {
 fn load_history(config: &Config, log: &EventLog) -> History {
     let new = |last_id| History::new(config.history, config.max_rooms, last_id);
     let Some(path) = &config.save else { return new(0) };
+    let started = std::time::Instant::now();
     match journal::load(path, config.history, config.max_rooms, &config.default_room) {
         Ok(loaded) => {
             let events = loaded.records.iter().filter(|r| r.event.is_some()).count();
+            let ms = started.elapsed().as_millis() as u64;
             log.info(
                 "History loaded",
-                json!({"last_id": loaded.last_id, "events": events, "bytes_read": loaded.bytes_read}),
+                json!({"last_id": loaded.last_id, "events": events, "bytes_read": loaded.bytes_read, "ms": ms}),
             );
             let mut history = new(loaded.last_id);
             let default_key = crate::room::key(&config.default_room);

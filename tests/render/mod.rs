@@ -616,8 +616,10 @@ fn session_log(r: &mut Roff) {
          warning, so later records stay whole. If the file cannot be written (disk full), \
          the console says so once and the server keeps serving. When FILE is moved or \
          deleted (logrotate(8) without copytruncate, say), the server notices within a \
-         second and starts a new FILE at the same path; no signal is needed. jq(1) reads \
-         the file as it is.",
+         second and starts a new FILE at the same path; no signal is needed. A stalled \
+         console never costs the file an event: the console skips them and says how many \
+         once it moves again; a disk slower than the chat slows the chat instead. jq(1) \
+         reads the file as it is.",
     )]);
 }
 

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::Session;
 use crate::protocol::{EventKind, Request};
+use crate::server::journal::Kind;
 use crate::server::moderation::{OPER_THROTTLED, OperRefused};
 use crate::server::operator::{self, Actor};
 
@@ -69,9 +70,10 @@ impl Session {
         }
         let hub = self.hub.clone();
         match hub.private(self.id, to, text) {
-            Some((target, id)) => hub
-                .log
-                .info("Private message", super::message_meta(&self.nick, Some(&target), text, id)),
+            Some((target, id)) => {
+                let meta = super::message_meta(&self.nick, Some(&target), text, id);
+                hub.log.info("Private message", Kind::Private.tag(meta));
+            }
             None => {
                 hub.log
                     .warn("Private message to unknown user", json!({"from": self.nick, "to": to}));

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::Session;
 use crate::protocol::{EventKind, Request};
+use crate::server::journal::Kind;
 
 /// Lines' worth of flood control a room creation costs on top of its own line: with the
 /// default `--rate 5 --burst 20`, four rooms in a row, then one a second (the lines
@@ -42,7 +43,7 @@ impl Session {
             Request::Topic(Some(text)) => {
                 let (room, id) = hub.topic(self.id, Some(text));
                 let meta = json!({"nick": self.nick, "room": room, "topic": text, "id": id});
-                hub.log.info("Topic set", meta);
+                hub.log.info("Topic set", Kind::Topic.tag(meta));
             }
             _ => {}
         }
@@ -78,7 +79,7 @@ impl Session {
         if let Some(id) = moved.part_id {
             meta["part_id"] = id.into();
         }
-        self.hub.log.info("Room joined", meta);
+        self.hub.log.info("Room joined", Kind::Move.tag(meta));
         if moved.closed {
             self.hub.log.info("Room closed", json!({"room": moved.from}));
         }
