@@ -256,10 +256,15 @@ impl Core {
             };
             let ended = session(stream, Vec::new(), Vec::new(), input, on_line, leave.as_mut());
             let ended = ended.await;
-            if let Some(line) = &tracker.refusal {
-                return Err(self.refused(line));
-            }
+            // "Try again later" (a full server) is a wait, not an answer: retried with
+            // the backoff, as a lost connection, when reconnecting is on.
+            let refused_for_now = match tracker.refusal.take() {
+                Some(line) if self.reconnect && reason::try_later(&line) => Some(line),
+                Some(line) => return Err(self.refused(&line)),
+                None => None,
+            };
             let result = match ended.result {
+                _ if refused_for_now.is_some() => Err(ClientError::Closed),
                 Ok(()) if tracker.kicked || tracker.shut_down => Err(ClientError::Closed),
                 result => result,
             };
@@ -276,6 +281,7 @@ impl Core {
                 attempts = 0;
             }
             let reason = match &result {
+                _ if let Some(line) = &refused_for_now => line.trim_start_matches("!!! ").into(),
                 Err(ClientError::Closed) if tracker.shut_down => "the server shut down".into(),
                 Err(e) => reason::why(e),
                 Ok(()) => unreachable!("returned above"),

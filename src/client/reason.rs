@@ -83,6 +83,12 @@ pub fn tls_hint(source: &io::Error) -> &'static str {
     }
 }
 
+/// Whether the server's refusal before the welcome (`line`, its `!!!` line) asks to
+/// try again later (a full server), rather than saying no.
+pub fn try_later(line: &str) -> bool {
+    line.starts_with("!!! ") && line.ends_with("try again later")
+}
+
 /// What to do about the server's refusal before the welcome (`line`, its `!!!` line,
 /// already shown), when it is about the password: the server's words are for any client
 /// (`send /pass PASSWORD first`), not for `tchat join`, which gives the password from

@@ -631,6 +631,15 @@ impl Session {
                     self.error(err.code(), err.describe(wanted));
                 }
             }
+            Joined::Refused(refusal) => {
+                let reason = refusal.to_string();
+                self.hub.log.warn(
+                    "Connection refused",
+                    json!({"peer": peer, "reason": reason, "after": "no session resumed"}),
+                );
+                self.hub.send_line(self.id, &format!("!!! {reason}\n"));
+                self.closing = Some(Some(reason));
+            }
         }
     }
 

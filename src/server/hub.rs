@@ -129,6 +129,9 @@ struct Member {
     /// back replays only what it has not been shown (it saw the rest live, or replayed
     /// when it came in). One entry per room visited, dropped with the member.
     shown_until: HashMap<String, u64>,
+    /// Let in over a limit ([`Hub::admit`]): its hello must resume a session, else it is
+    /// refused with this.
+    probation: Option<Refusal>,
 }
 
 /// Who [`Hub::remove`] removed.
@@ -150,6 +153,9 @@ pub enum Joined {
     /// A session taken back with its token: its nick and room, the events sent again,
     /// and whether its old connection was still open (and is now closed).
     Resumed { nick: String, room: String, missed: usize, took_over: bool },
+    /// Let in on probation over a limit, and it resumed nothing: the refusal it was
+    /// spared at the door.
+    Refused(Refusal),
 }
 
 /// Why a new connection was turned away; the text goes to the refused client.
@@ -299,17 +305,20 @@ impl Hub {
     }
 
     /// Admits a new connection under a fresh guest nick, or refuses it.
+    ///
+    /// Over `--max-clients` or `--max-per-ip`, a connection is still let in *on
+    /// probation* while sessions that could be resumed (structured, with a token) count
+    /// against the same limit, one per such session: it may be their owner coming back,
+    /// and the token it presents in its hello proves it. A probation that does not
+    /// resume a session ends in the refusal (see [`Hub::register`]).
     pub fn admit(&self, peer: IpAddr, outbox: Arc<Outbox>) -> Result<(u64, String), Refusal> {
         let ip = origin(peer);
         let mut reg = self.lock();
-        if reg.members.len() >= self.config.max_clients {
-            return Err(Refusal::Full(self.config.max_clients));
-        }
-        let from_ip = reg.per_ip.get(&ip).copied().unwrap_or(0);
-        let limit = self.config.max_per_ip;
-        if limit > 0 && from_ip as usize >= limit && !self.config.max_per_ip_exempt.contains(peer) {
-            return Err(Refusal::PerIp(limit));
-        }
+        let probation = match self.over_limit(&reg, ip, peer) {
+            None => None,
+            Some(refusal) if reg.may_probe(ip, &refusal) => Some(refusal),
+            Some(refusal) => return Err(refusal),
+        };
         reg.next_id += 1;
         let id = reg.next_id;
         let guest = reg.new_guest();
@@ -328,9 +337,21 @@ impl Hub {
             token: None,
             held: false,
             shown_until: HashMap::new(),
+            probation,
         };
         reg.members.insert(id, member);
         Ok((id, guest))
+    }
+
+    /// The limit a new connection from `peer` (origin `ip`) is over, if any.
+    fn over_limit(&self, reg: &Registry, ip: IpAddr, peer: IpAddr) -> Option<Refusal> {
+        if reg.members.len() >= self.config.max_clients {
+            return Some(Refusal::Full(self.config.max_clients));
+        }
+        let from_ip = reg.per_ip.get(&ip).copied().unwrap_or(0);
+        let limit = self.config.max_per_ip;
+        let exempt = self.config.max_per_ip_exempt.contains(peer);
+        (limit > 0 && from_ip as usize >= limit && !exempt).then_some(Refusal::PerIp(limit))
     }
 
     /// Ends the hello window: switches the encoding, claims `wanted` if given (falling
@@ -352,6 +373,9 @@ impl Hub {
             && let Some(held) = reg.resumable(wanted, resume.token)
         {
             return self.take_over(&mut reg, id, held, resume.last_id);
+        }
+        if let Some(refusal) = reg.members.get_mut(&id).and_then(|m| m.probation.take()) {
+            return Joined::Refused(refusal);
         }
         let refused = wanted.and_then(|w| self.claim(&mut reg, id, w).err());
         let m = reg.members.get_mut(&id).expect("registering member exists");
@@ -446,6 +470,7 @@ impl Hub {
         m.announced = old.announced;
         m.session = old.session;
         m.token = token;
+        m.probation = None;
         m.profile.resumed_from(old.profile);
         self.welcome(reg, id);
         let missed = self.catch_up(reg, id, last_id, true);
@@ -740,6 +765,14 @@ impl Hub {
         }
     }
 
+    /// Queues `line` (with its line end) for member `id` as it is: a refusal's `!!!`
+    /// line, which clients read before any welcome whatever their mode.
+    pub fn send_line(&self, id: u64, line: &str) {
+        if let Some(m) = self.lock().members.get(&id) {
+            m.outbox.push(line.as_bytes());
+        }
+    }
+
     /// `event` encoded for member `id` (its mode, its nick), without queueing it: for
     /// the last line of a client whose queue is closed.
     pub fn encode_for_member(&self, id: u64, event: &Event) -> Option<String> {
@@ -895,6 +928,19 @@ impl Registry {
         // A kicked session is over, even if its task has not closed it yet.
         let ready = (m.held || (m.announced && m.json)) && !m.profile.kicked();
         (ready && m.token.as_ref().is_some_and(|t| t.matches(token))).then_some(id)
+    }
+
+    /// Whether one more connection over `refusal`'s limit may be let in on probation:
+    /// while fewer are on probation than there are sessions its owner could resume
+    /// (structured, with a token, not kicked), from the same origin `ip` for
+    /// `--max-per-ip`, from anywhere for `--max-clients`.
+    fn may_probe(&self, ip: IpAddr, refusal: &Refusal) -> bool {
+        let in_scope = |m: &&Member| matches!(refusal, Refusal::Full(_)) || m.ip == ip;
+        let members = || self.members.values().filter(in_scope);
+        let resumable =
+            members().filter(|m| m.json && m.token.is_some() && !m.profile.kicked()).count();
+        let probing = members().filter(|m| m.probation.is_some()).count();
+        probing < resumable
     }
 
     fn forget_ip(&mut self, ip: IpAddr) {
