@@ -41,7 +41,7 @@ use serde_json::Value;
 /// slows the chat to its pace (see the module's doc).
 pub const QUEUE: usize = 16 * 1024;
 
-/// Formatted batches (of up to [`BATCH`] events) that may wait for the console before
+/// Formatted batches (of up to 1,024 events) that may wait for the console before
 /// the console skips events.
 pub const CONSOLE_BATCHES: usize = 64;
 

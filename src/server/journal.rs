@@ -7,7 +7,7 @@
 //! `topic`, …). History is rebuilt from those typed fields, parsed with serde
 //! ([`Record`]), never from the wording of `msg`: a message reworded on the console
 //! cannot silently empty history. Records written before `event` existed are read by
-//! their `msg` ([`Kind::of_legacy_msg`], frozen).
+//! their `msg`, as it was then (a frozen table in `Kind::of_legacy_msg`).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
