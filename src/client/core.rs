@@ -271,7 +271,8 @@ impl Core {
             ever_welcomed |= tracker.welcomed;
             // (Leaving meanwhile does not change that: the end of piped input is no
             // answer to a server that closes.)
-            if !ever_welcomed && matches!(result, Err(ClientError::Closed | ClientError::Lost(_))) {
+            let failed = matches!(result, Err(ClientError::Closed | ClientError::Lost(_)));
+            if !ever_welcomed && failed && refused_for_now.is_none() {
                 return Err(self.no_welcome(&place.endpoint, tracker.banner.take()));
             }
             if ended.quitting || tracker.kicked || !self.reconnect || result.is_ok() {
