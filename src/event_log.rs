@@ -485,8 +485,8 @@ impl Clock {
 }
 
 /// Appends `HH:MM:SS LEVEL msg key=value …` in local time to `line`. The full `text` of
-/// messages stays in the file; the console shows the preview. The journal's `event`
-/// tag (see `server::journal`) stays in the file too: the `msg` says it to a reader.
+/// messages stays in the file; the console shows the preview. The journal's `kind` tag
+/// (see `server::journal`) stays in the file too: the `msg` says it to a reader.
 fn push_console_line(line: &mut String, color: bool, clock: &mut Clock, rec: &Record) {
     use std::fmt::Write as _;
     let start = line.len();
@@ -508,7 +508,7 @@ fn push_console_line(line: &mut String, color: bool, clock: &mut Clock, rec: &Re
         let _ = write!(line, "{time} {level} {}", rec.msg);
     }
     if let Value::Object(map) = &rec.meta {
-        let shown = |(k, _): &(&String, &Value)| !matches!(k.as_str(), "text" | "event");
+        let shown = |(k, _): &(&String, &Value)| !matches!(k.as_str(), "text" | "kind");
         for (key, value) in map.iter().filter(shown) {
             line.push(' ');
             if color {

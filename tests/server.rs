@@ -698,7 +698,7 @@ fn save_file_is_seed_schema_json_lines_and_appends_across_restarts() {
         let id = public["meta"]["id"].as_u64().expect("a public message has an id");
         assert_eq!(
             public["meta"],
-            serde_json::json!({"from": "MrLaction", "len": 14, "preview": "Hello everyone", "text": "Hello everyone", "room": "#lobby", "id": id, "event": "public"})
+            serde_json::json!({"from": "MrLaction", "len": 14, "preview": "Hello everyone", "text": "Hello everyone", "room": "#lobby", "id": id, "kind": "public"})
         );
         let private = events.iter().rev().find(|e| e["msg"] == "Private message").unwrap();
         assert_eq!(

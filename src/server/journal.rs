@@ -3,10 +3,10 @@
 //! restart.
 //!
 //! A conversation event's record keeps the seed's schema (`{ts, level, msg, meta}`)
-//! and adds to its `meta` the event's `id` and its kind in `event` ([`Kind`]: `public`,
+//! and adds to its `meta` the event's `id` and its kind in `kind` ([`Kind`]: `public`,
 //! `topic`, …). History is rebuilt from those typed fields, parsed with serde
 //! ([`Record`]), never from the wording of `msg`: a message reworded on the console
-//! cannot silently empty history. Records written before `event` existed are read by
+//! cannot silently empty history. Records written before `kind` existed are read by
 //! their `msg`, as it was then (a frozen table in `Kind::of_legacy_msg`).
 
 use std::borrow::Cow;
@@ -23,7 +23,7 @@ use super::history::Reread;
 use crate::event_log::tail::TailReader;
 use crate::protocol::{Event, EventKind};
 
-/// What a conversation record stands for: `meta.event` in the log.
+/// What a conversation record stands for: `meta.kind` in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
@@ -59,13 +59,13 @@ impl Kind {
         }
     }
 
-    /// `meta` with this kind in its `event` field: what every conversation record logs.
+    /// `meta` with this kind in its `kind` field: what every conversation record logs.
     pub fn tag(self, mut meta: Value) -> Value {
-        meta["event"] = self.as_str().into();
+        meta["kind"] = self.as_str().into();
         meta
     }
 
-    /// The kind of a record written before `meta.event` existed, by its `msg` as it was
+    /// The kind of a record written before `meta.kind` existed, by its `msg` as it was
     /// then. Frozen: new records carry their kind, whatever their `msg` says.
     fn of_legacy_msg(msg: &str) -> Option<Kind> {
         Some(match msg {
@@ -98,7 +98,7 @@ pub struct Record<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Meta<'a> {
-    pub event: Option<Kind>,
+    pub kind: Option<Kind>,
     pub id: Option<u64>,
     pub part_id: Option<u64>,
     #[serde(borrow)]
@@ -122,11 +122,11 @@ pub struct Meta<'a> {
 }
 
 impl Record<'_> {
-    /// The record's kind, if it is a conversation event: its `meta.event`, or for an
+    /// The record's kind, if it is a conversation event: its `meta.kind`, or for an
     /// older record its `msg`.
     pub fn kind(&self) -> Option<Kind> {
         let meta = self.meta.as_ref()?;
-        meta.event.or_else(|| Kind::of_legacy_msg(&self.msg))
+        meta.kind.or_else(|| Kind::of_legacy_msg(&self.msg))
     }
 }
 
@@ -398,7 +398,7 @@ mod tests {
         assert!(event_of(&rec(3)).is_none());
     }
 
-    /// History follows `meta.event`, not `msg`: a record whose message was reworded
+    /// History follows `meta.kind`, not `msg`: a record whose message was reworded
     /// (or translated) still comes back, with escapes in its text undone.
     #[test]
     fn the_kind_comes_from_the_typed_field_not_the_message_text() {
