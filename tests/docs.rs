@@ -18,13 +18,13 @@ const CALLS: &[&str] = &[
     "report(console,\"",
 ];
 
-/// The Rust files under `dir`, recursively.
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+/// The files under `dir` whose extension is `ext`, recursively.
+fn files_under(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
+            files_under(&path, ext, out);
+        } else if path.extension().is_some_and(|e| e == ext) {
             out.push(path);
         }
     }
@@ -53,8 +53,8 @@ fn squeeze(code: &str) -> String {
 /// logs, test modules left out.
 fn logged_events(root: &Path) -> BTreeSet<String> {
     let mut files = vec![root.join("src/main.rs"), root.join("src/event_log.rs")];
-    rust_files(&root.join("src/server"), &mut files);
-    rust_files(&root.join("src/event_log"), &mut files);
+    files_under(&root.join("src/server"), "rs", &mut files);
+    files_under(&root.join("src/event_log"), "rs", &mut files);
     let mut events = BTreeSet::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
@@ -104,18 +104,8 @@ fn squeezing_joins_calls_split_over_lines() {
 
 /// README.md and every Markdown file under docs/.
 fn markdown_files(root: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                out.push(path);
-            }
-        }
-    }
     let mut files = vec![root.join("README.md")];
-    walk(&root.join("docs"), &mut files);
+    files_under(&root.join("docs"), "md", &mut files);
     files
 }
 
