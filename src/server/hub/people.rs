@@ -213,7 +213,8 @@ impl Hub {
     pub fn roster(&self) -> Vec<String> {
         let reg = self.lock();
         let now = Timestamp::now();
-        let mut members: Vec<&Member> = reg.members.values().filter(|m| m.announced).collect();
+        let mut members: Vec<&Member> =
+            reg.members.values().map(|m| &**m).filter(|m| m.announced).collect();
         members.sort_by_cached_key(|m| nick::key(&m.nick));
         let row = |m: &&Member| {
             let p = &m.profile;
