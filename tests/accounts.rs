@@ -501,3 +501,39 @@ fn op_on_an_offline_registered_nick_applies_when_it_comes_back_until_deop() {
     let out = ctl(&socket, &["op", "nobody"]);
     assert_ne!(out.code, 0);
 }
+
+#[test]
+fn a_login_renews_a_registration_and_one_unused_past_the_expiry_is_released() {
+    use tchat::server::accounts::{Account, hash_password};
+    let dir = StateDir::new("acct-expiry");
+    let file = dir.join("accounts.jsonl");
+    let day = Duration::from_secs(86_400);
+    let aged = |nick: &str, days: u32| {
+        let mut account = Account::new(nick, None, Some(hash_password("pw").unwrap()));
+        account.seen = jiff::Timestamp::now() - day * days;
+        account.registered = account.seen;
+        serde_json::to_string(&account).unwrap() + "\n"
+    };
+    std::fs::write(&file, aged("jo", 2) + &aged("kim", 4)).unwrap();
+    let args = ["--accounts", file.to_str().unwrap(), "--account-expiry", "3d"];
+    let server = Server::start(&args);
+    // kim was not seen for 4 days: anyone may take the nick.
+    server.text_client("kim");
+    // jo, 2 days: still registered, and proving it now renews it.
+    let mut other = server.connect();
+    other.send("/nick jo");
+    other.expect("the nick jo is registered");
+    other.send("/identify jo pw");
+    other.expect("is now known as jo");
+    let renewed = || {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let jo = text.lines().find(|l| l.contains("\"nick\":\"jo\"")).unwrap().to_owned();
+        let account: Account = serde_json::from_str(&jo).unwrap();
+        jiff::Timestamp::now().duration_since(account.seen).unsigned_abs() < day
+    };
+    let deadline = Instant::now() + WAIT;
+    while !renewed() {
+        assert!(Instant::now() < deadline, "jo's registration was not renewed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

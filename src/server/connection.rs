@@ -641,6 +641,7 @@ impl Session {
                 self.closing = Some(Some(reason));
             }
         }
+        self.note_seen();
     }
 
     /// Whether the socket is to be read: not while closing, nor while lines are held.
@@ -903,6 +904,7 @@ impl Session {
                 let meta = json!({"old": old, "new": new, "room": self.room, "id": id});
                 hub.log.info("Nick changed", Kind::Nick.tag(meta));
                 self.nick = new;
+                self.note_seen();
             }
             Err(e) => {
                 hub.log.warn(

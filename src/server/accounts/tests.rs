@@ -142,3 +142,19 @@ fn wrong_passwords_make_the_address_wait_longer_each_time() {
         Err(IdentifyRefused::NoPassword("carol".into()))
     );
 }
+
+#[test]
+fn a_login_keeps_an_account_from_expiring_writing_at_most_once_a_day() {
+    let day = Duration::from_secs(86_400);
+    let accounts = Accounts::in_memory(Some(3 * day));
+    let mut old = Account::new("alice", Some(fp("a")), None);
+    old.seen = Timestamp::now() - 2 * day;
+    accounts.lock().insert(old);
+    accounts.seen("ALICE").unwrap();
+    let seen = accounts.covering("alice").unwrap().seen;
+    assert!(Timestamp::now().duration_since(seen).unsigned_abs() < Duration::from_secs(60));
+    // Seen again within the day: kept as it is (no write).
+    accounts.seen("alice").unwrap();
+    assert_eq!(accounts.covering("alice").unwrap().seen, seen);
+    accounts.seen("nobody").unwrap();
+}

@@ -48,6 +48,17 @@ impl Session {
         }
     }
 
+    /// Notes that the owner of this connection's registered nick took it now, for
+    /// `--account-expiry`; nothing for a nick that is not registered or not proven.
+    pub(super) fn note_seen(&self) {
+        if self.hub.own_account(self.id).is_none() {
+            return;
+        }
+        if let Err(e) = self.hub.config.accounts.seen(&self.nick) {
+            self.store_error(e);
+        }
+    }
+
     /// Whether a password may be given here ([`accounts::password_allowed`]).
     fn password_allowed(&self) -> Result<(), Refusal> {
         if accounts::password_allowed(self.transport != "plain", self.peer.ip()) {
