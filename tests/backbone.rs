@@ -684,3 +684,34 @@ fn moderation_on_one_node_reaches_users_of_the_other() {
     let refused = again.read_to_close();
     assert!(refused.iter().any(|l| l.contains("banned")), "{refused:?}");
 }
+
+/// Fencing: a node stopped (SIGSTOP) past its lease is declared dead and its users are
+/// seen leaving; when it runs again it does not keep them as a chat of its own: their
+/// connections end (no second leave), and their clients can take their nicks afresh.
+#[test]
+fn a_node_declared_dead_hands_its_users_over_when_it_comes_back() {
+    let Some(nats) = nats() else { return };
+    let grace = ["--resume-grace", "1"];
+    let a = node(&nats.url, "a", &grace);
+    let b = node(&nats.url, "b", &grace);
+    let (mut bob, _) = b.json_client("bob");
+    let mut carol = a.text_client("carol");
+    let (mut alice, _) = a.json_client("alice");
+    wait_listed(&mut bob, &["alice", "carol"]);
+    let pid = a.child.id() as libc::pid_t;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let mut gone: Vec<String> =
+        (0..2).map(|_| bob.expect_event("leave")["nick"].as_str().unwrap().to_owned()).collect();
+    gone.sort();
+    assert_eq!(gone, ["alice", "carol"]);
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    // Node a lets them go rather than keep a stale view.
+    carol.read_to_close();
+    alice.read_to_close();
+    let (_again, welcome) = b.json_client("alice");
+    assert_eq!(welcome["nick"], "alice", "{welcome}");
+    bob.send("sentinel");
+    let seen = events_until(&mut bob, "sentinel");
+    let left = seen.iter().filter(|e| e["type"] == "leave").count();
+    assert_eq!(left, 0, "no second leave: {seen:?}");
+}

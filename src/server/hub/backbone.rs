@@ -105,14 +105,37 @@ impl Hub {
         if let Some(claim) = claim.as_ref().filter(|c| *c.node != *own) {
             let moved = reg.nicks.get(&nick::key(&claim.nick)).copied();
             if let Some(id) = moved.filter(|id| reg.members[id].session == claim.session) {
+                let nick = reg.members[&id].nick.clone();
+                self.log.info("Resumed elsewhere", json!({"nick": nick}));
                 self.drop_moved(&mut reg, id);
             }
+        }
+        if claim.is_none() {
+            self.fence(&mut reg, key);
         }
         reg.presence.change(key, claim, revision, &own);
     }
 
-    /// Ends member `id`, whose session another node took over: removed without a leave
-    /// and without letting its claim go; its task ends without a word.
+    /// Fencing: the claim under `key` was deleted by another node while a member of this
+    /// node still holds the nick. Only a node that declared this one dead does that
+    /// (this node lets a claim go only after its member is gone): this node was cut
+    /// off, its users were announced gone, and keeping them would split the chat. The
+    /// member's connection ends without a word (the others saw it leave already); its
+    /// client connects again and takes the nick afresh, here or on another node.
+    fn fence(&self, reg: &mut Registry, key: &str) {
+        let Some(nick_key) = key.strip_prefix("k.") else { return };
+        let decoded =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, nick_key);
+        let Some(nick_key) = decoded.ok().and_then(|b| String::from_utf8(b).ok()) else { return };
+        let Some(&id) = reg.nicks.get(&nick_key) else { return };
+        let nick = reg.members[&id].nick.clone();
+        self.log.warn("Backbone fenced", json!({"nick": nick}));
+        self.drop_moved(reg, id);
+    }
+
+    /// Ends member `id`, whose session another node took over (or announced gone):
+    /// removed without a leave and without letting its claim go; its task ends without
+    /// a word.
     fn drop_moved(&self, reg: &mut Registry, id: u64) {
         let Some(old) = reg.members.remove(&id) else { return };
         reg.release(&old.nick);
@@ -131,7 +154,6 @@ impl Hub {
         } else {
             old.outbox.supersede();
         }
-        self.log.info("Resumed elsewhere", json!({"nick": old.nick}));
     }
 
     /// A heartbeat of node `node` (`alive`), or its lease deleted, was seen (this node's
