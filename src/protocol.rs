@@ -34,7 +34,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/part", "go back to the default room"),
     ("/rooms", "list the rooms with how many are in each and their topics"),
     ("/topic [text]", "show your room's topic, or set it"),
-    ("/msg <user> <text>", "send a private message to one user (also /query, /tell)"),
+    (
+        "/msg <user> <text>",
+        "send a message only that user is shown; the server logs it like any line (also /query, /tell)",
+    ),
     ("/me <action>", "send an action, shown as \"* nick action\""),
     ("/quit [reason]", "leave the chat (also /exit, /bye)"),
     ("/reply <text>", "answer the last private message you received (also /r)"),

@@ -539,6 +539,9 @@ fn help_names_the_history_default_the_server_uses() {
     let line = alice.expect("/history [n]");
     assert!(line.contains("(default 7, at most 200)"), "{line}");
     assert!(!line.contains("20,"), "{line}");
+    // Private messages are private from the others, not from the server: /help says so.
+    let msg = alice.seen.iter().find(|l| l.contains("/msg <user> <text>")).cloned();
+    assert!(msg.as_deref().is_some_and(|l| l.contains("the server logs it")), "{msg:?}");
     alice.send("/history");
     // The seven newest: lines 3 to 9, and not line 2.
     alice.expect("line 3");
