@@ -940,7 +940,7 @@ impl Registry {
     /// `--max-per-ip`, from anywhere for `--max-clients`.
     fn may_probe(&self, ip: IpAddr, refusal: &Refusal) -> bool {
         let in_scope = |m: &&Member| matches!(refusal, Refusal::Full(_)) || m.ip == ip;
-        let members = || self.members.values().filter(in_scope);
+        let members = || self.members.values().map(|m| &**m).filter(in_scope);
         let resumable =
             members().filter(|m| m.json && m.token.is_some() && !m.profile.kicked()).count();
         let probing = members().filter(|m| m.probation.is_some()).count();
