@@ -715,3 +715,81 @@ fn a_node_declared_dead_hands_its_users_over_when_it_comes_back() {
     let left = seen.iter().filter(|e| e["type"] == "leave").count();
     assert_eq!(left, 0, "no second leave: {seen:?}");
 }
+
+/// A nats-server that wants a user and password, started for one test on a free
+/// loopback port with its own store; killed on drop. `None` when nats-server is
+/// missing (the standalone harness said so already).
+struct AuthNats {
+    child: std::process::Child,
+    url: String,
+    _store: common::state_dir::StateDir,
+}
+
+impl Drop for AuthNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn auth_nats(user: &str, password: &str) -> Option<AuthNats> {
+    drop(nats()?);
+    let store = common::state_dir::StateDir::new("nats-auth");
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(&*store)
+        .args(["--user", user, "--pass", password])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Ready once it answers with its INFO line (JetStream is up by then on one server).
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let mut info = String::new();
+            stream.set_read_timeout(Some(WAIT)).unwrap();
+            if BufReader::new(stream).read_line(&mut info).is_ok() && info.starts_with("INFO") {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "nats-server with auth never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(AuthNats { child, url: format!("nats://127.0.0.1:{port}"), _store: store })
+}
+
+/// The documented example: a user and password for NATS in a --backbone-auth file.
+/// Without it, or with a wrong one, the node does not serve; with it, it does; the
+/// password is never on the console, the error or the command line.
+#[test]
+fn a_backbone_with_a_password_takes_it_from_a_file_and_never_shows_it() {
+    let Some(nats) = auth_nats("tchat", "correct-horse-battery") else { return };
+    let dir = common::state_dir::StateDir::new("backbone-auth");
+    let good = dir.join("good.auth");
+    std::fs::write(&good, "# for NATS\nuser tchat\npassword correct-horse-battery\n").unwrap();
+    let bad = dir.join("bad.auth");
+    std::fs::write(&bad, "user tchat\npassword wrong-horse\n").unwrap();
+
+    let (status, _, stderr) = serve_once(&["--backbone", &nats.url]);
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("cannot reach the backbone"), "{stderr}");
+    let (status, stdout, stderr) =
+        serve_once(&["--backbone", &nats.url, "--backbone-auth", bad.to_str().unwrap()]);
+    assert!(!status.success(), "{stderr}");
+    assert!(!(stdout + &stderr).contains("wrong-horse"));
+
+    let auth = ["--backbone-auth", good.to_str().unwrap()];
+    let a = node(&nats.url, "a", &auth);
+    let b = node(&nats.url, "b", &auth);
+    let (mut bob, _) = b.json_client("bob");
+    let (mut alice, _) = a.json_client("alice");
+    alice.send("over an authenticated backbone");
+    public(&mut bob, "over an authenticated backbone");
+    for node in [&a, &b] {
+        assert!(!node.console_text().contains("correct-horse"), "{}", node.console_text());
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", node.child.id())).unwrap();
+        assert!(!String::from_utf8_lossy(&cmdline).contains("correct-horse"));
+    }
+}
