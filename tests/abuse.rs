@@ -129,3 +129,91 @@ fn a_client_told_to_try_again_later_retries_until_it_gets_in() {
     let status = common::wait_exit(&mut child);
     assert!(status.success(), "{status:?}");
 }
+
+/// A server with a control socket for `tchat ctl`; returns it with the socket.
+fn server_with_ctl(extra: &[&str]) -> (Server, std::path::PathBuf) {
+    let socket = common::temp_path("control.sock");
+    let mut args = vec!["--control-socket", socket.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    (Server::start(&args), socket)
+}
+
+fn ctl_ok(socket: &std::path::Path, args: &[&str]) -> String {
+    let out = common::ctl(socket, args);
+    assert_eq!(out.code, 0, "tchat ctl {args:?} failed: {}{}", out.stdout, out.stderr);
+    out.stdout
+}
+
+/// A muted user reaches nobody with any text of its choosing: not a topic, not a nick,
+/// not a new room's name, not a quit reason, not an away message; it may still move to
+/// a room that exists. Witnesses see none of it.
+#[test]
+fn a_muted_user_reaches_nobody_by_any_command() {
+    let (server, socket) = server_with_ctl(&[]);
+    let mut witness = server.text_client("witness");
+    let mut mo = server.text_client("mo");
+    witness.expect("mo joined");
+    ctl_ok(&socket, &["mute", "mo", "5m"]);
+    mo.expect("you have been muted");
+    for (command, refused) in [
+        ("/topic BUY CHEAP PILLS", "/topic TEXT is not sent"),
+        ("/nick BuyCheapPills", "/nick is not sent"),
+        ("/join #buy-cheap-pills", "/join of a new room is not sent"),
+        ("/away visit spam.example", "/away MESSAGE is not sent"),
+    ] {
+        mo.send(command);
+        let line = mo.expect(refused);
+        assert!(line.starts_with("!!! you are muted until"), "{line}");
+    }
+    // /whois shows no away text of its choosing, and /rooms no new room.
+    witness.send("/whois mo");
+    let whois = witness.expect("mo");
+    assert!(!whois.contains("spam"), "{whois}");
+    witness.send("/rooms");
+    let rooms = witness.sync().join("\n");
+    assert!(!rooms.contains("pills"), "{rooms}");
+    // A room that exists is fine.
+    witness.send("/join #dev");
+    witness.expect("#dev");
+    mo.send("/join #dev");
+    mo.expect("You are in #dev");
+    mo.send("/quit see my profile at spam.example");
+    mo.read_to_close();
+    let left = witness.expect("mo left");
+    assert!(!left.contains("spam"), "{left}");
+    witness.sync();
+    let seen = witness.seen.join("\n");
+    for spam in ["PILLS", "BuyCheapPills", "buy-cheap-pills", "spam.example"] {
+        assert!(!seen.contains(spam), "{spam} reached the witness:\n{seen}");
+    }
+}
+
+/// A mute with a duration outlasts the connection: the user comes back under the same
+/// nick, or from the same address under another, and is still muted, until unmuted.
+#[test]
+fn a_mute_lasts_across_reconnects_by_nick_and_by_address() {
+    let (server, socket) = server_with_ctl(&[]);
+    let mut witness = server.text_client("witness");
+    let mut mo = server.text_client("mo");
+    witness.expect("mo joined");
+    ctl_ok(&socket, &["mute", "mo", "10m"]);
+    mo.expect("you have been muted");
+    mo.send("/quit");
+    mo.read_to_close();
+    witness.expect("mo left");
+    let mut mo = server.text_client("mo");
+    mo.send("back to spam");
+    assert!(mo.expect("!!! ").contains("you are muted until"));
+    mo.send("/quit");
+    mo.read_to_close();
+    // Same address, another nick.
+    let mut other = server.text_client("mo2");
+    other.send("spam under another name");
+    assert!(other.expect("!!! ").contains("you are muted until"));
+    ctl_ok(&socket, &["unmute", "mo2"]);
+    other.expect("you may speak again");
+    other.send("fine now");
+    witness.expect("<mo2> fine now");
+    witness.sync();
+    assert!(!witness.seen.iter().any(|l| l.contains("spam")), "{:?}", witness.seen);
+}

@@ -885,6 +885,9 @@ impl Session {
 
     /// `/nick NAME` of a registered client.
     fn rename(&mut self, wanted: &str) {
+        if self.is_muted("/nick") {
+            return;
+        }
         let hub = Arc::clone(&self.hub);
         // On a backbone the nick is claimed across nodes first (a no-op in a single
         // process); the old one is let go once the new one is given.
@@ -918,6 +921,8 @@ impl Session {
 
     /// `/quit [reason]`: a goodbye, then the session closes with the reason.
     fn quit(&mut self, reason: Option<&str>) {
+        // A muted user leaves, but its reason reaches nobody.
+        let reason = reason.filter(|_| !self.is_muted("/quit REASON"));
         self.hub
             .log
             .info("Command", json!({"nick": self.nick, "command": "/quit", "reason": reason}));

@@ -382,6 +382,7 @@ impl Hub {
             return Joined::Refused(refusal);
         }
         let refused = wanted.and_then(|w| self.claim(&mut reg, id, w).err());
+        self.apply_standing_mute(&mut reg, id);
         let m = reg.members.get_mut(&id).expect("registering member exists");
         m.json = json;
         m.registered = true;
@@ -599,6 +600,7 @@ impl Hub {
         let mut reg = self.lock();
         let old = reg.members[&id].nick.clone();
         let new = self.claim(&mut reg, id, wanted)?;
+        self.apply_standing_mute(&mut reg, id);
         let mut event_id = None;
         if new != old {
             let key = reg.members[&id].room.clone();
@@ -1089,6 +1091,11 @@ impl Hub {
             reg.adopt_room(&key);
         }
         Ok(self.move_to(&mut reg, id, key, created))
+    }
+
+    /// Whether a room named `name` is open now.
+    pub fn has_room(&self, name: &str) -> bool {
+        self.lock().rooms.get(&crate::room::key(name)).is_some()
     }
 
     /// Moves member `id` back to the default room.

@@ -31,6 +31,20 @@ pub struct Moderation {
     oper_failures: Mutex<Failures>,
     stop: Notify,
     stop_reason: Mutex<Option<String>>,
+    /// Mutes in force, by nick key and by address: a muted user who reconnects (under
+    /// the same nick, or from the same address) is muted again, as a ban would refuse
+    /// them. In memory: a restart ends them.
+    mutes: Mutex<Vec<StandingMute>>,
+}
+
+/// A mute remembered beyond the connection it was given to.
+#[derive(Debug, Clone)]
+struct StandingMute {
+    /// [`crate::nick::key`] of the muted nick.
+    nick: String,
+    /// The address it was given for, if known.
+    ip: Option<IpAddr>,
+    mute: super::hub::Mute,
 }
 
 /// Why an `/oper` attempt failed.
@@ -98,6 +112,7 @@ impl Moderation {
             oper_failures: Mutex::new(Failures::default()),
             stop: Notify::new(),
             stop_reason: Mutex::new(None),
+            mutes: Mutex::new(Vec::new()),
         })
     }
 
@@ -168,6 +183,35 @@ impl Moderation {
             Some(path) => bans.save(path).map_err(|e| e.to_string()),
             None => Ok(()),
         }
+    }
+
+    /// Remembers `mute` for `nick` and address `ip` (replacing what either had), or with
+    /// `None` forgets every mute of the nick or the address.
+    pub fn remember_mute(&self, nick: &str, ip: Option<IpAddr>, mute: Option<super::hub::Mute>) {
+        let key = crate::nick::key(nick);
+        let mut mutes = lock(&self.mutes);
+        let now = jiff::Timestamp::now();
+        mutes.retain(|m| {
+            m.nick != key && (ip.is_none() || m.ip != ip) && m.mute.until.is_none_or(|u| u > now)
+        });
+        if let Some(mute) = mute {
+            mutes.push(StandingMute { nick: key, ip, mute });
+        }
+    }
+
+    /// The mute in force for `nick` or address `ip`, if any.
+    pub fn standing_mute(&self, nick: &str, ip: Option<IpAddr>) -> Option<super::hub::Mute> {
+        let mutes = lock(&self.mutes);
+        if mutes.is_empty() {
+            return None;
+        }
+        let key = crate::nick::key(nick);
+        let now = jiff::Timestamp::now();
+        mutes
+            .iter()
+            .filter(|m| m.mute.until.is_none_or(|u| u > now))
+            .find(|m| m.nick == key || (ip.is_some() && m.ip == ip))
+            .map(|m| m.mute)
     }
 
     /// The bans in force now.

@@ -20,6 +20,8 @@ impl Session {
                 Err(why) => self.error("no_reply_target", why.into()),
             },
             Request::Away(message) => {
+                // A muted user is marked away, but its message reaches nobody.
+                let message = if self.is_muted("/away MESSAGE") { "" } else { message };
                 hub.log.info("Away", json!({"nick": self.nick, "message": message}));
                 hub.set_away(self.id, Some(message.to_owned()));
                 self.info("you are marked away; /back to return".into());
@@ -92,6 +94,20 @@ impl Session {
                 false
             }
         }
+    }
+
+    /// Whether this client is muted; if so it is told that `what` (a command whose
+    /// text others would see: a topic, a nick, a new room's name, a quit reason, an
+    /// away message) is refused or stripped, and it is logged. A mute covers every text
+    /// the user chooses that reaches others, not only messages.
+    pub(super) fn is_muted(&self, what: &str) -> bool {
+        let Some(mute) = self.hub.muted(self.id) else { return false };
+        let meta = json!({"nick": self.nick, "command": what});
+        self.hub.log.info("Muted message refused", meta);
+        let until = mute.describe();
+        let why = until.trim_end_matches("; your message was not sent");
+        self.error("muted", format!("{why}: {what} is not sent to anyone"));
+        true
     }
 
     /// Refuses a connection whose first line claims a banned nick: one line and a

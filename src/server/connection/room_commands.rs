@@ -24,6 +24,9 @@ impl Session {
                 hub.log.info("Command", json!({"nick": self.nick, "command": command}));
                 self.send(if all { hub.list_all() } else { hub.list(self.id) });
             }
+            // A new room's name is shown to others (`/rooms`, the part's "to"): a
+            // muted user may go to rooms that exist, not name new ones.
+            Request::Join(name) if !hub.has_room(name) && self.is_muted("/join of a new room") => {}
             Request::Join(name) => {
                 let moved = hub.join_room(self.id, name);
                 self.after_move(moved, name);
@@ -40,6 +43,7 @@ impl Session {
                 hub.log.info("Command", json!({"nick": self.nick, "command": "/topic"}));
                 hub.topic(self.id, None);
             }
+            Request::Topic(Some(_)) if self.is_muted("/topic TEXT") => {}
             Request::Topic(Some(text)) => {
                 let (room, id) = hub.topic(self.id, Some(text));
                 let meta = json!({"nick": self.nick, "room": room, "topic": text, "id": id});

@@ -149,6 +149,13 @@ impl Hub {
         }
     }
 
+    /// The mute in force for member `id`, if any (a lapsed one is not).
+    pub fn muted(&self, id: u64) -> Option<Mute> {
+        let reg = self.lock();
+        let m = reg.members.get(&id)?;
+        m.profile.muted.filter(|mute| mute.until.is_none_or(|until| until > Timestamp::now()))
+    }
+
     /// Whether member `id` may send a message now; marks it active if so. A lapsed
     /// mute is lifted here.
     pub fn speak(&self, id: u64) -> Result<(), Mute> {
@@ -274,6 +281,8 @@ impl Hub {
         let id = reg.find(nick)?;
         let m = reg.members.get_mut(&id).expect("found");
         m.profile.muted = mute;
+        let ip = m.profile.peer.map(|p| p.ip().to_canonical());
+        self.moderation.remember_mute(&m.nick, ip, mute);
         let message = match mute {
             Some(Mute { until: Some(until) }) => format!(
                 "you have been muted by {by} until {}",
@@ -345,6 +354,18 @@ fn eject(reg: &mut Registry, id: u64, why: &str) {
         Event::now(EventKind::Error { code: "kicked".into(), message: format!("you were {why}") });
     m.outbox.push(encode_for(&event, m.json, &m.nick).as_bytes());
     m.outbox.close(why.to_owned());
+}
+
+impl Hub {
+    /// Mutes member `id` again if its nick or its address is under a mute in force
+    /// (it reconnected, or took a muted nick): a mute lasts its time, not a connection.
+    pub(super) fn apply_standing_mute(&self, reg: &mut Registry, id: u64) {
+        let Some(m) = reg.members.get_mut(&id) else { return };
+        let ip = m.profile.peer.map(|p| p.ip().to_canonical());
+        if let Some(mute) = self.moderation.standing_mute(&m.nick, ip) {
+            m.profile.muted = Some(mute);
+        }
+    }
 }
 
 impl Registry {
