@@ -217,3 +217,39 @@ fn a_mute_lasts_across_reconnects_by_nick_and_by_address() {
     witness.sync();
     assert!(!witness.seen.iter().any(|l| l.contains("spam")), "{:?}", witness.seen);
 }
+
+/// The server's own burst on join must fit the send queue it sets: a MOTD too large for
+/// `--send-queue` is refused at start with a clear error, instead of every client being
+/// dropped as too slow on joining; one that fits is sent and nobody is dropped.
+#[test]
+fn a_motd_that_does_not_fit_the_send_queue_is_refused_at_start() {
+    let motd = common::temp_path("big.motd");
+    // Under the 16 KiB any MOTD may have, over what a 20,000-byte queue leaves it.
+    std::fs::write(&motd, "welcome to the chat, please read the rules\n".repeat(300)).unwrap();
+    let state = common::state_dir::StateDir::new("motd-queue");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tchat"))
+        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--send-queue", "20000"])
+        .arg("--motd")
+        .arg(&motd)
+        .env("XDG_STATE_HOME", &*state)
+        .env_remove("XDG_RUNTIME_DIR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started: {stderr}");
+    assert!(
+        stderr.contains("do not fit the burst a client gets on join with --send-queue 20000")
+            && stderr.contains("raise --send-queue or shorten the MOTD"),
+        "{stderr}"
+    );
+    // A MOTD that fits: sent whole, the client stays.
+    std::fs::write(&motd, "welcome to the chat, please read the rules\n".repeat(40)).unwrap();
+    let server = Server::start(&["--send-queue", "20000", "--motd", motd.to_str().unwrap()]);
+    let (mut c, _) = server.json_client("reader");
+    let shown = c.expect_event("motd");
+    assert_eq!(shown["text"].as_str().unwrap().matches("read the rules").count(), 40);
+    c.send("/list");
+    c.expect_event("users");
+    let _ = std::fs::remove_file(&motd);
+}

@@ -131,6 +131,7 @@ impl From<&ServeArgs> for Config {
                 bans: a.bans.clone(),
                 motd: a.motd.clone(),
                 oper_password: a.oper_password_file.clone(),
+                max_motd: Some(moderation::motd_limit(a.send_queue as usize)),
             },
             control_socket: a.control_socket.clone().or_else(default_control_socket),
             control_socket_required: a.control_socket.is_some(),

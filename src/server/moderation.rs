@@ -16,6 +16,21 @@ use crate::auth::{Failures, Password};
 /// Longest MOTD file accepted, in bytes: it is sent to every client that joins.
 pub const MAX_MOTD: usize = 16 * 1024;
 
+/// Bytes of a client's send queue kept for the welcome and the room event that come
+/// with the MOTD in the server's own burst on join.
+pub const WELCOME_ALLOWANCE: usize = 4 * 1024;
+
+/// The longest MOTD that fits a send queue of `send_queue` bytes: the burst a client
+/// gets on join (welcome, room, MOTD, replay) must fit the queue, or every client would
+/// be dropped as too slow on joining. The replay takes at most half the queue (the hub's
+/// replay budget), the welcome [`WELCOME_ALLOWANCE`]; the MOTD, encoded (JSON escapes
+/// its line ends and quotes: up to twice its bytes), the rest; and never more than
+/// [`MAX_MOTD`].
+pub fn motd_limit(send_queue: usize) -> usize {
+    let rest = (send_queue / 2).saturating_sub(WELCOME_ALLOWANCE);
+    (rest / 2).min(MAX_MOTD)
+}
+
 pub struct Moderation {
     /// Plain mutexes, never held across an `.await`. Bans may be looked up under the
     /// hub's registry lock (nick claims), so the order is always registry, then bans,
@@ -24,6 +39,8 @@ pub struct Moderation {
     bans_path: Option<PathBuf>,
     motd: Mutex<Option<String>>,
     motd_path: Option<PathBuf>,
+    /// Longest MOTD accepted, at start and on reload.
+    max_motd: usize,
     /// From `--oper-password-file`; `None`: nobody can `/oper`.
     oper_password: Option<Password>,
     /// Wrong `/oper` passwords per address: the server password's backoff, so that
@@ -72,6 +89,8 @@ pub struct Files {
     pub bans: Option<PathBuf>,
     pub motd: Option<PathBuf>,
     pub oper_password: Option<PathBuf>,
+    /// Longest MOTD accepted ([`motd_limit`] of `--send-queue`); `None`: [`MAX_MOTD`].
+    pub max_motd: Option<usize>,
 }
 
 /// Asks a running server to re-read its MOTD and bans files, as SIGHUP should: clone
@@ -101,13 +120,15 @@ impl Moderation {
             Some(path) => BanList::load(path)?,
             None => BanList::default(),
         };
-        let motd = files.motd.as_ref().map(|p| read_motd(p)).transpose()?;
+        let max_motd = files.max_motd.unwrap_or(MAX_MOTD);
+        let motd = files.motd.as_ref().map(|p| read_motd(p, max_motd)).transpose()?;
         let oper_password = files.oper_password.as_ref().map(|p| read_password(p)).transpose()?;
         Ok(Moderation {
             bans: Mutex::new(bans),
             bans_path: files.bans.clone(),
             motd: Mutex::new(motd),
             motd_path: files.motd.clone(),
+            max_motd,
             oper_password,
             oper_failures: Mutex::new(Failures::default()),
             stop: Notify::new(),
@@ -123,7 +144,7 @@ impl Moderation {
         let mut done = Vec::new();
         let mut errors = Vec::new();
         if let Some(path) = &self.motd_path {
-            match read_motd(path) {
+            match read_motd(path, self.max_motd) {
                 Ok(text) => {
                     *lock(&self.motd) = Some(text);
                     done.push("message of the day");
@@ -267,16 +288,31 @@ impl Moderation {
     }
 }
 
-fn read_motd(path: &std::path::Path) -> Result<String, String> {
+fn read_motd(path: &std::path::Path, max: usize) -> Result<String, String> {
     let context = |e: &dyn std::fmt::Display| format!("cannot read MOTD {}: {e}", path.display());
     let bytes = std::fs::read(path).map_err(|e| context(&e))?;
-    if bytes.len() > MAX_MOTD {
-        return Err(context(&format!("longer than {MAX_MOTD} bytes")));
+    if bytes.len() > max && max < MAX_MOTD {
+        return Err(context(&format!(
+            "{} bytes do not fit the burst a client gets on join with --send-queue {}: \
+             at most {max} bytes (half the queue is kept for the replay, {WELCOME_ALLOWANCE} \
+             bytes for the welcome, and the MOTD may take twice its size encoded); raise \
+             --send-queue or shorten the MOTD",
+            bytes.len(),
+            queue_for(max),
+        )));
+    }
+    if bytes.len() > max {
+        return Err(context(&format!("longer than {max} bytes")));
     }
     let text = String::from_utf8(bytes).map_err(|e| context(&e))?;
     // Line by line: sanitizing drops line ends with every other control.
     let lines: Vec<String> = text.trim_end().lines().map(crate::sanitize::sanitize).collect();
     Ok(lines.join("\n"))
+}
+
+/// The `--send-queue` whose [`motd_limit`] is `max` (for the error text).
+fn queue_for(max: usize) -> usize {
+    (max * 2 + WELCOME_ALLOWANCE) * 2
 }
 
 /// The password is the file's first line, without its line end.
@@ -293,6 +329,18 @@ mod tests {
 
     /// The operator password is compared whole (a prefix, an extension or another case
     /// is wrong); each guess comes from another address, so no backoff is in the way.
+    #[test]
+    fn the_motd_limit_leaves_room_for_the_replay_and_the_welcome() {
+        assert_eq!(motd_limit(256 * 1024), MAX_MOTD);
+        assert_eq!(motd_limit(16 * 1024), 2048);
+        assert_eq!(motd_limit(4 * 1024), 0);
+        for queue in [16 * 1024, 40_000, 70_000] {
+            let max = motd_limit(queue);
+            assert!(2 * max + WELCOME_ALLOWANCE + queue / 2 <= queue, "{queue}");
+            assert!(queue_for(max) <= queue, "{queue}");
+        }
+    }
+
     #[test]
     fn the_operator_password_compares_whole() {
         let path = std::env::temp_dir().join(format!("tchat-oper-unit-{}", std::process::id()));
