@@ -51,6 +51,7 @@ fn lines_actions_joins_and_leaves_cross_nodes_with_the_same_ids() {
     for node in [&a, &b] {
         let console = node.console_text();
         assert!(console.contains("Backbone connected"), "{console}");
+        assert!(!console.contains("Backbone reconnected"), "{console}");
     }
 
     let join = event_where(&mut carol, "join", |e| e["nick"] == "alice");
@@ -632,7 +633,8 @@ fn nats_stopped_and_started_again_loses_nothing_silently() {
     // Claims work again.
     alice.send("/nick alicia");
     event_where(&mut alice, "nick", |e| e["new"] == "alicia");
-    assert!(a.console_text().contains("Backbone lost"), "{}", a.console_text());
+    let console = a.console_text();
+    assert!(console.contains("Backbone lost") && console.contains("Backbone reconnected"));
     // Beyond the lease, still nobody swept.
     std::thread::sleep(Duration::from_secs(5));
     bob.send("later");

@@ -258,13 +258,25 @@ async fn connect_client(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| BackboneError::Config(format!("bad backbone URL {e}")))?;
     let events = log.clone();
+    // The first `Connected` is the start's, logged as "Backbone connected" with more.
+    let connected_before = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut connect = async_nats::ConnectOptions::new()
         .name(format!("tchat {}", options.node))
         .connection_timeout(TIMEOUT)
         .max_reconnects(None)
         .event_callback(move |event| {
             let log = events.clone();
-            async move { log_event(&log, event) }
+            let again = match event {
+                async_nats::Event::Connected => {
+                    connected_before.swap(true, std::sync::atomic::Ordering::Relaxed)
+                }
+                _ => true,
+            };
+            async move {
+                if again {
+                    log_event(&log, event)
+                }
+            }
         });
     if let Some(path) = &options.auth {
         let secret = auth::Auth::read(path).map_err(BackboneError::Config)?;
