@@ -25,6 +25,12 @@ use crate::sanitize::is_invisible;
 /// Longest nickname, in characters of its enforced (NFKC) form.
 pub const MAX_NICK_CHARS: usize = 32;
 
+/// Most combining marks on one base character in a nick or room name. Real names need
+/// few: Thai stacks a vowel and a tone mark (ที่), Devanagari a nukta and a virama or a
+/// vowel sign (क़्), Vietnamese at most two once decomposed (NFKC composes most of them
+/// anyway); a "zalgo" name smears dozens over the lines around it.
+pub const MAX_MARKS_PER_BASE: usize = 4;
+
 /// Longer input is refused before normalisation: no enforced nick comes from more
 /// (a base letter with a few combining marks per character at most).
 const MAX_INPUT_CHARS: usize = 4 * MAX_NICK_CHARS;
@@ -51,6 +57,8 @@ pub enum NickError {
     Unstable,
     /// A combining mark with no letter before it to sit on.
     LeadingMark(char),
+    /// More than [`MAX_MARKS_PER_BASE`] combining marks on one character.
+    StackedMarks,
     LeadingDash,
     DigitsOnly,
     /// Letters of two scripts that TR39 says must not mix (e.g. Latin with Cyrillic).
@@ -91,6 +99,10 @@ impl fmt::Display for NickError {
             NickError::LeadingMark(c) => {
                 write!(f, "a nick cannot start with a combining mark (U+{:04X})", *c as u32)
             }
+            NickError::StackedMarks => write!(
+                f,
+                "a nick cannot stack more than {MAX_MARKS_PER_BASE} combining marks on one character"
+            ),
             NickError::LeadingDash => write!(f, "a nick cannot start with '-'"),
             NickError::DigitsOnly => write!(f, "a nick cannot be only digits"),
             NickError::MixedScripts(a, b) => write!(
@@ -118,7 +130,8 @@ pub fn validate(nick: &str) -> Result<String, NickError> {
 /// told whom it looks like. Returns the enforced form.
 ///
 /// Rules: 1 to [`MAX_NICK_CHARS`] characters after RFC 8266 enforcement (NFKC); letters
-/// of any script, digits, combining marks after a base character and IRC punctuation;
+/// of any script, digits, combining marks after a base character (at most
+/// [`MAX_MARKS_PER_BASE`] on one) and IRC punctuation;
 /// no spaces, controls or invisible (default-ignorable, filler) code points; not
 /// starting with `-`; not only digits; not a [`RESERVED`] name nor like one.
 pub fn enforce(nick: &str) -> Result<String, NickError> {
@@ -161,12 +174,20 @@ fn check_form(nick: &str) -> Result<(), NickError> {
     if nick.chars().count() > MAX_NICK_CHARS {
         return Err(NickError::TooLong);
     }
+    let mut marks = 0;
     for (i, c) in nick.chars().enumerate() {
         if is_combining_mark(c) {
             if i == 0 {
                 return Err(NickError::LeadingMark(c));
             }
-        } else if !(c.is_alphanumeric() || PUNCTUATION.contains(&c)) {
+            marks += 1;
+            if marks > MAX_MARKS_PER_BASE {
+                return Err(NickError::StackedMarks);
+            }
+            continue;
+        }
+        marks = 0;
+        if !(c.is_alphanumeric() || PUNCTUATION.contains(&c)) {
             return Err(NickError::BadChar(c));
         }
     }

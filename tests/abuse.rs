@@ -253,3 +253,26 @@ fn a_motd_that_does_not_fit_the_send_queue_is_refused_at_start() {
     c.expect_event("users");
     let _ = std::fs::remove_file(&motd);
 }
+
+/// Combining marks per character are bounded in nicks and room names: a "zalgo" name
+/// is refused and never announced; real names that stack a few marks still pass.
+#[test]
+fn zalgo_names_are_refused_and_real_names_with_marks_pass() {
+    let server = Server::start(&[]);
+    let mut witness = server.text_client("witness");
+    let mut c = server.text_client("plain");
+    witness.expect("plain joined");
+    let zalgo = format!("h{}i", "\u{300}\u{301}\u{302}\u{303}\u{304}\u{305}".repeat(4));
+    c.send(&format!("/nick {zalgo}"));
+    assert!(c.expect("!!! ").contains("cannot stack more than 4 combining marks"));
+    c.send(&format!("/join #{zalgo}"));
+    assert!(c.expect("!!! ").contains("a room name cannot stack more than 4 combining marks"));
+    for name in ["Nguye\u{302}\u{303}n", "प्रियंका", "สมศักดิ์"] {
+        c.send(&format!("/nick {name}"));
+        witness.expect("is now known as");
+    }
+    c.send("/join #ที่รัก");
+    c.expect("You are in #ที่รัก");
+    witness.sync();
+    assert!(!witness.seen.iter().any(|l| l.contains('\u{305}')), "{:?}", witness.seen);
+}

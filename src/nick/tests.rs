@@ -138,3 +138,18 @@ fn errors_name_the_rule() {
         NickError::MixedScripts("Latin", "Cyrillic").to_string().contains("Latin and Cyrillic")
     );
 }
+
+#[test]
+fn marks_stack_a_few_per_character_as_real_names_do_not_more() {
+    // Vietnamese typed decomposed (e, circumflex, tilde), Hindi, Thai, Tamil.
+    for name in ["Nguye\u{302}\u{303}n", "प्रियंका", "क़्रिया", "สมศักดิ์", "ที่รัก", "முத்து"]
+    {
+        assert!(validate(name).is_ok(), "{name}: {:?}", validate(name));
+    }
+    let four = format!("a{}", "\u{301}\u{302}\u{303}\u{304}");
+    assert!(enforce(&four).is_ok(), "{four}");
+    let zalgo = format!("z{}", "\u{301}\u{302}\u{303}\u{304}\u{305}".repeat(6));
+    assert_eq!(enforce(&zalgo), Err(NickError::StackedMarks));
+    let five_on_the_second = format!("ab{}", "\u{300}\u{301}\u{302}\u{303}\u{304}");
+    assert_eq!(enforce(&five_on_the_second), Err(NickError::StackedMarks));
+}
