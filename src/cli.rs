@@ -341,7 +341,8 @@ pub struct CtlArgs {
         allow_hyphen_values = true,
         value_name = "COMMAND",
         help = "The command and its arguments: kick NICK [REASON], ban NICK|ADDR|CIDR \
-                [DURATION] [REASON], unban, bans, mute NICK [DURATION], unmute, say TEXT, \
+                [--wide] [DURATION] [REASON] (--wide: a network wider than an IPv4 /16 or \
+                an IPv6 /48), unban, bans, mute NICK [DURATION], unmute, say TEXT, \
                 motd [TEXT], list, whois NICK, op NICK, deop NICK, accounts, unregister NICK, reload, \
                 shutdown [REASON], help"
     )]

@@ -68,6 +68,16 @@ fn kick_and_ban_typed_at_the_console_take_effect_and_ctrl_d_stops_the_server() {
     term.wait_text("error: no such user: nobody");
     term.wait_input("tchat> ");
 
+    // A network wider than an IPv4 /16 is refused without --wide, naming the flag,
+    // and made with it.
+    term.keys("/ban 10.0.0.0/8 1h\r");
+    term.wait_text("error: not banning 10.0.0.0/8: it is a network wider than /16");
+    term.wait_text("add --wide to confirm");
+    term.wait_input("tchat> ");
+    term.keys("/ban 10.0.0.0/8 --wide 1h\r");
+    term.wait_text("banned 10.0.0.0/8 for 1h 0m");
+    term.wait_input("tchat> ");
+
     // Ctrl-D: the server stops as on SIGTERM, and the terminal is given back.
     term.keys("\x04");
     alice.expect("*** Server shutting down");

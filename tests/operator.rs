@@ -79,7 +79,16 @@ fn ctl_bans_an_address_and_a_network_until_unbanned() {
     assert_eq!(ok(&socket, &["unban", "127.0.0.1"]), "unbanned 127.0.0.1\n");
     let mut alice = server.text_client("alice");
 
-    assert_eq!(ok(&socket, &["ban", "127.0.0.0/8"]), "banned 127.0.0.0/8; disconnected alice\n");
+    let out = ctl(&socket, &["ban", "127.0.0.0/8"]);
+    assert_eq!(out.code, 1, "a /8 without --wide: {}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("wider than /16 for IPv4 or /48 for IPv6; add --wide"),
+        "{}",
+        out.stderr
+    );
+    alice.sync();
+    let answer = ok(&socket, &["ban", "127.0.0.0/8", "--wide"]);
+    assert_eq!(answer, "banned 127.0.0.0/8; disconnected alice\n");
     alice.expect("!!! you were banned by ctl");
     alice.read_to_close();
     let mut refused = server.connect();
@@ -453,8 +462,10 @@ fn an_operator_cannot_ban_themselves_in_chat() {
         "!!! not banning 127.0.0.1: it covers your address 127.0.0.1 and would disconnect \
          you; the server's console or tchat ctl can"
     );
-    alice.send("/ban 127.0.0.0/8");
-    assert!(alice.expect("!!!").starts_with("!!! not banning 127.0.0.0/8: it covers your address"));
+    alice.send("/ban 127.0.0.0/16");
+    assert!(
+        alice.expect("!!!").starts_with("!!! not banning 127.0.0.0/16: it covers your address")
+    );
     alice.send("/ban ALICE spam");
     assert!(alice.expect("!!!").starts_with("!!! not banning ALICE: it covers your nick alice"));
     alice.send("/bans");
@@ -462,6 +473,64 @@ fn an_operator_cannot_ban_themselves_in_chat() {
     alice.send("/ban bob 1m test");
     alice.expect("*** banned bob for 1m");
     assert_eq!(bob.expect("!!!"), "!!! you were banned by alice for 1m 0s: test");
+    alice.sync();
+    let _ = std::fs::remove_file(&password);
+}
+
+/// A chat operator's ban of a network wider than an IPv4 /16 or an IPv6 /48 (everyone,
+/// all of IPv6, a /8, a /32 of IPv6) is refused and nothing is banned or saved; a
+/// narrower network still is. `tchat ctl` makes the wide one only with `--wide`.
+#[test]
+fn wide_network_bans_are_refused_in_chat_and_need_wide_from_ctl() {
+    let password = temp_path("oper-password");
+    std::fs::write(&password, "s3cret-Pa55\n").unwrap();
+    let bans = temp_path("bans.jsonl");
+    let (server, socket) = server_with_ctl(&[
+        "--oper-password-file",
+        password.to_str().unwrap(),
+        "--bans",
+        bans.to_str().unwrap(),
+    ]);
+    let mut alice = server.text_client("alice");
+    alice.send("/oper s3cret-Pa55");
+    alice.expect("*** you are now an operator");
+    for target in ["0.0.0.0/0", "::/0", "10.0.0.0/8", "2001:db8::/32", "198.18.0.0/15"] {
+        alice.send(&format!("/ban {target} 1h oops"));
+        assert_eq!(
+            alice.expect("!!!"),
+            format!(
+                "!!! not banning {target}: operators in chat may not ban a network wider \
+                 than /16 for IPv4 or /48 for IPv6; the server's console or tchat ctl can, \
+                 with --wide"
+            )
+        );
+    }
+    alice.send("/ban 0.0.0.0/0 --wide");
+    assert!(alice.expect("!!!").starts_with("!!! not banning 0.0.0.0/0: operators in chat"));
+    alice.send("/bans");
+    alice.expect("*** no bans");
+    alice.send("/ban 198.51.100.0/24 1h spam");
+    alice.expect("*** banned 198.51.100.0/24 for 1h");
+    alice.send("/ban 2001:db8::/48");
+    alice.expect("*** banned 2001:db8::/48");
+
+    for args in [&["ban", "10.0.0.0/8"][..], &["ban", "::/0", "1h", "spam"]] {
+        let out = ctl(&socket, args);
+        assert_eq!(out.code, 1, "tchat ctl {args:?}: {}{}", out.stdout, out.stderr);
+        let want = format!("tchat ctl: not banning {}: it is a network wider than /16", args[1]);
+        assert!(out.stderr.starts_with(&want), "{}", out.stderr);
+        assert!(out.stderr.contains("add --wide to confirm"), "{}", out.stderr);
+    }
+    assert_eq!(
+        ok(&socket, &["ban", "10.0.0.0/8", "--wide", "1h", "spam"]),
+        "banned 10.0.0.0/8 for 1h 0m\n"
+    );
+    assert_eq!(ok(&socket, &["ban", "::/0", "1h", "--wide"]), "banned ::/0 for 1h 0m\n");
+    let list = ok(&socket, &["bans"]);
+    let targets: Vec<_> = list.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(targets, ["198.51.100.0/24", "2001:db8::/48", "10.0.0.0/8", "::/0"], "{list}");
+    let saved = std::fs::read_to_string(&bans).unwrap();
+    assert!(!saved.contains("0.0.0.0/0") && saved.contains("\"::/0\""), "{saved}");
     alice.sync();
     let _ = std::fs::remove_file(&password);
 }

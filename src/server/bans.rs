@@ -148,6 +148,26 @@ impl Target {
         }
     }
 
+    /// The widest network an operator in chat may ban, as `(IPv4, IPv6)` prefix
+    /// lengths: a shorter prefix is [`Target::is_wide`]. An IPv4 /16 is 65,536
+    /// addresses, a large campus or a whole provider's pool; an IPv6 /48 is one site
+    /// (RFC 6177 assigns a /48 to an end site; a /56 or /64 to a home). Wider than that
+    /// a ban reaches whole providers or countries, or everyone (`0.0.0.0/0`, `::/0`),
+    /// and, written to `--bans`, outlives a restart. IRC servers draw the same line:
+    /// ergo refuses such a ban from a chat operator and UnrealIRCd asks for an override.
+    pub const WIDEST_FROM_CHAT: (u8, u8) = (16, 48);
+
+    /// Whether this is a network wider than [`Target::WIDEST_FROM_CHAT`]: refused from
+    /// operators in chat, and made by the console and `tchat ctl` only when confirmed.
+    pub fn is_wide(&self) -> bool {
+        let (v4, v6) = Self::WIDEST_FROM_CHAT;
+        match *self {
+            Target::Net { addr: IpAddr::V4(_), prefix } => prefix < v4,
+            Target::Net { addr: IpAddr::V6(_), prefix } => prefix < v6,
+            Target::Nick(_) | Target::Addr(_) => false,
+        }
+    }
+
     /// Whether the nick `wanted` falls under this target: the same nick, or one that
     /// looks like it ([`nick::skeleton`], as the hub compares online nicks), so a ban
     /// on `bob` is not dodged with a Cyrillic `о`.
@@ -331,6 +351,23 @@ fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_network_wider_than_a_v4_16_or_a_v6_48_is_wide() {
+        let wide = |s: &str| Target::parse(s).unwrap().is_wide();
+        for s in ["0.0.0.0/0", "::/0", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/15"] {
+            assert!(wide(s), "{s}");
+        }
+        for s in ["2000::/3", "2001:db8::/32", "2001:db8::/47"] {
+            assert!(wide(s), "{s}");
+        }
+        for s in ["192.168.0.0/16", "198.51.100.0/24", "10.0.0.1", "2001:db8::/48"] {
+            assert!(!wide(s), "{s}");
+        }
+        for s in ["2001:db8::/64", "2001:db8::1", "::", "bob"] {
+            assert!(!wide(s), "{s}");
+        }
+    }
 
     fn ban(target: &str, until: Option<Timestamp>) -> Ban {
         Ban {

@@ -26,6 +26,9 @@ pub enum Command<'a> {
         target: &'a str,
         duration: Option<Duration>,
         reason: Option<&'a str>,
+        /// [`WIDE_FLAG`] was given: the console and `tchat ctl` confirm a network
+        /// wider than [`Target::WIDEST_FROM_CHAT`].
+        wide: bool,
     },
     Unban(&'a str),
     Bans,
@@ -52,7 +55,10 @@ pub enum Command<'a> {
 /// Every command with its usage, for `/help` and Tab completion on the console.
 pub const USAGE: &[(&str, &str)] = &[
     ("/kick <nick> [reason]", "disconnect a user"),
-    ("/ban <nick|addr|cidr> [duration] [reason]", "ban a nick, address or network (10m, 2h, 7d)"),
+    (
+        "/ban <nick|addr|cidr> [--wide] [duration] [reason]",
+        "ban a nick, address or network (10m, 2h, 7d); --wide: wider than /16 or /48",
+    ),
     ("/unban <nick|addr|cidr>", "lift a ban"),
     ("/bans", "list the bans in force"),
     ("/mute <nick> [duration]", "refuse a user's messages, for a while or until /unmute"),
@@ -186,13 +192,28 @@ impl<'a> Command<'a> {
     }
 }
 
-/// `/ban TARGET [DURATION] [REASON]`: the second word is a duration if it reads as one.
-/// A second word that starts like a number (a digit or a sign) but is no duration
-/// (`10 minutes`, `0s`, `-5m`) is an error: taking it as the reason would make a
-/// permanent ban of what the operator meant to be a short one.
+/// The word that confirms a ban of a network wider than [`Target::WIDEST_FROM_CHAT`]
+/// at the console or through `tchat ctl`: `ban 10.0.0.0/8 --wide 1h`.
+pub const WIDE_FLAG: &str = "--wide";
+
+/// `rest` without a leading [`WIDE_FLAG`] word, and whether it had one.
+fn take_wide(rest: Option<&str>) -> (bool, Option<&str>) {
+    match rest.map(split) {
+        Some((WIDE_FLAG, after)) => (true, after),
+        _ => (false, rest),
+    }
+}
+
+/// `/ban TARGET [--wide] [DURATION] [--wide] [REASON]`: the second word is a duration
+/// if it reads as one. A second word that starts like a number (a digit or a sign) but
+/// is no duration (`10 minutes`, `0s`, `-5m`) is an error: taking it as the reason
+/// would make a permanent ban of what the operator meant to be a short one.
+/// [`WIDE_FLAG`] is read before or after the duration, so that it never ends up as
+/// the reason.
 fn parse_ban(args: &str) -> Result<Command<'_>, String> {
     let (target, rest) = split(args);
-    let (duration, reason) = match rest.map(split) {
+    let (wide, rest) = take_wide(rest);
+    let (duration, rest) = match rest.map(split) {
         Some((word, reason)) => match parse_duration(word) {
             Some(d) => (Some(d), reason),
             None if word.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+') => {
@@ -202,7 +223,8 @@ fn parse_ban(args: &str) -> Result<Command<'_>, String> {
         },
         None => (None, None),
     };
-    Ok(Command::Ban { target, duration, reason })
+    let (wide_after, reason) = if wide { (false, rest) } else { take_wide(rest) };
+    Ok(Command::Ban { target, duration, reason, wide: wide || wide_after })
 }
 
 fn bad_duration(d: &str) -> String {
@@ -237,7 +259,9 @@ fn run(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
     let who = by.name();
     match command {
         Command::Kick { nick, reason } => kick(hub, who, nick, reason),
-        Command::Ban { target, duration, reason } => ban(hub, by, target, duration, reason),
+        Command::Ban { target, duration, reason, wide } => {
+            ban(hub, by, target, duration, reason, wide)
+        }
         Command::Unban(target) => unban(hub, target),
         Command::Bans => Ok(list_bans(hub)),
         Command::Mute { nick, duration } => mute(hub, who, nick, duration),
@@ -383,8 +407,10 @@ fn ban(
     target: &str,
     duration: Option<Duration>,
     reason: Option<&str>,
+    wide: bool,
 ) -> Result<String, String> {
     let target = Target::parse(target).map_err(|e| e.to_string())?;
+    refuse_wide_ban(by, &target, wide)?;
     refuse_self_ban(by, &target)?;
     let ban = Ban {
         target: target.clone(),
@@ -405,6 +431,30 @@ fn ban(
     match saved {
         Ok(()) => Ok(answer),
         Err(e) => Err(format!("{answer}, but not saved: {e}")),
+    }
+}
+
+/// A network wider than [`Target::WIDEST_FROM_CHAT`] locks out a whole provider, or
+/// everyone (`0.0.0.0/0`), and is kept in `--bans` across restarts: one mistyped prefix
+/// would empty the server. Operators in chat may not make such a ban at all (as ergo and
+/// UnrealIRCd refuse it without a server operator's override); the console and `tchat
+/// ctl`, the server's admin, may with [`WIDE_FLAG`].
+fn refuse_wide_ban(by: Actor, target: &Target, wide: bool) -> Result<(), String> {
+    if !target.is_wide() {
+        return Ok(());
+    }
+    let (v4, v6) = Target::WIDEST_FROM_CHAT;
+    let bound = format!("wider than /{v4} for IPv4 or /{v6} for IPv6");
+    match by {
+        Actor::Oper { .. } => Err(format!(
+            "not banning {target}: operators in chat may not ban a network {bound}; \
+             the server's console or tchat ctl can, with {WIDE_FLAG}"
+        )),
+        Actor::Console | Actor::Ctl if !wide => Err(format!(
+            "not banning {target}: it is a network {bound}; add {WIDE_FLAG} to confirm \
+             (ban {target} {WIDE_FLAG} [duration] [reason])"
+        )),
+        Actor::Console | Actor::Ctl => Ok(()),
     }
 }
 
@@ -518,20 +568,59 @@ mod tests {
         let ten = Some(Duration::from_secs(600));
         assert_eq!(
             p("/ban bob 10m spam"),
-            Ok(Command::Ban { target: "bob", duration: ten, reason: Some("spam") })
+            Ok(Command::Ban { target: "bob", duration: ten, reason: Some("spam"), wide: false })
         );
         assert_eq!(
             p("/ban 10.0.0.0/8 flooding us"),
-            Ok(Command::Ban { target: "10.0.0.0/8", duration: None, reason: Some("flooding us") })
+            Ok(Command::Ban {
+                target: "10.0.0.0/8",
+                duration: None,
+                reason: Some("flooding us"),
+                wide: false
+            })
         );
         assert_eq!(
             p("/ban bob 2h"),
             Ok(Command::Ban {
                 target: "bob",
                 duration: Some(Duration::from_secs(7200)),
-                reason: None
+                reason: None,
+                wide: false
             })
         );
+    }
+
+    #[test]
+    fn the_wide_flag_is_read_before_or_after_the_duration_never_as_the_reason() {
+        let wide = |duration: Option<u64>, reason| Command::Ban {
+            target: "10.0.0.0/8",
+            duration: duration.map(Duration::from_secs),
+            reason,
+            wide: true,
+        };
+        assert_eq!(p("/ban 10.0.0.0/8 --wide"), Ok(wide(None, None)));
+        assert_eq!(p("ban 10.0.0.0/8 --wide 1h spam"), Ok(wide(Some(3600), Some("spam"))));
+        assert_eq!(p("ban 10.0.0.0/8 1h --wide spam"), Ok(wide(Some(3600), Some("spam"))));
+        assert_eq!(p("ban 10.0.0.0/8 --wide spam --wide"), Ok(wide(None, Some("spam --wide"))));
+    }
+
+    #[test]
+    fn a_wide_ban_is_refused_in_chat_and_needs_the_flag_at_the_console_and_ctl() {
+        let oper = Actor::Oper { nick: "alice", ip: IpAddr::from([192, 0, 2, 1]) };
+        let t = |s: &str| Target::parse(s).unwrap();
+        for s in ["0.0.0.0/0", "::/0", "10.0.0.0/8", "2001:db8::/32"] {
+            let e = refuse_wide_ban(oper, &t(s), true).unwrap_err();
+            assert!(e.contains("operators in chat may not ban a network wider than /16"), "{e}");
+            for by in [Actor::Console, Actor::Ctl] {
+                let e = refuse_wide_ban(by, &t(s), false).unwrap_err();
+                assert!(e.contains("add --wide to confirm"), "{e}");
+                assert_eq!(refuse_wide_ban(by, &t(s), true), Ok(()));
+            }
+        }
+        for s in ["198.51.100.0/24", "10.1.0.0/16", "2001:db8::/48", "10.0.0.1", "bob"] {
+            assert_eq!(refuse_wide_ban(oper, &t(s), false), Ok(()), "{s}");
+            assert_eq!(refuse_wide_ban(Actor::Ctl, &t(s), false), Ok(()), "{s}");
+        }
     }
 
     #[test]
