@@ -205,13 +205,21 @@ impl Term {
     }
 
     pub fn wait_exit(&mut self) -> portable_pty::ExitStatus {
-        match super::poll_exit(TIMEOUT, || self.child.try_wait().unwrap()) {
+        let status = match super::poll_exit(TIMEOUT, || self.child.try_wait().unwrap()) {
             Some(status) => status,
             None => {
                 let _ = self.child.kill();
                 panic!("tchat did not exit; screen:\n{}", self.screen());
             }
-        }
+        };
+        // The exit can be seen before the reader thread has taken the last output from
+        // the pty (a CI run read the screen with the exit line half there): wait for the
+        // reader's end of file, which comes once every copy of the terminal is closed.
+        // Bounded: a process spawned elsewhere in the test run in the instant before
+        // portable-pty marks the terminal close-on-exec could hold it open.
+        let drain = Duration::from_secs(5);
+        super::poll_exit(drain, || self.seen.lock().unwrap().closed.then_some(()));
+        status
     }
 
     /// The terminal's local flags (ICANON, ECHO, …) as the pty has them now.
