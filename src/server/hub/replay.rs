@@ -1,0 +1,69 @@
+//! The past sent again: the replay on entering a room, `/history`, all within the
+//! replay budget.
+
+use super::{Hub, Member, Registry, encode_for};
+use crate::protocol::{Event, EventKind};
+use crate::server::history::{MAX_HISTORY_REQUEST, Stored, newest_that_fit};
+
+impl Hub {
+    /// Sends member `id` up to `n` (at most [`MAX_HISTORY_REQUEST`]) recent events of
+    /// its room again; `/history`. Returns how many there were (those too large to send
+    /// at once included: the member is told about them).
+    pub fn history(&self, id: u64, n: usize) -> usize {
+        let reg = self.lock();
+        reg.members.get(&id).map_or(0, |m| {
+            let events = reg.history.recent(m.session, &m.room, n.min(MAX_HISTORY_REQUEST));
+            reg.send_again(m, &events);
+            events.len()
+        })
+    }
+}
+
+impl Registry {
+    /// Sends member `id` the last `n` public events of its room again: of those, the
+    /// ones it has not been shown (after the id it left the room at, if it was here
+    /// before), and not the setting of the topic it has (the `room` event before the
+    /// replay shows the topic).
+    pub(super) fn replay(&self, id: u64, n: usize) {
+        let m = &self.members[&id];
+        let shown = m.shown_until.get(&m.room).copied().unwrap_or(0);
+        let topic = self.rooms.get(&m.room).map(|r| r.topic.as_str());
+        let mut events = self.history.recent(0, &m.room, n);
+        events.retain(|stored| {
+            let current_topic = matches!(&stored.event.kind,
+                EventKind::Topic { topic: set, by: Some(_), .. } if Some(set.as_str()) == topic);
+            stored.id() > shown && !current_topic
+        });
+        self.send_again(m, &events);
+    }
+
+    /// Queues `events` for `m`, marked as history: the newest that fit in the replay
+    /// budget, after a note saying how many earlier ones did not.
+    fn send_again(&self, m: &Member, events: &[&Stored]) {
+        let (frames, left_out) = self.again(m, events);
+        if left_out > 0 {
+            let lines = if left_out == 1 { "line" } else { "lines" };
+            let message =
+                format!("{left_out} earlier {lines} not shown (too large to send at once)");
+            let note = Event::now(EventKind::Info { message });
+            m.outbox.push(encode_for(&note, m.json, &m.nick).as_bytes());
+        }
+        for frame in &frames {
+            m.outbox.push(frame.as_bytes());
+        }
+    }
+
+    /// `events` (oldest first) encoded for `m` and marked as history: the newest whose
+    /// bytes fit in [`Registry::replay_budget`], oldest first, and how many older ones
+    /// did not fit. Every path that sends the past goes through here.
+    pub(super) fn again(&self, m: &Member, events: &[&Stored]) -> (Vec<String>, usize) {
+        let newest_first = events.iter().rev().map(|stored| {
+            let mut event = stored.event.clone();
+            event.history = true;
+            encode_for(&event, m.json, &m.nick)
+        });
+        let frames = newest_that_fit(newest_first, self.replay_budget);
+        let left_out = events.len() - frames.len();
+        (frames, left_out)
+    }
+}
