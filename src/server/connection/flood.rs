@@ -1,0 +1,66 @@
+//! Flood control in the task: lines held to the rate (fakelag), the notice the first hold
+//! gives, and the kick of a client still flooding after `--flood-kick-after`.
+
+use std::pin::Pin;
+
+use serde_json::json;
+use tokio::time::{Instant, Sleep};
+
+use super::Session;
+use crate::server::intake::{Intake, Step};
+
+impl Session {
+    /// Whether the socket is to be read: not while closing, nor while lines are held.
+    pub(super) fn reads(&self, intake: &Intake) -> bool {
+        self.closing.is_none() && !intake.is_holding()
+    }
+
+    /// Held lines are due (fakelag): handles those the rate allows now. Returns when the
+    /// rest are due, if lines are still held.
+    pub(super) fn release_held(&mut self, intake: &mut Intake) -> Option<Pin<Box<Sleep>>> {
+        let step = intake.resume(Instant::now(), |line| self.on_line(line));
+        intake.charge(std::mem::take(&mut self.flood_debt));
+        self.after(step)
+    }
+
+    /// Acts on where the intake stopped; returns the timer for held lines, if any.
+    pub(super) fn after(&mut self, step: Step) -> Option<Pin<Box<Sleep>>> {
+        match step {
+            Step::Done => None,
+            Step::Hold { until, tell } => {
+                if tell {
+                    self.slowed();
+                }
+                Some(Box::pin(tokio::time::sleep_until(until)))
+            }
+            Step::Kick => {
+                self.kick_flooder();
+                None
+            }
+        }
+    }
+
+    /// First hold of an episode: the sender is told once, as news rather than an error,
+    /// since nothing it sent is lost.
+    fn slowed(&self) {
+        let rate = self.hub.config.rate;
+        self.hub.log.warn("Flood throttled", json!({"nick": self.nick, "rate": rate}));
+        self.info(format!(
+            "you are sending faster than {rate} lines per second: your lines are delayed \
+             to that rate, none is lost"
+        ));
+    }
+
+    fn kick_flooder(&mut self) {
+        let after = self.hub.config.flood_kick_after.unwrap_or_default().as_secs();
+        self.hub.log.warn("Flooder disconnected", json!({"nick": self.nick, "after_s": after}));
+        self.error(
+            "flood",
+            format!(
+                "disconnected for flooding: still over {} lines per second after {after} s",
+                self.hub.config.rate
+            ),
+        );
+        self.closing = Some(Some("flooding".into()));
+    }
+}

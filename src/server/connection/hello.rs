@@ -1,0 +1,189 @@
+//! The start of a session: the hello window, the password, registration with its
+//! welcome (across nodes on a backbone), and the quiet join of a client that says nothing.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::{QUIET_JOIN, Session};
+use crate::auth;
+use crate::framing::Line;
+use crate::protocol::Resume;
+use crate::server::hub::{Across, Joined, NickChange};
+use crate::server::journal::Kind;
+
+impl Session {
+    /// The hello timer fired (connected at `connected`): ends the hello window, the
+    /// wait for the password, or the wait before a silent client is announced. Returns
+    /// when it should fire next, if ever.
+    pub(super) fn on_hello_timer(&mut self, connected: Instant) -> Option<Instant> {
+        if self.registered {
+            self.announce();
+            None
+        } else if self.window_over {
+            // The password never came (the timer was reset to its bound).
+            self.password_timed_out();
+            None
+        } else if !self.authenticated {
+            // Welcomed once the password is given, if before the bound.
+            self.window_over = true;
+            self.info(auth::PASSWORD_PROMPT.into());
+            Some(connected + self.hub.config.password_timeout)
+        } else {
+            self.welcome_silent();
+            Some(connected + QUIET_JOIN)
+        }
+    }
+
+    pub(super) fn register(
+        &mut self,
+        json_mode: bool,
+        wanted: Option<&str>,
+        resume: Option<Resume<'_>>,
+    ) {
+        self.enter(json_mode, wanted, true, resume);
+    }
+
+    /// The hello window passed in silence: welcome this client in text mode, but leave
+    /// its announcement for its first line or [`QUIET_JOIN`].
+    fn welcome_silent(&mut self) {
+        self.enter(false, None, false, None);
+    }
+
+    pub(super) fn announce(&mut self) {
+        if let Some(id) = self.hub.announce(self.id) {
+            // Logged with its id, so a restart can replay it (see `journal`).
+            let online = self.hub.online();
+            let meta = json!({"nick": self.nick, "id": id, "online": online, "room": self.room});
+            self.hub.log.info("Joined", Kind::Join.tag(meta));
+        }
+        self.announced = true;
+    }
+
+    fn enter(
+        &mut self,
+        json_mode: bool,
+        wanted: Option<&str>,
+        announce: bool,
+        resume: Option<Resume<'_>>,
+    ) {
+        self.registered = true;
+        self.announced = announce;
+        let hub = Arc::clone(&self.hub);
+        // On a backbone the nick is claimed across nodes first, and the guest nick when
+        // the wanted one is not given (a no-op in a single process).
+        let across = match wanted {
+            Some(w) => hub.claim_across(self.id, w, resume.map(|r| r.token)),
+            None => Ok(Across::No),
+        };
+        let joined = match (across, resume) {
+            // A session held on another node, taken over here.
+            (Ok(Across::Adopted(claim)), Some(r)) => {
+                let adopted = hub.adopt(self.id, claim, r.token, r.last_id);
+                return self.entered(adopted, true, None, None);
+            }
+            (across, _) => across,
+        };
+        let claimed = matches!(joined, Ok(Across::Claimed));
+        if !claimed {
+            hub.claim_guest_across(self.id);
+        }
+        let wanted_here = wanted.filter(|_| joined.is_ok());
+        let registered = hub.register(self.id, json_mode, wanted_here, announce, resume);
+        if let (Joined::Fresh { refused: Some(_), nick, .. }, Some(w), true) =
+            (&registered, wanted, claimed)
+        {
+            hub.release_across(self.id, w, Some(nick));
+        }
+        self.entered(registered, json_mode, wanted, joined.err());
+    }
+
+    /// Takes in how registering went (`refused_across`: the wanted nick was refused
+    /// across nodes, before the hub was asked), and logs it.
+    fn entered(
+        &mut self,
+        joined: Joined,
+        json_mode: bool,
+        wanted: Option<&str>,
+        refused_across: Option<NickChange>,
+    ) {
+        let peer = self.peer.to_string();
+        match joined {
+            Joined::Resumed { nick, room, missed, took_over } => {
+                (self.nick, self.room) = (nick, room);
+                self.announced = true;
+                let meta = json!({"nick": self.nick, "peer": peer, "missed": missed, "took_over": took_over, "room": self.room});
+                self.hub.log.info("Resumed", meta);
+            }
+            Joined::Fresh { nick, room, refused, join_id } => {
+                (self.nick, self.room) = (nick, room);
+                let mode = if json_mode { "json" } else { "text" };
+                let mut meta = json!({"new": self.nick, "peer": peer, "mode": mode, "room": self.room, "transport": self.transport});
+                if let Some(join_id) = join_id {
+                    meta["id"] = join_id.into();
+                    meta["online"] = self.hub.online().into();
+                }
+                // The key's fingerprint (public, as an ssh key's): which device it was.
+                if let Some(key) = self.hub.key_of(self.id) {
+                    meta["key"] = key.to_string().into();
+                }
+                self.hub.log.info("Nick set", Kind::Join.tag(meta));
+                if let (Some(err), Some(wanted)) = (refused_across.or(refused), wanted) {
+                    self.error(err.code(), err.describe(wanted));
+                }
+            }
+            Joined::Refused(refusal) => {
+                let reason = refusal.to_string();
+                self.hub.log.warn(
+                    "Connection refused",
+                    json!({"peer": peer, "reason": reason, "after": "no session resumed"}),
+                );
+                self.hub.send_line(self.id, &format!("!!! {reason}\n"));
+                self.closing = Some(Some(reason));
+            }
+        }
+        self.note_seen();
+    }
+
+    /// A line before the password was given: it must be `/pass` with the right one;
+    /// anything else gets one `!!!` line and a close. Once it is given after the hello
+    /// window, the client is welcomed (and announced: it has spoken).
+    pub(super) fn authenticate(&mut self, line: Line<'_>) {
+        let given = match &line {
+            Line::Text(text) => auth::parse_pass(text),
+            Line::TooLong => None,
+        };
+        let access = &self.hub.config.access;
+        match access.check_password(&self.hub.log, self.peer, given) {
+            Ok(()) => {
+                self.authenticated = true;
+                if self.window_over {
+                    self.register(false, None, None);
+                }
+            }
+            Err(refusal) => {
+                self.error("password", refusal.to_owned());
+                self.closing = Some(Some(refusal.to_owned()));
+            }
+        }
+    }
+
+    /// The password timeout passed without the password: one line, a close, a WARN.
+    /// Without the bound, connections that never authenticate would hold slots (of
+    /// `--max-clients` and `--max-per-ip`) for good.
+    fn password_timed_out(&mut self) {
+        let after = self.hub.config.password_timeout.as_secs();
+        self.hub
+            .log
+            .warn("Password not given", json!({"peer": self.peer.to_string(), "after_s": after}));
+        self.error("password", format!("no password given within {after} s; closing"));
+        self.closing = Some(Some("no password".into()));
+    }
+
+    pub(super) fn register_if_needed(&mut self) {
+        if !self.registered {
+            self.register(false, None, None);
+        }
+    }
+}
