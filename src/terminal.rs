@@ -88,6 +88,22 @@ pub trait Candidates {
     fn prompt_now<'a>(&self, drawn: &'a str) -> Cow<'a, str> {
         Cow::Borrowed(drawn)
     }
+
+    /// Called before rustyline redraws the edited line: for most edits, and after a
+    /// resize, once it has read the new width.
+    fn before_redraw(&self) {}
+
+    /// The prompt (as [`Candidates::prompt_now`] gave it, before any color) as it is to
+    /// be written; it must take the same rows and columns.
+    fn shown_prompt<'p>(&self, prompt: &'p str) -> Cow<'p, str> {
+        Cow::Borrowed(prompt)
+    }
+
+    /// The edited line as it is to be written after the prompt; it must take the same
+    /// rows and columns.
+    fn shown_line<'l>(&self, line: &'l str) -> Cow<'l, str> {
+        Cow::Borrowed(line)
+    }
 }
 
 /// rustyline's hooks for both line editors: completion from `C` and a bold prompt
@@ -111,22 +127,35 @@ impl<C: Candidates> Completer for EditorHelper<C> {
     }
 }
 
-impl<C> Hinter for EditorHelper<C> {
+impl<C: Candidates> Hinter for EditorHelper<C> {
     type Hint = String;
+
+    /// No hints: the hook only tells `C` a redraw is coming (see
+    /// [`Candidates::before_redraw`]).
+    fn hint(&self, _line: &str, _pos: usize, _ctx: &rustyline::Context<'_>) -> Option<String> {
+        self.candidates.before_redraw();
+        None
+    }
 }
 
 impl<C: Candidates> Highlighter for EditorHelper<C> {
+    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> Cow<'l, str> {
+        self.candidates.shown_line(line)
+    }
+
     fn highlight_prompt<'b, 's: 'b, 'p: 'b>(
         &'s self,
         prompt: &'p str,
         default: bool,
     ) -> Cow<'b, str> {
-        if !default {
-            return Cow::Borrowed(prompt);
-        }
-        match self.candidates.prompt_now(prompt) {
-            Cow::Borrowed(prompt) => bold_prompt(prompt, self.color, default),
-            Cow::Owned(now) => Cow::Owned(bold_prompt(&now, self.color, default).into_owned()),
+        let now = if default { self.candidates.prompt_now(prompt) } else { Cow::Borrowed(prompt) };
+        let shown = match now {
+            Cow::Borrowed(now) => self.candidates.shown_prompt(now),
+            Cow::Owned(now) => Cow::Owned(self.candidates.shown_prompt(&now).into_owned()),
+        };
+        match shown {
+            Cow::Borrowed(shown) => bold_prompt(shown, self.color, default),
+            Cow::Owned(shown) => Cow::Owned(bold_prompt(&shown, self.color, default).into_owned()),
         }
     }
 }

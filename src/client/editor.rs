@@ -23,7 +23,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::Input;
 use super::complete::{Roster, complete};
-use super::screen::Geometry;
+use super::input_rows::InputRows;
 use crate::protocol::{Request, canonical};
 use crate::terminal::{Candidates, EditorHelper, LineReader, line_reader};
 
@@ -63,17 +63,32 @@ pub fn history_path() -> Option<PathBuf> {
     crate::state_dir::file("history")
 }
 
-/// The client's completions: nicks from the roster, commands, rooms.
-pub struct RosterCandidates(
+/// The client's hooks into the line editor: completions (nicks from the roster,
+/// commands, rooms), the prompt as it is now, and the input line's rows.
+pub struct RosterCandidates {
     /// Shared with the network side, which applies every join, leave and rename to it;
     /// a lock because `Completer::complete` only gets `&self`.
-    Arc<Mutex<Roster>>,
-);
+    roster: Arc<Mutex<Roster>>,
+    /// Shared with the editing loop, which erases accepted lines by it.
+    rows: Arc<InputRows>,
+}
 
 impl Candidates for RosterCandidates {
     fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
-        let roster = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let roster = self.roster.lock().unwrap_or_else(|e| e.into_inner());
         complete(line, pos, &roster)
+    }
+
+    fn before_redraw(&self) {
+        self.rows.before_redraw();
+    }
+
+    fn shown_prompt<'p>(&self, prompt: &'p str) -> Cow<'p, str> {
+        self.rows.prompt(prompt)
+    }
+
+    fn shown_line<'l>(&self, line: &'l str) -> Cow<'l, str> {
+        self.rows.line(line)
     }
 
     /// The prompt with the nick and room as they are now: a reconnection under another
@@ -81,7 +96,7 @@ impl Candidates for RosterCandidates {
     /// the prompt with every line printed above it), fitted to the columns of the prompt
     /// the line started with; the next line gets it whole.
     fn prompt_now<'a>(&self, drawn: &'a str) -> Cow<'a, str> {
-        let now = self.0.lock().unwrap_or_else(|e| e.into_inner()).prompt();
+        let now = self.roster.lock().unwrap_or_else(|e| e.into_inner()).prompt();
         if now == drawn {
             return Cow::Borrowed(drawn);
         }
@@ -155,6 +170,8 @@ pub struct LineEditor {
     gate: Arc<PrintGate>,
     /// Set by [`Submit`] when the printer was paused for the line being accepted.
     paused: Arc<AtomicBool>,
+    /// How the line being edited is drawn (see [`InputRows`]).
+    rows: Arc<InputRows>,
 }
 
 /// A failure to set up the terminal for editing.
@@ -175,7 +192,9 @@ impl LineEditor {
                 false
             }
         });
-        let helper = EditorHelper { candidates: RosterCandidates(roster), color };
+        let rows = Arc::new(InputRows::new(rustyline::GraphemeClusterMode::from_env()));
+        let candidates = RosterCandidates { roster, rows: rows.clone() };
+        let helper = EditorHelper { candidates, color };
         let mut editor = line_reader(helper, CompletionType::Circular, history.as_deref())?;
         // Always through the helper, colors or not: it draws the prompt, which follows
         // the nick while a line is edited (see `RosterCandidates::prompt_now`); it adds
@@ -187,7 +206,7 @@ impl LineEditor {
             editor.bind_sequence(enter, EventHandler::Conditional(Box::new(submit)));
         }
         let printer = editor.create_external_printer()?;
-        Ok((LineEditor { editor, history, gate, paused }, printer))
+        Ok((LineEditor { editor, history, gate, paused, rows }, printer))
     }
 
     /// The editing loop, run on its own thread until the user leaves or the network side
@@ -208,6 +227,7 @@ impl LineEditor {
         }
         loop {
             let prompt = prompt(&roster);
+            self.rows.start();
             let result = self.editor.readline(&prompt);
             if self.paused.swap(false, Ordering::SeqCst) {
                 if let Ok(line) = &result {
@@ -247,18 +267,13 @@ impl LineEditor {
     }
 
     /// Erases the accepted input line: every row that prompt and line took, measured in
-    /// display columns at the terminal's width now (rustyline redraws at a new width before
-    /// it takes the next key, so that is the width it drew the line at). The cursor is at
-    /// the start of the row below the line, where rustyline left it.
+    /// display columns at the width they were last drawn at, with a hard break ending
+    /// each row (see [`InputRows`]): a window widened since keeps them, one narrowed
+    /// since splits them into more (a stale piece stays rather than a received line
+    /// going). The cursor is at the start of the row below the line, where rustyline left
+    /// it.
     fn erase_accepted(&mut self, prompt: &str, line: &str) {
-        let Some((cols, _)) = self.editor.dimensions() else { return };
-        let config = self.editor.config_mut();
-        let geometry = Geometry {
-            cols,
-            tab_stop: config.tab_stop().into(),
-            mode: config.grapheme_cluster_mode(),
-        };
-        let rows = geometry.rows(&format!("{prompt}{line}"));
+        let rows = self.rows.drawn().rows(&format!("{prompt}{line}"));
         let mut stdout = std::io::stdout().lock();
         let erase = format!("\x1b[{rows}A\r\x1b[J");
         let _ = stdout.write_all(erase.as_bytes()).and_then(|()| stdout.flush());

@@ -28,6 +28,7 @@ pub mod core;
 pub mod display;
 pub mod editor;
 pub mod identity;
+mod input_rows;
 pub mod local;
 mod outgoing;
 pub mod reason;

@@ -31,28 +31,55 @@ impl Geometry {
     /// exactly at the right edge is followed by an empty row (rustyline moves the cursor
     /// there).
     pub fn rows(&self, text: &str) -> u16 {
+        let (row, col) = self.walk(text, 0, |_| {});
+        let row = if col == self.cols.max(1) { row.saturating_add(1) } else { row };
+        row.saturating_add(1)
+    }
+
+    /// `text` written from column `col` with a hard row break (`\r\n`) wherever
+    /// rustyline lets the terminal wrap it (see [`Geometry::rows`] for the rule), and the
+    /// column it ends at (the width itself when it ends at the right edge).
+    ///
+    /// Drawn so, a wrapped input line is rows of their own to a terminal that re-wraps
+    /// its rows on a resize (tmux, VTE, kitty, Alacritty): they are not joined when the
+    /// window widens, so they stay as many as rustyline counts when it clears them.
+    pub fn hard_wrap(&self, text: &str, col: u16) -> (String, u16) {
+        let mut out = String::with_capacity(text.len() + 8);
+        let mut copied = 0;
+        let (_, end) = self.walk(text, col, |at| {
+            out.push_str(&text[copied..at]);
+            out.push_str("\r\n");
+            copied = at;
+        });
+        out.push_str(&text[copied..]);
+        (out, end)
+    }
+
+    /// Lays `text` out from column `col` of row 0 as rustyline does, calling `wrap` with
+    /// the byte index of each grapheme cluster that goes to the next row because it would
+    /// cross the right edge. Returns the row and column where `text` ends.
+    fn walk(&self, text: &str, col: u16, mut wrap: impl FnMut(usize)) -> (u16, u16) {
         let cols = self.cols.max(1);
-        let (mut row, mut col) = (0u16, 0u16);
+        let tab_stop = self.tab_stop.max(1);
+        let (mut row, mut col) = (0u16, col);
         let mut escape = Escape::None;
-        for cluster in text.graphemes(true) {
+        for (at, cluster) in text.grapheme_indices(true) {
             if cluster == "\n" {
                 (row, col) = (row.saturating_add(1), 0);
                 continue;
             }
             let width = if cluster == "\t" {
-                self.tab_stop.max(1) - col % self.tab_stop.max(1)
+                tab_stop - col % tab_stop
             } else {
                 escape.width(cluster, self.mode)
             };
             col = col.saturating_add(width);
             if col > cols {
+                wrap(at);
                 (row, col) = (row.saturating_add(1), width);
             }
         }
-        if col == cols {
-            row = row.saturating_add(1);
-        }
-        row.saturating_add(1)
+        (row, col)
     }
 }
 
@@ -158,6 +185,35 @@ mod tests {
         assert_eq!(at(10).rows(&format!("{}名", "x".repeat(9))), 2);
         assert_eq!(at(10).rows(&"名".repeat(5)), 2);
         assert_eq!(at(10).rows(&format!("{}名", "x".repeat(7))), 1);
+    }
+
+    #[test]
+    fn hard_breaks_go_where_rustyline_starts_a_row() {
+        // A prompt of 13 columns, then a line: rows of 20 columns.
+        let (prompt, end) = at(20).hard_wrap("[ana #lobby] ", 0);
+        assert_eq!((prompt.as_str(), end), ("[ana #lobby] ", 13));
+        let (line, end) = at(20).hard_wrap("words typed at length", end);
+        assert_eq!((line.as_str(), end), ("words t\r\nyped at length", 14));
+        // Ending at the edge: no break (rustyline moves down itself); the next text
+        // starts with one.
+        assert_eq!(at(10).hard_wrap("0123456789", 0), ("0123456789".to_owned(), 10));
+        assert_eq!(at(10).hard_wrap("ab", 10), ("\r\nab".to_owned(), 2));
+        // A wide character that does not fit starts the next row; a combining mark
+        // stays with its letter; a prompt wider than the terminal is broken too.
+        assert_eq!(at(10).hard_wrap("xxxxxxxxx名", 0).0, "xxxxxxxxx\r\n名");
+        assert_eq!(at(4).hard_wrap("abcde\u{301}f", 0).0, "abcd\r\ne\u{301}f");
+        assert_eq!(at(5).hard_wrap("[alice #lobby] ", 0).0, "[alic\r\ne #lo\r\nbby] ");
+        // Escape sequences take no room; a typed newline is a row of its own already.
+        assert_eq!(at(3).hard_wrap("\x1b[1mabc\x1b[0md", 0).0, "\x1b[1mabc\x1b[0m\r\nd");
+        assert_eq!(at(3).hard_wrap("ab\ncdef", 0).0, "ab\ncde\r\nf");
+        // As many rows as `rows` counts, whatever the width.
+        let text = "[ana #lobby] words typed at length, more than one row can hold";
+        for cols in 1..70 {
+            let (shown, _) = at(cols).hard_wrap(text, 0);
+            let breaks = u16::try_from(shown.matches("\r\n").count()).unwrap();
+            let edge = u16::from(text.len().is_multiple_of(usize::from(cols)));
+            assert_eq!(breaks + 1 + edge, at(cols).rows(text), "{cols} columns");
+        }
     }
 
     #[test]
