@@ -100,16 +100,11 @@ fn open_certs(args: &ServeArgs) -> Result<Certs, Box<dyn std::error::Error>> {
 }
 
 /// The registered nicks: `--accounts FILE`, else the state directory's file; in
-/// memory only (with a warning) when there is no state directory.
+/// memory only (with a warning) when there is no state directory. On a backbone they
+/// move to its bucket once it is joined (`Accounts::share`).
 fn open_accounts(args: &ServeArgs) -> Result<Accounts, Box<dyn std::error::Error>> {
     let expiry = args.account_expiry.0;
     let state_dir = args.state_dir.clone().or_else(tchat::state_dir::dir);
-    if !args.backbone.is_empty() {
-        eprintln!(
-            "tchat: registered nicks are this node's own: the backbone does not share them \
-             yet (docs/backbone.md)"
-        );
-    }
     match accounts::file_path(args.accounts.as_deref(), state_dir.as_deref()) {
         Some(path) => Ok(Accounts::open(Box::new(AccountsFile { path }), expiry)?),
         None => {

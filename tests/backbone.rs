@@ -795,3 +795,122 @@ fn a_backbone_with_a_password_takes_it_from_a_file_and_never_shows_it() {
         assert!(!String::from_utf8_lossy(&cmdline).contains("correct-horse"));
     }
 }
+
+/// Sends `/nick NICK` from `client` (text mode) until the answer is not that the nick is
+/// taken (its holder on another node may still be letting it go); returns the answer.
+fn nick_answer(client: &mut Client, nick: &str) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        client.send(&format!("/nick {nick}"));
+        let line = loop {
+            let line = client.next_line().expect("still connected");
+            if line.starts_with("!!! ") || line.contains(" is now known as ") {
+                break line;
+            }
+        };
+        if !line.contains("already taken") && !line.contains("who is online") {
+            return line;
+        }
+        assert!(std::time::Instant::now() < deadline, "{nick} never let go: {line}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Registered nicks belong to the chat, not to a node: a nick registered on node a is
+/// refused to an impostor on node b (and its look-alike too), its password proves it
+/// there, operator rights given on a reach its holder on b, `/unregister` on b frees it
+/// on a; an account of a node's file from before the backbone is brought over, and a
+/// node started later knows them all. No password or hash on any console or log.
+#[test]
+fn registered_nicks_hold_on_every_node() {
+    use tchat::server::accounts::{Account, hash_password};
+    let Some(nats) = nats() else { return };
+    let dir = common::state_dir::StateDir::new("backbone-accounts");
+    let old_file = dir.join("a.jsonl");
+    let olga = Account::new("olga", None, Some(hash_password("olgas-pw").unwrap()));
+    std::fs::write(&old_file, serde_json::to_string(&olga).unwrap() + "\n").unwrap();
+    let socket = common::temp_path("backbone-accounts.sock");
+    let save = dir.join("b-log.jsonl");
+    let a = node(
+        &nats.url,
+        "a",
+        &["--accounts", old_file.to_str().unwrap(), "--control-socket", socket.to_str().unwrap()],
+    );
+    let b_file = dir.join("b.jsonl");
+    let b = node(
+        &nats.url,
+        "b",
+        &["--accounts", b_file.to_str().unwrap(), "--save", save.to_str().unwrap()],
+    );
+    let mut erin = a.text_client("erin");
+    erin.send("/register hunter2-pw");
+    erin.expect("erin is registered to your password");
+    erin.send("/quit");
+    erin.read_to_close();
+
+    let mut impostor = b.connect();
+    let refused = nick_answer(&mut impostor, "erin");
+    assert!(refused.contains("the nick erin is registered"), "{refused}");
+    for variant in ["ERIN", "\u{435}rin"] {
+        let refused = nick_answer(&mut impostor, variant);
+        assert!(refused.contains("registered"), "{variant}: {refused}");
+    }
+    let refused = nick_answer(&mut impostor, "Olga");
+    assert!(refused.contains("registered"), "the file's account brought over: {refused}");
+    impostor.send("/identify erin wrong-pw");
+    impostor.expect("wrong password for erin");
+    // The owner, on b, proves it with the password given on a.
+    let mut owner = b.connect();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        owner.send("/identify erin hunter2-pw");
+        let line = owner.next_line().expect("an answer to /identify");
+        if line.contains("you are identified as erin") {
+            break;
+        }
+        assert!(line.contains("too many wrong passwords") || line.starts_with("*"), "{line}");
+        assert!(std::time::Instant::now() < deadline, "never identified: {line}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    owner.expect("is now known as erin");
+
+    // Operator rights given on a reach the holder on b at once.
+    let answer = common::ctl(&socket, &["op", "erin"]);
+    assert_eq!(answer.code, 0, "{}{}", answer.stdout, answer.stderr);
+    owner.expect("you are now an operator");
+    owner.send("/kick nobody");
+    owner.expect("no such user: nobody");
+
+    // A node started later knows every registration.
+    let c = node(&nats.url, "c", &[]);
+    let mut late = c.connect();
+    assert!(nick_answer(&mut late, "olga").contains("registered"));
+
+    // Unregistered on b: free on a and c.
+    owner.send("/unregister");
+    owner.expect("no longer registered");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let listed = common::ctl(&socket, &["accounts"]).stdout;
+        if !listed.contains("erin") {
+            assert!(listed.contains("olga"), "{listed}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "erin still registered on a: {listed}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    owner.send("/quit");
+    owner.read_to_close();
+    let taken = nick_answer(&mut late, "erin");
+    assert!(taken.contains("is now known as erin"), "{taken}");
+
+    for node in [&a, &b, &c] {
+        let console = node.console_text();
+        for secret in ["hunter2-pw", "olgas-pw", "$argon2"] {
+            assert!(!console.contains(secret), "{secret} on a console:\n{console}");
+        }
+    }
+    drop(b);
+    let log = std::fs::read_to_string(&save).unwrap();
+    assert!(!log.contains("hunter2-pw") && !log.contains("$argon2"), "{log}");
+}

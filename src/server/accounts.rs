@@ -4,9 +4,9 @@
 //! [`Accounts`] holds them in memory, indexed by [`nick::key`] and [`nick::skeleton`]
 //! so that a registered nick also covers its case, width and look-alike variants, and
 //! writes every change through a [`Backing`]: the accounts file ([`AccountsFile`],
-//! JSON Lines, rewritten atomically, 0600) by default, or memory only. The backing is
-//! the seam for a shared store (a backbone's key-value bucket): it is told each change
-//! and given every account, and loads them all at start.
+//! JSON Lines, rewritten atomically, 0600) by default, or memory only. On a backbone the
+//! node's accounts are shared instead ([`Accounts::share`]): the backbone's key-value
+//! bucket is the backing, and every node's index follows it ([`Accounts::replicate`]).
 //!
 //! Passwords are kept as Argon2id hashes in the PHC string format
 //! (`$argon2id$v=19$m=…`), never in clear; [`Account`]'s `Debug` hides even the hash.
@@ -138,10 +138,14 @@ impl std::error::Error for AccountError {}
 /// A change to the accounts, as a [`Backing`] is told it.
 #[derive(Debug, Clone, Copy)]
 pub enum Change<'a> {
-    /// This account was created or changed.
+    /// This account is new: a shared backing refuses it (an error of kind
+    /// [`io::ErrorKind::AlreadyExists`]) when another node registered the nick, or a
+    /// look-alike, first.
+    Created(&'a Account),
+    /// This account was changed.
     Stored(&'a Account),
-    /// The account of this nick (its [`nick::key`]) was removed.
-    Removed(&'a str),
+    /// This account was removed.
+    Removed(&'a Account),
 }
 
 /// Where accounts live beyond memory. Called with the accounts' lock held, so changes
@@ -202,9 +206,9 @@ fn parse_accounts(text: &str) -> io::Result<Vec<Account>> {
 
 /// The registered nicks, their backing, and the wrong-password backoff of `/identify`.
 pub struct Accounts {
+    /// The index and the backing, under one lock so that changes reach the backing in
+    /// the order they are made.
     state: Mutex<Index>,
-    /// `None`: memory only (no state directory, or in-process tests).
-    backing: Option<Box<dyn Backing>>,
     /// `--account-expiry`: an account not seen for this long is released.
     expiry: Option<Duration>,
     /// Wrong account passwords per address, counted apart from `/pass` and `/oper`.
@@ -223,11 +227,13 @@ impl Default for Accounts {
     }
 }
 
-/// Accounts by [`nick::key`], and [`nick::skeleton`] -> key.
+/// Accounts by [`nick::key`], and [`nick::skeleton`] -> key; and where they are kept.
 #[derive(Default)]
 struct Index {
     by_key: HashMap<String, Account>,
     looks: HashMap<String, String>,
+    /// `None`: memory only (no state directory, or in-process tests).
+    backing: Option<Box<dyn Backing>>,
 }
 
 impl Index {
@@ -256,12 +262,7 @@ impl Index {
 impl Accounts {
     /// Accounts kept in memory only: lost at a restart.
     pub fn in_memory(expiry: Option<Duration>) -> Accounts {
-        Accounts {
-            state: Mutex::new(Index::default()),
-            backing: None,
-            expiry,
-            failures: Mutex::default(),
-        }
+        Accounts { state: Mutex::new(Index::default()), expiry, failures: Mutex::default() }
     }
 
     /// The accounts `backing` holds, those expired left out (and dropped at the next
@@ -274,12 +275,55 @@ impl Accounts {
                 index.insert(account);
             }
         }
-        Ok(Accounts {
-            state: Mutex::new(index),
-            backing: Some(backing),
-            expiry,
-            failures: Mutex::default(),
-        })
+        index.backing = Some(backing);
+        Ok(Accounts { state: Mutex::new(index), expiry, failures: Mutex::default() })
+    }
+
+    /// Moves the accounts to `shared`, a backing every node of a backbone uses: from
+    /// now on the accounts are those it holds, and each change goes to it. The
+    /// accounts held until now (this node's file) that `shared` lacks are registered
+    /// there first, as if made now, unless another node holds their nick (its account
+    /// wins). Returns how many were brought over.
+    pub fn share(&self, shared: Box<dyn Backing>) -> io::Result<usize> {
+        let mut index = self.lock();
+        let mut fresh = Index::default();
+        for account in shared.load()? {
+            fresh.insert(account);
+        }
+        let mut brought = 0;
+        for account in index.by_key.values() {
+            if fresh.covering(&account.nick).is_some() {
+                continue;
+            }
+            match shared.store(Change::Created(account), &[]) {
+                Ok(()) => {
+                    fresh.insert(account.clone());
+                    brought += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        fresh.backing = Some(shared);
+        *index = fresh;
+        Ok(brought)
+    }
+
+    /// Takes in a change another node made to the shared accounts (or this node's own,
+    /// seen again): `account` stored, replacing any account that covers its nick. The
+    /// backing is not told (it holds the change already). Returns the account it
+    /// replaced, if any.
+    pub fn replicate(&self, account: Account) -> Option<Account> {
+        let mut index = self.lock();
+        let old = index.covering(&account.nick).and_then(|key| index.remove(&key));
+        index.insert(account);
+        old
+    }
+
+    /// Takes in the removal, by another node, of the account of nick key `key`
+    /// ([`nick::key`]). Returns it.
+    pub fn replicate_removal(&self, key: &str) -> Option<Account> {
+        self.lock().remove(key)
     }
 
     fn lock(&self) -> MutexGuard<'_, Index> {
@@ -316,13 +360,16 @@ impl Accounts {
             Some(key) => index.remove(&key),
             None => None,
         };
+        if let Some(old) = &old
+            && let Err(e) = self.write(&mut index, Change::Removed(old))
+        {
+            index.insert(old.clone());
+            return Err(e);
+        }
         let key = nick::key(&account.nick);
         index.insert(account.clone());
-        self.write(&mut index, Change::Stored(&account)).inspect_err(|_| {
+        self.write(&mut index, Change::Created(&account)).inspect_err(|_| {
             index.remove(&key);
-            if let Some(old) = old {
-                index.insert(old);
-            }
         })
     }
 
@@ -359,7 +406,7 @@ impl Accounts {
         let mut index = self.lock();
         let key = index.covering(nick).ok_or_else(|| AccountError::NotRegistered(nick.into()))?;
         let account = index.remove(&key).expect("indexed");
-        match self.write(&mut index, Change::Removed(&key)) {
+        match self.write(&mut index, Change::Removed(&account)) {
             Ok(()) => Ok(account),
             Err(e) => {
                 index.insert(account);
@@ -385,7 +432,9 @@ impl Accounts {
 
     /// Passes `change` and every live account to the backing, dropping expired ones.
     fn write(&self, index: &mut Index, change: Change<'_>) -> Result<(), AccountError> {
-        let Some(backing) = &self.backing else { return Ok(()) };
+        if index.backing.is_none() {
+            return Ok(());
+        }
         let now = Timestamp::now();
         let expired: Vec<String> = (index.by_key.iter())
             .filter(|(_, a)| !live(self.expiry, a, now))
@@ -396,7 +445,13 @@ impl Accounts {
         }
         let mut all: Vec<&Account> = index.by_key.values().collect();
         all.sort_by(|a, b| a.registered.cmp(&b.registered).then_with(|| a.nick.cmp(&b.nick)));
-        backing.store(change, &all).map_err(AccountError::Store)
+        let backing = index.backing.as_ref().expect("checked above");
+        backing.store(change, &all).map_err(|e| match (e.kind(), change) {
+            (io::ErrorKind::AlreadyExists, Change::Created(a)) => {
+                AccountError::Registered(a.nick.clone())
+            }
+            _ => AccountError::Store(e),
+        })
     }
 }
 

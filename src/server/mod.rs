@@ -263,6 +263,7 @@ async fn join_backbone(
     let settings =
         backbone::StreamSettings { history: config.history, max_rooms: config.max_rooms };
     let joined = backbone::connect(options, &settings, &log).await?;
+    share_accounts(&config, &joined.accounts, &log)?;
     let (link, queue) = backbone::Link::new(&joined.node);
     // Ids come from the stream, so the history starts empty and fills from it.
     let history = History::new(config.history, config.max_rooms, 0);
@@ -274,6 +275,7 @@ async fn join_backbone(
     let nicks = joined.nicks;
     tokio::spawn(backbone::publish(joined.jetstream, nicks.clone(), queue, Arc::downgrade(&hub)));
     tokio::spawn(backbone::claims::watch(nicks.clone(), Arc::downgrade(&hub)));
+    tokio::spawn(backbone::accounts::watch(joined.accounts, Arc::downgrade(&hub)));
     let leases = joined.leases;
     let weak = Arc::downgrade(&hub);
     tokio::spawn(backbone::leases::heartbeat(leases.clone(), joined.node.clone(), weak.clone()));
@@ -295,6 +297,25 @@ async fn join_backbone(
             MIRROR_WAIT.as_secs()
         ))),
     }
+}
+
+/// Moves the registered nicks to the backbone's bucket, bringing over those of this
+/// node's accounts file that no node registered yet; logs where they are kept now.
+fn share_accounts(
+    config: &Config,
+    bucket: &async_nats::jetstream::kv::Store,
+    log: &EventLog,
+) -> Result<(), backbone::BackboneError> {
+    let shared = backbone::accounts::SharedAccounts { store: bucket.clone() };
+    let brought = config.accounts.share(Box::new(shared)).map_err(|e| {
+        backbone::BackboneError::Stream(format!("the registered nicks could not be shared: {e}"))
+    })?;
+    log.info(
+        "Backbone accounts",
+        json!({"bucket": backbone::accounts::BUCKET, "accounts": config.accounts.list().len(),
+               "brought_over": brought}),
+    );
+    Ok(())
 }
 
 /// Longest a node waits at start for its history to load from the stream.

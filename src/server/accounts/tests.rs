@@ -158,3 +158,55 @@ fn a_login_keeps_an_account_from_expiring_writing_at_most_once_a_day() {
     assert_eq!(accounts.covering("alice").unwrap().seen, seen);
     accounts.seen("nobody").unwrap();
 }
+
+/// A shared backing in memory: refuses a create over a nick it holds, as the
+/// backbone's bucket does.
+#[derive(Default, Clone)]
+struct Shared(std::sync::Arc<std::sync::Mutex<Vec<Account>>>);
+
+impl Backing for Shared {
+    fn load(&self) -> io::Result<Vec<Account>> {
+        Ok(self.0.lock().unwrap().clone())
+    }
+    fn store(&self, change: Change<'_>, _: &[&Account]) -> io::Result<()> {
+        let mut held = self.0.lock().unwrap();
+        let same = |a: &Account, b: &Account| nick::key(&a.nick) == nick::key(&b.nick);
+        match change {
+            Change::Created(a) if held.iter().any(|h| same(h, a)) => {
+                Err(io::Error::new(io::ErrorKind::AlreadyExists, "held"))
+            }
+            Change::Created(a) | Change::Stored(a) => {
+                held.retain(|h| !same(h, a));
+                held.push(a.clone());
+                Ok(())
+            }
+            Change::Removed(a) => {
+                held.retain(|h| !same(h, a));
+                Ok(())
+            }
+        }
+    }
+}
+
+#[test]
+fn shared_accounts_bring_the_files_over_and_follow_other_nodes() {
+    let shared = Shared::default();
+    shared.0.lock().unwrap().push(Account::new("alice", Some(fp("theirs")), None));
+    let accounts = Accounts::in_memory(None);
+    accounts.create(Account::new("ALICE", Some(fp("mine")), None)).unwrap();
+    accounts.create(Account::new("bob", Some(fp("b")), None)).unwrap();
+    assert_eq!(accounts.share(Box::new(shared.clone())).unwrap(), 1, "bob only");
+    assert_eq!(accounts.covering("alice").unwrap().keys, [fp("theirs")], "theirs wins");
+    assert!(accounts.covering("bob").is_some());
+    // Another node registered a nick first: refused here as registered.
+    shared.0.lock().unwrap().push(Account::new("carol", Some(fp("c")), None));
+    let e = accounts.create(Account::new("Carol", Some(fp("x")), None)).unwrap_err();
+    assert!(matches!(e, AccountError::Registered(_)), "{e}");
+    // What the other nodes change comes in by replication, look-alikes covered.
+    accounts.replicate(Account::new("carol", Some(fp("c")), None));
+    assert!(accounts.covering("\u{441}arol").is_some());
+    assert!(accounts.replicate_removal(&nick::key("CAROL")).is_some());
+    assert!(accounts.covering("carol").is_none());
+    accounts.remove("bob").unwrap();
+    assert_eq!(shared.0.lock().unwrap().len(), 2, "bob removed from the shared store");
+}

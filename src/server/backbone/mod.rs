@@ -14,11 +14,13 @@
 //!   messages: SignalR #1676).
 //! - [`presence`] and [`claims`]: nicks held across nodes (key-value creates only one
 //!   node can win) and each node's replica of who is on the others.
+//! - [`accounts`]: registered nicks, shared by every node through a key-value bucket.
 //! - [`auth`]: the `--backbone-auth` file; [`version`]: the oldest nats-server allowed.
 //!
 //! Without `--backbone` none of this runs: the hub's handle is `None` and the single
 //! process works as it always did.
 
+pub mod accounts;
 pub mod auth;
 pub mod claims;
 pub mod leases;
@@ -173,6 +175,8 @@ pub struct Backbone {
     pub stale: Vec<(String, presence::Claim)>,
     /// The bucket of node leases.
     pub leases: async_nats::jetstream::kv::Store,
+    /// The bucket of registered nicks.
+    pub accounts: async_nats::jetstream::kv::Store,
     pub node: String,
     /// The tag in every resume token a node of this stream gives out: made from the
     /// stream's creation time, so every node gives the same and a token from a stream
@@ -214,6 +218,7 @@ pub async fn connect(
     let last_at_start = info.state.last_sequence;
     let (nicks, stale) = claims::open(&jetstream, &options.node, options.replicas).await?;
     let leases = leases::open(&jetstream, options.replicas).await?;
+    let accounts = accounts::open(&jetstream, options.replicas).await?;
     log.info(
         "Backbone connected",
         json!({"server": info_server(&client), "version": server_version.to_string(),
@@ -226,11 +231,26 @@ pub async fn connect(
         nicks,
         stale,
         leases,
+        accounts,
         node: options.node.clone(),
         run,
         last_at_start,
         server_version,
     })
+}
+
+/// Runs `future` to its end from synchronous code (a command, a nick claim) on a worker
+/// thread of the multi-threaded runtime, bounded by twice [`TIMEOUT`]: the runtime hands
+/// the thread's other tasks to another thread meanwhile (`block_in_place`). On any
+/// other runtime (a test's current-thread one) it cannot, and says why.
+pub(crate) fn block_on<T>(future: impl std::future::Future<Output = T>) -> Result<T, &'static str> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let handle = Handle::try_current().map_err(|_| "no runtime")?;
+    if handle.runtime_flavor() != RuntimeFlavor::MultiThread {
+        return Err("not on a multi-threaded runtime");
+    }
+    let bounded = tokio::time::timeout(TIMEOUT * 2, future);
+    tokio::task::block_in_place(|| handle.block_on(bounded)).map_err(|_| "timed out")
 }
 
 fn display_version(v: &str) -> String {

@@ -397,20 +397,13 @@ pub(super) fn claim_keys(nick: &str, kept: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-/// Runs `future` to its end from synchronous code on a worker thread of the
-/// multi-threaded runtime, bounded by twice the backbone's timeout; on any other runtime
-/// (a test's current-thread one) it cannot, and says the backbone is unavailable.
+/// Runs a claim's `future` to its end from synchronous code ([`backbone::block_on`]);
+/// the backbone is unavailable when it cannot or the time runs out.
 fn block_on_backbone<T>(
     future: impl std::future::Future<Output = Result<T, claims::Refused>>,
 ) -> Result<T, claims::Refused> {
-    let unavailable = |why: &str| claims::Refused::Unavailable(why.to_owned());
-    let handle = tokio::runtime::Handle::try_current().map_err(|_| unavailable("no runtime"))?;
-    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-        return Err(unavailable("not on a multi-threaded runtime"));
-    }
-    let bounded = tokio::time::timeout(backbone::TIMEOUT * 2, future);
-    tokio::task::block_in_place(|| handle.block_on(bounded))
-        .unwrap_or_else(|_| Err(unavailable("timed out")))
+    backbone::block_on(future)
+        .unwrap_or_else(|why| Err(claims::Refused::Unavailable(why.to_owned())))
 }
 
 impl Registry {
@@ -585,6 +578,21 @@ impl Hub {
         let reg = self.lock();
         let Some(link) = &reg.link else { return false };
         link.moderation(action, super::said_by(link, 0, Skip::Nobody)).is_ok()
+    }
+
+    /// Another node changed whether `account` gives operator rights: a member of this
+    /// node that holds its nick and proves it gets them now (or loses them), and is told.
+    pub fn account_oper_changed(&self, account: &crate::server::accounts::Account) {
+        let holder = {
+            let reg = self.lock();
+            let Some(id) = reg.find(&account.nick) else { return };
+            let m = &reg.members[&id];
+            let proven = super::ownership::proof(&m.profile, account).is_some();
+            (proven && m.profile.oper != account.oper).then(|| m.nick.clone())
+        };
+        if let Some(nick) = holder {
+            self.set_oper(&nick, account.oper, "an operator on another node");
+        }
     }
 
     /// The nick as shown of `nick`'s holder on another node, if any.

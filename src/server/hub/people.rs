@@ -380,7 +380,7 @@ impl Registry {
     }
 
     /// The member holding `nick` ([`nick::key`]), if the others know of it (announced).
-    fn find(&self, nick: &str) -> Option<u64> {
+    pub(super) fn find(&self, nick: &str) -> Option<u64> {
         let id = *self.nicks.get(&nick::key(nick))?;
         self.members.get(&id).filter(|m| m.announced).map(|_| id)
     }

@@ -1,0 +1,175 @@
+//! Registered nicks shared by every node: the `tchat_accounts` key-value bucket is the
+//! backing of each node's [`Accounts`] ([`Accounts::share`]), and a watch keeps each
+//! node's index current ([`Accounts::replicate`]), as nick claims are.
+//!
+//! An account is kept under `a.<nick key>` ([`crate::nick::key`], in unpadded
+//! base64url): registering is a key-value create, which exactly one writer wins. Only
+//! the holder of a nick registers it, and nick claims already give a nick and its
+//! look-alikes to one connection across nodes ([`super::claims`]). The value is the account as the
+//! accounts file holds it (keys, the password's Argon2id hash, operator, dates): the
+//! bucket is as secret as that file, and nothing of it is logged.
+
+use std::io;
+use std::sync::Weak;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::json;
+
+use super::BackboneError;
+use crate::server::accounts::{Account, Backing, Change};
+use crate::server::hub::Hub;
+
+/// The bucket of registered nicks.
+pub const BUCKET: &str = "tchat_accounts";
+
+/// The key of the account of `nick`.
+pub fn key(nick: &str) -> String {
+    format!("a.{}", URL_SAFE_NO_PAD.encode(crate::nick::key(nick)))
+}
+
+/// The nick key a bucket key holds the account of (the inverse of [`key`]).
+fn nick_key_of(key: &str) -> Option<String> {
+    let encoded = key.strip_prefix("a.")?;
+    String::from_utf8(URL_SAFE_NO_PAD.decode(encoded).ok()?).ok()
+}
+
+/// Opens the bucket, making it if no node did yet. Every account is kept (no age
+/// limit: `--account-expiry` is each node's own reading of an account's last use).
+pub async fn open(
+    jetstream: &jetstream::Context,
+    replicas: usize,
+) -> Result<kv::Store, BackboneError> {
+    match jetstream.get_key_value(BUCKET).await {
+        Ok(store) => Ok(store),
+        Err(_) => jetstream
+            .create_key_value(kv::Config {
+                bucket: BUCKET.into(),
+                history: 1,
+                storage: jetstream::stream::StorageType::File,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| BackboneError::Stream(format!("the accounts bucket: {e}"))),
+    }
+}
+
+/// The bucket as the [`Backing`] of a node's accounts. Its calls are made from
+/// synchronous code (a command, under the accounts' lock) and wait for NATS
+/// ([`super::block_on`]); while NATS is away a registration fails with an error, as a
+/// nick claim does.
+pub struct SharedAccounts {
+    pub store: kv::Store,
+}
+
+impl Backing for SharedAccounts {
+    fn load(&self) -> io::Result<Vec<Account>> {
+        super::block_on(load(&self.store)).unwrap_or_else(|e| Err(unavailable(e)))
+    }
+
+    fn store(&self, change: Change<'_>, _all: &[&Account]) -> io::Result<()> {
+        super::block_on(store(&self.store, change)).unwrap_or_else(|e| Err(unavailable(e)))
+    }
+}
+
+fn unavailable(why: impl std::fmt::Display) -> io::Error {
+    io::Error::other(format!("the backbone's accounts bucket: {why}"))
+}
+
+async fn load(store: &kv::Store) -> io::Result<Vec<Account>> {
+    let mut keys = store.keys().await.map_err(unavailable)?;
+    let mut accounts = Vec::new();
+    while let Some(key) = keys.next().await {
+        let key = key.map_err(unavailable)?;
+        if let Some(value) = store.get(&key).await.map_err(unavailable)? {
+            // An entry that is no account (a newer tchat's, say) is skipped, not fatal:
+            // the other nodes use the bucket meanwhile.
+            if let Ok(account) = serde_json::from_slice::<Account>(&value) {
+                accounts.push(account);
+            }
+        }
+    }
+    Ok(accounts)
+}
+
+async fn store(store: &kv::Store, change: Change<'_>) -> io::Result<()> {
+    let value = |a: &Account| serde_json::to_vec(a).map(Bytes::from).map_err(io::Error::other);
+    match change {
+        Change::Created(a) => match store.create(key(&a.nick), value(a)?).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                Err(io::Error::new(io::ErrorKind::AlreadyExists, "registered on another node"))
+            }
+            Err(e) => Err(unavailable(e)),
+        },
+        Change::Stored(a) => {
+            store.put(key(&a.nick), value(a)?).await.map(|_| ()).map_err(unavailable)
+        }
+        Change::Removed(a) => store.delete(key(&a.nick)).await.map_err(unavailable),
+    }
+}
+
+/// Pause before watching the bucket again after the watch ended.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Keeps this node's accounts as the bucket has them (every node's registrations,
+/// changes and removals) until the hub is gone.
+pub async fn watch(store: kv::Store, hub: Weak<Hub>) {
+    loop {
+        match store.watch_with_history(">").await {
+            Ok(mut changes) => {
+                while let Some(change) = changes.next().await {
+                    let Some(hub) = hub.upgrade() else { return };
+                    match change {
+                        Ok(entry) => take_in(&hub, &entry),
+                        Err(e) => hub.log.warn("Backbone stream", json!({"error": e.to_string()})),
+                    }
+                }
+            }
+            Err(e) => {
+                let Some(hub) = hub.upgrade() else { return };
+                hub.log.warn("Backbone stream", json!({"error": e.to_string()}));
+            }
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+fn take_in(hub: &Hub, entry: &kv::Entry) {
+    let accounts = &hub.config.accounts;
+    match entry.operation {
+        kv::Operation::Put => {
+            let Ok(account) = serde_json::from_slice::<Account>(&entry.value) else { return };
+            let old = accounts.replicate(account.clone());
+            if old.is_none_or(|old| old.oper != account.oper) {
+                hub.account_oper_changed(&account);
+            }
+        }
+        kv::Operation::Delete | kv::Operation::Purge => {
+            if let Some(key) = nick_key_of(&entry.key) {
+                accounts.replicate_removal(&key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_valid_and_fold_case() {
+        for nick in ["alice", "Ålice", "名前", "a-b_c"] {
+            let k = key(nick);
+            assert!(k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-/_=.".contains(&b)), "{k}");
+            assert_eq!(nick_key_of(&k), Some(crate::nick::key(nick)));
+        }
+        assert_eq!(key("Alice"), key("alice"));
+        assert_eq!(nick_key_of("k.abc"), None);
+    }
+}
