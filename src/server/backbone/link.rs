@@ -4,8 +4,15 @@
 //! queue, never an await, so a slow or lost backbone never holds the lock (and with it
 //! every client of the node). One task takes the queue in order and publishes; each
 //! publish's ack is awaited on its own, so many are in flight. A line the stream did not
-//! take (queue full, publish refused, no ack in [`super::TIMEOUT`]) gets its sender an
+//! take (queue full, publish refused, no ack within [`PERSIST`]) gets its sender an
 //! error instead of being lost silently.
+//!
+//! An ack that does not come in [`super::TIMEOUT`] does not mean the line is lost: the
+//! NATS client keeps what it could not send during an outage and sends it when it is
+//! back. So a publish without an ack is sent again, with the same message id, once the
+//! connection is up, until acked or [`PERSIST`] has passed: within the stream's
+//! duplicate window the stream stores one copy whichever arrives, and the sender is not
+//! told "not delivered" of a line everyone then gets (and says again).
 
 use std::sync::{Arc, Weak};
 
@@ -17,6 +24,11 @@ use tokio::task::JoinSet;
 
 use super::wire::{self, Origin};
 use crate::server::hub::Hub;
+
+/// How long a publish is retried, with its message id, before its sender is told it was
+/// not delivered: well inside the stream's duplicate window ([`super::DUPLICATE_WINDOW`]),
+/// so the stream never stores a retry as a second line.
+pub const PERSIST: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// Events waiting to be published; past this many (the backbone stalled), senders are
 /// told at once that their line was not sent.
@@ -164,9 +176,10 @@ pub async fn publish(
                     message = message.header(wire::SESSIONS, format!("{from} {to}"));
                 }
                 let member = origin.member;
+                let again = (jetstream.clone(), subject.clone(), message.clone());
                 match jetstream.send_publish(subject, message).await {
                     Ok(ack) => {
-                        acks.spawn(async move { (member, ack.await.map(|_| ())) });
+                        acks.spawn(async move { (member, confirm(ack, again).await) });
                     }
                     Err(e) => not_sent(&hub, member, &e.to_string()),
                 }
@@ -192,6 +205,47 @@ pub async fn publish(
         }
     }
 }
+
+/// Waits for the ack of a publish; without one, publishes it again (`again`: the
+/// context, subject and message, with its message id) whenever the connection is up,
+/// until acked or [`PERSIST`] has passed.
+async fn confirm(
+    first: jetstream::context::PublishAckFuture,
+    (jetstream, subject, message): (jetstream::Context, String, PublishMessage),
+) -> Result<(), jetstream::context::PublishError> {
+    use jetstream::context::PublishErrorKind as Kind;
+    let deadline = tokio::time::Instant::now() + PERSIST;
+    let mut result = first.await.map(|_| ());
+    while let Err(e) = &result {
+        let final_error = matches!(
+            e.kind(),
+            Kind::MaxPayloadExceeded | Kind::WrongLastMessageId | Kind::WrongLastSequence
+        );
+        if final_error || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        // While the connection is down the client holds the first copy already: another
+        // would only pile up behind it.
+        let client = jetstream.client();
+        while client.connection_state() != async_nats::connection::State::Connected {
+            if tokio::time::Instant::now() >= deadline {
+                return result;
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+        result = match jetstream.send_publish(subject.clone(), message.clone()).await {
+            Ok(ack) => ack.await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    }
+    result
+}
+
+/// Pause between looks at the connection, and after a retry that failed.
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Puts `value` on `key`, or deletes it (`None`), if session `session` holds it: never
 /// anyone else's claim, made since (a nick let go and taken by another node).

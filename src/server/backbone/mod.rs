@@ -44,8 +44,12 @@ pub(crate) use mirror::follow;
 pub const STREAM: &str = "TCHAT_EV";
 
 /// How long a node waits for one NATS server to answer at start, and for the stream
-/// to take an event: past it, the sender is told its line was not delivered.
+/// to ack an event (past it, the event is sent again: [`link::PERSIST`]).
 pub const TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The stream's duplicate window: a publish whose message id the stream saw this
+/// recently is not stored again.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
 /// `--backbone` and the options that go with it.
 #[derive(Debug, Clone)]
@@ -336,7 +340,7 @@ fn stream_config(options: &Options, settings: &StreamSettings) -> stream::Config
         num_replicas: options.replicas,
         allow_direct: true,
         // A publish retried after a lost ack is stored once (its message id is kept).
-        duplicate_window: Duration::from_secs(120),
+        duplicate_window: DUPLICATE_WINDOW,
         ..Default::default()
     }
 }

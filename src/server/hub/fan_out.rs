@@ -226,7 +226,8 @@ impl Registry {
 }
 
 /// What a member whose line the backbone did not take is told.
-const NOT_SENT: &str = "not delivered: the backbone is unavailable; say it again later";
+const NOT_SENT: &str = "not delivered: the backbone is unavailable; if your line does not show \
+    once it is back, say it again";
 
 /// Where an event said by member `by` (0: the server) comes from, for the backbone:
 /// `skip` as the other nodes cannot read it (their members have other ids).
