@@ -1,6 +1,9 @@
 //! Registered nicks shared by every node: the `tchat_accounts` key-value bucket is the
-//! backing of each node's [`Accounts`] ([`Accounts::share`]), and a watch keeps each
-//! node's index current ([`Accounts::replicate`]), as nick claims are.
+//! backing of each node's accounts
+//! ([`Accounts::share`](crate::server::accounts::Accounts::share)), and a watch keeps
+//! each node's index current
+//! ([`Accounts::replicate`](crate::server::accounts::Accounts::replicate)), as nick
+//! claims are.
 //!
 //! An account is kept under `a.<nick key>` ([`crate::nick::key`], in unpadded
 //! base64url): registering is a key-value create, which exactly one writer wins. Only
@@ -61,7 +64,7 @@ pub async fn open(
 
 /// The bucket as the [`Backing`] of a node's accounts. Its calls are made from
 /// synchronous code (a command, under the accounts' lock) and wait for NATS
-/// ([`super::block_on`]); while NATS is away a registration fails with an error, as a
+/// (on the runtime, bounded in time); while NATS is away a registration fails with an error, as a
 /// nick claim does.
 pub struct SharedAccounts {
     pub store: kv::Store,

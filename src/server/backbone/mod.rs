@@ -44,7 +44,7 @@ pub(crate) use mirror::follow;
 pub const STREAM: &str = "TCHAT_EV";
 
 /// How long a node waits for one NATS server to answer at start, and for the stream
-/// to ack an event (past it, the event is sent again: [`link::PERSIST`]).
+/// to ack an event (past it, the event is sent again, for up to 90 s).
 pub const TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The stream's duplicate window: a publish whose message id the stream saw this
