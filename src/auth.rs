@@ -92,7 +92,12 @@ pub fn parse_pass(line: &str) -> Option<&str> {
     Some(after.strip_prefix(' ').unwrap_or(after))
 }
 
-/// The wait after the first wrong password from an address; it doubles with each
+/// Wrong passwords an address may give before the waits begin: with the one after
+/// them, a person gets three tries in a row, as ssh gives (its
+/// `NumberOfPasswordPrompts` is 3), however fast they retype.
+pub const FREE_MISSES: u32 = 2;
+
+/// The wait after the first wrong password beyond [`FREE_MISSES`]; it doubles with each
 /// further one, up to [`MAX_DELAY`].
 const BASE_DELAY: Duration = Duration::from_secs(1);
 const MAX_DELAY: Duration = Duration::from_secs(300);
@@ -101,8 +106,10 @@ const MAX_DELAY: Duration = Duration::from_secs(300);
 /// a flood of addresses cannot grow the table without end.
 const MAX_TRACKED: usize = 4096;
 
-/// Wrong passwords per address: after each, the address must wait (1 s, 2 s, 4 s … up
-/// to 5 min) before its next attempt is even checked. One table for the server password
+/// Wrong passwords per address: the first [`FREE_MISSES`] cost nothing (three honest
+/// tries), then after each the address must wait (1 s, 2 s, 4 s … up to 5 min) before
+/// its next attempt is even checked: 20 guesses take about 50 minutes, 100 about 7.5
+/// hours. One table for the server password
 /// (`/pass`) and another for the operator password (`/oper`): the same rule, counted
 /// apart, so a user who mistypes `/oper` can still reconnect. An IPv6 address counts as
 /// its /64 network, since one host usually holds a whole /64 (as `--max-per-ip` counts).
@@ -126,7 +133,8 @@ impl Failures {
         }
     }
 
-    /// Records a wrong password; returns how long `addr` must now wait.
+    /// Records a wrong password; returns how long `addr` must now wait (zero for the
+    /// first [`FREE_MISSES`]).
     pub fn fail(&mut self, addr: IpAddr, now: Instant) -> Duration {
         let addr = origin(addr);
         if !self.by_addr.contains_key(&addr) && self.by_addr.len() >= MAX_TRACKED {
@@ -138,7 +146,10 @@ impl Failures {
         }
         let strikes = self.by_addr.entry(addr).or_insert(Strikes { count: 0, until: now });
         strikes.count = strikes.count.saturating_add(1);
-        let delay = BASE_DELAY.saturating_mul(1 << (strikes.count - 1).min(16)).min(MAX_DELAY);
+        let Some(doublings) = strikes.count.checked_sub(FREE_MISSES + 1) else {
+            return Duration::ZERO;
+        };
+        let delay = BASE_DELAY.saturating_mul(1 << doublings.min(16)).min(MAX_DELAY);
         strikes.until = now + delay;
         delay
     }
@@ -178,11 +189,15 @@ mod tests {
     }
 
     #[test]
-    fn each_failure_doubles_the_wait_and_a_success_forgets() {
+    fn three_tries_are_free_then_each_failure_doubles_the_wait_and_a_success_forgets() {
         let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
         let mut f = Failures::default();
         let t0 = Instant::now();
-        assert_eq!(f.check(a, t0), Ok(()));
+        for _ in 0..FREE_MISSES {
+            assert_eq!(f.check(a, t0), Ok(()));
+            assert_eq!(f.fail(a, t0), Duration::ZERO);
+        }
+        assert_eq!(f.check(a, t0), Ok(()), "the third try is checked at once");
         assert_eq!(f.fail(a, t0), Duration::from_secs(1));
         assert_eq!(f.check(a, t0), Err(Duration::from_secs(1)));
         assert_eq!(f.check(b, t0), Ok(()));
@@ -203,10 +218,14 @@ mod tests {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         let mut f = Failures::default();
         let now = Instant::now();
-        f.fail(ip("2001:db8::1"), now);
+        for _ in 0..=FREE_MISSES {
+            f.fail(ip("2001:db8::1"), now);
+        }
         assert!(f.check(ip("2001:db8::2:3"), now).is_err(), "same /64");
         assert!(f.check(ip("2001:db8:0:1::1"), now).is_ok(), "another /64");
-        f.fail(ip("::ffff:192.0.2.7"), now);
+        for _ in 0..=FREE_MISSES {
+            f.fail(ip("::ffff:192.0.2.7"), now);
+        }
         assert!(f.check(ip("192.0.2.7"), now).is_err(), "IPv4-mapped is IPv4");
     }
 
@@ -214,8 +233,11 @@ mod tests {
     fn the_table_stays_bounded() {
         let mut f = Failures::default();
         let now = Instant::now();
+        // Each address past its free misses: waiting, so none is let go as done.
         for i in 0..(MAX_TRACKED as u32 + 100) {
-            f.fail(IpAddr::from(i.to_be_bytes()), now);
+            for _ in 0..=FREE_MISSES {
+                f.fail(IpAddr::from(i.to_be_bytes()), now);
+            }
         }
         assert_eq!(f.by_addr.len(), MAX_TRACKED);
     }

@@ -623,6 +623,71 @@ fn the_password_prompt_does_not_echo_and_joins() {
     assert!(term.wait_exit().success());
 }
 
+/// A wrong password typed at the prompt is asked for again, three tries in all as ssh
+/// gives, and the server lets the three through at once (its waits begin after them):
+/// two wrong then the right one joins; three wrong end the run with the refusal.
+#[test]
+fn a_wrong_typed_password_is_asked_again_three_tries_in_all() {
+    let secret = "pty-third-time";
+    let state = StateDir::new("password-tries");
+    let file = state.join("password");
+    std::fs::write(&file, format!("{secret}\n")).unwrap();
+    let mut server = Server::start(&["--password-file", file.to_str().unwrap()]);
+    let fingerprint = server.fingerprint.clone();
+    let args = ["--fingerprint", fingerprint.as_str(), "--nick", "tess"];
+    let mut term = Term::start(server.addr, &state, &args);
+    let prompt = format!("Password for {}:", server.addr);
+    for (n, wrong) in [(1, "first-typo"), (2, "second-typo")] {
+        term.wait(&format!("prompt {n}"), |t| t.count(&prompt) == n);
+        term.keys(&format!("{wrong}\r"));
+        term.wait(&format!("try again {n}"), |t| t.count("Wrong password, try again.") == n);
+    }
+    term.wait("prompt 3", |t| t.count(&prompt) == 3);
+    term.keys(&format!("{secret}\r"));
+    term.wait_input("[tess #lobby] ");
+    server.wait_console("new=tess");
+    assert!(!server.console_text().contains("too soon"), "{}", server.console_text());
+    term.keys("\x04");
+    assert!(term.wait_exit().success());
+
+    // Three wrong ones (the address's count was cleared by the right one): the end.
+    let mut term = Term::start(server.addr, &state, &args);
+    for n in 1..=3 {
+        term.wait(&format!("prompt {n}"), |t| t.count(&prompt) == n);
+        term.keys(&format!("wrong-{n}\r"));
+    }
+    let status = term.wait_exit();
+    assert!(!status.success(), "{status:?}");
+    term.wait_text("!!! wrong password");
+    term.wait_text("tchat: the server refused the connection");
+    assert_eq!(term.count(&prompt), 3, "{}", term.screen());
+    assert_eq!(term.count("Wrong password, try again."), 2, "{}", term.screen());
+    for typed in ["first-typo", "second-typo", "wrong-1", "wrong-3", secret] {
+        let raw = String::from_utf8_lossy(&term.seen.lock().unwrap().raw).into_owned();
+        assert!(!raw.contains(typed), "{typed} was echoed:\n{}", term.screen());
+        assert!(!server.console_text().contains(typed), "{typed} reached the console");
+    }
+    assert!(!server.console_text().contains("too soon"), "{}", server.console_text());
+}
+
+/// From `--password-file` a wrong password ends the run at once: nothing to retype.
+#[test]
+fn a_wrong_password_from_a_file_ends_at_once() {
+    let state = StateDir::new("password-file-wrong");
+    let (file, given) = (state.join("password"), state.join("given"));
+    std::fs::write(&file, "right-one\n").unwrap();
+    std::fs::write(&given, "wrong-one\n").unwrap();
+    let server = Server::start(&["--password-file", file.to_str().unwrap()]);
+    let given = given.to_str().unwrap();
+    let args = ["--fingerprint", server.fingerprint.as_str(), "--password-file", given];
+    let mut term = Term::start(server.addr, &state, &args);
+    let status = term.wait_exit();
+    assert!(!status.success(), "{status:?}");
+    term.wait_text("check --password-file");
+    assert_eq!(term.count("Password for"), 0, "{}", term.screen());
+    assert_eq!(term.count("try again"), 0, "{}", term.screen());
+}
+
 /// The password typed at the prompt is kept for the run (in memory): a cut connection
 /// comes back without asking again. A server that then refuses it (restarted with
 /// another password) ends the client at once, instead of a loop of attempts.

@@ -418,14 +418,19 @@ fn oper_when_admitted(c: &mut Client, password: &str) -> usize {
     }
 }
 
-/// A wrong `/oper` makes the address wait (1 s, doubling) before its next attempt is
-/// even checked, on every connection from it, as for the server password; the guesses
-/// made meanwhile are all refused, the right password included.
+/// After three wrong `/oper` in a row (a person retyping), the address must wait (1 s,
+/// doubling) before its next attempt is even checked, on every connection from it, as
+/// for the server password; the guesses made meanwhile are all refused, the right
+/// password included.
 #[test]
 fn wrong_oper_passwords_slow_down_the_next_attempts() {
     let (server, password) = oper_server();
     let mut alice = server.text_client("alice");
     let mut bob = server.text_client("bob");
+    for i in 0..2 {
+        alice.send(&format!("/oper typo{i}"));
+        assert_eq!(alice.expect("!!!"), "!!! wrong operator password");
+    }
     let first_sent = Instant::now();
     alice.send("/oper guess0");
     assert_eq!(alice.expect("!!!"), "!!! wrong operator password");

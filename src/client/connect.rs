@@ -14,6 +14,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::ClientError;
 use super::identity::{self, Identity};
+use super::password;
 use super::sniff::Heard;
 use super::tls::{self, Outcome, Trusted};
 use super::trust;
@@ -77,6 +78,9 @@ pub async fn open(
         *password = Some(Password::read_file(path).map_err(ClientError::Io)?);
     }
     let mut trust = TrustInputs::load(target, args, chat)?;
+    // Passwords typed at the prompt so far: a wrong one is asked for again, up to
+    // password::TRIES.
+    let mut typed = 0;
     loop {
         let mut deadline = Instant::now() + SETUP_TIMEOUT;
         let (mut stream, fingerprint) =
@@ -105,7 +109,14 @@ pub async fn open(
         }
         let asks_password = first.starts_with(format!("!!! {PASSWORD_REQUIRED}").as_bytes());
         if asks_password && password.is_none() && interactive {
-            *password = Some(prompt_password(target)?);
+            *password = Some(password::prompt(target)?);
+            typed += 1;
+            continue;
+        }
+        if typed > 0 && typed < password::TRIES && password::refused_as_wrong(&first) {
+            eprintln!("{}", password::TRY_AGAIN);
+            *password = Some(password::prompt(target)?);
+            typed += 1;
             continue;
         }
         let stream = Prefixed { prefix: first, pos: 0, inner: stream };
@@ -137,12 +148,6 @@ fn skip_line(bytes: &mut Vec<u8>, line: &str) {
         _ => return,
     };
     bytes.drain(..line.len() + end);
-}
-
-fn prompt_password(target: &Target) -> Result<Password, ClientError> {
-    let typed =
-        rpassword::prompt_password(format!("Password for {target}: ")).map_err(ClientError::Io)?;
-    Password::new(&typed).ok_or_else(|| ClientError::Trust("no password given".into()))
 }
 
 /// What decides whether a certificate is trusted: the fingerprint given, the one the

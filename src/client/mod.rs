@@ -9,7 +9,8 @@
 //!   [`settings`]: where it remembers them per server;
 //! - [`screen`]: how many terminal rows a prompt and line take, in display columns;
 //! - [`connect`]: opening a session (TLS, trust on first use, password), with [`tls`]
-//!   (the certificate verifier) and [`trust`] (the known hosts file).
+//!   (the certificate verifier), [`trust`] (the known hosts file) and [`password`] (the
+//!   prompt and its three tries).
 //! - [`core`]: the connection core, which reconnects and resumes and hands the UI typed
 //!   events, and [`reason`]: why a connection ended, in a few words.
 //!
@@ -31,6 +32,7 @@ pub mod identity;
 mod input_rows;
 pub mod local;
 mod outgoing;
+pub mod password;
 pub mod reason;
 pub mod render;
 pub mod screen;

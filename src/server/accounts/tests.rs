@@ -129,6 +129,13 @@ fn wrong_passwords_make_the_address_wait_longer_each_time() {
     accounts.create(Account::new("bob", None, Some(hash))).unwrap();
     accounts.create(Account::new("carol", Some(fp("c")), None)).unwrap();
     let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+    // Three tries in a row, then the waits.
+    for _ in 0..crate::auth::FREE_MISSES {
+        assert_eq!(
+            accounts.identify(a, "bob", "nope"),
+            Err(IdentifyRefused::Wrong(Duration::ZERO))
+        );
+    }
     assert_eq!(
         accounts.identify(a, "bob", "nope"),
         Err(IdentifyRefused::Wrong(Duration::from_secs(1)))
