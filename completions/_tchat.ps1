@@ -36,6 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'tchat' -ScriptBlock {
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'TCP port to listen on; 0 picks a free port (the console prints the real one)')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'TCP port to listen on; 0 picks a free port (the console prints the real one)')
             [CompletionResult]::new('--save', '--save', [CompletionResultType]::ParameterName, 'Append every event to FILE as JSON Lines (never truncates)')
+            [CompletionResult]::new('--private-text', '--private-text', [CompletionResultType]::ParameterName, 'What the console and the --save log keep of private messages (/msg, /reply): "omit" keeps who, to whom, when and how long, never the text, for a server that promises privacy (a restart never replays private messages either way)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Color the console output')
             [CompletionResult]::new('--max-line', '--max-line', [CompletionResultType]::ParameterName, 'Longest accepted input line in bytes; longer lines are rejected with an error')
             [CompletionResult]::new('--max-clients', '--max-clients', [CompletionResultType]::ParameterName, 'Most clients connected at once (at least 1); further connections are refused')

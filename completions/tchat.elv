@@ -32,6 +32,7 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand -p 'TCP port to listen on; 0 picks a free port (the console prints the real one)'
             cand --port 'TCP port to listen on; 0 picks a free port (the console prints the real one)'
             cand --save 'Append every event to FILE as JSON Lines (never truncates)'
+            cand --private-text 'What the console and the --save log keep of private messages (/msg, /reply): "omit" keeps who, to whom, when and how long, never the text, for a server that promises privacy (a restart never replays private messages either way)'
             cand --color 'Color the console output'
             cand --max-line 'Longest accepted input line in bytes; longer lines are rejected with an error'
             cand --max-clients 'Most clients connected at once (at least 1); further connections are refused'

@@ -33,6 +33,8 @@ complete -c tchat -n "__fish_tchat_needs_command" -f -a "help" -d 'Print this me
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l host -d 'Address to listen on (IPv4 or IPv6, e.g. 0.0.0.0, ::, 127.0.0.1)' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -s p -l port -d 'TCP port to listen on; 0 picks a free port (the console prints the real one)' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l save -d 'Append every event to FILE as JSON Lines (never truncates)' -r -F
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l private-text -d 'What the console and the --save log keep of private messages (/msg, /reply): "omit" keeps who, to whom, when and how long, never the text, for a server that promises privacy (a restart never replays private messages either way)' -r -f -a "log\t'Its text too (a preview on the console), as for a public line'
+omit\t'Only who sent it to whom, when, its length and its id: never its text'"
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l color -d 'Color the console output' -r -f -a "auto\t'Color when writing to a terminal and NO_COLOR is not set'
 always\t'Always color'
 never\t'Never color'"

@@ -123,6 +123,16 @@ pub fn parse_networks(list: &str) -> Result<Networks, String> {
         .map(Networks)
 }
 
+/// What the console and the `--save` log keep of a private message (`/msg`, `/reply`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum PrivateText {
+    /// Its text too (a preview on the console), as for a public line
+    #[default]
+    Log,
+    /// Only who sent it to whom, when, its length and its id: never its text
+    Omit,
+}
+
 /// Which typed-line (non-TLS) connections the server accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Plaintext {
@@ -148,6 +158,12 @@ pub struct ServeArgs {
     /// Append every event to FILE as JSON Lines (never truncates)
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+
+    /// What the console and the --save log keep of private messages (/msg, /reply):
+    /// "omit" keeps who, to whom, when and how long, never the text, for a server that
+    /// promises privacy (a restart never replays private messages either way)
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = PrivateText::Log)]
+    pub private_text: PrivateText,
 
     /// Color the console output
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]

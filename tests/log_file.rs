@@ -1,5 +1,6 @@
-//! The `--save` file through the real server when the console stalls: every event in
-//! the file, the console's skips counted, SIGTERM obeyed at once.
+//! The `--save` file through the real server: when the console stalls, every event in
+//! the file, the console's skips counted, SIGTERM obeyed at once; with
+//! `--private-text omit`, no private message's text in the file or on the console.
 
 mod common;
 
@@ -7,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, WAIT, parse_jsonl, temp_path, wait_exit};
+use common::{Client, Server, WAIT, parse_jsonl, temp_path, wait_exit};
 
 /// `tchat serve --save FILE` whose console (stdout) is a pipe read only up to the
 /// `Listening` line and never again: a pager nobody scrolls. Killed when dropped.
@@ -140,4 +141,96 @@ fn a_stalled_console_loses_the_file_nothing_and_sigterm_stops_at_once() {
         records.iter().filter(is_skip_report).map(|r| r["meta"]["count"].as_u64().unwrap()).sum();
     assert!(skipped > 0, "the console's skips are counted in the file");
     let _ = std::fs::remove_file(&save);
+}
+
+/// A client that gives the server `password` and then says `hello` as its first line.
+fn with_password(server: &Server, password: &str, hello: &str) -> Client {
+    let mut c = server.connect();
+    c.send(&format!("/pass {password}"));
+    c.send(hello);
+    c
+}
+
+/// One run of `tchat serve --save FILE --password-file … EXTRA`: ann (text mode) sends
+/// bob (structured) a `/msg`, bob answers with `/reply`, and ann says a public line.
+/// Returns the console and what the run appended to the file, once the server stopped,
+/// and bob's resume token.
+fn private_exchange(
+    save: &std::path::Path,
+    password: &std::path::Path,
+    extra: &[&str],
+) -> (String, String, String) {
+    let before = std::fs::read_to_string(save).unwrap_or_default().len();
+    let mut args = vec!["--save", save.to_str().unwrap(), "--password-file"];
+    args.push(password.to_str().unwrap());
+    args.extend_from_slice(extra);
+    let mut server = Server::start(&args);
+    let pw = std::fs::read_to_string(password).unwrap();
+    let mut ann = with_password(&server, pw.trim(), "/nick ann");
+    ann.expect("You are ann;");
+    let mut bob = with_password(&server, pw.trim(), "/hello json bob");
+    let token = bob.expect_event("welcome")["resume"].as_str().unwrap().to_owned();
+    ann.send("/msg bob the vault code is 4711");
+    assert_eq!(bob.expect_event("private")["text"], "the vault code is 4711");
+    bob.send("/reply noted, burning it");
+    ann.expect("*bob* noted, burning it");
+    ann.send("public words for everyone");
+    bob.expect_event("public");
+    server.wait_console_nth("Private message", 2);
+    server.wait_console("Public message");
+    assert!(server.terminate().success());
+    let file = std::fs::read_to_string(save).unwrap()[before..].to_owned();
+    (server.console_text(), file, token)
+}
+
+/// `--private-text omit` keeps `/msg` and `/reply` text out of the `--save` file and the
+/// console: the records keep who, to whom, when, the length and the id. Without it, both
+/// hold the text (the console a preview). Either way no password or resume token is
+/// written, and a restart on the file replays the public line but no private message.
+#[test]
+fn private_text_omit_keeps_private_messages_out_of_the_file_and_the_console() {
+    let password = temp_path("private-password");
+    std::fs::write(&password, "sesame-door-9\n").unwrap();
+    let secrets = ["vault code", "4711", "burning it"];
+    for omit in [true, false] {
+        let save = temp_path("private.jsonl");
+        let extra: &[&str] = if omit { &["--private-text", "omit"] } else { &[] };
+        let (console, file, token) = private_exchange(&save, &password, extra);
+        for secret in secrets {
+            assert_eq!(console.contains(secret), !omit, "{secret:?} on the console:\n{console}");
+            assert_eq!(file.contains(secret), !omit, "{secret:?} in the file:\n{file}");
+        }
+        for never in ["sesame-door-9", token.as_str()] {
+            assert!(!console.contains(never) && !file.contains(never), "{never:?} was written");
+        }
+        assert!(file.contains("public words for everyone"), "{file}");
+        let private: Vec<_> =
+            parse_jsonl(&file).into_iter().filter(|r| r["msg"] == "Private message").collect();
+        assert_eq!(private.len(), 2, "{file}");
+        let (msg, reply) = (&private[0]["meta"], &private[1]["meta"]);
+        assert_eq!(
+            (&msg["from"], &msg["to"], &msg["len"]),
+            (&"ann".into(), &"bob".into(), &22.into())
+        );
+        assert_eq!((&reply["from"], &reply["to"]), (&"bob".into(), &"ann".into()));
+        assert!(msg["id"].as_u64().is_some() && private[0]["ts"].is_string(), "{msg}");
+        assert_eq!(msg.get("text").is_some(), !omit, "{msg}");
+
+        // A restart on the file: bob's resume finds no session, and its catch-up (from
+        // id 0) holds the public line but neither private message.
+        let mut server = Server::start(&[
+            "--save",
+            save.to_str().unwrap(),
+            "--password-file",
+            password.to_str().unwrap(),
+        ]);
+        let mut bob = with_password(&server, "sesame-door-9", "/hello json bob resume - 0");
+        let missed = bob.expect_event("resumed")["missed"].as_u64().unwrap();
+        let events: Vec<_> = (0..missed).map(|_| bob.next_line().unwrap()).collect();
+        assert!(events.iter().any(|e| e.contains("public words for everyone")), "{events:?}");
+        assert!(!events.iter().any(|e| e.contains("\"private\"")), "{events:?}");
+        assert!(server.terminate().success());
+        let _ = std::fs::remove_file(&save);
+    }
+    let _ = std::fs::remove_file(&password);
 }

@@ -14,7 +14,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/topic [text]", "show your room's topic, or set it"),
     (
         "/msg <user> <text>",
-        "send a message only that user is shown; the server logs it like any line (also /query, /tell)",
+        "send a message only that user is shown; the server sees it and may log it (also /query, /tell)",
     ),
     ("/me <action>", "send an action, shown as \"* nick action\""),
     ("/quit [reason]", "leave the chat (also /exit, /bye)"),

@@ -426,7 +426,7 @@ impl Session {
 impl Session {
     /// [`message_meta`] of a line to this client's room, with the room.
     fn room_message_meta(&self, text: &str, id: Option<u64>) -> serde_json::Value {
-        let mut meta = message_meta(&self.nick, None, text, id);
+        let mut meta = message_meta(&self.nick, text, id);
         meta["room"] = self.room.clone().into();
         meta
     }
@@ -435,10 +435,6 @@ impl Session {
 /// Log metadata of a message: the seed's `from`/`len`/`preview`, plus the full text so
 /// a session can be reconstructed from the log. The id is `null` on a backbone, whose
 /// stream gives it after the line is logged.
-fn message_meta(from: &str, to: Option<&str>, text: &str, id: Option<u64>) -> serde_json::Value {
-    let mut meta = json!({"from": from, "len": text.chars().count(), "preview": preview(text), "text": text, "id": id});
-    if let Some(to) = to {
-        meta["to"] = to.into();
-    }
-    meta
+fn message_meta(from: &str, text: &str, id: Option<u64>) -> serde_json::Value {
+    json!({"from": from, "len": text.chars().count(), "preview": preview(text), "text": text, "id": id})
 }

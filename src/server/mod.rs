@@ -21,6 +21,7 @@ pub mod journal;
 pub mod moderation;
 pub mod operator;
 mod outbox;
+pub mod privacy;
 mod resume;
 mod rooms;
 pub mod tls;
@@ -98,6 +99,8 @@ pub struct Config {
     pub replay: usize,
     /// How long a structured client's lost session is held for a resume; zero: never.
     pub resume_grace: Duration,
+    /// What the console and the `--save` log keep of private messages.
+    pub private_text: crate::cli::PrivateText,
     /// The `--save` log, read back on start for the last id and the history (not on a
     /// backbone, whose stream holds the history).
     pub save: Option<std::path::PathBuf>,
@@ -141,6 +144,7 @@ impl From<&ServeArgs> for Config {
             replay: a.replay as usize,
             resume_grace: Duration::from_secs(a.resume_grace.into()),
             save: a.save.clone(),
+            private_text: a.private_text,
             accounts: Arc::new(accounts::Accounts::in_memory(a.account_expiry.0)),
             backbone: a.backbone_options(),
         }

@@ -9,6 +9,7 @@ use crate::protocol::{EventKind, Request};
 use crate::server::journal::Kind;
 use crate::server::moderation::{OPER_THROTTLED, OperRefused};
 use crate::server::operator::{self, Actor};
+use crate::server::privacy::private_meta;
 
 impl Session {
     /// Handles the requests [`Session::handle`] passes on.
@@ -73,7 +74,8 @@ impl Session {
         let hub = self.hub.clone();
         match hub.private(self.id, to, text) {
             Some((target, id)) => {
-                let meta = super::message_meta(&self.nick, Some(&target), text, id);
+                let keep = hub.config.private_text;
+                let meta = private_meta(keep, (&self.nick, &target), text, id);
                 hub.log.info("Private message", Kind::Private.tag(meta));
             }
             None => {
