@@ -233,6 +233,41 @@ fn incoming_messages_print_above_the_line_being_typed() {
     assert!(!contains(&raw, b"pwned"));
 }
 
+/// `/clear` clears the screen and draws the prompt at the top, and what the screen
+/// showed stays in the terminal's scrollback; keys typed right after it are kept on the
+/// new prompt, and lines that arrive later print above it as usual.
+#[test]
+fn clear_empties_the_screen_into_the_scrollback_and_keeps_typing() {
+    let server = Server::start(&["--rate", "0"]);
+    let mut dan = Peer::join(server.addr, "dan");
+    let state = StateDir::new("clear");
+    let mut term = join_as(&server, &state, "cleo", &[]);
+    dan.send("said before the clear");
+    term.wait_text("<dan> said before the clear");
+    term.keys("/CLEAR\rtyped ahead");
+    term.wait("a clear screen", |t| {
+        !t.flat().contains("before the clear") && !t.flat().contains("dan joined")
+    });
+    term.wait_input("[cleo #lobby] typed ahead");
+    assert_eq!(term.cursor_row().0, "[cleo #lobby] typed ahead");
+    assert_eq!(term.screen().trim(), "[cleo #lobby] typed ahead", "{}", term.screen());
+    let kept = term.scrollback_and_screen();
+    assert!(kept.contains("<dan> said before the clear"), "not in the scrollback:\n{kept}");
+    let raw = term.seen.lock().unwrap().raw.clone();
+    assert!(!contains(&raw, b"\x1b[3J"), "the scrollback was erased");
+
+    dan.send("said after the clear");
+    term.wait_text("<dan> said after the clear");
+    term.wait_input("[cleo #lobby] typed ahead");
+    let screen = term.screen();
+    assert!(screen.find("after the clear") < screen.find("typed ahead"), "{screen}");
+    assert!(!term.flat().contains("unknown command"), "{screen}");
+    term.keys("\x03");
+    term.wait_input("[cleo #lobby] ");
+    term.keys("\x04");
+    assert!(term.wait_exit().success());
+}
+
 /// The paste: 40 lines arrive at the terminal at once, twice the default burst.
 /// All of them reach the other participant, in order; the user is told once that the
 /// server is slowing them down, and nothing is reported dropped.

@@ -251,6 +251,10 @@ impl LineEditor {
                 continue;
             }
             self.remember(&line);
+            if super::clear::is_clear(&line) {
+                self.clear_screen();
+                continue;
+            }
             let request = Request::parse(&line);
             while acks.try_recv().is_ok() {}
             let quit = matches!(request, Ok(Request::Quit(_)));
@@ -277,6 +281,14 @@ impl LineEditor {
         let mut stdout = std::io::stdout().lock();
         let erase = format!("\x1b[{rows}A\r\x1b[J");
         let _ = stdout.write_all(erase.as_bytes()).and_then(|()| stdout.flush());
+    }
+
+    /// `/clear`, between two lines (see [`super::clear`]).
+    fn clear_screen(&mut self) {
+        let Some((_, rows)) = self.editor.dimensions() else { return };
+        let mut stdout = std::io::stdout().lock();
+        let clear = super::clear::keeping_scrollback(rows);
+        let _ = stdout.write_all(clear.as_bytes()).and_then(|()| stdout.flush());
     }
 
     fn remember(&mut self, line: &str) {

@@ -1,5 +1,5 @@
 //! The commands the client keeps to itself instead of sending them to the server:
-//! `/ignore`, `/unignore` and `/bell`, and what they change: which events are hidden
+//! `/ignore`, `/unignore`, `/bell` and `/clear`, and what they change: which events are hidden
 //! and when the terminal bell rings. Remembered per server ([`super::settings`]).
 //!
 //! They are the UI's business: [`filter_input`] takes them out of what the user enters
@@ -30,6 +30,7 @@ pub const CLIENT_COMMANDS: &[(&str, &str)] = &[
         "when the terminal bell rings: never, when you are mentioned or written to \
          privately (the default), or on every message (remembered for this server)",
     ),
+    ("/clear", "clear the screen; what it showed stays in the terminal's scrollback"),
 ];
 
 /// One of the client's own commands, parsed.
@@ -40,6 +41,9 @@ pub enum Local<'a> {
     Unignore(&'a str),
     ShowBell,
     SetBell(Bell),
+    /// `/clear` that reached the filter: piped, or within a pasted block. Typed alone
+    /// on a terminal, the editor clears the screen itself (see [`super::clear`]).
+    Clear,
 }
 
 impl<'a> Local<'a> {
@@ -59,7 +63,8 @@ impl<'a> Local<'a> {
             ("/unignore", [nick]) => Ok(Local::Unignore(nick)),
             ("/bell", []) => Ok(Local::ShowBell),
             ("/bell", [word]) => Bell::parse(word).map(Local::SetBell).ok_or(()).or(usage("/bell")),
-            ("/ignore" | "/unignore" | "/bell", _) => usage(&name),
+            ("/clear", []) => Ok(Local::Clear),
+            ("/ignore" | "/unignore" | "/bell" | "/clear", _) => usage(&name),
             _ => return None,
         })
     }
@@ -161,6 +166,9 @@ impl LocalState {
                 format!("no longer ignoring {nick}")
             }
             Local::ShowBell => return (format!("bell: {}", self.settings.bell.name()), false),
+            Local::Clear => {
+                return ("/clear clears the screen when typed alone on a terminal".into(), false);
+            }
             Local::SetBell(bell) => {
                 self.settings.bell = bell;
                 self.no_bell = false;

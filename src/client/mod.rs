@@ -5,7 +5,8 @@
 //! - [`render`]: turning events into (colored) lines;
 //! - [`complete`]: the live nick list and Tab completion candidates;
 //! - [`editor`]: the rustyline editor thread and the history file;
-//! - [`local`]: the commands the client keeps to itself (`/ignore`, `/bell`), and
+//! - [`local`]: the commands the client keeps to itself (`/ignore`, `/bell`, `/clear`,
+//!   which [`clear`] carries out on the terminal), and
 //!   [`settings`]: where it remembers them per server;
 //! - [`screen`]: how many terminal rows a prompt and line take, in display columns;
 //! - [`connect`]: opening a session (TLS, trust on first use, password), with [`tls`]
@@ -23,6 +24,7 @@
 //! to the events the core hands over.
 
 pub mod catchup;
+pub mod clear;
 pub mod complete;
 pub mod connect;
 pub mod core;

@@ -15,6 +15,9 @@ use super::peer::{BIN, TIMEOUT};
 pub const ROWS: u16 = 30;
 pub const COLS: u16 = 120;
 
+/// Rows the screen model keeps above the screen, as a terminal's scrollback does.
+pub const SCROLLBACK: usize = 1000;
+
 /// What the terminal has seen: the screen model and every raw byte.
 pub struct Seen {
     pub parser: vt100::Parser,
@@ -85,7 +88,11 @@ impl Term {
         let mut reader = pty.master.try_clone_reader().unwrap();
         let writer = pty.master.take_writer().unwrap();
         let seen = Arc::new(Mutex::new(Seen {
-            parser: vt100::Parser::new(rows.try_into().unwrap(), cols.try_into().unwrap(), 0),
+            parser: vt100::Parser::new(
+                rows.try_into().unwrap(),
+                cols.try_into().unwrap(),
+                SCROLLBACK,
+            ),
             raw: Vec::new(),
             closed: false,
         }));
@@ -136,6 +143,19 @@ impl Term {
             }
         }
         flat
+    }
+
+    /// The oldest screenful of the rows scrolled off the top (as far back as the model
+    /// keeps), then the screen's own rows.
+    pub fn scrollback_and_screen(&self) -> String {
+        let mut seen = self.seen.lock().unwrap();
+        let screen = seen.parser.screen_mut();
+        screen.set_scrollback(SCROLLBACK);
+        let (rows, cols) = screen.size();
+        let mut all: Vec<String> = screen.rows(0, cols.get()).take(rows.get().into()).collect();
+        screen.set_scrollback(0);
+        all.extend(screen.rows(0, cols.get()).take(rows.get().into()));
+        all.join("\n")
     }
 
     /// How often `text` is on the screen, wrapped over several rows or not.
