@@ -448,6 +448,56 @@ fn a_lost_connection_is_resumed_with_a_marker_and_the_typed_line_kept() {
     term.wait_text("<ivy> half a thought");
 }
 
+/// A server stopped for several attempts: one notice, rewritten in place at each attempt
+/// with the time, then the reconnected line under it; the line being typed stays.
+#[test]
+fn a_server_down_for_several_attempts_shows_one_notice_then_the_reconnected_line() {
+    let mut first = Server::start(&["--rate", "0"]);
+    let proxy = common::proxy::Proxy::start(first.addr);
+    let state = StateDir::new("one-notice");
+    let mut term =
+        Term::start(proxy.addr, &state, &["--fingerprint", &first.fingerprint, "--nick", "ivy"]);
+    term.wait_input("[ivy #lobby] ");
+    term.keys("typed while it was down");
+    term.wait_input("[ivy #lobby] typed while it was down");
+    assert!(first.terminate().success());
+    proxy.cut();
+    // Attempts 1 and 2 failed: the notice says attempt 3, once.
+    term.wait_text("(attempt 3;");
+    assert_eq!(term.count("Connection lost"), 1, "{}", term.screen());
+    let screen = term.screen();
+    let notice = screen.lines().find(|l| l.contains("Connection lost")).unwrap();
+    // `HH:MM *** Connection lost at HH:MM (REASON); reconnecting in …` (the reason of
+    // the last failure, which is the OS's: closed or reset).
+    let (time, rest) = notice.split_at(5);
+    assert!(is_clock(time), "{notice}");
+    let lost = rest.strip_prefix(" *** Connection lost at ").expect(notice);
+    assert!(is_clock(&lost[..5]) && lost[5..].starts_with(" ("), "{notice}");
+
+    // Back, with the same certificate.
+    let second =
+        Server::start_in(StateDir::copy_of(&first.state, "one-notice-2"), &[], common::WAIT);
+    proxy.point_to(second.addr);
+    term.wait_text("Reconnected as ivy");
+    term.wait_input("[ivy #lobby] typed while it was down");
+    let screen = term.screen();
+    assert_eq!(term.count("Connection lost"), 1, "{screen}");
+    let rows: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+    // Right under the notice (and its second row): the reconnection, with its time.
+    let lost = rows.iter().position(|l| l.contains("Connection lost")).unwrap();
+    let back = rows.iter().position(|l| l.contains("*** Reconnected as ivy")).unwrap();
+    assert!(back > lost && rows[lost + 1..back].iter().all(|l| !l.contains("***")), "{screen}");
+    assert!(is_clock(&rows[back][..5]), "{screen}");
+    term.keys("\r");
+    term.wait_text("<ivy> typed while it was down");
+}
+
+/// Whether `text` reads `HH:MM`.
+fn is_clock(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 5 && b[2] == b':' && [0, 1, 3, 4].iter().all(|&i| b[i].is_ascii_digit())
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }

@@ -12,6 +12,7 @@ use super::complete::Roster;
 use super::core::CoreEvent;
 use super::local::LocalState;
 use super::render::{Rendered, Renderer};
+use super::status_line::{Outage, Print};
 use crate::protocol::{Event, EventKind};
 
 /// The UI side of one `tchat join`.
@@ -24,8 +25,8 @@ pub struct Display<'a> {
     /// Tells the line editor that a welcome, a `/nick` or an error came, so the
     /// prompt it waits to redraw is right.
     pub acks: std_mpsc::Sender<()>,
-    /// The printer thread's queue: text with its line end.
-    pub out: &'a std_mpsc::Sender<String>,
+    /// The printer thread's queue.
+    pub out: &'a std_mpsc::Sender<Print>,
     /// Whether a terminal is there to ring.
     pub bell: bool,
     /// The events of a resume's catch-up, held until the last has come, so that the
@@ -38,6 +39,8 @@ pub struct Display<'a> {
     /// The local date of the last live line shown: a live line of a later date is
     /// preceded by a day-change line, as irssi and weechat do.
     pub day: RefCell<Option<jiff::civil::Date>>,
+    /// The connection being down, for the reconnecting notice.
+    pub outage: RefCell<Outage>,
 }
 
 /// A catch-up being received: after the server's `resumed` event come `left` more
@@ -80,17 +83,18 @@ impl Display<'_> {
                 self.renderer.raw_line("!!! (an over-long line from the server was dropped)")
             }
             CoreEvent::Lost { reason, retry_in, attempt } => {
-                let note = format!(
-                    "Connection lost ({reason}); reconnecting in {:.1} s (attempt {attempt}; \
-                     /quit or Ctrl-C to leave).",
-                    retry_in.as_secs_f64()
-                );
-                Rendered { text: self.renderer.notice(&note), alert: false }
+                let now = jiff::Timestamp::now();
+                let clock = |ts: jiff::Timestamp| self.renderer.clock(ts);
+                let lost = (reason.as_str(), retry_in, attempt);
+                let (note, news) = self.outage.borrow_mut().lost(lost, now, clock);
+                let text = self.renderer.notice(now, &note);
+                let _ = self.out.send(Print::Status { text, news });
+                return;
             }
             CoreEvent::Queued { waiting } => {
                 let lines = if waiting == 1 { "1 line" } else { &format!("{waiting} lines") };
                 let note = format!("Not connected: {lines} waiting, sent once reconnected.");
-                Rendered { text: self.renderer.notice(&note), alert: false }
+                Rendered { text: self.renderer.notice(jiff::Timestamp::now(), &note), alert: false }
             }
         };
         self.print(rendered);
@@ -118,7 +122,7 @@ impl Display<'_> {
             text.push('\u{7}');
         }
         text.push('\n');
-        let _ = self.out.send(text);
+        let _ = self.out.send(Print::Line(text));
     }
 
     /// Takes `event` into the catch-up being received, or starts one on the `resumed`
@@ -187,7 +191,8 @@ impl Display<'_> {
     /// Shows the answer to one of the client's own commands (`/ignore`, `/bell`).
     pub fn local(&self, kind: EventKind) {
         let me = self.roster().me().to_owned();
-        let _ = self.out.send(self.renderer.event(&Event::now(kind), &me).text + "\n");
+        let text = self.renderer.event(&Event::now(kind), &me).text + "\n";
+        let _ = self.out.send(Print::Line(text));
     }
 
     /// The welcome; after a reconnection, a notice with the room the core rejoins
@@ -216,6 +221,7 @@ impl Display<'_> {
         };
         let mut rendered = match &event.kind {
             EventKind::Welcome { nick, online, room, .. } if again => {
+                self.outage.borrow_mut().over();
                 let to = server.map(|s| format!(" to {s}")).unwrap_or_default();
                 let mut note = format!("Reconnected{to} as {nick}; {online} online.");
                 if let Some(old) = rejoin {
@@ -224,7 +230,7 @@ impl Display<'_> {
                          {old}, where lines typed while offline go."
                     );
                 }
-                Rendered { text: self.renderer.notice(&note), alert: false }
+                Rendered { text: self.renderer.notice(event.ts, &note), alert: false }
             }
             _ => self.renderer.event(event, roster.me()),
         };

@@ -192,7 +192,7 @@ impl LineEditor {
                 false
             }
         });
-        let rows = Arc::new(InputRows::new(rustyline::GraphemeClusterMode::from_env()));
+        let rows = Arc::new(InputRows::new());
         let candidates = RosterCandidates { roster, rows: rows.clone() };
         let helper = EditorHelper { candidates, color };
         let mut editor = line_reader(helper, CompletionType::Circular, history.as_deref())?;

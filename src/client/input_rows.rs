@@ -29,19 +29,10 @@ use std::borrow::Cow;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU16, Ordering};
 
-use rustyline::GraphemeClusterMode;
-
-use super::screen::Geometry;
-
-/// rustyline's default tab stop, which the client does not change.
-const TAB_STOP: u16 = 8;
-
-/// The width rustyline assumes when the terminal reports none (`get_win_size`).
-const DEFAULT_COLS: u16 = 80;
+use super::screen::{Geometry, terminal_cols as width};
 
 /// The line editor's view of the terminal's width, and the row breaks drawn with it.
 pub struct InputRows {
-    mode: GraphemeClusterMode,
     /// The width at the last redraw hook or line start (0: none yet).
     hooked: AtomicU16,
     /// The last drawing: its width, and the column the prompt ended at.
@@ -49,8 +40,8 @@ pub struct InputRows {
 }
 
 impl InputRows {
-    pub fn new(mode: GraphemeClusterMode) -> InputRows {
-        InputRows { mode, hooked: AtomicU16::new(0), drawn: Mutex::new((0, 0)) }
+    pub fn new() -> InputRows {
+        InputRows { hooked: AtomicU16::new(0), drawn: Mutex::new((0, 0)) }
     }
 
     /// A new line is about to be edited: rustyline reads the width as it starts.
@@ -72,7 +63,7 @@ impl InputRows {
             0 => width(),
             hooked => hooked.min(width()),
         };
-        let (shown, end) = self.geometry(cols).hard_wrap(prompt, 0);
+        let (shown, end) = Geometry::at(cols).hard_wrap(prompt, 0);
         *self.drawn.lock().unwrap_or_else(|e| e.into_inner()) = (cols, end);
         if shown.len() == prompt.len() { Cow::Borrowed(prompt) } else { Cow::Owned(shown) }
     }
@@ -83,26 +74,13 @@ impl InputRows {
         if cols == 0 {
             return Cow::Borrowed(line);
         }
-        let (shown, _) = self.geometry(cols).hard_wrap(line, start);
+        let (shown, _) = Geometry::at(cols).hard_wrap(line, start);
         if shown.len() == line.len() { Cow::Borrowed(line) } else { Cow::Owned(shown) }
     }
 
     /// The terminal as the last drawing was laid out on (the width now before any).
     pub fn drawn(&self) -> Geometry {
         let (cols, _) = *self.drawn.lock().unwrap_or_else(|e| e.into_inner());
-        self.geometry(if cols == 0 { width() } else { cols })
-    }
-
-    fn geometry(&self, cols: u16) -> Geometry {
-        Geometry { cols, tab_stop: TAB_STOP, mode: self.mode }
-    }
-}
-
-/// The terminal's width in columns as rustyline reads it (standard output's, 80 when it
-/// reports none).
-fn width() -> u16 {
-    match terminal_size::terminal_size_of(std::io::stdout()) {
-        Some((w, _)) if w.0 > 0 => w.0,
-        _ => DEFAULT_COLS,
+        Geometry::at(if cols == 0 { width() } else { cols })
     }
 }

@@ -41,6 +41,7 @@ pub mod screen;
 pub mod servers;
 pub mod settings;
 pub mod sniff;
+pub mod status_line;
 pub mod target;
 pub mod tls;
 pub mod trust;
@@ -64,6 +65,7 @@ use local::LocalState;
 use outgoing::Outgoing;
 use render::Renderer;
 use servers::Servers;
+use status_line::{Print, StatusLine};
 use target::{Target, TargetError};
 
 /// How long the server may stay silent after `/quit` before the client gives up on its
@@ -292,6 +294,7 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         away: RefCell::default(),
         wanted_nick: args.nick.as_deref().map(str::trim).map(str::to_owned),
         day: RefCell::default(),
+        outage: RefCell::default(),
     };
     // Piped mode (a script) comes back only if asked: a script may prefer to fail.
     let reconnect = if interactive { !args.no_reconnect } else { args.reconnect };
@@ -508,8 +511,8 @@ fn read_stdin(lines: UnboundedSender<Input>) {
 /// The UI's threads: the line editor (or, piped, the stdin reader) and the printer that
 /// shows rendered events above the prompt.
 struct Ui {
-    /// The printer's queue: text with its line end.
-    out: std_mpsc::Sender<String>,
+    /// The printer's queue.
+    out: std_mpsc::Sender<Print>,
     /// Told (or disconnected) once `out` is dropped and the queue drained.
     printer: std_mpsc::Receiver<()>,
     editor_thread: Option<std::thread::JoinHandle<()>>,
@@ -530,7 +533,8 @@ impl Ui {
         let Some((editor, mut printer)) = editor else {
             drop(acks);
             std::thread::spawn(move || read_stdin(lines));
-            let (out, printer) = spawn_printer(|text: String| {
+            let (out, printer) = spawn_printer(|print| {
+                let Some(text) = status_line::piped(print) else { return };
                 let mut stdout = std::io::stdout().lock();
                 let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
             });
@@ -539,8 +543,10 @@ impl Ui {
         let terminal = Some(crate::terminal::TerminalMode::save());
         let roster = roster.clone();
         let editor_thread = Some(std::thread::spawn(move || editor.run(roster, lines, acks)));
-        let (out, printer) = spawn_printer(move |text: String| {
+        let mut status = StatusLine::default();
+        let (out, printer) = spawn_printer(move |print| {
             gate.print(|| {
+                let text = status.render(print, screen::Geometry::now());
                 let _ = rustyline::ExternalPrinter::print(&mut printer, text);
             });
         });
@@ -553,7 +559,8 @@ impl Ui {
         // Still editing: the server went away (or a signal came) while the user was typing.
         let editing = self.editor_thread.as_ref().is_some_and(|t| !t.is_finished());
         if editing && failed {
-            let _ = self.out.send(renderer.notice("Disconnected.") + "\n");
+            let text = renderer.notice(jiff::Timestamp::now(), "Disconnected.") + "\n";
+            let _ = self.out.send(Print::Line(text));
         }
         drop(self.out);
         if editing {
@@ -576,9 +583,9 @@ impl Ui {
 /// Starts the thread that writes rendered text; returns its channel, and a receiver
 /// that is told (or disconnected) once every sender is dropped and the queue is drained.
 fn spawn_printer(
-    mut print: impl FnMut(String) + Send + 'static,
-) -> (std_mpsc::Sender<String>, std_mpsc::Receiver<()>) {
-    let (tx, rx) = std_mpsc::channel::<String>();
+    mut print: impl FnMut(Print) + Send + 'static,
+) -> (std_mpsc::Sender<Print>, std_mpsc::Receiver<()>) {
+    let (tx, rx) = std_mpsc::channel::<Print>();
     let (done_tx, done) = std_mpsc::channel();
     std::thread::spawn(move || {
         for text in rx {

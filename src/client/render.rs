@@ -115,7 +115,7 @@ impl Renderer {
         let time = if event.history {
             format!("[{}]", local_time::clock(event.ts, &self.tz, self.today()))
         } else {
-            event.ts.to_zoned_datetime(self.tz.clone()).strftime("%H:%M").to_string()
+            self.clock(event.ts)
         };
         let (body, alert) = match &event.kind {
             said @ (EventKind::Public { .. }
@@ -477,9 +477,15 @@ impl Renderer {
         self.paint(&line, Style::new().dimmed())
     }
 
-    /// A note from the client itself (not from the server), such as a lost connection.
-    pub fn notice(&self, text: &str) -> String {
-        self.system(text, Style::new().yellow())
+    /// A note from the client itself (not from the server), such as a lost connection,
+    /// with the local time `ts` as chat lines have it.
+    pub fn notice(&self, ts: jiff::Timestamp, text: &str) -> String {
+        self.stamp(&self.clock(ts), &self.system(text, Style::new().yellow()))
+    }
+
+    /// `ts` as the local `HH:MM` of live lines.
+    pub fn clock(&self, ts: jiff::Timestamp) -> String {
+        ts.to_zoned_datetime(self.tz.clone()).strftime("%H:%M").to_string()
     }
 
     fn stamp(&self, time: &str, body: &str) -> String {

@@ -21,7 +21,33 @@ pub struct Geometry {
     pub mode: GraphemeClusterMode,
 }
 
+/// rustyline's default tab stop, which the client does not change.
+const TAB_STOP: u16 = 8;
+
+/// The width rustyline assumes when the terminal reports none (`get_win_size`).
+const DEFAULT_COLS: u16 = 80;
+
+/// The width of the terminal on standard output now, as rustyline reads it (80 when it
+/// reports none).
+pub fn terminal_cols() -> u16 {
+    match terminal_size::terminal_size_of(std::io::stdout()) {
+        Some((w, _)) if w.0 > 0 => w.0,
+        _ => DEFAULT_COLS,
+    }
+}
+
 impl Geometry {
+    /// The terminal on standard output now, as the client's line editor lays text out.
+    pub fn now() -> Geometry {
+        Geometry::at(terminal_cols())
+    }
+
+    /// A terminal `cols` wide, as the client's line editor lays text out (rustyline's
+    /// default tab stop, the grapheme widths it picks from the environment).
+    pub fn at(cols: u16) -> Geometry {
+        Geometry { cols, tab_stop: TAB_STOP, mode: GraphemeClusterMode::from_env() }
+    }
+
     /// Rows that `text` (prompt and line) takes when written from column 0: at least 1.
     ///
     /// This is rustyline 19's own rule (`calculate_position` in `src/tty/unix.rs`), which
