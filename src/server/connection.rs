@@ -83,29 +83,79 @@ struct Session {
     /// The name of the room this client is in; the registry holds the authoritative
     /// key and, as with the nick, only this task moves it.
     room: String,
-    registered: bool,
-    /// The others were told this client joined (see [`QUIET_JOIN`]).
-    announced: bool,
+    /// Where the session is: password, hello window, welcomed, announced.
+    phase: Phase,
     /// The hello counts only as the first line, even if it came after the window.
     seen_a_line: bool,
     /// Whether any byte came from the client yet (see [`LATE_TLS`]).
     got_bytes: bool,
-    /// Set once the session must end; the value is the leave reason (`None` inside:
-    /// leave without announcement, as on shutdown).
-    closing: Option<Option<String>>,
+    /// Whether the session must end, and how its leave is announced.
+    closing: Closing,
     /// Lines' worth of flood control owed for rooms created, charged to the intake once
     /// it hands over (it is borrowed while lines are handled).
     flood_debt: u32,
     /// "TLSv1.3" or "plain", for the log.
     transport: &'static str,
-    /// The password was given, or none is needed: the client may be welcomed.
-    authenticated: bool,
-    /// The hello window is over; the client is welcomed as soon as it is authenticated,
-    /// and closed if that takes longer than the password timeout.
-    window_over: bool,
     /// The connection broke (not /quit, not a kick): the session may be held for a
     /// resume.
     lost_connection: bool,
+}
+
+/// Where a session is in its life, in order: each phase implies those before it (a
+/// welcomed client gave the password, or none is needed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    /// A password is needed and not given yet; the hello window still runs.
+    Password,
+    /// A password is needed and not given yet, and the hello window is over: the client
+    /// is welcomed as soon as it gives it, and closed if that takes longer than the
+    /// password timeout.
+    PasswordOverdue,
+    /// The hello window: the password given (or none needed), the client not welcomed.
+    Hello,
+    /// Welcomed (registered in the hub), not announced to the others yet (see
+    /// [`QUIET_JOIN`]).
+    Welcomed,
+    /// Welcomed, and the others were told this client joined.
+    Announced,
+}
+
+impl Phase {
+    /// Registered in the hub: welcomed, announced or not.
+    fn registered(self) -> bool {
+        self >= Phase::Welcomed
+    }
+
+    /// The password was given, or none is needed: the client may be welcomed.
+    fn authenticated(self) -> bool {
+        self >= Phase::Hello
+    }
+}
+
+/// Whether the session must end, and how its leave is announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Closing {
+    /// The session goes on.
+    No,
+    /// The session ends; its leave is announced with this reason.
+    Leave(String),
+    /// The session ends without an announcement, as on shutdown.
+    Unannounced,
+}
+
+impl Closing {
+    /// The session must end.
+    fn is_set(&self) -> bool {
+        *self != Closing::No
+    }
+
+    /// The leave reason to announce: `None` when not closing, or closing unannounced.
+    fn reason(&self) -> Option<String> {
+        match self {
+            Closing::Leave(reason) => Some(reason.clone()),
+            Closing::No | Closing::Unannounced => None,
+        }
+    }
 }
 
 /// The task serving one client until it leaves.
@@ -161,7 +211,7 @@ pub fn serve(
         let mut too_slow = false;
 
         let leave_reason: Option<String> = loop {
-            if s.announced {
+            if s.phase == Phase::Announced {
                 hello = None;
             }
             match take_stock(&mut s, &outbox, &mut pending, &mut transport, &mut shutting_down) {
@@ -173,13 +223,13 @@ pub fn serve(
                 }
                 Turn::Leave(reason) => break reason,
             }
-            if s.closing.is_some() {
+            if s.closing.is_set() {
                 close_by.get_or_insert_with(|| Box::pin(sleep(CLOSE_GRACE)));
             }
             tokio::select! {
                 biased;
                 _ = async { close_by.as_mut().expect("checked").await }, if close_by.is_some() => {
-                    break s.closing.clone().flatten();
+                    break s.closing.reason();
                 }
                 _ = async { hello.as_mut().expect("checked").await }, if hello.is_some() => {
                     match s.on_hello_timer(connected) {
@@ -188,7 +238,7 @@ pub fn serve(
                     }
                 }
                 _ = async { lag.as_mut().expect("checked").await },
-                    if lag.is_some() && s.closing.is_none() =>
+                    if lag.is_some() && !s.closing.is_set() =>
                 {
                     lag = s.release_held(&mut intake);
                 }
@@ -271,20 +321,21 @@ fn take_stock(
         return Turn::Leave(s.lost(e));
     }
     // An operator's kick or ban.
-    if let Some(reason) = outbox.take_close() {
-        s.closing.get_or_insert(Some(reason));
+    if let Some(reason) = outbox.take_close()
+        && !s.closing.is_set()
+    {
+        s.closing = Closing::Leave(reason);
     }
     // Set once, before every task is woken through its outbox: no shutdown future of
     // its own in every task.
     if !*shutting_down && s.hub.is_shutting_down() {
         *shutting_down = true;
-        s.closing = Some(None);
+        s.closing = Closing::Unannounced;
     }
-    match &s.closing {
-        Some(reason) if pending.is_empty() && outbox.is_empty() && !transport.wants_write() => {
-            Turn::Leave(reason.clone())
-        }
-        _ => Turn::Wait,
+    if s.closing.is_set() && pending.is_empty() && outbox.is_empty() && !transport.wants_write() {
+        Turn::Leave(s.closing.reason())
+    } else {
+        Turn::Wait
     }
 }
 
@@ -390,23 +441,21 @@ fn write_batch(batch: &mut Batch, transport: &mut Transport) -> io::Result<()> {
 
 impl Session {
     fn new(hub: Arc<Hub>, id: u64, peer: SocketAddr, nick: String) -> Session {
-        let authenticated = hub.config.access.password.is_none();
+        let phase =
+            if hub.config.access.password.is_none() { Phase::Hello } else { Phase::Password };
         Session {
             hub,
             id,
             peer,
             nick,
             room: String::new(),
-            registered: false,
-            announced: false,
+            phase,
             seen_a_line: false,
             got_bytes: false,
-            closing: None,
+            closing: Closing::No,
             lost_connection: false,
             flood_debt: 0,
             transport: "plain",
-            authenticated,
-            window_over: false,
         }
     }
 

@@ -7,7 +7,7 @@ use std::io;
 use serde_json::json;
 use tokio::time::sleep;
 
-use super::{Session, write_batch};
+use super::{Phase, Session, write_batch};
 use crate::protocol::{Event, EventKind};
 use crate::server::close::linger;
 use crate::server::hub::Removed;
@@ -43,7 +43,7 @@ pub(super) async fn finish(s: Session, outbox: &Outbox, ended: Ended) {
     // Encoded while the member is still known; written if the socket has room.
     let farewell = if too_slow { s.drop_slow() } else { None };
     s.leave(leave_reason);
-    if s.closing.is_none() && !too_slow {
+    if !s.closing.is_set() && !too_slow {
         return;
     }
     if let Some(line) = farewell {
@@ -108,7 +108,7 @@ impl Session {
         let reason = reason.unwrap_or_else(|| "server shutdown".into());
         let mut meta =
             json!({"nick": nick, "peer": self.peer.to_string(), "reason": reason, "room": room});
-        if !self.announced {
+        if self.phase != Phase::Announced {
             // Never heard from, and gone before QUIET_JOIN: a health check, say.
             meta["announced"] = false.into();
         }
@@ -121,7 +121,7 @@ impl Session {
 
     /// Leave reason for a connection that ended without /quit.
     pub(super) fn lost(&mut self, e: io::Error) -> Option<String> {
-        self.lost_connection = self.closing.is_none();
+        self.lost_connection = !self.closing.is_set();
         if e.kind() != io::ErrorKind::UnexpectedEof {
             self.hub
                 .log

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::Session;
+use super::{Closing, Session};
 use crate::protocol::{EventKind, Request};
 use crate::server::journal::Kind;
 use crate::server::moderation::{OPER_THROTTLED, OperRefused};
@@ -125,7 +125,7 @@ impl Session {
         self.error("banned", ban);
         // Never announced, so nobody sees a leave; the reason is for the log's
         // `Disconnected` line.
-        self.closing = Some(Some("banned nick".into()));
+        self.closing = Closing::Leave("banned nick".into());
         true
     }
 

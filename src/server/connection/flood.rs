@@ -6,13 +6,13 @@ use std::pin::Pin;
 use serde_json::json;
 use tokio::time::{Instant, Sleep};
 
-use super::Session;
+use super::{Closing, Session};
 use crate::server::intake::{Intake, Step};
 
 impl Session {
     /// Whether the socket is to be read: not while closing, nor while lines are held.
     pub(super) fn reads(&self, intake: &Intake) -> bool {
-        self.closing.is_none() && !intake.is_holding()
+        !self.closing.is_set() && !intake.is_holding()
     }
 
     /// Held lines are due (fakelag): handles those the rate allows now. Returns when the
@@ -61,6 +61,6 @@ impl Session {
                 self.hub.config.rate
             ),
         );
-        self.closing = Some(Some("flooding".into()));
+        self.closing = Closing::Leave("flooding".into());
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::{QUIET_JOIN, Session};
+use super::{Closing, Phase, QUIET_JOIN, Session};
 use crate::auth;
 use crate::framing::Line;
 use crate::protocol::Resume;
@@ -18,21 +18,26 @@ impl Session {
     /// wait for the password, or the wait before a silent client is announced. Returns
     /// when it should fire next, if ever.
     pub(super) fn on_hello_timer(&mut self, connected: Instant) -> Option<Instant> {
-        if self.registered {
-            self.announce();
-            None
-        } else if self.window_over {
+        match self.phase {
+            Phase::Welcomed | Phase::Announced => {
+                self.announce();
+                None
+            }
             // The password never came (the timer was reset to its bound).
-            self.password_timed_out();
-            None
-        } else if !self.authenticated {
+            Phase::PasswordOverdue => {
+                self.password_timed_out();
+                None
+            }
             // Welcomed once the password is given, if before the bound.
-            self.window_over = true;
-            self.info(auth::PASSWORD_PROMPT.into());
-            Some(connected + self.hub.config.password_timeout)
-        } else {
-            self.welcome_silent();
-            Some(connected + QUIET_JOIN)
+            Phase::Password => {
+                self.phase = Phase::PasswordOverdue;
+                self.info(auth::PASSWORD_PROMPT.into());
+                Some(connected + self.hub.config.password_timeout)
+            }
+            Phase::Hello => {
+                self.welcome_silent();
+                Some(connected + QUIET_JOIN)
+            }
         }
     }
 
@@ -58,7 +63,7 @@ impl Session {
             let meta = json!({"nick": self.nick, "id": id, "online": online, "room": self.room});
             self.hub.log.info("Joined", Kind::Join.tag(meta));
         }
-        self.announced = true;
+        self.phase = Phase::Announced;
     }
 
     fn enter(
@@ -68,8 +73,7 @@ impl Session {
         announce: bool,
         resume: Option<Resume<'_>>,
     ) {
-        self.registered = true;
-        self.announced = announce;
+        self.phase = if announce { Phase::Announced } else { Phase::Welcomed };
         let hub = Arc::clone(&self.hub);
         // On a backbone the nick is claimed across nodes first, and the guest nick when
         // the wanted one is not given (a no-op in a single process).
@@ -112,7 +116,7 @@ impl Session {
         match joined {
             Joined::Resumed { nick, room, missed, took_over } => {
                 (self.nick, self.room) = (nick, room);
-                self.announced = true;
+                self.phase = Phase::Announced;
                 let meta = json!({"nick": self.nick, "peer": peer, "missed": missed, "took_over": took_over, "room": self.room});
                 self.hub.log.info("Resumed", meta);
             }
@@ -140,7 +144,7 @@ impl Session {
                     json!({"peer": peer, "reason": reason, "after": "no session resumed"}),
                 );
                 self.hub.send_line(self.id, &format!("!!! {reason}\n"));
-                self.closing = Some(Some(reason));
+                self.closing = Closing::Leave(reason);
             }
         }
         self.note_seen();
@@ -157,14 +161,15 @@ impl Session {
         let access = &self.hub.config.access;
         match access.check_password(&self.hub.log, self.peer, given) {
             Ok(()) => {
-                self.authenticated = true;
-                if self.window_over {
+                if self.phase == Phase::PasswordOverdue {
                     self.register(false, None, None);
+                } else {
+                    self.phase = Phase::Hello;
                 }
             }
             Err(refusal) => {
                 self.error("password", refusal.to_owned());
-                self.closing = Some(Some(refusal.to_owned()));
+                self.closing = Closing::Leave(refusal.to_owned());
             }
         }
     }
@@ -178,11 +183,11 @@ impl Session {
             .log
             .warn("Password not given", json!({"peer": self.peer.to_string(), "after_s": after}));
         self.error("password", format!("no password given within {after} s; closing"));
-        self.closing = Some(Some("no password".into()));
+        self.closing = Closing::Leave("no password".into());
     }
 
     pub(super) fn register_if_needed(&mut self) {
-        if !self.registered {
+        if !self.phase.registered() {
             self.register(false, None, None);
         }
     }

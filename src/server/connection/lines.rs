@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::Session;
+use super::{Closing, Phase, Session};
 use crate::auth;
 use crate::framing::Line;
 use crate::protocol::{Event, EventKind, Request, help_entries_for};
@@ -19,19 +19,19 @@ impl Session {
     /// Handles one line; returns false once the session takes no more (it is closing).
     pub(super) fn on_line(&mut self, line: Line<'_>) -> bool {
         self.handle_line(line);
-        self.closing.is_none()
+        !self.closing.is_set()
     }
 
     fn handle_line(&mut self, line: Line<'_>) {
-        if self.closing.is_some() {
+        if self.closing.is_set() {
             return;
         }
-        if !self.authenticated {
+        if !self.phase.authenticated() {
             return self.authenticate(line);
         }
         let first = !self.seen_a_line;
         self.seen_a_line = true;
-        if self.registered && !self.announced {
+        if self.phase == Phase::Welcomed {
             self.announce();
         }
         let text = match line {
@@ -61,10 +61,10 @@ impl Session {
             }
         };
         match request {
-            Request::Hello { .. } if self.registered && !first => {
+            Request::Hello { .. } if self.phase.registered() && !first => {
                 return self.error("usage", "/hello is only valid as the first line".into());
             }
-            Request::Hello { nick, .. } if self.registered => {
+            Request::Hello { nick, .. } if self.phase.registered() => {
                 self.hub.upgrade_to_json(self.id);
                 self.hub.log.info("Late hello", json!({"nick": self.nick}));
                 if let Some(nick) = nick {
@@ -74,12 +74,14 @@ impl Session {
             }
             Request::Hello { nick, .. } if self.refuse_banned_nick(nick) => return,
             Request::Hello { nick, resume } => return self.register(true, nick, resume),
-            Request::Nick(nick) if !self.registered && self.refuse_banned_nick(Some(nick)) => {
+            Request::Nick(nick)
+                if !self.phase.registered() && self.refuse_banned_nick(Some(nick)) =>
+            {
                 return;
             }
             // A first line of `/nick NAME` joins under NAME directly: nobody sees a
             // guest name come and go.
-            Request::Nick(nick) if !self.registered => {
+            Request::Nick(nick) if !self.phase.registered() => {
                 return self.register(false, Some(nick), None);
             }
             _ => {}
@@ -190,9 +192,9 @@ impl Session {
             .log
             .info("Command", json!({"nick": self.nick, "command": "/quit", "reason": reason}));
         self.info(format!("Goodbye, {}!", self.nick));
-        self.closing = Some(Some(match reason {
+        self.closing = Closing::Leave(match reason {
             Some(r) => format!("quit: {r}"),
             None => "quit".into(),
-        }));
+        });
     }
 }
