@@ -112,6 +112,78 @@ fn one_order_on_both_nodes_while_both_send_fast() {
     drop((alice, bob));
 }
 
+/// A burst from many senders on both nodes, far more lines than the stream keeps of a
+/// room (`--history 20`): every recipient on both nodes gets every line, once, with the
+/// same ids everywhere. A node that fell behind the stream by more than it keeps lost
+/// whole runs of lines without a word to anyone (the mirror skipped what the stream had
+/// dropped meanwhile).
+#[test]
+fn a_burst_from_many_senders_reaches_every_recipient_on_both_nodes() {
+    let Some(nats) = nats() else { return };
+    const PER_NODE: usize = 12;
+    const LINES: usize = 200;
+    let opts = ["--rate", "0", "--max-per-ip", "0", "--history", "20"];
+    let nodes = [node(&nats.url, "a", &opts), node(&nats.url, "b", &opts)];
+    let mut clients = Vec::new();
+    for (n, server) in nodes.iter().enumerate() {
+        for i in 0..PER_NODE {
+            clients.push(server.json_client(&format!("s{n}x{i}")).0);
+        }
+    }
+    let nicks: Vec<String> =
+        (0..2).flat_map(|n| (0..PER_NODE).map(move |i| format!("s{n}x{i}"))).collect();
+    for client in &mut clients {
+        wait_listed(client, &nicks.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    let total = nicks.len() * LINES;
+    let halves: Vec<_> = clients.iter().map(Client::send_half).collect();
+    let readers: Vec<_> =
+        clients.into_iter().map(|c| std::thread::spawn(move || read_publics(c, total))).collect();
+    let senders: Vec<_> = halves
+        .into_iter()
+        .zip(&nicks)
+        .map(|(half, nick)| {
+            let nick = nick.clone();
+            std::thread::spawn(move || (0..LINES).for_each(|i| half.send(&format!("{nick} {i}"))))
+        })
+        .collect();
+    senders.into_iter().for_each(|s| s.join().unwrap());
+    let sent: std::collections::BTreeSet<String> =
+        nicks.iter().flat_map(|n| (0..LINES).map(move |i| format!("{n} {i}"))).collect();
+    let mut first: Option<Vec<(u64, String)>> = None;
+    for (reader, nick) in readers.into_iter().zip(&nicks) {
+        let (publics, others) = reader.join().unwrap();
+        let got: std::collections::BTreeSet<&String> = publics.iter().map(|(_, t)| t).collect();
+        let missing = sent.iter().filter(|t| !got.contains(t)).count();
+        assert_eq!(
+            (missing, publics.len()),
+            (0, total),
+            "{nick} missed {missing} of {total} lines; other lines: {others:?}"
+        );
+        match &first {
+            None => first = Some(publics),
+            Some(first) => assert_eq!(first, &publics, "{nick}: same ids, same order"),
+        }
+    }
+}
+
+/// Reads `client`'s structured events until `total` public lines came or none came for
+/// a while; returns the public lines as (id, text) and every other line but joins.
+fn read_publics(mut client: Client, total: usize) -> (Vec<(u64, String)>, Vec<String>) {
+    let (mut publics, mut others) = (Vec::new(), Vec::new());
+    while publics.len() < total {
+        let Some(Some(line)) = client.line_within(Duration::from_secs(10)) else { break };
+        let event: Value = serde_json::from_str(&line).unwrap();
+        match event["type"].as_str() {
+            Some("public") => publics
+                .push((event["id"].as_u64().unwrap(), event["text"].as_str().unwrap().to_owned())),
+            Some("join" | "all_users") => {}
+            _ => others.push(line),
+        }
+    }
+    (publics, others)
+}
+
 /// The next `n` public lines `client` gets, as (id, text).
 fn publics(client: &mut Client, n: usize) -> Vec<(u64, String)> {
     (0..n)

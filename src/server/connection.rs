@@ -203,8 +203,9 @@ pub fn serve(
         s.transport = transport.describe();
         // Boxed, and made only when the session starts closing.
         let mut close_by: Option<Pin<Box<Sleep>>> = None;
-        // When held lines are due (fakelag); boxed, and made only while holding.
-        let mut lag: Option<Pin<Box<Sleep>>> = None;
+        // When held lines are due (fakelag, the backbone's window); boxed, and made
+        // only while holding.
+        let mut lag: Option<Due> = None;
         let mut shutting_down = false;
         // Set when the client is dropped for not reading (a flag rather than its last
         // line: the task keeps whatever lives across its awaits, idle or not).
@@ -286,8 +287,11 @@ pub fn serve(
 fn new_intake(hub: &Hub) -> Intake {
     let config = &hub.config;
     let flood = Fakelag::new(config.rate, config.burst, config.flood_kick_after, Instant::now());
-    Intake::new(LineBuffer::with_telnet(config.max_line), flood)
+    Intake::new(LineBuffer::with_telnet(config.max_line), flood, hub.backbone_window())
 }
+
+/// What held lines wait for: a fakelag timer, or the backbone's window.
+type Due = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// What the connection loop does after [`take_stock`].
 enum Turn {
@@ -356,7 +360,7 @@ fn on_ready(
     transport: &mut Transport,
     intake: &mut Intake,
     s: &mut Session,
-    lag: &mut Option<Pin<Box<Sleep>>>,
+    lag: &mut Option<Due>,
 ) -> Woke {
     let ready = match ready {
         Ok(ready) => ready,
@@ -404,7 +408,7 @@ fn read_chunk(
     transport: &mut Transport,
     intake: &mut Intake,
     s: &mut Session,
-    lag: &mut Option<Pin<Box<Sleep>>>,
+    lag: &mut Option<Due>,
 ) -> io::Result<Option<usize>> {
     let mut buf = [0u8; READ_CHUNK];
     match transport.read(&mut buf) {

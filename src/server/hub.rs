@@ -74,6 +74,9 @@ pub struct Hub {
     nicks: Option<async_nats::jetstream::kv::Store>,
     /// On a backbone, the stream and this node's progress through it.
     mirror: Option<super::backbone::Mirror>,
+    /// On a backbone, how far this node is behind the stream, read by connections
+    /// without the lock before they hand on a line.
+    window: Option<Arc<super::backbone::Window>>,
 }
 
 struct Registry {
@@ -234,6 +237,7 @@ impl Hub {
         let backbone_run = side.as_ref().map(|s| s.run);
         let nicks = side.as_ref().map(|s| s.nicks.clone());
         let mirror = side.as_ref().map(|s| s.mirror.clone());
+        let window = side.as_ref().map(|s| s.link.window.clone());
         let link = side.map(|s| s.link);
         Hub {
             state: Mutex::new(Registry {
@@ -260,6 +264,7 @@ impl Hub {
             run: backbone_run.unwrap_or_else(|| resume::new_run().unwrap_or(std::process::id())),
             nicks,
             mirror,
+            window,
         }
     }
 

@@ -6,15 +6,24 @@
 //! connection reads nothing more, so the rest waits in the kernel's buffers and TCP
 //! back-pressure slows the sender. The hold is bounded by one read's bytes (plus the
 //! partial line the [`LineBuffer`] keeps, bounded by `--max-line`).
+//!
+//! On a backbone, lines are also held while the node is too far behind the stream
+//! ([`Window`]), for at most [`window::LONGEST_HOLD`] at a time.
+
+use std::sync::Arc;
 
 use tokio::time::Instant;
 
 use crate::flood::{Fakelag, Verdict};
 use crate::framing::{Line, LineBuffer};
+use crate::server::backbone::window::{self, Window};
 
 pub struct Intake {
     lines: LineBuffer,
     flood: Fakelag,
+    /// On a backbone, the node's lag behind the stream, and since when it has held
+    /// lines for it (`None`: not holding for it).
+    window: Option<(Arc<Window>, Option<Instant>)>,
     /// Bytes read but not yet fed to `lines`: the sender is over its rate. At most one
     /// read's worth, since nothing is read while it holds any. Unallocated while empty,
     /// which is the usual case.
@@ -33,11 +42,16 @@ pub enum Step {
     Hold { until: Instant, tell: bool },
     /// The sender stayed behind for longer than the kick bound.
     Kick,
+    /// Bytes are held until the node's [`Window`] opens, or until `until` at the latest.
+    Window { until: Instant },
 }
 
 impl Intake {
-    pub fn new(lines: LineBuffer, flood: Fakelag) -> Intake {
-        Intake { lines, flood, held: Vec::new(), fed: 0 }
+    /// Input through `lines` at the rate `flood` allows, and on a backbone only while
+    /// `window` is open.
+    pub fn new(lines: LineBuffer, flood: Fakelag, window: Option<Arc<Window>>) -> Intake {
+        let window = window.map(|w| (w, None));
+        Intake { lines, flood, window, held: Vec::new(), fed: 0 }
     }
 
     /// True while bytes are held: the connection must not read its socket.
@@ -101,6 +115,9 @@ impl Intake {
     ) -> (Step, usize) {
         let mut used = 0;
         while used < data.len() {
+            if let Some(until) = self.window_closed(now) {
+                return (Step::Window { until }, used);
+            }
             match self.flood.check(now) {
                 Verdict::Go => {}
                 Verdict::Hold { until, tell } => return (Step::Hold { until, tell }, used),
@@ -124,6 +141,19 @@ impl Intake {
         }
         (Step::Done, used)
     }
+
+    /// When to look again if the node's window holds lines at `now`; `None` when lines
+    /// may go (no backbone, the window open, or held for [`window::LONGEST_HOLD`]
+    /// already: they then go and are delivered or refused as without it).
+    fn window_closed(&mut self, now: Instant) -> Option<Instant> {
+        let (window, since) = self.window.as_mut()?;
+        if window.is_open() {
+            *since = None;
+            return None;
+        }
+        let until = *since.get_or_insert(now) + window::LONGEST_HOLD;
+        (now < until).then_some(until)
+    }
 }
 
 #[cfg(test)]
@@ -133,7 +163,7 @@ mod tests {
     use super::*;
 
     fn intake(rate: f64, burst: u32, t0: Instant) -> Intake {
-        Intake::new(LineBuffer::new(16), Fakelag::new(rate, burst, None, t0))
+        Intake::new(LineBuffer::new(16), Fakelag::new(rate, burst, None, t0), None)
     }
 
     fn text(line: Line<'_>) -> String {
@@ -166,7 +196,7 @@ mod tests {
                     now = until;
                 }
                 Step::Done => break,
-                Step::Kick => panic!("no kick bound"),
+                other => panic!("{other:?}"),
             }
         }
         assert_eq!(got, ["1", "2", "3", "4"]);
@@ -216,7 +246,7 @@ mod tests {
             match step {
                 Step::Hold { until: next, .. } => (until, holds) = (next, holds + 1),
                 Step::Done => break,
-                Step::Kick => panic!("no kick bound"),
+                other => panic!("{other:?}"),
             }
         }
         assert_eq!(got, ["a", "b", "c", "d"]);
@@ -235,5 +265,34 @@ mod tests {
         });
         assert_eq!(got, ["<too long>", "ok"]);
         assert!(matches!(step, Step::Hold { .. }));
+    }
+
+    #[test]
+    fn lines_wait_for_the_backbone_window_at_most_so_long() {
+        let t0 = Instant::now();
+        let window = Arc::new(Window::default());
+        let mut input =
+            Intake::new(LineBuffer::new(16), Fakelag::new(0.0, 0, None, t0), Some(window.clone()));
+        let mut got = Vec::new();
+        let mut take = |l: Line<'_>| {
+            got.push(text(l));
+            true
+        };
+        assert_eq!(input.feed(b"a\n", t0, &mut take), Step::Done);
+        window.acked(Some(window::WINDOW));
+        let step = input.feed(b"b\nc\n", t0, &mut take);
+        assert_eq!(step, Step::Window { until: t0 + window::LONGEST_HOLD });
+        assert!(input.is_holding());
+        let later = t0 + Duration::from_millis(10);
+        assert_eq!(input.resume(later, &mut take), step, "still closed: the same bound");
+        window.applied(1);
+        assert_eq!(input.resume(later, &mut take), Step::Done, "open again");
+        window.acked(Some(window::WINDOW * 3));
+        let step = input.feed(b"d\n", later, &mut take);
+        assert_eq!(step, Step::Window { until: later + window::LONGEST_HOLD });
+        let step = input.resume(later + window::LONGEST_HOLD, &mut take);
+        assert_eq!(step, Step::Done, "held long enough: the line goes");
+        drop(take);
+        assert_eq!(got, ["a", "b", "c", "d"]);
     }
 }

@@ -285,9 +285,9 @@ async fn join_backbone(
     tokio::spawn(backbone::leases::heartbeat(leases.clone(), joined.node.clone(), weak.clone()));
     tokio::spawn(backbone::leases::watch(leases.clone(), weak.clone()));
     tokio::spawn(backbone::leases::sweep(nicks, weak));
-    let following = backbone::follow(joined.stream, joined.client, Arc::downgrade(&hub), applied);
-    tokio::spawn(following);
     let target = joined.last_at_start;
+    let weak = Arc::downgrade(&hub);
+    tokio::spawn(backbone::follow(joined.stream, joined.client, weak, applied, target));
     let caught_up = progress.wait_for(|&seq| seq >= target);
     match tokio::time::timeout(MIRROR_WAIT, caught_up).await {
         Ok(Ok(_)) => {

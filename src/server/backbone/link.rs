@@ -1,4 +1,4 @@
-//! Sending conversation events to the stream.
+//! Sending conversation events to the stream, and nick claims' changes to their bucket.
 //!
 //! The hub hands an event to its [`Link`] under its lock: a `try_send` into a bounded
 //! queue, never an await, so a slow or lost backbone never holds the lock (and with it
@@ -13,6 +13,10 @@
 //! connection is up, until acked or [`PERSIST`] has passed: within the stream's
 //! duplicate window the stream stores one copy whichever arrives, and the sender is not
 //! told "not delivered" of a line everyone then gets (and says again).
+//!
+//! Claims' changes (a room or away message changed, a nick let go) take two round trips
+//! to the key-value bucket each, so they have a queue and a task of their own: lines
+//! never wait behind them (300 clients renaming at once held every line for a second).
 
 use std::sync::{Arc, Weak};
 
@@ -22,6 +26,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
+use super::window::Window;
 use super::wire::{self, Origin};
 use crate::server::hub::Hub;
 
@@ -34,8 +39,7 @@ pub const PERSIST: std::time::Duration = std::time::Duration::from_secs(90);
 /// told at once that their line was not sent.
 const QUEUE: usize = 8192;
 
-/// One event to publish, a change to a nick claim, or a request to report once all
-/// before it are done.
+/// One event to publish, or a request to report once all before it are done.
 enum Outgoing {
     Event {
         subject: String,
@@ -43,6 +47,11 @@ enum Outgoing {
         origin: Origin,
         sessions: Option<(u64, u64)>,
     },
+    Flush(oneshot::Sender<()>),
+}
+
+/// A change to a nick claim, or a request to report once all before it are done.
+enum ClaimChange {
     /// A claim's value changed (room, away): put on its nick key if `session` holds it.
     Update {
         key: String,
@@ -62,6 +71,9 @@ enum Outgoing {
 pub struct Link {
     pub node: Arc<str>,
     queue: mpsc::Sender<Outgoing>,
+    claims: mpsc::Sender<ClaimChange>,
+    /// How far this node is behind the stream (see [`super::window`]).
+    pub window: Arc<Window>,
 }
 
 /// The event was not handed to the backbone (its queue is full: the backbone has
@@ -72,8 +84,10 @@ pub struct NotSent;
 impl Link {
     /// A link for node `node`, and the receiving end for [`publish`].
     pub fn new(node: &str) -> (Link, Receiver) {
-        let (queue, rx) = mpsc::channel(QUEUE);
-        (Link { node: node.into(), queue }, Receiver(rx))
+        let (queue, events) = mpsc::channel(QUEUE);
+        let (claims, claim_changes) = mpsc::channel(QUEUE);
+        let window = Arc::default();
+        (Link { node: node.into(), queue, claims, window }, Receiver { events, claim_changes })
     }
 
     /// Queues the event `json` (its JSON line without an id) for room `key`.
@@ -105,47 +119,60 @@ impl Link {
     ) -> Result<(), NotSent> {
         let payload = Bytes::copy_from_slice(json.trim_end().as_bytes());
         let event = Outgoing::Event { subject, payload, origin, sessions };
-        self.queue.try_send(event).map_err(|_| NotSent)
+        self.queue.try_send(event).map_err(|_| NotSent)?;
+        self.window.queued();
+        Ok(())
     }
 
     /// Queues the new value of the claim under `key` (see [`super::presence`]).
     pub fn update_claim(&self, key: String, claim: &super::presence::Claim) {
         let session = claim.session;
-        self.queue_claim_change(Outgoing::Update { key, value: claim.to_bytes(), session });
+        self.queue_claim_change(ClaimChange::Update { key, value: claim.to_bytes(), session });
     }
 
     /// Queues the deletion of `keys`, a nick's claim let go by session `session`.
     pub fn release(&self, keys: Vec<String>, session: u64) {
-        self.queue_claim_change(Outgoing::Release { keys, session });
+        self.queue_claim_change(ClaimChange::Release { keys, session });
     }
 
     /// A change that does not fit in the queue (the backbone has stalled) is dropped:
     /// the old claim then stays until this node next starts and frees its claims.
-    fn queue_claim_change(&self, change: Outgoing) {
-        let _ = self.queue.try_send(change);
+    fn queue_claim_change(&self, change: ClaimChange) {
+        let _ = self.claims.try_send(change);
     }
 
-    /// Waits until every event queued before now is acked or refused (at shutdown, so
-    /// that the last leaves are published before the process ends).
+    /// Waits until every event and claim change queued before now is done (acked or
+    /// refused): at shutdown, so that the last leaves are published and their claims
+    /// let go before the process ends.
     pub async fn flush(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.queue.send(Outgoing::Flush(tx)).await.is_ok() {
-            let _ = rx.await;
+        let (events, events_done) = oneshot::channel();
+        let (claims, claims_done) = oneshot::channel();
+        if self.queue.send(Outgoing::Flush(events)).await.is_ok() {
+            let _ = events_done.await;
+        }
+        if self.claims.send(ClaimChange::Flush(claims)).await.is_ok() {
+            let _ = claims_done.await;
         }
     }
 }
 
-/// The receiving end of a [`Link`]'s queue.
-pub struct Receiver(mpsc::Receiver<Outgoing>);
+/// The receiving ends of a [`Link`]'s queues.
+pub struct Receiver {
+    events: mpsc::Receiver<Outgoing>,
+    claim_changes: mpsc::Receiver<ClaimChange>,
+}
 
-/// Publishes what the hub queues, in order, until the hub is gone. An event the stream
-/// does not take gets its sender (on this node) an error.
+/// Publishes what the hub queues, in order, until the hub is gone, and changes claims
+/// on a task of its own. An event the stream does not take gets its sender (on this
+/// node) an error.
 pub async fn publish(
     jetstream: jetstream::Context,
     nicks: kv::Store,
-    Receiver(mut rx): Receiver,
+    Receiver { events: mut rx, claim_changes }: Receiver,
     hub: Weak<Hub>,
 ) {
+    let Some(window) = hub.upgrade().and_then(|h| h.backbone_window()) else { return };
+    tokio::spawn(change_claims(nicks, claim_changes, hub.clone()));
     let mut acks = JoinSet::new();
     // Each publish's message id is `NODE-TAG-N`, unique to this process (a node
     // restarted under the same name gets another tag): the stream stores a publish the
@@ -157,7 +184,7 @@ pub async fn publish(
         // sender whose line the stream did not take is told even if nobody speaks after.
         let outgoing = tokio::select! {
             Some(acked) = acks.join_next(), if !acks.is_empty() => {
-                report(&hub, acked);
+                report(&hub, &window, acked);
                 continue;
             }
             outgoing = rx.recv() => match outgoing {
@@ -181,25 +208,39 @@ pub async fn publish(
                     Ok(ack) => {
                         acks.spawn(async move { (member, confirm(ack, again).await) });
                     }
-                    Err(e) => not_sent(&hub, member, &e.to_string()),
+                    Err(e) => {
+                        window.acked(None);
+                        not_sent(&hub, member, &e.to_string());
+                    }
                 }
             }
-            Outgoing::Update { key, value, session } => {
+            Outgoing::Flush(done) => {
+                while let Some(acked) = acks.join_next().await {
+                    report(&hub, &window, acked);
+                }
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// Makes the claim changes the hub queues, in order, until the hub is gone.
+async fn change_claims(nicks: kv::Store, mut rx: mpsc::Receiver<ClaimChange>, hub: Weak<Hub>) {
+    while let Some(change) = rx.recv().await {
+        match change {
+            ClaimChange::Update { key, value, session } => {
                 if let Err(e) = change_claim(&nicks, &key, Some(value), session).await {
                     not_sent(&hub, 0, &e);
                 }
             }
-            Outgoing::Release { keys, session } => {
+            ClaimChange::Release { keys, session } => {
                 for key in keys {
                     if let Err(e) = change_claim(&nicks, &key, None, session).await {
                         not_sent(&hub, 0, &e);
                     }
                 }
             }
-            Outgoing::Flush(done) => {
-                while let Some(acked) = acks.join_next().await {
-                    report(&hub, acked);
-                }
+            ClaimChange::Flush(done) => {
                 let _ = done.send(());
             }
         }
@@ -208,14 +249,14 @@ pub async fn publish(
 
 /// Waits for the ack of a publish; without one, publishes it again (`again`: the
 /// context, subject and message, with its message id) whenever the connection is up,
-/// until acked or [`PERSIST`] has passed.
+/// until acked or [`PERSIST`] has passed. Returns the stream sequence it was stored as.
 async fn confirm(
     first: jetstream::context::PublishAckFuture,
     (jetstream, subject, message): (jetstream::Context, String, PublishMessage),
-) -> Result<(), jetstream::context::PublishError> {
+) -> Result<u64, jetstream::context::PublishError> {
     use jetstream::context::PublishErrorKind as Kind;
     let deadline = tokio::time::Instant::now() + PERSIST;
-    let mut result = first.await.map(|_| ());
+    let mut result = first.await.map(|ack| ack.sequence);
     while let Err(e) = &result {
         let final_error = matches!(
             e.kind(),
@@ -234,7 +275,7 @@ async fn confirm(
             tokio::time::sleep(RETRY_PAUSE).await;
         }
         result = match jetstream.send_publish(subject.clone(), message.clone()).await {
-            Ok(ack) => ack.await.map(|_| ()),
+            Ok(ack) => ack.await.map(|ack| ack.sequence),
             Err(e) => Err(e),
         };
         if result.is_err() {
@@ -272,11 +313,17 @@ async fn change_claim(
     }
 }
 
-type Acked = Result<(u64, Result<(), jetstream::context::PublishError>), tokio::task::JoinError>;
+type Acked = Result<(u64, Result<u64, jetstream::context::PublishError>), tokio::task::JoinError>;
 
-fn report(hub: &Weak<Hub>, acked: Acked) {
-    if let Ok((member, Err(e))) = acked {
-        not_sent(hub, member, &e.to_string());
+/// Takes in one publish's outcome: its stream sequence, or its sender told.
+fn report(hub: &Weak<Hub>, window: &Window, acked: Acked) {
+    match acked {
+        Ok((_, Ok(seq))) => window.acked(Some(seq)),
+        Ok((member, Err(e))) => {
+            window.acked(None);
+            not_sent(hub, member, &e.to_string());
+        }
+        Err(_) => window.acked(None),
     }
 }
 

@@ -7,6 +7,12 @@
 //! gap (a lost connection, a slow link) makes itself again from the last sequence it
 //! delivered, so the mirror has no hole; if it ends anyway, this task makes a new one
 //! after the last event applied.
+//!
+//! The stream itself drops its oldest events past its limits, read or not: a node that
+//! falls further behind than the stream keeps (see [`super::window`], which keeps a
+//! node's own clients from getting it there) would skip events. Sequences are
+//! consecutive, so the mirror sees such a hole: it is logged (`Backbone events
+//! missed`) and this node's users are told, never skipped in silence.
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -24,12 +30,15 @@ const RETRY: Duration = Duration::from_secs(1);
 
 /// Applies the stream's events to `hub` from the first kept on, forever (until the hub
 /// is gone). `applied` follows the last sequence applied: the node serves once it has
-/// reached the stream's last sequence at start.
+/// reached `last_at_start`, the stream's last sequence at start. Holes before it are
+/// the stream's own (old events dropped by its limits); after it, events this node
+/// missed.
 pub async fn follow(
     stream: async_nats::jetstream::stream::Stream,
     client: async_nats::Client,
     hub: Weak<Hub>,
     applied: watch::Sender<u64>,
+    last_at_start: u64,
 ) {
     loop {
         let next = *applied.borrow() + 1;
@@ -52,7 +61,7 @@ pub async fn follow(
                 while let Some(item) = messages.next().await {
                     let Some(hub) = hub.upgrade() else { return };
                     match item {
-                        Ok(message) => apply(&hub, &message, &applied),
+                        Ok(message) => apply(&hub, &message, &applied, last_at_start),
                         Err(e) => hub.log.warn("Backbone stream", json!({"error": e.to_string()})),
                     }
                 }
@@ -69,15 +78,24 @@ pub async fn follow(
 }
 
 /// Applies one stream message (or, if it is not a tchat event, only its sequence).
-fn apply(hub: &Hub, message: &async_nats::jetstream::Message, applied: &watch::Sender<u64>) {
+fn apply(
+    hub: &Hub,
+    message: &async_nats::jetstream::Message,
+    applied: &watch::Sender<u64>,
+    last_at_start: u64,
+) {
     let Ok(info) = message.info() else {
         let reason = "no stream sequence";
         hub.log.warn("Backbone event skipped", json!({"id": null, "reason": reason}));
         return;
     };
     let seq = info.stream_sequence;
-    if seq <= *applied.borrow() {
+    let before = *applied.borrow();
+    if seq <= before {
         return;
+    }
+    if before >= last_at_start && seq > before + 1 {
+        hub.backbone_missed(before, seq);
     }
     let header = |name: &str| {
         let headers = message.headers.as_ref()?;
@@ -95,4 +113,7 @@ fn apply(hub: &Hub, message: &async_nats::jetstream::Message, applied: &watch::S
         }
     }
     applied.send_replace(seq);
+    if let Some(window) = hub.backbone_window() {
+        window.applied(seq);
+    }
 }

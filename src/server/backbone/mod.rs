@@ -15,6 +15,8 @@
 //! - [`presence`] and [`claims`]: nicks held across nodes (key-value creates only one
 //!   node can win) and each node's replica of who is on the others.
 //! - [`accounts`]: registered nicks, shared by every node through a key-value bucket.
+//! - [`window`]: flow control, so that a node's clients never put more in the stream
+//!   than the node has read back (the stream drops its oldest events, read or not).
 //! - [`auth`]: the `--backbone-auth` file; [`version`]: the oldest nats-server allowed.
 //!
 //! Without `--backbone` none of this runs: the hub's handle is `None` and the single
@@ -28,6 +30,7 @@ mod link;
 mod mirror;
 pub mod presence;
 pub mod version;
+pub mod window;
 pub mod wire;
 
 use std::path::PathBuf;
@@ -39,6 +42,7 @@ use serde_json::json;
 use crate::event_log::EventLog;
 pub(crate) use link::{Link, publish};
 pub(crate) use mirror::follow;
+pub use window::Window;
 
 /// The stream every conversation event goes through.
 pub const STREAM: &str = "TCHAT_EV";
@@ -327,14 +331,22 @@ fn log_event(log: &EventLog, event: async_nats::Event) {
     }
 }
 
+/// Events the stream keeps of each room (and of private messages) beyond `--history`:
+/// room for a node to fall behind a burst without missing events the stream has already
+/// dropped. Eight [`window::WINDOW`]s: a node's own clients stop at one (see
+/// [`window`]), the rest is for bursts of other nodes' clients.
+pub const RETAINED_BEYOND_HISTORY: u64 = 8 * window::WINDOW;
+
 fn stream_config(options: &Options, settings: &StreamSettings) -> stream::Config {
-    let per_subject = settings.history.max(1) as i64;
+    let history = settings.history.max(1) as i64;
+    let margin = RETAINED_BEYOND_HISTORY as i64;
     stream::Config {
         name: STREAM.into(),
         subjects: vec![wire::ALL.into()],
-        max_messages_per_subject: per_subject,
-        // The rooms' rings and the private ring, as one server keeps at most.
-        max_messages: per_subject * (settings.max_rooms as i64 + 1),
+        max_messages_per_subject: history + margin,
+        // The rooms' rings and the private ring, as one server keeps at most, and the
+        // margin once.
+        max_messages: history * (settings.max_rooms as i64 + 1) + margin,
         discard: stream::DiscardPolicy::Old,
         storage: stream::StorageType::File,
         num_replicas: options.replicas,

@@ -1,12 +1,11 @@
-//! Flood control in the task: lines held to the rate (fakelag), the notice the first hold
-//! gives, and the kick of a client still flooding after `--flood-kick-after`.
-
-use std::pin::Pin;
+//! Flood control in the task: lines held to the rate (fakelag) or while the node is
+//! behind its backbone, the notice the first hold gives, and the kick of a client still
+//! flooding after `--flood-kick-after`.
 
 use serde_json::json;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
-use super::{Closing, Session};
+use super::{Closing, Due, Session};
 use crate::server::intake::{Intake, Step};
 
 impl Session {
@@ -15,16 +14,16 @@ impl Session {
         !self.closing.is_set() && !intake.is_holding()
     }
 
-    /// Held lines are due (fakelag): handles those the rate allows now. Returns when the
-    /// rest are due, if lines are still held.
-    pub(super) fn release_held(&mut self, intake: &mut Intake) -> Option<Pin<Box<Sleep>>> {
+    /// Held lines are due (fakelag, the backbone's window): handles those that may go
+    /// now. Returns what the rest wait for, if lines are still held.
+    pub(super) fn release_held(&mut self, intake: &mut Intake) -> Option<Due> {
         let step = intake.resume(Instant::now(), |line| self.on_line(line));
         intake.charge(std::mem::take(&mut self.flood_debt));
         self.after(step)
     }
 
-    /// Acts on where the intake stopped; returns the timer for held lines, if any.
-    pub(super) fn after(&mut self, step: Step) -> Option<Pin<Box<Sleep>>> {
+    /// Acts on where the intake stopped; returns what held lines wait for, if any.
+    pub(super) fn after(&mut self, step: Step) -> Option<Due> {
         match step {
             Step::Done => None,
             Step::Hold { until, tell } => {
@@ -33,6 +32,10 @@ impl Session {
                 }
                 Some(Box::pin(tokio::time::sleep_until(until)))
             }
+            Step::Window { until } => match self.hub.backbone_window() {
+                Some(window) => Some(Box::pin(async move { window.wait_open(until).await })),
+                None => Some(Box::pin(tokio::time::sleep_until(until))),
+            },
             Step::Kick => {
                 self.kick_flooder();
                 None

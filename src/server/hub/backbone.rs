@@ -54,6 +54,31 @@ impl Hub {
         self.lock().history.advance_to(seq);
     }
 
+    /// On a backbone, how far this node is behind the stream (see
+    /// [`backbone::window`]).
+    pub fn backbone_window(&self) -> Option<std::sync::Arc<backbone::Window>> {
+        self.window.clone()
+    }
+
+    /// The mirror jumped from sequence `before` to `next`: the events between were
+    /// dropped by the stream before this node read them (it fell further behind than
+    /// the stream keeps). Logged, and every member here is told: those lines are lost
+    /// to them, and silence would pass that off as a quiet chat.
+    pub fn backbone_missed(&self, before: u64, next: u64) {
+        let missed = next - before - 1;
+        self.log.warn(
+            "Backbone events missed",
+            json!({"after_id": before, "next_id": next, "missed": missed}),
+        );
+        let message = format!(
+            "{missed} lines or events (ids {} to {}) did not reach this server: it fell \
+             behind the backbone; users of other servers got them",
+            before + 1,
+            next - 1
+        );
+        self.broadcast(&crate::protocol::Event::now(EventKind::Info { message }));
+    }
+
     /// Tells member `member` that the backbone did not take what it said.
     pub fn backbone_not_sent(&self, member: u64) {
         self.lock().not_sent(member);
