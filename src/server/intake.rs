@@ -292,7 +292,6 @@ mod tests {
         assert_eq!(step, Step::Window { until: later + window::LONGEST_HOLD });
         let step = input.resume(later + window::LONGEST_HOLD, &mut take);
         assert_eq!(step, Step::Done, "held long enough: the line goes");
-        drop(take);
         assert_eq!(got, ["a", "b", "c", "d"]);
     }
 }

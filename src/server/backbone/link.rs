@@ -41,12 +41,7 @@ const QUEUE: usize = 8192;
 
 /// One event to publish, or a request to report once all before it are done.
 enum Outgoing {
-    Event {
-        subject: String,
-        payload: Bytes,
-        origin: Origin,
-        sessions: Option<(u64, u64)>,
-    },
+    Event { subject: String, payload: Bytes, origin: Origin, sessions: Option<(u64, u64)> },
     Flush(oneshot::Sender<()>),
 }
 

@@ -16,7 +16,7 @@
 //! how far its mirror is behind the last stream sequence an ack gave. Another node's
 //! burst that this node cannot keep up with only shows once this node publishes; if it
 //! then still falls behind what the stream keeps, the mirror sees the gap and says so
-//! ([`super::mirror`]).
+//! (the `mirror` task).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
