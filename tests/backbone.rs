@@ -994,3 +994,90 @@ fn registered_nicks_hold_on_every_node() {
     let log = std::fs::read_to_string(&save).unwrap();
     assert!(!log.contains("hunter2-pw") && !log.contains("$argon2"), "{log}");
 }
+
+/// Sends `command` until the answer of type `kind` satisfies `pred` (another node's
+/// change reaches this one within moments); returns it.
+fn ask_until(
+    client: &mut Client,
+    command: &str,
+    kind: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        client.send(command);
+        let answer = client.expect_event(kind);
+        if pred(&answer) {
+            return answer;
+        }
+        assert!(std::time::Instant::now() < deadline, "{command} never answered so: {answer}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Counts and details over every node: a join's and a leave's `online` and `here`
+/// count the users of all nodes, `/whois` of a user of another node leaves out the idle
+/// time it cannot know and shows operators, `/rooms` gives the topic of a room open on
+/// another node only, and `--max-rooms` holds over the whole chat.
+#[test]
+fn counts_and_details_hold_over_every_node() {
+    let Some(nats) = nats() else { return };
+    let socket = common::temp_path("backbone-counts.sock");
+    let rooms = ["--max-rooms", "3"];
+    let a = node(&nats.url, "a", &rooms);
+    let b = node(
+        &nats.url,
+        "b",
+        &[&rooms[..], &["--control-socket", socket.to_str().unwrap()]].concat(),
+    );
+    let (mut alice, _) = a.json_client("alice");
+    let (mut bob, _) = b.json_client("bob");
+    wait_listed(&mut bob, &["alice", "bob"]);
+    wait_listed(&mut alice, &["alice", "bob"]);
+
+    let (mut carol, _) = a.json_client("carol");
+    let join = event_where(&mut bob, "join", |e| e["nick"] == "carol");
+    assert_eq!((join["online"].as_u64(), join["here"].as_u64()), (Some(3), Some(3)), "{join}");
+    bob.send("/join #dev");
+    bob.expect_event("room");
+    let (mut dave, _) = a.json_client("dave");
+    wait_listed(&mut bob, &["dave"]);
+    dave.send("/join #dev");
+    let moved = event_where(&mut bob, "join", |e| e["nick"] == "dave" && e["room"] == "#dev");
+    assert_eq!((moved["online"].as_u64(), moved["here"].as_u64()), (Some(4), Some(2)), "{moved}");
+    carol.send("/quit");
+    carol.read_to_close();
+    let left = event_where(&mut alice, "leave", |e| e["nick"] == "carol");
+    assert_eq!((left["online"].as_u64(), left["here"].as_u64()), (Some(3), Some(1)), "{left}");
+
+    // /whois of bob, on b, from a: no idle time (a cannot know it); operator shown.
+    let whois = ask_until(&mut alice, "/whois bob", "whois", |_| true);
+    assert!(whois.get("idle_secs").is_none(), "{whois}");
+    let made = common::ctl(&socket, &["op", "bob"]);
+    assert_eq!(made.code, 0, "{}{}", made.stdout, made.stderr);
+    ask_until(&mut alice, "/whois bob", "whois", |w| w["oper"] == true);
+    let mut text = a.text_client("tess");
+    text.send("/whois bob");
+    let line = text.expect("*** bob: ");
+    assert!(line.contains("online since") && !line.contains("idle"), "{line}");
+    alice.send("/whois dave");
+    assert!(alice.expect_event("whois")["idle_secs"].is_u64(), "idle known on its node");
+
+    // A room open on b only: its topic in a's /rooms.
+    bob.send("/join #ops");
+    bob.expect_event("room");
+    bob.send("/topic deploys only");
+    event_where(&mut bob, "topic", |e| e["topic"] == "deploys only");
+    let listed = ask_until(&mut alice, "/rooms", "rooms", |r| {
+        r["rooms"].as_array().unwrap().iter().any(|r| r["room"] == "#ops" && r["here"] == 1)
+    });
+    let ops = listed["rooms"].as_array().unwrap().iter().find(|r| r["room"] == "#ops").unwrap();
+    assert_eq!(ops["topic"], "deploys only", "{listed}");
+    // #lobby, #dev and #ops are open over the two nodes: a fourth is refused on a,
+    // where only two are open.
+    alice.send("/join #four");
+    let refused = alice.expect_event("error");
+    assert_eq!(refused["code"], "too_many_rooms", "{refused}");
+    alice.send("/join #ops");
+    assert_eq!(alice.expect_event("room")["topic"], "deploys only");
+}

@@ -160,14 +160,16 @@ pub enum EventKind {
         by: Option<String>,
     },
     /// Answer to `/whois`. `room` is the room the user is in; `since` is when the user
-    /// connected; `idle_secs` the seconds since their last message; `addr` (IP:port) is
+    /// connected; `idle_secs` the seconds since their last message (absent for a user
+    /// of another node of a backbone, whose node alone knows it); `addr` (IP:port) is
     /// sent to operators only.
     Whois {
         nick: String,
         #[serde(default)]
         room: String,
         since: jiff::Timestamp,
-        idle_secs: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idle_secs: Option<u64>,
         away: Option<String>,
         oper: bool,
         tls: bool,

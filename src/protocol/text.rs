@@ -130,12 +130,11 @@ fn whois_text(s: &mut String, kind: &EventKind, tz: &jiff::tz::TimeZone) {
     if !room.is_empty() {
         let _ = write!(s, "in {room}, ");
     }
-    let _ = write!(
-        s,
-        "online since {}, idle {}, {transport}",
-        crate::local_time::full(*since, tz),
-        span(*idle_secs)
-    );
+    let _ = write!(s, "online since {}, ", crate::local_time::full(*since, tz));
+    if let Some(idle) = idle_secs {
+        let _ = write!(s, "idle {}, ", span(*idle));
+    }
+    let _ = write!(s, "{transport}");
     if let Some(message) = away {
         let _ = write!(s, "\n*** {nick} is away: {}", or_none(message));
     }

@@ -84,6 +84,11 @@ impl Rooms {
         &self.default_key
     }
 
+    /// The keys of the open rooms.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.table.keys()
+    }
+
     pub fn get(&self, key: &str) -> Option<&Room> {
         self.table.get(key)
     }

@@ -50,6 +50,9 @@ pub struct Claim {
     /// itself): the node a structured client resumes on checks the token with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Whether the holder is an operator: for `/whois`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oper: bool,
 }
 
 /// The hash of resume token `token` (as the client presents it) kept in a claim: hex
@@ -84,10 +87,13 @@ impl Claim {
 }
 
 /// This node's replica of the other nodes' claims (its own members are in the hub),
-/// by `k.` key, with each one's revision (for deleting exactly that claim).
+/// by `k.` key, with each one's revision (for deleting exactly that claim), and how many
+/// of them are in each room (by room key), so that counting a room's users over all
+/// nodes at every join and leave does not walk every claim.
 #[derive(Debug, Default)]
 pub struct Presence {
     others: HashMap<String, (Claim, u64)>,
+    rooms: HashMap<String, usize>,
 }
 
 impl Presence {
@@ -97,14 +103,36 @@ impl Presence {
         if !key.starts_with("k.") {
             return;
         }
-        match claim.filter(|c| c.node != own) {
-            Some(claim) => {
-                self.others.insert(key.to_owned(), (claim, revision));
-            }
-            None => {
-                self.others.remove(key);
+        let room = claim.as_ref().filter(|c| c.node != own).map(|c| crate::room::key(&c.room));
+        let old = match claim.filter(|c| c.node != own) {
+            Some(claim) => self.others.insert(key.to_owned(), (claim, revision)),
+            None => self.others.remove(key),
+        };
+        if let Some((old, _)) = old {
+            self.left_room(&crate::room::key(&old.room));
+        }
+        if let Some(room) = room {
+            *self.rooms.entry(room).or_default() += 1;
+        }
+    }
+
+    fn left_room(&mut self, room: &str) {
+        if let Some(n) = self.rooms.get_mut(room) {
+            *n -= 1;
+            if *n == 0 {
+                self.rooms.remove(room);
             }
         }
+    }
+
+    /// How many users of other nodes are in the room of key `room` ([`crate::room::key`]).
+    pub fn count_in(&self, room: &str) -> usize {
+        self.rooms.get(room).copied().unwrap_or(0)
+    }
+
+    /// The keys of the rooms users of other nodes are in.
+    pub fn room_keys(&self) -> impl Iterator<Item = &String> {
+        self.rooms.keys()
     }
 
     /// The claim of `nick` on another node, if any.
@@ -143,7 +171,15 @@ impl Presence {
 
     /// Forgets every claim of node `node` (declared dead, say).
     pub fn forget_node(&mut self, node: &str) {
-        self.others.retain(|_, (c, _)| c.node != node);
+        let gone: Vec<String> = self
+            .others
+            .iter()
+            .filter(|(_, (c, _))| c.node == node)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in gone {
+            self.change(&key, None, 0, "");
+        }
     }
 }
 
@@ -154,7 +190,18 @@ mod tests {
     fn claim(nick: &str, node: &str, room: &str) -> Claim {
         let (session, room, since) = (7, room.into(), jiff::Timestamp::UNIX_EPOCH);
         let (away, token) = (None, Some(token_hash("00ff")));
-        Claim { nick: nick.into(), node: node.into(), session, room, away, since, tls: true, token }
+        let tls = true;
+        Claim {
+            nick: nick.into(),
+            node: node.into(),
+            session,
+            room,
+            away,
+            since,
+            tls,
+            token,
+            oper: false,
+        }
     }
 
     #[test]
@@ -182,12 +229,18 @@ mod tests {
         assert_eq!(p.len(), 1, "own claims and skeleton keys are not kept");
         assert_eq!(p.get("BOB").map(|c| c.node.as_str()), Some("b"));
         assert_eq!(p.in_room("#Lobby").count(), 1);
+        assert_eq!(p.count_in(&crate::room::key("#Lobby")), 1);
+        // Moving room: counted in the new one only.
+        p.change(&nick_key("bob"), Some(claim("bob", "b", "#dev")), 4, "a");
+        assert_eq!((p.count_in("#lobby"), p.count_in("#dev")), (0, 1));
+        p.change(&nick_key("bob"), Some(claim("bob", "b", "#lobby")), 5, "a");
         assert_eq!(p.by_session(7).map(|c| c.nick.as_str()), Some("bob"));
         p.change(&nick_key("bob"), None, 4, "a");
         assert!(p.is_empty());
         p.change(&nick_key("cy"), Some(claim("cy", "c", "#x")), 5, "a");
         p.forget_node("c");
         assert!(p.is_empty());
+        assert_eq!(p.room_keys().count(), 0, "no room counted for claims gone");
     }
 
     #[test]

@@ -142,7 +142,7 @@ impl Hub {
 
     fn announce_locked(&self, reg: &mut Registry, id: u64) -> Option<u64> {
         reg.online += 1;
-        let online = reg.online;
+        let online = reg.online_everywhere();
         let m = reg.members.get_mut(&id).expect("announced member exists");
         m.announced = true;
         let (nick, key) = (m.nick.clone(), m.room.clone());
@@ -230,7 +230,7 @@ impl Hub {
         }
         // A room closed here may still have members on other nodes.
         if member.announced && (!closed || reg.link.is_some()) {
-            let online = reg.online;
+            let online = reg.online_everywhere();
             if let Some(reason) = reason.filter(|_| self.announces(online + 1)) {
                 let event = Event::now(EventKind::Leave {
                     nick: member.nick.clone(),

@@ -229,7 +229,7 @@ impl Hub {
         reg.presence.change(key, None, 0, &own);
         let online = reg.online_everywhere();
         let room_key = crate::room::key(&claim.room);
-        let here = reg.here(&room_key) + reg.presence.in_room(&claim.room).count();
+        let here = reg.here(&room_key);
         let leave = EventKind::Leave {
             nick: claim.nick.clone(),
             reason: SWEPT.into(),
@@ -446,6 +446,7 @@ impl Registry {
             since,
             tls,
             token: m.token.as_ref().map(|t| presence::token_hash(&t.to_hex())),
+            oper: m.profile.oper,
         })
     }
 
@@ -528,6 +529,28 @@ impl Registry {
         self.online + self.presence.len()
     }
 
+    /// On a backbone, `--max-rooms` holds over the whole chat: a room open on no node
+    /// is refused while `max` rooms are open over all nodes (a room open on several
+    /// counts once). Two nodes opening rooms at the same moment may each pass it by one.
+    pub(super) fn room_limit_everywhere(
+        &self,
+        name: &str,
+        max: usize,
+    ) -> Result<(), crate::server::rooms::JoinRefusal> {
+        if self.link.is_none() {
+            return Ok(());
+        }
+        let key = crate::room::key(name);
+        if self.rooms.get(&key).is_some() || self.presence.count_in(&key) > 0 {
+            return Ok(());
+        }
+        let elsewhere = self.presence.room_keys().filter(|k| self.rooms.get(k).is_none()).count();
+        match self.rooms.keys().count() + elsewhere >= max.max(1) {
+            true => Err(crate::server::rooms::JoinRefusal::TooMany(max.max(1))),
+            false => Ok(()),
+        }
+    }
+
     /// `/rooms` over every node: this node's rooms with their topics, the users of
     /// other nodes counted in, and the rooms only other nodes' users are in.
     pub(super) fn rooms_everywhere(&self) -> Vec<RoomInfo> {
@@ -537,7 +560,9 @@ impl Registry {
             match rooms.iter_mut().find(|r| crate::room::key(&r.room) == key) {
                 Some(room) => room.here += 1,
                 None => {
-                    rooms.push(RoomInfo { room: claim.room.clone(), here: 1, topic: String::new() })
+                    // Open on other nodes only: its topic is the last the stream gave.
+                    let topic = self.history.last_topic(&key).unwrap_or_default();
+                    rooms.push(RoomInfo { room: claim.room.clone(), here: 1, topic })
                 }
             }
         }
@@ -546,8 +571,8 @@ impl Registry {
     }
 
     /// `/whois` about `nick` on another node: what its claim says (no idle time, no
-    /// address: the node that holds it knows them), and whether `registered` says its
-    /// nick is registered.
+    /// address: only the node that holds it knows them, so they are left out), and
+    /// whether `registered` says its nick is registered.
     pub(super) fn whois_other_node(
         &self,
         nick: &str,
@@ -558,9 +583,9 @@ impl Registry {
             nick: claim.nick.clone(),
             room: claim.room.clone(),
             since: claim.since,
-            idle_secs: 0,
+            idle_secs: None,
             away: claim.away.clone(),
-            oper: false,
+            oper: claim.oper,
             tls: claim.tls,
             addr: None,
             // How it was proven is known to the node that holds it.

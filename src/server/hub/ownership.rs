@@ -74,6 +74,7 @@ impl Hub {
             && account.oper
         {
             m.profile.oper = true;
+            reg.update_claim(id);
         }
     }
 }

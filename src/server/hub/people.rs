@@ -205,7 +205,7 @@ impl Hub {
             nick: m.nick.clone(),
             room: reg.room_name(&m.room),
             since: m.profile.since,
-            idle_secs: idle as u64,
+            idle_secs: Some(idle as u64),
             away: m.profile.away.clone(),
             oper: m.profile.oper,
             tls: m.profile.tls,
@@ -264,13 +264,18 @@ impl Hub {
         };
         let event = Event::now(EventKind::Info { message });
         m.outbox.push(encode_for(&event, m.json, &m.nick).as_bytes());
-        Some(m.nick.clone())
+        let nick = m.nick.clone();
+        // Other nodes' `/whois` shows it.
+        reg.update_claim(id);
+        Some(nick)
     }
 
     /// Makes member `id` an operator after a right `/oper`.
     pub fn grant_oper(&self, id: u64) {
-        if let Some(m) = self.lock().members.get_mut(&id) {
+        let mut reg = self.lock();
+        if let Some(m) = reg.members.get_mut(&id) {
             m.profile.oper = true;
+            reg.update_claim(id);
         }
     }
 

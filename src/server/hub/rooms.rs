@@ -42,6 +42,7 @@ impl Hub {
     /// Moves member `id` to room `name`, creating it if it does not exist.
     pub fn join_room(&self, id: u64, name: &str) -> Result<Moved, JoinRefusal> {
         let mut reg = self.lock();
+        reg.room_limit_everywhere(name, self.config.max_rooms)?;
         let current = reg.members[&id].room.clone();
         let (key, created) = reg.rooms.open(name, &current)?;
         if created {
@@ -95,7 +96,7 @@ impl Hub {
         let here = reg.here(&key);
         let mut join_id = None;
         if self.announces(here) {
-            let online = reg.online;
+            let online = reg.online_everywhere();
             let from_room = Some(from.clone());
             let join = EventKind::Join { nick, online, room: to.clone(), here, from_room };
             let frames = Frames::new(Event::now(join), json);
@@ -152,10 +153,12 @@ impl Registry {
         nicks
     }
 
-    /// How many announced members room `key` holds: its `here` count.
+    /// How many announced members room `key` holds, on every node: its `here` count.
     pub(super) fn here(&self, key: &str) -> usize {
-        let Some(room) = self.rooms.get(key) else { return 0 };
-        room.members.iter().filter(|id| self.members.get(id).is_some_and(|m| m.announced)).count()
+        let elsewhere = self.presence.count_in(key);
+        let Some(room) = self.rooms.get(key) else { return elsewhere };
+        let members = |id: &&u64| self.members.get(*id).is_some_and(|m| m.announced);
+        room.members.iter().filter(members).count() + elsewhere
     }
 
     /// Tells member `id` which room it is in now, with the topic and who is there.
