@@ -712,8 +712,14 @@ fn nats_stopped_and_started_again_loses_nothing_silently() {
     // Claims work again.
     alice.send("/nick alicia");
     event_where(&mut alice, "nick", |e| e["new"] == "alicia");
-    let console = a.console_text();
-    assert!(console.contains("Backbone lost") && console.contains("Backbone reconnected"));
+    // The operator reads one outage: lost once, back once, not each failed attempt to
+    // reconnect (about ten a second).
+    for node in [&a, &b] {
+        let console = node.console_text();
+        assert_eq!(node.console_count("Backbone lost"), 1, "{console}");
+        assert_eq!(node.console_count("Backbone reconnected"), 1, "{console}");
+        assert!(node.console_count("Backbone event") <= 1, "{console}");
+    }
     // Beyond the lease, still nobody swept.
     std::thread::sleep(Duration::from_secs(5));
     bob.send("later");
@@ -1080,4 +1086,37 @@ fn counts_and_details_hold_over_every_node() {
     assert_eq!(refused["code"], "too_many_rooms", "{refused}");
     alice.send("/join #ops");
     assert_eq!(alice.expect_event("room")["topic"], "deploys only");
+}
+
+/// Every node that vanishes is named once in the others' logs, users or not: one
+/// killed (kill -9) with nobody on it is declared dead within its lease (4 s) and a
+/// sweep (0.5 s); one stopped (SIGTERM) is logged as stopped; neither twice.
+#[test]
+fn every_node_that_vanishes_is_declared_once() {
+    let Some(nats) = nats() else { return };
+    let a = node(&nats.url, "a", &[]);
+    let mut empty = node(&nats.url, "empty", &[]);
+    let mut leaving = node(&nats.url, "leaving", &[]);
+    // a learns of each node by its heartbeats, one a second: a node counts as alive once
+    // a saw it renew its lease (not only read it from the bucket), so give it two.
+    let (mut ann, _) = a.json_client("ann");
+    let (_who, _) = leaving.json_client("who");
+    wait_listed(&mut ann, &["ann", "who"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = empty.child.id() as libc::pid_t;
+    let killed = std::time::Instant::now();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let dead = a.wait_console_nth("Backbone node dead", 1);
+    let took = killed.elapsed();
+    assert!(dead.contains("empty"), "{dead}");
+    assert!(took < Duration::from_secs(6), "declared dead after {took:?}");
+    let _ = empty.child.wait();
+    leaving.terminate();
+    let stopped = a.wait_console_nth("Backbone node stopped", 1);
+    assert!(stopped.contains("leaving"), "{stopped}");
+    // Past another lease and more sweeps: still once each.
+    std::thread::sleep(Duration::from_secs(5));
+    let console = a.console_text();
+    assert_eq!(a.console_count("Backbone node dead"), 1, "{console}");
+    assert_eq!(a.console_count("Backbone node stopped"), 1, "{console}");
 }

@@ -9,7 +9,7 @@
 //! so exactly one node announces each leave): at once for text users, after
 //! `--resume-grace` for structured ones, who may still resume on another node.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Weak;
 use std::time::Duration;
 
@@ -80,7 +80,13 @@ pub struct Leases {
     /// (true) or its lease deleted (false: it stopped).
     seen: HashMap<String, (Instant, bool)>,
     /// Nodes already logged as dead, so each death is logged once.
-    logged_dead: std::collections::HashSet<String>,
+    logged_dead: HashSet<String>,
+    /// Nodes whose lease this node has seen (a heartbeat or its deletion).
+    met: HashSet<String>,
+    /// Nodes this node has seen renew their lease, so alive while it runs: each one
+    /// that vanishes is declared dead (or stopped) in the log, users or not. A lease
+    /// only read from the bucket's past (a node gone before this one started) is not.
+    beating: HashSet<String>,
 }
 
 impl Leases {
@@ -90,6 +96,8 @@ impl Leases {
             own_seen: None,
             seen: HashMap::new(),
             logged_dead: Default::default(),
+            met: Default::default(),
+            beating: Default::default(),
         }
     }
 
@@ -105,7 +113,18 @@ impl Leases {
     /// Returns true when `node` comes back after it was logged dead.
     pub fn saw(&mut self, node: &str, alive: bool, now: Instant) -> bool {
         self.seen.insert(node.to_owned(), (now, alive));
+        if !self.met.insert(node.to_owned()) && alive {
+            self.beating.insert(node.to_owned());
+        }
         alive && self.logged_dead.remove(node)
+    }
+
+    /// The nodes seen alive while this node runs that count as gone at `now`, each with
+    /// whether it stopped (its lease deleted) rather than went silent.
+    pub fn vanished(&self, now: Instant) -> Vec<(String, bool)> {
+        let gone = |node: &&String| self.dead_since(node, now).is_some();
+        let stopped = |node: &String| self.seen.get(node).is_some_and(|(_, alive)| !alive);
+        self.beating.iter().filter(gone).map(|n| (n.clone(), stopped(n))).collect()
     }
 
     /// Whether `node`'s death is news (to be logged once).
@@ -214,6 +233,24 @@ mod tests {
         assert_eq!(leases.dead_since("a", late), Some(late));
         leases.saw("b", false, secs(t0, 1));
         assert_eq!(leases.dead_since("b", secs(t0, 1)), Some(secs(t0, 1)));
+    }
+
+    #[test]
+    fn every_node_seen_beating_that_vanishes_is_named_users_or_not() {
+        let t0 = Instant::now();
+        let mut leases = Leases::new(t0);
+        beating(&mut leases, t0, 0, 20);
+        // "old" is only read from the bucket's past: never renewed while we run.
+        leases.saw("old", true, t0);
+        leases.saw("quiet", true, t0);
+        leases.saw("quiet", true, secs(t0, 1));
+        leases.saw("leaver", true, t0);
+        leases.saw("leaver", true, secs(t0, 1));
+        leases.saw("leaver", false, secs(t0, 2));
+        assert_eq!(leases.vanished(secs(t0, 4)), [("leaver".to_owned(), true)]);
+        let mut gone = leases.vanished(secs(t0, 1) + LEASE);
+        gone.sort();
+        assert_eq!(gone, [("leaver".to_owned(), true), ("quiet".to_owned(), false)]);
     }
 
     #[test]

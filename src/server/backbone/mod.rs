@@ -29,6 +29,7 @@ pub mod leases;
 mod link;
 mod mirror;
 pub mod presence;
+pub mod status;
 pub mod version;
 pub mod window;
 pub mod wire;
@@ -286,25 +287,20 @@ async fn connect_client(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| BackboneError::Config(format!("bad backbone URL {e}")))?;
     let events = log.clone();
-    // The first `Connected` is the start's, logged as "Backbone connected" with more.
-    let connected_before = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reporter = std::sync::Arc::new(std::sync::Mutex::new(status::Reporter::default()));
     let mut connect = async_nats::ConnectOptions::new()
         .name(format!("tchat {}", options.node))
         .connection_timeout(TIMEOUT)
         .max_reconnects(None)
         .event_callback(move |event| {
-            let log = events.clone();
-            let again = match event {
-                async_nats::Event::Connected => {
-                    connected_before.swap(true, std::sync::atomic::Ordering::Relaxed)
-                }
-                _ => true,
+            let seen = match event {
+                async_nats::Event::Connected => status::Seen::Connected,
+                async_nats::Event::Disconnected => status::Seen::Disconnected,
+                other => status::Seen::Other(other.to_string()),
             };
-            async move {
-                if again {
-                    log_event(&log, event)
-                }
-            }
+            let mut reporter = reporter.lock().unwrap_or_else(|e| e.into_inner());
+            log_event(&events, reporter.take(seen, tokio::time::Instant::now()));
+            async {}
         });
     if let Some(path) = &options.auth {
         let secret = auth::Auth::read(path).map_err(BackboneError::Config)?;
@@ -321,13 +317,18 @@ async fn connect_client(
     })
 }
 
-/// Logs what the NATS connection went through: lost and back, and errors.
-fn log_event(log: &EventLog, event: async_nats::Event) {
-    use async_nats::Event;
-    match event {
-        Event::Connected => log.info("Backbone reconnected", json!({})),
-        Event::Disconnected => log.warn("Backbone lost", json!({"retrying": true})),
-        other => log.warn("Backbone event", json!({"event": other.to_string()})),
+/// Logs what the NATS connection went through ([`status::Reporter`]): lost and back,
+/// and other events once in a while.
+fn log_event(log: &EventLog, report: status::Report) {
+    use status::Report;
+    match report {
+        Report::Lost => log.warn("Backbone lost", json!({"retrying": true})),
+        Report::Back { down, errors } => log.info(
+            "Backbone reconnected",
+            json!({"down_ms": down.as_millis() as u64, "errors_not_logged": errors}),
+        ),
+        Report::Event(event) => log.warn("Backbone event", json!({"event": event})),
+        Report::Quiet => {}
     }
 }
 

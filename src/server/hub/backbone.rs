@@ -213,9 +213,18 @@ impl Hub {
                 due.push((key.clone(), claim.clone(), revision));
             }
         }
-        for node in dead_nodes {
-            if reg.leases.newly_dead(&node) {
-                self.log.warn("Backbone node dead", json!({"node": node}));
+        let vanished = reg.leases.vanished(now);
+        let silent = dead_nodes.into_iter().map(|node| (node, false));
+        for (node, stopped) in vanished.into_iter().chain(silent) {
+            if !reg.leases.newly_dead(&node) {
+                continue;
+            }
+            match stopped {
+                true => self.log.info("Backbone node stopped", json!({"node": node})),
+                false => self.log.warn(
+                    "Backbone node dead",
+                    json!({"node": node, "silent_s": backbone::leases::LEASE.as_secs()}),
+                ),
             }
         }
         due
