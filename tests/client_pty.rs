@@ -12,7 +12,7 @@ use std::net::TcpListener;
 
 use common::Server;
 use common::closer::{Closer, Stage};
-use common::peer::Peer;
+use common::peer::{BIN, Peer};
 use common::pty::{ROWS, Term};
 use common::state_dir::StateDir;
 use tchat::protocol::EventKind;
@@ -490,6 +490,46 @@ fn a_server_down_for_several_attempts_shows_one_notice_then_the_reconnected_line
     assert!(is_clock(&rows[back][..5]), "{screen}");
     term.keys("\r");
     term.wait_text("<ivy> typed while it was down");
+}
+
+/// Nick colors: the palette's 256-color stand-ins, its 24-bit colors when COLORTERM
+/// says the terminal takes them, and no color at all (nor bold, nor dim) with NO_COLOR.
+#[test]
+fn nick_colors_follow_colorterm_and_no_color_turns_every_color_off() {
+    let server = Server::start(&["--rate", "0"]);
+    let mut al = Peer::join(server.addr, "al");
+    let state = StateDir::new("colors");
+    let (r, g, b) = tchat::client::palette::nick_color("al").rgb;
+    let xterm = tchat::client::palette::nick_color("al").xterm;
+    let runs: [(&[&str], &str, Option<String>); 3] = [
+        (&["-u", "COLORTERM"], "eve", Some(format!("\x1b[22;38;5;{xterm}mal\x1b[0m"))),
+        (&["COLORTERM=truecolor"], "fay", Some(format!("\x1b[22;38;2;{r};{g};{b}mal\x1b[0m"))),
+        (&["COLORTERM=truecolor", "NO_COLOR=1"], "gus", None),
+    ];
+    for (env, nick, want) in runs {
+        let join = [BIN, "join", &server.addr.to_string(), "--fingerprint", &server.fingerprint];
+        let args: Vec<String> =
+            env.iter().chain(&join).chain(&["--nick", nick]).map(|a| a.to_string()).collect();
+        let mut term = Term::spawn_program("env", &args, &state, ROWS, 100);
+        term.wait_input(&format!("[{nick} #lobby] "));
+        al.send(&format!("hi {nick}"));
+        term.wait_text(&format!("<al> hi {nick}"));
+        let raw = String::from_utf8_lossy(&term.seen.lock().unwrap().raw).into_owned();
+        match want {
+            Some(want) => assert!(raw.contains(&want), "{nick}: no {want:?} in {raw:?}"),
+            None => assert!(sgr_free(&raw), "{nick}: colors despite NO_COLOR: {raw:?}"),
+        }
+        term.keys("\x04");
+        assert!(term.wait_exit().success());
+    }
+}
+
+/// Whether `raw` holds no SGR sequence (`ESC [ … m`): no color, bold or dim.
+fn sgr_free(raw: &str) -> bool {
+    raw.split("\x1b[").skip(1).all(|seq| {
+        let end = seq.find(|c: char| !(c.is_ascii_digit() || c == ';'));
+        end.is_none_or(|end| !seq[end..].starts_with('m'))
+    })
 }
 
 /// Whether `text` reads `HH:MM`.

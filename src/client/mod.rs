@@ -35,6 +35,7 @@ pub mod identity;
 mod input_rows;
 pub mod local;
 mod outgoing;
+pub mod palette;
 pub mod password;
 pub mod reason;
 pub mod render;
@@ -238,6 +239,7 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     let interactive = editor.is_some();
     let renderer = Renderer {
         color: args.color.enabled(stdout_tty),
+        truecolor: palette::truecolor(),
         tz: jiff::tz::TimeZone::system(),
         show_keys: interactive,
         now: jiff::Timestamp::now,

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use jiff::tz::TimeZone;
-use owo_colors::{OwoColorize, Style, XtermColors};
+use owo_colors::{OwoColorize, Style};
 
 use crate::local_time;
 use crate::nick;
@@ -20,12 +20,15 @@ use crate::sanitize::sanitize;
 /// (shared with the man page, which lists the same keys).
 pub use super::editor::CLIENT_KEYS;
 use super::local::CLIENT_COMMANDS;
+pub use super::palette::nick_color;
 
 /// How lines are drawn; fixed for a session.
 #[derive(Debug, Clone)]
 pub struct Renderer {
     /// Whether to add ANSI colors (`--color`, NO_COLOR, terminal or not).
     pub color: bool,
+    /// Whether nick colors are sent as 24-bit colors (see [`super::palette`]).
+    pub truecolor: bool,
     /// Zone for the HH:MM timestamps: the system's, or UTC in tests.
     pub tz: TimeZone,
     /// Whether `/help` lists [`CLIENT_KEYS`]; they mean nothing when stdin is a pipe.
@@ -42,23 +45,6 @@ pub struct Rendered {
     pub text: String,
     /// True for a message that mentions the user, and for a private message to them.
     pub alert: bool,
-}
-
-/// Nick colors: mid-tone xterm-256 colors that read on dark and light backgrounds alike
-/// (no near-black, near-white or pale yellow).
-const NICK_PALETTE: &[u8] =
-    &[160, 166, 136, 100, 64, 28, 30, 31, 32, 33, 62, 91, 127, 162, 168, 130, 67, 97, 133, 172];
-
-/// A stable color index for `nick`: FNV-1a over its [`nick::key`], so one person has
-/// one color however the nick is written, in every session and on every machine (std's
-/// hasher promises neither).
-pub fn nick_color(nick: &str) -> u8 {
-    let mut hash: u32 = 0x811c_9dc5;
-    for byte in nick::key(nick).bytes() {
-        hash ^= u32::from(byte);
-        hash = hash.wrapping_mul(0x0100_0193);
-    }
-    NICK_PALETTE[hash as usize % NICK_PALETTE.len()]
 }
 
 /// Byte ranges in `text` where `nick` appears as a whole word, compared by
@@ -148,10 +134,9 @@ impl Renderer {
             | EventKind::Error { .. }
             | EventKind::Shutdown { .. }) => (self.session(session), false),
         };
-        let mut text = self.stamp(&time, &body);
-        if event.history {
-            text = self.faded(&text);
-        }
+        // History keeps its colors (dimming it took nick colors below 2:1 on dark
+        // terminals): its bracketed time, dim as every time is, sets it apart.
+        let text = self.stamp(&time, &body);
         // An old mention is no reason to ring the bell now.
         Rendered { text, alert: alert && !event.history }
     }
@@ -274,20 +259,6 @@ impl Renderer {
             // The rest are about other things; `event` renders them.
             _ => String::new(),
         }
-    }
-
-    /// `text` dimmed as a whole, each line on its own, when colored: the colors inside
-    /// (nicks, mentions) keep their hue but fade with the rest.
-    fn faded(&self, text: &str) -> String {
-        if !self.color {
-            return text.to_owned();
-        }
-        let (dim, reset) = ("\u{1b}[2m", "\u{1b}[0m");
-        let lines: Vec<String> = text
-            .lines()
-            .map(|line| format!("{dim}{}{reset}", line.replace(reset, &format!("{reset}{dim}"))))
-            .collect();
-        lines.join("\n")
     }
 
     /// Someone coming, leaving, moving between rooms or changing nick. A server where
@@ -543,13 +514,15 @@ impl Renderer {
     }
 
     /// A nick in its own color; the user's own nick bold in the default color instead,
-    /// so their lines stand apart from everyone else's.
+    /// so their lines stand apart from everyone else's. At normal intensity even inside
+    /// a dimmed system line (SGR 22), which would take its contrast below what the
+    /// palette was chosen for.
     fn nick(&self, nick: &str, own: bool) -> String {
-        if own {
-            self.paint(nick, Style::new().bold())
-        } else {
-            self.paint(nick, Style::new().color(XtermColors::from(nick_color(nick))))
+        if !self.color {
+            return nick.to_owned();
         }
+        let color = if own { "1".to_owned() } else { nick_color(nick).sgr(self.truecolor) };
+        format!("\u{1b}[22;{color}m{nick}\u{1b}[0m")
     }
 
     fn bracketed(&self, nick: &str, own: bool) -> String {
@@ -583,7 +556,13 @@ mod tests {
     use crate::protocol::help_entries;
 
     fn plain() -> Renderer {
-        Renderer { color: false, tz: TimeZone::UTC, show_keys: true, now: same_day }
+        Renderer {
+            color: false,
+            truecolor: false,
+            tz: TimeZone::UTC,
+            show_keys: true,
+            now: same_day,
+        }
     }
 
     /// The day the test events are from.
@@ -630,7 +609,7 @@ mod tests {
     }
 
     #[test]
-    fn history_is_bracketed_and_faded_apart_from_live_lines() {
+    fn history_is_bracketed_apart_from_live_lines_and_keeps_its_colors() {
         let public = EventKind::Public {
             from: "alice".into(),
             text: "hi bob".into(),
@@ -652,16 +631,14 @@ mod tests {
             "[19:07] *** carol set the topic of #lobby: rust"
         );
 
-        // In color the whole line is dim, again after each colored nick's reset.
+        // In color only the time is dim, as on live lines: the rest keeps its contrast.
         let colored = Renderer { color: true, ..plain() };
         let text = colored.event(&old, "bob").text;
-        let (dim, reset) = ("\u{1b}[2m", "\u{1b}[0m");
-        assert!(text.starts_with(dim) && text.ends_with(reset), "{text:?}");
-        let resets = text.matches(reset).count();
-        assert!(resets > 2, "{text:?}");
-        assert_eq!(text.matches(&format!("{reset}{dim}")).count(), resets - 1, "{text:?}");
+        let dim = "\u{1b}[2m";
+        assert!(text.starts_with(&format!("{dim}[19:07]\u{1b}[0m ")), "{text:?}");
+        assert_eq!(text.matches(dim).count(), 1, "{text:?}");
         let live = Event { history: false, ..old };
-        assert!(!colored.event(&live, "bob").text.starts_with("\u{1b}[2m["));
+        assert!(colored.event(&live, "bob").text.starts_with(&format!("{dim}19:07")));
     }
 
     /// A replayed line from another day carries its date, in the reader's zone; one
@@ -896,8 +873,15 @@ mod tests {
             &ev(EventKind::Public { from: "al".into(), text: "hi".into(), room: "#lobby".into() }),
             "bob",
         );
-        assert!(own.text.contains("\u{1b}[1mbob"), "{:?}", own.text);
-        assert!(other.text.contains("\u{1b}[38;5;"), "{:?}", other.text);
+        assert!(own.text.contains("\u{1b}[22;1mbob"), "{:?}", own.text);
+        assert!(other.text.contains("\u{1b}[22;38;5;"), "{:?}", other.text);
+        let deep = Renderer { truecolor: true, ..r.clone() };
+        let other = deep.event(
+            &ev(EventKind::Public { from: "al".into(), text: "hi".into(), room: "#lobby".into() }),
+            "bob",
+        );
+        let (red, green, blue) = nick_color("al").rgb;
+        assert!(other.text.contains(&format!("\u{1b}[22;38;2;{red};{green};{blue}mal")));
         assert_ne!(own.text.replace("bob", "al"), other.text);
         // A system line keeps its style after a colored nick inside it.
         let join = r
@@ -912,17 +896,10 @@ mod tests {
                 "bob",
             )
             .text;
-        let after_nick = join.split("al\u{1b}[0m").nth(1).expect("nick is reset");
+        // The nick at normal intensity inside the dim line, which then goes on.
+        let (before, after_nick) = join.split_once("al\u{1b}[0m").expect("nick is reset");
+        assert!(before.ends_with(&format!("\u{1b}[22;{}m", nick_color("al").sgr(false))));
         assert!(after_nick.starts_with("\u{1b}[32;2m joined"), "{join:?}");
-    }
-
-    #[test]
-    fn nick_colors_are_stable_and_case_insensitive() {
-        assert_eq!(nick_color("alice"), nick_color("ALICE"));
-        assert!(NICK_PALETTE.contains(&nick_color("bob")));
-        let distinct: std::collections::HashSet<u8> =
-            ["alice", "bob", "carol", "dave", "eve", "mallory", "trent"].map(nick_color).into();
-        assert!(distinct.len() > 3, "palette is badly spread: {distinct:?}");
     }
 
     #[test]
