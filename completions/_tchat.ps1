@@ -86,6 +86,7 @@ Register-ArgumentCompleter -Native -CommandName 'tchat' -ScriptBlock {
             [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Send the server password from the first line of FILE')
             [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Your identity: a PEM file with a certificate and its private key, presented over TLS to prove your registered nicks (made on first use) [default: identity.pem in $XDG_STATE_HOME/tchat or ~/.local/state/tchat]')
             [CompletionResult]::new('--no-history', '--no-history', [CompletionResultType]::ParameterName, 'Do not read or write the input history file')
+            [CompletionResult]::new('--no-replay', '--no-replay', [CompletionResultType]::ParameterName, 'Ask the server not to replay a room''s recent lines on joining it and on /join (for scripts and bots: only live lines); /history still works')
             [CompletionResult]::new('--no-bell', '--no-bell', [CompletionResultType]::ParameterName, 'Keep the terminal bell quiet for this run, whatever the /bell setting, until /bell sets it')
             [CompletionResult]::new('--plain', '--plain', [CompletionResultType]::ParameterName, 'Connect without TLS (to an older server, or on a trusted network)')
             [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit when the connection is lost instead of reconnecting (interactive mode reconnects by default)')

@@ -149,7 +149,7 @@ _tchat() {
             return 0
             ;;
         tchat__subcmd__join)
-            opts="-p -n -h --host --port --nick --color --no-history --no-bell --plain --fingerprint --password-file --identity --no-reconnect --reconnect --help"
+            opts="-p -n -h --host --port --nick --color --no-history --no-replay --no-bell --plain --fingerprint --password-file --identity --no-reconnect --reconnect --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -81,6 +81,7 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand --password-file 'Send the server password from the first line of FILE'
             cand --identity 'Your identity: a PEM file with a certificate and its private key, presented over TLS to prove your registered nicks (made on first use) [default: identity.pem in $XDG_STATE_HOME/tchat or ~/.local/state/tchat]'
             cand --no-history 'Do not read or write the input history file'
+            cand --no-replay 'Ask the server not to replay a room''s recent lines on joining it and on /join (for scripts and bots: only live lines); /history still works'
             cand --no-bell 'Keep the terminal bell quiet for this run, whatever the /bell setting, until /bell sets it'
             cand --plain 'Connect without TLS (to an older server, or on a trusted network)'
             cand --no-reconnect 'Exit when the connection is lost instead of reconnecting (interactive mode reconnects by default)'

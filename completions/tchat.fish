@@ -84,6 +84,7 @@ complete -c tchat -n "__fish_tchat_using_subcommand join" -l fingerprint -d 'Tru
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l password-file -d 'Send the server password from the first line of FILE' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l identity -d 'Your identity: a PEM file with a certificate and its private key, presented over TLS to prove your registered nicks (made on first use) [default: identity.pem in $XDG_STATE_HOME/tchat or ~/.local/state/tchat]' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-history -d 'Do not read or write the input history file'
+complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-replay -d 'Ask the server not to replay a room\'s recent lines on joining it and on /join (for scripts and bots: only live lines); /history still works'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-bell -d 'Keep the terminal bell quiet for this run, whatever the /bell setting, until /bell sets it'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l plain -d 'Connect without TLS (to an older server, or on a trusted network)'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l no-reconnect -d 'Exit when the connection is lost instead of reconnecting (interactive mode reconnects by default)'

@@ -410,6 +410,11 @@ pub struct JoinArgs {
     #[arg(long)]
     pub no_history: bool,
 
+    /// Ask the server not to replay a room's recent lines on joining it and on /join
+    /// (for scripts and bots: only live lines); /history still works
+    #[arg(long)]
+    pub no_replay: bool,
+
     /// Keep the terminal bell quiet for this run, whatever the /bell setting, until /bell sets it
     #[arg(long)]
     pub no_bell: bool,

@@ -16,6 +16,7 @@ pub use commands::{
 };
 pub use event::{Event, EventKind, HelpEntry, KICK_CODES, RoomInfo, UserRoom};
 pub use request::{
-    HELLO, HELLO_MODE_JSON, HELLO_RESUME, HISTORY_USAGE, ParseError, Request, Resume, Secret,
+    HELLO, HELLO_MODE_JSON, HELLO_REPLAY, HELLO_RESUME, HISTORY_USAGE, ParseError, Request, Resume,
+    Secret,
 };
 pub use text::span;

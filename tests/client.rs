@@ -1128,3 +1128,43 @@ fn the_client_dates_old_replays_and_marks_a_new_day() {
         "{seen:#?}"
     );
 }
+
+/// `tchat join --no-replay` (a bot): joining the server, and `/join` into a room with
+/// history, shows no replayed line, only what is said live; `/history` still answers.
+/// A client without the option, on the same server, gets the replay.
+#[test]
+fn no_replay_shows_a_bot_only_live_lines() {
+    let server = Server::start(&["--replay", "20", "--rate", "0"]);
+    let mut talker = Peer::join(server.addr, "talker");
+    let said = |peer: &mut Peer, line: &str| {
+        peer.send(line);
+        peer.wait_for(line, |e| matches!(e, EventKind::Public { text, .. } if text == line));
+    };
+    said(&mut talker, "old lobby line");
+    talker.send("/join #dev");
+    said(&mut talker, "old dev line");
+    talker.send("/part");
+    said(&mut talker, "another old lobby line");
+    let addr = server.addr.to_string();
+    let args = [addr.as_str(), "--fingerprint", &server.fingerprint];
+    let mut reader = Client::start("with-replay", &[&args[..], &["--nick", "reader"]].concat());
+    reader.expect("<talker> another old lobby line");
+
+    let mut bot =
+        Client::start("no-replay", &[&args[..], &["--nick", "bot", "--no-replay"]].concat());
+    bot.expect("You are bot;");
+    said(&mut talker, "live lobby line");
+    bot.expect("<talker> live lobby line");
+    bot.send("/join #dev");
+    bot.expect("You are in #dev");
+    talker.send("/join #dev");
+    said(&mut talker, "live dev line");
+    bot.expect("<talker> live dev line");
+    assert!(!bot.seen.iter().any(|l| l.contains("old")), "replayed: {:#?}", bot.seen);
+    bot.send("/history");
+    bot.expect("<talker> old dev line");
+    let (status, out, stderr) = bot.finish();
+    assert!(status.success(), "exit {status:?}; stderr {stderr}");
+    assert!(!out.iter().any(|l| l.contains("old lobby line")), "{out:#?}");
+    let _ = reader.finish();
+}

@@ -16,7 +16,7 @@ use super::connect::{self, Io, Prefixed};
 use super::reason;
 use super::servers::{Endpoint, Reached, Servers};
 use super::session::session;
-use super::{ClientError, Input, hello_lines};
+use super::{ClientError, Input, hello_lines, hello_options};
 use crate::auth::Password;
 use crate::cli::JoinArgs;
 use crate::fingerprint::Fingerprint;
@@ -195,8 +195,9 @@ impl Tracker {
     }
 
     /// The hello that asks for the session back: the nick, the token (`-` if there is
-    /// none, which the server reads as a wrong one) and the last id seen.
-    fn resume_hello(&self, fallback: Option<&str>) -> Vec<String> {
+    /// none, which the server reads as a wrong one) and the last id seen; `replay=0`
+    /// for `--no-replay` (`no_replay`), which a session the server lost needs again.
+    fn resume_hello(&self, fallback: Option<&str>, no_replay: bool) -> Vec<String> {
         match self.nick.as_deref().or(fallback) {
             Some(nick) if !nick.contains(char::is_whitespace) => {
                 let token = self.token.as_deref().unwrap_or("-");
@@ -209,9 +210,10 @@ impl Tracker {
                     hello.push(' ');
                     hello.push_str(&self.room);
                 }
+                hello.push_str(&hello_options(no_replay));
                 vec![hello]
             }
-            _ => hello_lines(fallback),
+            _ => hello_lines(fallback, no_replay),
         }
     }
 }
@@ -288,7 +290,7 @@ impl Core {
                 Err(e) => reason::why(e),
                 Ok(()) => unreachable!("returned above"),
             };
-            let hello = tracker.resume_hello(self.args.nick.as_deref());
+            let hello = tracker.resume_hello(self.args.nick.as_deref(), self.args.no_replay);
             let waited = self.wait_and_reconnect(
                 (reason, &hello),
                 (&mut place, &mut attempts),
@@ -544,25 +546,29 @@ mod tests {
         let rename =
             r#"{"id":10,"ts":"2026-01-01T00:00:00Z","type":"nick","old":"bob","new":"rob"}"#;
         t.on_line(line(rename), false, &mut Vec::new());
-        assert_eq!(t.resume_hello(Some("bob")), ["/hello json rob resume 00ff 10"]);
+        assert_eq!(t.resume_hello(Some("bob"), false), ["/hello json rob resume 00ff 10"]);
         // A server that restarted without its log numbers from 1 again: its welcome says
         // where it is, and the next resume counts from there.
         let restarted = welcome.replace(r#""last_id":7"#, r#""last_id":2"#);
         t.on_line(line(&restarted), true, &mut Vec::new());
-        assert_eq!(t.resume_hello(None), ["/hello json bob resume 00ff 2"]);
+        assert_eq!(t.resume_hello(None, false), ["/hello json bob resume 00ff 2"]);
         // The room it is in goes with the resume, for a server that lost the session.
         let room =
             r##"{"ts":"2026-01-01T00:00:00Z","type":"room","room":"#dev","topic":"","users":[]}"##;
         t.on_line(line(room), false, &mut Vec::new());
-        assert_eq!(t.resume_hello(None), ["/hello json bob resume 00ff 2 #dev"]);
+        assert_eq!(t.resume_hello(None, false), ["/hello json bob resume 00ff 2 #dev"]);
+        assert_eq!(t.resume_hello(None, true), ["/hello json bob resume 00ff 2 #dev replay=0"]);
         let kick = r#"{"ts":"2026-01-01T00:00:00Z","type":"error","code":"flood","message":"x"}"#;
         t.on_line(line(kick), false, &mut Vec::new());
         assert!(t.kicked && t.refusal.is_none());
         assert_eq!(
-            Tracker::default().resume_hello(Some("two words")),
+            Tracker::default().resume_hello(Some("two words"), false),
             ["/hello json", "/nick two words"]
         );
-        assert_eq!(Tracker::default().resume_hello(Some("al")), ["/hello json al resume - 0"]);
+        assert_eq!(
+            Tracker::default().resume_hello(Some("al"), false),
+            ["/hello json al resume - 0"]
+        );
     }
 
     #[test]

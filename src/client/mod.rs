@@ -58,7 +58,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::unbounded_channel;
 
 use crate::cli::JoinArgs;
-use crate::protocol::{HELLO, HELLO_MODE_JSON};
+use crate::protocol::{HELLO, HELLO_MODE_JSON, HELLO_REPLAY};
 use complete::Roster;
 use core::Core;
 use display::Display;
@@ -248,7 +248,7 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         .enable_all()
         .build()
         .map_err(ClientError::Io)?;
-    let hello = hello_lines(args.nick.as_deref());
+    let hello = hello_lines(args.nick.as_deref(), args.no_replay);
     let asks = std::io::stdin().is_terminal();
     let mut password = None;
     let open = async |at: &servers::Endpoint| {
@@ -292,16 +292,25 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
 }
 
 /// The first lines to send: the structured-mode hello, with the nick if it can ride
-/// along. A nick with spaces cannot (the hello takes one word), so it follows as a
-/// `/nick` and the server explains why it is refused.
-fn hello_lines(nick: Option<&str>) -> Vec<String> {
+/// along, and `replay=0` for `--no-replay`. A nick with spaces cannot (the hello takes
+/// one word), so it follows as a `/nick` and the server explains why it is refused.
+fn hello_lines(nick: Option<&str>, no_replay: bool) -> Vec<String> {
+    let options = hello_options(no_replay);
     match nick.map(str::trim).filter(|n| !n.is_empty()) {
         Some(nick) if !nick.contains(char::is_whitespace) => {
-            vec![format!("{HELLO} {HELLO_MODE_JSON} {nick}")]
+            vec![format!("{HELLO} {HELLO_MODE_JSON} {nick}{options}")]
         }
-        Some(nick) => vec![format!("{HELLO} {HELLO_MODE_JSON}"), format!("/nick {nick}")],
-        None => vec![format!("{HELLO} {HELLO_MODE_JSON}")],
+        Some(nick) => {
+            vec![format!("{HELLO} {HELLO_MODE_JSON}{options}"), format!("/nick {nick}")]
+        }
+        None => vec![format!("{HELLO} {HELLO_MODE_JSON}{options}")],
     }
+}
+
+/// The options that end every hello of this run, with their leading space: `replay=0`
+/// for `--no-replay` (see docs/protocol.md).
+fn hello_options(no_replay: bool) -> String {
+    if no_replay { format!(" {HELLO_REPLAY}=0") } else { String::new() }
 }
 
 /// Resolves on SIGINT, SIGTERM or SIGHUP: the client then leaves as on `/quit`, and the
@@ -337,10 +346,14 @@ mod tests {
 
     #[test]
     fn the_nick_rides_on_the_hello_when_it_can() {
-        assert_eq!(hello_lines(None), ["/hello json"]);
-        assert_eq!(hello_lines(Some("alice")), ["/hello json alice"]);
-        assert_eq!(hello_lines(Some(" ")), ["/hello json"]);
-        assert_eq!(hello_lines(Some("two words")), ["/hello json", "/nick two words"]);
+        assert_eq!(hello_lines(None, false), ["/hello json"]);
+        assert_eq!(hello_lines(Some("alice"), false), ["/hello json alice"]);
+        assert_eq!(hello_lines(Some(" "), false), ["/hello json"]);
+        assert_eq!(hello_lines(Some("two words"), false), ["/hello json", "/nick two words"]);
+        assert_eq!(hello_lines(None, true), ["/hello json replay=0"]);
+        assert_eq!(hello_lines(Some("bot"), true), ["/hello json bot replay=0"]);
+        let spaced = hello_lines(Some("two words"), true);
+        assert_eq!(spaced, ["/hello json replay=0", "/nick two words"]);
     }
 
     #[test]

@@ -196,7 +196,7 @@ mod tests {
         let (stream, server) = fake_server(false).await;
         let (tx, mut rx) = unbounded_channel();
         tx.send(Input::Line("first\r\nsecond\n\n  \n/quit bye\nnever sent".into())).unwrap();
-        let hello = hello_lines(Some("me"));
+        let hello = hello_lines(Some("me"), false);
         let ended =
             session(stream, hello, vec![], &mut rx, |_, _| {}, std::future::pending()).await.result;
         assert!(ended.is_ok(), "{ended:?}");
@@ -209,19 +209,31 @@ mod tests {
         let (stream, server) = fake_server(false).await;
         let (tx, mut rx) = unbounded_channel();
         drop(tx);
-        let ended =
-            session(stream, hello_lines(None), vec![], &mut rx, |_, _| {}, std::future::pending())
-                .await
-                .result;
+        let ended = session(
+            stream,
+            hello_lines(None, false),
+            vec![],
+            &mut rx,
+            |_, _| {},
+            std::future::pending(),
+        )
+        .await
+        .result;
         assert!(ended.is_ok(), "{ended:?}");
         assert_eq!(server.await.unwrap(), ["/hello json", "/quit"]);
 
         let (stream, _server) = fake_server(true).await;
         let (_tx, mut rx) = unbounded_channel();
-        let ended =
-            session(stream, hello_lines(None), vec![], &mut rx, |_, _| {}, std::future::pending())
-                .await
-                .result;
+        let ended = session(
+            stream,
+            hello_lines(None, false),
+            vec![],
+            &mut rx,
+            |_, _| {},
+            std::future::pending(),
+        )
+        .await
+        .result;
         assert!(matches!(ended, Err(ClientError::Closed)), "{ended:?}");
     }
 
@@ -229,8 +241,9 @@ mod tests {
     async fn a_signal_leaves_like_quit() {
         let (stream, server) = fake_server(false).await;
         let (_tx, mut rx) = unbounded_channel();
-        let ended =
-            session(stream, hello_lines(None), vec![], &mut rx, |_, _| {}, async {}).await.result;
+        let ended = session(stream, hello_lines(None, false), vec![], &mut rx, |_, _| {}, async {})
+            .await
+            .result;
         assert!(ended.is_ok(), "{ended:?}");
         assert_eq!(server.await.unwrap(), ["/hello json", "/quit"]);
     }
@@ -259,10 +272,16 @@ mod tests {
                 got.push(text.into_owned());
             }
         };
-        let ended =
-            session(stream, hello_lines(None), vec![], &mut rx, on_line, std::future::pending())
-                .await
-                .result;
+        let ended = session(
+            stream,
+            hello_lines(None, false),
+            vec![],
+            &mut rx,
+            on_line,
+            std::future::pending(),
+        )
+        .await
+        .result;
         assert!(matches!(ended, Err(ClientError::Closed)), "{ended:?}");
         assert_eq!(got, ["!!! disconnected for flooding"]);
         server.await.unwrap();

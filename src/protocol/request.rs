@@ -39,10 +39,13 @@ pub enum Request<'a> {
     Me(&'a str),
     Quit(Option<&'a str>),
     Help,
-    /// `/hello json [NICK [resume TOKEN LAST_ID [ROOM]]]`; valid only as the first line.
+    /// `/hello json [NICK [resume TOKEN LAST_ID [ROOM]]] [replay=N]`; valid only as the
+    /// first line. `replay`: at most N lines replayed on joining and on each `/join`
+    /// (0: none, for scripts and bots); `None`: the server's `--replay`.
     Hello {
         nick: Option<&'a str>,
         resume: Option<Resume<'a>>,
+        replay: Option<usize>,
     },
     /// `/reply TEXT`: a private message to the last user who sent you one.
     Reply(&'a str),
@@ -233,7 +236,10 @@ impl<'a> Request<'a> {
     }
 }
 
-const HELLO_USAGE: &str = "/hello json [nick [resume token last_id [room]]]";
+const HELLO_USAGE: &str = "/hello json [nick [resume token last_id [room]]] [replay=n]";
+
+/// The hello option that limits the replay on joining a room: `replay=N`.
+pub const HELLO_REPLAY: &str = "replay";
 
 /// `/history n`'s arguments: n > 0 events.
 fn history(args: &str) -> Result<Request<'_>, ParseError> {
@@ -248,23 +254,43 @@ fn history(args: &str) -> Result<Request<'_>, ParseError> {
     }
 }
 
-/// `/hello`'s arguments: the mode, then optionally the nick, then optionally a resume.
+/// `/hello`'s arguments: the mode, then optionally the nick, then optionally a resume,
+/// then the options ([`hello_options`]).
 fn hello(args: &str) -> Result<Request<'_>, ParseError> {
     let usage = Err(ParseError::Usage(HELLO_USAGE));
-    match args.split_whitespace().collect::<Vec<_>>().as_slice() {
-        [HELLO_MODE_JSON] => Ok(Request::Hello { nick: None, resume: None }),
-        [HELLO_MODE_JSON, nick] => Ok(Request::Hello { nick: Some(nick), resume: None }),
+    let words: Vec<&str> = args.split_whitespace().collect();
+    // Options are `NAME=VALUE` words at the end: no nick, token, id or room has a `=`.
+    let (words, options) =
+        words.split_at(words.iter().position(|w| w.contains('=')).unwrap_or(words.len()));
+    let Some(replay) = hello_options(options) else { return usage };
+    match words {
+        [HELLO_MODE_JSON] => Ok(Request::Hello { nick: None, resume: None, replay }),
+        [HELLO_MODE_JSON, nick] => Ok(Request::Hello { nick: Some(nick), resume: None, replay }),
         [HELLO_MODE_JSON, nick, HELLO_RESUME, token, last_id, room @ ..] if room.len() <= 1 => {
             match last_id.parse() {
                 Ok(last_id) => {
                     let resume = Resume { token, last_id, room: room.first().copied() };
-                    Ok(Request::Hello { nick: Some(nick), resume: Some(resume) })
+                    Ok(Request::Hello { nick: Some(nick), resume: Some(resume), replay })
                 }
                 Err(_) => usage,
             }
         }
         _ => usage,
     }
+}
+
+/// The option a hello may end with: `replay=N` (N lines at most replayed on joining a
+/// room). Returns it (`None` when not given), or `None` outright for an unknown option,
+/// one given twice, or a count that is not a number.
+fn hello_options(options: &[&str]) -> Option<Option<usize>> {
+    let mut replay = None;
+    for option in options {
+        match option.split_once('=') {
+            Some((HELLO_REPLAY, n)) if replay.is_none() => replay = Some(n.parse().ok()?),
+            _ => return None,
+        }
+    }
+    Some(replay)
 }
 
 /// `text` if a reader would see something of it.
@@ -354,20 +380,25 @@ mod tests {
         assert_eq!(p("/quit"), Ok(Request::Quit(None)));
         assert_eq!(p("/quit gone fishing"), Ok(Request::Quit(Some("gone fishing"))));
         assert_eq!(p("/help"), Ok(Request::Help));
-        assert_eq!(p("/hello json"), Ok(Request::Hello { nick: None, resume: None }));
-        assert_eq!(p("/hello json bob"), Ok(Request::Hello { nick: Some("bob"), resume: None }));
+        let hello = |nick, replay| Ok(Request::Hello { nick, resume: None, replay });
+        assert_eq!(p("/hello json"), hello(None, None));
+        assert_eq!(p("/hello json bob"), hello(Some("bob"), None));
+        assert_eq!(p("/hello json replay=0"), hello(None, Some(0)));
+        assert_eq!(p("/hello json bob replay=5"), hello(Some("bob"), Some(5)));
         assert_eq!(
             p("/hello json bob resume 00ff 42"),
             Ok(Request::Hello {
                 nick: Some("bob"),
-                resume: Some(Resume { token: "00ff", last_id: 42, room: None })
+                resume: Some(Resume { token: "00ff", last_id: 42, room: None }),
+                replay: None,
             })
         );
         assert_eq!(
-            p("/hello json bob resume 00ff 42 #dev"),
+            p("/hello json bob resume 00ff 42 #dev replay=0"),
             Ok(Request::Hello {
                 nick: Some("bob"),
-                resume: Some(Resume { token: "00ff", last_id: 42, room: Some("#dev") })
+                resume: Some(Resume { token: "00ff", last_id: 42, room: Some("#dev") }),
+                replay: Some(0),
             })
         );
         assert_eq!(p("/history"), Ok(Request::History(None)));
@@ -401,6 +432,10 @@ mod tests {
         assert_eq!(p("/list x"), Err(ParseError::Usage("/list [all]")));
         assert_eq!(p("/hello xml"), Err(ParseError::Usage(HELLO_USAGE)));
         assert_eq!(p("/hello json bob resume t notanumber"), Err(ParseError::Usage(HELLO_USAGE)));
+        for bad in ["replay=x", "replay=", "replay=1 replay=2", "colour=red", "replay=0 bob"] {
+            let line = format!("/hello json {bad}");
+            assert_eq!(p(&line), Err(ParseError::Usage(HELLO_USAGE)), "{line}");
+        }
         assert_eq!(p("/history 0"), Err(ParseError::Usage(HISTORY_USAGE)));
         assert_eq!(p("/history x"), Err(ParseError::Usage(HISTORY_USAGE)));
         assert_eq!(p("/history -5"), Err(ParseError::Usage(HISTORY_USAGE)));

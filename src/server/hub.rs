@@ -145,6 +145,9 @@ struct Member {
     /// back replays only what it has not been shown (it saw the rest live, or replayed
     /// when it came in). One entry per room visited, dropped with the member.
     shown_until: HashMap<String, u64>,
+    /// The most lines replayed to it on entering a room, from its hello (`replay=N`);
+    /// `None`: the server's `--replay`.
+    replay: Option<usize>,
     /// Let in over a limit ([`Hub::admit`]): its hello must resume a session, else it is
     /// refused with this.
     probation: Option<Refusal>,

@@ -64,7 +64,9 @@ impl Session {
             Request::Hello { .. } if self.phase.registered() && !first => {
                 return self.error("usage", "/hello is only valid as the first line".into());
             }
-            Request::Hello { nick, .. } if self.phase.registered() => {
+            Request::Hello { nick, replay, .. } if self.phase.registered() => {
+                // Welcomed already, its first room replayed: the limit holds for /join.
+                self.hub.limit_replay(self.id, replay);
                 self.hub.upgrade_to_json(self.id);
                 self.hub.log.info("Late hello", json!({"nick": self.nick}));
                 if let Some(nick) = nick {
@@ -73,7 +75,10 @@ impl Session {
                 return;
             }
             Request::Hello { nick, .. } if self.refuse_banned_nick(nick) => return,
-            Request::Hello { nick, resume } => return self.register(true, nick, resume),
+            Request::Hello { nick, resume, replay } => {
+                self.hub.limit_replay(self.id, replay);
+                return self.register(true, nick, resume);
+            }
             Request::Nick(nick)
                 if !self.phase.registered() && self.refuse_banned_nick(Some(nick)) =>
             {

@@ -52,6 +52,7 @@ impl Hub {
             token: None,
             held: false,
             shown_until: HashMap::new(),
+            replay: None,
             probation,
         };
         reg.members.insert(id, Box::new(member));

@@ -17,15 +17,28 @@ impl Hub {
             events.len()
         })
     }
+
+    /// Member `id` wants at most `n` lines replayed on entering a room (its hello's
+    /// `replay=N`; `None`: the server's `--replay`), never more than the server's.
+    pub fn limit_replay(&self, id: u64, n: Option<usize>) {
+        if let Some(m) = self.lock().members.get_mut(&id) {
+            m.replay = n;
+        }
+    }
 }
 
 impl Registry {
     /// Sends member `id` the last `n` public events of its room again: of those, the
     /// ones it has not been shown (after the id it left the room at, if it was here
     /// before), and not the setting of the topic it has (the `room` event before the
-    /// replay shows the topic).
+    /// replay shows the topic). `n` is the server's `--replay`, lowered by the member's
+    /// own limit ([`Hub::limit_replay`]).
     pub(super) fn replay(&self, id: u64, n: usize) {
         let m = &self.members[&id];
+        let n = m.replay.map_or(n, |limit| limit.min(n));
+        if n == 0 {
+            return;
+        }
         let shown = m.shown_until.get(&m.room).copied().unwrap_or(0);
         let topic = self.rooms.get(&m.room).map(|r| r.topic.as_str());
         let mut events = self.history.recent(0, &m.room, n);
