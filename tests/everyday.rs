@@ -1,5 +1,5 @@
 //! The everyday commands through the real binary: `/reply`, `/away` and `/back`,
-//! `/whois`, `/motd`.
+//! `/whois`, `/motd`, `/search`.
 
 mod common;
 
@@ -108,4 +108,84 @@ fn the_motd_is_sent_on_join_and_on_request() {
     let mut carol = plain.text_client("carol");
     carol.send("/motd");
     carol.expect("*** (no message of the day)");
+}
+
+/// `/search TEXT` finds, in any case, the lines, actions and topics of the room's kept
+/// history (and the searcher's own private messages) that contain TEXT: in text mode
+/// with their time and nick between a heading and an end line, in structured mode as
+/// history events; at most the newest 20 of many; other rooms' lines and others'
+/// private messages are not searched; a restart on `--save` keeps them searchable.
+#[test]
+fn search_finds_the_rooms_kept_lines_in_any_case() {
+    let log = temp_path("search.jsonl");
+    let save = log.to_str().unwrap();
+    let mut server = Server::start(&["--save", save, "--rate", "0"]);
+    let mut ann = server.text_client("ann");
+    let mut bob = server.text_client("bob");
+    ann.send("the Vault opens at nine");
+    ann.send("/me checks the VAULT");
+    ann.send("/topic vault day");
+    ann.sync();
+    bob.send("/msg ann vault code for ann only");
+    ann.expect("*bob* vault code for ann only");
+    bob.send("/join #other");
+    bob.send("the vault in #other");
+    for i in 1..=25 {
+        ann.send(&format!("lunch {i}"));
+    }
+    ann.sync();
+    bob.sync();
+
+    ann.send("/search VAULT");
+    let heading = ann.expect("search results for");
+    assert_eq!(heading, "*** search results for \"VAULT\" in #lobby: 4 matches");
+    let mut found = Vec::new();
+    loop {
+        let line = ann.next_line().expect("the end of the results");
+        if line == "*** end of search results" {
+            break;
+        }
+        found.push(line);
+    }
+    let said: Vec<&str> = found.iter().map(|l| l.split_once("] ").expect("a time").1).collect();
+    assert_eq!(
+        said,
+        [
+            "<ann> the Vault opens at nine",
+            "* ann checks the VAULT",
+            "*** ann set the topic of #lobby: vault day",
+            "*bob* vault code for ann only",
+        ],
+        "{found:?}"
+    );
+    assert!(found.iter().all(|l| l.starts_with('[') && l.as_bytes()[3] == b':'), "{found:?}");
+
+    // Another searcher does not find ann's private message; many matches: the newest 20.
+    let (mut carol, _) = server.json_client("carol");
+    carol.send("/search vault");
+    let info = carol.expect_event("info");
+    assert_eq!(info["message"], "search results for \"vault\" in #lobby: 3 matches");
+    for _ in 0..3 {
+        let line = carol.next_line().unwrap();
+        assert!(line.contains("\"history\":true") && !line.contains("ann only"), "{line}");
+    }
+    assert_eq!(carol.expect_event("info")["message"], "end of search results");
+    ann.send("/search lunch");
+    ann.expect("*** search results for \"lunch\" in #lobby: 25 matches, the last 20 shown");
+    ann.expect("<ann> lunch 6");
+    assert!(!ann.seen.iter().any(|l| l.ends_with("<ann> lunch 5")), "{:?}", ann.seen);
+    ann.expect("*** end of search results");
+    ann.send("/search zebra");
+    ann.expect("*** search: nothing in the kept history of #lobby contains \"zebra\"");
+    ann.send("/search");
+    ann.expect("!!! usage: /search <text>");
+    assert!(server.terminate().success());
+    assert!(!server.console_text().contains("zebra"), "the query was logged");
+
+    let server = Server::start(&["--save", save]);
+    let mut dan = server.text_client("dan");
+    dan.send("/search opens AT");
+    dan.expect("*** search results for \"opens AT\" in #lobby: 1 match");
+    dan.expect("<ann> the Vault opens at nine");
+    let _ = std::fs::remove_file(&log);
 }

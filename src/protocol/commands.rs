@@ -39,6 +39,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "/history [n]",
         "show the last n lines of your room again (default: as many as the server replays on joining; at most 200)",
     ),
+    (
+        "/search <text>",
+        "find the lines of your room's history that contain text, in any case (the last 20)",
+    ),
     ("/help", "list these commands (also /?)"),
     ("//text", "send a public line that starts with '/'"),
 ];

@@ -60,6 +60,8 @@ pub enum Request<'a> {
     /// An operator command ([`OPERATOR_COMMANDS`]), the whole line, for the server's
     /// operator interpreter to parse.
     Operator(&'a str),
+    /// `/search TEXT`: the room's kept lines that contain TEXT, in any case.
+    Search(&'a str),
     /// `/history [N]`: the last N public events again (`None`: the server's default).
     History(Option<usize>),
     /// `/register [PASSWORD]`: register the current nick to the connection's key, and
@@ -200,6 +202,8 @@ impl<'a> Request<'a> {
             "/help" => usage("/help"),
             "/history" if args.is_empty() => Ok(Request::History(None)),
             "/history" => history(args),
+            "/search" if args.is_empty() => usage("/search <text>"),
+            "/search" => visible(args).map(Request::Search),
             "/hello" => hello(args),
             "/reply" if args.is_empty() => usage("/reply <text>"),
             "/reply" => visible(args).map(Request::Reply),
@@ -402,6 +406,8 @@ mod tests {
             })
         );
         assert_eq!(p("/history"), Ok(Request::History(None)));
+        assert_eq!(p("/search Vault code"), Ok(Request::Search("Vault code")));
+        assert_eq!(p("/search"), Err(ParseError::Usage("/search <text>")));
         assert_eq!(p("/history 50"), Ok(Request::History(Some(50))));
     }
 

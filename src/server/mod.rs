@@ -24,6 +24,7 @@ mod outbox;
 pub mod privacy;
 mod resume;
 mod rooms;
+mod search;
 pub mod tls;
 mod tls_session;
 mod transport;

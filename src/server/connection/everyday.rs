@@ -1,5 +1,5 @@
 //! The commands beyond chatting itself: `/reply`, `/away`, `/back`, `/whois`, `/motd`,
-//! `/oper` and the operator commands in chat; and the checks every message passes
+//! `/search`, `/oper` and the operator commands in chat; and the checks every message passes
 //! (mutes) and every first nick claim passes (bans).
 
 use serde_json::json;
@@ -51,6 +51,11 @@ impl Session {
                 self.operator(operator::Command::Motd(Some(text)), "/motd");
             }
             Request::Oper(password) => self.oper(password.0),
+            Request::Search(query) => {
+                // The query is not logged: what people look for is their business.
+                hub.log.info("Command", json!({"nick": self.nick, "command": "/search"}));
+                hub.search(self.id, query);
+            }
             Request::Register(_)
             | Request::Identify { .. }
             | Request::Unregister

@@ -1,9 +1,10 @@
-//! The past sent again: the replay on entering a room, `/history`, all within the
-//! replay budget.
+//! The past sent again: the replay on entering a room, `/history`, `/search`, all
+//! within the replay budget.
 
 use super::{Hub, Member, Registry, encode_for};
 use crate::protocol::{Event, EventKind};
 use crate::server::history::{MAX_HISTORY_REQUEST, Stored, newest_that_fit};
+use crate::server::search;
 
 impl Hub {
     /// Sends member `id` up to `n` (at most [`MAX_HISTORY_REQUEST`]) recent events of
@@ -16,6 +17,26 @@ impl Hub {
             reg.send_again(m, &events);
             events.len()
         })
+    }
+
+    /// `/search`: sends member `id` what [`search::search`] finds for `query` in its
+    /// room's kept history (and its own private messages): a heading, the matches as
+    /// history (the newest [`search::MAX_SEARCH_RESULTS`]), and the end line. Returns
+    /// how many matched in all.
+    pub fn search(&self, id: u64, query: &str) -> usize {
+        let reg = self.lock();
+        let Some(m) = reg.members.get(&id) else { return 0 };
+        let found = search::search(reg.history.recent(m.session, &m.room, usize::MAX), query);
+        let info = |message: String| {
+            let event = Event::now(EventKind::Info { message });
+            m.outbox.push(encode_for(&event, m.json, &m.nick).as_bytes());
+        };
+        info(search::heading(query, &reg.room_name(&m.room), &found));
+        if found.total > 0 {
+            reg.send_again(m, &found.shown);
+            info(search::END_OF_RESULTS.into());
+        }
+        found.total
     }
 
     /// Member `id` wants at most `n` lines replayed on entering a room (its hello's
