@@ -40,7 +40,7 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand --max-per-ip-exempt 'Networks --max-per-ip does not limit, as comma-separated CIDRs (a bare address is one host); replaces the default, loopback; "none" exempts nothing'
             cand --rate 'Sustained lines per second allowed from one client; 0 disables flood control'
             cand --burst 'Lines a client may send in a burst before the rate applies; beyond it, lines are delayed to the rate, not dropped'
-            cand --flood-kick-after 'Disconnect a client that has had lines waiting for the rate for this long without once catching up (sustained flooding, not a paste); 0 means never'
+            cand --flood-kick-after 'Ignored: a client over the rate is slowed, never disconnected for it. Still accepted, with a warning, so that command lines written for older versions start'
             cand --send-queue 'Bytes queued for a client that does not read before it is disconnected'
             cand --announce-limit 'Announce joins and leaves only while at most N users are online; 0 means always'
             cand --default-room 'Room every connection starts in and /part returns to: ''#'' and 1 to 32 characters'

@@ -44,7 +44,7 @@ complete -c tchat -n "__fish_tchat_using_subcommand serve" -l max-per-ip -d 'Mos
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l max-per-ip-exempt -d 'Networks --max-per-ip does not limit, as comma-separated CIDRs (a bare address is one host); replaces the default, loopback; "none" exempts nothing' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l rate -d 'Sustained lines per second allowed from one client; 0 disables flood control' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l burst -d 'Lines a client may send in a burst before the rate applies; beyond it, lines are delayed to the rate, not dropped' -r
-complete -c tchat -n "__fish_tchat_using_subcommand serve" -l flood-kick-after -d 'Disconnect a client that has had lines waiting for the rate for this long without once catching up (sustained flooding, not a paste); 0 means never' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l flood-kick-after -d 'Ignored: a client over the rate is slowed, never disconnected for it. Still accepted, with a warning, so that command lines written for older versions start' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l send-queue -d 'Bytes queued for a client that does not read before it is disconnected' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l announce-limit -d 'Announce joins and leaves only while at most N users are online; 0 means always' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l default-room -d 'Room every connection starts in and /part returns to: \'#\' and 1 to 32 characters' -r

@@ -198,10 +198,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "LINES", default_value_t = 20)]
     pub burst: u32,
 
-    /// Disconnect a client that has had lines waiting for the rate for this long without
-    /// once catching up (sustained flooding, not a paste); 0 means never
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    pub flood_kick_after: u32,
+    /// Ignored: a client over the rate is slowed, never disconnected for it. Still
+    /// accepted, with a warning, so that command lines written for older versions start.
+    #[arg(long, value_name = "SECONDS", hide = true)]
+    pub flood_kick_after: Option<u32>,
 
     /// Bytes queued for a client that does not read before it is disconnected
     #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]

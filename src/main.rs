@@ -71,6 +71,13 @@ fn run_server(
     tls: &Tls,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (log, writer) = EventLog::start(console, args.save.as_deref())?;
+    if let Some(seconds) = args.flood_kick_after {
+        let why = "a client over --rate is slowed, never disconnected for it";
+        log.warn(
+            "Option ignored",
+            serde_json::json!({"option": "--flood-kick-after", "value": seconds, "why": why}),
+        );
+    }
     let reload = config.reload.clone();
     let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(async {

@@ -14,7 +14,7 @@ mod text;
 pub use commands::{
     ALIASES, COMMANDS, OPERATOR_COMMANDS, canonical, help_entries, help_entries_for,
 };
-pub use event::{Event, EventKind, HelpEntry, KICK_CODES, RoomInfo, UserRoom};
+pub use event::{Event, EventKind, FloodLimit, HelpEntry, KICK_CODES, RoomInfo, UserRoom};
 pub use request::{
     HELLO, HELLO_MODE_JSON, HELLO_REPLAY, HELLO_RESUME, HISTORY_USAGE, ParseError, Request, Resume,
     Secret,

@@ -220,16 +220,12 @@ fn a_password_for_a_server_without_one_is_not_mentioned() {
     assert_eq!(stderr, "tchat: connecting without TLS (--plain): the network can read this chat\n");
 }
 
-/// The script, run as a user would: `seq 1 60 | tchat join …` under the default
-/// flood control (--rate 5 --burst 20). Every line reaches the other participant, in
-/// order, and the client exits 0 once its /quit is answered.
-#[test]
-fn a_piped_script_beyond_the_burst_is_delivered_whole() {
-    let server = Server::start(&[]);
-    let mut bob = Peer::join(server.addr, "bob");
-    let state = StateDir::new("seq");
+/// `seq 1 N | tchat join … --nick NICK` through `sh`, as a user runs it; with the state
+/// directory, to keep until the client is gone.
+fn pipe_script(server: &Server, lines: usize, nick: &str) -> (Child, StateDir) {
+    let state = StateDir::new(&format!("seq-{nick}"));
     let script = format!(
-        "seq 1 60 | '{BIN}' join 127.0.0.1 --port {} --nick cron --fingerprint {}",
+        "seq 1 {lines} | '{BIN}' join 127.0.0.1 --port {} --nick {nick} --fingerprint {}",
         server.addr.port(),
         server.fingerprint
     );
@@ -241,42 +237,99 @@ fn a_piped_script_beyond_the_burst_is_delivered_whole() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut got = Vec::new();
-    while got.len() < 60 {
+    (child, state)
+}
+
+/// Collects, on `bob`, the lines each of `scripts` (nick, line count) says until every
+/// one has said all of them and left; fails on any leave other than a `/quit`.
+fn collect_scripts(bob: &mut Peer, scripts: &[(&str, usize)]) -> Vec<Vec<String>> {
+    let mut got = vec![Vec::new(); scripts.len()];
+    let mut left = vec![false; scripts.len()];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while left.iter().any(|l| !l) {
+        assert!(Instant::now() < deadline, "scripts still running: {got:?}");
+        let index = |nick: &str| scripts.iter().position(|(n, _)| *n == nick);
         match bob.next_event() {
-            EventKind::Public { from, text, .. } if from == "cron" => got.push(text),
-            EventKind::Leave { nick, reason, .. } if nick == "cron" => {
-                panic!("cron left ({reason}) after {got:?}")
+            EventKind::Public { from, text, .. } if let Some(i) = index(&from) => got[i].push(text),
+            EventKind::Leave { nick, reason, .. } if let Some(i) = index(&nick) => {
+                assert_eq!(reason, "quit", "{nick} left after {} lines", got[i].len());
+                left[i] = true;
             }
             _ => {}
         }
     }
-    let expected: Vec<String> = (1..=60).map(|i| i.to_string()).collect();
-    assert_eq!(got, expected);
-    let event = bob.wait_for("cron leaving", |e| matches!(e, EventKind::Leave { .. }));
-    assert!(matches!(&event, EventKind::Leave { reason, .. } if reason == "quit"), "{event:?}");
+    got
+}
+
+/// Waits for a piped client's exit and checks it ended as a finished script does: exit
+/// 0, its last line shown, the goodbye, never slowed by the server (it paced itself to
+/// the rate the welcome stated) and no error.
+fn expect_clean_script_end(child: Child, lines: usize, nick: &str) {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "exit {:?}; stderr {stderr}", out.status);
-    assert!(stdout.contains("sending faster than 5 lines per second"), "{stdout}");
-    assert!(stdout.contains("<cron> 60") && stdout.contains("Goodbye, cron!"), "{stdout}");
+    assert!(out.status.success(), "{nick}: exit {:?}; stderr {stderr}", out.status);
+    assert!(stdout.contains(&format!("<{nick}> {lines}\n")), "{stdout}");
+    assert!(stdout.contains(&format!("Goodbye, {nick}!")), "{stdout}");
+    assert!(!stdout.contains("sending faster than"), "{nick} was slowed: {stdout}");
     assert!(!stdout.contains("!!!"), "{stdout}");
 }
 
-/// A script that floods far beyond the bound is kicked: the client shows why (the
-/// server's last line survives the close) and exits non-zero, although its input was
-/// not over yet.
+/// The script, run as a user would: `seq 1 100 | tchat join …` under the
+/// default flood control (--rate 5 --burst 20), five times the burst. Every line reaches
+/// the other participant, in order; the client paces itself, so the server never has
+/// to slow it down; and it exits 0 once its /quit is answered (about 18 s).
+#[test]
+fn a_piped_script_beyond_the_burst_is_delivered_whole() {
+    let server = Server::start(&[]);
+    let mut bob = Peer::join(server.addr, "bob");
+    let (child, _state) = pipe_script(&server, 100, "cron");
+    let got = collect_scripts(&mut bob, &[("cron", 100)]);
+    let expected: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
+    assert_eq!(got[0], expected);
+    expect_clean_script_end(child, 100, "cron");
+    assert_eq!(server.console_count("Flood throttled"), 0);
+}
+
+/// Scripts of several lengths at once, from one line to 600 (six seconds at this rate,
+/// and far past the old kick bound, given as `--flood-kick-after 1`, now ignored):
+/// each arrives whole and in order, none is slowed by the server or cut, and each
+/// client exits 0 when its input ends.
+#[test]
+fn piped_scripts_of_several_lengths_arrive_whole_and_exit_0() {
+    let server = Server::start(&["--rate", "100", "--burst", "10", "--flood-kick-after", "1"]);
+    let mut bob = Peer::join(server.addr, "bob");
+    let scripts = [("one", 1), ("nine", 9), ("quarter", 250), ("long", 600)];
+    let (children, _states): (Vec<Child>, Vec<StateDir>) =
+        scripts.iter().map(|(nick, n)| pipe_script(&server, *n, nick)).unzip();
+    let got = collect_scripts(&mut bob, &scripts);
+    for ((nick, n), said) in scripts.iter().zip(&got) {
+        let expected: Vec<String> = (1..=*n).map(|i| i.to_string()).collect();
+        assert_eq!(said, &expected, "{nick}");
+    }
+    for ((nick, n), child) in scripts.iter().zip(children) {
+        expect_clean_script_end(child, *n, nick);
+    }
+    assert_eq!(server.console_count("Flood throttled"), 0);
+    assert_eq!(server.console_count("Flooder disconnected"), 0);
+}
+
+/// A kick while a long script is still being sent: the client shows why (the server's
+/// last line survives the close) and exits non-zero, although its input was not over.
 #[test]
 fn a_kicked_client_shows_why_and_fails() {
-    let server = Server::start(&["--rate", "20", "--burst", "5", "--flood-kick-after", "1"]);
+    let socket = common::temp_path("kick-script.sock");
+    let server = Server::start(&["--rate", "20", "--control-socket", socket.to_str().unwrap()]);
     let addr = server.addr.to_string();
     let mut flood =
-        Client::start("kicked", &[&addr, "--fingerprint", &server.fingerprint, "--nick", "flood"]);
-    // About 30 KB: fits the pipe, and takes the server far more than a second to take.
+        Client::start("kicked", &[&addr, "--fingerprint", &server.fingerprint, "--nick", "spam"]);
+    // About 30 KB: fits the pipe, and takes two and a half minutes at this rate.
     let lines: String = (0..3000).map(|i| format!("spam {i}\n")).collect();
     flood.send(lines.trim_end());
-    let line = flood.expect("disconnected for flooding");
+    flood.expect("<spam> spam 25");
+    let out = common::ctl(&socket, &["kick", "spam", "enough"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let line = flood.expect("you were kicked by ctl: enough");
     assert!(line.contains("!!! "), "{line}");
     common::expect_exit(&mut flood.child, TIMEOUT, "the client after the kick");
     let (status, out, stderr) = flood.finish();

@@ -269,8 +269,9 @@ fn clear_empties_the_screen_into_the_scrollback_and_keeps_typing() {
 }
 
 /// The paste: 40 lines arrive at the terminal at once, twice the default burst.
-/// All of them reach the other participant, in order; the user is told once that the
-/// server is slowing them down, and nothing is reported dropped.
+/// All of them reach the other participant, in order; the client sends them at the rate
+/// the server's welcome stated, so the server never has to slow it down (no notice), and
+/// nothing is reported dropped.
 #[test]
 fn a_pasted_block_of_forty_lines_arrives_whole() {
     let server = Server::start(&[]); // the defaults: --rate 5 --burst 20
@@ -294,7 +295,7 @@ fn a_pasted_block_of_forty_lines_arrives_whole() {
     assert_eq!(got, expected);
     term.wait_text("<alice> pasted line 40");
     let screen = term.screen();
-    assert_eq!(screen.matches("sending faster than 5 lines per second").count(), 1, "{screen}");
+    assert!(!screen.contains("sending faster than"), "{screen}");
     assert!(!screen.contains("!!!"), "{screen}");
     term.keys("\x04");
     assert!(term.wait_exit().success());

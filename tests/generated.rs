@@ -476,7 +476,9 @@ fn man_synopses_show_each_option_with_its_value() {
             .collect();
         let sub = root.find_subcommand(name).unwrap();
         let mut checked = 0;
-        for arg in sub.get_arguments().filter(|a| a.get_num_args().unwrap().takes_values()) {
+        // Hidden options (kept only so that old command lines still start) are not shown.
+        let shown = sub.get_arguments().filter(|a| !a.is_hide_set());
+        for arg in shown.filter(|a| a.get_num_args().unwrap().takes_values()) {
             let Some(long) = arg.get_long() else { continue };
             let value = arg.get_value_names().unwrap().join(" ");
             let shown = format!("--{long} {value}]");

@@ -334,3 +334,92 @@ fn a_bad_default_room_is_refused_at_startup() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("a room name starts with '#'"), "{err}");
 }
+
+/// Five connections each send 20 `/join`s of new rooms, each with a line said in it, in
+/// one packet, on a server of 10 rooms. Each creation is paid for before the next line
+/// is taken, and a new room pushes out the closed room worth least: the strangers' own
+/// one-line rooms, never `#project`, closed with its conversation and topic, which are
+/// replayed whole to whoever joins it again.
+#[test]
+fn a_burst_of_room_creations_leaves_a_closed_rooms_history_alone() {
+    let server =
+        Server::start(&["--max-rooms", "10", "--rate", "20", "--burst", "20", "--replay", "20"]);
+    let mut alice = server.text_client("alice");
+    join(&mut alice, "#project");
+    alice.send("/topic ship the release on friday");
+    alice.expect("set the topic");
+    for line in ["the build is green", "tagging v2 tonight", "docs are in"] {
+        alice.send(line);
+    }
+    alice.sync();
+    alice.send("/part");
+    alice.expect("You are in #lobby");
+    let mut strangers: Vec<Client> =
+        (0..5).map(|c| server.text_client(&format!("stranger{c}"))).collect();
+    for (c, s) in strangers.iter_mut().enumerate() {
+        let burst: String = (0..20).map(|i| format!("/join #s{c}x{i}\nspam {i}\n")).collect();
+        s.send_raw(burst.as_bytes());
+    }
+    // Well past the cap: rings have been pushed out.
+    server.wait_console_nth("Room created", 30);
+    let mut bob = server.text_client("bob");
+    bob.send("/join #project");
+    bob.expect("You are in #project");
+    let seen = bob.sync().join("\n");
+    for line in ["the build is green", "tagging v2 tonight", "docs are in"] {
+        assert!(seen.contains(&format!("<alice> {line}")), "{line:?} lost:\n{seen}");
+    }
+    assert!(seen.contains("set the topic of #project: ship the release on friday"), "{seen}");
+    // The strangers were slowed, not cut, and had no room refused by the cap.
+    for s in &mut strangers {
+        let told = s.sync();
+        assert!(!told.iter().any(|l| l.starts_with("!!!")), "{told:?}");
+    }
+}
+
+/// A room's cost is charged before the next line of the same packet is looked at: three
+/// `/join`s of new rooms in one write at a burst of 10 make two rooms at once (five
+/// lines' worth each), and the third only when a token is due, two seconds later at
+/// this rate. When the cost was charged after the whole packet, all three came at once.
+#[test]
+fn room_creation_is_charged_before_the_next_line_of_the_same_packet() {
+    let server = Server::start(&["--rate", "0.5", "--burst", "10"]);
+    let (mut j, _) = server.json_client("jo");
+    assert_eq!(j.expect_event("room")["room"], "#lobby");
+    j.send_raw(b"/join #one\n/join #two\n/join #three\n");
+    let mut at = Vec::new();
+    while at.len() < 3 {
+        let room = j.expect_event("room");
+        at.push((room["room"].as_str().unwrap().to_owned(), std::time::Instant::now()));
+    }
+    let rooms: Vec<&str> = at.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(rooms, ["#one", "#two", "#three"]);
+    // Two seconds on the server; the first room's event may have been read late.
+    let third_after = at[2].1.duration_since(at[0].1);
+    assert!(third_after >= std::time::Duration::from_secs(1), "{third_after:?}");
+}
+
+/// An address creates at most 10 rooms at once, whatever its connections: the 11th is
+/// refused saying when the next is due, on another connection from the same address
+/// too, while joining a room that exists still works. (Loopback is exempt by default,
+/// as from --max-per-ip; this server exempts nothing.)
+#[test]
+fn an_address_has_a_budget_of_rooms() {
+    let server = Server::start(&["--rate", "0", "--max-per-ip-exempt", "none"]);
+    let mut a = server.text_client("alice");
+    let burst: String = (0..11).map(|i| format!("/join #r{i}\n")).collect();
+    a.send_raw(burst.as_bytes());
+    let refused = a.expect("!!!");
+    assert_eq!(
+        refused,
+        "!!! your address has made 10 rooms lately; you may make another in 6 min (join one \
+         of those in /rooms meanwhile)"
+    );
+    assert!(a.seen.iter().any(|l| l.starts_with("*** You are in #r9")), "{:?}", a.seen);
+    let mut b = server.text_client("bob");
+    b.send("/join #other");
+    assert!(b.expect("!!!").starts_with("!!! your address has made 10 rooms lately"));
+    assert_eq!(join(&mut b, "#r9"), "*** You are in #r9 (2 here): alice, bob");
+    server.wait_console_nth("Room refused", 2);
+    assert_eq!(server.console_count("Room created"), 10);
+}

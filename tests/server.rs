@@ -381,10 +381,10 @@ fn long_lines_are_refused_and_the_connection_stays_usable() {
     a.send(&"x".repeat(101));
     assert_eq!(a.expect("!!!"), "!!! line too long (limit 100 bytes); it was not sent");
     assert_eq!(b.next_line_after_sync(), None);
-    // A huge line without a newline is not buffered: a megabyte arrives in pieces and
-    // the server answers once, then carries on.
-    for _ in 0..64 {
-        a.send_raw(&[b'y'; 16 * 1024]);
+    // A huge line without a newline is not buffered: 60 KB arrive in pieces and the
+    // server answers once, then carries on (past 64 KiB it would be excess flood).
+    for _ in 0..60 {
+        a.send_raw(&[b'y'; 1000]);
     }
     a.send_raw(b"\nafter\n");
     a.expect("line too long");
@@ -467,29 +467,60 @@ fn a_calm_sender_is_not_queued_behind_a_slowed_one() {
     assert_eq!(paste_lines, expected);
 }
 
-/// Sustained flooding far beyond the bound still ends in a kick, and the flooder reads
-/// why: the server closes in order although the flooder's input is still unread.
+/// A raw client (nc, a script writing to a socket) that pipes several hundred lines at
+/// once stays behind its rate for seconds: it is slowed, told once, and never kicked,
+/// even with the old kick bound given (`--flood-kick-after 1`, now ignored). Every line
+/// arrives, in order, over several reads, and its `/quit` after them is answered.
 #[test]
-fn a_sustained_flooder_is_kicked_and_reads_why_without_a_reset() {
-    let server = Server::start(&["--rate", "20", "--burst", "5", "--flood-kick-after", "1"]);
+fn a_raw_client_piping_hundreds_of_lines_is_slowed_never_kicked() {
+    let server = Server::start(&["--rate", "150", "--burst", "10", "--flood-kick-after", "1"]);
+    let mut a = server.text_client("alice");
+    let mut p = server.text_client("pipe");
+    // 18 KB: more than one 8 KiB read, and six seconds at 150 lines per second.
+    let mut piped: String = (1..=900).map(|i| format!("line {i:>4} of the pipe\n")).collect();
+    piped.push_str("/quit done\n");
+    p.send_raw(piped.as_bytes());
+    let mut got = Vec::new();
+    let left = loop {
+        let line = a.next_line().expect("alice stays connected");
+        if line.starts_with("<pipe> ") {
+            got.push(line);
+        } else if line.starts_with("*** pipe left") {
+            break line;
+        }
+    };
+    let expected: Vec<_> = (1..=900).map(|i| format!("<pipe> line {i:>4} of the pipe")).collect();
+    assert_eq!(got, expected);
+    assert_eq!(left, "*** pipe left: quit: done (1 online)");
+    let told = p.read_to_clean_close();
+    let notices = told.iter().filter(|l| l.contains("sending faster than 150")).count();
+    assert_eq!(notices, 1, "{told:?}");
+    assert!(!told.iter().any(|l| l.starts_with("!!!")), "{told:?}");
+    assert_eq!(server.console_count("Flooder disconnected"), 0);
+    server.wait_console_nth("Option ignored option=--flood-kick-after", 1);
+}
+
+/// What does keep the server reading is bytes that form no line: a line without end is
+/// read and thrown away as fast as it comes. Past 16 `--max-line`s of it (at least
+/// 64 KiB) the sender is disconnected for excess flood, and reads why: the server closes
+/// in order although the flooder's input is still unread.
+#[test]
+fn a_line_without_end_is_excess_flood_and_the_flooder_reads_why() {
+    let server = Server::start(&["--max-line", "5000"]);
     let mut a = server.text_client("alice");
     let mut f = server.text_client("flood");
-    // About 20 KB at once: more than a second at 20 lines per second, and little
-    // enough for the kernel's buffers, so the write does not wait.
-    let flood: String = (0..2000).map(|i| format!("spam {i}\n")).collect();
-    f.send_raw(flood.as_bytes());
+    // 100 KB without a line end: past the 80,000-byte bound (16 lines of 5000).
+    f.send_raw(&[b'x'; 100 * 1000]);
     let lines = f.read_to_clean_close();
-    let told = lines.iter().position(|l| l.contains("sending faster than 20")).expect("told");
-    let kick = lines.iter().position(|l| l.contains("disconnected for flooding")).expect("kick");
-    assert!(told < kick, "{lines:?}");
-    assert!(lines[kick].starts_with("!!! "), "{lines:?}");
-    assert_eq!(a.expect("left"), "*** flood left: flooding (1 online)");
-    // Slowed, not dropped: what got through is the start of the flood, in order.
-    let spam: Vec<_> = a.seen.iter().filter(|l| l.starts_with("<flood> spam")).cloned().collect();
-    assert!(spam.len() > 10 && spam.len() < 200, "{spam:?}");
-    let expected: Vec<_> = (0..spam.len()).map(|i| format!("<flood> spam {i}")).collect();
-    assert_eq!(spam, expected);
-    server.wait_console_nth("Flooder disconnected", 1);
+    let long = lines.iter().position(|l| l.contains("line too long")).expect("told too long");
+    let kick = lines.iter().position(|l| l.contains("excess flood")).expect("kicked");
+    assert!(long < kick, "{lines:?}");
+    assert!(lines[kick].starts_with("!!! disconnected for excess flood: "), "{lines:?}");
+    assert!(lines[kick].ends_with("bytes without a line end (a line ends within 5000 bytes)"));
+    assert_eq!(a.expect("left"), "*** flood left: excess flood (1 online)");
+    let logged = server.wait_console_nth("Flooder disconnected", 1);
+    let bytes: usize = common::console_field(&logged, "bytes").parse().unwrap();
+    assert!(bytes > 80_000 && bytes <= 100_000, "{logged}");
     // A client within the limit is not affected.
     let mut b = server.text_client("bob");
     b.send("calm");

@@ -263,6 +263,7 @@ mod tests {
             room: "#lobby".into(),
             last_id: 0,
             resume: None,
+            flood: None,
         });
         r
     }

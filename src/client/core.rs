@@ -13,9 +13,10 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::connect::{self, Io, Prefixed};
+use super::outgoing::{Outgoing, Pace};
 use super::reason;
 use super::servers::{Endpoint, Reached, Servers};
-use super::session::session;
+use super::session::{Answers, session};
 use super::{ClientError, Input, hello_lines, hello_options};
 use crate::auth::Password;
 use crate::cli::JoinArgs;
@@ -250,14 +251,20 @@ impl Core {
             tracker.welcomed = false;
             tracker.shut_down = false;
             let server = place.shown();
-            let on_line = |line: Line<'_>, send: &mut Vec<String>| {
-                let mut event = tracker.on_line(line, again, send);
-                if let CoreEvent::Welcomed { server: shown, .. } = &mut event {
+            let on_line = |line: Line<'_>, answers: &mut Answers| {
+                let mut event = tracker.on_line(line, again, &mut answers.lines);
+                if let CoreEvent::Welcomed { event: welcome, server: shown, .. } = &mut event {
                     shown.clone_from(&server);
+                    if let EventKind::Welcome { flood, .. } = &welcome.kind {
+                        answers.pace = Some(Pace::of(*flood));
+                    }
                 }
                 emit(event)
             };
-            let ended = session(stream, Vec::new(), Vec::new(), input, on_line, leave.as_mut());
+            // The hello went out as the session was opened; the lines typed meanwhile
+            // and input wait for the welcome's pace.
+            let out = Outgoing::new(&[], Pace::Waiting);
+            let ended = session(stream, out, input, on_line, leave.as_mut());
             let ended = ended.await;
             // "Try again later" (a full server) is a wait, not an answer: retried with
             // the backoff, as a lost connection, when reconnecting is on.

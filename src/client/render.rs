@@ -799,6 +799,7 @@ mod tests {
             room: "#lobby".into(),
             last_id: 0,
             resume: None,
+            flood: None,
         };
         assert_eq!(
             show(welcome, ""),
@@ -945,6 +946,7 @@ mod tests {
                 room: "#lobby".into(),
                 last_id: 0,
                 resume: None,
+                flood: None,
             },
         ];
         for kind in kinds {

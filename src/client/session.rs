@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::outgoing::Outgoing;
+use super::outgoing::{Outgoing, Pace};
 use super::{ClientError, Input};
 use crate::framing::{Line, LineBuffer};
 
@@ -24,8 +24,19 @@ const READ_AFTER_WRITE_FAILED: Duration = Duration::from_secs(2);
 /// a broken or hostile server from growing the buffer without end.
 const MAX_SERVER_LINE: usize = 1 << 20;
 
-/// The connection loop: sends the hello, then passes every line from the server to
-/// `on_line` (which may add lines to send in answer) and every input line to the server, until the server closes the connection.
+/// What the client answers one line from the server with.
+#[derive(Debug, Default)]
+pub(super) struct Answers {
+    /// Lines to send: after a welcome, the `/join` back and the lines typed while
+    /// offline; a `/nick` taking the user's nick back.
+    pub(super) lines: Vec<String>,
+    /// Set by the welcome: the pace the server's flood control asks for.
+    pub(super) pace: Option<Pace>,
+}
+
+/// The connection loop: sends what `out` holds (the hello), then passes every line from
+/// the server to `on_line` (which may add lines to send in answer, and set the pace)
+/// and every input line to the server, until the server closes the connection.
 /// `leave` resolving counts as the user leaving. Ok when the user left and the server
 /// closed the connection after taking everything, the `/quit` included.
 ///
@@ -33,19 +44,16 @@ const MAX_SERVER_LINE: usize = 1 << 20;
 /// session only after what the server sent before it closed has been read and shown,
 /// for up to [`READ_AFTER_WRITE_FAILED`].
 ///
-/// `typed` are lines the user entered while there was no connection, sent after the
-/// hello. The input channel is borrowed: it outlives the session, for the next one.
+/// The input channel is borrowed: it outlives the session, for the next one.
 pub(super) async fn session(
     stream: impl AsyncRead + AsyncWrite,
-    hello: Vec<String>,
-    typed: Vec<String>,
+    out: Outgoing,
     input: &mut UnboundedReceiver<Input>,
-    mut on_line: impl FnMut(Line<'_>, &mut Vec<String>),
+    mut on_line: impl FnMut(Line<'_>, &mut Answers),
     leave: impl std::future::Future<Output = ()>,
 ) -> SessionEnd {
     let mut quitting = false;
-    let result =
-        session_loop(stream, hello, typed, input, &mut on_line, leave, &mut quitting).await;
+    let result = session_loop(stream, out, input, &mut on_line, leave, &mut quitting).await;
     SessionEnd { result, quitting }
 }
 
@@ -58,28 +66,33 @@ pub(super) struct SessionEnd {
 
 async fn session_loop(
     stream: impl AsyncRead + AsyncWrite,
-    hello: Vec<String>,
-    typed: Vec<String>,
+    mut out: Outgoing,
     input: &mut UnboundedReceiver<Input>,
-    mut on_line: impl FnMut(Line<'_>, &mut Vec<String>),
+    mut on_line: impl FnMut(Line<'_>, &mut Answers),
     leave: impl std::future::Future<Output = ()>,
     quitting: &mut bool,
 ) -> Result<(), ClientError> {
     tokio::pin!(leave);
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut out = Outgoing::default();
-    hello.iter().for_each(|line| out.push_line(line));
-    *quitting = typed.iter().any(|line| out.push_input(line));
     let mut lines = LineBuffer::new(MAX_SERVER_LINE);
     let mut buf = vec![0u8; 16 * 1024];
     let mut input_open = true;
     let mut write_failed: Option<std::io::Error> = None;
-    // Armed while the client waits for the end: after /quit, for the server's answer;
-    // after a failed write, for the rest of what the server sent.
+    // Armed while the client waits for the end: after /quit, for the server's answer
+    // (while the connection makes progress: each read or write puts it off, and a line
+    // waiting for its turn holds it); after a failed write, for the rest of what the
+    // server sent.
     let deadline = tokio::time::sleep(Duration::MAX);
     tokio::pin!(deadline);
+    // When the next line waiting for its turn (the server's rate) may go.
+    let turn = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(turn);
     let after = |wait| tokio::time::Instant::now() + wait;
     loop {
+        let next_turn = out.release(tokio::time::Instant::now());
+        if let Some(at) = next_turn {
+            turn.as_mut().reset(at);
+        }
         tokio::select! {
             read = reader.read(&mut buf) => {
                 let n = read.map_err(ClientError::Lost)?;
@@ -92,15 +105,18 @@ async fn session_loop(
                     deadline.as_mut().reset(after(QUIT_TIMEOUT));
                 }
             }
-            written = writer.write(out.pending()), if !out.is_empty() && write_failed.is_none() => {
+            written = writer.write(out.pending()), if !out.pending().is_empty() && write_failed.is_none() => {
                 write_failed = take_written(written, &mut out);
                 if write_failed.is_some() {
                     deadline.as_mut().reset(after(READ_AFTER_WRITE_FAILED));
+                } else if *quitting {
+                    deadline.as_mut().reset(after(QUIT_TIMEOUT));
                 }
             }
+            () = &mut turn, if next_turn.is_some() => {}
             () = &mut leave, if !*quitting => {
                 *quitting = true;
-                out.push_line("/quit");
+                out.quit_now();
                 deadline.as_mut().reset(after(QUIT_TIMEOUT));
             }
             next = input.recv(), if input_open && !*quitting && !out.is_full() => {
@@ -111,7 +127,7 @@ async fn session_loop(
                     }
                 }
             }
-            () = &mut deadline, if *quitting || write_failed.is_some() => {
+            () = &mut deadline, if (*quitting && next_turn.is_none()) || write_failed.is_some() => {
                 return Err(match write_failed {
                     Some(e) => ClientError::Lost(e),
                     None => ClientError::QuitUnanswered,
@@ -121,18 +137,21 @@ async fn session_loop(
     }
 }
 
-/// Passes each whole line of `bytes` from the server to `on_line` and queues the lines
-/// it answers with.
+/// Passes each whole line of `bytes` from the server to `on_line`, queues the lines it
+/// answers with, and takes the pace the welcome set.
 fn answer(
     lines: &mut LineBuffer,
     bytes: &[u8],
-    on_line: &mut impl FnMut(Line<'_>, &mut Vec<String>),
+    on_line: &mut impl FnMut(Line<'_>, &mut Answers),
     out: &mut Outgoing,
 ) {
-    let mut answers = Vec::new();
+    let mut answers = Answers::default();
     lines.feed(bytes, |line| on_line(line, &mut answers));
+    if let Some(pace) = answers.pace {
+        out.set_pace(pace);
+    }
     // Lines typed while offline never hold a /quit (it ends the wait).
-    for line in &answers {
+    for line in &answers.lines {
         out.push_input(line);
     }
 }
@@ -169,6 +188,11 @@ mod tests {
     use tokio::net::TcpStream;
     use tokio::sync::mpsc::unbounded_channel;
 
+    /// The hello a session sends first, and every line after it at once.
+    fn free_hello() -> Outgoing {
+        Outgoing::new(&hello_lines(None, false), Pace::Free)
+    }
+
     /// A fake server on 127.0.0.1: records the lines it gets until `/quit` (then closes),
     /// or closes at once after the hello when `hang_up` is set.
     async fn fake_server(hang_up: bool) -> (TcpStream, tokio::task::JoinHandle<Vec<String>>) {
@@ -196,9 +220,8 @@ mod tests {
         let (stream, server) = fake_server(false).await;
         let (tx, mut rx) = unbounded_channel();
         tx.send(Input::Line("first\r\nsecond\n\n  \n/quit bye\nnever sent".into())).unwrap();
-        let hello = hello_lines(Some("me"), false);
-        let ended =
-            session(stream, hello, vec![], &mut rx, |_, _| {}, std::future::pending()).await.result;
+        let out = Outgoing::new(&hello_lines(Some("me"), false), Pace::Free);
+        let ended = session(stream, out, &mut rx, |_, _| {}, std::future::pending()).await.result;
         assert!(ended.is_ok(), "{ended:?}");
         let got = server.await.unwrap();
         assert_eq!(got, ["/hello json me", "first", "second", "/quit bye"]);
@@ -209,31 +232,15 @@ mod tests {
         let (stream, server) = fake_server(false).await;
         let (tx, mut rx) = unbounded_channel();
         drop(tx);
-        let ended = session(
-            stream,
-            hello_lines(None, false),
-            vec![],
-            &mut rx,
-            |_, _| {},
-            std::future::pending(),
-        )
-        .await
-        .result;
+        let ended =
+            session(stream, free_hello(), &mut rx, |_, _| {}, std::future::pending()).await.result;
         assert!(ended.is_ok(), "{ended:?}");
         assert_eq!(server.await.unwrap(), ["/hello json", "/quit"]);
 
         let (stream, _server) = fake_server(true).await;
         let (_tx, mut rx) = unbounded_channel();
-        let ended = session(
-            stream,
-            hello_lines(None, false),
-            vec![],
-            &mut rx,
-            |_, _| {},
-            std::future::pending(),
-        )
-        .await
-        .result;
+        let ended =
+            session(stream, free_hello(), &mut rx, |_, _| {}, std::future::pending()).await.result;
         assert!(matches!(ended, Err(ClientError::Closed)), "{ended:?}");
     }
 
@@ -241,9 +248,7 @@ mod tests {
     async fn a_signal_leaves_like_quit() {
         let (stream, server) = fake_server(false).await;
         let (_tx, mut rx) = unbounded_channel();
-        let ended = session(stream, hello_lines(None, false), vec![], &mut rx, |_, _| {}, async {})
-            .await
-            .result;
+        let ended = session(stream, free_hello(), &mut rx, |_, _| {}, async {}).await.result;
         assert!(ended.is_ok(), "{ended:?}");
         assert_eq!(server.await.unwrap(), ["/hello json", "/quit"]);
     }
@@ -267,21 +272,13 @@ mod tests {
         let (tx, mut rx) = unbounded_channel();
         tx.send(Input::Line("more".into())).unwrap();
         let mut got = Vec::new();
-        let on_line = |line: Line<'_>, _: &mut Vec<String>| {
+        let on_line = |line: Line<'_>, _: &mut Answers| {
             if let Line::Text(text) = line {
                 got.push(text.into_owned());
             }
         };
-        let ended = session(
-            stream,
-            hello_lines(None, false),
-            vec![],
-            &mut rx,
-            on_line,
-            std::future::pending(),
-        )
-        .await
-        .result;
+        let ended =
+            session(stream, free_hello(), &mut rx, on_line, std::future::pending()).await.result;
         assert!(matches!(ended, Err(ClientError::Closed)), "{ended:?}");
         assert_eq!(got, ["!!! disconnected for flooding"]);
         server.await.unwrap();

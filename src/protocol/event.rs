@@ -44,6 +44,8 @@ pub enum EventKind {
     /// `last_id` is the id of the latest conversation event at the time, the place to
     /// resume from if nothing arrives before the connection drops. `resume` is the
     /// token for resuming this session (structured mode only; secret, 32 hex digits).
+    /// `flood` is the server's flood control (absent when it has none): a client that
+    /// sends no faster never has its lines delayed.
     Welcome {
         server: String,
         version: String,
@@ -56,6 +58,8 @@ pub enum EventKind {
         last_id: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        flood: Option<FloodLimit>,
     },
     /// After a welcome that answered a resume: `missed` events follow (marked
     /// `history`), then the live stream. `unavailable` ids after the client's last id
@@ -222,6 +226,17 @@ pub struct UserRoom {
     pub room: String,
 }
 
+/// The flood control a server applies to every connection (`--rate`, `--burst`), as
+/// the welcome states it: `burst` lines at once, then `rate` lines per second. Lines
+/// beyond it are delayed to the rate, never dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FloodLimit {
+    /// Lines per second, sustained; above 0.
+    pub rate: f64,
+    /// Lines at once before the rate applies; at least 1.
+    pub burst: u32,
+}
+
 /// One entry of [`EventKind::Rooms`]: a room, how many are in it, its topic (empty: none).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoomInfo {
@@ -231,7 +246,7 @@ pub struct RoomInfo {
 }
 
 /// Error codes of the line the server sends just before it disconnects a client:
-/// flooding beyond the kick bound, not reading (send queue full), and an operator's kick
+/// excess flood (bytes without a line end), not reading (send queue full), and an operator's kick
 /// or ban. A client must not come back by itself after one of them.
 pub const KICK_CODES: &[&str] = &["flood", "too_slow", "kicked"];
 

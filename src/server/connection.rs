@@ -35,7 +35,7 @@ use closing::{Ended, finish};
 use super::access::{self, Rejected};
 use super::history::MAX_HISTORY_REQUEST;
 use super::hub::Hub;
-use super::intake::Intake;
+use super::intake::{Intake, excess_flood_bound};
 use super::outbox::{Batch, Outbox};
 use super::transport::{Detected, Transport, classify};
 use crate::event_log::preview;
@@ -91,8 +91,8 @@ struct Session {
     got_bytes: bool,
     /// Whether the session must end, and how its leave is announced.
     closing: Closing,
-    /// Lines' worth of flood control owed for rooms created, charged to the intake once
-    /// it hands over (it is borrowed while lines are handled).
+    /// Lines' worth of flood control the line being handled owes beyond its own (a room
+    /// it created), charged by the intake before it looks at the next line.
     flood_debt: u32,
     /// "TLSv1.3" or "plain", for the log.
     transport: &'static str,
@@ -283,11 +283,12 @@ pub fn serve(
 }
 
 /// The line reader of a new connection, with its flood control (fakelag) at the
-/// server's `--rate`, `--burst` and `--flood-kick-after`.
+/// server's `--rate` and `--burst`.
 fn new_intake(hub: &Hub) -> Intake {
     let config = &hub.config;
-    let flood = Fakelag::new(config.rate, config.burst, config.flood_kick_after, Instant::now());
-    Intake::new(LineBuffer::with_telnet(config.max_line), flood, hub.backbone_window())
+    let flood = Fakelag::new(config.rate, config.burst, Instant::now());
+    let excess = excess_flood_bound(config.max_line);
+    Intake::new(LineBuffer::with_telnet(config.max_line), flood, excess, hub.backbone_window())
 }
 
 /// What held lines wait for: a fakelag timer, or the backbone's window.
@@ -424,14 +425,10 @@ fn read_chunk(
                 return Err(io::Error::new(io::ErrorKind::InvalidData, LATE_TLS));
             }
             let step = intake.feed(&buf[..n], Instant::now(), |line| s.on_line(line));
-            intake.charge(std::mem::take(&mut s.flood_debt));
             *lag = s.after(step);
             Ok(Some(n))
         }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-            intake.caught_up();
-            Ok(Some(0))
-        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Some(0)),
         Err(e) => Err(e),
     }
 }

@@ -14,14 +14,23 @@
 //!
 //! Rooms are at most `--max-rooms`, and so are rings: a room's ring outlives the room
 //! (empty rooms close), so that a room reopened later, or after a restart, still has its
-//! past; when a ring is needed and `--max-rooms` rings exist, the ring of the closed room
-//! that was quiet the longest goes. Memory stays at most `--max-rooms` + 1 rings of
-//! `--history` events and as many ids.
+//! past; when a ring is needed and `--max-rooms` rings exist, the ring of a closed room
+//! goes, the one worth least ([`Ring::worth`]): one where nothing was said first, then
+//! one where nothing was said for [`DORMANT`], then the one with the fewest lines kept,
+//! the quietest among equals. So a stranger who opens room after room (each costs flood
+//! control, and an address only has so many, see `room_budget`) pushes out their own
+//! empty rooms and the dormant ones, and a conversation only with as many lines said in
+//! each of the other rooms. Memory stays at most `--max-rooms` + 1 rings of `--history`
+//! events and as many ids.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::protocol::Event;
+
+/// How long after its last line a closed room's ring counts as dormant, and goes before
+/// any ring with more recent conversation (a week).
+pub const DORMANT: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 7);
 
 /// A room key for the tests.
 #[cfg(test)]
@@ -136,13 +145,30 @@ struct Ring {
     lost: Option<u64>,
     /// The room closed (nobody in it): the ring may go to make room for another.
     closed: bool,
+    /// How many of `kept` are things said ([`Stored::is_said`]), and when the newest of
+    /// them was: what the ring is worth ([`Ring::worth`]).
+    said: usize,
+    last_said: Option<jiff::Timestamp>,
 }
 
 impl Ring {
     /// An empty ring that knows nothing of the ids up to `horizon`.
     fn new(horizon: u64) -> Ring {
         let lost = (horizon == 0).then_some(0);
-        Ring { kept: VecDeque::new(), gone: VecDeque::new(), horizon, lost, closed: false }
+        let (kept, gone) = (VecDeque::new(), VecDeque::new());
+        Ring { kept, gone, horizon, lost, closed: false, said: 0, last_said: None }
+    }
+
+    /// What keeping this ring is worth at `now`, lowest first: nothing said kept, then
+    /// nothing said for [`DORMANT`], then anything else; within each, the fewer lines
+    /// said kept, the less; then the quieter (the older its newest id), the less.
+    fn worth(&self, now: jiff::Timestamp) -> (u8, usize, u64) {
+        let class = match self.last_said {
+            None => 0,
+            Some(at) if now.duration_since(at) > DORMANT => 1,
+            Some(_) => 2,
+        };
+        (class, self.said, self.newest())
     }
 
     /// Keeps `stored`, letting the oldest go when `capacity` are kept.
@@ -150,7 +176,13 @@ impl Ring {
         if self.kept.len() == capacity
             && let Some(old) = self.kept.pop_front()
         {
+            self.said -= usize::from(old.is_said());
             self.let_go(Gone { id: old.id(), scope: old.scope }, capacity);
+        }
+        if stored.is_said() {
+            self.said += 1;
+            self.last_said =
+                Some(self.last_said.map_or(stored.event.ts, |t| t.max(stored.event.ts)));
         }
         self.kept.push_back(stored);
     }
@@ -327,18 +359,19 @@ impl History {
         }
     }
 
-    /// A ring for room `key`, dropping the ring of the closed room quiet the longest
-    /// when `max_rooms` exist. There is one: at most `max_rooms` rooms are open, `key`'s
-    /// among them, and a ring is open only while its room is.
+    /// A ring for room `key`, dropping the ring of the closed room worth least
+    /// ([`Ring::worth`]) when `max_rooms` exist. There is one: at most `max_rooms` rooms
+    /// are open, `key`'s among them, and a ring is open only while its room is.
     fn new_ring(&mut self, key: &str) -> &mut Ring {
         if self.rooms.len() >= self.max_rooms {
-            let quietest = self
+            let now = jiff::Timestamp::now();
+            let least = self
                 .rooms
                 .iter()
                 .filter(|(_, ring)| ring.closed)
-                .min_by_key(|(_, ring)| ring.newest())
+                .min_by_key(|(_, ring)| ring.worth(now))
                 .map(|(k, ring)| (Arc::clone(k), ring.newest()));
-            if let Some((k, newest)) = quietest {
+            if let Some((k, newest)) = least {
                 self.rooms.remove(&k);
                 // A ring made for that room later knows nothing of what this one held.
                 self.floor = self.floor.max(newest);
@@ -676,6 +709,55 @@ mod tests {
         let caught = h.after(0, 0, "#b");
         assert_eq!((ids(&caught.events), caught.unavailable), (vec![again], 3));
         assert!(h.recent(0, "#c", 5).is_empty(), "#c's went for #b's");
+    }
+
+    /// A stranger opening room after room, each with a join and a line, pushes out its
+    /// own rooms' rings, never that of a closed room where more was said.
+    #[test]
+    fn a_conversation_outlasts_the_rooms_a_stranger_opens() {
+        let mut h = History::new(10, 4, 0);
+        public(&mut h, "lobby");
+        let project: Vec<u64> =
+            (0..5).map(|i| public_in(&mut h, "#project", &i.to_string())).collect();
+        h.room_closed("#project");
+        for i in 0..30 {
+            let room = format!("#r{i}");
+            let id = h.next_id();
+            let join = EventKind::Join {
+                nick: "x".into(),
+                online: 1,
+                room: room.clone(),
+                here: 1,
+                from_room: None,
+            };
+            let mut event = Event::now(join);
+            event.id = Some(id);
+            h.push_room(&room, Stored { event, scope: Scope::Room });
+            public_in(&mut h, &room, "spam");
+            h.room_closed(&room);
+        }
+        assert_eq!(ids(&h.recent(0, "#project", 10)), project);
+        assert_eq!(h.rooms.len(), 4);
+    }
+
+    /// A ring where nothing was said for a week goes before one said in lately, however
+    /// many lines it holds.
+    #[test]
+    fn a_dormant_ring_goes_before_a_recent_one() {
+        let mut h = History::new(10, 3, 0);
+        public(&mut h, "lobby");
+        for i in 0..5 {
+            let id = h.next_id();
+            let mut stored = said(id, "#old", &i.to_string());
+            stored.event.ts = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * 8);
+            h.push_room("#old", stored);
+        }
+        h.room_closed("#old");
+        let recent = public_in(&mut h, "#recent", "one line");
+        h.room_closed("#recent");
+        public_in(&mut h, "#new", "new");
+        assert!(h.recent(0, "#old", 10).is_empty(), "the dormant ring went");
+        assert_eq!(ids(&h.recent(0, "#recent", 10)), [recent]);
     }
 
     #[test]

@@ -51,6 +51,7 @@ use super::history::History;
 use super::moderation::Moderation;
 use super::outbox::Outbox;
 use super::resume::{self, Token};
+use super::room_budget::RoomBudget;
 use super::rooms::Rooms;
 use crate::event_log::EventLog;
 use crate::nick::NickError;
@@ -101,6 +102,8 @@ struct Registry {
     next_id: u64,
     next_guest: u64,
     history: History,
+    /// Rooms each address may still create.
+    room_budget: RoomBudget,
     /// The backbone, when this node is one of several: conversation events are handed to
     /// it instead of being delivered here, and come back through [`Hub::apply`].
     link: Option<Link>,
@@ -253,6 +256,7 @@ impl Hub {
                 next_id: 0,
                 next_guest: 0,
                 history,
+                room_budget: RoomBudget::default(),
                 link,
                 presence: Presence::default(),
                 leases: Leases::new(tokio::time::Instant::now()),

@@ -1,11 +1,20 @@
 //! A connection's input on its way from the socket to the chat: the line buffer, the
 //! fakelag policy, and the bytes held back while the sender is over its rate.
 //!
-//! Lines are handed on one at a time, each when [`Fakelag`] allows. What a read brought
-//! beyond that is held, in order, and handed on as tokens come due; meanwhile the
+//! Lines are handed on one at a time, each when [`Fakelag`] allows, and a line that
+//! costs more than one (a room created) pays before the next is looked at. What a read
+//! brought beyond that is held, in order, and handed on as tokens come due; meanwhile the
 //! connection reads nothing more, so the rest waits in the kernel's buffers and TCP
 //! back-pressure slows the sender. The hold is bounded by one read's bytes (plus the
 //! partial line the [`LineBuffer`] keeps, bounded by `--max-line`).
+//!
+//! So a sender over its rate costs the server nothing however long it stays behind, and
+//! is never disconnected for it. The one input that does keep the server reading is
+//! bytes that form no line: a line never ended (its bytes past `--max-line` are read
+//! and thrown away) or telnet negotiation without end. Fakelag charges lines, so those
+//! would be read as fast as they come; past [`excess_flood_bound`] such bytes in a row
+//! the sender is disconnected, as IRC servers do when a client's receive queue overflows
+//! ("Excess Flood").
 //!
 //! On a backbone, lines are also held while the node is too far behind the stream
 //! ([`Window`]), for at most [`window::LONGEST_HOLD`] at a time.
@@ -17,6 +26,14 @@ use tokio::time::Instant;
 use crate::flood::{Fakelag, Verdict};
 use crate::framing::{Line, LineBuffer};
 use crate::server::backbone::window::{self, Window};
+
+/// How many bytes may come without a line end before the sender is disconnected for
+/// excess flood: 16 lines of `max_line` bytes, and at least 64 KiB. A line ends within
+/// `--max-line` bytes (a longer one is refused as too long at its end, and dropped), so
+/// no chat client comes near this: 64 KiB at the default 4096.
+pub fn excess_flood_bound(max_line: usize) -> usize {
+    max_line.saturating_mul(16).max(64 * 1024)
+}
 
 pub struct Intake {
     lines: LineBuffer,
@@ -30,6 +47,28 @@ pub struct Intake {
     held: Vec<u8>,
     /// How much of `held` has been fed.
     fed: usize,
+    /// Bytes fed since the last line end: the excess flood count.
+    lineless: usize,
+    /// The excess flood bound, in bytes ([`excess_flood_bound`]).
+    excess: usize,
+}
+
+/// What the session made of one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Taken {
+    /// False once the session takes no more lines (it is closing).
+    pub open: bool,
+    /// Lines' worth of flood control the line costs on top of its own (creating a room):
+    /// charged before the next line is looked at.
+    pub extra: u32,
+}
+
+#[cfg(test)]
+impl Taken {
+    /// A line handled at the cost of one line; `open` as [`Taken::open`].
+    fn line(open: bool) -> Taken {
+        Taken { open, extra: 0 }
+    }
 }
 
 /// Where feeding stopped.
@@ -40,18 +79,24 @@ pub enum Step {
     /// Bytes are held until `until`; read nothing more before then. `tell`: first hold
     /// of an episode, tell the sender it is being slowed.
     Hold { until: Instant, tell: bool },
-    /// The sender stayed behind for longer than the kick bound.
-    Kick,
+    /// Excess flood: this many bytes came without a line end.
+    Kick { lineless: usize },
     /// Bytes are held until the node's [`Window`] opens, or until `until` at the latest.
     Window { until: Instant },
 }
 
 impl Intake {
-    /// Input through `lines` at the rate `flood` allows, and on a backbone only while
+    /// Input through `lines` at the rate `flood` allows, ended by `excess` bytes
+    /// without a line end ([`excess_flood_bound`]), and on a backbone only while
     /// `window` is open.
-    pub fn new(lines: LineBuffer, flood: Fakelag, window: Option<Arc<Window>>) -> Intake {
+    pub fn new(
+        lines: LineBuffer,
+        flood: Fakelag,
+        excess: usize,
+        window: Option<Arc<Window>>,
+    ) -> Intake {
         let window = window.map(|w| (w, None));
-        Intake { lines, flood, window, held: Vec::new(), fed: 0 }
+        Intake { lines, flood, window, held: Vec::new(), fed: 0, lineless: 0, excess }
     }
 
     /// True while bytes are held: the connection must not read its socket.
@@ -59,32 +104,17 @@ impl Intake {
         self.fed < self.held.len()
     }
 
-    /// Charges `lines` more lines' worth of flood control ([`Fakelag::charge`]).
-    pub fn charge(&mut self, lines: u32) {
-        if lines > 0 {
-            self.flood.charge(lines);
-        }
-    }
-
-    /// The socket had nothing more to read and nothing is held: the sender has caught up.
-    pub fn caught_up(&mut self) {
-        if !self.is_holding() {
-            self.flood.caught_up();
-        }
-    }
-
     /// Hands on the lines of freshly read `data` while the rate allows, and holds the
-    /// rest. Must not be called while holding. `on_line` returns false once the session
-    /// takes no more lines (it is closing).
+    /// rest. Must not be called while holding.
     pub fn feed(
         &mut self,
         data: &[u8],
         now: Instant,
-        on_line: impl FnMut(Line<'_>) -> bool,
+        on_line: impl FnMut(Line<'_>) -> Taken,
     ) -> Step {
         debug_assert!(!self.is_holding());
         let (step, used) = self.feed_lines(data, now, on_line);
-        if used < data.len() && step != Step::Done {
+        if used < data.len() && matches!(step, Step::Hold { .. } | Step::Window { .. }) {
             self.held.clear();
             self.held.extend_from_slice(&data[used..]);
             self.fed = 0;
@@ -93,11 +123,11 @@ impl Intake {
     }
 
     /// Hands on held lines that are due at `now`.
-    pub fn resume(&mut self, now: Instant, on_line: impl FnMut(Line<'_>) -> bool) -> Step {
+    pub fn resume(&mut self, now: Instant, on_line: impl FnMut(Line<'_>) -> Taken) -> Step {
         let held = std::mem::take(&mut self.held);
         let (step, used) = self.feed_lines(&held[self.fed..], now, on_line);
         self.fed += used;
-        if self.fed < held.len() && step != Step::Done {
+        if self.fed < held.len() && matches!(step, Step::Hold { .. } | Step::Window { .. }) {
             self.held = held;
         } else {
             self.fed = 0;
@@ -105,36 +135,41 @@ impl Intake {
         step
     }
 
-    /// Feeds `data` one line at a time, each when the policy allows; returns where it
-    /// stopped and how many bytes were fed.
+    /// Feeds `data` one line at a time, each when the policy allows, charging what each
+    /// cost before the next; returns where it stopped and how many bytes were fed.
     fn feed_lines(
         &mut self,
         data: &[u8],
         now: Instant,
-        mut on_line: impl FnMut(Line<'_>) -> bool,
+        mut on_line: impl FnMut(Line<'_>) -> Taken,
     ) -> (Step, usize) {
         let mut used = 0;
         while used < data.len() {
             if let Some(until) = self.window_closed(now) {
                 return (Step::Window { until }, used);
             }
-            match self.flood.check(now) {
-                Verdict::Go => {}
-                Verdict::Hold { until, tell } => return (Step::Hold { until, tell }, used),
-                Verdict::Kick => return (Step::Kick, used),
+            if let Verdict::Hold { until, tell } = self.flood.check(now) {
+                return (Step::Hold { until, tell }, used);
             }
             let rest = &data[used..];
             // One line at most per piece (a line ends at a CR or an LF, see
             // `framing`), so each line is checked on its own.
             let end = rest.iter().position(|&b| b == b'\n' || b == b'\r');
+            let ends_line = end.is_some();
             let end = end.map_or(rest.len(), |p| p + 1);
             let mut open = true;
             let flood = &mut self.flood;
             self.lines.feed(&rest[..end], |line| {
                 flood.take();
-                open = on_line(line);
+                let taken = on_line(line);
+                flood.charge(taken.extra);
+                open = taken.open;
             });
             used += end;
+            self.lineless = if ends_line { 0 } else { self.lineless + end };
+            if self.lineless > self.excess {
+                return (Step::Kick { lineless: self.lineless }, used);
+            }
             if !open {
                 break;
             }
@@ -163,7 +198,7 @@ mod tests {
     use super::*;
 
     fn intake(rate: f64, burst: u32, t0: Instant) -> Intake {
-        Intake::new(LineBuffer::new(16), Fakelag::new(rate, burst, None, t0), None)
+        Intake::new(LineBuffer::new(16), Fakelag::new(rate, burst, t0), 16 * 16, None)
     }
 
     fn text(line: Line<'_>) -> String {
@@ -180,7 +215,7 @@ mod tests {
         let mut got = Vec::new();
         let step = input.feed(b"1\n2\n3\n4\npart", t0, |l| {
             got.push(text(l));
-            true
+            Taken::line(true)
         });
         assert_eq!(got, ["1", "2"]);
         let Step::Hold { until, tell: true } = step else { panic!("{step:?}") };
@@ -189,7 +224,7 @@ mod tests {
         loop {
             match input.resume(now, |l| {
                 got.push(text(l));
-                true
+                Taken::line(true)
             }) {
                 Step::Hold { until, tell } => {
                     assert!(!tell, "told once");
@@ -204,7 +239,7 @@ mod tests {
         assert!(input.held.capacity() == 0, "the hold is freed");
         input.feed(b"ial\n", now + Duration::from_secs(1), |l| {
             got.push(text(l));
-            true
+            Taken::line(true)
         });
         assert_eq!(got.last().unwrap(), "partial");
     }
@@ -218,7 +253,7 @@ mod tests {
             let t = text(l);
             let open = t != "/quit";
             got.push(t);
-            open
+            Taken::line(open)
         });
         assert_eq!(step, Step::Done);
         assert_eq!(got, ["a", "/quit"]);
@@ -233,7 +268,7 @@ mod tests {
         // Bare CR, CRLF and CR NUL each end one line; only the burst goes at once.
         let step = input.feed(b"a\rb\r\nc\r\0d\n", t0, |l| {
             got.push(text(l));
-            true
+            Taken::line(true)
         });
         assert_eq!(got, ["a", "b"]);
         let Step::Hold { mut until, .. } = step else { panic!("{step:?}") };
@@ -241,7 +276,7 @@ mod tests {
         loop {
             let step = input.resume(until, |l| {
                 got.push(text(l));
-                true
+                Taken::line(true)
             });
             match step {
                 Step::Hold { until: next, .. } => (until, holds) = (next, holds + 1),
@@ -261,22 +296,62 @@ mod tests {
         let long = [b'x'; 100];
         let step = input.feed(&[&long[..], b"\nok\nlate\n"].concat(), t0, |l| {
             got.push(text(l));
-            true
+            Taken::line(true)
         });
         assert_eq!(got, ["<too long>", "ok"]);
         assert!(matches!(step, Step::Hold { .. }));
+    }
+
+    /// A dear line (a room created) pays before the next line is looked at, so the
+    /// lines after it in the same read wait: four rooms in one packet at a burst of 10
+    /// and a cost of 4 more each make two rooms now, not four.
+    #[test]
+    fn a_dear_line_is_charged_before_the_next() {
+        let t0 = Instant::now();
+        let mut input = intake(1.0, 10, t0);
+        let mut got = Vec::new();
+        let step = input.feed(b"/join #a\n/join #b\n/join #c\n/join #d\n", t0, |l| {
+            got.push(text(l));
+            Taken { open: true, extra: 4 }
+        });
+        assert_eq!(got, ["/join #a", "/join #b"]);
+        let Step::Hold { until, .. } = step else { panic!("{step:?}") };
+        // Ten tokens went on two lines of five; the third line needs one more token.
+        assert_eq!(until.duration_since(t0), std::time::Duration::from_secs(1));
+    }
+
+    /// Bytes that form no line are not rate-limited, so the server would read them as
+    /// fast as they come: past the bound they end the connection. Lines up to the bound
+    /// in pieces, and an over-long line that ends, do not. (The bound is 256 bytes here.)
+    #[test]
+    fn bytes_without_a_line_end_past_the_bound_are_excess_flood() {
+        let t0 = Instant::now();
+        let mut input = intake(1.0, 1000, t0);
+        let mut got = Vec::new();
+        let mut on_line = |l: Line<'_>| {
+            got.push(text(l));
+            Taken::line(true)
+        };
+        // 16 × 16 bytes is the bound: one over-long line of 200 bytes ends in time.
+        assert_eq!(input.feed(&[b'x'; 200], t0, &mut on_line), Step::Done);
+        assert_eq!(input.feed(b"\nok\n", t0, &mut on_line), Step::Done);
+        for _ in 0..16 {
+            assert_eq!(input.feed(&[b'y'; 16], t0, &mut on_line), Step::Done);
+        }
+        assert_eq!(input.feed(b"z", t0, &mut on_line), Step::Kick { lineless: 257 });
+        assert_eq!(got, ["<too long>", "ok", "<too long>"]);
     }
 
     #[test]
     fn lines_wait_for_the_backbone_window_at_most_so_long() {
         let t0 = Instant::now();
         let window = Arc::new(Window::default());
-        let mut input =
-            Intake::new(LineBuffer::new(16), Fakelag::new(0.0, 0, None, t0), Some(window.clone()));
+        let flood = Fakelag::new(0.0, 0, t0);
+        let mut input = Intake::new(LineBuffer::new(16), flood, 256, Some(window.clone()));
         let mut got = Vec::new();
         let mut take = |l: Line<'_>| {
             got.push(text(l));
-            true
+            Taken::line(true)
         };
         assert_eq!(input.feed(b"a\n", t0, &mut take), Step::Done);
         window.acked(Some(window::WINDOW));

@@ -23,6 +23,7 @@ pub mod operator;
 mod outbox;
 pub mod privacy;
 mod resume;
+mod room_budget;
 mod rooms;
 mod search;
 pub mod tls;
@@ -67,8 +68,6 @@ pub struct Config {
     /// Lines per second; 0 turns flood control off.
     pub rate: f64,
     pub burst: u32,
-    /// How long a client may stay behind its rate before it is kicked; `None`: never.
-    pub flood_kick_after: Option<Duration>,
     pub send_queue: usize,
     /// 0: always announce joins and leaves.
     pub announce_limit: usize,
@@ -113,6 +112,16 @@ pub struct Config {
     pub backbone: Option<backbone::Options>,
 }
 
+impl Config {
+    /// The flood control every connection gets, as the welcome states it; `None` with
+    /// `--rate 0`.
+    pub fn flood_limit(&self) -> Option<crate::protocol::FloodLimit> {
+        let rate = self.rate;
+        (rate > 0.0 && rate.is_finite())
+            .then(|| crate::protocol::FloodLimit { rate, burst: self.burst.max(1) })
+    }
+}
+
 impl From<&ServeArgs> for Config {
     fn from(a: &ServeArgs) -> Config {
         Config {
@@ -123,8 +132,6 @@ impl From<&ServeArgs> for Config {
             max_per_ip_exempt: a.max_per_ip_exempt.clone(),
             rate: a.rate,
             burst: a.burst,
-            flood_kick_after: (a.flood_kick_after > 0)
-                .then(|| Duration::from_secs(a.flood_kick_after.into())),
             send_queue: a.send_queue as usize,
             announce_limit: a.announce_limit as usize,
             default_room: a.default_room.clone(),

@@ -32,6 +32,9 @@ pub enum JoinRefusal {
     AlreadyThere(String),
     /// Another room has a name that looks the same ([`room::skeleton`]); holds it.
     LooksLike(String),
+    /// The member's address created its share of rooms lately; one more is due in this
+    /// long (see `room_budget`).
+    TooFast(std::time::Duration),
 }
 
 impl JoinRefusal {
@@ -46,6 +49,14 @@ impl JoinRefusal {
             JoinRefusal::LooksLike(name) => {
                 format!("that room name looks like {name}; join {name} or pick another name")
             }
+            JoinRefusal::TooFast(wait) => {
+                let minutes = wait.as_secs().div_ceil(60);
+                format!(
+                    "your address has made {} rooms lately; you may make another in {minutes} \
+                     min (join one of those in /rooms meanwhile)",
+                    crate::server::room_budget::ROOMS_AT_ONCE
+                )
+            }
         }
     }
 
@@ -55,6 +66,7 @@ impl JoinRefusal {
             JoinRefusal::BadName(_) | JoinRefusal::LooksLike(_) => "bad_room",
             JoinRefusal::TooMany(_) => "too_many_rooms",
             JoinRefusal::AlreadyThere(_) => "already_there",
+            JoinRefusal::TooFast(_) => "throttled",
         }
     }
 }
@@ -118,6 +130,17 @@ impl Rooms {
         self.table.insert(key.clone(), Room::named(&name));
         self.looks.insert(skeleton, key.clone());
         Ok((key, true))
+    }
+
+    /// Removes room `key`, just opened by [`Rooms::open`] and not entered: its creation
+    /// was refused after all.
+    pub fn discard(&mut self, key: &str) {
+        if key == self.default_key {
+            return;
+        }
+        if let Some(room) = self.table.remove(key) {
+            self.looks.remove(&room::skeleton(&room.name));
+        }
     }
 
     /// Puts member `id` in room `key` (which exists).

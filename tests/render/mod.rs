@@ -844,8 +844,8 @@ fn exit_status(r: &mut Roff, page: Page) {
              the hello within 10 seconds, the server refused the connection (full, or the \
              password missing or wrong: the message says what to do), the \
              connection broke, the server ended the session (it closed the connection \
-             before you left, disconnected you for flooding or for not reading, or shut \
-             down, even after your /quit), or it did not answer /quit within 5 seconds of \
+             before you left, an operator kicked you, it disconnected you for excess flood \
+             or for not reading, or it shut down, even after your /quit), or it did not answer /quit within 5 seconds of \
              silence."
         }
         Page::Ctl => "The server refused the command; its answer is on standard error.",

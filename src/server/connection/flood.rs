@@ -1,6 +1,6 @@
 //! Flood control in the task: lines held to the rate (fakelag) or while the node is
-//! behind its backbone, the notice the first hold gives, and the kick of a client still
-//! flooding after `--flood-kick-after`.
+//! behind its backbone, the notice the first hold gives, and the kick for excess flood
+//! (bytes without a line end, see `intake`).
 
 use serde_json::json;
 use tokio::time::Instant;
@@ -18,7 +18,6 @@ impl Session {
     /// now. Returns what the rest wait for, if lines are still held.
     pub(super) fn release_held(&mut self, intake: &mut Intake) -> Option<Due> {
         let step = intake.resume(Instant::now(), |line| self.on_line(line));
-        intake.charge(std::mem::take(&mut self.flood_debt));
         self.after(step)
     }
 
@@ -36,8 +35,8 @@ impl Session {
                 Some(window) => Some(Box::pin(async move { window.wait_open(until).await })),
                 None => Some(Box::pin(tokio::time::sleep_until(until))),
             },
-            Step::Kick => {
-                self.kick_flooder();
+            Step::Kick { lineless } => {
+                self.kick_flooder(lineless);
                 None
             }
         }
@@ -54,16 +53,18 @@ impl Session {
         ));
     }
 
-    fn kick_flooder(&mut self) {
-        let after = self.hub.config.flood_kick_after.unwrap_or_default().as_secs();
-        self.hub.log.warn("Flooder disconnected", json!({"nick": self.nick, "after_s": after}));
+    /// Excess flood: `lineless` bytes came without a line end (see `intake`).
+    fn kick_flooder(&mut self, lineless: usize) {
+        let meta = json!({"nick": self.nick, "peer": self.peer.to_string(), "bytes": lineless});
+        self.hub.log.warn("Flooder disconnected", meta);
+        let max = self.hub.config.max_line;
         self.error(
             "flood",
             format!(
-                "disconnected for flooding: still over {} lines per second after {after} s",
-                self.hub.config.rate
+                "disconnected for excess flood: {lineless} bytes without a line end (a line \
+                 ends within {max} bytes)"
             ),
         );
-        self.closing = Closing::Leave("flooding".into());
+        self.closing = Closing::Leave("excess flood".into());
     }
 }

@@ -13,13 +13,16 @@ use crate::protocol::{Event, EventKind, Request, help_entries_for};
 use crate::sanitize::{needs_sanitizing, sanitize};
 use crate::server::history::MAX_HISTORY_REQUEST;
 use crate::server::hub::{Across, Skip};
+use crate::server::intake::Taken;
 use crate::server::journal::Kind;
 
 impl Session {
-    /// Handles one line; returns false once the session takes no more (it is closing).
-    pub(super) fn on_line(&mut self, line: Line<'_>) -> bool {
+    /// Handles one line; says whether the session takes more (not once it is closing)
+    /// and what the line cost beyond itself.
+    pub(super) fn on_line(&mut self, line: Line<'_>) -> Taken {
         self.handle_line(line);
-        !self.closing.is_set()
+        let extra = std::mem::take(&mut self.flood_debt);
+        Taken { open: !self.closing.is_set(), extra }
     }
 
     fn handle_line(&mut self, line: Line<'_>) {

@@ -11,8 +11,8 @@ use crate::server::journal::Kind;
 /// Lines' worth of flood control a room creation costs on top of its own line: with the
 /// default `--rate 5 --burst 20`, four rooms in a row, then one a second (the lines
 /// after are held, as fakelag holds any line over the rate). Rooms are server state that
-/// outlives the line, so making them is dearer than talking. Charged once the lines read
-/// with it are handled, so several creations in one packet are paid for after it.
+/// outlives the line, so making them is dearer than talking. Charged before the next
+/// line is looked at, so the creations in one packet are paid one by one.
 const ROOM_CREATION_COST: u32 = 4;
 
 impl Session {
@@ -28,7 +28,7 @@ impl Session {
             // muted user may go to rooms that exist, not name new ones.
             Request::Join(name) if !hub.has_room(name) && self.is_muted("/join of a new room") => {}
             Request::Join(name) => {
-                let moved = hub.join_room(self.id, name);
+                let moved = hub.join_room(self.id, self.peer.ip(), name);
                 self.after_move(moved, name);
             }
             Request::Part => {

@@ -185,6 +185,7 @@ impl Hub {
             room: reg.room_name(&m.room),
             last_id: reg.history.last_id(),
             resume: m.token.as_ref().filter(|_| m.json).map(Token::to_hex),
+            flood: self.config.flood_limit(),
         });
         m.outbox.push(encode_for(&welcome, m.json, &m.nick).as_bytes());
         // The room: the `room` event in structured mode; in text mode, whose welcome

@@ -1,8 +1,11 @@
 //! The hub's side of rooms: moving between them, topics, and the `/list` and `/rooms`
 //! answers. The room table itself is [`crate::server::rooms`].
 
+use std::net::IpAddr;
+
 use super::fan_out::Frames;
 use super::{Hub, Registry, Skip, encode_for};
+use crate::net::origin;
 use crate::nick;
 use crate::protocol::{Event, EventKind, RoomInfo, UserRoom};
 use crate::server::rooms::JoinRefusal;
@@ -39,12 +42,20 @@ impl Hub {
         self.lock().rooms_everywhere()
     }
 
-    /// Moves member `id` to room `name`, creating it if it does not exist.
-    pub fn join_room(&self, id: u64, name: &str) -> Result<Moved, JoinRefusal> {
+    /// Moves member `id`, connected from `peer`, to room `name`, creating it if it
+    /// does not exist and `peer`'s address has the budget for it (see `room_budget`).
+    pub fn join_room(&self, id: u64, peer: IpAddr, name: &str) -> Result<Moved, JoinRefusal> {
         let mut reg = self.lock();
         reg.room_limit_everywhere(name, self.config.max_rooms)?;
         let current = reg.members[&id].room.clone();
         let (key, created) = reg.rooms.open(name, &current)?;
+        if created && !self.config.max_per_ip_exempt.contains(peer) {
+            let now = tokio::time::Instant::now();
+            if let Err(wait) = reg.room_budget.take(origin(peer), now) {
+                reg.rooms.discard(&key);
+                return Err(JoinRefusal::TooFast(wait));
+            }
+        }
         if created {
             reg.adopt_room(&key);
         }
