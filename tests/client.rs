@@ -278,7 +278,7 @@ fn expect_clean_script_end(child: Child, lines: usize, nick: &str) {
 /// The script, run as a user would: `seq 1 100 | tchat join …` under the
 /// default flood control (--rate 5 --burst 20), five times the burst. Every line reaches
 /// the other participant, in order; the client paces itself, so the server never has
-/// to slow it down; and it exits 0 once its /quit is answered (about 18 s).
+/// to slow it down; and it exits 0 once its /quit is answered (about 19 s).
 #[test]
 fn a_piped_script_beyond_the_burst_is_delivered_whole() {
     let server = Server::start(&[]);
@@ -297,7 +297,7 @@ fn a_piped_script_beyond_the_burst_is_delivered_whole() {
 /// client exits 0 when its input ends.
 #[test]
 fn piped_scripts_of_several_lengths_arrive_whole_and_exit_0() {
-    let server = Server::start(&["--rate", "100", "--burst", "10", "--flood-kick-after", "1"]);
+    let server = Server::start(&["--rate", "100", "--burst", "100", "--flood-kick-after", "1"]);
     let mut bob = Peer::join(server.addr, "bob");
     let scripts = [("one", 1), ("nine", 9), ("quarter", 250), ("long", 600)];
     let (children, _states): (Vec<Child>, Vec<StateDir>) =

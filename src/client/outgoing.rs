@@ -21,10 +21,13 @@ use crate::protocol::{FloodLimit, Request};
 /// written; the rest waits in the input channel.
 const LIMIT: usize = 64 * 1024;
 
-/// Tokens of the server's burst the client leaves unused: the lines the server counts
-/// that were sent before the welcome (the hello, a password), so its bucket never runs
-/// dry under the client's.
-const BURST_MARGIN: u32 = 2;
+/// The client sends at most this share of the server's burst at once. The rest is slack
+/// for the server's side: the lines it counted before the welcome (the hello, a
+/// password), and above all its own stalls. The server's bucket stops filling at the
+/// burst while it is not reading (a busy machine), and the lines the client sent at its
+/// rate meanwhile then arrive together: the slack covers a stall of `burst / 2 / rate`
+/// seconds (two at the defaults) before the server would have to hold a line.
+const BURST_SHARE: u32 = 2;
 
 /// The share of the server's rate the client sends at: a little under, so the server's
 /// bucket refills faster than the client draws on it.
@@ -47,7 +50,7 @@ impl Pace {
     pub fn of(limit: Option<FloodLimit>) -> Pace {
         match limit {
             Some(FloodLimit { rate, burst }) if rate > 0.0 => {
-                let burst = burst.saturating_sub(BURST_MARGIN).max(1);
+                let burst = (burst / BURST_SHARE).max(1);
                 Pace::Paced(Fakelag::new(rate * RATE_SHARE, burst, Instant::now()))
             }
             _ => Pace::Free,
@@ -175,8 +178,8 @@ mod tests {
         assert!(out.is_empty() && !out.is_full());
     }
 
-    /// Before the welcome only the hello goes; after it, the burst the server allows
-    /// less the margin, then one line per token, at a little under the server's rate.
+    /// Before the welcome only the hello goes; after it, half the burst the server
+    /// allows, then one line per token, at a little under the server's rate.
     #[test]
     fn lines_wait_for_the_welcome_then_go_at_the_servers_rate() {
         let mut out = Outgoing::new(&["/hello json me".into()], Pace::Waiting);
@@ -189,7 +192,7 @@ mod tests {
         out.set_pace(Pace::of(Some(FloodLimit { rate: 10.0, burst: 5 })));
         let next = out.release(t0).expect("lines wait their turn");
         let sent = String::from_utf8(out.pending().to_vec()).unwrap();
-        assert_eq!(sent, "/hello json me\nline 0\nline 1\nline 2\n");
+        assert_eq!(sent, "/hello json me\nline 0\nline 1\n");
         let wait = next.duration_since(t0);
         let token = Duration::from_secs_f64(1.0 / (10.0 * RATE_SHARE));
         assert!(wait.abs_diff(token) < Duration::from_millis(2), "{wait:?}");
