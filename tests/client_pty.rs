@@ -533,6 +533,70 @@ fn sgr_free(raw: &str) -> bool {
     })
 }
 
+/// `/help` fits an 80×24 screen (a grouped overview, nothing scrolled off) and on a
+/// narrow one; rows break at spaces only, so every word reads whole; `/help COMMAND`
+/// gives the usage, aliases and description, wrapped the same way.
+#[test]
+fn help_fits_the_screen_and_breaks_rows_between_words() {
+    use tchat::client::help;
+    let server = Server::start(&[]);
+    let state = StateDir::new("help-fits");
+    let entries = tchat::protocol::help_entries_for(false, 1);
+    for (cols, nick) in [(80, "hal"), (44, "ida")] {
+        let args = ["--fingerprint", &server.fingerprint, "--nick", nick];
+        let mut term = Term::start_sized(server.addr, &state, &args, 24, cols);
+        let prompt = format!("[{nick} #lobby] ");
+        term.wait_input(&prompt);
+        term.keys("/help\r");
+        term.wait_text("/help COMMAND says");
+        term.wait_input(&prompt);
+        let rows = help_rows(&term, "*** Talk:");
+        let most = if cols >= 80 { 19 } else { 23 };
+        assert!(rows.len() <= most, "{} rows at {cols}:\n{}", rows.len(), term.screen());
+        // The words in order, none cut: the overview's own.
+        let (groups, more) = help::overview(&entries, true);
+        let mut want: Vec<String> = Vec::new();
+        for (group, names) in groups {
+            want.extend(format!("{group}:").split(' ').map(str::to_owned));
+            want.extend(names);
+        }
+        want.extend(more.split(' ').map(str::to_owned));
+        assert_eq!(words(&rows), want, "at {cols} columns:\n{}", term.screen());
+
+        term.keys("/help msg\r");
+        term.wait_text("*** /msg <user> <text>");
+        term.wait_input(&prompt);
+        let rows = help_rows(&term, "*** /msg <user>");
+        let entry = &help::topic("msg").unwrap()[0];
+        let text = format!("{} {}", entry.usage, entry.description);
+        assert!(text.contains("(also /query, /tell)"));
+        let want: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+        assert_eq!(words(&rows), want, "at {cols} columns:\n{}", term.screen());
+        term.keys("\x04");
+        assert!(term.wait_exit().success());
+    }
+}
+
+/// The rows of the last `/help` answer on screen, from the one holding `first` to the
+/// row before the prompt; each must fit the screen (the vt100 model cuts nothing, so
+/// a row as wide as the screen would be one the terminal wrapped).
+fn help_rows(term: &Term, first: &str) -> Vec<String> {
+    let screen = term.screen();
+    let rows: Vec<&str> = screen.lines().collect();
+    let start = rows.iter().rposition(|r| r.contains(first)).expect(first);
+    let end = rows.iter().rposition(|r| r.starts_with('[')).expect("the prompt");
+    rows[start..end].iter().map(|r| r.to_string()).collect()
+}
+
+/// The words of help rows, without their time and `***`.
+fn words(rows: &[String]) -> Vec<String> {
+    let text: Vec<&str> = rows.iter().flat_map(|r| r.split_whitespace()).collect();
+    text.into_iter()
+        .filter(|w| *w != "***" && !(w.len() == 5 && w.as_bytes()[2] == b':'))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Whether `text` reads `HH:MM`.
 fn is_clock(text: &str) -> bool {
     let b = text.as_bytes();

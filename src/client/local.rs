@@ -44,6 +44,9 @@ pub enum Local<'a> {
     /// `/clear` that reached the filter: piped, or within a pasted block. Typed alone
     /// on a terminal, the editor clears the screen itself (see [`super::clear`]).
     Clear,
+    /// `/help COMMAND` or `/help keys` (`/help` alone goes to the server, which lists
+    /// its commands): see [`super::help::topic`].
+    Help(&'a str),
 }
 
 impl<'a> Local<'a> {
@@ -64,6 +67,8 @@ impl<'a> Local<'a> {
             ("/bell", []) => Ok(Local::ShowBell),
             ("/bell", [word]) => Bell::parse(word).map(Local::SetBell).ok_or(()).or(usage("/bell")),
             ("/clear", []) => Ok(Local::Clear),
+            ("/help" | "/?", [topic]) => Ok(Local::Help(topic)),
+            ("/help" | "/?", [_, _, ..]) => Err("usage: /help [command|keys]".into()),
             ("/ignore" | "/unignore" | "/bell" | "/clear", _) => usage(&name),
             _ => return None,
         })
@@ -134,6 +139,12 @@ impl LocalState {
 
     /// Carries out a parsed command, or shows its usage: the event to show the user.
     pub fn answer(&mut self, parsed: Result<Local<'_>, String>) -> EventKind {
+        if let Ok(Local::Help(topic)) = parsed {
+            return match super::help::topic(topic) {
+                Ok(commands) => EventKind::Help { commands },
+                Err(message) => EventKind::Error { code: "usage".into(), message },
+            };
+        }
         match parsed.map(|command| self.run(command)) {
             Ok((message, false)) => EventKind::Info { message },
             Ok((message, true)) | Err(message) => {
@@ -166,6 +177,8 @@ impl LocalState {
                 format!("no longer ignoring {nick}")
             }
             Local::ShowBell => return (format!("bell: {}", self.settings.bell.name()), false),
+            // Answered by `answer` from the command tables; nothing to carry out.
+            Local::Help(topic) => return (format!("/help {topic}"), false),
             Local::Clear => {
                 return ("/clear clears the screen when typed alone on a terminal".into(), false);
             }

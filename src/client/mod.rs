@@ -31,6 +31,7 @@ pub mod connect;
 pub mod core;
 pub mod display;
 pub mod editor;
+pub mod help;
 pub mod identity;
 mod input_rows;
 pub mod local;
@@ -242,6 +243,7 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
         truecolor: palette::truecolor(),
         tz: jiff::tz::TimeZone::system(),
         show_keys: interactive,
+        cols: interactive.then_some(screen::terminal_cols as fn() -> u16),
         now: jiff::Timestamp::now,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -19,7 +19,7 @@ use crate::sanitize::sanitize;
 /// The keys of the interactive client, listed after the server's commands by `/help`
 /// (shared with the man page, which lists the same keys).
 pub use super::editor::CLIENT_KEYS;
-use super::local::CLIENT_COMMANDS;
+use super::help;
 pub use super::palette::nick_color;
 
 /// How lines are drawn; fixed for a session.
@@ -33,6 +33,9 @@ pub struct Renderer {
     pub tz: TimeZone,
     /// Whether `/help` lists [`CLIENT_KEYS`]; they mean nothing when stdin is a pipe.
     pub show_keys: bool,
+    /// The terminal's width now, to wrap `/help` at word boundaries; `None` piped (a
+    /// script reads whole lines).
+    pub cols: Option<fn() -> u16>,
     /// The clock that says what "today" is, for dating replayed lines from other days
     /// (`jiff::Timestamp::now`, or a fixed time in tests).
     pub now: fn() -> jiff::Timestamp,
@@ -45,6 +48,15 @@ pub struct Rendered {
     pub text: String,
     /// True for a message that mentions the user, and for a private message to them.
     pub alert: bool,
+}
+
+/// Adds `text` to the rows of a `/help` answer, wrapped at word boundaries to `cols`
+/// (each row comes after `HH:MM *** ` or its indent, 10 columns), its later rows
+/// indented 2 more.
+fn help_item(rows: &mut Vec<String>, text: &str, cols: Option<u16>) {
+    for (i, row) in help::wrap(text, cols, 12).into_iter().enumerate() {
+        rows.push(if i == 0 { row } else { format!("  {row}") });
+    }
 }
 
 /// Byte ranges in `text` where `nick` appears as a whole word, compared by
@@ -194,35 +206,47 @@ impl Renderer {
     /// The `/help` answer: the server's commands, then the client's own, then the keys
     /// when the client reads a terminal.
     fn help(&self, commands: &[HelpEntry]) -> String {
-        let mut rows: Vec<(String, String)> = commands
+        let cols = self.cols.map(|cols| cols());
+        let commands: Vec<HelpEntry> = commands
             .iter()
-            .map(|c| (sanitize(&c.usage), sanitize(&c.description)))
-            .chain(CLIENT_COMMANDS.iter().map(|(u, d)| (u.to_string(), d.to_string())))
+            .map(|e| HelpEntry { usage: sanitize(&e.usage), description: sanitize(&e.description) })
             .collect();
-        let keys = if self.show_keys { CLIENT_KEYS } else { &[] };
-        let width = rows
-            .iter()
-            .map(|r| r.0.chars().count())
-            .chain(keys.iter().map(|k| k.0.len()))
-            .max()
-            .unwrap_or(0);
-        let style = Style::new().cyan();
-        let mut s = self.system("Commands:", style);
-        for (usage, description) in rows.drain(..) {
-            let _ =
-                write!(s, "\n{}", self.system(&format!("  {usage:width$}  {description}"), style));
-        }
-        if !keys.is_empty() {
-            let _ = write!(s, "\n{}", self.system("Keys:", style));
-            for (key, description) in keys {
-                let _ = write!(
-                    s,
-                    "\n{}",
-                    self.system(&format!("  {key:width$}  {description}"), style)
-                );
+        let mut rows = Vec::new();
+        let full = help::in_full(&commands, cols);
+        let Some(cols) = cols else {
+            // Piped: a script reads the whole table, one command a line, the client's
+            // own after the server's.
+            let mut commands = commands;
+            if !full {
+                commands.extend(help::client_entries());
             }
+            let width = commands.iter().map(|e| e.usage.chars().count()).max().unwrap_or(0);
+            rows.push("Commands:".to_owned());
+            for entry in &commands {
+                rows.push(format!("  {:width$}  {}", entry.usage, entry.description));
+            }
+            let style = Style::new().cyan();
+            let rows: Vec<String> = rows.iter().map(|row| self.system(row, style)).collect();
+            return rows.join("\n");
+        };
+        let cols = Some(cols);
+        if full {
+            for entry in &commands {
+                help_item(&mut rows, &entry.usage, cols);
+                for row in help::wrap(&entry.description, cols, 14) {
+                    rows.push(format!("    {row}"));
+                }
+            }
+        } else {
+            let (groups, more) = help::overview(&commands, self.show_keys);
+            for (group, names) in groups {
+                help_item(&mut rows, &format!("{group}: {}", names.join(" ")), cols);
+            }
+            help_item(&mut rows, &more, cols);
         }
-        s
+        let style = Style::new().cyan();
+        let rows: Vec<String> = rows.iter().map(|row| self.system(row, style)).collect();
+        rows.join("\n")
     }
 
     /// What the server says about the session itself: the welcome, notices, errors
@@ -561,6 +585,7 @@ mod tests {
             truecolor: false,
             tz: TimeZone::UTC,
             show_keys: true,
+            cols: None,
             now: same_day,
         }
     }
@@ -809,15 +834,48 @@ mod tests {
     }
 
     #[test]
-    fn help_lists_server_commands_and_client_keys() {
-        let help = show(EventKind::Help { commands: help_entries() }, "me");
-        assert!(help.contains("/msg <user> <text>"), "{help}");
-        assert!(help.contains("Tab") && help.contains("Ctrl-R"), "{help}");
-        let lines: Vec<&str> = help.lines().collect();
-        assert!(lines.len() > 10 && lines[1].starts_with("      *** "), "{help}");
+    fn help_is_an_overview_that_fits_and_a_topic_in_full() {
+        use crate::protocol::help_entries_for;
+        fn at(cols: u16) -> u16 {
+            cols
+        }
+        let widths: [(u16, fn() -> u16); 3] = [(80, || at(80)), (40, || at(40)), (100, || at(100))];
+        for (cols, width) in widths {
+            let r = Renderer { cols: Some(width), ..plain() };
+            let help = r.event(&ev(EventKind::Help { commands: help_entries_for(true, 5) }), "me");
+            let rows: Vec<&str> = help.text.lines().collect();
+            // Under 20 rows of an 80×24 screen, on a screen at 40 columns; no row wraps.
+            let most = if cols >= 80 { 19 } else { 23 };
+            assert!(rows.len() <= most, "{} rows at {cols}:\n{}", rows.len(), help.text);
+            assert!(
+                rows.iter().all(|row| row.chars().count() <= usize::from(cols)),
+                "{}",
+                help.text
+            );
+            assert!(rows[0].starts_with("19:07 *** Talk: /msg"), "{}", help.text);
+            assert!(rows.iter().all(|row| row.starts_with("      *** ") || row == &rows[0]));
+            // Every command whole on some row: nothing cut mid-word.
+            let words: Vec<&str> = help.text.split_whitespace().collect();
+            for command in ["/unregister", "/identify", "/history", "/kick", "/ignore", "Ctrl-R"] {
+                assert!(words.contains(&command), "{command} at {cols}:\n{}", help.text);
+            }
+        }
+        // Piped: the whole table, one command a line, no keys.
         let piped = Renderer { show_keys: false, ..plain() };
         let help = piped.event(&ev(EventKind::Help { commands: help_entries() }), "me").text;
-        assert!(!help.contains("Ctrl-R"), "{help}");
+        assert!(!help.contains("Ctrl-R") && help.contains("/ignore [nick]"), "{help}");
+        let msg = help.lines().find(|l| l.contains("/msg <user> <text> ")).unwrap();
+        assert!(msg.contains(" send a message only that user is shown"), "{help}");
+
+        // A topic: the usage, then the description (which names the aliases) under it.
+        let r = Renderer { cols: Some(|| 40), ..plain() };
+        let msg = crate::client::help::topic("msg").unwrap();
+        let text = r.event(&ev(EventKind::Help { commands: msg }), "me").text;
+        let rows: Vec<&str> = text.lines().collect();
+        assert_eq!(rows[0], "19:07 *** /msg <user> <text>");
+        assert_eq!(rows[1], "      ***     send a message only that");
+        assert!(rows.iter().all(|row| row.chars().count() <= 40), "{text}");
+        assert!(text.contains("may log it"), "{text}");
     }
 
     #[test]
