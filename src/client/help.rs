@@ -31,7 +31,7 @@ fn name(usage: &str) -> &str {
     usage.split_whitespace().next().unwrap_or(usage)
 }
 
-/// Whether `entries` are shown in full: when they fit in [`MOST_ROWS`] rows of `cols`
+/// Whether `entries` are shown in full: when they fit in 18 rows of `cols`
 /// columns (a topic's answer, or a short list), else as [`overview`] rows.
 pub fn in_full(entries: &[HelpEntry], cols: Option<u16>) -> bool {
     let rows: usize = entries.iter().map(|e| 1 + wrap(&e.description, cols, 4).len()).sum();
