@@ -1120,3 +1120,72 @@ fn every_node_that_vanishes_is_declared_once() {
     assert_eq!(a.console_count("Backbone node dead"), 1, "{console}");
     assert_eq!(a.console_count("Backbone node stopped"), 1, "{console}");
 }
+
+/// Bans and mutes outlive the stream's limits: on a stream made to keep only 30
+/// messages, a ban and a mute given on node a, then 40 lines, still reach a node
+/// started afterwards (the banned nick refused there, the muted one silenced). And a
+/// line said on a backbone node is logged by `--save` with the id everyone saw.
+#[test]
+fn bans_and_mutes_reach_a_node_started_after_the_stream_dropped_them() {
+    let Some(nats) = nats() else { return };
+    // The stream as a small first node would make it: 30 messages in all.
+    let mut wire = common::nats::NatsWire::connect(&nats.url).unwrap();
+    let config = serde_json::json!({"name": "TCHAT_EV", "subjects": ["tchat.ev.>"],
+        "storage": "file", "max_msgs": 30, "max_msgs_per_subject": 30, "discard": "old",
+        "allow_direct": true, "duplicate_window": 120_000_000_000u64});
+    let made = wire.request("$JS.API.STREAM.CREATE.TCHAT_EV", config.to_string().as_bytes(), WAIT);
+    assert!(made.as_ref().is_some_and(|m| m.get("error").is_none()), "{made:?}");
+    let socket = common::temp_path("backbone-kept.sock");
+    let dir = common::state_dir::StateDir::new("backbone-kept");
+    let save = dir.join("a-log.jsonl");
+    let a = node(
+        &nats.url,
+        "a",
+        &["--control-socket", socket.to_str().unwrap(), "--save", save.to_str().unwrap()],
+    );
+    let (mut ann, _) = a.json_client("ann");
+    let mut dave = a.text_client("dave");
+    for args in [&["ban", "eve"][..], &["mute", "dave", "1h"], &["ban", "mallory", "1h"]] {
+        let out = common::ctl(&socket, args);
+        assert_eq!(out.code, 0, "{args:?}: {}{}", out.stdout, out.stderr);
+    }
+    assert_eq!(common::ctl(&socket, &["unban", "mallory"]).code, 0);
+    dave.expect("muted");
+    dave.send("/quit");
+    dave.read_to_close();
+    let mut said = Vec::new();
+    for i in 0..40 {
+        ann.send(&format!("filler {i}"));
+        said.push(public(&mut ann, &format!("filler {i}"))["id"].as_u64().unwrap());
+    }
+
+    let c = node(&nats.url, "c", &[]);
+    let mut eve = c.connect();
+    eve.send("/hello json eve");
+    let refused = eve.read_to_close();
+    assert!(refused.iter().any(|l| l.contains("banned")), "eve let in: {refused:?}");
+    // dave's nick is let go on a within moments of his /quit.
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut dave = loop {
+        let (dave, welcome) = c.json_client("dave");
+        if welcome["nick"] == "dave" {
+            break dave;
+        }
+        assert!(std::time::Instant::now() < deadline, "dave never free: {welcome}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    dave.send("may I");
+    assert_eq!(dave.expect_event("error")["code"], "muted");
+    let (_mallory, welcome) = c.json_client("mallory");
+    assert_eq!(welcome["nick"], "mallory", "unbanned: {welcome}");
+
+    drop(a);
+    let log = std::fs::read_to_string(&save).unwrap();
+    let logged: Vec<u64> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["msg"] == "Public message")
+        .map(|r| r["meta"]["id"].as_u64().expect("a public line logged without its id"))
+        .collect();
+    assert_eq!(logged, said, "--save keeps each line with the id the clients saw");
+}

@@ -483,8 +483,8 @@ impl Session {
 }
 
 /// Log metadata of a message: the seed's `from`/`len`/`preview`, plus the full text so
-/// a session can be reconstructed from the log. The id is `null` on a backbone, whose
-/// stream gives it after the line is logged.
-fn message_meta(from: &str, text: &str, id: Option<u64>) -> serde_json::Value {
+/// a session can be reconstructed from the log. On a backbone the line is logged when
+/// the stream gives it its id (`Hub::apply`).
+pub(crate) fn message_meta(from: &str, text: &str, id: Option<u64>) -> serde_json::Value {
     json!({"from": from, "len": text.chars().count(), "preview": preview(text), "text": text, "id": id})
 }

@@ -73,6 +73,8 @@ pub struct Hub {
     run: u32,
     /// On a backbone, the bucket nicks are claimed in (see `hub::backbone`).
     nicks: Option<async_nats::jetstream::kv::Store>,
+    /// On a backbone, the bucket of bans and mutes.
+    kept: Option<async_nats::jetstream::kv::Store>,
     /// On a backbone, the stream and this node's progress through it.
     mirror: Option<super::backbone::Mirror>,
     /// On a backbone, how far this node is behind the stream, read by connections
@@ -242,6 +244,7 @@ impl Hub {
     ) -> Hub {
         let backbone_run = side.as_ref().map(|s| s.run);
         let nicks = side.as_ref().map(|s| s.nicks.clone());
+        let kept = side.as_ref().map(|s| s.moderation.clone());
         let mirror = side.as_ref().map(|s| s.mirror.clone());
         let window = side.as_ref().map(|s| s.link.window.clone());
         let link = side.map(|s| s.link);
@@ -270,6 +273,7 @@ impl Hub {
             // Without randomness tokens cannot be made either; any tag will do.
             run: backbone_run.unwrap_or_else(|| resume::new_run().unwrap_or(std::process::id())),
             nicks,
+            kept,
             mirror,
             window,
         }

@@ -282,8 +282,12 @@ async fn join_backbone(
     let (applied, mut progress) = tokio::sync::watch::channel(0);
     let mirror = backbone::Mirror { stream: joined.stream.clone(), applied: progress.clone() };
     let nicks = joined.nicks.clone();
-    let side = backbone::HubSide { link: link.clone(), run: joined.run, nicks, mirror };
+    let kept = joined.moderation.clone();
+    let side =
+        backbone::HubSide { link: link.clone(), run: joined.run, nicks, moderation: kept, mirror };
     let hub = Arc::new(Hub::new(config, log, moderation, history, Some(side)));
+    backbone::kept::load(&joined.moderation, &hub).await?;
+    tokio::spawn(backbone::kept::watch(joined.moderation, Arc::downgrade(&hub)));
     let nicks = joined.nicks;
     tokio::spawn(backbone::publish(joined.jetstream, nicks.clone(), queue, Arc::downgrade(&hub)));
     tokio::spawn(backbone::claims::watch(nicks.clone(), Arc::downgrade(&hub)));

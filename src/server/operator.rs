@@ -346,16 +346,24 @@ fn kick(hub: &Hub, who: &str, nick: &str, reason: Option<&str>) -> Result<String
 /// `mute`/`unmute` (`until`: `None` for unmute): on this node, or on the node where the
 /// user is.
 fn mute_anywhere(hub: &Hub, who: &str, nick: &str, mute: Option<Mute>) -> Result<String, String> {
-    let muted = hub.mute(nick, mute, who).or_else(|| {
-        let there = hub.elsewhere(nick)?;
-        let by = who.to_owned();
-        let action = match mute {
-            Some(Mute { until }) => Moderation::Mute { nick: there.clone(), until, by },
-            None => Moderation::Unmute { nick: there.clone(), by },
-        };
-        hub.moderate_across(&action).then_some(there)
-    });
-    muted.ok_or_else(|| no_such_user(nick))
+    let action = |nick: &str| {
+        let (nick, by) = (nick.to_owned(), who.to_owned());
+        match mute {
+            Some(Mute { until }) => Moderation::Mute { nick, until, by },
+            None => Moderation::Unmute { nick, by },
+        }
+    };
+    // Kept for every node (on a backbone) also when the user is here: a muted user
+    // who reconnects through another node is muted there too.
+    if let Some(here) = hub.mute(nick, mute, who) {
+        hub.moderate_across(&action(&here));
+        return Ok(here);
+    }
+    let there = hub.elsewhere(nick).ok_or_else(|| no_such_user(nick))?;
+    match hub.moderate_across(&action(&there)) {
+        true => Ok(there),
+        false => Err(format!("the backbone did not take the mute of {there}; try again")),
+    }
 }
 
 fn unban(hub: &Hub, target: &str) -> Result<String, String> {

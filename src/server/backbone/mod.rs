@@ -15,6 +15,7 @@
 //! - [`presence`] and [`claims`]: nicks held across nodes (key-value creates only one
 //!   node can win) and each node's replica of who is on the others.
 //! - [`accounts`]: registered nicks, shared by every node through a key-value bucket.
+//! - [`kept`]: bans and mutes, kept in a key-value bucket for every node.
 //! - [`window`]: flow control, so that a node's clients never put more in the stream
 //!   than the node has read back (the stream drops its oldest events, read or not).
 //! - [`auth`]: the `--backbone-auth` file; [`version`]: the oldest nats-server allowed.
@@ -25,6 +26,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod claims;
+pub mod kept;
 pub mod leases;
 mod link;
 mod mirror;
@@ -147,6 +149,8 @@ pub struct HubSide {
     pub run: u32,
     /// The bucket of nick claims, for claiming nicks.
     pub nicks: async_nats::jetstream::kv::Store,
+    /// The bucket of bans and mutes ([`kept`]).
+    pub moderation: async_nats::jetstream::kv::Store,
     /// The stream and how far this node's mirror of it has got: a session taken over
     /// from another node is caught up only once the mirror has every event the stream
     /// had then ([`Mirror::barrier`]).
@@ -186,6 +190,8 @@ pub struct Backbone {
     pub leases: async_nats::jetstream::kv::Store,
     /// The bucket of registered nicks.
     pub accounts: async_nats::jetstream::kv::Store,
+    /// The bucket of bans and mutes.
+    pub moderation: async_nats::jetstream::kv::Store,
     pub node: String,
     /// The tag in every resume token a node of this stream gives out: made from the
     /// stream's creation time, so every node gives the same and a token from a stream
@@ -228,6 +234,7 @@ pub async fn connect(
     let (nicks, stale) = claims::open(&jetstream, &options.node, options.replicas).await?;
     let leases = leases::open(&jetstream, options.replicas).await?;
     let accounts = accounts::open(&jetstream, options.replicas).await?;
+    let moderation = kept::open(&jetstream, options.replicas).await?;
     log.info(
         "Backbone connected",
         json!({"server": info_server(&client), "version": server_version.to_string(),
@@ -241,6 +248,7 @@ pub async fn connect(
         stale,
         leases,
         accounts,
+        moderation,
         node: options.node.clone(),
         run,
         last_at_start,

@@ -80,8 +80,11 @@ impl Session {
         match hub.private(self.id, to, text) {
             Some((target, id)) => {
                 let keep = hub.config.private_text;
-                let meta = private_meta(keep, (&self.nick, &target), text, id);
-                hub.log.info("Private message", Kind::Private.tag(meta));
+                // On a backbone, logged with its id when the stream gives it one.
+                if !hub.on_backbone() {
+                    let meta = private_meta(keep, (&self.nick, &target), text, id);
+                    hub.log.info("Private message", Kind::Private.tag(meta));
+                }
             }
             None => {
                 hub.log

@@ -110,7 +110,10 @@ impl Session {
                     room: self.room.clone(),
                 });
                 let id = hub.to_room(self.id, event, Skip::TextEcho(self.id));
-                hub.log.info("Public message", Kind::Public.tag(self.room_message_meta(text, id)));
+                if !hub.on_backbone() {
+                    let meta = self.room_message_meta(text, id);
+                    hub.log.info("Public message", Kind::Public.tag(meta));
+                }
             }
             Request::Me(text) => {
                 let event = Event::now(EventKind::Action {
@@ -119,7 +122,9 @@ impl Session {
                     room: self.room.clone(),
                 });
                 let id = hub.to_room(self.id, event, Skip::Nobody);
-                hub.log.info("Action", Kind::Action.tag(self.room_message_meta(text, id)));
+                if !hub.on_backbone() {
+                    hub.log.info("Action", Kind::Action.tag(self.room_message_meta(text, id)));
+                }
             }
             Request::History(n) => self.history(n),
             Request::Msg { to, text } => self.private_message(to, text),

@@ -23,6 +23,8 @@ impl Hub {
         let frames = Frames::new(event, self.json_wanted());
         let mut reg = self.lock();
         let own = |node: &str| reg.link.as_ref().is_some_and(|link| *link.node == *node);
+        let said_here = origin.as_ref().is_some_and(|o| own(&o.node) && o.member != 0);
+        let said = said_here.then(|| frames.event.kind.clone()).filter(is_line);
         let skip = match origin {
             Some(origin) if own(&origin.node) => match origin.echo {
                 Echo::All => Skip::Nobody,
@@ -46,6 +48,36 @@ impl Hub {
                 }
             }
             Target::Private { from, to } => reg.deliver_private(frames.event, from, to, seq),
+        }
+        drop(reg);
+        if let Some(said) = said {
+            self.log_said(&said, seq);
+        }
+    }
+
+    /// Logs line `said`, said on this node, with the id `seq` the stream gave it, as a
+    /// single process logs its lines (`--save` keeps the id, for reading the history
+    /// back and for the operator).
+    fn log_said(&self, said: &EventKind, seq: u64) {
+        use crate::server::connection::message_meta;
+        use crate::server::journal::Kind;
+        match said {
+            EventKind::Public { from, text, room } | EventKind::Action { from, text, room } => {
+                let mut meta = message_meta(from, text, Some(seq));
+                meta["room"] = room.clone().into();
+                match said {
+                    EventKind::Public { .. } => {
+                        self.log.info("Public message", Kind::Public.tag(meta))
+                    }
+                    _ => self.log.info("Action", Kind::Action.tag(meta)),
+                }
+            }
+            EventKind::Private { from, to, text } => {
+                let keep = self.config.private_text;
+                let meta = crate::server::privacy::private_meta(keep, (from, to), text, Some(seq));
+                self.log.info("Private message", Kind::Private.tag(meta));
+            }
+            _ => {}
         }
     }
 
@@ -397,6 +429,11 @@ impl Hub {
     }
 }
 
+/// Whether `kind` is a line someone said (logged with its id: [`Hub::apply`]).
+fn is_line(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::Public { .. } | EventKind::Action { .. } | EventKind::Private { .. })
+}
+
 /// What [`Hub::claim_across`] did.
 #[derive(Debug)]
 pub enum Across {
@@ -631,9 +668,16 @@ impl Registry {
 /// its target is, through the stream (so a node that starts later takes the bans in as
 /// well, in order).
 impl Hub {
-    /// On a backbone, hands `action` to the other nodes. False without a backbone, or
-    /// when the backbone did not take it.
+    /// On a backbone, hands `action` to the other nodes: a ban or a mute (and their
+    /// undoing) kept in the bucket every node reads ([`backbone::kept`]), waiting for
+    /// NATS (an operator's command), a kick through the stream. False without a
+    /// backbone, or when the backbone did not take it.
     pub fn moderate_across(&self, action: &Moderation) -> bool {
+        if let Some(store) = &self.kept
+            && backbone::kept::key(action).is_some()
+        {
+            return backbone::block_on(backbone::kept::keep(store, action)).unwrap_or(false);
+        }
         let reg = self.lock();
         let Some(link) = &reg.link else { return false };
         link.moderation(action, super::said_by(link, 0, Skip::Nobody)).is_ok()
@@ -670,11 +714,18 @@ impl Hub {
             Moderation::Kick { nick, why } => {
                 self.kick(&nick, &why);
             }
+            // A user not on this node is remembered by nick: muted here too if they
+            // come (the address is known to the node the mute was given for only).
             Moderation::Mute { nick, until, by } => {
-                self.mute(&nick, Some(super::Mute { until }), &by);
+                let mute = Some(super::Mute { until });
+                if self.mute(&nick, mute, &by).is_none() {
+                    self.moderation.remember_mute(&nick, None, mute);
+                }
             }
             Moderation::Unmute { nick, by } => {
-                self.mute(&nick, None, &by);
+                if self.mute(&nick, None, &by).is_none() {
+                    self.moderation.remember_mute(&nick, None, None);
+                }
             }
             Moderation::Ban { ban } => {
                 if let Err(e) = self.moderation.ban(ban.clone()) {

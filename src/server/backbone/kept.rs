@@ -1,0 +1,153 @@
+//! Bans and mutes every node keeps, whenever it started: the `tchat_moderation`
+//! key-value bucket, one entry per ban target and per muted nick, watched by every node
+//! from its start (so a node started later reads them all, however many lines the
+//! stream has carried since). Kicks concern who is online now and go through the
+//! stream.
+//!
+//! An entry's value is the last [`Moderation`] given for its key (a ban or an unban, a
+//! mute or an unmute) and the tag of the process that gave it, which applied it when
+//! it gave it and skips it when its watch brings it back.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::BackboneError;
+use super::wire::Moderation;
+use crate::server::hub::Hub;
+
+/// The bucket of bans and mutes.
+pub const BUCKET: &str = "tchat_moderation";
+
+/// A bucket entry's value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Kept {
+    /// The giving process's tag ([`tag`]).
+    pub by: u64,
+    pub action: Moderation,
+}
+
+/// This process's tag: random per process, so a node restarted under the same name
+/// applies what it gave in an earlier run.
+pub fn tag() -> u64 {
+    static TAG: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TAG.get_or_init(|| getrandom::u64().unwrap_or(u64::from(std::process::id())))
+}
+
+/// The key `action` is kept under; `None` for a kick (not kept).
+pub fn key(action: &Moderation) -> Option<String> {
+    let (kind, name) = match action {
+        Moderation::Ban { ban } => ("b", ban.target.to_string()),
+        Moderation::Unban { target } => ("b", target.clone()),
+        Moderation::Mute { nick, .. } | Moderation::Unmute { nick, .. } => {
+            ("m", crate::nick::key(nick))
+        }
+        Moderation::Kick { .. } => return None,
+    };
+    Some(format!("{kind}.{}", URL_SAFE_NO_PAD.encode(name)))
+}
+
+/// Opens the bucket, making it if no node did yet.
+pub async fn open(
+    jetstream: &jetstream::Context,
+    replicas: usize,
+) -> Result<kv::Store, BackboneError> {
+    match jetstream.get_key_value(BUCKET).await {
+        Ok(store) => Ok(store),
+        Err(_) => jetstream
+            .create_key_value(kv::Config {
+                bucket: BUCKET.into(),
+                history: 1,
+                storage: jetstream::stream::StorageType::File,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| BackboneError::Stream(format!("the moderation bucket: {e}"))),
+    }
+}
+
+/// Keeps `action` for every node (waits for NATS: an operator's command, rare); false
+/// when the backbone did not take it.
+pub async fn keep(store: &kv::Store, action: &Moderation) -> bool {
+    let Some(key) = key(action) else { return false };
+    let value = Kept { by: tag(), action: action.clone() };
+    let value = serde_json::to_vec(&value).expect("moderation always serialises");
+    store.put(key, value.into()).await.is_ok()
+}
+
+/// Applies every ban and mute kept, from whichever process (this one has given none
+/// yet): at start, before the node serves, so that nobody banned gets in meanwhile.
+pub async fn load(store: &kv::Store, hub: &Hub) -> Result<usize, BackboneError> {
+    let failed =
+        |e: &dyn std::fmt::Display| BackboneError::Stream(format!("the moderation bucket: {e}"));
+    let mut keys = store.keys().await.map_err(|e| failed(&e))?;
+    let mut applied = 0;
+    while let Some(key) = keys.next().await {
+        let key = key.map_err(|e| failed(&e))?;
+        let value = store.get(&key).await.map_err(|e| failed(&e))?;
+        if let Some(kept) = value.and_then(|v| serde_json::from_slice::<Kept>(&v).ok()) {
+            hub.apply_moderation(kept.action, None);
+            applied += 1;
+        }
+    }
+    Ok(applied)
+}
+
+/// Pause before watching the bucket again after the watch ended.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Applies every ban and mute kept, then each one given anywhere, until the hub is gone.
+pub async fn watch(store: kv::Store, hub: Weak<Hub>) {
+    loop {
+        match store.watch_with_history(">").await {
+            Ok(mut changes) => {
+                while let Some(change) = changes.next().await {
+                    let Some(hub) = hub.upgrade() else { return };
+                    let kept = change.ok().filter(|e| e.operation == kv::Operation::Put);
+                    let kept = kept.and_then(|e| serde_json::from_slice::<Kept>(&e.value).ok());
+                    if let Some(kept) = kept.filter(|k| k.by != tag()) {
+                        hub.apply_moderation(kept.action, None);
+                    }
+                }
+            }
+            Err(e) => {
+                let Some(hub) = hub.upgrade() else { return };
+                hub.log.warn("Backbone stream", json!({"error": e.to_string()}));
+            }
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ban_and_its_unban_share_a_key_as_a_mute_and_its_unmute_do() {
+        let ban = crate::server::bans::Ban {
+            target: crate::server::bans::Target::parse("10.0.0.0/24").unwrap(),
+            until: None,
+            reason: None,
+            by: "console".into(),
+            at: jiff::Timestamp::UNIX_EPOCH,
+        };
+        let unban = Moderation::Unban { target: ban.target.to_string() };
+        assert_eq!(key(&Moderation::Ban { ban }), key(&unban));
+        let by = String::from("ops");
+        let mute = Moderation::Mute { nick: "Bob".into(), until: None, by: by.clone() };
+        assert_eq!(key(&mute), key(&Moderation::Unmute { nick: "bob".into(), by }));
+        assert_ne!(key(&mute), key(&unban));
+        assert_eq!(key(&Moderation::Kick { nick: "bob".into(), why: String::new() }), None);
+        for k in [key(&mute).unwrap(), key(&unban).unwrap()] {
+            assert!(k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)), "{k}");
+        }
+    }
+}
