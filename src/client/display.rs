@@ -16,7 +16,7 @@ use super::status_line::{Outage, Print};
 use crate::protocol::{Event, EventKind};
 
 /// The UI side of one `tchat join`.
-pub struct Display<'a> {
+pub struct View<'a> {
     pub renderer: &'a Renderer,
     /// Shared with the line editor's completion and prompt.
     pub roster: &'a Arc<Mutex<Roster>>,
@@ -55,7 +55,7 @@ pub struct Away {
     events: Vec<Event>,
 }
 
-impl Display<'_> {
+impl View<'_> {
     /// Shows one event from the core, unless the user hid it. A resume's catch-up is held
     /// back and shown as one block (see [`Away`]).
     pub fn show(&self, event: CoreEvent) {

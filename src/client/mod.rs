@@ -62,7 +62,7 @@ use crate::cli::JoinArgs;
 use crate::protocol::{HELLO, HELLO_MODE_JSON, HELLO_REPLAY};
 use complete::Roster;
 use core::Core;
-use display::Display;
+use display::View;
 use local::LocalState;
 use render::Renderer;
 use servers::Servers;
@@ -267,7 +267,7 @@ pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     let target = servers.first();
     let settings = settings::SettingsFile::for_server(&target.host, target.port);
     let local = RefCell::new(LocalState::load(settings, args.no_bell));
-    let display = Display {
+    let display = View {
         renderer: &renderer,
         roster: &roster,
         local: &local,

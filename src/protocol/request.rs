@@ -412,7 +412,7 @@ mod tests {
     }
 
     #[test]
-    fn everyday_and_operator_commands_parse() {
+    fn profile_and_operator_commands_parse() {
         assert_eq!(p("/r thanks"), Ok(Request::Reply("thanks")));
         assert_eq!(p("/reply"), Err(ParseError::Usage("/reply <text>")));
         assert_eq!(p("/away"), Ok(Request::Away("")));

@@ -8,7 +8,7 @@
 //!
 //! This file holds the task's loop and its socket; the session's parts are `hello`
 //! (window, password, registration), `lines` (parsing and the chat commands),
-//! `room_commands`, `account_commands`, `everyday` (the other commands), `flood`
+//! `room_commands`, `account_commands`, `profile_commands` (`/reply`, `/away`, `/whois`, `/motd`, `/oper`, mutes), `flood`
 //! (fakelag) and `closing` (leave, resume hold, ordered close).
 
 use std::future::Future;
@@ -24,10 +24,10 @@ use tokio::time::{Instant, Sleep, sleep, sleep_until};
 
 mod account_commands;
 mod closing;
-mod everyday;
 mod flood;
 mod hello;
 mod lines;
+mod profile_commands;
 mod room_commands;
 
 use closing::{Ended, finish};

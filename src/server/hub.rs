@@ -17,8 +17,9 @@
 //!
 //! The parts: `admission` (in and out), `nicks` (the nick index), `resuming` (held
 //! sessions taken back), `replay` (the past sent again), `fan_out` (how an event reaches
-//! members), `rooms` (moves, topics, lists), `people` (profiles, moderation of members),
-//! `ownership` (registered nicks) and `backbone` (events from the other nodes).
+//! members), `rooms` (moves, topics, lists), `profile` (what the hub knows of a member
+//! beyond its nick: away, mute, operator, `/whois`), `ownership` (registered nicks) and
+//! `backbone` (events from the other nodes).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -32,15 +33,15 @@ mod backbone;
 mod fan_out;
 mod nicks;
 mod ownership;
-mod people;
+mod profile;
 mod replay;
 mod resuming;
 mod rooms;
 
 pub use backbone::Across;
 use fan_out::{Frames, said_by};
-pub use people::Mute;
-use people::Profile;
+pub use profile::Mute;
+use profile::Profile;
 pub use rooms::Moved;
 
 use super::Config;
@@ -137,7 +138,7 @@ struct Member {
     /// only later (see `QUIET_JOIN` in `connection`), so a TCP health check that
     /// connects and closes never shows as a join and a leave.
     announced: bool,
-    /// What `/whois`, `/away`, `/reply`, mutes and operators need (see [`people`]).
+    /// What `/whois`, `/away`, `/reply`, mutes and operators need (see [`profile`]).
     profile: Profile,
     /// Who this is across resumes: the member id it first registered under. Private
     /// messages are kept for their two sessions.

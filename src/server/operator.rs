@@ -242,7 +242,7 @@ pub fn execute(hub: &Hub, by: Actor, command: Command) -> Result<String, String>
         return Err(format!("{} is for the server's console and tchat ctl", command.name()));
     }
     let name = command.name();
-    let result = run(hub, by, command);
+    let result = dispatch(hub, by, command);
     let meta =
         |ok: bool, text: &str| json!({"by": by.name(), "command": name, "ok": ok, "result": text});
     match &result {
@@ -255,7 +255,9 @@ pub fn execute(hub: &Hub, by: Actor, command: Command) -> Result<String, String>
     result
 }
 
-fn run(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
+/// What `command` does, for `by`: [`execute`] checks that `by` may run it first and logs
+/// the result.
+fn dispatch(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
     let who = by.name();
     match command {
         Command::Kick { nick, reason } => kick(hub, who, nick, reason),

@@ -33,7 +33,7 @@ const MAX_FRAGMENT: usize = 16 * 1024;
 
 /// What the session should do once it may send application data.
 #[derive(Clone, Copy)]
-enum Send<'a> {
+enum Outbound<'a> {
     Nothing,
     Data(&'a [u8]),
     CloseNotify,
@@ -102,7 +102,7 @@ impl TlsSession {
         if n? == 0 {
             return Ok(false);
         }
-        self.process(Send::Nothing).map_err(|e| self.failed(e))?;
+        self.process(Outbound::Nothing).map_err(|e| self.failed(e))?;
         Ok(true)
     }
 
@@ -125,12 +125,12 @@ impl TlsSession {
     /// Encrypts as much of `data` as one record takes (16 KiB); returns how much.
     pub fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let data = &data[..data.len().min(MAX_FRAGMENT)];
-        self.process(Send::Data(data)).map_err(|e| self.failed(e))
+        self.process(Outbound::Data(data)).map_err(|e| self.failed(e))
     }
 
     /// Queues close_notify, so the client can tell a close from a cut.
     pub fn close_notify(&mut self) {
-        let _ = self.process(Send::CloseNotify);
+        let _ = self.process(Outbound::CloseNotify);
     }
 
     /// Sends the TLS bytes waiting, as far as the socket takes them.
@@ -149,7 +149,7 @@ impl TlsSession {
 
     /// Runs rustls over the received bytes until it needs more, then (if asked and the
     /// handshake is done) seals `send`. Returns how many bytes of `send` were sealed.
-    fn process(&mut self, mut send: Send<'_>) -> Result<usize, rustls::Error> {
+    fn process(&mut self, mut send: Outbound<'_>) -> Result<usize, rustls::Error> {
         let TlsSession { conn, incoming, outgoing, plaintext, peer_closed, .. } = self;
         let mut taken = 0;
         loop {
@@ -176,19 +176,19 @@ impl TlsSession {
                 }
                 ConnectionState::WriteTraffic(mut traffic) => {
                     match send {
-                        Send::Nothing => {}
-                        Send::Data(data) => {
+                        Outbound::Nothing => {}
+                        Outbound::Data(data) => {
                             let guess = data.len() + RECORD_OVERHEAD;
                             append(outgoing, guess, |buf| sealed(traffic.encrypt(data, buf)))?;
                             taken = data.len();
                         }
-                        Send::CloseNotify => {
+                        Outbound::CloseNotify => {
                             append(outgoing, RECORD_OVERHEAD, |buf| {
                                 sealed(traffic.queue_close_notify(buf))
                             })?;
                         }
                     }
-                    send = Send::Nothing;
+                    send = Outbound::Nothing;
                     true
                 }
                 ConnectionState::Closed => {

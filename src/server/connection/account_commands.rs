@@ -21,7 +21,7 @@ const NO_KEY: &str = "this connection has no key to register: tchat join present
     TLS; other clients can /register PASSWORD (over TLS, or from the server's host)";
 
 impl Session {
-    /// Handles the account requests [`Session::handle_everyday`] passes on.
+    /// Handles the account requests [`Session::handle_profile_command`] passes on.
     pub(super) fn handle_account(&mut self, request: Request<'_>) {
         let command = match &request {
             Request::Register(_) => "/register",

@@ -1,5 +1,5 @@
 //! A line from the client: checked, parsed, the hello and a first `/nick` taken as
-//! registration, and the chat commands acted on; rooms, accounts and the everyday
+//! registration, and the chat commands acted on; rooms, accounts and the profile
 //! commands have modules of their own.
 
 use std::sync::Arc;
@@ -141,7 +141,7 @@ impl Session {
                 self.send(EventKind::Help { commands });
             }
             Request::Quit(reason) => self.quit(reason),
-            other => self.handle_everyday(other),
+            other => self.handle_profile_command(other),
         }
     }
 

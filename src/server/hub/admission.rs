@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::backbone;
 use super::fan_out::Frames;
-use super::people::Profile;
+use super::profile::Profile;
 use super::{Hub, Joined, Member, Refusal, Registry, Removed, Skip, encode_for};
 use crate::net::origin;
 use crate::protocol::{Event, EventKind, Resume};

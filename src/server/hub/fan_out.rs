@@ -4,7 +4,7 @@
 
 use std::cell::OnceCell;
 
-use super::people;
+use super::profile;
 use super::{Hub, Registry, Skip, encode_for};
 use crate::nick;
 use crate::protocol::{Event, EventKind};
@@ -108,7 +108,7 @@ impl Hub {
             if link.private(event.json_line().trim_end(), origin, from, to).is_err() {
                 reg.not_sent(from_id);
             }
-            people::after_private(&mut reg, from_id, target_id);
+            profile::after_private(&mut reg, from_id, target_id);
             return Some((target_nick, None));
         }
         let id = reg.keep_private(event.clone(), from, to);
@@ -121,7 +121,7 @@ impl Hub {
         if target_id != from_id {
             sender.outbox.push(encode_for(&event, sender.json, &sender.nick).as_bytes());
         }
-        people::after_private(&mut reg, from_id, target_id);
+        profile::after_private(&mut reg, from_id, target_id);
         Some((target_nick, Some(id)))
     }
 

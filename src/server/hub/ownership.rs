@@ -9,7 +9,7 @@ use crate::fingerprint::Fingerprint;
 use crate::nick;
 use crate::server::accounts::Account;
 
-use super::people::Profile;
+use super::profile::Profile;
 
 /// How `profile` proves `account`, if it does: `key` (the connection's key is one of
 /// the account's) or `password` (`/identify`, or `/register PASSWORD`).

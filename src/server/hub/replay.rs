@@ -74,7 +74,7 @@ impl Registry {
     /// Queues `events` for `m`, marked as history: the newest that fit in the replay
     /// budget, after a note saying how many earlier ones did not.
     fn send_again(&self, m: &Member, events: &[&Stored]) {
-        let (frames, left_out) = self.again(m, events);
+        let (frames, left_out) = self.replay_lines(m, events);
         if left_out > 0 {
             let lines = if left_out == 1 { "line" } else { "lines" };
             let message =
@@ -90,7 +90,7 @@ impl Registry {
     /// `events` (oldest first) encoded for `m` and marked as history: the newest whose
     /// bytes fit in [`Registry::replay_budget`], oldest first, and how many older ones
     /// did not fit. Every path that sends the past goes through here.
-    pub(super) fn again(&self, m: &Member, events: &[&Stored]) -> (Vec<String>, usize) {
+    pub(super) fn replay_lines(&self, m: &Member, events: &[&Stored]) -> (Vec<String>, usize) {
         let newest_first = events.iter().rev().map(|stored| {
             let mut event = stored.event.clone();
             event.history = true;

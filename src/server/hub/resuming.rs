@@ -55,7 +55,7 @@ impl Hub {
         let caught = reg.history.after(last_id, m.session, &m.room);
         // What does not fit in one go is lost to the client as surely as what the ring
         // no longer keeps, and is counted with it.
-        let (frames, left_out) = reg.again(m, &caught.events);
+        let (frames, left_out) = reg.replay_lines(m, &caught.events);
         let missed = frames.len();
         let unavailable = caught.unavailable + left_out as u64;
         let kind = EventKind::Resumed { missed, unavailable, resumed };

@@ -1,5 +1,5 @@
-//! The everyday commands through the real binary: `/reply`, `/away` and `/back`,
-//! `/whois`, `/motd`, `/search`.
+//! The profile commands through the real binary: `/reply`, `/away` and `/back`,
+//! `/whois`, `/motd`; and `/search`.
 
 mod common;
 

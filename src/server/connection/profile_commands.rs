@@ -13,7 +13,7 @@ use crate::server::privacy::private_meta;
 
 impl Session {
     /// Handles the requests [`Session::handle`] passes on.
-    pub(super) fn handle_everyday(&mut self, request: Request<'_>) {
+    pub(super) fn handle_profile_command(&mut self, request: Request<'_>) {
         let hub = self.hub.clone();
         match request {
             Request::Reply(text) => match hub.reply_target(self.id) {
