@@ -24,16 +24,10 @@ fn join(
     extra: &[&OsStr],
     input: &str,
 ) -> (bool, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
-        .args(["join", &server.addr.to_string(), "--no-history", "--no-reconnect"])
+    let mut child = common::join_command(server.addr, state)
+        .arg("--no-reconnect")
         .args(["--fingerprint", &server.fingerprint, "--nick", nick])
         .args(extra)
-        .env("XDG_DATA_HOME", state)
-        .env("XDG_STATE_HOME", state)
-        .env("HOME", state)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("starting tchat join");
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();

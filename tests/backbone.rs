@@ -311,17 +311,7 @@ fn serve_once(extra: &[&str]) -> (std::process::ExitStatus, String, String) {
     static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let state = common::state_dir::StateDir::new(&format!("backbone-once{n}"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
-        .args(["serve", "--host", "127.0.0.1", "--port", "0"])
-        .args(extra)
-        .env("XDG_STATE_HOME", &*state)
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("RUNTIME_DIRECTORY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::serve_command(&state, extra).spawn().unwrap();
     let status = common::wait_exit_within(&mut child, WAIT + Duration::from_secs(5));
     let mut stdout = String::new();
     let mut stderr = String::new();

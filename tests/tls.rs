@@ -247,17 +247,8 @@ fn a_stalled_handshake_is_dropped_and_others_chat_meanwhile() {
 /// Runs `tchat join ADDR ARGS…` with `input` piped in and its known hosts under
 /// `data` (XDG_DATA_HOME); returns its exit status, stdout and stderr.
 fn join(server: &Server, data: &Path, args: &[&str], input: &str) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
-        .args(["join", &server.addr.to_string(), "--no-history"])
-        .args(args)
-        .env("XDG_DATA_HOME", data)
-        .env("XDG_STATE_HOME", data)
-        .env("HOME", data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting tchat join");
+    let mut child =
+        common::join_command(server.addr, data).args(args).spawn().expect("starting tchat join");
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     // Bounded: a client that hangs is killed when the test fails on its output.
     let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());

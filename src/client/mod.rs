@@ -50,6 +50,7 @@ pub mod target;
 pub mod tls;
 pub mod trust;
 mod ui;
+mod write_through;
 
 use std::cell::RefCell;
 use std::io::IsTerminal;

@@ -69,18 +69,8 @@ impl Server {
     /// (`--replay 0`): a test about something else then sees only the lines it causes.
     pub fn start_in(state: state_dir::StateDir, extra: &[&str], patience: Duration) -> Server {
         let replay: &[&str] = if extra.contains(&"--replay") { &[] } else { &["--replay", "0"] };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tchat"))
-            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
-            .args(replay)
-            .args(extra)
-            .env("XDG_STATE_HOME", &*state)
+        let mut child = serve_command(&state, &[replay, extra].concat())
             .env_remove("NO_COLOR")
-            // No default control socket shared by every server of the test run.
-            .env_remove("XDG_RUNTIME_DIR")
-            .env_remove("RUNTIME_DIRECTORY")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .spawn()
             .expect("spawning tchat serve");
         let stderr = Arc::new(Mutex::new(String::new()));
@@ -260,6 +250,39 @@ impl Drop for Server {
 }
 
 /// The value of `name=` in a console line (which may be colored).
+/// `tchat serve --host 127.0.0.1 --port 0 ARGS…` with its state (XDG_STATE_HOME) in
+/// `state`, no default control socket shared by every server of the test run, stdin
+/// closed, stdout and stderr piped.
+pub fn serve_command(state: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tchat"));
+    command
+        .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+        .args(args)
+        .env("XDG_STATE_HOME", state)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("RUNTIME_DIRECTORY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// `tchat join ADDR --no-history` with its known hosts, keys and settings under `home`
+/// (XDG_DATA_HOME, XDG_STATE_HOME and HOME: never the real ones), stdin, stdout and
+/// stderr piped; the caller adds its own arguments.
+pub fn join_command(addr: SocketAddr, home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tchat"));
+    command
+        .args(["join", &addr.to_string(), "--no-history"])
+        .env("XDG_DATA_HOME", home)
+        .env("XDG_STATE_HOME", home)
+        .env("HOME", home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
 pub fn console_field(line: &str, name: &str) -> String {
     let key = format!("{name}=");
     line.split_whitespace()
