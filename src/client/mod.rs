@@ -141,6 +141,7 @@ pub enum ClientError {
 }
 
 impl std::fmt::Display for ClientError {
+    // Over 60 lines: one arm per error, each its one line of text for the user.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ClientError::BadTarget(e) => write!(f, "{e}"),
@@ -226,6 +227,8 @@ impl std::error::Error for ClientError {}
 
 /// Runs `tchat join`. Interactive when stdin and stdout are terminals the line editor
 /// supports; otherwise reads lines from stdin and prints plain lines.
+// Over 60 lines: the client's set-up in order (servers, editor, renderer, first
+// connection, UI threads, display, core), each step a call or a struct.
 pub fn run(args: JoinArgs) -> Result<(), ClientError> {
     let servers = Servers::parse(args.hosts(), args.port).map_err(ClientError::BadTarget)?;
     let stdout_tty = std::io::stdout().is_terminal();

@@ -64,6 +64,8 @@ pub(super) struct SessionEnd {
     pub(super) quitting: bool,
 }
 
+// Over 60 lines: the session's one `select!` (read, write, leave, input, deadline), whose
+// branches share the quitting and write-failed state.
 async fn session_loop(
     stream: impl AsyncRead + AsyncWrite,
     mut out: Outgoing,

@@ -170,6 +170,7 @@ impl<'a> Request<'a> {
 
     /// The command table: `/word args`, `line` being the whole line as typed (without
     /// trailing white space), `word` the command name as typed (without its `/`).
+    // Over 60 lines: the command table, one arm per command and usage.
     fn command(line: &'a str, word: &'a str, args: &'a str) -> Result<Request<'a>, ParseError> {
         let usage = |u: &'static str| Err(ParseError::Usage(u));
         // `line` without the arguments: the `/word` as typed.

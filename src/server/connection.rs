@@ -168,6 +168,9 @@ impl Closing {
 /// What each wake-up does is in synchronous functions ([`take_stock`],
 /// [`Session::release_held`], [`on_ready`]): only the waits themselves are in the
 /// `async` block, so its size is that of the state below and of the futures it awaits.
+// Over 60 lines: the connection task's one `select!`, kept in one `async` block so that
+// the task holds only what lives across its waits; every branch calls a synchronous
+// function.
 pub fn serve(
     hub: Arc<Hub>,
     stream: TcpStream,

@@ -25,6 +25,9 @@ impl Session {
         Taken { open: !self.closing.is_set(), extra }
     }
 
+    // Over 60 lines: the checks every line passes before its command, in the order they
+    // apply (closing, password, announcement, length, `/pass`, parse, hello and first
+    // `/nick`).
     fn handle_line(&mut self, line: Line<'_>) {
         if self.closing.is_set() {
             return;

@@ -295,6 +295,8 @@ impl Hub {
     /// The claim is a round trip to NATS, made on this connection's worker thread
     /// (`block_in_place`: the runtime moves its other tasks to another thread), never
     /// under the hub's lock; nick claims are rare (a hello, a `/nick`), lines never wait.
+    // Over 60 lines: the cases of a claim across nodes (no backbone, refused here, claimed,
+    // adopted, taken, unavailable) in the order they are decided.
     pub fn claim_across(
         &self,
         id: u64,
