@@ -64,9 +64,16 @@
 //! and `backbone paced 300x10s` (`x3s` in quick mode). Server CPU and RSS are the nodes'
 //! sums; the nats-server's CPU is reported apart, and the table ends with the ratios
 //! backbone / single process. nats-server must be on PATH (see `.ci/pip-packages`).
+//!
+//! With `TCHAT_BENCH_SCALE=NODESxCLIENTS` (`3x15000`), the backbone's scale scenario
+//! runs after the table (`fanout/scale.rs`): idle clients on every node, one public
+//! line that must reach them all, RSS per idle connection per node and the time to the
+//! last client. `TCHAT_BENCH_ONLY=none` skips the table's scenarios.
 
 #[path = "fanout/relay.rs"]
 mod relay;
+#[path = "fanout/scale.rs"]
+mod scale;
 #[path = "fanout/tls.rs"]
 mod tls;
 
@@ -231,6 +238,14 @@ fn main() {
         println!("fanout: benchmark");
         return;
     }
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--idle-clients") {
+        if let Err(e) = scale::helper(&args[at + 1..]) {
+            eprintln!("idle clients: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if std::env::args().any(|a| a == "--relay-server") {
         if let Err(e) = relay::run() {
             eprintln!("relay server: {e}");
@@ -379,8 +394,13 @@ fn main() {
     print_tls_ratios(&table);
     print_json_ratios(&table);
     print_backbone_ratios(&table);
+    let scaled = std::env::var("TCHAT_BENCH_SCALE").ok().map(|spec| scale::run(&spec));
     // The generated certificate is this run's alone.
     let _ = std::fs::remove_dir_all(state_dir());
+    if let Some(Err(e)) = scaled {
+        eprintln!("the scale scenario failed: {e}");
+        std::process::exit(1);
+    }
     if table.iter().any(|r| r.figures.lost > 0) {
         eprintln!("some messages were lost");
         std::process::exit(1);
@@ -928,6 +948,8 @@ struct LoadGen {
     /// Put in front of every message (`TCHAT_BENCH_TEXT`): filler and a space, or
     /// nothing.
     pad: Vec<u8>,
+    /// Client i registers as PREFIXi (`b` unless a scale helper says otherwise).
+    nick_prefix: String,
 }
 
 impl LoadGen {
@@ -949,6 +971,7 @@ impl LoadGen {
             rooms: 1,
             tls: None,
             pad: text_pad(),
+            nick_prefix: "b".into(),
         })
     }
 
@@ -960,7 +983,7 @@ impl LoadGen {
             while self.clients.len() < n && self.connecting < MAX_CONNECTING {
                 let i = self.clients.len();
                 let hello = if self.json { "/hello json" } else { "/nick" };
-                let mut hello = format!("{hello} b{i}\n");
+                let mut hello = format!("{hello} {}{i}\n", self.nick_prefix);
                 if rooms > 1 {
                     hello.push_str(&format!("/join #r{}\n", i % rooms));
                 }
