@@ -28,6 +28,10 @@ use crate::server::hub::Hub;
 /// Pause before making the consumer again after it ended.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// How long the consumer may deliver nothing before the stream is asked whether it has
+/// moved on without it (see [`behind`]).
+const QUIET: Duration = Duration::from_secs(2);
+
 /// Applies the stream's events to `hub` from the first kept on, forever (until the hub
 /// is gone). `applied` follows the last sequence applied: the node serves once it has
 /// reached `last_at_start`, the stream's last sequence at start. Holes before it are
@@ -58,15 +62,23 @@ pub async fn follow(
         };
         match messages {
             Ok(mut messages) => {
-                while let Some(item) = messages.next().await {
+                let why = loop {
+                    let item = match tokio::time::timeout(QUIET, messages.next()).await {
+                        Ok(Some(item)) => item,
+                        Ok(None) => break "the consumer ended; made again",
+                        Err(_) if behind(&stream, &applied).await => {
+                            break "the consumer fell silent behind the stream; made again";
+                        }
+                        Err(_) => continue,
+                    };
                     let Some(hub) = hub.upgrade() else { return };
                     match item {
                         Ok(message) => apply(&hub, &message, &applied, last_at_start),
                         Err(e) => hub.log.warn("Backbone stream", json!({"error": e.to_string()})),
                     }
-                }
+                };
                 let Some(hub) = hub.upgrade() else { return };
-                hub.log.warn("Backbone stream", json!({"error": "the consumer ended; made again"}));
+                hub.log.warn("Backbone stream", json!({"error": why}));
             }
             Err(e) => {
                 let Some(hub) = hub.upgrade() else { return };
@@ -74,6 +86,23 @@ pub async fn follow(
             }
         }
         tokio::time::sleep(RETRY).await;
+    }
+}
+
+/// Whether the stream holds events past the last one applied, asked when the consumer
+/// has been quiet for [`QUIET`]. An ordered consumer lives on one NATS server: when that
+/// server goes away, async-nats notices only after two missed idle heartbeats (10 s, its
+/// fixed `ORDERED_IDLE_HEARTBEAT` of 5 s), and the node's users would wait that long for
+/// every line. A stream that has moved on while its consumer is silent means the
+/// consumer is gone: it is made again at once. Unanswered (the stream's leader is
+/// being elected) counts as not behind: asked again after the next quiet spell.
+async fn behind(
+    stream: &async_nats::jetstream::stream::Stream,
+    applied: &watch::Sender<u64>,
+) -> bool {
+    match tokio::time::timeout(QUIET, stream.get_info()).await {
+        Ok(Ok(info)) => info.state.last_sequence > *applied.borrow(),
+        _ => false,
     }
 }
 
