@@ -811,18 +811,32 @@ impl Drop for AuthNats {
 }
 
 fn auth_nats(user: &str, password: &str) -> Option<AuthNats> {
+    configured_nats(
+        "nats-auth",
+        &format!("authorization {{ user: {user:?}, password: {password:?} }}\n"),
+    )
+}
+
+/// A nats-server with JetStream on a free loopback port, its config `extra` (TLS,
+/// users) added to the listen and store lines; `None` when nats-server is missing.
+fn configured_nats(name: &str, extra: &str) -> Option<AuthNats> {
     drop(nats()?);
-    let store = common::state_dir::StateDir::new("nats-auth");
+    let store = common::state_dir::StateDir::new(name);
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = store.join("nats.conf");
+    let store_dir = serde_json::to_string(&store.join("js").to_string_lossy()).unwrap();
+    let text =
+        format!("listen: \"127.0.0.1:{port}\"\njetstream {{ store_dir: {store_dir} }}\n{extra}");
+    std::fs::write(&config, text).unwrap();
     let child = Command::new("nats-server")
-        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-        .arg(&*store)
-        .args(["--user", user, "--pass", password])
+        .arg("-c")
+        .arg(&config)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Ready once it answers with its INFO line (JetStream is up by then on one server).
+    // Ready once it answers with its INFO line (sent in clear before any TLS; JetStream
+    // is up by then on one server).
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
@@ -832,7 +846,7 @@ fn auth_nats(user: &str, password: &str) -> Option<AuthNats> {
                 break;
             }
         }
-        assert!(std::time::Instant::now() < deadline, "nats-server with auth never listened");
+        assert!(std::time::Instant::now() < deadline, "nats-server {name} never listened");
         std::thread::sleep(Duration::from_millis(20));
     }
     Some(AuthNats { child, url: format!("nats://127.0.0.1:{port}"), _store: store })
@@ -859,17 +873,100 @@ fn a_backbone_with_a_password_takes_it_from_a_file_and_never_shows_it() {
     assert!(!(stdout + &stderr).contains("wrong-horse"));
 
     let auth = ["--backbone-auth", good.to_str().unwrap()];
-    let a = node(&nats.url, "a", &auth);
-    let b = node(&nats.url, "b", &auth);
+    chat_over(&nats.url, &auth, "correct-horse-battery", &dir);
+}
+
+/// Two nodes on `url` with `extra` options chat; `secret` is on neither console, nor
+/// `--save` log, nor command line (`/proc/PID/cmdline`).
+fn chat_over(url: &str, extra: &[&str], secret: &str, dir: &std::path::Path) {
+    let save = dir.join("a-log.jsonl");
+    let mut a = node(url, "a", &[extra, &["--save", save.to_str().unwrap()]].concat());
+    let b = node(url, "b", extra);
     let (mut bob, _) = b.json_client("bob");
     let (mut alice, _) = a.json_client("alice");
-    alice.send("over an authenticated backbone");
-    public(&mut bob, "over an authenticated backbone");
+    alice.send("over a guarded backbone");
+    public(&mut bob, "over a guarded backbone");
     for node in [&a, &b] {
-        assert!(!node.console_text().contains("correct-horse"), "{}", node.console_text());
+        assert!(!node.console_text().contains(secret), "{}", node.console_text());
         let cmdline = std::fs::read(format!("/proc/{}/cmdline", node.child.id())).unwrap();
-        assert!(!String::from_utf8_lossy(&cmdline).contains("correct-horse"));
+        assert!(!String::from_utf8_lossy(&cmdline).contains(secret));
     }
+    public(&mut alice, "over a guarded backbone");
+    a.terminate();
+    let log = std::fs::read_to_string(&save).unwrap();
+    assert!(log.contains("over a guarded backbone") && !log.contains(secret), "{log}");
+}
+
+/// A CA and a certificate it signed for 127.0.0.1, written as PEM to `dir`
+/// (`ca.pem`, `server.pem`, `server-key.pem`); returns the CA's path.
+fn tls_files(dir: &std::path::Path) -> std::path::PathBuf {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "tchat test NATS CA");
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".into()]).unwrap();
+    let cert = params.signed_by(&key, &ca).unwrap();
+    std::fs::write(dir.join("server.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("server-key.pem"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    dir.join("ca.pem")
+}
+
+/// TLS to NATS: a nats-server that takes TLS clients only, its certificate signed by a
+/// CA made here. With `tls://` and `--backbone-ca` two nodes chat (and with `nats://`
+/// and the CA, which asks for TLS too); without the CA the node refuses the server's
+/// certificate and does not serve.
+#[test]
+fn a_backbone_over_tls_checks_the_servers_certificate_against_the_ca() {
+    let dir = common::state_dir::StateDir::new("backbone-tls");
+    let ca = tls_files(&dir);
+    let tls = format!(
+        "tls {{ cert_file: {}, key_file: {} }}\n",
+        serde_json::to_string(&dir.join("server.pem").to_string_lossy()).unwrap(),
+        serde_json::to_string(&dir.join("server-key.pem").to_string_lossy()).unwrap()
+    );
+    let Some(nats) = configured_nats("nats-tls", &tls) else { return };
+    let tls_url = nats.url.replace("nats://", "tls://");
+
+    let (status, stdout, stderr) = serve_once(&["--backbone", &tls_url]);
+    assert!(!status.success(), "served without knowing the CA: {stdout}{stderr}");
+    assert!(stderr.contains("cannot reach the backbone"), "{stderr}");
+    assert!(!stdout.contains("Listening"), "{stdout}");
+
+    let ca_arg = ["--backbone-ca", ca.to_str().unwrap()];
+    let a = node(&tls_url, "a", &ca_arg);
+    let b = node(&nats.url, "b", &ca_arg);
+    let (mut bob, _) = b.json_client("bob");
+    let (mut alice, _) = a.json_client("alice");
+    alice.send("over TLS");
+    public(&mut bob, "over TLS");
+    bob.send("and back");
+    public(&mut alice, "and back");
+}
+
+/// An NKey user: nats-server knows only the public key; the node has the seed in its
+/// --backbone-auth file. With it two nodes chat; with another user's seed the node does
+/// not serve; the seed is on no console, log or command line.
+#[test]
+fn a_backbone_with_an_nkey_user_takes_the_seed_from_a_file_and_never_shows_it() {
+    let user = nkeys::KeyPair::new_user();
+    let seed = user.seed().unwrap();
+    let users = format!("authorization {{ users: [ {{ nkey: {:?} }} ] }}\n", user.public_key());
+    let Some(nats) = configured_nats("nats-nkey", &users) else { return };
+    let dir = common::state_dir::StateDir::new("backbone-nkey");
+    let good = dir.join("node.nkey");
+    std::fs::write(&good, format!("# the node's NATS user\nnkey {seed}\n")).unwrap();
+    let stranger = nkeys::KeyPair::new_user().seed().unwrap();
+    let bad = dir.join("stranger.nkey");
+    std::fs::write(&bad, format!("nkey {stranger}\n")).unwrap();
+
+    let (status, stdout, stderr) =
+        serve_once(&["--backbone", &nats.url, "--backbone-auth", bad.to_str().unwrap()]);
+    assert!(!status.success(), "{stdout}{stderr}");
+    assert!(!(stdout + &stderr).contains(&stranger));
+    chat_over(&nats.url, &["--backbone-auth", good.to_str().unwrap()], &seed, &dir);
 }
 
 /// Sends `/nick NICK` from `client` (text mode) until the answer is not that the nick is
@@ -986,7 +1083,8 @@ fn registered_nicks_hold_on_every_node() {
             assert!(!console.contains(secret), "{secret} on a console:\n{console}");
         }
     }
-    drop(b);
+    let mut b = b;
+    b.terminate();
     let log = std::fs::read_to_string(&save).unwrap();
     assert!(!log.contains("hunter2-pw") && !log.contains("$argon2"), "{log}");
 }
@@ -1128,7 +1226,7 @@ fn bans_and_mutes_reach_a_node_started_after_the_stream_dropped_them() {
     let socket = common::temp_path("backbone-kept.sock");
     let dir = common::state_dir::StateDir::new("backbone-kept");
     let save = dir.join("a-log.jsonl");
-    let a = node(
+    let mut a = node(
         &nats.url,
         "a",
         &["--control-socket", socket.to_str().unwrap(), "--save", save.to_str().unwrap()],
@@ -1169,7 +1267,8 @@ fn bans_and_mutes_reach_a_node_started_after_the_stream_dropped_them() {
     let (_mallory, welcome) = c.json_client("mallory");
     assert_eq!(welcome["nick"], "mallory", "unbanned: {welcome}");
 
-    drop(a);
+    // SIGTERM: the log is written whole before the process ends.
+    a.terminate();
     let log = std::fs::read_to_string(&save).unwrap();
     let logged: Vec<u64> = log
         .lines()
