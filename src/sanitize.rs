@@ -8,8 +8,10 @@
 /// Returns `text` with every terminal control removed:
 /// - ANSI escape sequences (CSI `ESC [ … final`, OSC `ESC ] … BEL|ESC \`, DCS/PM/APC/SOS
 ///   strings, and two-byte `ESC x`) are dropped whole, parameters included;
-/// - other C0 controls, DEL and C1 controls (U+0080–U+009F) are dropped; a tab becomes a
-///   space so words stay apart;
+/// - other C0 controls, DEL and C1 controls (U+0080–U+009F) are dropped; a tab and every
+///   [line separator](is_line_separator) become a space, so words stay apart and a chat
+///   line stays one line for every reader (a log reader or a JSON parser that splits on
+///   U+2028 would otherwise see a forged line);
 /// - the whole Bidi_Control set (Unicode PropList.txt: U+061C, U+200E, U+200F,
 ///   U+202A–U+202E, U+2066–U+2069) is dropped, so a message cannot display reversed text
 ///   that reads differently from what was sent.
@@ -24,6 +26,7 @@ pub fn sanitize(text: &str) -> String {
             // C1 CSI: skip its parameters too, not just the introducer.
             '\u{9b}' => skip_csi(&mut chars),
             '\t' => out.push(' '),
+            c if is_line_separator(c) => out.push(' '),
             c if is_dropped(c) => {}
             c => out.push(c),
         }
@@ -37,7 +40,22 @@ pub fn needs_sanitizing(text: &str) -> bool {
     if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
         return false;
     }
-    text.chars().any(|c| c == '\t' || c == '\u{1b}' || is_dropped(c))
+    text.chars().any(|c| c == '\t' || c == '\u{1b}' || is_dropped(c) || is_line_separator(c))
+}
+
+/// The line breaks besides CR and LF (which end a line before text gets here): VT, FF,
+/// NEL (U+0085), LINE SEPARATOR (U+2028) and PARAGRAPH SEPARATOR (U+2029), the mandatory
+/// breaks of Unicode's line breaking algorithm (UAX #14, classes BK and NL).
+pub fn is_line_separator(c: char) -> bool {
+    matches!(c, '\u{0b}' | '\u{0c}' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+/// The first [line separator](is_line_separator) in `text`, if any.
+pub fn line_separator_in(text: &str) -> Option<char> {
+    if text.is_ascii() && !text.bytes().any(|b| b == 0x0b || b == 0x0c) {
+        return None;
+    }
+    text.chars().find(|&c| is_line_separator(c))
 }
 
 /// Characters removed on their own (no payload to skip).
@@ -152,6 +170,18 @@ fn skip_string(chars: &mut Chars) {
 mod tests {
     use super::*;
 
+    /// The client sanitizes what any server sends with this, so it never shows a raw
+    /// separator either, whatever the server did with it.
+    #[test]
+    fn line_separators_become_spaces() {
+        let text = "a\u{2028}b\u{2029}c\u{85}d\u{b}e\u{c}f";
+        assert!(needs_sanitizing(text));
+        assert_eq!(sanitize(text), "a b c d e f");
+        assert_eq!(line_separator_in(text), Some('\u{2028}'));
+        assert_eq!(line_separator_in("x\u{c}"), Some('\u{c}'));
+        assert_eq!(line_separator_in("plain, and ünïcode"), None);
+    }
+
     #[test]
     fn plain_text_is_unchanged() {
         for s in ["hello", "héllo wörld ✓", "日本語", "a [b] {c} | ^", ""] {
@@ -180,7 +210,8 @@ mod tests {
     fn other_controls_are_removed() {
         assert_eq!(sanitize("bell\x07 back\x08space\rcr\0nul\x7f"), "bell backspacecrnul");
         assert_eq!(sanitize("tab\there"), "tab here");
-        assert_eq!(sanitize("c1\u{85}\u{8d}x"), "c1x");
+        // NEL is a line break: a space, as U+2028; other C1 controls go.
+        assert_eq!(sanitize("c1\u{85}\u{8d}x"), "c1 x");
         assert_eq!(sanitize("\x1b7saved\x1b8"), "saved");
         assert_eq!(sanitize("\x1b(Bascii"), "ascii");
         assert_eq!(sanitize("trailing\x1b"), "trailing");

@@ -578,6 +578,28 @@ fn escape_sequences_from_others_never_reach_the_output() {
     drop(alice.finish());
 }
 
+/// Line separators (U+2028, U+2029, NEL) in what others say or set as the topic reach
+/// `tchat join` as spaces: its output has one line per event, never a raw separator.
+#[test]
+fn line_separators_from_others_never_split_the_output() {
+    let server = Server::start(&["--rate", "0"]);
+    let mut mallory = Peer::join(server.addr, "mallory");
+    let addr = server.addr.to_string();
+    let mut alice = Client::start(
+        "separators",
+        &[&addr, "--fingerprint", &server.fingerprint, "--nick", "alice", "--color", "never"],
+    );
+    alice.expect("You are alice");
+    mallory.send("said\u{2028}[12:00] <admin> forged\u{2029}end\u{85}.");
+    mallory.send("/topic new\u{2028}topic");
+    let line = alice.expect("<mallory> said");
+    assert!(line.ends_with("<mallory> said [12:00] <admin> forged end ."), "{line:?}");
+    let topic = alice.expect("set the topic");
+    assert!(topic.ends_with("mallory set the topic of #lobby: new topic"), "{topic:?}");
+    let (_, out, _) = alice.finish();
+    assert!(!out.iter().any(|l| l.contains(['\u{2028}', '\u{2029}', '\u{85}'])), "{out:?}");
+}
+
 /// Has `peer` say `lines` (public lines, `/me`, `/msg`) and waits until the server has
 /// handled each: it fans a line out to everyone at once, so whatever is sent after this
 /// reaches the others behind these lines.

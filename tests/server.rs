@@ -965,3 +965,58 @@ fn random_garbage_never_takes_the_server_down() {
     let stderr = server.stderr_after_exit();
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Line separators other than CR and LF (VT, FF, NEL, U+2028, U+2029) in a line, a
+/// topic or an action become spaces before anyone sees them: nc users, structured
+/// clients, the console and the `--save` file get one line each, never a raw separator
+/// that a reader splitting on Unicode line breaks would take for a new line. In a nick or
+/// a room name one is refused, naming it.
+#[test]
+fn line_separators_never_split_a_line_and_are_refused_in_names() {
+    let log = common::temp_path("separators.jsonl");
+    let mut server = Server::start(&["--save", log.to_str().unwrap()]);
+    let mut a = server.text_client("alice");
+    let mut b = server.text_client("bob");
+    let (mut j, _) = server.json_client("jay");
+    let separated = "one\u{2028}two\u{2029}three\u{85}four\u{b}five\u{c}six";
+    a.send(separated);
+    assert_eq!(b.expect("<alice>"), "<alice> one two three four five six");
+    assert_eq!(j.expect_event("public")["text"], "one two three four five six");
+    a.send("/topic plan\u{2028}{\"ts\":\"forged\"}");
+    assert_eq!(b.expect("topic"), "*** alice set the topic of #lobby: plan {\"ts\":\"forged\"}");
+    a.send("/me waves\u{2029}back");
+    assert_eq!(b.expect("waves"), "* alice waves back");
+    for (line, error) in [
+        ("/nick ev\u{2028}il", "!!! invalid nick: a nick cannot contain a line separator (U+2028)"),
+        ("/nick evil\u{2029}", "!!! invalid nick: a nick cannot contain a line separator (U+2029)"),
+        ("/nick e\u{85}vil", "!!! invalid nick: a nick cannot contain a line separator (U+0085)"),
+        (
+            "/join #de\u{2028}v",
+            "!!! invalid room name: a room name cannot contain a line separator (U+2028)",
+        ),
+        (
+            "/join #dev\u{2029}",
+            "!!! invalid room name: a room name cannot contain a line separator (U+2029)",
+        ),
+    ] {
+        a.send(line);
+        assert_eq!(a.expect("!!!"), error, "{line:?}");
+    }
+    // Nothing renamed, no room made; every raw byte anyone got is separator-free.
+    assert!(a.sync().iter().any(|l| l.contains("alice")));
+    for seen in [&a.seen, &b.seen, &j.seen] {
+        assert!(
+            !seen.iter().any(|l| l.contains(['\u{2028}', '\u{2029}', '\u{85}', '\u{b}', '\u{c}']))
+        );
+    }
+    server.wait_console_nth("Topic set", 1);
+    server.terminate();
+    let file = std::fs::read_to_string(&log).unwrap();
+    let console = server.console_text();
+    for (name, text) in [("--save", &file), ("console", &console)] {
+        assert!(!text.contains(['\u{2028}', '\u{2029}', '\u{85}', '\u{b}', '\u{c}']), "{name}");
+        assert!(text.contains("one two three four five six"), "{name}: {text}");
+    }
+    assert_eq!(server.console_count("Room created"), 0);
+    assert!(!console.contains("new=evil"), "{console}");
+}

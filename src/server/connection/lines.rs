@@ -10,7 +10,7 @@ use super::{Closing, Phase, Session};
 use crate::auth;
 use crate::framing::Line;
 use crate::protocol::{Event, EventKind, Request, help_entries_for};
-use crate::sanitize::{needs_sanitizing, sanitize};
+use crate::sanitize::{line_separator_in, needs_sanitizing, sanitize};
 use crate::server::history::MAX_HISTORY_REQUEST;
 use crate::server::hub::{Across, Skip};
 use crate::server::intake::Taken;
@@ -23,6 +23,24 @@ impl Session {
         self.handle_line(line);
         let extra = std::mem::take(&mut self.flood_debt);
         Taken { open: !self.closing.is_set(), extra }
+    }
+
+    /// A `/nick` or `/join` whose line holds a line separator is refused naming it:
+    /// sanitizing would make it a space, or drop it at an end, and take a name the user
+    /// did not type. (In text, a separator becomes a space.) Returns true if refused.
+    fn refuse_separated_name(&mut self, text: &str) -> bool {
+        let Some(c) = line_separator_in(text) else { return false };
+        let word = text.split(|c: char| c.is_whitespace()).next().unwrap_or_default();
+        let (code, what) = match crate::protocol::canonical(word).as_str() {
+            "/nick" => ("bad_nick", "invalid nick: a nick"),
+            "/join" => ("bad_room", "invalid room name: a room name"),
+            _ => return false,
+        };
+        self.register_if_needed();
+        let error = format!("{what} cannot contain a line separator (U+{:04X})", c as u32);
+        self.hub.log.warn("Bad command", json!({"nick": self.nick, "error": error}));
+        self.error(code, error);
+        true
     }
 
     // Over 60 lines: the checks every line passes before its command, in the order they
@@ -54,6 +72,9 @@ impl Session {
         if auth::parse_pass(&text).is_some() {
             // Never parsed as a command or a message: the secret must not reach the log.
             return self.info(auth::PASSWORD_NOT_NEEDED.into());
+        }
+        if self.refuse_separated_name(&text) {
+            return;
         }
         let text = if needs_sanitizing(&text) { sanitize(&text).into() } else { text };
         let request = match Request::parse(&text) {
