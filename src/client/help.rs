@@ -21,7 +21,7 @@ const MOST_ROWS: usize = 18;
 const GROUPS: &[(&str, &[&str])] = &[
     ("Talk", &["/msg", "/reply", "/me", "/away", "/back", "//text"]),
     ("People", &["/nick", "/list", "/whois"]),
-    ("Rooms", &["/join", "/part", "/rooms", "/topic", "/history"]),
+    ("Rooms", &["/join", "/part", "/rooms", "/topic", "/history", "/search"]),
     ("Your nick", &["/register", "/identify", "/password", "/keys", "/unregister"]),
     ("Server", &["/motd", "/oper", "/help", "/quit"]),
 ];
