@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, TryLockError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustyline::config::Configurer;
 use rustyline::error::ReadlineError;
@@ -144,6 +144,10 @@ impl PrintGate {
     }
 }
 
+/// How long Enter waits for the printer to finish the print it is in before the
+/// accepted line is left on screen unerased (see [`Submit`]).
+const PAUSE_PATIENCE: Duration = Duration::from_millis(200);
+
 /// Enter: before the line is accepted, pause the printer so the accepted line can be
 /// erased before anything else is printed under it.
 struct Submit {
@@ -154,8 +158,21 @@ struct Submit {
 
 impl ConditionalEventHandler for Submit {
     fn handle(&self, _: &Event, _: RepeatCount, _: bool, _: &EventContext) -> Option<Cmd> {
-        if self.gate.try_pause() {
-            self.paused.store(true, Ordering::SeqCst);
+        // The printer holds the gate for as long as one print takes: usually a write, so
+        // trying again for a moment catches the gap after it (a line arriving just as
+        // Enter is pressed left the raw input on screen beside the server's echo). Only
+        // a print waiting for this thread (rustyline's one-message channel, full) keeps
+        // the gate past the deadline; then the line is left, never a deadlock.
+        let deadline = Instant::now() + PAUSE_PATIENCE;
+        loop {
+            if self.gate.try_pause() {
+                self.paused.store(true, Ordering::SeqCst);
+                break;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
         None // the usual Enter
     }
