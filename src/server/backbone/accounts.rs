@@ -47,19 +47,18 @@ pub async fn open(
     jetstream: &jetstream::Context,
     replicas: usize,
 ) -> Result<kv::Store, BackboneError> {
-    match jetstream.get_key_value(BUCKET).await {
-        Ok(store) => Ok(store),
-        Err(_) => jetstream
-            .create_key_value(kv::Config {
-                bucket: BUCKET.into(),
-                history: 1,
-                storage: jetstream::stream::StorageType::File,
-                num_replicas: replicas,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| BackboneError::Stream(format!("the accounts bucket: {e}"))),
-    }
+    super::open_bucket(
+        jetstream,
+        kv::Config {
+            bucket: BUCKET.into(),
+            history: 1,
+            storage: jetstream::stream::StorageType::File,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+        "the accounts bucket",
+    )
+    .await
 }
 
 /// The bucket as the [`Backing`] of a node's accounts. Its calls are made from

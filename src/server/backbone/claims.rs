@@ -35,19 +35,18 @@ pub async fn open(
     node: &str,
     replicas: usize,
 ) -> Result<(kv::Store, Vec<(String, Claim)>), BackboneError> {
-    let store = match jetstream.get_key_value(BUCKET).await {
-        Ok(store) => store,
-        Err(_) => jetstream
-            .create_key_value(kv::Config {
-                bucket: BUCKET.into(),
-                history: 1,
-                storage: jetstream::stream::StorageType::File,
-                num_replicas: replicas,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| BackboneError::Stream(format!("the nick bucket: {e}")))?,
-    };
+    let store = super::open_bucket(
+        jetstream,
+        kv::Config {
+            bucket: BUCKET.into(),
+            history: 1,
+            storage: jetstream::stream::StorageType::File,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+        "the nick bucket",
+    )
+    .await?;
     let stale = drop_stale(&store, node).await?;
     Ok((store, stale))
 }

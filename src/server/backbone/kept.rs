@@ -58,19 +58,18 @@ pub async fn open(
     jetstream: &jetstream::Context,
     replicas: usize,
 ) -> Result<kv::Store, BackboneError> {
-    match jetstream.get_key_value(BUCKET).await {
-        Ok(store) => Ok(store),
-        Err(_) => jetstream
-            .create_key_value(kv::Config {
-                bucket: BUCKET.into(),
-                history: 1,
-                storage: jetstream::stream::StorageType::File,
-                num_replicas: replicas,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| BackboneError::Stream(format!("the moderation bucket: {e}"))),
-    }
+    super::open_bucket(
+        jetstream,
+        kv::Config {
+            bucket: BUCKET.into(),
+            history: 1,
+            storage: jetstream::stream::StorageType::File,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+        "the moderation bucket",
+    )
+    .await
 }
 
 /// Keeps `action` for every node (waits for NATS: an operator's command, rare); false

@@ -43,20 +43,19 @@ pub async fn open(
     jetstream: &jetstream::Context,
     replicas: usize,
 ) -> Result<kv::Store, BackboneError> {
-    match jetstream.get_key_value(BUCKET).await {
-        Ok(store) => Ok(store),
-        Err(_) => jetstream
-            .create_key_value(kv::Config {
-                bucket: BUCKET.into(),
-                history: 1,
-                max_age: Duration::from_secs(3600),
-                storage: jetstream::stream::StorageType::Memory,
-                num_replicas: replicas,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| BackboneError::Stream(format!("the node bucket: {e}"))),
-    }
+    super::open_bucket(
+        jetstream,
+        kv::Config {
+            bucket: BUCKET.into(),
+            history: 1,
+            max_age: Duration::from_secs(3600),
+            storage: jetstream::stream::StorageType::Memory,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+        "the node bucket",
+    )
+    .await
 }
 
 fn key(node: &str) -> String {

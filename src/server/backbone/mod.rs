@@ -102,6 +102,23 @@ pub fn default_node() -> String {
     format!("{host}-{}", std::process::id())
 }
 
+/// Opens the KV bucket `config.bucket`, making it with `config` if no node did yet;
+/// `what` names it in the error ("the nick bucket"). Two nodes making it at once is
+/// fine: NATS takes a second create with the same configuration as the first.
+pub async fn open_bucket(
+    jetstream: &jetstream::Context,
+    config: jetstream::kv::Config,
+    what: &str,
+) -> Result<jetstream::kv::Store, BackboneError> {
+    match jetstream.get_key_value(config.bucket.clone()).await {
+        Ok(store) => Ok(store),
+        Err(_) => jetstream
+            .create_key_value(config)
+            .await
+            .map_err(|e| BackboneError::Stream(format!("{what}: {e}"))),
+    }
+}
+
 /// Why a node cannot join the backbone; each stops the node before it serves.
 #[derive(Debug)]
 pub enum BackboneError {
