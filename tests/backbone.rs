@@ -1162,8 +1162,14 @@ fn counts_and_details_hold_over_every_node() {
     bob.expect_event("room");
     bob.send("/topic deploys only");
     event_where(&mut bob, "topic", |e| e["topic"] == "deploys only");
+    // The count comes with the claims' replica, the topic with the stream: each reaches
+    // a on its own path, so wait for both (a CI run asked between the two).
     let listed = ask_until(&mut alice, "/rooms", "rooms", |r| {
-        r["rooms"].as_array().unwrap().iter().any(|r| r["room"] == "#ops" && r["here"] == 1)
+        r["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["room"] == "#ops" && r["here"] == 1 && r["topic"] == "deploys only")
     });
     let ops = listed["rooms"].as_array().unwrap().iter().find(|r| r["room"] == "#ops").unwrap();
     assert_eq!(ops["topic"], "deploys only", "{listed}");
