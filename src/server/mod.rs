@@ -330,7 +330,7 @@ fn share_accounts(
     })?;
     log.info(
         "Backbone accounts",
-        json!({"bucket": backbone::accounts::BUCKET, "accounts": config.accounts.list().len(),
+        json!({"bucket": backbone::accounts::BUCKET.name, "accounts": config.accounts.list().len(),
                "brought_over": brought}),
     );
     Ok(())

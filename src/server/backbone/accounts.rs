@@ -20,15 +20,19 @@ use async_nats::jetstream::{self, kv};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use futures_util::StreamExt;
-use serde_json::json;
 
-use super::BackboneError;
+use super::bucket::Bucket;
 use crate::server::accounts::{Account, Backing, Change};
 use crate::server::hub::Hub;
 
-/// The bucket of registered nicks.
-pub const BUCKET: &str = "tchat_accounts";
+/// The bucket of registered nicks: every account is kept (no age limit:
+/// `--account-expiry` is each node's own reading of an account's last use).
+pub const BUCKET: Bucket = Bucket {
+    name: "tchat_accounts",
+    what: "the accounts bucket",
+    storage: jetstream::stream::StorageType::File,
+    max_age: Duration::ZERO,
+};
 
 /// The key of the account of `nick`.
 pub fn key(nick: &str) -> String {
@@ -39,26 +43,6 @@ pub fn key(nick: &str) -> String {
 fn nick_key_of(key: &str) -> Option<String> {
     let encoded = key.strip_prefix("a.")?;
     String::from_utf8(URL_SAFE_NO_PAD.decode(encoded).ok()?).ok()
-}
-
-/// Opens the bucket, making it if no node did yet. Every account is kept (no age
-/// limit: `--account-expiry` is each node's own reading of an account's last use).
-pub async fn open(
-    jetstream: &jetstream::Context,
-    replicas: usize,
-) -> Result<kv::Store, BackboneError> {
-    super::open_bucket(
-        jetstream,
-        kv::Config {
-            bucket: BUCKET.into(),
-            history: 1,
-            storage: jetstream::stream::StorageType::File,
-            num_replicas: replicas,
-            ..Default::default()
-        },
-        "the accounts bucket",
-    )
-    .await
 }
 
 /// The bucket as the [`Backing`] of a node's accounts. Its calls are made from
@@ -84,19 +68,10 @@ fn unavailable(why: impl std::fmt::Display) -> io::Error {
 }
 
 async fn load(store: &kv::Store) -> io::Result<Vec<Account>> {
-    let mut keys = store.keys().await.map_err(unavailable)?;
-    let mut accounts = Vec::new();
-    while let Some(key) = keys.next().await {
-        let key = key.map_err(unavailable)?;
-        if let Some(value) = store.get(&key).await.map_err(unavailable)? {
-            // An entry that is no account (a newer tchat's, say) is skipped, not fatal:
-            // the other nodes use the bucket meanwhile.
-            if let Ok(account) = serde_json::from_slice::<Account>(&value) {
-                accounts.push(account);
-            }
-        }
-    }
-    Ok(accounts)
+    let entries = super::bucket::entries(store).await.map_err(unavailable)?;
+    // An entry that is no account (a newer tchat's, say) is skipped, not fatal: the
+    // other nodes use the bucket meanwhile.
+    Ok(entries.iter().filter_map(|(_, v)| serde_json::from_slice::<Account>(v).ok()).collect())
 }
 
 async fn store(store: &kv::Store, change: Change<'_>) -> io::Result<()> {
@@ -116,30 +91,10 @@ async fn store(store: &kv::Store, change: Change<'_>) -> io::Result<()> {
     }
 }
 
-/// Pause before watching the bucket again after the watch ended.
-const RETRY: Duration = Duration::from_secs(1);
-
 /// Keeps this node's accounts as the bucket has them (every node's registrations,
 /// changes and removals) until the hub is gone.
 pub async fn watch(store: kv::Store, hub: Weak<Hub>) {
-    loop {
-        match store.watch_with_history(">").await {
-            Ok(mut changes) => {
-                while let Some(change) = changes.next().await {
-                    let Some(hub) = hub.upgrade() else { return };
-                    match change {
-                        Ok(entry) => take_in(&hub, &entry),
-                        Err(e) => hub.log.warn("Backbone stream", json!({"error": e.to_string()})),
-                    }
-                }
-            }
-            Err(e) => {
-                let Some(hub) = hub.upgrade() else { return };
-                hub.log.warn("Backbone stream", json!({"error": e.to_string()}));
-            }
-        }
-        tokio::time::sleep(RETRY).await;
-    }
+    super::bucket::watch(store, hub, |hub, entry| take_in(hub, &entry)).await
 }
 
 fn take_in(hub: &Hub, entry: &kv::Entry) {

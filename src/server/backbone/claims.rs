@@ -9,12 +9,19 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
-use futures_util::StreamExt;
-use serde_json::json;
 
 use super::BackboneError;
-use super::presence::{self, BUCKET, Claim};
+use super::bucket::Bucket;
+use super::presence::{self, Claim};
 use crate::server::hub::Hub;
+
+/// The bucket of nick claims ([`presence::BUCKET`]).
+const BUCKET: Bucket = Bucket {
+    name: presence::BUCKET,
+    what: "the nick bucket",
+    storage: jetstream::stream::StorageType::File,
+    max_age: Duration::ZERO,
+};
 
 /// Why a nick could not be claimed across nodes.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,33 +42,18 @@ pub async fn open(
     node: &str,
     replicas: usize,
 ) -> Result<(kv::Store, Vec<(String, Claim)>), BackboneError> {
-    let store = super::open_bucket(
-        jetstream,
-        kv::Config {
-            bucket: BUCKET.into(),
-            history: 1,
-            storage: jetstream::stream::StorageType::File,
-            num_replicas: replicas,
-            ..Default::default()
-        },
-        "the nick bucket",
-    )
-    .await?;
+    let store = BUCKET.open(jetstream, replicas).await?;
     let stale = drop_stale(&store, node).await?;
     Ok((store, stale))
 }
 
 async fn drop_stale(store: &kv::Store, node: &str) -> Result<Vec<(String, Claim)>, BackboneError> {
-    let failed = |e: &dyn std::fmt::Display| BackboneError::Stream(format!("the nick bucket: {e}"));
-    let mut keys = store.keys().await.map_err(|e| failed(&e))?;
-    let mut stale = Vec::new();
-    while let Some(key) = keys.next().await {
-        let key = key.map_err(|e| failed(&e))?;
-        let value = store.get(&key).await.map_err(|e| failed(&e))?;
-        if let Some(claim) = value.and_then(|v| Claim::from_bytes(&v)).filter(|c| c.node == node) {
-            stale.push((key, claim));
-        }
-    }
+    let failed = |e: &dyn std::fmt::Display| BackboneError::Stream(format!("{}: {e}", BUCKET.what));
+    let entries = super::bucket::entries(store).await.map_err(|e| failed(&e))?;
+    let mut stale: Vec<(String, Claim)> = (entries.into_iter())
+        .filter_map(|(key, value)| Some((key, Claim::from_bytes(&value)?)))
+        .filter(|(_, claim)| claim.node == node)
+        .collect();
     for (key, _) in &stale {
         store.delete(key).await.map_err(|e| failed(&e))?;
     }
@@ -188,34 +180,15 @@ async fn create(
     }
 }
 
-/// Pause before watching the bucket again after the watch ended.
-const RETRY: Duration = Duration::from_secs(1);
-
 /// Keeps the hub's replica of the other nodes' claims (`Hub::presence_change`) until
 /// the hub is gone.
 pub async fn watch(store: kv::Store, hub: Weak<Hub>) {
-    loop {
-        match store.watch_with_history(">").await {
-            Ok(mut changes) => {
-                while let Some(change) = changes.next().await {
-                    let Some(hub) = hub.upgrade() else { return };
-                    match change {
-                        Ok(entry) => {
-                            let claim = match entry.operation {
-                                kv::Operation::Put => Claim::from_bytes(&entry.value),
-                                kv::Operation::Delete | kv::Operation::Purge => None,
-                            };
-                            hub.presence_change(&entry.key, claim, entry.revision);
-                        }
-                        Err(e) => hub.log.warn("Backbone stream", json!({"error": e.to_string()})),
-                    }
-                }
-            }
-            Err(e) => {
-                let Some(hub) = hub.upgrade() else { return };
-                hub.log.warn("Backbone stream", json!({"error": e.to_string()}));
-            }
-        }
-        tokio::time::sleep(RETRY).await;
-    }
+    super::bucket::watch(store, hub, |hub, entry| {
+        let claim = match entry.operation {
+            kv::Operation::Put => Claim::from_bytes(&entry.value),
+            kv::Operation::Delete | kv::Operation::Purge => None,
+        };
+        hub.presence_change(&entry.key, claim, entry.revision);
+    })
+    .await
 }

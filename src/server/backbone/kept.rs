@@ -14,16 +14,20 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::BackboneError;
+use super::bucket::Bucket;
 use super::wire::Moderation;
 use crate::server::hub::Hub;
 
 /// The bucket of bans and mutes.
-pub const BUCKET: &str = "tchat_moderation";
+pub const BUCKET: Bucket = Bucket {
+    name: "tchat_moderation",
+    what: "the moderation bucket",
+    storage: jetstream::stream::StorageType::File,
+    max_age: Duration::ZERO,
+};
 
 /// A bucket entry's value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,25 +57,6 @@ pub fn key(action: &Moderation) -> Option<String> {
     Some(format!("{kind}.{}", URL_SAFE_NO_PAD.encode(name)))
 }
 
-/// Opens the bucket, making it if no node did yet.
-pub async fn open(
-    jetstream: &jetstream::Context,
-    replicas: usize,
-) -> Result<kv::Store, BackboneError> {
-    super::open_bucket(
-        jetstream,
-        kv::Config {
-            bucket: BUCKET.into(),
-            history: 1,
-            storage: jetstream::stream::StorageType::File,
-            num_replicas: replicas,
-            ..Default::default()
-        },
-        "the moderation bucket",
-    )
-    .await
-}
-
 /// Keeps `action` for every node (waits for NATS: an operator's command, rare); false
 /// when the backbone did not take it.
 pub async fn keep(store: &kv::Store, action: &Moderation) -> bool {
@@ -84,45 +69,27 @@ pub async fn keep(store: &kv::Store, action: &Moderation) -> bool {
 /// Applies every ban and mute kept, from whichever process (this one has given none
 /// yet): at start, before the node serves, so that nobody banned gets in meanwhile.
 pub async fn load(store: &kv::Store, hub: &Hub) -> Result<usize, BackboneError> {
-    let failed =
-        |e: &dyn std::fmt::Display| BackboneError::Stream(format!("the moderation bucket: {e}"));
-    let mut keys = store.keys().await.map_err(|e| failed(&e))?;
+    let entries = super::bucket::entries(store)
+        .await
+        .map_err(|e| BackboneError::Stream(format!("{}: {e}", BUCKET.what)))?;
     let mut applied = 0;
-    while let Some(key) = keys.next().await {
-        let key = key.map_err(|e| failed(&e))?;
-        let value = store.get(&key).await.map_err(|e| failed(&e))?;
-        if let Some(kept) = value.and_then(|v| serde_json::from_slice::<Kept>(&v).ok()) {
-            hub.apply_moderation(kept.action, None);
-            applied += 1;
-        }
+    for kept in entries.iter().filter_map(|(_, v)| serde_json::from_slice::<Kept>(v).ok()) {
+        hub.apply_moderation(kept.action, None);
+        applied += 1;
     }
     Ok(applied)
 }
 
-/// Pause before watching the bucket again after the watch ended.
-const RETRY: Duration = Duration::from_secs(1);
-
 /// Applies every ban and mute kept, then each one given anywhere, until the hub is gone.
 pub async fn watch(store: kv::Store, hub: Weak<Hub>) {
-    loop {
-        match store.watch_with_history(">").await {
-            Ok(mut changes) => {
-                while let Some(change) = changes.next().await {
-                    let Some(hub) = hub.upgrade() else { return };
-                    let kept = change.ok().filter(|e| e.operation == kv::Operation::Put);
-                    let kept = kept.and_then(|e| serde_json::from_slice::<Kept>(&e.value).ok());
-                    if let Some(kept) = kept.filter(|k| k.by != tag()) {
-                        hub.apply_moderation(kept.action, None);
-                    }
-                }
-            }
-            Err(e) => {
-                let Some(hub) = hub.upgrade() else { return };
-                hub.log.warn("Backbone stream", json!({"error": e.to_string()}));
-            }
+    super::bucket::watch(store, hub, |hub, entry| {
+        let kept = Some(entry).filter(|e| e.operation == kv::Operation::Put);
+        let kept = kept.and_then(|e| serde_json::from_slice::<Kept>(&e.value).ok());
+        if let Some(kept) = kept.filter(|k| k.by != tag()) {
+            hub.apply_moderation(kept.action, None);
         }
-        tokio::time::sleep(RETRY).await;
-    }
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -14,16 +14,20 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
-use futures_util::StreamExt;
-use serde_json::json;
 use tokio::time::Instant;
 
-use super::BackboneError;
+use super::bucket::Bucket;
 use super::claims;
 use crate::server::hub::Hub;
 
-/// The bucket of node leases.
-pub const BUCKET: &str = "tchat_nodes";
+/// The bucket of node leases, in memory (a lease is worthless once NATS restarted).
+/// Entries older than an hour go (a lease is renewed every second while its node lives).
+pub const BUCKET: Bucket = Bucket {
+    name: "tchat_nodes",
+    what: "the node bucket",
+    storage: jetstream::stream::StorageType::Memory,
+    max_age: Duration::from_secs(3600),
+};
 
 /// How often a node renews its lease.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -36,27 +40,6 @@ pub const LEASE: Duration = Duration::from_secs(4);
 
 /// How often a node looks for claims of dead nodes.
 pub const SWEEP: Duration = Duration::from_millis(500);
-
-/// Opens the bucket of node leases, making it if no node did yet. Entries older than an
-/// hour go (a lease is renewed every second while its node lives).
-pub async fn open(
-    jetstream: &jetstream::Context,
-    replicas: usize,
-) -> Result<kv::Store, BackboneError> {
-    super::open_bucket(
-        jetstream,
-        kv::Config {
-            bucket: BUCKET.into(),
-            history: 1,
-            max_age: Duration::from_secs(3600),
-            storage: jetstream::stream::StorageType::Memory,
-            num_replicas: replicas,
-            ..Default::default()
-        },
-        "the node bucket",
-    )
-    .await
-}
 
 fn key(node: &str) -> String {
     format!("n.{node}")
@@ -168,22 +151,12 @@ pub async fn end(store: &kv::Store, node: &str) {
 
 /// Follows the leases into the hub (`Hub::lease_seen`) until the hub is gone.
 pub async fn watch(store: kv::Store, hub: Weak<Hub>) {
-    loop {
-        if let Ok(mut changes) = store.watch_with_history(">").await {
-            while let Some(change) = changes.next().await {
-                let Some(hub) = hub.upgrade() else { return };
-                if let Ok(entry) = change
-                    && let Some(node) = entry.key.strip_prefix("n.")
-                {
-                    hub.lease_seen(node, entry.operation == kv::Operation::Put);
-                }
-            }
+    super::bucket::watch(store, hub, |hub, entry| {
+        if let Some(node) = entry.key.strip_prefix("n.") {
+            hub.lease_seen(node, entry.operation == kv::Operation::Put);
         }
-        let Some(hub) = hub.upgrade() else { return };
-        hub.log.warn("Backbone stream", json!({"error": "the lease watch ended; made again"}));
-        drop(hub);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    })
+    .await
 }
 
 /// Every [`SWEEP`], deletes the claims of dead nodes that are due (`Hub::sweep_due`)

@@ -16,6 +16,8 @@
 //!   node can win) and each node's replica of who is on the others.
 //! - [`accounts`]: registered nicks, shared by every node through a key-value bucket.
 //! - [`kept`]: bans and mutes, kept in a key-value bucket for every node.
+//! - [`bucket`]: what the key-value buckets share: their configuration, opening, reading
+//!   whole and watching.
 //! - [`window`]: flow control, so that a node's clients never put more in the stream
 //!   than the node has read back (the stream drops its oldest events, read or not).
 //! - [`auth`]: the `--backbone-auth` file; [`version`]: the oldest nats-server allowed.
@@ -25,6 +27,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod bucket;
 pub mod claims;
 pub mod kept;
 pub mod leases;
@@ -100,23 +103,6 @@ pub fn default_node() -> String {
         .take(40)
         .collect();
     format!("{host}-{}", std::process::id())
-}
-
-/// Opens the KV bucket `config.bucket`, making it with `config` if no node did yet;
-/// `what` names it in the error ("the nick bucket"). Two nodes making it at once is
-/// fine: NATS takes a second create with the same configuration as the first.
-pub async fn open_bucket(
-    jetstream: &jetstream::Context,
-    config: jetstream::kv::Config,
-    what: &str,
-) -> Result<jetstream::kv::Store, BackboneError> {
-    match jetstream.get_key_value(config.bucket.clone()).await {
-        Ok(store) => Ok(store),
-        Err(_) => jetstream
-            .create_key_value(config)
-            .await
-            .map_err(|e| BackboneError::Stream(format!("{what}: {e}"))),
-    }
 }
 
 /// Why a node cannot join the backbone; each stops the node before it serves.
@@ -249,9 +235,9 @@ pub async fn connect(
     let run = (created ^ (created >> 32)) as u32;
     let last_at_start = info.state.last_sequence;
     let (nicks, stale) = claims::open(&jetstream, &options.node, options.replicas).await?;
-    let leases = leases::open(&jetstream, options.replicas).await?;
-    let accounts = accounts::open(&jetstream, options.replicas).await?;
-    let moderation = kept::open(&jetstream, options.replicas).await?;
+    let leases = leases::BUCKET.open(&jetstream, options.replicas).await?;
+    let accounts = accounts::BUCKET.open(&jetstream, options.replicas).await?;
+    let moderation = kept::BUCKET.open(&jetstream, options.replicas).await?;
     log.info(
         "Backbone connected",
         json!({"server": info_server(&client), "version": server_version.to_string(),
