@@ -535,3 +535,206 @@ fn a_login_renews_a_registration_and_one_unused_past_the_expiry_is_released() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// With its owner away, a registered nick and its variants (case, width, look-alikes)
+/// are refused wherever a nick is asked for: a first line `/nick`, a structured hello,
+/// a resume hello carrying another session's token (or none) and `/nick` mid-session.
+/// Each asker gets a guest name (or keeps its own) and the reason; the password still
+/// gets the nick.
+#[test]
+fn a_registered_nick_and_its_look_alikes_are_refused_at_every_door() {
+    let server = Server::start(&[]);
+    let mut lena = server.text_client("lena");
+    lena.send("/register pw for lena");
+    lena.expect("lena is registered to your password");
+    lena.send("/quit");
+    lena.read_to_close();
+    // Itself, its capitals, a capital I for the l, a Cyrillic е, full width.
+    let variants = ["lena", "LENA", "Iena", "l\u{435}na", "\u{ff2c}\u{ff45}\u{ff4e}\u{ff41}"];
+    let is_guest = |welcome: &serde_json::Value| {
+        welcome["nick"].as_str().is_some_and(|n| n.starts_with("guest"))
+    };
+    for variant in variants {
+        let mut first = server.connect();
+        first.send(&format!("/nick {variant}"));
+        first.expect("You are guest");
+        let why = first.expect("registered");
+        assert!(why.starts_with("!!! the nick ") && why.contains("lena"), "{variant}: {why}");
+        let (mut hello, welcome) = server.json_client(variant);
+        assert!(is_guest(&welcome), "{variant}: {welcome}");
+        assert_eq!(hello.expect_event("error")["code"], "nick_registered", "{variant}");
+    }
+    // A resume hello is a nick asked for too, unless its token is that of the session
+    // holding the nick: mallory's own token, or none, gives no lena.
+    let (mut mallory, welcome) = server.json_client("mallory");
+    let token = welcome["resume"].as_str().expect("a resume token").to_owned();
+    for (variant, token) in [("lena", token.as_str()), ("l\u{435}na", "-")] {
+        let mut resumer = server.connect();
+        resumer.send(&format!("/hello json {variant} resume {token} 0"));
+        let welcome = resumer.expect_event("welcome");
+        assert!(is_guest(&welcome), "{variant} resumed: {welcome}");
+        assert_eq!(resumer.expect_event("error")["code"], "nick_registered");
+    }
+    for variant in variants {
+        mallory.send(&format!("/nick {variant}"));
+        let error = mallory.expect_event("error");
+        assert_eq!(error["code"], "nick_registered", "{variant}: {error}");
+    }
+    mallory.send("/identify lena pw for lena");
+    let renamed = mallory.expect_event("nick");
+    assert_eq!((renamed["old"].as_str(), renamed["new"].as_str()), (Some("mallory"), Some("lena")));
+}
+
+/// The owner's commands, in text mode and in structured mode: what a guest name or a
+/// connection without a key cannot register, `/register` twice, `/keys` of a password
+/// account, `/password` replacing the old one, `/whois` of a registered nick whose
+/// owner is away, `/unregister` freeing the nick; each refusal with its code.
+#[test]
+fn the_owners_commands_answer_in_text_and_json_and_a_new_password_replaces_the_old() {
+    let server = Server::start(&[]);
+    let mut mona = server.connect();
+    mona.send("/list");
+    mona.expect("Welcome");
+    mona.send("/register a pw");
+    mona.expect("!!! choose a nick first (/nick NAME), then /register it");
+    mona.send("/nick mona");
+    mona.send("/register");
+    mona.expect("!!! this connection has no key to register");
+    mona.send("/register first pw");
+    mona.expect("mona is registered to your password");
+    mona.send("/register first pw");
+    mona.expect("!!! mona is registered already, to you: /keys lists its keys, /password");
+    mona.send("/keys");
+    mona.expect("*** mona has 0 keys and a password");
+    mona.send("/password second pw");
+    mona.expect("*** mona's password is set");
+    mona.send("/quit");
+    mona.read_to_close();
+
+    let (mut json, _) = server.json_client("nemo");
+    let refused = |json: &mut common::Client, line: &str, code: &str| {
+        json.send(line);
+        let error = json.expect_event("error");
+        assert_eq!(error["code"], code, "{line}: {error}");
+        error["message"].as_str().unwrap().to_owned()
+    };
+    let away = refused(&mut json, "/whois mona", "no_such_user");
+    assert_eq!(away, "mona is not online; the nick is registered");
+    refused(&mut json, "/keys", "not_registered");
+    refused(&mut json, "/register", "no_key");
+    refused(&mut json, "/identify nobody pw", "not_registered");
+    refused(&mut json, "/identify mona first pw", "bad_password");
+    json.send("/identify mona second pw");
+    assert_eq!(json.expect_event("info")["message"], "you are identified as mona");
+    assert_eq!(json.expect_event("nick")["new"], "mona");
+    json.send("/whois mona");
+    let whois = json.expect_event("whois");
+    assert_eq!((&whois["registered"], &whois["proven_by"]), (&true.into(), &"password".into()));
+    refused(&mut json, "/register again", "registered");
+    json.send("/unregister");
+    let info = json.expect_event("info");
+    assert!(info["message"].as_str().unwrap().starts_with("mona is no longer registered"));
+    json.send("/quit");
+    json.read_to_close();
+    // Free for anyone now, and no longer said to be registered.
+    let mut anyone = server.text_client("mona");
+    anyone.send("/whois mona");
+    anyone.expect("*** mona: in #lobby");
+    assert!(!anyone.sync().iter().any(|l| l.contains("registered")));
+    assert_no_secret(&server, "first pw");
+    assert_no_secret(&server, "second pw");
+}
+
+/// `/keys remove` of the key the connection presents: refused while it is the only way
+/// to prove the nick; with a password set, done, the connection keeps the nick it holds
+/// and is told so, that key no longer proves it afterwards, and `/identify` adds it back.
+#[test]
+fn removing_the_key_you_are_connected_with_keeps_the_nick_only_until_you_leave() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let dir = StateDir::new("acct-own-key");
+    let (cert, key) = openssl_identity(&dir, "nora");
+    let fp = fingerprint_of(&cert);
+    let mut nora = SClient::start(&server, &cert, &key);
+    nora.send("/nick nora");
+    nora.expect("You are nora");
+    nora.send("/register");
+    nora.expect(&format!("nora is registered to your key {fp}"));
+    nora.send(&format!("/keys remove {fp}"));
+    nora.expect(&format!("!!! {fp} is nora's only key and it has no password"));
+    nora.send("/password nora's pw");
+    nora.expect("nora's password is set");
+    nora.send(&format!("/keys remove {fp}"));
+    let answer = nora.expect(&format!("{fp} no longer proves nora"));
+    assert!(answer.contains("it was this connection's key: you keep nora until you leave"));
+    nora.send("/whois nora");
+    let line = nora.expect("nora is registered");
+    assert!(!line.contains("proved"), "{line}");
+    nora.send("/keys");
+    nora.expect("!!! you have not proved nora (/identify)");
+    drop(nora);
+    server.wait_console_nth("Disconnected", 1);
+    let mut again = SClient::start(&server, &cert, &key);
+    again.send("/nick nora");
+    again.expect("the nick nora is registered");
+    again.send("/identify nora nora's pw");
+    again.expect(&format!("this connection's key {fp} now proves it too"));
+    again.expect("is now known as nora");
+    assert_no_secret(&server, "nora's pw");
+}
+
+/// `tchat join --nick NAME` refused NAME because it is registered does not ask for it
+/// again when its owner comes and goes (it would only be refused again, in a line the
+/// user never typed); a nick merely taken it does ask for (see client_pty).
+#[test]
+fn tchat_join_refused_a_registered_nick_leaves_it_alone_when_its_owner_leaves() {
+    let server = Server::start(&[]);
+    let mut watcher = server.text_client("watcher");
+    let mut olive = server.text_client("olive");
+    olive.send("/register olive's pw");
+    olive.expect("olive is registered");
+    olive.send("/quit");
+    olive.read_to_close();
+    let home = StateDir::new("acct-reclaim");
+    let mut child = common::join_command(server.addr, &home)
+        .args(["--no-reconnect", "--fingerprint", &server.fingerprint, "--nick", "olive"])
+        .spawn()
+        .expect("starting tchat join");
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |needle: &str| {
+        let deadline = Instant::now() + WAIT;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("tchat join never printed {needle:?}");
+    };
+    wait_for("the nick olive is registered");
+    let refused = server.console_count("Nick refused");
+    // The owner comes back by password, and leaves.
+    let mut owner = server.connect();
+    owner.send("/identify olive olive's pw");
+    owner.expect("is now known as olive");
+    owner.send("/quit");
+    owner.read_to_close();
+    wait_for("olive left");
+    // Anything the client sent on seeing the leave reaches the server before this.
+    stdin.write_all(b"still a guest\n").unwrap();
+    stdin.flush().unwrap();
+    watcher.expect("still a guest");
+    assert_eq!(server.console_count("Nick refused"), refused, "{}", server.console_text());
+    drop(stdin);
+    expect_exit(&mut child, WAIT, "tchat join");
+}

@@ -165,8 +165,9 @@ fn up_recalls_history_which_persists_across_runs() {
     assert!(!saved.contains("not kept"), "{saved}");
 }
 
-/// A password typed at the prompt (`/pass`, `/oper`, in any case) is sent but never
-/// written to the history file, nor offered by Up.
+/// A password typed at the prompt (`/pass`, `/oper`, in any case; a registered nick's
+/// `/register`, `/identify`, `/password`) is sent but never written to the history
+/// file, nor offered by Up.
 #[test]
 fn password_lines_never_reach_the_history() {
     let server = Server::start(&["--rate", "0"]);
@@ -179,6 +180,9 @@ fn password_lines_never_reach_the_history() {
         ("/pass hunter2pass", "password"),
         ("/PASS hunter3pass", "password"),
         ("/oper operpass", "no operators in chat"),
+        ("/register regpass", "and to your password"),
+        ("/identify sec regpass", "you are identified as sec"),
+        ("/password newpass", "sec's password is set"),
     ] {
         let before = term.count(answer);
         term.keys(&format!("{line}\r"));

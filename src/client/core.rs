@@ -179,6 +179,11 @@ impl Tracker {
                 return CoreEvent::Welcomed { event, again, rejoin, server: None };
             }
             EventKind::Room { room, .. } => self.room = room.clone(),
+            // A registered nick is not freed by its holder leaving: asking again would
+            // only be refused again, in words the user never asked for. (A `/nick` the
+            // user typed and was refused so drops the wish too: they are picking
+            // another.)
+            EventKind::Error { code, .. } if code == "nick_registered" => self.reclaim = None,
             EventKind::Nick { old, new, .. } if self.nick.as_deref() == Some(old) => {
                 self.nick = Some(new.clone());
                 self.reclaim = None;
@@ -613,7 +618,8 @@ mod tests {
     }
 
     /// A nick a welcome did not give back is asked for again, once, when its holder
-    /// leaves or renames; not after the user picked another one.
+    /// leaves or renames; not after the user picked another one, nor when it was
+    /// refused as registered.
     #[test]
     fn a_nick_held_by_someone_else_is_taken_back_when_it_frees() {
         let welcome = |nick: &str| {
@@ -658,6 +664,14 @@ mod tests {
         let mut t = Tracker { reclaim: Some("zoe".into()), ..Tracker::default() };
         t.on_line(line(&welcome("Zoe")), false, &mut send);
         assert_eq!(t.reclaim, None);
+        // Refused because it is registered: its holder leaving frees nothing.
+        let mut t = Tracker { reclaim: Some("ann".into()), ..Tracker::default() };
+        send.clear();
+        t.on_line(line(&welcome("guest2")), false, &mut send);
+        let registered = r#"{"ts":"2026-01-01T00:00:00Z","type":"error","code":"nick_registered","message":"the nick ann is registered"}"#;
+        t.on_line(line(registered), false, &mut send);
+        t.on_line(line(&leave("ann")), false, &mut send);
+        assert!(send.is_empty(), "{send:?}");
     }
 
     #[test]

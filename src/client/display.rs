@@ -212,8 +212,8 @@ impl View<'_> {
             {
                 let line = format!(
                     "!!! You are {nick}, not {wanted}: the server refused that nick (its \
-                     reason follows). tchat asks for {wanted} again if it frees up; /nick \
-                     NAME picks another."
+                     reason follows). tchat asks for {wanted} again when whoever holds it \
+                     leaves, unless it is registered; /nick NAME picks another."
                 );
                 Some(self.renderer.raw_line(&line).text)
             }

@@ -83,7 +83,11 @@ impl Session {
         if let Some(account) = self.hub.own_account(self.id) {
             return Err((
                 "registered",
-                format!("{} is registered already, to you: /keys lists its keys", account.nick),
+                format!(
+                    "{} is registered already, to you: /keys lists its keys, /password sets \
+                     its password",
+                    account.nick
+                ),
             ));
         }
         let hash = match password {
@@ -236,7 +240,18 @@ impl Session {
         });
         removed.map_err(|e| self.store_error(e))?.map_err(|e| ("usage", e))?;
         self.hub.log.info("Key removed", json!({"nick": account.nick, "key": key.to_string()}));
-        Ok(format!("{key} no longer proves {}", account.nick))
+        let mut answer = format!("{key} no longer proves {}", account.nick);
+        // The connection keeps the nick it holds, but no longer proves it: say so, and
+        // how to prove it again (the other keys, or the password, which adds this key
+        // back).
+        if self.hub.key_of(self.id) == Some(key) {
+            answer.push_str(&format!(
+                "; it was this connection's key: you keep {} until you leave, then prove \
+                 it with another key or /identify",
+                account.nick
+            ));
+        }
+        Ok(answer)
     }
 
     /// `/password NEW`: sets or changes the account's password.

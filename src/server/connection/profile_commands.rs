@@ -40,7 +40,16 @@ impl Session {
                     .info("Command", json!({"nick": self.nick, "command": "/whois", "whom": nick}));
                 match hub.whois(nick, hub.is_oper(self.id)) {
                     Some(answer) => self.send(answer),
-                    None => self.error("no_such_user", format!("no such user: {nick} (see /list)")),
+                    // Offline but registered: whoever asks learns the nick is not free.
+                    None => match hub.config.accounts.covering(nick) {
+                        Some(account) => self.error(
+                            "no_such_user",
+                            format!("{} is not online; the nick is registered", account.nick),
+                        ),
+                        None => {
+                            self.error("no_such_user", format!("no such user: {nick} (see /list)"))
+                        }
+                    },
                 }
             }
             Request::Motd(None) => {
