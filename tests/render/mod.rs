@@ -356,9 +356,10 @@ fn description(page: Page) -> Roff {
 /// The paragraphs of tchat(1)'s DESCRIPTION, one `.PP` each.
 const TCHAT_DESCRIPTION: &[&str] = &[
     "Run one server with tchat serve, then everyone joins it with tchat join \
-     HOST. Messages are public unless sent with /msg. There are no user \
-     accounts: a nickname belongs to whoever holds it until they leave. A \
-     server may ask every connection for one shared password (--password-file), \
+     HOST. Messages are public unless sent with /msg. A nickname belongs to \
+     whoever holds it until they leave, unless it is registered (/register): \
+     then only a connection that proves it, with the key tchat join keeps in \
+     identity.pem or with a password, may take it. A server may ask every connection for one shared password (--password-file), \
      and whoever knows the operator password (--oper-password-file) becomes an \
      operator in chat with /oper; the server's own user runs the operator \
      commands with tchat ctl.",
