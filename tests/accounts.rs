@@ -738,3 +738,67 @@ fn tchat_join_refused_a_registered_nick_leaves_it_alone_when_its_owner_leaves() 
     drop(stdin);
     expect_exit(&mut child, WAIT, "tchat join");
 }
+
+/// `tchat join` presents its key on every TLS connection, a reconnection too: the
+/// server restarts (its accounts in the default file of its state directory, which
+/// the next run reads), the client's resume hello finds no session and asks for the
+/// nick afresh, and gets it by its key, operator rights with it; meanwhile nobody
+/// else could take it.
+#[test]
+fn tchat_join_gets_its_registered_nick_and_rights_back_by_key_after_a_server_restart() {
+    let dir = StateDir::new("acct-reconnect");
+    let socket = dir.join("control.sock");
+    let args = ["--control-socket", socket.to_str().unwrap()];
+    let mut first = Server::start_in(StateDir::new("acct-reconnect-srv"), &args, WAIT);
+    let proxy = common::proxy::Proxy::start(first.addr);
+    let home = StateDir::new("acct-reconnect-home");
+    let mut child = common::join_command(proxy.addr, &home)
+        .args(["--reconnect", "--fingerprint", &first.fingerprint, "--nick", "pia"])
+        .spawn()
+        .expect("starting tchat join");
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |needle: &str| -> String {
+        let deadline = Instant::now() + WAIT;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("tchat join never printed {needle:?}");
+    };
+    let mut type_line = |line: &str| {
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    };
+    wait_for("You are pia");
+    type_line("/register");
+    wait_for("pia is registered to your key");
+    let answer = ctl_ok(&socket, &["op", "pia"]);
+    assert!(answer.contains("pia is now an operator, on every connection"), "{answer}");
+    proxy.set_down(true);
+    assert!(first.terminate().success());
+    wait_for("Connection lost");
+    let state = StateDir::copy_of(&first.state, "acct-reconnect-srv2");
+    drop(first);
+    let second = Server::start_in(state, &args, WAIT);
+    let mut squatter = second.connect();
+    squatter.send("/nick pia");
+    squatter.expect("the nick pia is registered");
+    proxy.point_to(second.addr);
+    proxy.set_down(false);
+    let back = wait_for("Reconnected");
+    assert!(back.contains("as pia"), "{back}");
+    type_line("/kick nobody");
+    wait_for("no such user: nobody");
+    drop(stdin);
+    expect_exit(&mut child, WAIT, "tchat join");
+}
