@@ -1,13 +1,15 @@
 //! Who is online as far as the client knows, and the Tab completion candidates drawn from
 //! it. Pure logic: the line editor only asks [`complete`] and shows the answer.
 
+use super::clean::Clean;
 use super::local::CLIENT_COMMANDS;
 use crate::nick;
-use crate::protocol::{COMMANDS, EventKind, canonical};
-use crate::sanitize::sanitize;
+use crate::protocol::{COMMANDS, Event, EventKind, canonical};
 
 /// The live nick list, the rooms and the user's own nick and room, kept current from the
-/// server's events so completion and the prompt never need to ask the server.
+/// server's events so completion and the prompt never need to ask the server. Its only
+/// input is [`Clean`] events, so every name in it is display-safe: a nick is inserted
+/// into the edited line on completion, and the nick and room show in the prompt.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Roster {
     /// The user's current nick; empty until the welcome arrives.
@@ -15,9 +17,7 @@ pub struct Roster {
     /// The room the user is in; empty until the welcome arrives (or from a server
     /// without rooms).
     room: String,
-    /// The people in the user's room (the user included), sanitised, sorted by
-    /// [`nick::key`]. A nick is inserted into the edited line on completion, so it must
-    /// be display-safe.
+    /// The people in the user's room (the user included), sorted by [`nick::key`].
     nicks: Vec<String>,
     /// Everyone else the client knows to be online: from the welcome, `/list all`,
     /// people who left the room, and private messages. Offered after `nicks`.
@@ -58,70 +58,68 @@ impl Roster {
     /// Updates the roster from one event. Returns true when the user's own nick or room
     /// was set or changed (the prompt must follow).
     // Over 60 lines: one arm per event that changes who is where.
-    pub fn apply(&mut self, event: &EventKind) -> bool {
-        match event {
+    pub fn apply(&mut self, event: &Clean<Event>) -> bool {
+        match &event.kind {
             EventKind::Welcome { nick, users, room, .. } => {
-                self.me = sanitize(nick);
-                self.room = sanitize(room);
+                self.me.clone_from(nick);
+                self.room.clone_from(room);
                 insert(&mut self.rooms, self.room.clone());
                 self.nicks.clear();
                 self.others.clear();
-                users.iter().for_each(|u| self.add_other(sanitize(u)));
+                users.iter().for_each(|u| self.add_other(u.clone()));
                 self.add_here(self.me.clone());
                 true
             }
             EventKind::Room { room, users, .. } => {
-                self.room = sanitize(room);
+                self.room.clone_from(room);
                 insert(&mut self.rooms, self.room.clone());
                 for nick in std::mem::take(&mut self.nicks) {
                     insert(&mut self.others, nick);
                 }
-                users.iter().for_each(|u| self.add_here(sanitize(u)));
+                users.iter().for_each(|u| self.add_here(u.clone()));
                 true
             }
             EventKind::Users { users, .. } => {
                 self.nicks.clear();
-                users.iter().for_each(|u| self.add_here(sanitize(u)));
+                users.iter().for_each(|u| self.add_here(u.clone()));
                 self.add_here(self.me.clone());
                 false
             }
             EventKind::AllUsers { users } => {
                 self.others.clear();
                 for u in users {
-                    insert(&mut self.rooms, sanitize(&u.room));
-                    self.add_other(sanitize(&u.nick));
+                    insert(&mut self.rooms, u.room.clone());
+                    self.add_other(u.nick.clone());
                 }
                 false
             }
             EventKind::Rooms { rooms } => {
                 self.rooms.clear();
-                rooms.iter().for_each(|r| insert(&mut self.rooms, sanitize(&r.room)));
+                rooms.iter().for_each(|r| insert(&mut self.rooms, r.room.clone()));
                 false
             }
             EventKind::Join { nick, from_room, .. } => {
-                from_room.iter().for_each(|r| insert(&mut self.rooms, sanitize(r)));
-                self.add_here(sanitize(nick));
+                from_room.iter().for_each(|r| insert(&mut self.rooms, r.clone()));
+                self.add_here(nick.clone());
                 false
             }
             EventKind::Part { nick, to, .. } => {
-                insert(&mut self.rooms, sanitize(to));
-                let nick = sanitize(nick);
-                self.nicks.retain(|n| *n != nick);
-                self.add_other(nick);
+                insert(&mut self.rooms, to.clone());
+                self.nicks.retain(|n| n != nick);
+                self.add_other(nick.clone());
                 false
             }
             EventKind::Private { from, to, .. } => {
-                self.add_other(sanitize(from));
-                self.add_other(sanitize(to));
+                self.add_other(from.clone());
+                self.add_other(to.clone());
                 false
             }
             EventKind::Leave { nick, .. } => {
-                let nick = sanitize(nick);
-                self.nicks.retain(|n| *n != nick);
-                self.others.retain(|n| *n != nick);
+                self.nicks.retain(|n| n != nick);
+                self.others.retain(|n| n != nick);
                 false
             }
-            EventKind::Nick { old, new, .. } => self.rename(sanitize(old), sanitize(new)),
+            EventKind::Nick { old, new, .. } => self.rename(old.clone(), new.clone()),
             _ => false,
         }
     }
@@ -253,9 +251,13 @@ fn floor_char_boundary(s: &str, mut pos: usize) -> usize {
 mod tests {
     use super::*;
 
+    fn event(kind: EventKind) -> Clean<Event> {
+        Clean::event(Event::now(kind))
+    }
+
     fn roster(me: &str, users: &[&str]) -> Roster {
         let mut r = Roster::default();
-        r.apply(&EventKind::Welcome {
+        r.apply(&event(EventKind::Welcome {
             server: "t".into(),
             version: "0".into(),
             nick: me.into(),
@@ -265,7 +267,7 @@ mod tests {
             last_id: 0,
             resume: None,
             flood: None,
-        });
+        }));
         r
     }
 
@@ -311,42 +313,42 @@ mod tests {
     #[test]
     fn the_roster_follows_joins_leaves_and_renames() {
         let mut r = roster("me", &["me", "alice"]);
-        r.apply(&EventKind::Join {
+        r.apply(&event(EventKind::Join {
             nick: "carol".into(),
             online: 3,
             room: "#lobby".into(),
             here: 3,
             from_room: None,
-        });
+        }));
         assert_eq!(c("ca", &r).1, vec!["carol: ".to_string()]);
-        assert!(!r.apply(&EventKind::Nick {
+        assert!(!r.apply(&event(EventKind::Nick {
             old: "carol".into(),
             new: "dave".into(),
             room: "#lobby".into()
-        }));
+        })));
         assert_eq!(c("ca", &r).1, Vec::<String>::new());
         assert_eq!(c("da", &r).1, vec!["dave: ".to_string()]);
-        r.apply(&EventKind::Leave {
+        r.apply(&event(EventKind::Leave {
             nick: "dave".into(),
             reason: "quit".into(),
             online: 2,
             room: "#lobby".into(),
             here: 2,
-        });
+        }));
         assert_eq!(c("da", &r).1, Vec::<String>::new());
-        assert!(r.apply(&EventKind::Nick {
+        assert!(r.apply(&event(EventKind::Nick {
             old: "me".into(),
             new: "myself".into(),
             room: "#lobby".into()
-        }));
+        })));
         assert_eq!(r.me(), "myself");
         assert_eq!(r.nicks(), ["alice", "myself"]);
-        r.apply(&EventKind::Users {
+        r.apply(&event(EventKind::Users {
             users: vec!["zed".into()],
             room: "#lobby".into(),
             online: 99,
             away: vec![],
-        });
+        }));
         // /list names the room; alice, known from the welcome, is still online elsewhere.
         assert_eq!(r.nicks(), ["alice", "myself", "zed"]);
         assert_eq!(c("", &r).1, ["zed: ", "alice: "], "the room first");
@@ -364,7 +366,7 @@ mod tests {
     fn rooms_complete_after_join_and_the_room_is_in_the_prompt() {
         let mut r = roster("me", &["me", "alice", "bob", "zoe"]);
         assert_eq!(r.prompt(), "[me #lobby] ");
-        r.apply(&EventKind::Rooms {
+        r.apply(&event(EventKind::Rooms {
             rooms: ["#dev", "#Design", "#lobby"]
                 .map(|n| crate::protocol::RoomInfo {
                     room: n.into(),
@@ -372,27 +374,31 @@ mod tests {
                     topic: String::new(),
                 })
                 .to_vec(),
-        });
+        }));
         assert_eq!(c("/join #d", &r), (6, vec!["#Design ".to_string(), "#dev ".to_string()]));
         assert_eq!(c("/join ", &r).1.len(), 2, "not the room you are in");
-        assert!(r.apply(&EventKind::Room {
+        assert!(r.apply(&event(EventKind::Room {
             room: "#dev".into(),
             topic: String::new(),
             users: vec!["me".into(), "zoe".into()],
-        }));
+        })));
         assert_eq!(r.prompt(), "[me #dev] ");
         assert_eq!(c("/join #", &r).1, ["#Design ", "#lobby "]);
         // Your room first, then everyone else the client knows of.
         assert_eq!(c("", &r).1, ["zoe: ", "alice: ", "bob: "]);
         // Someone in another room who writes privately completes too.
-        r.apply(&EventKind::Private { from: "xavier".into(), to: "me".into(), text: "hi".into() });
+        r.apply(&event(EventKind::Private {
+            from: "xavier".into(),
+            to: "me".into(),
+            text: "hi".into(),
+        }));
         assert_eq!(c("/msg x", &r).1, ["xavier "]);
-        r.apply(&EventKind::Part {
+        r.apply(&event(EventKind::Part {
             nick: "zoe".into(),
             room: "#dev".into(),
             to: "#zen".into(),
             here: 1,
-        });
+        }));
         assert_eq!(c("", &r).1, ["alice: ", "bob: ", "xavier: ", "zoe: "]);
         assert_eq!(c("/join #z", &r).1, ["#zen "]);
     }

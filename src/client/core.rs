@@ -1,7 +1,8 @@
 //! The client's connection core: it connects, says hello, runs the session, and when the
 //! connection is lost, reconnects with backoff and resumes. The UI never touches the
-//! socket: it gets typed [`CoreEvent`]s, every string in them already sanitised, and
-//! sends the user's lines through the input channel.
+//! socket: it gets typed [`CoreEvent`]s, every string in them already sanitised (they
+//! are [`Clean`]: this is where received text is made so), and sends the user's lines
+//! through the input channel.
 //!
 //! Shaped like osa1/tiny's `libtiny_client`, whose connection task is a `'connect:`
 //! loop that reconnects after a delay while its TUI only renders events.
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use super::clean::Clean;
 use super::connect::{self, Io, Prefixed};
 use super::outgoing::{Outgoing, Pace};
 use super::reason;
@@ -23,7 +25,6 @@ use crate::cli::JoinArgs;
 use crate::fingerprint::Fingerprint;
 use crate::framing::Line;
 use crate::protocol::{Event, EventKind, HELLO, HELLO_MODE_JSON, HELLO_RESUME, Request};
-use crate::sanitize::{needs_sanitizing, sanitize};
 
 /// The first wait before reconnecting; it doubles with every failed attempt.
 pub const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -39,12 +40,12 @@ pub enum CoreEvent {
     /// and forgot the session), so the core sent `/join` for this one, the user's, before
     /// the lines typed while offline. `server`: the server that answered, when the chat
     /// has several addresses.
-    Welcomed { event: Event, again: bool, rejoin: Option<String>, server: Option<String> },
+    Welcomed { event: Clean<Event>, again: bool, rejoin: Option<String>, server: Option<String> },
     /// Any other event from the server.
-    Event(Event),
+    Event(Clean<Event>),
     /// A line that is not an event; before the first welcome, a `!!!` one is the
     /// server's refusal.
-    Raw(String),
+    Raw(Clean<String>),
     /// The server sent a line longer than the client accepts; it was dropped.
     TooLong,
     /// The connection was lost (or an attempt to reconnect failed): the next attempt
@@ -101,10 +102,10 @@ struct Tracker {
     welcomed: bool,
     /// A `!!!` line before the welcome: the server turned the connection away, and
     /// said why.
-    refusal: Option<String>,
+    refusal: Option<Clean<String>>,
     /// The first line before the welcome that was not an event: a service that is not
     /// tchat introducing itself (`SSH-2.0-…`).
-    banner: Option<String>,
+    banner: Option<Clean<String>>,
     /// A kick (flooding, too slow): the server ended the session on purpose.
     kicked: bool,
     /// The shutdown notice: the server is going away and may come back.
@@ -139,8 +140,8 @@ impl Tracker {
             Line::Text(text) => text,
             Line::TooLong => return CoreEvent::TooLong,
         };
-        let Ok(mut event) = serde_json::from_str::<Event>(&text) else {
-            let text = sanitize(&text);
+        let Ok(event) = serde_json::from_str::<Event>(&text) else {
+            let text = Clean::text(&text);
             if !self.welcomed && text.starts_with("!!! ") {
                 self.refusal = Some(text.clone());
             }
@@ -149,7 +150,7 @@ impl Tracker {
             }
             return CoreEvent::Raw(text);
         };
-        sanitize_event(&mut event);
+        let event = Clean::event(event);
         if let Some(id) = event.id {
             self.last_id = self.last_id.max(id);
         }
@@ -328,7 +329,7 @@ impl Core {
 
     /// The error for a first connection, to `at`, that ended before the welcome, after
     /// the server said `banner` (or nothing).
-    fn no_welcome(&self, at: &Endpoint, banner: Option<String>) -> ClientError {
+    fn no_welcome(&self, at: &Endpoint, banner: Option<Clean<String>>) -> ClientError {
         let target = at.target.clone();
         ClientError::NoWelcome { target, tls: !self.args.plain, banner }
     }
@@ -446,81 +447,6 @@ fn jitter() -> f64 {
     }
 }
 
-/// Strips terminal controls from every string the server sent in `event`: done once,
-/// where events enter the client, so nothing downstream (the renderer, the nick list,
-/// completion) ever sees an escape sequence. The client trusts the server no more than
-/// the server trusts its peers.
-// Over 60 lines: one arm per event kind, so that a new kind's strings cannot be missed
-// (the match has no catch-all).
-pub fn sanitize_event(event: &mut Event) {
-    let clean = |s: &mut String| {
-        if needs_sanitizing(s) {
-            *s = sanitize(s);
-        }
-    };
-    match &mut event.kind {
-        EventKind::Welcome { server, version, nick, users, room, resume, .. } => {
-            [server, version, nick, room].into_iter().for_each(clean);
-            users.iter_mut().for_each(clean);
-            resume.iter_mut().for_each(clean);
-        }
-        EventKind::Public { from, text, room } | EventKind::Action { from, text, room } => {
-            [from, text, room].into_iter().for_each(clean)
-        }
-        EventKind::Private { from, to, text } => [from, to, text].into_iter().for_each(clean),
-        EventKind::Join { nick, room, from_room, .. } => {
-            [nick, room].into_iter().for_each(clean);
-            from_room.iter_mut().for_each(clean);
-        }
-        EventKind::Leave { nick, reason, room, .. } => {
-            [nick, reason, room].into_iter().for_each(clean)
-        }
-        EventKind::Part { nick, room, to, .. } => [nick, room, to].into_iter().for_each(clean),
-        EventKind::Nick { old, new, room } => [old, new, room].into_iter().for_each(clean),
-        EventKind::Users { users, room, away, .. } => {
-            users.iter_mut().chain(away).for_each(clean);
-            clean(room);
-        }
-        EventKind::AllUsers { users } => {
-            for u in users {
-                [&mut u.nick, &mut u.room].into_iter().for_each(clean);
-            }
-        }
-        EventKind::Rooms { rooms } => {
-            for r in rooms {
-                [&mut r.room, &mut r.topic].into_iter().for_each(clean);
-            }
-        }
-        EventKind::Room { room, topic, users } => {
-            [room, topic].into_iter().for_each(clean);
-            users.iter_mut().for_each(clean);
-        }
-        EventKind::Topic { room, topic, by } => {
-            [room, topic].into_iter().for_each(clean);
-            by.iter_mut().for_each(clean);
-        }
-        EventKind::Help { commands } => {
-            for c in commands {
-                [&mut c.usage, &mut c.description].into_iter().for_each(clean);
-            }
-        }
-        EventKind::Whois { nick, room, away, addr, .. } => {
-            [nick, room].into_iter().chain(away.as_mut()).chain(addr.as_mut()).for_each(clean)
-        }
-        EventKind::Away { nick, message } => [nick, message].into_iter().for_each(clean),
-        // Several lines: each is cleaned, the line breaks stay.
-        EventKind::Motd { text } if needs_sanitizing(text) => {
-            *text = text.split('\n').map(sanitize).collect::<Vec<_>>().join("\n");
-        }
-        EventKind::Motd { .. } => {}
-        EventKind::Notice { from, text } => [from, text].into_iter().for_each(clean),
-        EventKind::Info { message } => clean(message),
-        EventKind::Error { code, message } => [code, message].into_iter().for_each(clean),
-        EventKind::Shutdown { reason } => clean(reason),
-        EventKind::Resumed { .. } => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -545,9 +471,9 @@ mod tests {
         let mut t = Tracker::default();
         assert_eq!(
             t.on_line(line("!!! server full"), false, &mut Vec::new()),
-            CoreEvent::Raw("!!! server full".into())
+            CoreEvent::Raw(Clean::text("!!! server full"))
         );
-        assert_eq!(t.refusal.as_deref(), Some("!!! server full"));
+        assert_eq!(t.refusal.as_deref().map(String::as_str), Some("!!! server full"));
         let mut t = Tracker::default();
         let welcome = r#"{"ts":"2026-01-01T00:00:00Z","type":"welcome","server":"s","version":"1","nick":"bob","online":1,"users":["bob"],"last_id":7,"resume":"00ff"}"#;
         assert!(matches!(
@@ -556,9 +482,10 @@ mod tests {
         ));
         let public = r#"{"id":9,"ts":"2026-01-01T00:00:00Z","type":"public","from":"a\u001b[31m","text":"hi\u0007"}"#;
         match t.on_line(line(public), false, &mut Vec::new()) {
-            CoreEvent::Event(Event { kind: EventKind::Public { from, text, .. }, .. }) => {
-                assert_eq!((from.as_str(), text.as_str()), ("a", "hi"));
-            }
+            CoreEvent::Event(event) => match &event.kind {
+                EventKind::Public { from, text, .. } => assert_eq!((&**from, &**text), ("a", "hi")),
+                other => panic!("{other:?}"),
+            },
             other => panic!("{other:?}"),
         }
         let rename =

@@ -8,6 +8,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
 use super::catchup;
+use super::clean::Clean;
 use super::complete::Roster;
 use super::core::CoreEvent;
 use super::local::LocalState;
@@ -52,7 +53,7 @@ pub struct Away {
     unavailable: u64,
     /// The events to show under the marker: the user's own join, leave and moves are
     /// left out (the user knows where they are; they are not news).
-    events: Vec<Event>,
+    events: Vec<Clean<Event>>,
 }
 
 impl View<'_> {
@@ -67,8 +68,10 @@ impl View<'_> {
             other => other,
         };
         self.flush_away();
-        if let CoreEvent::Event(Event { ts, history: false, .. }) = &event {
-            self.date_live_line(*ts);
+        if let CoreEvent::Event(event) = &event
+            && !event.history
+        {
+            self.date_live_line(event.ts);
         }
         let rendered = match event {
             CoreEvent::Welcomed { event, again, rejoin, server } => {
@@ -78,10 +81,12 @@ impl View<'_> {
                 Some(rendered) => rendered,
                 None => return,
             },
-            CoreEvent::Raw(text) => self.renderer.raw_line(super::reason::for_tchat_join(&text)),
-            CoreEvent::TooLong => {
-                self.renderer.raw_line("!!! (an over-long line from the server was dropped)")
+            CoreEvent::Raw(text) => {
+                self.renderer.raw_line(&Clean::text(super::reason::for_tchat_join(&text)))
             }
+            CoreEvent::TooLong => self
+                .renderer
+                .raw_line(&Clean::text("!!! (an over-long line from the server was dropped)")),
             CoreEvent::Lost { reason, retry_in, attempt } => {
                 let now = jiff::Timestamp::now();
                 let clock = |ts: jiff::Timestamp| self.renderer.clock(ts);
@@ -127,7 +132,7 @@ impl View<'_> {
 
     /// Takes `event` into the catch-up being received, or starts one on the `resumed`
     /// event; gives it back when it is not part of one.
-    fn catch_up(&self, event: Event) -> Option<Event> {
+    fn catch_up(&self, event: Clean<Event>) -> Option<Clean<Event>> {
         let mut away = self.away.borrow_mut();
         match (&event.kind, away.as_mut()) {
             (EventKind::Resumed { missed, unavailable, .. }, _) => {
@@ -161,10 +166,10 @@ impl View<'_> {
     /// nor counted.
     fn flush_away(&self) {
         let Some(block) = self.away.borrow_mut().take() else { return };
-        let (moves, rest): (Vec<Event>, Vec<Event>) =
+        let (moves, rest): (Vec<Clean<Event>>, Vec<Clean<Event>>) =
             block.events.into_iter().partition(|e| catchup::is_membership(&e.kind));
         let me = self.roster().me().to_owned();
-        let shown: Vec<Event> =
+        let shown: Vec<Clean<Event>> =
             rest.into_iter().filter(|e| !self.local.borrow().hides(&e.kind, &me)).collect();
         if shown.is_empty() && moves.is_empty() && block.unavailable == 0 {
             return;
@@ -181,9 +186,9 @@ impl View<'_> {
         if let Some(last) = moves.last() {
             let kinds: Vec<EventKind> = moves.iter().map(|e| e.kind.clone()).collect();
             let summary = catchup::summary(&kinds, self.roster().here());
-            let text = self
-                .renderer
-                .event(&Event { kind: EventKind::Info { message: summary }, ..last.clone() }, &me);
+            let kind = EventKind::Info { message: summary };
+            let text =
+                self.renderer.event(&Clean::event(Event { kind, ..Event::clone(last) }), &me);
             self.print(Rendered { text: text.text, alert: false });
         }
     }
@@ -191,7 +196,7 @@ impl View<'_> {
     /// Shows the answer to one of the client's own commands (`/ignore`, `/bell`).
     pub fn local(&self, kind: EventKind) {
         let me = self.roster().me().to_owned();
-        let text = self.renderer.event(&Event::now(kind), &me).text + "\n";
+        let text = self.renderer.event(&Clean::event(Event::now(kind)), &me).text + "\n";
         let _ = self.out.send(Print::Line(text));
     }
 
@@ -199,7 +204,7 @@ impl View<'_> {
     /// (`rejoin`) and the server that answered (`server`, when the chat has several).
     fn welcomed(
         &self,
-        event: &Event,
+        event: &Clean<Event>,
         again: bool,
         (rejoin, server): (Option<&str>, Option<&str>),
     ) -> Rendered {
@@ -215,7 +220,7 @@ impl View<'_> {
                      reason follows). tchat asks for {wanted} again when whoever holds it \
                      leaves, unless it is registered; /nick NAME picks another."
                 );
-                Some(self.renderer.raw_line(&line).text)
+                Some(self.renderer.raw_line(&Clean::text(&line)).text)
             }
             _ => None,
         };
@@ -237,7 +242,7 @@ impl View<'_> {
         if let Some(refused) = refused {
             rendered.text = format!("{}\n{refused}", rendered.text);
         }
-        if roster.apply(&event.kind) {
+        if roster.apply(event) {
             let _ = self.acks.send(());
         }
         rendered
@@ -245,17 +250,17 @@ impl View<'_> {
 
     /// The rendering of `event`, or `None` when the user ignores its sender (the nick
     /// list still follows it).
-    fn event(&self, event: &Event) -> Option<Rendered> {
+    fn event(&self, event: &Clean<Event>) -> Option<Rendered> {
         let mut roster = self.roster();
         let local = self.local.borrow();
         if local.hides(&event.kind, roster.me()) {
-            roster.apply(&event.kind);
+            roster.apply(event);
             return None;
         }
         let mut rendered = self.renderer.event(event, roster.me());
         // The renderer never alerts for history; the bell setting decides the rest.
         rendered.alert = !event.history && local.rings(&event.kind, roster.me(), rendered.alert);
-        let me_changed = roster.apply(&event.kind);
+        let me_changed = roster.apply(event);
         drop(roster);
         if me_changed || matches!(event.kind, EventKind::Error { .. }) {
             let _ = self.acks.send(());

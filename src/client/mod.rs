@@ -2,6 +2,7 @@
 //!
 //! - [`target`]: reading a `HOST` argument, and [`servers`]: the addresses of one chat,
 //!   in the order to try them;
+//! - [`clean`]: received text, sanitised once as it enters the client;
 //! - [`render`]: turning events into (colored) lines;
 //! - [`complete`]: the live nick list and Tab completion candidates;
 //! - [`editor`]: the rustyline editor thread and the history file;
@@ -25,6 +26,7 @@
 //! connection core, and applied to the events the core hands over.
 
 pub mod catchup;
+pub mod clean;
 pub mod clear;
 pub mod complete;
 pub mod connect;
@@ -61,6 +63,7 @@ use tokio::sync::mpsc::unbounded_channel;
 
 use crate::cli::JoinArgs;
 use crate::protocol::{HELLO, HELLO_MODE_JSON, HELLO_REPLAY};
+use clean::Clean;
 use complete::Roster;
 use core::Core;
 use display::View;
@@ -108,7 +111,7 @@ pub enum ClientError {
     Tls {
         target: Target,
         source: std::io::Error,
-        banner: Option<String>,
+        banner: Option<Clean<String>>,
     },
     /// The first connection ended before the server's welcome, without a refusal: a
     /// server that accepts and closes, or a service that is not tchat. Not a lost
@@ -117,7 +120,7 @@ pub enum ClientError {
     NoWelcome {
         target: Target,
         tls: bool,
-        banner: Option<String>,
+        banner: Option<Clean<String>>,
     },
     /// The server accepted the TCP connection but did not answer `step` within
     /// [`connect::SETUP_TIMEOUT`]: a hung server, or no tchat server at all.

@@ -1,9 +1,9 @@
 //! Turning server events into display lines, apart from the terminal so every format is
 //! unit-tested.
 //!
-//! Every string that came from the network goes through [`sanitize`] before it is put
-//! into a line: the client trusts the server no more than the server trusts its peers.
-//! The only escape sequences in the output are the colors added here.
+//! It renders only [`Clean`] events and lines: every string that came from the network
+//! was sanitised where it entered the client (see [`super::clean`]), so nothing here
+//! sanitises again. The only escape sequences in the output are the colors added here.
 
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -14,8 +14,8 @@ use owo_colors::{OwoColorize, Style};
 use crate::local_time;
 use crate::nick;
 use crate::protocol::{Event, EventKind, HelpEntry, RoomInfo};
-use crate::sanitize::sanitize;
 
+use super::clean::Clean;
 /// The keys of the interactive client, listed after the server's commands by `/help`
 /// (shared with the man page, which lists the same keys).
 pub use super::editor::CLIENT_KEYS;
@@ -107,7 +107,7 @@ fn is_word(c: char) -> bool {
 impl Renderer {
     /// Renders one event for the user whose nick is `me` at the time it arrives (before
     /// the event itself is applied, so a rename reads "you are now known as").
-    pub fn event(&self, event: &Event, me: &str) -> Rendered {
+    pub fn event(&self, event: &Clean<Event>, me: &str) -> Rendered {
         // Sent again (replay, `/history`, a resume): bracketed as in the server's text
         // form, so it does not read as said just now, and dated when from another day.
         let time = if event.history {
@@ -163,27 +163,23 @@ impl Renderer {
     fn conversation(&self, kind: &EventKind, me: &str) -> (String, bool) {
         match kind {
             EventKind::Public { from, text, .. } => {
-                let from = sanitize(from);
                 let own = from == me;
-                let (text, hit) = self.text(&sanitize(text), me, own);
-                (format!("{} {}", self.bracketed(&from, own), text), hit)
+                let (text, hit) = self.text(text, me, own);
+                (format!("{} {}", self.bracketed(from, own), text), hit)
             }
             EventKind::Action { from, text, .. } => {
-                let from = sanitize(from);
                 let own = from == me;
-                let (text, hit) = self.text(&sanitize(text), me, own);
+                let (text, hit) = self.text(text, me, own);
                 let star = self.paint("*", Style::new().bold());
-                (format!("{} {} {}", star, self.nick(&from, own), text), hit)
+                (format!("{} {} {}", star, self.nick(from, own), text), hit)
             }
             EventKind::Private { from, to, text } => {
-                let (from, to) = (sanitize(from), sanitize(to));
-                let text = sanitize(text);
                 let pm = Style::new().magenta().bold();
                 if from == me && to != me {
                     let arrow = self.paint("->", pm);
                     (format!("{arrow} {} {}", self.paint(&format!("*{to}*"), pm), text), false)
                 } else {
-                    let (text, _) = self.text(&text, me, false);
+                    let (text, _) = self.text(text, me, false);
                     (format!("{} {}", self.paint(&format!("*{from}*"), pm), text), from != me)
                 }
             }
@@ -193,12 +189,12 @@ impl Renderer {
     }
 
     /// The answers whose text form is already what a person reads (`/whois`, `/motd`,
-    /// an away reply): that form, each line sanitised and shown as a system line.
+    /// an away reply): that form, each line shown as a system line.
     fn answer(&self, event: &Event, me: &str) -> String {
         let text = event.text_line_in(me, &self.tz, (self.now)());
         let lines: Vec<String> = text
             .lines()
-            .map(|l| self.system(&sanitize(l.trim_start_matches("*** ")), Style::new().cyan()))
+            .map(|l| self.system(l.trim_start_matches("*** "), Style::new().cyan()))
             .collect();
         lines.join("\n")
     }
@@ -207,10 +203,7 @@ impl Renderer {
     /// when the client reads a terminal.
     fn help(&self, commands: &[HelpEntry]) -> String {
         let cols = self.cols.map(|cols| cols());
-        let commands: Vec<HelpEntry> = commands
-            .iter()
-            .map(|e| HelpEntry { usage: sanitize(&e.usage), description: sanitize(&e.description) })
-            .collect();
+        let commands = commands.to_vec();
         let mut rows = Vec::new();
         let full = help::in_full(&commands, cols);
         let Some(cols) = cols else {
@@ -256,9 +249,9 @@ impl Renderer {
             EventKind::Welcome { server, version, nick, online, users, .. } => {
                 let mut s = format!(
                     "Welcome to {} (tchat {})! You are {}; {online} online",
-                    sanitize(server),
-                    sanitize(version),
-                    self.nick(&sanitize(nick), true)
+                    server,
+                    version,
+                    self.nick(nick, true)
                 );
                 if !users.is_empty() {
                     let _ = write!(s, ": {}", self.nick_list(users, nick));
@@ -270,16 +263,13 @@ impl Renderer {
                 });
                 self.system(&s, Style::new().green())
             }
-            EventKind::Notice { from, text } => self.system(
-                &format!("Notice from {}: {}", sanitize(from), sanitize(text)),
-                Style::new().yellow().bold(),
-            ),
-            EventKind::Info { message } => self.system(&sanitize(message), Style::new().dimmed()),
-            EventKind::Error { message, .. } => self.error(&sanitize(message)),
-            EventKind::Shutdown { reason } => self.system(
-                &format!("Server shutting down: {}", sanitize(reason)),
-                Style::new().yellow().bold(),
-            ),
+            EventKind::Notice { from, text } => {
+                self.system(&format!("Notice from {from}: {text}"), Style::new().yellow().bold())
+            }
+            EventKind::Info { message } => self.system(message, Style::new().dimmed()),
+            EventKind::Error { message, .. } => self.error(message),
+            EventKind::Shutdown { reason } => self
+                .system(&format!("Server shutting down: {reason}"), Style::new().yellow().bold()),
             // The rest are about other things; `event` renders them.
             _ => String::new(),
         }
@@ -289,39 +279,34 @@ impl Renderer {
     /// nobody uses rooms reads as before rooms existed: a join from outside shows the
     /// server's count, not the room's.
     fn membership(&self, kind: &EventKind, me: &str) -> String {
-        let room = |name: &str| self.paint(&sanitize(name), Style::new().bold());
+        let room = |name: &str| self.paint(name, Style::new().bold());
         match kind {
             EventKind::Join { nick, online, from_room: None, .. } => self.system(
-                &format!("{} joined ({online} online)", self.nick(&sanitize(nick), false)),
+                &format!("{} joined ({online} online)", self.nick(nick, false)),
                 Style::new().green().dimmed(),
             ),
             EventKind::Join { nick, room: to, here, .. } => self.system(
-                &format!("{} joined {} ({here} here)", self.nick(&sanitize(nick), false), room(to)),
+                &format!("{} joined {} ({here} here)", self.nick(nick, false), room(to)),
                 Style::new().green().dimmed(),
             ),
             EventKind::Leave { nick, reason, online, .. } => self.system(
-                &format!(
-                    "{} left: {} ({online} online)",
-                    self.nick(&sanitize(nick), false),
-                    sanitize(reason)
-                ),
+                &format!("{} left: {reason} ({online} online)", self.nick(nick, false)),
                 Style::new().dimmed(),
             ),
             EventKind::Part { nick, room: from, to, here } => self.system(
                 &format!(
                     "{} left {} for {} ({here} here)",
-                    self.nick(&sanitize(nick), false),
+                    self.nick(nick, false),
                     room(from),
                     room(to)
                 ),
                 Style::new().dimmed(),
             ),
             EventKind::Nick { old, new, .. } => {
-                let (old, new) = (sanitize(old), sanitize(new));
                 let line = if old == me {
-                    format!("You are now known as {}", self.nick(&new, true))
+                    format!("You are now known as {}", self.nick(new, true))
                 } else {
-                    format!("{} is now known as {}", old, self.nick(&new, false))
+                    format!("{} is now known as {}", old, self.nick(new, false))
                 };
                 self.system(&line, Style::new().cyan().dimmed())
             }
@@ -332,7 +317,7 @@ impl Renderer {
 
     /// The answers to `/list`, `/list all` and `/rooms`.
     fn listing(&self, kind: &EventKind, me: &str) -> String {
-        let room = |name: &str| self.paint(&sanitize(name), Style::new().bold());
+        let room = |name: &str| self.paint(name, Style::new().bold());
         match kind {
             // A server without rooms sends neither room nor count.
             EventKind::Users { users, online, room, away }
@@ -375,15 +360,14 @@ impl Renderer {
         let style = Style::new().cyan();
         let plural = if rooms.len() == 1 { "" } else { "s" };
         let mut lines = vec![self.system(&format!("{} room{plural}:", rooms.len()), style)];
-        let names: Vec<String> = rooms.iter().map(|r| sanitize(&r.room)).collect();
-        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
-        for (r, name) in rooms.iter().zip(&names) {
-            let padded = format!("{name:width$}");
+        let width = rooms.iter().map(|r| r.room.chars().count()).max().unwrap_or(0);
+        for r in rooms {
+            let padded = format!("{:width$}", r.room);
             let line = format!(
                 "  {}  {:>4} here  {}",
                 self.paint(&padded, Style::new().bold()),
                 r.here,
-                sanitize(&r.topic)
+                r.topic
             );
             lines.push(self.system(line.trim_end(), style));
         }
@@ -392,7 +376,7 @@ impl Renderer {
 
     /// The room you are in now, and its topic: shown, set or missing.
     fn room_event(&self, kind: &EventKind, me: &str) -> String {
-        let room = |name: &str| self.paint(&sanitize(name), Style::new().bold());
+        let room = |name: &str| self.paint(name, Style::new().bold());
         match kind {
             EventKind::Room { room: name, topic, users } => {
                 let mut s = self.system(
@@ -405,28 +389,22 @@ impl Renderer {
                     Style::new().green(),
                 );
                 if !topic.is_empty() {
-                    let line = format!("Topic of {}: {}", room(name), sanitize(topic));
+                    let line = format!("Topic of {}: {topic}", room(name));
                     let _ = write!(s, "\n{}", self.system(&line, Style::new().green()));
                 }
                 s
             }
             EventKind::Topic { room: name, topic, by: Some(by) } => self.system(
-                &format!(
-                    "{} set the topic of {}: {}",
-                    self.nick(&sanitize(by), by == me),
-                    room(name),
-                    sanitize(topic)
-                ),
+                &format!("{} set the topic of {}: {}", self.nick(by, by == me), room(name), topic),
                 Style::new().green(),
             ),
             EventKind::Topic { room: name, topic, by: None } if topic.is_empty() => self.system(
                 &format!("{} has no topic; set one with /topic <text>", room(name)),
                 Style::new().dimmed(),
             ),
-            EventKind::Topic { room: name, topic, by: None } => self.system(
-                &format!("Topic of {}: {}", room(name), sanitize(topic)),
-                Style::new().green(),
-            ),
+            EventKind::Topic { room: name, topic, by: None } => {
+                self.system(&format!("Topic of {}: {topic}", room(name)), Style::new().green())
+            }
             // The rest are not about the room; `event` renders them.
             _ => String::new(),
         }
@@ -434,11 +412,11 @@ impl Renderer {
 
     /// A line from the server that is not an event (a refusal such as `!!! server
     /// full`), shown as a system line.
-    pub fn raw_line(&self, line: &str) -> Rendered {
-        let line = sanitize(line);
+    pub fn raw_line(&self, line: &Clean<String>) -> Rendered {
+        let line = line.as_str();
         let text = match line.strip_prefix("!!! ") {
             Some(message) => self.error(message),
-            None => self.system(line.strip_prefix("*** ").unwrap_or(&line), Style::new().dimmed()),
+            None => self.system(line.strip_prefix("*** ").unwrap_or(line), Style::new().dimmed()),
         };
         Rendered { text, alert: false }
     }
@@ -555,8 +533,7 @@ impl Renderer {
     }
 
     fn nick_list(&self, users: &[String], me: &str) -> String {
-        let names: Vec<String> =
-            users.iter().map(|u| sanitize(u)).map(|u| self.nick(&u, u == me)).collect();
+        let names: Vec<String> = users.iter().map(|u| self.nick(u, u == me)).collect();
         names.join(", ")
     }
 
@@ -570,7 +547,6 @@ fn away_list(away: &[String]) -> String {
     if away.is_empty() {
         return String::new();
     }
-    let away: Vec<String> = away.iter().map(|n| sanitize(n)).collect();
     format!("; away: {}", away.join(", "))
 }
 
@@ -595,8 +571,12 @@ mod tests {
         "2026-11-25T23:59:00Z".parse().unwrap()
     }
 
-    fn ev(kind: EventKind) -> Event {
+    fn raw(kind: EventKind) -> Event {
         Event { id: None, ts: "2026-11-25T19:07:30Z".parse().unwrap(), history: false, kind }
+    }
+
+    fn ev(kind: EventKind) -> Clean<Event> {
+        Clean::event(raw(kind))
     }
 
     fn show(kind: EventKind, me: &str) -> String {
@@ -640,7 +620,7 @@ mod tests {
             text: "hi bob".into(),
             room: "#lobby".into(),
         };
-        let old = Event { history: true, ..ev(public.clone()) };
+        let old = Clean::event(Event { history: true, ..raw(public.clone()) });
         let replayed = plain().event(&old, "bob");
         assert_eq!(replayed.text, "[19:07] <alice> hi bob");
         assert!(!replayed.alert, "an old mention rang the bell");
@@ -650,7 +630,7 @@ mod tests {
             topic: "rust".into(),
             by: Some("carol".into()),
         };
-        let old = Event { history: true, ..ev(topic) };
+        let old = Clean::event(Event { history: true, ..raw(topic) });
         assert_eq!(
             plain().event(&old, "bob").text,
             "[19:07] *** carol set the topic of #lobby: rust"
@@ -662,7 +642,7 @@ mod tests {
         let dim = "\u{1b}[2m";
         assert!(text.starts_with(&format!("{dim}[19:07]\u{1b}[0m ")), "{text:?}");
         assert_eq!(text.matches(dim).count(), 1, "{text:?}");
-        let live = Event { history: false, ..old };
+        let live = Clean::event(Event { history: false, ..Event::clone(&old) });
         assert!(colored.event(&live, "bob").text.starts_with(&format!("{dim}19:07")));
     }
 
@@ -672,15 +652,16 @@ mod tests {
     fn replayed_lines_from_other_days_are_dated() {
         let public = EventKind::Public { from: "al".into(), text: "x".into(), room: "#l".into() };
         let old =
-            Event { history: true, ts: "2026-11-20T22:30:00Z".parse().unwrap(), ..ev(public) };
-        assert_eq!(plain().event(&old, "b").text, "[2026-11-20 22:30] <al> x");
+            Event { history: true, ts: "2026-11-20T22:30:00Z".parse().unwrap(), ..raw(public) };
+        let show = |r: &Renderer, event: &Event| r.event(&Clean::event(event.clone()), "b").text;
+        assert_eq!(show(&plain(), &old), "[2026-11-20 22:30] <al> x");
         // Two hours east, 22:30 UTC is the next day.
         let east = Renderer { tz: TimeZone::fixed(jiff::tz::offset(2)), ..plain() };
-        assert_eq!(east.event(&old, "b").text, "[2026-11-21 00:30] <al> x");
+        assert_eq!(show(&east, &old), "[2026-11-21 00:30] <al> x");
         let today = Event { ts: "2026-11-25T08:00:00Z".parse().unwrap(), ..old.clone() };
-        assert_eq!(plain().event(&today, "b").text, "[08:00] <al> x");
+        assert_eq!(show(&plain(), &today), "[08:00] <al> x");
         let live = Event { history: false, ..old };
-        assert_eq!(plain().event(&live, "b").text, "22:30 <al> x");
+        assert_eq!(show(&plain(), &live), "22:30 <al> x");
         assert_eq!(
             plain().day_changed("2026-11-26".parse().unwrap()),
             "--- Day changed to Thu 26 Nov 2026 ---"
@@ -963,7 +944,7 @@ mod tests {
 
     #[test]
     fn nothing_from_the_network_reaches_the_terminal_raw() {
-        let evil = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31mx\u{202e}";
+        let evil = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31mx\u{202e}\u{2028}";
         let kinds = [
             EventKind::Public { from: evil.into(), text: evil.into(), room: "#lobby".into() },
             EventKind::Action { from: evil.into(), text: evil.into(), room: "#lobby".into() },
@@ -989,6 +970,30 @@ mod tests {
                 online: 99,
                 away: vec![evil.into()],
             },
+            EventKind::Part { nick: evil.into(), room: evil.into(), to: evil.into(), here: 1 },
+            EventKind::Room { room: evil.into(), topic: evil.into(), users: vec![evil.into()] },
+            EventKind::Topic { room: evil.into(), topic: evil.into(), by: Some(evil.into()) },
+            EventKind::Rooms {
+                rooms: vec![RoomInfo { room: evil.into(), here: 1, topic: evil.into() }],
+            },
+            EventKind::AllUsers {
+                users: vec![crate::protocol::UserRoom { nick: evil.into(), room: evil.into() }],
+            },
+            EventKind::Whois {
+                nick: evil.into(),
+                room: evil.into(),
+                since: "2026-11-25T19:00:00Z".parse().unwrap(),
+                idle_secs: None,
+                away: Some(evil.into()),
+                oper: true,
+                tls: false,
+                addr: Some(evil.into()),
+                registered: true,
+                proven_by: Some(evil.into()),
+            },
+            EventKind::Help {
+                commands: vec![HelpEntry { usage: evil.into(), description: evil.into() }],
+            },
             EventKind::Away { nick: evil.into(), message: evil.into() },
             EventKind::Motd { text: evil.into() },
             EventKind::Notice { from: evil.into(), text: evil.into() },
@@ -1009,9 +1014,11 @@ mod tests {
         ];
         for kind in kinds {
             let text = show(kind, "me");
-            assert!(!text.chars().any(|c| c.is_control() || c == '\u{202e}'), "{text:?}");
+            let bad = |c: char| c.is_control() || matches!(c, '\u{202e}' | '\u{2028}');
+            assert!(!text.chars().filter(|&c| c != '\n').any(bad), "{text:?}");
+            assert!(!text.contains("pwned"), "{text:?}");
         }
-        let raw = plain().raw_line(&format!("!!! full{evil}"));
+        let raw = plain().raw_line(&Clean::text(&format!("!!! full{evil}")));
         assert!(!raw.text.chars().any(char::is_control), "{:?}", raw.text);
         assert!(raw.text.starts_with("!!! full"));
     }

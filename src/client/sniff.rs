@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::sanitize::sanitize;
+use super::clean::Clean;
 
 /// Most bytes kept of what the other end sent first: a banner line fits.
 pub const KEPT: usize = 128;
@@ -31,12 +31,12 @@ impl Heard {
 
     /// The first line heard (up to [`KEPT`] bytes), if it is text: a banner. `None`
     /// when nothing came, or bytes that are no text (TLS records, for one).
-    pub fn banner(&self) -> Option<String> {
+    pub fn banner(&self) -> Option<Clean<String>> {
         let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
         let line = std::str::from_utf8(line).ok()?.trim_end_matches('\r');
         let text = !line.is_empty() && !line.chars().any(|c| c.is_control() && c != '\t');
-        text.then(|| sanitize(line))
+        text.then(|| Clean::text(line))
     }
 }
 
@@ -87,7 +87,7 @@ mod tests {
         assert_eq!(service("220 mail.example ESMTP"), None);
         let heard = Heard::default();
         heard.0.lock().unwrap().extend_from_slice(b"SSH-2.0-x\r\nmore");
-        assert_eq!(heard.banner().as_deref(), Some("SSH-2.0-x"));
+        assert_eq!(heard.banner().as_deref().map(String::as_str), Some("SSH-2.0-x"));
         let alert = Heard::default();
         alert.0.lock().unwrap().extend_from_slice(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]);
         assert_eq!(alert.banner(), None);
