@@ -1204,6 +1204,69 @@ fn the_client_dates_old_replays_and_marks_a_new_day() {
     );
 }
 
+/// A server that does not sanitise (a fake one here) sends terminal controls in every
+/// kind of name and text: escape sequences (OSC title, CSI, C1 CSI), bells, C1
+/// controls, bidi overrides and isolates, and line separators. `tchat join` shows each
+/// nick, room name, topic and message body without them, a separator as a space, and
+/// its output holds none of them anywhere.
+#[test]
+fn hostile_names_topics_and_bodies_from_the_server_arrive_harmless() {
+    // Dropped whole: nothing of them shows.
+    let gone = r"\u001b]0;pwned\u0007\u001b[2J\u009b31m\u0007\u008d\u202e\u2066\u200f";
+    // Line separators: a space each.
+    let sep = r"\u2028\u2029\u0085";
+    let ts = r#""ts":"2026-03-01T15:00:00Z""#;
+    let events = vec![
+        format!(
+            r##"{{{ts},"type":"room","room":"#de{gone}v","topic":"pl{gone}ans{sep}x","users":["tim","m{gone}al"]}}"##
+        ),
+        format!(
+            r##"{{"id":1,{ts},"type":"topic","room":"#de{gone}v","topic":"new{sep}to{gone}pic","by":"m{gone}al"}}"##
+        ),
+        format!(
+            r##"{{"id":2,{ts},"type":"join","nick":"k{gone}im","online":3,"room":"#de{gone}v","here":3,"from_room":"#o{gone}ps"}}"##
+        ),
+        format!(
+            r##"{{"id":3,{ts},"type":"public","from":"m{gone}al","text":"bo{gone}dy{sep}[12:00] <admin> forged","room":"#de{gone}v"}}"##
+        ),
+        format!(
+            r##"{{"id":4,{ts},"type":"private","from":"k{gone}im","to":"tim","text":"pss{gone}t"}}"##
+        ),
+        format!(
+            r##"{{{ts},"type":"rooms","rooms":[{{"room":"#de{gone}v","here":3,"topic":"t{gone}1"}},{{"room":"#o{gone}ps","here":1,"topic":""}}]}}"##
+        ),
+        format!(
+            r##"{{{ts},"type":"whois","nick":"m{gone}al","room":"#de{gone}v","since":"2026-03-01T14:00:00Z","away":"lun{gone}ch","oper":false,"tls":true,"registered":true,"proven_by":"k{gone}ey"}}"##
+        ),
+        format!(r##"{{"id":5,{ts},"type":"public","from":"mal","text":"done","room":"#dev"}}"##),
+    ];
+    let (addr, server) = fake_json_server(events);
+    let mut client = Client::start("hostile", &[&addr.to_string(), "--plain", "--no-history"]);
+    client.expect("<mal> done");
+    let (_, out, _) = client.finish();
+    server.join().unwrap();
+    let shown = |end: &str| {
+        assert!(out.iter().any(|l| l.ends_with(end)), "no line ends with {end:?}: {out:#?}");
+    };
+    shown("*** You are in #dev (2 here): tim, mal");
+    shown("*** Topic of #dev: plans   x");
+    shown("*** mal set the topic of #dev: new   topic");
+    shown("*** kim joined #dev (3 here)");
+    shown("<mal> body   [12:00] <admin> forged");
+    shown("*kim* psst");
+    shown("***   #dev     3 here  t1");
+    shown("***   #ops     1 here");
+    shown("*** mal is away: lunch");
+    shown("*** mal is registered and proved it by key");
+    for line in &out {
+        let bad = |c: char| {
+            c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200f}' | '\u{202e}' | '\u{2066}')
+        };
+        assert!(!line.chars().any(bad) && !line.contains("pwned"), "{line:?}");
+    }
+}
+
 /// `tchat join --no-replay` (a bot): joining the server, and `/join` into a room with
 /// history, shows no replayed line, only what is said live; `/history` still answers.
 /// A client without the option, on the same server, gets the replay.
