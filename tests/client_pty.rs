@@ -351,6 +351,13 @@ fn the_client_strips_escapes_even_when_the_server_does_not() {
             format!(r#"{{{ts},"type":"public","from":"m{evil}x","text":"a{evil}b"}}"#),
             format!(r#"{{{ts},"type":"action","from":"m{evil}x","text":"c{evil}d"}}"#),
             format!(r#"{{{ts},"type":"info","message":"e{evil}f"}}"#),
+            // A room name: in the prompt and in /join's completion.
+            format!(
+                r##"{{{ts},"type":"room","room":"#d{evil}ev","topic":"t{evil}t","users":["eve"]}}"##
+            ),
+            format!(
+                r##"{{{ts},"type":"rooms","rooms":[{{"room":"#o{evil}ps","here":1,"topic":""}}]}}"##
+            ),
             "!!! raw \u{1b}]0;pwned\u{7}refusal\u{1b}[2J".to_owned(),
             format!(r#"{{{ts},"type":"public","from":"mx","text":"marker"}}"#),
         ];
@@ -370,13 +377,20 @@ fn the_client_strips_escapes_even_when_the_server_does_not() {
     let mut term = Term::start(addr, &state, &["--plain", "--nick", "eve"]);
     term.wait_text("<mx> marker");
     let screen = term.screen();
-    for text in ["<mx> ab", "* mx cd", "*** ef", "!!! raw refusal", "Welcome to fake"] {
+    for text in
+        ["<mx> ab", "* mx cd", "*** ef", "!!! raw refusal", "Welcome to fake", "of #dev: tt"]
+    {
         assert!(screen.contains(text), "{text:?} missing:\n{screen}");
     }
-    // The nick list was cleaned too: completion offers the clean nick.
-    term.wait_input("[eve] ");
+    // The nick list and the rooms were cleaned too: the prompt shows the clean room,
+    // completion offers the clean nick and room. (The line being edited keeps the
+    // prompt's width from before the room came; an empty Enter starts one in full.)
+    term.keys("\r");
+    term.wait_input("[eve #dev] ");
     term.keys("m\t");
-    term.wait_input("[eve] mx: ");
+    term.wait_input("[eve #dev] mx: ");
+    term.keys("\x15/join #o\t");
+    term.wait_input("[eve #dev] /join #ops ");
     term.keys("\x15\x04");
     term.wait_exit();
     fake.join().unwrap();
