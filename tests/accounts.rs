@@ -133,25 +133,18 @@ fn openssl_identity(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
-/// `openssl s_client -quiet` with a client certificate, as a chat client.
-struct SClient {
+/// A child process driven by lines (openssl s_client, a piped `tchat join`): its
+/// stdin written a line at a time, its stdout read as lines; killed when dropped.
+struct Live {
     child: std::process::Child,
     lines: std::sync::mpsc::Receiver<String>,
 }
 
-impl SClient {
-    fn start(server: &Server, cert: &Path, key: &Path) -> SClient {
-        let mut child = Command::new("openssl")
-            .args(["s_client", "-quiet", "-connect", &server.addr.to_string()])
-            .arg("-cert")
-            .arg(cert)
-            .arg("-key")
-            .arg(key)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+impl Live {
+    /// Starts `command` with stdin and stdout piped (stderr as the command says).
+    fn spawn(command: &mut Command) -> Live {
+        let mut child =
+            command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("starting");
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -159,7 +152,26 @@ impl SClient {
                 let _ = tx.send(line);
             }
         });
-        SClient { child, lines }
+        Live { child, lines }
+    }
+
+    /// `openssl s_client -quiet` with a client certificate, as a chat client.
+    fn s_client(server: &Server, cert: &Path, key: &Path) -> Live {
+        Live::spawn(
+            Command::new("openssl")
+                .args(["s_client", "-quiet", "-connect", &server.addr.to_string()])
+                .arg("-cert")
+                .arg(cert)
+                .arg("-key")
+                .arg(key)
+                .stderr(Stdio::null()),
+        )
+    }
+
+    /// Closes its input and waits (bounded) for it to exit 0.
+    fn finish(mut self) {
+        drop(self.child.stdin.take());
+        assert!(expect_exit(&mut self.child, WAIT, "the child").success());
     }
 
     fn send(&mut self, line: &str) {
@@ -178,11 +190,11 @@ impl SClient {
                 Err(_) => break,
             }
         }
-        panic!("openssl s_client never showed {needle:?}; saw {seen:#?}");
+        panic!("the child never printed {needle:?}; saw {seen:#?}");
     }
 }
 
-impl Drop for SClient {
+impl Drop for Live {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -197,6 +209,20 @@ fn fingerprint_of(cert: &Path) -> String {
     tchat::fingerprint::Fingerprint::of(&der).to_string()
 }
 
+/// An openssl client with a key of its own (made in `dir`) that took `nick` and
+/// registered it to that key; returns it with the certificate, the key and its
+/// fingerprint.
+fn registered_by_key(server: &Server, dir: &Path, nick: &str) -> (Live, PathBuf, PathBuf, String) {
+    let (cert, key) = openssl_identity(dir, nick);
+    let fp = fingerprint_of(&cert);
+    let mut client = Live::s_client(server, &cert, &key);
+    client.send(&format!("/nick {nick}"));
+    client.expect(&format!("You are {nick}"));
+    client.send("/register");
+    client.expect(&format!("{nick} is registered to your key {fp}"));
+    (client, cert, key, fp)
+}
+
 #[test]
 fn openssl_s_client_with_its_own_key_registers_and_proves_a_nick() {
     if !have_tool("openssl", "openssl") {
@@ -204,13 +230,7 @@ fn openssl_s_client_with_its_own_key_registers_and_proves_a_nick() {
     }
     let server = Server::start(&[]);
     let dir = StateDir::new("acct-openssl");
-    let (cert, key) = openssl_identity(&dir, "carol");
-    let fp = fingerprint_of(&cert);
-    let mut carol = SClient::start(&server, &cert, &key);
-    carol.send("/nick carol");
-    carol.expect("You are carol");
-    carol.send("/register");
-    carol.expect(&format!("carol is registered to your key {fp}"));
+    let (mut carol, cert, key, fp) = registered_by_key(&server, &dir, "carol");
     carol.send("/keys");
     carol.expect(&format!("{fp} (this connection)"));
     drop(carol);
@@ -219,12 +239,12 @@ fn openssl_s_client_with_its_own_key_registers_and_proves_a_nick() {
     let mut plain = server.connect();
     plain.send("/nick carol");
     plain.expect("the nick carol is registered");
-    let mut again = SClient::start(&server, &cert, &key);
+    let mut again = Live::s_client(&server, &cert, &key);
     again.send("/nick carol");
     again.expect("You are carol");
     // Another openssl key: refused, and told why.
     let (cert2, key2) = openssl_identity(&dir, "mallory");
-    let mut mallory = SClient::start(&server, &cert2, &key2);
+    let mut mallory = Live::s_client(&server, &cert2, &key2);
     mallory.send("/nick Carol");
     mallory.expect("the nick Carol is registered");
 }
@@ -655,13 +675,7 @@ fn removing_the_key_you_are_connected_with_keeps_the_nick_only_until_you_leave()
     }
     let server = Server::start(&[]);
     let dir = StateDir::new("acct-own-key");
-    let (cert, key) = openssl_identity(&dir, "nora");
-    let fp = fingerprint_of(&cert);
-    let mut nora = SClient::start(&server, &cert, &key);
-    nora.send("/nick nora");
-    nora.expect("You are nora");
-    nora.send("/register");
-    nora.expect(&format!("nora is registered to your key {fp}"));
+    let (mut nora, cert, key, fp) = registered_by_key(&server, &dir, "nora");
     nora.send(&format!("/keys remove {fp}"));
     nora.expect(&format!("!!! {fp} is nora's only key and it has no password"));
     nora.send("/password nora's pw");
@@ -676,7 +690,7 @@ fn removing_the_key_you_are_connected_with_keeps_the_nick_only_until_you_leave()
     nora.expect("!!! you have not proved nora (/identify)");
     drop(nora);
     server.wait_console_nth("Disconnected", 1);
-    let mut again = SClient::start(&server, &cert, &key);
+    let mut again = Live::s_client(&server, &cert, &key);
     again.send("/nick nora");
     again.expect("the nick nora is registered");
     again.send("/identify nora nora's pw");
@@ -698,30 +712,14 @@ fn tchat_join_refused_a_registered_nick_leaves_it_alone_when_its_owner_leaves() 
     olive.send("/quit");
     olive.read_to_close();
     let home = StateDir::new("acct-reclaim");
-    let mut child = common::join_command(server.addr, &home)
-        .args(["--no-reconnect", "--fingerprint", &server.fingerprint, "--nick", "olive"])
-        .spawn()
-        .expect("starting tchat join");
-    let mut stdin = child.stdin.take().unwrap();
-    let (tx, lines) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let wait_for = |needle: &str| {
-        let deadline = Instant::now() + WAIT;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        panic!("tchat join never printed {needle:?}");
-    };
-    wait_for("the nick olive is registered");
+    let mut join = Live::spawn(common::join_command(server.addr, &home).args([
+        "--no-reconnect",
+        "--fingerprint",
+        &server.fingerprint,
+        "--nick",
+        "olive",
+    ]));
+    join.expect("the nick olive is registered");
     let refused = server.console_count("Nick refused");
     // The owner comes back by password, and leaves.
     let mut owner = server.connect();
@@ -729,14 +727,12 @@ fn tchat_join_refused_a_registered_nick_leaves_it_alone_when_its_owner_leaves() 
     owner.expect("is now known as olive");
     owner.send("/quit");
     owner.read_to_close();
-    wait_for("olive left");
+    join.expect("olive left");
     // Anything the client sent on seeing the leave reaches the server before this.
-    stdin.write_all(b"still a guest\n").unwrap();
-    stdin.flush().unwrap();
+    join.send("still a guest");
     watcher.expect("still a guest");
     assert_eq!(server.console_count("Nick refused"), refused, "{}", server.console_text());
-    drop(stdin);
-    expect_exit(&mut child, WAIT, "tchat join");
+    join.finish();
 }
 
 /// `tchat join` presents its key on every TLS connection, a reconnection too: the
@@ -752,41 +748,21 @@ fn tchat_join_gets_its_registered_nick_and_rights_back_by_key_after_a_server_res
     let mut first = Server::start_in(StateDir::new("acct-reconnect-srv"), &args, WAIT);
     let proxy = common::proxy::Proxy::start(first.addr);
     let home = StateDir::new("acct-reconnect-home");
-    let mut child = common::join_command(proxy.addr, &home)
-        .args(["--reconnect", "--fingerprint", &first.fingerprint, "--nick", "pia"])
-        .spawn()
-        .expect("starting tchat join");
-    let mut stdin = child.stdin.take().unwrap();
-    let (tx, lines) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let wait_for = |needle: &str| -> String {
-        let deadline = Instant::now() + WAIT;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        panic!("tchat join never printed {needle:?}");
-    };
-    let mut type_line = |line: &str| {
-        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    };
-    wait_for("You are pia");
-    type_line("/register");
-    wait_for("pia is registered to your key");
+    let mut join = Live::spawn(common::join_command(proxy.addr, &home).args([
+        "--reconnect",
+        "--fingerprint",
+        &first.fingerprint,
+        "--nick",
+        "pia",
+    ]));
+    join.expect("You are pia");
+    join.send("/register");
+    join.expect("pia is registered to your key");
     let answer = ctl_ok(&socket, &["op", "pia"]);
     assert!(answer.contains("pia is now an operator, on every connection"), "{answer}");
     proxy.set_down(true);
     assert!(first.terminate().success());
-    wait_for("Connection lost");
+    join.expect("Connection lost");
     let state = StateDir::copy_of(&first.state, "acct-reconnect-srv2");
     drop(first);
     let second = Server::start_in(state, &args, WAIT);
@@ -795,10 +771,9 @@ fn tchat_join_gets_its_registered_nick_and_rights_back_by_key_after_a_server_res
     squatter.expect("the nick pia is registered");
     proxy.point_to(second.addr);
     proxy.set_down(false);
-    let back = wait_for("Reconnected");
+    let back = join.expect("Reconnected");
     assert!(back.contains("as pia"), "{back}");
-    type_line("/kick nobody");
-    wait_for("no such user: nobody");
-    drop(stdin);
-    expect_exit(&mut child, WAIT, "tchat join");
+    join.send("/kick nobody");
+    join.expect("no such user: nobody");
+    join.finish();
 }
