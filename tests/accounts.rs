@@ -231,6 +231,10 @@ fn openssl_s_client_with_its_own_key_registers_and_proves_a_nick() {
     let server = Server::start(&[]);
     let dir = StateDir::new("acct-openssl");
     let (mut carol, cert, key, fp) = registered_by_key(&server, &dir, "carol");
+    // The server has the key from the handshake, named as server fingerprints are.
+    let console = server.console_text();
+    let key_field = format!("key={fp}");
+    assert!(console.lines().any(|l| l.contains("Nick set") && l.contains(&key_field)), "{console}");
     carol.send("/keys");
     carol.expect(&format!("{fp} (this connection)"));
     drop(carol);

@@ -429,6 +429,36 @@ mod tests {
         assert_eq!(p("/shutdown"), Err(ParseError::Unknown("/shutdown".into())));
     }
 
+    /// A password is everything after the command (or the nick), inner spaces kept, the
+    /// spaces around it dropped by all three commands alike; no `Debug` shows it.
+    #[test]
+    fn account_commands_parse_and_hide_their_passwords() {
+        assert_eq!(p("/register"), Ok(Request::Register(None)));
+        assert_eq!(
+            p("/REGISTER  open sesame  "),
+            Ok(Request::Register(Some(Secret("open sesame"))))
+        );
+        let identify = |nick, password| Ok(Request::Identify { nick, password: Secret(password) });
+        assert_eq!(p("/identify alice open  sesame"), identify("alice", "open  sesame"));
+        assert_eq!(p("/Identify  alice   open sesame "), identify("alice", "open sesame"));
+        assert_eq!(p("/identify alice"), Err(ParseError::Usage("/identify <nick> <password>")));
+        assert_eq!(p("/identify alice   "), Err(ParseError::Usage("/identify <nick> <password>")));
+        assert_eq!(p("/unregister"), Ok(Request::Unregister));
+        assert_eq!(p("/unregister alice"), Err(ParseError::Usage("/unregister")));
+        assert_eq!(p("/keys"), Ok(Request::Keys));
+        assert_eq!(p("/keys remove SHA256:abc"), Ok(Request::KeysRemove("SHA256:abc")));
+        assert_eq!(
+            p("/keys drop SHA256:abc"),
+            Err(ParseError::Usage("/keys [remove <fingerprint>]"))
+        );
+        assert_eq!(p("/password  new one "), Ok(Request::Password(Secret("new one"))));
+        assert_eq!(p("/password"), Err(ParseError::Usage("/password <new password>")));
+        for line in ["/register hunter2", "/identify alice hunter2", "/password hunter2"] {
+            let shown = format!("{:?}", p(line));
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+    }
+
     #[test]
     fn wrong_arguments_give_the_usage() {
         assert_eq!(p("/nick"), Err(ParseError::Usage("/nick <name>")));
