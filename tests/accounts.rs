@@ -781,3 +781,25 @@ fn tchat_join_gets_its_registered_nick_and_rights_back_by_key_after_a_server_res
     join.expect("no such user: nobody");
     join.finish();
 }
+
+/// An accounts file with a line that is no account stops the server before it serves,
+/// naming the file and the line, and is left as it was: starting without it would
+/// give its nicks to anyone.
+#[test]
+fn a_broken_accounts_file_stops_the_server_and_is_kept() {
+    let dir = StateDir::new("acct-broken");
+    let file = dir.join("accounts.jsonl");
+    let good = serde_json::to_string(&tchat::server::accounts::Account::new("una", None, None));
+    let text = format!("{}\nnot an account\n", good.unwrap());
+    std::fs::write(&file, &text).unwrap();
+    let mut child = common::serve_command(&dir, &["--accounts", file.to_str().unwrap()])
+        .spawn()
+        .expect("starting tchat serve");
+    let status = expect_exit(&mut child, WAIT, "tchat serve");
+    assert!(!status.success());
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(stderr.contains(&format!("accounts file {}", file.display())), "{stderr}");
+    assert!(stderr.contains("line 2"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+}
