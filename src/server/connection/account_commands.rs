@@ -16,6 +16,14 @@ pub const PASSWORD_IN_CLEAR: &str = "passwords are taken only over TLS or from t
     host: this one crossed the network in clear and was not used (connect with tchat join, \
     openssl s_client or ncat --ssl, and choose another password if it matters)";
 
+/// Lines' worth of flood control a command with a password costs on top of its own
+/// line (`/register PASSWORD`, `/identify`, `/password`): each hashes or checks it with
+/// Argon2id, tens of milliseconds of a core and 19 MiB, where a line of chat costs
+/// microseconds. With the default `--rate 5 --burst 20`, four in a row, then about one
+/// a second, so a connection (or sixteen, from one address) cannot keep the server's
+/// cores hashing; the lines after are held, as fakelag holds any line over the rate.
+const PASSWORD_COST: u32 = 4;
+
 /// The refusal of `/register` without a password on a connection without a key.
 const NO_KEY: &str = "this connection has no key to register: tchat join presents one over \
     TLS; other clients can /register PASSWORD (over TLS, or from the server's host)";
@@ -33,6 +41,12 @@ impl Session {
         };
         // The command's name only: its arguments may be a password.
         self.hub.log.info("Command", json!({"nick": self.nick, "command": command}));
+        if matches!(
+            request,
+            Request::Register(Some(_)) | Request::Identify { .. } | Request::Password(_)
+        ) {
+            self.flood_debt += PASSWORD_COST;
+        }
         let result = match request {
             Request::Register(password) => self.register_nick(password.map(|p| p.0)),
             Request::Identify { nick, password } => self.identify(nick, password.0),
