@@ -3,7 +3,8 @@
 //! Everything a peer sends ends up on somebody's terminal (another client, the server
 //! console). A stray ESC, CSI or OSC sequence could repaint, retitle or hide text on
 //! that terminal, so the server strips them before fan-out and the client strips them
-//! again before display: the client must not trust the server either.
+//! again, once, as it receives them (into [`crate::client::clean::Clean`] values): the
+//! client must not trust the server either.
 
 /// Returns `text` with every terminal control removed:
 /// - ANSI escape sequences (CSI `ESC [ … final`, OSC `ESC ] … BEL|ESC \`, DCS/PM/APC/SOS
