@@ -320,11 +320,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "backbone")]
     pub backbone_ca: Option<PathBuf>,
 
-    /// Copies of the backbone's stream when this node is the first and makes it: 3 on a
-    /// 3-server NATS cluster (survives one server's loss), 1 on a single server
-    #[arg(long, value_name = "N", default_value_t = 1, requires = "backbone",
+    /// Copies of the backbone's stream and buckets: 3 on a 3-server NATS cluster
+    /// (survives one server's loss), 1 on a single server. Without it, a node makes them
+    /// with 1 and leaves those it finds as they are; with it, it changes those it finds
+    #[arg(long, value_name = "N", requires = "backbone",
           value_parser = clap::value_parser!(u8).range(1..=5))]
-    pub backbone_replicas: u8,
+    pub backbone_replicas: Option<u8>,
 }
 
 impl ServeArgs {
@@ -335,7 +336,7 @@ impl ServeArgs {
             node: self.node.clone().unwrap_or_else(crate::server::backbone::default_node),
             auth: self.backbone_auth.clone(),
             ca: self.backbone_ca.clone(),
-            replicas: self.backbone_replicas.into(),
+            replicas: self.backbone_replicas.map(usize::from),
         })
     }
 }

@@ -1222,13 +1222,6 @@ fn every_node_that_vanishes_is_declared_once() {
 #[test]
 fn bans_and_mutes_reach_a_node_started_after_the_stream_dropped_them() {
     let Some(nats) = nats() else { return };
-    // The stream as a small first node would make it: 30 messages in all.
-    let mut wire = common::nats::NatsWire::connect(&nats.url).unwrap();
-    let config = serde_json::json!({"name": "TCHAT_EV", "subjects": ["tchat.ev.>"],
-        "storage": "file", "max_msgs": 30, "max_msgs_per_subject": 30, "discard": "old",
-        "allow_direct": true, "duplicate_window": 120_000_000_000u64});
-    let made = wire.request("$JS.API.STREAM.CREATE.TCHAT_EV", config.to_string().as_bytes(), WAIT);
-    assert!(made.as_ref().is_some_and(|m| m.get("error").is_none()), "{made:?}");
     let socket = common::temp_path("backbone-kept.sock");
     let dir = common::state_dir::StateDir::new("backbone-kept");
     let save = dir.join("a-log.jsonl");
@@ -1252,6 +1245,12 @@ fn bans_and_mutes_reach_a_node_started_after_the_stream_dropped_them() {
         ann.send(&format!("filler {i}"));
         said.push(public(&mut ann, &format!("filler {i}"))["id"].as_u64().unwrap());
     }
+    // The stream drops all but its last few events (as its limits would, after long
+    // enough): nothing of the bans and mutes is left in it.
+    let mut wire = common::nats::NatsWire::connect(&nats.url).unwrap();
+    let purge = br#"{"keep": 5}"#;
+    let purged = wire.request("$JS.API.STREAM.PURGE.TCHAT_EV", purge, WAIT).unwrap();
+    assert!(purged["purged"].as_u64().is_some_and(|n| n >= 35), "{purged}");
 
     let c = node(&nats.url, "c", &[]);
     let mut eve = c.connect();
@@ -1283,4 +1282,92 @@ fn bans_and_mutes_reach_a_node_started_after_the_stream_dropped_them() {
         .map(|r| r["meta"]["id"].as_u64().expect("a public line logged without its id"))
         .collect();
     assert_eq!(logged, said, "--save keeps each line with the id the clients saw");
+}
+
+/// Asks the JetStream API behind `wire` about stream `name`; panics on an error.
+fn stream_info(wire: &mut common::nats::NatsWire, name: &str) -> Value {
+    let info = wire.request(&format!("$JS.API.STREAM.INFO.{name}"), b"", WAIT);
+    let info = info.unwrap_or_else(|| panic!("no answer about {name}"));
+    assert!(info.get("error").is_none(), "{name}: {info}");
+    info
+}
+
+/// Makes stream `config["name"]` as an earlier node (or an older tchat) would have.
+fn make_stream(wire: &mut common::nats::NatsWire, config: &Value) {
+    let name = config["name"].as_str().unwrap();
+    let subject = format!("$JS.API.STREAM.CREATE.{name}");
+    let made = wire.request(&subject, config.to_string().as_bytes(), WAIT);
+    assert!(made.as_ref().is_some_and(|m| m.get("error").is_none()), "{made:?}");
+}
+
+/// The stream and a bucket made with other limits than a node's (by an older tchat,
+/// or with a smaller --history) are brought to the node's own when it starts, and it
+/// logs what changed; the chat then works on them.
+#[test]
+fn a_stream_and_a_bucket_made_with_other_limits_take_the_nodes_own() {
+    let Some(nats) = nats() else { return };
+    let mut wire = common::nats::NatsWire::connect(&nats.url).unwrap();
+    make_stream(
+        &mut wire,
+        &serde_json::json!({"name": "TCHAT_EV", "subjects": ["tchat.ev.>"], "storage": "file",
+            "max_msgs": 30, "max_msgs_per_subject": 30, "discard": "old",
+            "allow_direct": true, "duplicate_window": 60_000_000_000u64}),
+    );
+    // The node leases' bucket as it would be with no age limit.
+    make_stream(
+        &mut wire,
+        &serde_json::json!({"name": "KV_tchat_nodes", "subjects": ["$KV.tchat_nodes.>"],
+            "storage": "memory", "max_msgs_per_subject": 1, "discard": "new",
+            "allow_rollup_hdrs": true, "deny_delete": true, "allow_direct": true}),
+    );
+
+    let a = node(&nats.url, "a", &["--history", "50", "--max-rooms", "10"]);
+    let logged = a.wait_console_nth("Backbone stream updated", 1);
+    assert!(logged.contains("TCHAT_EV") && logged.contains("max_msgs 30 -> 4646"), "{logged}");
+    let logged = a.wait_console_nth("Backbone stream updated", 2);
+    assert!(
+        logged.contains("KV_tchat_nodes") && logged.contains("max_age 0s -> 3600s"),
+        "{logged}"
+    );
+    let config = &stream_info(&mut wire, "TCHAT_EV")["config"];
+    assert_eq!(config["max_msgs_per_subject"], 50 + 4096, "{config}");
+    assert_eq!(config["max_msgs"], 50 * 11 + 4096, "{config}");
+    assert_eq!(config["duplicate_window"], 120_000_000_000u64, "{config}");
+    let config = &stream_info(&mut wire, "KV_tchat_nodes")["config"];
+    assert_eq!(config["max_age"], 3_600_000_000_000u64, "{config}");
+    let (mut ann, _) = a.json_client("ann");
+    ann.send("on the stream as it is now");
+    public(&mut ann, "on the stream as it is now");
+
+    // A node started later with another --history brings the stream to its own; one
+    // with the same settings changes nothing.
+    let b = node(&nats.url, "b", &["--history", "60", "--max-rooms", "10"]);
+    let config = &stream_info(&mut wire, "TCHAT_EV")["config"];
+    assert_eq!(config["max_msgs_per_subject"], 60 + 4096, "{config}");
+    let c = node(&nats.url, "c", &["--history", "60", "--max-rooms", "10"]);
+    let (mut cid, _) = c.json_client("cid");
+    cid.send("hello from c");
+    public(&mut ann, "hello from c");
+    assert_eq!(c.console_count("Backbone stream updated"), 0, "{}", c.console_text());
+    drop(b);
+}
+
+/// A stream NATS cannot change into the node's (its storage) stops the node at start,
+/// naming the stream, what differs and what to do; it never serves on other settings.
+#[test]
+fn a_stream_nats_cannot_change_is_refused_with_what_differs() {
+    let Some(nats) = nats() else { return };
+    let mut wire = common::nats::NatsWire::connect(&nats.url).unwrap();
+    make_stream(
+        &mut wire,
+        &serde_json::json!({"name": "TCHAT_EV", "subjects": ["tchat.ev.>"],
+            "storage": "memory", "max_msgs": 30, "discard": "old"}),
+    );
+    let (status, stdout, stderr) = serve_once(&["--backbone", &nats.url, "--node", "a"]);
+    assert_eq!(status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("TCHAT_EV") && stderr.contains("storage Memory -> File"), "{stderr}");
+    assert!(stderr.contains("start this node with the settings the stream has"), "{stderr}");
+    assert!(!stdout.contains("Listening"), "{stdout}");
+    let config = &stream_info(&mut wire, "TCHAT_EV")["config"];
+    assert_eq!(config["storage"], "memory", "left as it was: {config}");
 }

@@ -11,11 +11,12 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::json;
 
-use super::BackboneError;
+use super::{BackboneError, limits};
+use crate::event_log::EventLog;
 use crate::server::hub::Hub;
 
 /// What sets one bucket apart from the others. Every bucket keeps one value a key (a
-/// claim, a lease, an account, the last ban or mute of a target), so none has history.
+/// claim, a lease, an account, the last ban or mute of a target): no history.
 #[derive(Debug, Clone, Copy)]
 pub struct Bucket {
     /// The bucket's name in NATS (`tchat_nicks`); its stream is `KV_` and the name.
@@ -41,21 +42,36 @@ impl Bucket {
         }
     }
 
-    /// Opens the bucket, making it in `replicas` copies if no node did yet. Two nodes
-    /// making it at once is fine: NATS takes a second create with the same configuration
-    /// as the first.
+    /// Opens the bucket, making it if no node did yet, in `replicas` copies (`None`:
+    /// one). Two nodes making it at once is fine: NATS takes a second create with the
+    /// same configuration as the first. A bucket made otherwise (by an older tchat, or
+    /// with other `replicas`) is brought to this configuration ([`limits::update`]).
     pub async fn open(
         &self,
         jetstream: &jetstream::Context,
-        replicas: usize,
+        replicas: Option<usize>,
+        log: &EventLog,
     ) -> Result<kv::Store, BackboneError> {
-        match jetstream.get_key_value(self.name).await {
-            Ok(store) => Ok(store),
-            Err(_) => jetstream
-                .create_key_value(self.config(replicas))
-                .await
-                .map_err(|e| BackboneError::Stream(format!("{}: {e}", self.what))),
-        }
+        let store = match jetstream.get_key_value(self.name).await {
+            Ok(store) => store,
+            Err(_) => {
+                let config = self.config(replicas.unwrap_or(1));
+                return jetstream
+                    .create_key_value(config)
+                    .await
+                    .map_err(|e| BackboneError::Stream(format!("{}: {e}", self.what)));
+            }
+        };
+        let current = &store.stream.cached_info().config;
+        let wanted = async_nats::jetstream::stream::Config {
+            max_messages_per_subject: 1,
+            max_age: self.max_age,
+            storage: self.storage,
+            num_replicas: replicas.unwrap_or(current.num_replicas),
+            ..current.clone()
+        };
+        limits::update(jetstream, current, wanted, log).await?;
+        Ok(store)
     }
 }
 

@@ -16,7 +16,7 @@ use super::presence::{self, Claim};
 use crate::server::hub::Hub;
 
 /// The bucket of nick claims ([`presence::BUCKET`]).
-const BUCKET: Bucket = Bucket {
+pub const BUCKET: Bucket = Bucket {
     name: presence::BUCKET,
     what: "the nick bucket",
     storage: jetstream::stream::StorageType::File,
@@ -34,20 +34,13 @@ pub enum Refused {
     Unavailable(String),
 }
 
-/// Opens the bucket of nick claims, making it if no node did yet, and deletes the
-/// claims this node (by its name) left from an earlier run that ended without letting
-/// them go (killed, say); returns those, whose leaves are still to be announced.
-pub async fn open(
-    jetstream: &jetstream::Context,
+/// Deletes the claims node `node` (this one, by its name) left in the bucket from an
+/// earlier run that ended without letting them go (killed, say); returns those, whose
+/// leaves are still to be announced.
+pub async fn drop_stale(
+    store: &kv::Store,
     node: &str,
-    replicas: usize,
-) -> Result<(kv::Store, Vec<(String, Claim)>), BackboneError> {
-    let store = BUCKET.open(jetstream, replicas).await?;
-    let stale = drop_stale(&store, node).await?;
-    Ok((store, stale))
-}
-
-async fn drop_stale(store: &kv::Store, node: &str) -> Result<Vec<(String, Claim)>, BackboneError> {
+) -> Result<Vec<(String, Claim)>, BackboneError> {
     let failed = |e: &dyn std::fmt::Display| BackboneError::Stream(format!("{}: {e}", BUCKET.what));
     let entries = super::bucket::entries(store).await.map_err(|e| failed(&e))?;
     let mut stale: Vec<(String, Claim)> = (entries.into_iter())

@@ -31,6 +31,7 @@ pub mod bucket;
 pub mod claims;
 pub mod kept;
 pub mod leases;
+pub mod limits;
 mod link;
 mod mirror;
 pub mod presence;
@@ -72,9 +73,10 @@ pub struct Options {
     pub auth: Option<PathBuf>,
     /// `--backbone-ca`: the CA that signed the NATS servers' certificates.
     pub ca: Option<PathBuf>,
-    /// `--backbone-replicas`: copies of the stream a new one is made with (1, or 3 on a
-    /// 3-server NATS cluster so that it survives one server's loss).
-    pub replicas: usize,
+    /// `--backbone-replicas`: copies of the stream and buckets (1, or 3 on a 3-server
+    /// NATS cluster so that they survive one server's loss). `None`: one for those this
+    /// node makes, as many as they have for those it finds.
+    pub replicas: Option<usize>,
 }
 
 /// Whether `name` may name a node: 1 to 64 ASCII letters, digits, `-` and `_` (it goes
@@ -226,18 +228,16 @@ pub async fn connect(
         )));
     }
     let jetstream = jetstream::ContextBuilder::new().timeout(TIMEOUT).build(client.clone());
-    let mut stream = jetstream
-        .get_or_create_stream(stream_config(options, settings))
-        .await
-        .map_err(|e| BackboneError::Stream(e.to_string()))?;
+    let mut stream = open_stream(&jetstream, options.replicas, settings, log).await?;
     let info = stream.info().await.map_err(|e| BackboneError::Stream(e.to_string()))?;
     let created = info.created.unix_timestamp_nanos();
     let run = (created ^ (created >> 32)) as u32;
     let last_at_start = info.state.last_sequence;
-    let (nicks, stale) = claims::open(&jetstream, &options.node, options.replicas).await?;
-    let leases = leases::BUCKET.open(&jetstream, options.replicas).await?;
-    let accounts = accounts::BUCKET.open(&jetstream, options.replicas).await?;
-    let moderation = kept::BUCKET.open(&jetstream, options.replicas).await?;
+    let nicks = claims::BUCKET.open(&jetstream, options.replicas, log).await?;
+    let stale = claims::drop_stale(&nicks, &options.node).await?;
+    let leases = leases::BUCKET.open(&jetstream, options.replicas, log).await?;
+    let accounts = accounts::BUCKET.open(&jetstream, options.replicas, log).await?;
+    let moderation = kept::BUCKET.open(&jetstream, options.replicas, log).await?;
     log.info(
         "Backbone connected",
         json!({"server": info_server(&client), "version": server_version.to_string(),
@@ -349,7 +349,39 @@ fn log_event(log: &EventLog, report: status::Report) {
 /// [`window`]), the rest is for bursts of other nodes' clients.
 pub const RETAINED_BEYOND_HISTORY: u64 = 8 * window::WINDOW;
 
-fn stream_config(options: &Options, settings: &StreamSettings) -> stream::Config {
+/// Opens the stream, making it if no node did yet (in `replicas` copies, `None`: one);
+/// one made otherwise (an older tchat, other `--history`, `--max-rooms` or `replicas`)
+/// is brought to this node's settings ([`limits::update`]).
+async fn open_stream(
+    jetstream: &jetstream::Context,
+    replicas: Option<usize>,
+    settings: &StreamSettings,
+    log: &EventLog,
+) -> Result<stream::Stream, BackboneError> {
+    let ours = stream_config(settings, replicas.unwrap_or(1));
+    let stream = jetstream
+        .get_or_create_stream(ours.clone())
+        .await
+        .map_err(|e| BackboneError::Stream(e.to_string()))?;
+    let current = &stream.cached_info().config;
+    let num_replicas = replicas.unwrap_or(current.num_replicas);
+    // What tchat sets, over what it leaves to NATS (or to an operator's own tuning).
+    let wanted = stream::Config {
+        subjects: ours.subjects,
+        max_messages_per_subject: ours.max_messages_per_subject,
+        max_messages: ours.max_messages,
+        discard: ours.discard,
+        storage: ours.storage,
+        num_replicas,
+        allow_direct: ours.allow_direct,
+        duplicate_window: ours.duplicate_window,
+        ..current.clone()
+    };
+    limits::update(jetstream, current, wanted, log).await?;
+    Ok(stream)
+}
+
+fn stream_config(settings: &StreamSettings, replicas: usize) -> stream::Config {
     let history = settings.history.max(1) as i64;
     let margin = RETAINED_BEYOND_HISTORY as i64;
     stream::Config {
@@ -361,7 +393,7 @@ fn stream_config(options: &Options, settings: &StreamSettings) -> stream::Config
         max_messages: history * (settings.max_rooms as i64 + 1) + margin,
         discard: stream::DiscardPolicy::Old,
         storage: stream::StorageType::File,
-        num_replicas: options.replicas,
+        num_replicas: replicas,
         allow_direct: true,
         // A publish retried after a lost ack is stored once (its message id is kept).
         duplicate_window: DUPLICATE_WINDOW,
