@@ -108,7 +108,7 @@ impl Access {
             return Err(PASSWORD_REQUIRED);
         };
         let ip = peer.ip();
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(wait) = failures.check(ip, now) {
             log.warn(

@@ -482,7 +482,7 @@ impl Accounts {
         let Some(hash) = &account.password else {
             return Err(IdentifyRefused::NoPassword(account.nick));
         };
-        let now = std::time::Instant::now();
+        let now = tokio::time::Instant::now();
         let failures = || self.failures.lock().unwrap_or_else(|e| e.into_inner());
         failures().check(ip, now).map_err(IdentifyRefused::TooSoon)?;
         // Not under the lock: other addresses' attempts need not wait for this hash.

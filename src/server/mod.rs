@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod backbone;
 pub mod bans;
 mod client_key;
+pub mod clock;
 mod close;
 mod connection;
 pub mod console;

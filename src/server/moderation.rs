@@ -172,18 +172,18 @@ impl Moderation {
 
     /// The refusal text for a connection from `ip`, if a ban covers it.
     pub fn banned_ip(&self, ip: IpAddr) -> Option<String> {
-        lock(&self.bans).for_ip(ip, jiff::Timestamp::now()).map(Ban::describe)
+        lock(&self.bans).for_ip(ip, super::clock::now()).map(Ban::describe)
     }
 
     /// The refusal text for a claim of the nick `wanted`, if a ban covers it.
     pub fn banned_nick(&self, wanted: &str) -> Option<String> {
-        lock(&self.bans).for_nick(wanted, jiff::Timestamp::now()).map(Ban::describe)
+        lock(&self.bans).for_nick(wanted, super::clock::now()).map(Ban::describe)
     }
 
     /// Adds a ban and writes the file. The ban holds in memory even if the write fails.
     pub fn ban(&self, ban: Ban) -> Result<(), String> {
         let mut bans = lock(&self.bans);
-        bans.expire(jiff::Timestamp::now());
+        bans.expire(super::clock::now());
         bans.add(ban);
         self.save(&bans)
     }
@@ -191,7 +191,7 @@ impl Moderation {
     /// Lifts the ban of `target`; `Ok(false)` if there was none.
     pub fn unban(&self, target: &Target) -> Result<bool, String> {
         let mut bans = lock(&self.bans);
-        let expired = bans.expire(jiff::Timestamp::now());
+        let expired = bans.expire(super::clock::now());
         let removed = bans.remove(target);
         if removed || expired {
             self.save(&bans)?;
@@ -211,7 +211,7 @@ impl Moderation {
     pub fn remember_mute(&self, nick: &str, ip: Option<IpAddr>, mute: Option<super::hub::Mute>) {
         let key = crate::nick::key(nick);
         let mut mutes = lock(&self.mutes);
-        let now = jiff::Timestamp::now();
+        let now = super::clock::now();
         mutes.retain(|m| {
             m.nick != key && (ip.is_none() || m.ip != ip) && m.mute.until.is_none_or(|u| u > now)
         });
@@ -227,7 +227,7 @@ impl Moderation {
             return None;
         }
         let key = crate::nick::key(nick);
-        let now = jiff::Timestamp::now();
+        let now = super::clock::now();
         mutes
             .iter()
             .filter(|m| m.mute.until.is_none_or(|u| u > now))
@@ -237,7 +237,7 @@ impl Moderation {
 
     /// The bans in force now.
     pub fn bans(&self) -> Vec<Ban> {
-        let now = jiff::Timestamp::now();
+        let now = super::clock::now();
         lock(&self.bans).iter().filter(|b| b.is_active(now)).cloned().collect()
     }
 
@@ -260,7 +260,7 @@ impl Moderation {
     /// ([`Password::matches`]), so the time taken tells nothing about how much of a
     /// guess was right, nor about the password's length.
     pub fn check_oper(&self, ip: IpAddr, password: &str) -> Result<(), OperRefused> {
-        let now = std::time::Instant::now();
+        let now = tokio::time::Instant::now();
         let mut failures = lock(&self.oper_failures);
         failures.check(ip, now).map_err(OperRefused::TooSoon)?;
         if self.oper_password.as_ref().is_some_and(|p| p.matches(password)) {

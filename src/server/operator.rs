@@ -12,6 +12,7 @@ use serde_json::json;
 use super::accounts::AccountError;
 use super::backbone::wire::Moderation;
 use super::bans::{Ban, Target, parse_duration};
+use super::clock;
 use super::hub::{Hub, Mute};
 use crate::protocol::{Event, span};
 
@@ -378,7 +379,7 @@ fn unban(hub: &Hub, target: &str) -> Result<String, String> {
 }
 
 fn mute(hub: &Hub, who: &str, nick: &str, duration: Option<Duration>) -> Result<String, String> {
-    let until = duration.map(|d| Timestamp::now() + d);
+    let until = duration.map(|d| clock::now() + d);
     let nick = mute_anywhere(hub, who, nick, Some(Mute { until }))?;
     Ok(match duration {
         Some(d) => format!("muted {nick} for {}", span(d.as_secs())),
@@ -424,10 +425,10 @@ fn ban(
     refuse_self_ban(by, &target)?;
     let ban = Ban {
         target: target.clone(),
-        until: duration.map(|d| Timestamp::now() + d),
+        until: duration.map(|d| clock::now() + d),
         reason: reason.map(crate::sanitize::sanitize),
         by: by.name().to_owned(),
-        at: Timestamp::now(),
+        at: clock::now(),
     };
     let saved = hub.moderation.ban(ban.clone());
     let kicked = enforce(hub, &ban);
@@ -493,7 +494,7 @@ fn refuse_self_ban(by: Actor, target: &Target) -> Result<(), String> {
 /// and everyone else sees them leave with that reason. Returns their nicks. `by` and
 /// the reason are sanitized again: from a hand-edited file they reach every member.
 pub(crate) fn enforce(hub: &Hub, ban: &Ban) -> Vec<String> {
-    hub.kick_banned(&ban.target, &banned_why(ban, Timestamp::now()))
+    hub.kick_banned(&ban.target, &banned_why(ban, clock::now()))
 }
 
 /// `banned by WHO[ for SPAN][: reason]`, SPAN the time left at `now`, rounded up to

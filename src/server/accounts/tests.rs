@@ -122,8 +122,9 @@ fn an_account_unused_past_the_expiry_is_released() {
     assert_eq!(accounts.covering("alice").unwrap().keys, [fp("b")]);
 }
 
-#[test]
-fn wrong_passwords_make_the_address_wait_longer_each_time() {
+/// On a paused clock, so the slow hashing of a debug build cannot outlast a wait.
+#[tokio::test(start_paused = true)]
+async fn wrong_passwords_make_the_address_wait_longer_each_time() {
     let accounts = Accounts::in_memory(None);
     let hash = hash_password("pw").unwrap();
     accounts.create(Account::new("bob", None, Some(hash))).unwrap();
@@ -143,6 +144,15 @@ fn wrong_passwords_make_the_address_wait_longer_each_time() {
     // The right password, too soon: not even checked.
     assert!(matches!(accounts.identify(a, "BOB", "pw"), Err(IdentifyRefused::TooSoon(_))));
     assert_eq!(accounts.identify(b, "BOB", "pw").unwrap().nick, "bob");
+    tokio::time::advance(Duration::from_millis(999)).await;
+    let left = accounts.identify(a, "bob", "nope");
+    assert_eq!(left, Err(IdentifyRefused::TooSoon(Duration::from_millis(1))));
+    // The next wrong one doubles the wait; the right one, once it has passed, is let in.
+    tokio::time::advance(Duration::from_millis(1)).await;
+    let doubled = accounts.identify(a, "bob", "nope");
+    assert_eq!(doubled, Err(IdentifyRefused::Wrong(Duration::from_secs(2))));
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(accounts.identify(a, "bob", "pw").unwrap().nick, "bob");
     assert_eq!(accounts.identify(b, "dave", "pw"), Err(IdentifyRefused::NotRegistered));
     assert_eq!(
         accounts.identify(b, "carol", "pw"),

@@ -10,6 +10,7 @@ use super::{Hub, Member, Registry, encode_for};
 use crate::fingerprint::Fingerprint;
 use crate::nick;
 use crate::protocol::{Event, EventKind};
+use crate::server::clock;
 
 /// A member's state beyond its nick and connection.
 pub(super) struct Profile {
@@ -61,7 +62,7 @@ impl Mute {
 
 impl Profile {
     pub(super) fn new() -> Profile {
-        let now = Timestamp::now();
+        let now = clock::now();
         Profile {
             peer: None,
             since: now,
@@ -153,7 +154,7 @@ impl Hub {
     pub fn muted(&self, id: u64) -> Option<Mute> {
         let reg = self.lock();
         let m = reg.members.get(&id)?;
-        m.profile.muted.filter(|mute| mute.until.is_none_or(|until| until > Timestamp::now()))
+        m.profile.muted.filter(|mute| mute.until.is_none_or(|until| until > clock::now()))
     }
 
     /// Whether member `id` may send a message now; marks it active if so. A lapsed
@@ -161,7 +162,7 @@ impl Hub {
     pub fn speak(&self, id: u64) -> Result<(), Mute> {
         let mut reg = self.lock();
         let Some(m) = reg.members.get_mut(&id) else { return Ok(()) };
-        let now = Timestamp::now();
+        let now = clock::now();
         match m.profile.muted {
             Some(mute) if mute.until.is_none_or(|until| until > now) => return Err(mute),
             Some(_) => m.profile.muted = None,
@@ -200,7 +201,7 @@ impl Hub {
             return reg.whois_other_node(nick, |n| self.config.accounts.covering(n).is_some());
         };
         let account = self.config.accounts.covering(&m.nick);
-        let idle = Timestamp::now().duration_since(m.profile.active).as_secs().max(0);
+        let idle = clock::now().duration_since(m.profile.active).as_secs().max(0);
         Some(EventKind::Whois {
             nick: m.nick.clone(),
             room: reg.room_name(&m.room),
@@ -219,7 +220,7 @@ impl Hub {
     /// members: the operator's `/list`.
     pub fn roster(&self) -> Vec<String> {
         let reg = self.lock();
-        let now = Timestamp::now();
+        let now = clock::now();
         let mut members: Vec<&Member> =
             reg.members.values().map(|m| &**m).filter(|m| m.announced).collect();
         members.sort_by_cached_key(|m| nick::key(&m.nick));
