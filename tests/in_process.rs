@@ -515,3 +515,126 @@ async fn a_silent_server_is_given_up_on_at_the_set_up_bound() {
         let _ = std::fs::remove_file(identity);
     }
 }
+
+/// The operator password file and the server of [`oper_tests`]: `args` besides.
+async fn oper_server(name: &str, args: &[&str]) -> (Running, std::path::PathBuf) {
+    let file = common::temp_path(name);
+    std::fs::write(&file, "letmein\n").unwrap();
+    let mut argv = vec!["--oper-password-file", file.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    (Running::start(&argv).await, file)
+}
+
+/// A mute with a duration holds for exactly that long on the server's clock.
+#[tokio::test(start_paused = true)]
+async fn a_mute_with_a_duration_lapses_on_time() {
+    let _watchdog = Watchdog::start("mute lapses");
+    let _frozen = freeze();
+    let (server, file) = oper_server("in-process-mute", &[]).await;
+    let mut alice = server.text_client("alice").await;
+    let mut carol = server.text_client("carol").await;
+    alice.send("/oper letmein").await;
+    alice.expect("operator").await;
+    alice.send("/mute carol 2s").await;
+    assert_eq!(alice.expect("muted").await, "*** muted carol for 2s");
+    assert!(carol.expect("muted by alice until ").await.ends_with(" UTC"));
+    pass(Duration::from_secs(2) - Duration::from_millis(1)).await;
+    carol.send("still here?").await;
+    let refused = carol.expect("!!!").await;
+    assert!(refused.starts_with("!!! you are muted until "), "{refused}");
+    pass(Duration::from_millis(1)).await;
+    carol.send("back").await;
+    assert_eq!(alice.expect("<carol>").await, "<carol> back");
+    server.stop().await;
+    let _ = std::fs::remove_file(file);
+}
+
+/// A ban with a duration holds for exactly that long; kept in the bans file as wall
+/// time, it holds across a restart for what was left of it, and no longer.
+#[tokio::test(start_paused = true)]
+async fn a_ban_with_a_duration_lapses_on_time_across_a_restart() {
+    let _watchdog = Watchdog::start("ban lapses");
+    let _frozen = freeze();
+    let bans = common::temp_path("in-process-bans.jsonl");
+    let _ = std::fs::remove_file(&bans);
+    let args = ["--bans", bans.to_str().unwrap()];
+    let (server, file) = oper_server("in-process-ban", &args).await;
+    let mut alice = server.text_client("alice").await;
+    let mut bob = server.text_client("bob").await;
+    alice.send("/oper letmein").await;
+    alice.expect("operator").await;
+    let until = tchat::server::clock::now() + Duration::from_secs(2);
+    alice.send("/ban bob 2s spam").await;
+    assert_eq!(bob.expect("!!!").await, "!!! you were banned by alice for 2s: spam");
+    assert_eq!(bob.line().await, None);
+    let refusal = banned_nick(&server, "bob").await.expect("bob is banned");
+    assert!(refusal.starts_with("!!! you are banned from this server until "), "{refusal}");
+    assert!(refusal.ends_with(" UTC: spam"), "{refusal}");
+    pass(Duration::from_secs(1)).await;
+    // Closed first: the server would linger on it as it stops, and time pass meanwhile.
+    drop(alice);
+    server.stop().await;
+    let saved = common::read_jsonl(&bans);
+    assert_eq!((saved.len(), saved[0]["target"].as_str()), (1, Some("bob")), "{saved:?}");
+
+    let left = until.duration_since(tchat::server::clock::now());
+    assert!(left.is_positive() && left < jiff::SignedDuration::from_secs(1), "{left:?}");
+    let left = left.unsigned_abs();
+    let server = Running::start(&args).await;
+    assert!(banned_nick(&server, "bob").await.is_some(), "the restart lifted the ban");
+    pass(left - Duration::from_millis(1)).await;
+    assert!(banned_nick(&server, "bob").await.is_some(), "lifted {left:?} early");
+    pass(Duration::from_millis(2)).await;
+    assert_eq!(banned_nick(&server, "bob").await, None);
+    server.stop().await;
+    let _ = std::fs::remove_file(file);
+    let _ = std::fs::remove_file(bans);
+}
+
+/// Connects as `nick`: the refusal if the nick is banned, `None` if welcomed.
+async fn banned_nick(server: &Running, nick: &str) -> Option<String> {
+    let mut c = server.connect().await;
+    c.send(&format!("/nick {nick}")).await;
+    let first = c.line().await.unwrap();
+    if first.contains("Welcome") {
+        return None;
+    }
+    assert_eq!(c.line().await, None, "a refused connection is closed");
+    Some(first)
+}
+
+/// After the free misses, a wrong `/oper` makes the address wait 1 s, doubling, on
+/// every connection from it; meanwhile the right password is refused unchecked, and
+/// once the wait is over it is let in.
+#[tokio::test(start_paused = true)]
+async fn wrong_oper_passwords_make_the_address_wait_and_the_wait_doubles() {
+    let _watchdog = Watchdog::start("oper backoff");
+    let _frozen = freeze();
+    let (server, file) = oper_server("in-process-oper-backoff", &[]).await;
+    let mut alice = server.text_client("alice").await;
+    let mut bob = server.text_client("bob").await;
+    alice.expect("bob joined").await;
+    let throttled = "!!! too many wrong operator passwords from your address; wait and try again";
+    let oper = async |c: &mut Line, password: &str| {
+        c.send(&format!("/oper {password}")).await;
+        c.expect(" ").await
+    };
+    for wait in [Duration::from_secs(1), Duration::from_secs(2)] {
+        for i in 0..3 {
+            assert_eq!(oper(&mut alice, &format!("typo{i}")).await, "!!! wrong operator password");
+            if wait > Duration::from_secs(1) {
+                // Past the free misses, every wrong one makes the address wait.
+                break;
+            }
+        }
+        assert_eq!(oper(&mut bob, "letmein").await, throttled, "another connection");
+        pass(wait - Duration::from_millis(1)).await;
+        assert_eq!(oper(&mut alice, "letmein").await, throttled, "{wait:?}");
+        pass(Duration::from_millis(1)).await;
+    }
+    assert!(oper(&mut bob, "letmein").await.starts_with("*** you are now an operator"));
+    let console = server.stop().await;
+    assert_eq!(console.matches("reason=\"too soon\"").count(), 4, "{console}");
+    assert!(!console.contains("letmein"), "the password reached the console:\n{console}");
+    let _ = std::fs::remove_file(file);
+}

@@ -12,21 +12,45 @@
 //! Both follow tokio's clock, so a test on a paused runtime advances through a 2 s ban
 //! or a 30 s backoff without waiting for it.
 
+use std::sync::Mutex;
+use std::time::Instant;
+
 use jiff::{SignedDuration, Timestamp};
 
-/// Wall time as tokio's clock sees it: the system's wall clock, moved by however far
-/// tokio's clock stands from the real monotonic clock. While the runtime runs in real
-/// time (always, in `tchat serve`) the two stand together and this is
-/// [`Timestamp::now`]; on a paused runtime it is the wall time at the pause plus what
-/// the test has advanced since, so a ban's `until` lapses when the test moves past it.
+/// How far the wall clock may part from the monotonic one before [`now`] takes it
+/// again: more than reading the two clocks one after the other ever differs by, less
+/// than anyone reading a ban's `until` would notice.
+const REANCHOR: SignedDuration = SignedDuration::from_millis(10);
+
+/// A moment read on both clocks: [`now`] counts monotonic time from it.
+static ANCHOR: Mutex<Option<(Instant, Timestamp)>> = Mutex::new(None);
+
+/// Wall time as tokio's clock sees it. The wall time of an anchor (a moment read on the
+/// wall and the monotonic clock) plus tokio's time since; the anchor is taken again
+/// whenever the wall clock has parted from it by more than [`REANCHOR`] (a clock step, a
+/// suspend, NTP's slewing). So while the runtime runs in real time (always, in `tchat
+/// serve`) this is [`Timestamp::now`] within 10 ms; on a paused runtime it stands
+/// still with tokio's clock, to the nanosecond, and moves only as the test advances it,
+/// so a ban's `until` lapses when the test moves past it.
 pub fn now() -> Timestamp {
-    let wall = Timestamp::now();
-    let (tokio, real) = (tokio::time::Instant::now().into_std(), std::time::Instant::now());
-    let ahead = match tokio.checked_duration_since(real) {
-        Some(ahead) => SignedDuration::try_from(ahead),
-        None => SignedDuration::try_from(real - tokio).map(|behind| -behind),
+    let (real, wall) = (Instant::now(), Timestamp::now());
+    let mut anchor = ANCHOR.lock().unwrap_or_else(|e| e.into_inner());
+    let (at, at_wall) = match *anchor {
+        Some((at, at_wall)) if (at_wall + since(at, real) - wall).abs() <= REANCHOR => {
+            (at, at_wall)
+        }
+        _ => *anchor.insert((real, wall)),
     };
-    ahead.ok().and_then(|ahead| wall.checked_add(ahead).ok()).unwrap_or(wall)
+    at_wall + since(at, tokio::time::Instant::now().into_std())
+}
+
+/// `to - from`, negative when `to` is earlier.
+fn since(from: Instant, to: Instant) -> SignedDuration {
+    let signed = |d| SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX);
+    match to.checked_duration_since(from) {
+        Some(d) => signed(d),
+        None => -signed(from - to),
+    }
 }
 
 #[cfg(test)]
@@ -37,12 +61,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn wall_time_follows_a_paused_clock() {
         let before = now();
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(now(), before, "real time passed, the paused clock stood still");
         tokio::time::advance(Duration::from_secs(30)).await;
-        let after = now();
-        let moved = after.duration_since(before);
-        // 30 s advanced; the real time the test took is not added (the clock is paused).
-        assert!(moved >= SignedDuration::from_secs(30), "{moved:?}");
-        assert!(moved < SignedDuration::from_secs(31), "{moved:?}");
+        assert_eq!(now().duration_since(before), SignedDuration::from_secs(30));
     }
 
     #[tokio::test]
