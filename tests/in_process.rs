@@ -638,3 +638,75 @@ async fn wrong_oper_passwords_make_the_address_wait_and_the_wait_doubles() {
     assert!(!console.contains("letmein"), "the password reached the console:\n{console}");
     let _ = std::fs::remove_file(file);
 }
+
+/// After the free misses, a wrong server password makes the address wait 1 s, then
+/// 2 s; a connection meanwhile is refused without its password being checked.
+#[tokio::test(start_paused = true)]
+async fn wrong_server_passwords_make_the_address_wait_and_the_wait_doubles() {
+    let _watchdog = Watchdog::start("password backoff");
+    let _frozen = freeze();
+    let mut config = config(&[]);
+    let password = tchat::auth::Password::new("sesame").unwrap();
+    config.access =
+        Arc::new(tchat::server::Access { password: Some(password), ..Default::default() });
+    let server = Running::with(config).await;
+    let attempt = async |password: &str| {
+        let mut c = server.connect().await;
+        c.send(&format!("/pass {password}")).await;
+        c.send("/nick alice").await;
+        let answer = c.expect(" ").await;
+        if answer.starts_with("!!!") {
+            assert_eq!(c.line().await, None, "a refused connection is closed");
+        }
+        answer
+    };
+    let throttled = "!!! too many wrong passwords from your address; wait and try again";
+    // Two free misses (a person retyping); each wrong one after them sets a wait.
+    for guess in ["guess0", "guess1"] {
+        assert_eq!(attempt(guess).await, "!!! wrong password");
+    }
+    for wait in [Duration::from_secs(1), Duration::from_secs(2)] {
+        assert_eq!(attempt("guess2").await, "!!! wrong password");
+        assert_eq!(attempt("sesame").await, throttled);
+        pass(wait - Duration::from_millis(1)).await;
+        assert_eq!(attempt("sesame").await, throttled, "{wait:?}");
+        pass(Duration::from_millis(1)).await;
+    }
+    assert!(attempt("sesame").await.contains("Welcome"));
+    let console = server.stop().await;
+    assert_eq!(console.matches("Password attempt too soon").count(), 4, "{console}");
+    assert!(!console.contains("sesame"), "the password reached the console:\n{console}");
+}
+
+/// `/identify` is slowed as the server password is: after the free misses the address
+/// waits 1 s, and the right password is refused unchecked until then.
+#[tokio::test(start_paused = true)]
+async fn wrong_identify_passwords_make_the_address_wait() {
+    let _watchdog = Watchdog::start("identify backoff");
+    let _frozen = freeze();
+    let server = Running::start(&[]).await;
+    let mut erin = server.text_client("erin").await;
+    erin.send("/register hunter2").await;
+    erin.expect("erin is registered to your password").await;
+    erin.send("/quit").await;
+    while erin.line().await.is_some() {}
+    let mut other = server.text_client("other").await;
+    let mut identify = async |password: &str| {
+        other.send(&format!("/identify erin {password}")).await;
+        other.expect("!!!").await
+    };
+    let wrong = identify("hunter3").await;
+    assert!(wrong.contains("wrong password for erin"), "{wrong}");
+    identify("hunter3").await;
+    let wrong = identify("hunter3").await;
+    assert!(wrong.contains("wrong password for erin"), "{wrong}");
+    let throttled = "!!! too many wrong passwords from your address; wait and try again";
+    assert_eq!(identify("hunter2").await, throttled);
+    pass(Duration::from_secs(1) - Duration::from_millis(1)).await;
+    assert_eq!(identify("hunter2").await, throttled);
+    pass(Duration::from_millis(1)).await;
+    other.send("/identify erin hunter2").await;
+    other.expect("you are identified as erin").await;
+    let console = server.stop().await;
+    assert!(!console.contains("hunter"), "a password reached the console:\n{console}");
+}
