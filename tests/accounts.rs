@@ -304,7 +304,7 @@ with socket.create_connection((host, port), timeout=10) as raw:
 }
 
 #[test]
-fn a_password_from_loopback_proves_a_nick_with_the_wrong_ones_slowed() {
+fn a_password_from_loopback_proves_a_nick_and_a_wrong_one_is_refused() {
     let save = temp_path("accounts-save.jsonl");
     let server = Server::start(&["--save", save.to_str().unwrap()]);
     let mut erin = server.text_client("erin");
@@ -325,30 +325,12 @@ fn a_password_from_loopback_proves_a_nick_with_the_wrong_ones_slowed() {
     first.send("/nick Erin");
     first.expect("You are guest");
     first.expect("the nick Erin is registered");
-    // Three tries in a row are checked (a person retyping); a third wrong one makes
-    // the address wait: then too soon (even with the right one), then right once the
-    // wait is over.
-    for _ in 0..3 {
-        other.send("/identify erin hunter3");
-        other.expect("wrong password for erin");
-    }
+    // A wrong password, then the right one. That wrong ones make the address wait is
+    // tested on a paused clock in tests/in_process.rs.
+    other.send("/identify erin hunter3");
+    other.expect("wrong password for erin");
     other.send("/identify erin hunter2");
-    other.expect("too many wrong passwords");
-    let deadline = Instant::now() + WAIT;
-    loop {
-        other.send("/identify erin hunter2");
-        let line = other.next_line().expect("an answer to /identify");
-        if line.contains("you are identified as erin") {
-            break;
-        }
-        // Each /identify costs flood control more than a line: the retries are paced.
-        if line.contains("you are sending faster") {
-            continue;
-        }
-        assert!(line.contains("too many wrong passwords"), "{line}");
-        assert!(Instant::now() < deadline, "the backoff never ended");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    other.expect("you are identified as erin");
     other.expect("is now known as erin");
     let wrong = server.wait_console_nth("Identify refused", 1);
     assert!(wrong.contains("wrong password"), "{wrong}");
