@@ -27,9 +27,9 @@ static ANCHOR: Mutex<Option<(Instant, Timestamp)>> = Mutex::new(None);
 
 /// Wall time as tokio's clock sees it. The wall time of an anchor (a moment read on the
 /// wall and the monotonic clock) plus tokio's time since; the anchor is taken again
-/// whenever the wall clock has parted from it by more than [`REANCHOR`] (a clock step, a
+/// whenever the wall clock has parted from it by more than 10 ms (a clock step, a
 /// suspend, NTP's slewing). So while the runtime runs in real time (always, in `tchat
-/// serve`) this is [`Timestamp::now`] within 10 ms; on a paused runtime it stands
+/// serve`) this is [`Timestamp::now`] within that; on a paused runtime it stands
 /// still with tokio's clock, to the nanosecond, and moves only as the test advances it,
 /// so a ban's `until` lapses when the test moves past it.
 pub fn now() -> Timestamp {
