@@ -710,3 +710,131 @@ async fn wrong_identify_passwords_make_the_address_wait() {
     let console = server.stop().await;
     assert!(!console.contains("hunter"), "a password reached the console:\n{console}");
 }
+
+/// A relay between clients and a server that can be pointed elsewhere and whose live
+/// connections it can cut: a network path that breaks, in this runtime.
+struct Relay {
+    addr: SocketAddr,
+    to: Arc<Mutex<SocketAddr>>,
+    live: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Relay {
+    async fn start(to: SocketAddr) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (to, live) = (Arc::new(Mutex::new(to)), Arc::new(Mutex::new(Vec::new())));
+        let (target, conns) = (to.clone(), live.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = *target.lock().unwrap();
+                let relay = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                conns.lock().unwrap().push(relay.abort_handle());
+            }
+        });
+        Relay { addr, to, live }
+    }
+
+    fn point_to(&self, addr: SocketAddr) {
+        *self.to.lock().unwrap() = addr;
+    }
+
+    /// Closes every connection relayed so far, both ends.
+    fn cut(&self) {
+        self.live.lock().unwrap().drain(..).for_each(|c| c.abort());
+    }
+
+    /// Connections relayed since the last cut.
+    fn relayed(&self) -> usize {
+        self.live.lock().unwrap().len()
+    }
+}
+
+/// `d` rounded up to a whole millisecond: tokio ends a sleep on the next millisecond
+/// of its clock, so a test that waits out a jittered sleep passes this much.
+fn whole_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_nanos().div_ceil(1_000_000) as u64)
+}
+
+/// `tchat join --reconnect`'s core: a lost connection is retried after the backoff; an
+/// attempt that reaches a server that never answers is given up on after exactly
+/// [`SETUP_TIMEOUT`](tchat::client::connect::SETUP_TIMEOUT) and the backoff goes on,
+/// longer; the next attempt that reaches the server resumes the session.
+#[tokio::test(start_paused = true)]
+async fn a_reconnection_to_a_silent_server_is_given_up_at_the_bound_and_the_backoff_goes_on() {
+    use tchat::client::connect::{self, SETUP_TIMEOUT};
+    use tchat::client::core::{Core, CoreEvent};
+    use tchat::client::servers::Servers;
+    let _watchdog = Watchdog::start("silent reconnection");
+    let _frozen = freeze();
+    let server = Running::start(&[]).await;
+    let relay = Relay::start(server.addr).await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = relay.addr.to_string();
+    let identity = common::temp_path("in-process-reconnect-identity.pem");
+    let argv = ["tchat", "join", &addr, "--plain", "--no-history", "--reconnect", "--nick", "ann"];
+    let argv = argv.into_iter().chain(["--identity", identity.to_str().unwrap()]);
+    let Command::Join(args) = Cli::try_parse_from(argv).unwrap().command else {
+        unreachable!("a join command line")
+    };
+    let servers = Servers::parse([addr.as_str()], 5555).unwrap();
+    let hello = ["/hello json ann".to_owned()];
+    let open = async |at: &_| connect::open(at, &args, (&hello, false), &mut None, None).await;
+    let first = servers.open_any(None, open).await.unwrap();
+    let core = Core { servers, args: args.clone(), reconnect: true, password: None };
+    let (events, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let (input, mut typed) = tokio::sync::mpsc::unbounded_channel();
+    // The binary runs the core on a thread of its own; here it runs on this one.
+    let local = tokio::task::LocalSet::new();
+    let run = local.spawn_local(async move {
+        let emit = move |e: CoreEvent| drop(events.send(e));
+        core.run(first, &mut typed, std::future::pending(), emit).await
+    });
+    // What the UI is told, the events from the server aside.
+    let mut told = move || {
+        std::iter::from_fn(|| seen.try_recv().ok())
+            .find(|e| matches!(e, CoreEvent::Welcomed { .. } | CoreEvent::Lost { .. }))
+    };
+    local
+        .run_until(async move {
+            settle().await;
+            assert!(matches!(told(), Some(CoreEvent::Welcomed { again: false, .. })));
+
+            relay.point_to(silent.local_addr().unwrap());
+            relay.cut();
+            settle().await;
+            let Some(CoreEvent::Lost { attempt: 1, retry_in, .. }) = told() else {
+                panic!("no Lost event after the cut")
+            };
+            // The attempt comes after the backoff, and reaches the silent server.
+            pass(whole_ms(retry_in) - Duration::from_millis(1)).await;
+            assert_eq!(relay.relayed(), 0, "attempted before the backoff ended");
+            pass(Duration::from_millis(1)).await;
+            assert_eq!(relay.relayed(), 1, "not attempted once the backoff ended");
+            // Given up on after the set-up bound, not a moment before.
+            pass(SETUP_TIMEOUT - Duration::from_millis(1)).await;
+            assert_eq!(told(), None, "given up on before {SETUP_TIMEOUT:?}");
+            pass(Duration::from_millis(1)).await;
+            let Some(CoreEvent::Lost { attempt: 2, retry_in: longer, reason }) = told() else {
+                panic!("the silent server was not given up on at {SETUP_TIMEOUT:?}")
+            };
+            assert_eq!(reason, "no answer to the hello within 10 s");
+            assert!(longer > retry_in && longer >= Duration::from_millis(1600), "{longer:?}");
+
+            relay.point_to(server.addr);
+            pass(whole_ms(longer)).await;
+            let Some(CoreEvent::Welcomed { again: true, .. }) = told() else {
+                panic!("not reconnected after the backoff")
+            };
+            input.send(tchat::client::Input::Quit).unwrap();
+            pass(Duration::from_millis(100)).await;
+            assert!(run.await.unwrap().is_ok());
+            server.stop().await;
+        })
+        .await;
+    let _ = std::fs::remove_file(identity);
+}
