@@ -419,6 +419,96 @@ fn a_simultaneous_claim_gives_the_nick_to_exactly_one() {
     }
 }
 
+/// Many clients registering on one node at once wait for their nick claims side by
+/// side, in their connections' tasks: every one is welcomed under its nick, and the
+/// node's threads stay few. (Claims that each blocked a thread took one of tokio's 512
+/// blocking threads apiece; with all of them waiting on NATS no worker was left to read
+/// its answers, and a node stalled for good at a few thousand clients.) The nicks are
+/// claimed across nodes all the same: the other node refuses each.
+#[test]
+fn many_clients_registering_at_once_wait_for_their_claims_without_a_thread_each() {
+    const CLIENTS: usize = 300;
+    let Some(nats) = nats() else { return };
+    // Joins unannounced past 10 users: the clients are read one after the other.
+    let a = node(&nats.url, "a", &["--announce-limit", "10"]);
+    let b = node(&nats.url, "b", &[]);
+    // All connected and their first lines sent before any answer is read; every third
+    // says nothing and is welcomed under a guest nick once the hello window ends.
+    let streams: Vec<std::net::TcpStream> = (0..CLIENTS)
+        .map(|i| {
+            let mut stream = std::net::TcpStream::connect(a.addr).unwrap();
+            let first = match i % 3 {
+                0 => format!("/nick many{i}\n"),
+                1 => format!("/hello json many{i}\n"),
+                _ => String::new(),
+            };
+            stream.write_all(first.as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+    let mut clients = Vec::new();
+    for (i, stream) in streams.into_iter().enumerate() {
+        let mut client = Client::from_stream(stream);
+        match i % 3 {
+            0 => drop(client.expect(&format!("You are many{i};"))),
+            1 => assert_eq!(client.expect_event("welcome")["nick"], format!("many{i}")),
+            _ => drop(client.expect("You are guest")),
+        }
+        clients.push(client);
+    }
+    let threads = threads_of(a.child.id());
+    assert!(threads < 64, "node a runs {threads} threads for {CLIENTS} clients");
+    let mut rival = b.connect();
+    rival.send("/hello json many1");
+    let welcome = rival.expect_event("welcome");
+    assert_ne!(welcome["nick"], "many1", "{welcome}");
+    let mut rival = b.connect();
+    rival.send("/nick many3");
+    rival.expect("the nick many3 is already taken");
+}
+
+/// The threads of process `pid` (Linux's /proc; 0 elsewhere).
+fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// On a backbone, a first line that registers its sender as a guest (anything but a
+/// hello or `/nick`) waits for the guest nick's claim, then is acted on; the lines that
+/// came with it follow in order, a `/nick` among them waiting for its own claim.
+#[test]
+fn lines_that_wait_for_a_claim_are_acted_on_in_order() {
+    let Some(nats) = nats() else { return };
+    let a = node(&nats.url, "a", &[]);
+    let b = node(&nats.url, "b", &[]);
+    let (mut watcher, _) = b.json_client("watcher");
+    let mut guest = a.connect();
+    guest.send_raw(b"first words\nsecond words\n/nick late\nthird words\n/bogus\nfourth\n");
+    let first = public(&mut watcher, "first words");
+    let from = first["from"].as_str().unwrap().to_owned();
+    assert!(from.starts_with("guest"), "{first}");
+    assert_eq!(public(&mut watcher, "second words")["from"], from.as_str());
+    assert_eq!(public(&mut watcher, "third words")["from"], "late");
+    assert_eq!(public(&mut watcher, "fourth")["from"], "late");
+    guest.expect("Welcome");
+    // The rename comes back from the stream, the error at once: in either order.
+    let answers = [guest.next_line(), guest.next_line()].map(Option::unwrap_or_default);
+    let renamed = format!("{from} is now known as late");
+    assert!(answers.iter().any(|l| l.contains(&renamed)), "{answers:?}");
+    assert!(answers.iter().any(|l| l.contains("unknown command /bogus")), "{answers:?}");
+    // The nick is held across nodes, and the guest nick let go.
+    let mut rival = b.connect();
+    rival.send("/nick late");
+    rival.expect("the nick late is already taken");
+    let mut other = b.connect();
+    other.send(&format!("/nick {from}"));
+    other.expect(&format!("You are {from};"));
+}
+
 /// Who is on the other node shows in `/list`, `/list all`, `/whois` and `/rooms`;
 /// `/msg` and `/reply` reach across; `/away` shows; a room's topic follows.
 #[test]

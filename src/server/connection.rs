@@ -23,6 +23,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep, sleep, sleep_until};
 
 mod account_commands;
+mod claiming;
 mod closing;
 mod flood;
 mod hello;
@@ -99,6 +100,9 @@ struct Session {
     /// The connection broke (not /quit, not a kick): the session may be held for a
     /// resume.
     lost_connection: bool,
+    /// On a backbone, the nick claim across nodes this session waits for before it
+    /// takes another line ([`claiming`]).
+    claim: Option<claiming::Claiming>,
 }
 
 /// Where a session is in its life, in order: each phase implies those before it (a
@@ -230,26 +234,41 @@ pub fn serve(
             if s.closing.is_set() {
                 close_by.get_or_insert_with(|| Box::pin(sleep(CLOSE_GRACE)));
             }
+            // While a nick claim is in flight the session's own timers wait with its
+            // lines (a closing session finishes the claim first: `finish`).
+            let claiming = s.claim.is_some();
+            let reads = s.reads(&intake);
             tokio::select! {
                 biased;
-                _ = async { close_by.as_mut().expect("checked").await }, if close_by.is_some() => {
+                _ = async { close_by.as_mut().expect("checked").await },
+                    if close_by.is_some() && !claiming =>
+                {
                     break s.closing.reason();
                 }
-                _ = async { hello.as_mut().expect("checked").await }, if hello.is_some() => {
+                _ = async { hello.as_mut().expect("checked").await },
+                    if hello.is_some() && !claiming =>
+                {
                     match s.on_hello_timer(connected) {
                         Some(next) => hello.as_mut().expect("checked").as_mut().reset(next),
                         None => hello = None,
                     }
                 }
+                claimed = async { s.claim.as_mut().expect("checked").await }, if claiming => {
+                    s.claim = None;
+                    s.claimed(claimed, true);
+                    if s.claim.is_none() {
+                        lag = s.release_held(&mut intake);
+                    }
+                }
                 _ = async { lag.as_mut().expect("checked").await },
-                    if lag.is_some() && !s.closing.is_set() =>
+                    if lag.is_some() && !s.closing.is_set() && !claiming =>
                 {
                     lag = s.release_held(&mut intake);
                 }
                 // One readiness future for both directions: each costs 152 bytes in
                 // every connection's task. Nothing is read while lines are held.
-                ready = transport.ready(transport.interest(s.reads(&intake), !pending.is_empty())),
-                    if s.reads(&intake) || !pending.is_empty() || transport.wants_write() =>
+                ready = transport.ready(transport.interest(reads, !pending.is_empty())),
+                    if reads || !pending.is_empty() || transport.wants_write() =>
                 {
                     match on_ready(ready, &mut transport, &mut intake, &mut s, &mut lag) {
                         Woke::Idle => {}
@@ -458,6 +477,7 @@ impl Session {
             got_bytes: false,
             closing: Closing::No,
             lost_connection: false,
+            claim: None,
             flood_debt: 0,
             transport: "plain",
         }

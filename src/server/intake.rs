@@ -61,13 +61,16 @@ pub struct Taken {
     /// Lines' worth of flood control the line costs on top of its own (creating a room):
     /// charged before the next line is looked at.
     pub extra: u32,
+    /// The session waits before it takes another line (a nick claim across nodes): the
+    /// rest is held until [`Intake::resume`].
+    pub waits: bool,
 }
 
 #[cfg(test)]
 impl Taken {
     /// A line handled at the cost of one line; `open` as [`Taken::open`].
     fn line(open: bool) -> Taken {
-        Taken { open, extra: 0 }
+        Taken { open, extra: 0, waits: false }
     }
 }
 
@@ -83,6 +86,16 @@ pub enum Step {
     Kick { lineless: usize },
     /// Bytes are held until the node's [`Window`] opens, or until `until` at the latest.
     Window { until: Instant },
+    /// The session waits on something of its own ([`Taken::waits`]): bytes are held
+    /// until it calls [`Intake::resume`].
+    Waits,
+}
+
+impl Step {
+    /// Whether bytes not fed yet are held.
+    fn holds(&self) -> bool {
+        matches!(self, Step::Hold { .. } | Step::Window { .. } | Step::Waits)
+    }
 }
 
 impl Intake {
@@ -114,7 +127,7 @@ impl Intake {
     ) -> Step {
         debug_assert!(!self.is_holding());
         let (step, used) = self.feed_lines(data, now, on_line);
-        if used < data.len() && matches!(step, Step::Hold { .. } | Step::Window { .. }) {
+        if used < data.len() && step.holds() {
             self.held.clear();
             self.held.extend_from_slice(&data[used..]);
             self.fed = 0;
@@ -127,7 +140,7 @@ impl Intake {
         let held = std::mem::take(&mut self.held);
         let (step, used) = self.feed_lines(&held[self.fed..], now, on_line);
         self.fed += used;
-        if self.fed < held.len() && matches!(step, Step::Hold { .. } | Step::Window { .. }) {
+        if self.fed < held.len() && step.holds() {
             self.held = held;
         } else {
             self.fed = 0;
@@ -157,13 +170,13 @@ impl Intake {
             let end = rest.iter().position(|&b| b == b'\n' || b == b'\r');
             let ends_line = end.is_some();
             let end = end.map_or(rest.len(), |p| p + 1);
-            let mut open = true;
+            let (mut open, mut waits) = (true, false);
             let flood = &mut self.flood;
             self.lines.feed(&rest[..end], |line| {
                 flood.take();
                 let taken = on_line(line);
                 flood.charge(taken.extra);
-                open = taken.open;
+                (open, waits) = (taken.open, taken.waits);
             });
             used += end;
             self.lineless = if ends_line { 0 } else { self.lineless + end };
@@ -172,6 +185,9 @@ impl Intake {
             }
             if !open {
                 break;
+            }
+            if waits {
+                return (Step::Waits, used);
             }
         }
         (Step::Done, used)
@@ -312,12 +328,38 @@ mod tests {
         let mut got = Vec::new();
         let step = input.feed(b"/join #a\n/join #b\n/join #c\n/join #d\n", t0, |l| {
             got.push(text(l));
-            Taken { open: true, extra: 4 }
+            Taken { open: true, extra: 4, waits: false }
         });
         assert_eq!(got, ["/join #a", "/join #b"]);
         let Step::Hold { until, .. } = step else { panic!("{step:?}") };
         // Ten tokens went on two lines of five; the third line needs one more token.
         assert_eq!(until.duration_since(t0), std::time::Duration::from_secs(1));
+    }
+
+    /// A line the session must wait on (a nick claim across nodes) holds the lines after
+    /// it, the partial one included, until the session resumes; each waiting line holds
+    /// the rest again.
+    #[test]
+    fn a_line_the_session_waits_on_holds_the_rest_until_resumed() {
+        let t0 = Instant::now();
+        let mut input = intake(1.0, 100, t0);
+        let mut got = Vec::new();
+        let mut take = |l: Line<'_>| {
+            let t = text(l);
+            let waits = t.starts_with("/nick");
+            got.push(t);
+            Taken { open: true, extra: 0, waits }
+        };
+        assert_eq!(input.feed(b"/nick a\nhello\n/nick b\nlast\npart", t0, &mut take), Step::Waits);
+        assert!(input.is_holding());
+        assert_eq!(input.resume(t0, &mut take), Step::Waits);
+        assert!(input.is_holding());
+        assert_eq!(input.resume(t0, &mut take), Step::Done);
+        assert!(!input.is_holding());
+        // A waiting line that ends the read holds nothing.
+        assert_eq!(input.feed(b"ial\n/nick c\n", t0, &mut take), Step::Waits);
+        assert!(!input.is_holding());
+        assert_eq!(got, ["/nick a", "hello", "/nick b", "last", "partial", "/nick c"]);
     }
 
     /// Bytes that form no line are not rate-limited, so the server would read them as

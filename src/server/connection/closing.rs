@@ -29,8 +29,14 @@ pub(super) struct Ended {
 /// Ends the session: holds it for a resume if the connection was lost, else leaves and,
 /// when the server ended it (kick, /quit, shutdown, too slow), closes in order so the
 /// last lines are not lost to a reset. A peer that hung up needs none of that.
-pub(super) async fn finish(s: Session, outbox: &Outbox, ended: Ended) {
+pub(super) async fn finish(mut s: Session, outbox: &Outbox, ended: Ended) {
     let Ended { leave_reason, too_slow, mut transport, mut pending } = ended;
+    // A nick claim still in flight is awaited and taken in first (it is bounded in
+    // time): what it claimed across nodes is then let go with the member below, as when
+    // the session ends after its claim.
+    if let Some(claim) = s.claim.take() {
+        s.claimed(claim.await, false);
+    }
     if s.lost_connection && leave_reason.is_some() && s.hub.hold_for_resume(s.id) {
         drop(transport);
         return match wait_for_resume(&s, outbox).await {

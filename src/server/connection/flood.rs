@@ -11,7 +11,7 @@ use crate::server::intake::{Intake, Step};
 impl Session {
     /// Whether the socket is to be read: not while closing, nor while lines are held.
     pub(super) fn reads(&self, intake: &Intake) -> bool {
-        !self.closing.is_set() && !intake.is_holding()
+        !self.closing.is_set() && !intake.is_holding() && self.claim.is_none()
     }
 
     /// Held lines are due (fakelag, the backbone's window): handles those that may go
@@ -24,7 +24,8 @@ impl Session {
     /// Acts on where the intake stopped; returns what held lines wait for, if any.
     pub(super) fn after(&mut self, step: Step) -> Option<Due> {
         match step {
-            Step::Done => None,
+            // A nick claim across nodes: the connection loop resumes once it is done.
+            Step::Done | Step::Waits => None,
             Step::Hold { until, tell } => {
                 if tell {
                     self.slowed();

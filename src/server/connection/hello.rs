@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::{Closing, Phase, QUIET_JOIN, Session};
+use super::{Closing, Phase, QUIET_JOIN, Session, claiming};
 use crate::auth;
 use crate::framing::Line;
 use crate::protocol::Resume;
@@ -47,13 +47,13 @@ impl Session {
         wanted: Option<&str>,
         resume: Option<Resume<'_>>,
     ) {
-        self.enter(json_mode, wanted, true, resume);
+        self.enter(json_mode, wanted, true, resume, None);
     }
 
     /// The hello window passed in silence: welcome this client in text mode, but leave
     /// its announcement for its first line or [`QUIET_JOIN`].
     fn welcome_silent(&mut self) {
-        self.enter(false, None, false, None);
+        self.enter(false, None, false, None, None);
     }
 
     pub(super) fn announce(&mut self) {
@@ -66,21 +66,43 @@ impl Session {
         self.phase = Phase::Announced;
     }
 
+    /// Registers this client. On a backbone the nick is claimed across nodes first, and
+    /// the guest nick when the wanted one is not given: the session waits for that
+    /// ([`claiming`]), and `replay`, the line that made it register, is handled after.
     fn enter(
         &mut self,
         json_mode: bool,
         wanted: Option<&str>,
         announce: bool,
         resume: Option<Resume<'_>>,
+        replay: Option<&str>,
+    ) {
+        if !self.hub.on_backbone() {
+            return self.enter_with(json_mode, wanted, announce, resume, Ok(Across::No));
+        }
+        let entry = claiming::Entry {
+            json_mode,
+            wanted: wanted.map(str::to_owned),
+            announce,
+            resume: resume.map(claiming::OwnedResume::new),
+            replay: replay.map(str::to_owned),
+        };
+        self.claim = Some(claiming::entry(Arc::clone(&self.hub), self.id, entry));
+    }
+
+    /// Registers this client, once `across` says how claiming its nick across nodes
+    /// went (`Across::No` without a backbone; the guest nick claimed as well where it
+    /// was needed).
+    pub(super) fn enter_with(
+        &mut self,
+        json_mode: bool,
+        wanted: Option<&str>,
+        announce: bool,
+        resume: Option<Resume<'_>>,
+        across: Result<Across, NickChange>,
     ) {
         self.phase = if announce { Phase::Announced } else { Phase::Welcomed };
         let hub = Arc::clone(&self.hub);
-        // On a backbone the nick is claimed across nodes first, and the guest nick when
-        // the wanted one is not given (a no-op in a single process).
-        let across = match wanted {
-            Some(w) => hub.claim_across(self.id, w, resume.map(|r| r.token)),
-            None => Ok(Across::No),
-        };
         let joined = match (across, resume) {
             // A session held on another node, taken over here.
             (Ok(Across::Adopted(claim)), Some(r)) => {
@@ -90,9 +112,6 @@ impl Session {
             (across, _) => across,
         };
         let claimed = matches!(joined, Ok(Across::Claimed));
-        if !claimed {
-            hub.claim_guest_across(self.id);
-        }
         let wanted_here = wanted.filter(|_| joined.is_ok());
         let registered = hub.register(self.id, json_mode, wanted_here, announce, resume);
         if let (Joined::Fresh { refused: Some(_), nick, .. }, Some(w), true) =
@@ -186,9 +205,13 @@ impl Session {
         self.closing = Closing::Leave("no password".into());
     }
 
-    pub(super) fn register_if_needed(&mut self) {
+    /// Registers this client as a guest if it is not registered yet, because of `line`.
+    /// True when that waits for a claim across nodes: `line` is handled again once the
+    /// client is registered, and must not be acted on now.
+    pub(super) fn register_if_needed(&mut self, line: &str) -> bool {
         if !self.phase.registered() {
-            self.register(false, None, None);
+            self.enter(false, None, true, None, Some(line));
         }
+        self.claim.is_some()
     }
 }

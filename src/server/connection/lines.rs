@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{Closing, Phase, Session};
+use super::{Closing, Phase, Session, claiming};
 use crate::auth;
 use crate::framing::Line;
 use crate::protocol::{Event, EventKind, Request, help_entries_for};
 use crate::sanitize::{line_separator_in, needs_sanitizing, sanitize};
 use crate::server::history::MAX_HISTORY_REQUEST;
-use crate::server::hub::{Across, Skip};
+use crate::server::hub::{Across, NickChange, Skip};
 use crate::server::intake::Taken;
 use crate::server::journal::Kind;
 
@@ -22,7 +22,7 @@ impl Session {
     pub(super) fn on_line(&mut self, line: Line<'_>) -> Taken {
         self.handle_line(line);
         let extra = std::mem::take(&mut self.flood_debt);
-        Taken { open: !self.closing.is_set(), extra }
+        Taken { open: !self.closing.is_set(), extra, waits: self.claim.is_some() }
     }
 
     /// A `/nick` or `/join` whose line holds a line separator is refused naming it:
@@ -36,7 +36,9 @@ impl Session {
             "/join" => ("bad_room", "invalid room name: a room name"),
             _ => return false,
         };
-        self.register_if_needed();
+        if self.register_if_needed(text) {
+            return true;
+        }
         let error = format!("{what} cannot contain a line separator (U+{:04X})", c as u32);
         self.hub.log.warn("Bad command", json!({"nick": self.nick, "error": error}));
         self.error(code, error);
@@ -46,7 +48,7 @@ impl Session {
     // Over 60 lines: the checks every line passes before its command, in the order they
     // apply (closing, password, announcement, length, `/pass`, parse, hello and first
     // `/nick`).
-    fn handle_line(&mut self, line: Line<'_>) {
+    pub(super) fn handle_line(&mut self, line: Line<'_>) {
         if self.closing.is_set() {
             return;
         }
@@ -80,7 +82,9 @@ impl Session {
         let request = match Request::parse(&text) {
             Ok(r) => r,
             Err(e) => {
-                self.register_if_needed();
+                if self.register_if_needed(&text) {
+                    return;
+                }
                 self.hub
                     .log
                     .warn("Bad command", json!({"nick": self.nick, "error": e.to_string()}));
@@ -118,7 +122,9 @@ impl Session {
             }
             _ => {}
         }
-        self.register_if_needed();
+        if self.register_if_needed(&text) {
+            return;
+        }
         self.handle(request);
     }
 
@@ -185,15 +191,26 @@ impl Session {
         }
     }
 
-    /// `/nick NAME` of a registered client.
+    /// `/nick NAME` of a registered client. On a backbone the nick is claimed across
+    /// nodes first, and the session waits for that ([`claiming`]).
     pub(super) fn rename(&mut self, wanted: &str) {
         if self.is_muted("/nick") {
             return;
         }
+        match self.hub.on_backbone() {
+            true => {
+                let hub = Arc::clone(&self.hub);
+                self.claim = Some(claiming::rename(hub, self.id, wanted.to_owned()));
+            }
+            false => self.renamed(wanted, Ok(Across::No)),
+        }
+    }
+
+    /// `/nick wanted`, once `across` says how claiming it across nodes went
+    /// (`Across::No` without a backbone): the old nick is let go once the new one is
+    /// given.
+    pub(super) fn renamed(&mut self, wanted: &str, across: Result<Across, NickChange>) {
         let hub = Arc::clone(&self.hub);
-        // On a backbone the nick is claimed across nodes first (a no-op in a single
-        // process); the old one is let go once the new one is given.
-        let across = hub.claim_across(self.id, wanted, None);
         let claimed = matches!(across, Ok(Across::Claimed));
         let result = match across {
             Ok(_) => hub.rename(self.id, wanted),

@@ -292,12 +292,12 @@ impl Hub {
     /// the backbone, when the hub will refuse the nick anyway (invalid, banned, held on
     /// this node) or there is no backbone.
     ///
-    /// The claim is a round trip to NATS, made on this connection's worker thread
-    /// (`block_in_place`: the runtime moves its other tasks to another thread), never
-    /// under the hub's lock; nick claims are rare (a hello, a `/nick`), lines never wait.
-    // Over 60 lines: the cases of a claim across nodes (no backbone, refused here, claimed,
-    // adopted, taken, unavailable) in the order they are decided.
-    pub fn claim_across(
+    /// The claim is a round trip to NATS (two key-value creates), awaited by the
+    /// connection's task, never under the hub's lock and never blocking a worker thread:
+    /// thousands of clients connecting at once wait on their claims side by side. The
+    /// hub decides afterwards, on what the claim found; bounded by twice
+    /// [`backbone::TIMEOUT`], past which the backbone counts as unavailable.
+    pub async fn claim_across(
         &self,
         id: u64,
         wanted: &str,
@@ -309,47 +309,24 @@ impl Hub {
             return Ok(Across::No);
         }
         if let Some(token) = resume_token
-            && self.lock().resumable(&nick, token).is_none()
+            && let Some(adopted) = self.adopt_across(store, &nick, token).await?
         {
-            let node = self.lock().link.as_ref().map(|l| l.node.to_string()).unwrap_or_default();
-            match block_on_backbone(claims::adopt(store, &nick, token, &node)) {
-                Ok(Some(claim)) => {
-                    // Caught up from this node's mirror once it holds all the stream
-                    // had: what the session missed, exactly; the rest comes live.
-                    if let Some(mirror) = &self.mirror {
-                        let _ = block_on_backbone(async { Ok(mirror.barrier().await) });
-                    }
-                    return Ok(Across::Adopted(claim));
-                }
-                Ok(None) => {}
-                Err(_) => return Err(NickChange::Unavailable),
-            }
+            return Ok(Across::Adopted(adopted));
         }
         if nick::check_scripts(&nick).is_err() {
             // Refused by the hub, unless it looks like a nick held elsewhere: then
             // named after it, as in a single process.
-            return match block_on_backbone(claims::looks_like(store, &nick)) {
+            return match bounded(claims::looks_like(store, &nick)).await {
                 Ok(Some(owner)) => Err(NickChange::LooksLike(owner.nick)),
                 Ok(None) | Err(_) => Ok(Across::No),
             };
         }
-        let claim = {
-            let reg = self.lock();
-            if resume_token.is_some_and(|token| reg.resumable(&nick, token).is_some()) {
-                return Ok(Across::Claimed);
-            }
-            let held_here = reg.other_holder(&reg.nicks, &nick::key(&nick), id).is_some()
-                || reg.other_holder(&reg.looks, &nick::skeleton(&nick), id).is_some();
-            if held_here {
-                return Ok(Across::No);
-            }
-            match reg.claim_of(id, &nick) {
-                Some(claim) => claim,
-                None => return Ok(Across::No),
-            }
+        let claim = match self.claim_to_make(id, &nick, resume_token) {
+            Ok(claim) => claim,
+            Err(NoClaim::Resumed) => return Ok(Across::Claimed),
+            Err(NoClaim::Refused) => return Ok(Across::No),
         };
-        let claimed = block_on_backbone(claims::claim(store, &claim));
-        match claimed {
+        match bounded(claims::claim(store, &claim)).await {
             Ok(()) => Ok(Across::Claimed),
             Err(claims::Refused::Taken(owner)) => Err(NickChange::Taken(owner)),
             Err(claims::Refused::LooksLike(owner)) => Err(NickChange::LooksLike(owner)),
@@ -360,15 +337,63 @@ impl Hub {
         }
     }
 
+    /// The session of another node that `token` resumes, taken over here (its claim
+    /// moved to this node) and caught up from this node's mirror once it holds all the
+    /// stream had: what the session missed, exactly; the rest comes live. `None` when
+    /// the token is for a session of this node, or for none.
+    async fn adopt_across(
+        &self,
+        store: &async_nats::jetstream::kv::Store,
+        nick: &str,
+        token: &str,
+    ) -> Result<Option<Claim>, NickChange> {
+        let node = {
+            let reg = self.lock();
+            if reg.resumable(nick, token).is_some() {
+                return Ok(None);
+            }
+            reg.link.as_ref().map(|l| l.node.to_string()).unwrap_or_default()
+        };
+        match bounded(claims::adopt(store, nick, token, &node)).await {
+            Ok(Some(claim)) => {
+                if let Some(mirror) = &self.mirror {
+                    mirror.barrier().await;
+                }
+                Ok(Some(claim))
+            }
+            Ok(None) => Ok(None),
+            Err(_) => Err(NickChange::Unavailable),
+        }
+    }
+
+    /// The claim member `id` makes for `nick` across nodes, or why it makes none.
+    fn claim_to_make(
+        &self,
+        id: u64,
+        nick: &str,
+        resume_token: Option<&str>,
+    ) -> Result<Claim, NoClaim> {
+        let reg = self.lock();
+        if resume_token.is_some_and(|token| reg.resumable(nick, token).is_some()) {
+            return Err(NoClaim::Resumed);
+        }
+        let held_here = reg.other_holder(&reg.nicks, &nick::key(nick), id).is_some()
+            || reg.other_holder(&reg.looks, &nick::skeleton(nick), id).is_some();
+        if held_here {
+            return Err(NoClaim::Refused);
+        }
+        reg.claim_of(id, nick).ok_or(NoClaim::Refused)
+    }
+
     /// On a backbone, claims member `id`'s guest nick across nodes before it is
     /// welcomed under it, drawing another guest nick while the one it has is taken.
-    pub fn claim_guest_across(&self, id: u64) {
+    pub async fn claim_guest_across(&self, id: u64) {
         if self.nicks.is_none() {
             return;
         }
         for _ in 0..GUEST_DRAWS {
             let Some(nick) = self.lock().members.get(&id).map(|m| m.nick.clone()) else { return };
-            match self.claim_across(id, &nick, None) {
+            match self.claim_across(id, &nick, None).await {
                 Ok(_) | Err(NickChange::Unavailable) => return,
                 Err(_) => {
                     let mut reg = self.lock();
@@ -449,6 +474,15 @@ pub enum Across {
     Adopted(Claim),
 }
 
+/// Why [`Hub::claim_to_make`] makes no claim.
+enum NoClaim {
+    /// The session that the resume token takes back on this node holds the nick already.
+    Resumed,
+    /// The hub refuses the nick anyway (another member here holds it or a look-alike), or
+    /// the member is gone.
+    Refused,
+}
+
 /// The leave reason of a text-mode user of a node that stops on a backbone (a
 /// structured one resumes on another node, unseen).
 pub(super) const STOPPING: &str = "server restarting";
@@ -470,13 +504,15 @@ pub(super) fn claim_keys(nick: &str, kept: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-/// Runs a claim's `future` to its end from synchronous code ([`backbone::block_on`]);
-/// the backbone is unavailable when it cannot or the time runs out.
-fn block_on_backbone<T>(
+/// A claim's `future`, bounded by twice [`backbone::TIMEOUT`] (a create and, if it
+/// exists, a read): past that the backbone is unavailable.
+async fn bounded<T>(
     future: impl std::future::Future<Output = Result<T, claims::Refused>>,
 ) -> Result<T, claims::Refused> {
-    backbone::block_on(future)
-        .unwrap_or_else(|why| Err(claims::Refused::Unavailable(why.to_owned())))
+    match tokio::time::timeout(backbone::TIMEOUT * 2, future).await {
+        Ok(result) => result,
+        Err(_) => Err(claims::Refused::Unavailable("timed out".into())),
+    }
 }
 
 impl Registry {
