@@ -618,10 +618,27 @@ fn the_owners_commands_answer_in_text_and_json_and_a_new_password_replaces_the_o
     mona.expect("*** mona has 0 keys and a password");
     mona.send("/password second pw");
     mona.expect("*** mona's password is set");
+    // /help lists them, in text and in JSON.
+    mona.send("/help");
+    let usages = [
+        "/register [password]",
+        "/identify <nick> <password>",
+        "/unregister",
+        "/keys [remove <fingerprint>]",
+        "/password <new password>",
+    ];
+    for usage in usages {
+        mona.expect(usage);
+    }
     mona.send("/quit");
     mona.read_to_close();
 
     let (mut json, _) = server.json_client("nemo");
+    json.send("/help");
+    let help = json.expect_event("help");
+    let listed: Vec<&str> =
+        help["commands"].as_array().unwrap().iter().filter_map(|c| c["usage"].as_str()).collect();
+    assert!(usages.iter().all(|u| listed.contains(u)), "{listed:?}");
     let refused = |json: &mut common::Client, line: &str, code: &str| {
         json.send(line);
         let error = json.expect_event("error");

@@ -281,6 +281,12 @@ mod tests {
         assert_eq!(c("/ms", &r), (0, vec!["/msg ".to_string()]));
         assert_eq!(c("/MS", &r), (0, vec!["/msg ".to_string()]));
         assert_eq!(c("/n", &r), (0, vec!["/nick ".to_string()]));
+        // The account commands, from the server's table like the rest.
+        assert_eq!(c("/reg", &r), (0, vec!["/register ".to_string()]));
+        assert_eq!(c("/id", &r), (0, vec!["/identify ".to_string()]));
+        assert_eq!(c("/unr", &r), (0, vec!["/unregister ".to_string()]));
+        assert_eq!(c("/ke", &r), (0, vec!["/keys ".to_string()]));
+        assert_eq!(c("/passw", &r), (0, vec!["/password ".to_string()]));
         let all = c("/", &r).1;
         assert!(all.contains(&"/quit ".to_string()) && all.contains(&"/help ".to_string()));
         assert!(!all.iter().any(|a| a.starts_with("//")), "{all:?}");
