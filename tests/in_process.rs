@@ -840,3 +840,38 @@ async fn a_reconnection_to_a_silent_server_is_given_up_at_the_bound_and_the_back
         .await;
     let _ = std::fs::remove_file(identity);
 }
+
+/// A TLS handshake that stalls after the first bytes of a ClientHello is dropped after
+/// exactly [`HANDSHAKE_TIMEOUT`](tchat::server::HANDSHAKE_TIMEOUT), and the
+/// others chat meanwhile.
+#[tokio::test(start_paused = true)]
+async fn a_stalled_tls_handshake_is_dropped_at_the_bound_and_others_chat_meanwhile() {
+    use tchat::server::HANDSHAKE_TIMEOUT;
+    use tchat::server::access::Tls;
+    use tchat::server::tls::{CertSource, Certs};
+    let _watchdog = Watchdog::start("stalled handshake");
+    let _frozen = freeze();
+    let dir = common::temp_path("in-process-certs");
+    let certs = Certs::open(CertSource::Generated(dir.clone())).unwrap();
+    let mut config = config(&[]);
+    let tls = Some(Arc::new(Tls::new(certs)));
+    config.access = Arc::new(tchat::server::Access { tls, ..Default::default() });
+    let server = Running::with(config).await;
+    let mut stalled = server.connect().await;
+    // The start of a ClientHello, and then nothing.
+    stalled.writer.write_all(&[0x16, 0x03, 0x01, 0x00, 0xff, 0x01]).await.unwrap();
+    let mut alice = server.text_client("alice").await;
+    let mut bob = server.text_client("bob").await;
+    pass(HANDSHAKE_TIMEOUT - Duration::from_millis(1)).await;
+    alice.send("still here").await;
+    assert_eq!(bob.expect("<alice>").await, "<alice> still here");
+    let mut byte = [0u8; 1];
+    let open = stalled.reader.get_ref().try_read(&mut byte);
+    assert!(open.is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock), "closed early");
+    pass(Duration::from_millis(1)).await;
+    assert_eq!(stalled.line().await, None);
+    let console = server.stop().await;
+    let failed = console.lines().find(|l| l.contains("TLS handshake failed")).expect("logged");
+    assert!(failed.contains("timed out"), "{failed}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -229,21 +229,6 @@ fn a_handshake_after_the_hello_window_is_closed_not_broadcast() {
     assert!(!seen.iter().any(|l| l.contains("hello")), "{seen:?}");
 }
 
-#[test]
-fn a_stalled_handshake_is_dropped_and_others_chat_meanwhile() {
-    let mut server = Server::start(&[]);
-    let mut stalled = Client::connect(server.addr);
-    // The start of a ClientHello, and then nothing.
-    stalled.send_raw(&[0x16, 0x03, 0x01, 0x00, 0xff, 0x01]);
-    let mut a = server.text_client("alice");
-    let mut b = server.text_client("bob");
-    a.send("still here");
-    b.expect("<alice> still here");
-    let line = server.wait_console("TLS handshake failed");
-    assert!(line.contains("timed out"), "{line}");
-    stalled.read_to_close();
-}
-
 /// Runs `tchat join ADDR ARGS…` with `input` piped in and its known hosts under
 /// `data` (XDG_DATA_HOME); returns its exit status, stdout and stderr.
 fn join(server: &Server, data: &Path, args: &[&str], input: &str) -> (bool, String, String) {

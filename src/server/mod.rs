@@ -50,6 +50,7 @@ use hub::Hub;
 pub use moderation::ReloadTrigger;
 use outbox::Outbox;
 use transport::Detected;
+pub use transport::HANDSHAKE_TIMEOUT;
 
 use crate::cli::{Networks, ServeArgs};
 use crate::event_log::EventLog;
