@@ -875,3 +875,56 @@ async fn a_stalled_tls_handshake_is_dropped_at_the_bound_and_others_chat_meanwhi
     assert!(failed.contains("timed out"), "{failed}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `count` lines `<nick> …` among `lines`.
+fn said_by(lines: &[String], nick: &str) -> usize {
+    lines.iter().filter(|l| l.starts_with(&format!("<{nick}> "))).count()
+}
+
+/// Flood control (the defaults: 5 lines a second, a burst of 20): a paste of twice the
+/// burst in one write is slowed, not cut: the burst at once, then the rate, every line
+/// in order; the sender is told once; a calm sender meanwhile is served at once, not
+/// queued behind the backlog.
+#[tokio::test(start_paused = true)]
+async fn a_paste_beyond_the_burst_is_paced_at_the_rate_and_a_calm_sender_is_not_held() {
+    let _watchdog = Watchdog::start("flood control");
+    let _frozen = freeze();
+    let server = Running::start(&[]).await;
+    let mut alice = server.text_client("alice").await;
+    let mut bob = server.text_client("bob").await;
+    let mut paste = server.text_client("paste").await;
+    alice.expect("paste joined").await;
+    bob.expect("paste joined").await;
+    let lines: String = (1..=40).map(|i| format!("line {i}\n")).collect();
+    paste.writer.write_all(lines.as_bytes()).await.unwrap();
+    settle().await;
+    let mut heard = alice.sync().await;
+    let burst = said_by(&heard, "paste");
+    // The burst, less the line that took the nick.
+    assert!((18..=20).contains(&burst), "{heard:?}");
+    bob.send("calm").await;
+    let calm = alice.sync().await;
+    assert_eq!(said_by(&calm, "bob"), 1, "bob's line waited: {calm:?}");
+    assert_eq!(said_by(&calm, "paste"), 0, "{calm:?}");
+    heard.extend(calm);
+    // Then five a second: none early, none lost.
+    let mut at = burst;
+    while at < 40 {
+        pass(Duration::from_secs(1)).await;
+        let more = alice.sync().await;
+        let n = said_by(&more, "paste");
+        assert!((4..=6).contains(&n) || at + n == 40, "{n} lines in a second: {more:?}");
+        at += n;
+        heard.extend(more);
+    }
+    let pasted: Vec<_> = heard.iter().filter(|l| l.starts_with("<paste> ")).cloned().collect();
+    let expected: Vec<_> = (1..=40).map(|i| format!("<paste> line {i}")).collect();
+    assert_eq!(pasted, expected);
+    let told = paste.sync().await;
+    let notices: Vec<_> = told.iter().filter(|l| l.contains("sending faster than 5")).collect();
+    assert_eq!(notices.len(), 1, "{told:?}");
+    assert!(notices[0].starts_with("*** ") && notices[0].contains("none is lost"), "{told:?}");
+    assert!(!told.iter().any(|l| l.starts_with("!!!")), "{told:?}");
+    let console = server.stop().await;
+    assert_eq!(console.matches("Flood throttled").count(), 1, "{console}");
+}
