@@ -35,23 +35,7 @@ impl Session {
                     self.info("you are not away".into());
                 }
             }
-            Request::Whois(nick) => {
-                hub.log
-                    .info("Command", json!({"nick": self.nick, "command": "/whois", "whom": nick}));
-                match hub.whois(nick, hub.is_oper(self.id)) {
-                    Some(answer) => self.send(answer),
-                    // Offline but registered: whoever asks learns the nick is not free.
-                    None => match hub.config.accounts.covering(nick) {
-                        Some(account) => self.error(
-                            "no_such_user",
-                            format!("{} is not online; the nick is registered", account.nick),
-                        ),
-                        None => {
-                            self.error("no_such_user", format!("no such user: {nick} (see /list)"))
-                        }
-                    },
-                }
-            }
+            Request::Whois(nick) => self.whois(nick),
             Request::Motd(None) => {
                 let text = hub.moderation.motd().unwrap_or_default();
                 self.send(EventKind::Motd { text });
@@ -78,6 +62,21 @@ impl Session {
             // Handled by `handle` itself.
             _ => {}
         }
+    }
+
+    /// `/whois NICK`: the holder's profile, the address to operators only. For a nick
+    /// nobody holds that is registered, says so: whoever asks learns it is not free.
+    fn whois(&self, nick: &str) {
+        let hub = &self.hub;
+        hub.log.info("Command", json!({"nick": self.nick, "command": "/whois", "whom": nick}));
+        if let Some(answer) = hub.whois(nick, hub.is_oper(self.id)) {
+            return self.send(answer);
+        }
+        let message = match hub.config.accounts.covering(nick) {
+            Some(account) => format!("{} is not online; the nick is registered", account.nick),
+            None => format!("no such user: {nick} (see /list)"),
+        };
+        self.error("no_such_user", message);
     }
 
     /// A private message from this client to `to`, unless it is muted.
