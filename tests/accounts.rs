@@ -593,6 +593,10 @@ fn a_registered_nick_and_its_look_alikes_are_refused_at_every_door() {
     mallory.send("/identify lena pw for lena");
     let renamed = mallory.expect_event("nick");
     assert_eq!((renamed["old"].as_str(), renamed["new"].as_str()), (Some("mallory"), Some("lena")));
+    // Its owner online, a variant is refused as registered too (not merely as taken).
+    let (mut late, welcome) = server.json_client("Iena");
+    assert!(is_guest(&welcome), "{welcome}");
+    assert_eq!(late.expect_event("error")["code"], "nick_registered");
 }
 
 /// The owner's commands, in text mode and in structured mode: what a guest name or a
