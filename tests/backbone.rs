@@ -1461,3 +1461,69 @@ fn a_stream_nats_cannot_change_is_refused_with_what_differs() {
     let config = &stream_info(&mut wire, "TCHAT_EV")["config"];
     assert_eq!(config["storage"], "memory", "left as it was: {config}");
 }
+
+/// Connects a json client to `server` until one is admitted under `nick`; panics after
+/// [`WAIT`] of refusals (a ban not yet lifted on that node).
+fn admitted(server: &Server, nick: &str) -> Client {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let mut c = server.connect();
+        c.send(&format!("/hello json {nick}"));
+        let first = c.next_line().unwrap_or_default();
+        if first.contains(r#""type":"welcome""#) {
+            return c;
+        }
+        assert!(std::time::Instant::now() < deadline, "{nick} never admitted: {first}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether `nick` is refused as banned on `server`.
+fn refused_as_banned(server: &Server, nick: &str) -> bool {
+    let mut c = server.connect();
+    c.send(&format!("/hello json {nick}"));
+    c.read_to_close().iter().any(|l| l.contains("banned"))
+}
+
+/// A nick ban given on one node with one form of a nick and lifted on another with
+/// another form (case, width, look-alike) is one ban everywhere: refused on both nodes,
+/// then let in on both and on a node started after. Every case of a nick is one entry
+/// of the moderation bucket.
+#[test]
+fn a_nick_ban_is_one_across_nodes_whatever_form_of_the_nick_gives_it() {
+    let Some(nats) = nats() else { return };
+    let (sock_a, sock_b) =
+        (common::temp_path("bb-case-a.sock"), common::temp_path("bb-case-b.sock"));
+    let a = node(&nats.url, "a", &["--control-socket", sock_a.to_str().unwrap()]);
+    let b = node(&nats.url, "b", &["--control-socket", sock_b.to_str().unwrap()]);
+    let ok = |socket: &std::path::Path, args: &[&str]| {
+        let out = common::ctl(socket, args);
+        assert_eq!(out.code, 0, "{args:?}: {}{}", out.stdout, out.stderr);
+    };
+    let reached = |server: &Server, nick: &str| {
+        let deadline = std::time::Instant::now() + WAIT;
+        while !refused_as_banned(server, nick) {
+            assert!(std::time::Instant::now() < deadline, "the ban of {nick} never came");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    ok(&sock_a, &["ban", "AIice"]);
+    reached(&b, "alice");
+    assert!(refused_as_banned(&a, "\u{ff21}Iice"), "fullwidth let in on a");
+    ok(&sock_b, &["unban", "alice"]);
+    drop(admitted(&a, "alice"));
+    drop(admitted(&b, "AIice"));
+
+    ok(&sock_a, &["ban", "Bob"]);
+    reached(&b, "bob");
+    ok(&sock_b, &["unban", "BOB"]);
+    drop(admitted(&a, "bob"));
+    // AIice's ban, alice's unban and one entry for Bob and BOB.
+    let mut wire = common::nats::NatsWire::connect(&nats.url).unwrap();
+    let info = stream_info(&mut wire, "KV_tchat_moderation");
+    assert_eq!(info["state"]["messages"], 3, "{info}");
+
+    let c = node(&nats.url, "c", &[]);
+    drop(admitted(&c, "Alice"));
+    drop(admitted(&c, "BOB"));
+}

@@ -666,3 +666,29 @@ fn a_reloaded_ban_disconnects_who_it_covers_and_nobody_else() {
     server.text_client("mallory");
     let _ = std::fs::remove_file(&bans);
 }
+
+/// A nick ban is of the nick as nick ownership has it: every case and width of it and
+/// its look-alikes are refused, and an unban or a second ban given with any of them is
+/// of that one ban.
+#[test]
+fn a_nick_ban_is_of_every_form_of_the_nick_as_ownership_has_it() {
+    let (server, socket) = server_with_ctl(&[]);
+    assert_eq!(ok(&socket, &["ban", "AIice", "look-alikes"]), "banned AIice\n");
+    // Its look-alike, and every case and width of it (a look-alike of a look-alike,
+    // `ALICE`, is not: nick ownership draws the same line).
+    for nick in ["alice", "\u{ff41}lice", "AIICE", "\u{ff21}Iice"] {
+        let mut c = server.connect();
+        c.send(&format!("/nick {nick}"));
+        let first = c.next_line().unwrap_or_default();
+        assert!(first.starts_with("!!! you are banned"), "{nick} let in: {first}");
+    }
+    // A second ban of another form replaces the first: one ban listed.
+    ok(&socket, &["ban", "Alice", "1h"]);
+    let bans = ok(&socket, &["bans"]);
+    assert_eq!(bans.lines().filter(|l| l.to_lowercase().contains("ice ")).count(), 1, "{bans}");
+    assert_eq!(ok(&socket, &["unban", "alice"]), "unbanned alice\n");
+    let mut alice = server.text_client("ALICE");
+    alice.send("/nick AIice");
+    alice.sync();
+    assert!(!alice.seen.iter().any(|l| l.contains("banned")), "{:?}", alice.seen);
+}

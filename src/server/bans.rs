@@ -176,11 +176,25 @@ impl Target {
             if nick::key(n) == nick::key(wanted) || nick::skeleton(n) == nick::skeleton(wanted))
     }
 
-    /// Whether two targets name the same thing (nicks compared by [`nick::key`]).
+    /// Whether two targets name the same thing: nicks as nick ownership compares them
+    /// (the same [`nick::key`] or [`nick::skeleton`]: of `Alice`, `alice` and `AIice`
+    /// one holder at a time), so an unban or a second ban of any of them is of the ban
+    /// that refuses them all.
     pub fn same_as(&self, other: &Target) -> bool {
         match (self, other) {
-            (Target::Nick(a), Target::Nick(b)) => nick::key(a) == nick::key(b),
+            (Target::Nick(a), Target::Nick(_)) => other.matches_nick(a),
             _ => self == other,
+        }
+    }
+
+    /// The text every form of this target shares, for keying it (the backbone keeps an
+    /// entry per ban): a nick's [`nick::key`] (every case and width of it), an address
+    /// or network as it displays. Look-alikes, which [`Target::same_as`] counts as the
+    /// same too, may have other keys: one is no canonical form of the other.
+    pub fn identity(&self) -> String {
+        match self {
+            Target::Nick(n) => nick::key(n),
+            other => other.to_string(),
         }
     }
 }
@@ -351,6 +365,34 @@ fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nick_targets_are_one_as_nick_ownership_has_them() {
+        let alice = Target::parse("AIice").unwrap();
+        // The same key (case, width) or the same skeleton (looks), as ownership has it.
+        for same in ["alice", "AIICE", "Alice", "\u{ff21}Iice"] {
+            let other = Target::parse(same).unwrap();
+            assert!(alice.same_as(&other) && other.same_as(&alice), "{same}");
+        }
+        for (a, b) in [("Alice", "ALICE"), ("AIice", "\u{ff41}iice")] {
+            let (a, b) = (Target::parse(a).unwrap(), Target::parse(b).unwrap());
+            assert_eq!(a.identity(), b.identity(), "{a} {b}");
+        }
+        assert!(!alice.same_as(&Target::parse("alicia").unwrap()));
+        let mut list = BanList::default();
+        let ban = |target: &Target| Ban {
+            target: target.clone(),
+            until: None,
+            reason: None,
+            by: "console".into(),
+            at: Timestamp::UNIX_EPOCH,
+        };
+        list.add(ban(&alice));
+        list.add(ban(&Target::parse("Alice").unwrap()));
+        assert_eq!(list.iter().count(), 1, "a second ban of the same nick replaces the first");
+        assert!(list.remove(&Target::parse("alice").unwrap()));
+        assert_eq!(list.for_nick("AIice", Timestamp::UNIX_EPOCH), None);
+    }
 
     #[test]
     fn a_network_wider_than_a_v4_16_or_a_v6_48_is_wide() {

@@ -59,9 +59,20 @@ pub struct Moderation {
 struct StandingMute {
     /// [`crate::nick::key`] of the muted nick.
     nick: String,
+    /// Its [`crate::nick::skeleton`]: a look-alike of the muted nick is muted as well,
+    /// as a ban of a nick refuses its look-alikes.
+    looks: String,
     /// The address it was given for, if known.
     ip: Option<IpAddr>,
     mute: super::hub::Mute,
+}
+
+impl StandingMute {
+    /// Whether this mute is of the nick with key `key` and skeleton `looks`, compared as
+    /// nick ownership compares nicks.
+    fn names(&self, key: &str, looks: &str) -> bool {
+        self.nick == key || self.looks == looks
+    }
 }
 
 /// Why an `/oper` attempt failed.
@@ -209,14 +220,16 @@ impl Moderation {
     /// Remembers `mute` for `nick` and address `ip` (replacing what either had), or with
     /// `None` forgets every mute of the nick or the address.
     pub fn remember_mute(&self, nick: &str, ip: Option<IpAddr>, mute: Option<super::hub::Mute>) {
-        let key = crate::nick::key(nick);
+        let (key, looks) = (crate::nick::key(nick), crate::nick::skeleton(nick));
         let mut mutes = lock(&self.mutes);
         let now = super::clock::now();
         mutes.retain(|m| {
-            m.nick != key && (ip.is_none() || m.ip != ip) && m.mute.until.is_none_or(|u| u > now)
+            !m.names(&key, &looks)
+                && (ip.is_none() || m.ip != ip)
+                && m.mute.until.is_none_or(|u| u > now)
         });
         if let Some(mute) = mute {
-            mutes.push(StandingMute { nick: key, ip, mute });
+            mutes.push(StandingMute { nick: key, looks, ip, mute });
         }
     }
 
@@ -226,12 +239,12 @@ impl Moderation {
         if mutes.is_empty() {
             return None;
         }
-        let key = crate::nick::key(nick);
+        let (key, looks) = (crate::nick::key(nick), crate::nick::skeleton(nick));
         let now = super::clock::now();
         mutes
             .iter()
             .filter(|m| m.mute.until.is_none_or(|u| u > now))
-            .find(|m| m.nick == key || (ip.is_some() && m.ip == ip))
+            .find(|m| m.names(&key, &looks) || (ip.is_some() && m.ip == ip))
             .map(|m| m.mute)
     }
 
@@ -353,5 +366,19 @@ mod tests {
             assert!(matches!(attempt(n as u8, wrong), Err(OperRefused::Wrong(_))), "{wrong:?}");
         }
         assert_eq!(attempt(100, "s3cret"), Ok(()));
+    }
+
+    #[test]
+    fn a_standing_mute_holds_for_every_form_of_the_nick_and_for_the_address() {
+        let moderation = Moderation::load(&Files::default()).unwrap();
+        let ip: IpAddr = [192, 0, 2, 7].into();
+        moderation.remember_mute("Alice", Some(ip), Some(super::super::hub::Mute { until: None }));
+        for nick in ["alice", "ALICE", "AIice", "\u{ff41}lice"] {
+            assert!(moderation.standing_mute(nick, None).is_some(), "{nick}");
+        }
+        assert!(moderation.standing_mute("bob", Some(ip)).is_some(), "by its address");
+        assert!(moderation.standing_mute("bob", Some([192, 0, 2, 8].into())).is_none());
+        moderation.remember_mute("AIice", None, None);
+        assert!(moderation.standing_mute("alice", Some(ip)).is_none(), "unmuted by a look-alike");
     }
 }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::BackboneError;
 use super::bucket::Bucket;
 use super::wire::Moderation;
+use crate::server::bans::Target;
 use crate::server::hub::Hub;
 
 /// The bucket of bans and mutes.
@@ -44,11 +45,17 @@ pub fn tag() -> u64 {
     *TAG.get_or_init(|| getrandom::u64().unwrap_or(u64::from(std::process::id())))
 }
 
-/// The key `action` is kept under; `None` for a kick (not kept).
+/// The key `action` is kept under; `None` for a kick (not kept). One key for every case
+/// and width of a nick ([`Target::identity`]: `Alice`, `alice` and `ＡＬＩＣＥ` share
+/// one), so that the bucket holds the last word on it. A look-alike (`AIice`) has a key
+/// of its own; a node applies the entries in the order they were given, so the last
+/// word given with any form still wins.
 pub fn key(action: &Moderation) -> Option<String> {
     let (kind, name) = match action {
-        Moderation::Ban { ban } => ("b", ban.target.to_string()),
-        Moderation::Unban { target } => ("b", target.clone()),
+        Moderation::Ban { ban } => ("b", ban.target.identity()),
+        Moderation::Unban { target } => {
+            ("b", Target::parse(target).map_or_else(|_| target.clone(), |t| t.identity()))
+        }
         Moderation::Mute { nick, .. } | Moderation::Unmute { nick, .. } => {
             ("m", crate::nick::key(nick))
         }
@@ -111,6 +118,21 @@ mod tests {
         let mute = Moderation::Mute { nick: "Bob".into(), until: None, by: by.clone() };
         assert_eq!(key(&mute), key(&Moderation::Unmute { nick: "bob".into(), by }));
         assert_ne!(key(&mute), key(&unban));
+        // Every form of one nick, as ownership has it, shares one entry.
+        let ban_of = |nick: &str| Moderation::Ban {
+            ban: crate::server::bans::Ban {
+                target: Target::parse(nick).unwrap(),
+                until: None,
+                reason: None,
+                by: "console".into(),
+                at: jiff::Timestamp::UNIX_EPOCH,
+            },
+        };
+        let unban_of = |nick: &str| Moderation::Unban { target: nick.into() };
+        for (a, b) in [("Alice", "alice"), ("\u{ff21}lice", "ALICE")] {
+            assert_eq!(key(&ban_of(a)), key(&unban_of(b)), "{a} {b}");
+        }
+        assert_ne!(key(&ban_of("alice")), key(&unban_of("bob")));
         assert_eq!(key(&Moderation::Kick { nick: "bob".into(), why: String::new() }), None);
         for k in [key(&mute).unwrap(), key(&unban).unwrap()] {
             assert!(k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)), "{k}");
