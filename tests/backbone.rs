@@ -1527,3 +1527,64 @@ fn a_nick_ban_is_one_across_nodes_whatever_form_of_the_nick_gives_it() {
     drop(admitted(&c, "Alice"));
     drop(admitted(&c, "BOB"));
 }
+
+/// The next error or public line `client` (structured) receives.
+fn error_or_public(client: &mut Client) -> Value {
+    loop {
+        let line = client.next_line().expect("still connected");
+        let event: Value = serde_json::from_str(&line).unwrap();
+        if event["type"] == "error" || event["type"] == "public" {
+            return event;
+        }
+    }
+}
+
+/// A mute holds for the muted user's address on every node, as in a single process,
+/// whichever node gave it: a newcomer from that address on a third node (every test
+/// client comes from 127.0.0.1) is muted, and the unmute lifts it there too.
+#[test]
+fn a_mute_holds_for_the_address_on_every_node() {
+    let Some(nats) = nats() else { return };
+    let socket = common::temp_path("bb-mute-addr.sock");
+    let a = node(&nats.url, "a", &["--control-socket", socket.to_str().unwrap()]);
+    let b = node(&nats.url, "b", &[]);
+    let c = node(&nats.url, "c", &[]);
+    let (mut dave, _) = b.json_client("dave");
+    let (mut ann, _) = a.json_client("ann");
+    wait_listed(&mut ann, &["dave"]);
+    let muted = common::ctl(&socket, &["mute", "dave", "10m"]);
+    assert_eq!(muted.code, 0, "{}{}", muted.stdout, muted.stderr);
+    event_where(&mut dave, "info", |e| e["message"].as_str().unwrap().contains("muted"));
+
+    // Newcomers from dave's address are muted, on a third node and on the giver.
+    for (server, name) in [(&c, "zed"), (&a, "yan")] {
+        let deadline = std::time::Instant::now() + WAIT;
+        let mut n = 0;
+        loop {
+            n += 1;
+            let (mut newcomer, _) = server.json_client(&format!("{name}{n}"));
+            newcomer.send("hello?");
+            let answer = error_or_public(&mut newcomer);
+            if answer["code"] == "muted" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{name} never muted: {answer}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    assert_eq!(common::ctl(&socket, &["unmute", "dave"]).code, 0);
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut n = 0;
+    loop {
+        n += 1;
+        let (mut newcomer, _) = c.json_client(&format!("xena{n}"));
+        newcomer.send("free now?");
+        let answer = error_or_public(&mut newcomer);
+        if answer["type"] == "public" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still muted on c: {answer}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -349,21 +349,22 @@ fn kick(hub: &Hub, who: &str, nick: &str, reason: Option<&str>) -> Result<String
 /// `mute`/`unmute` (`until`: `None` for unmute): on this node, or on the node where the
 /// user is.
 fn mute_anywhere(hub: &Hub, who: &str, nick: &str, mute: Option<Mute>) -> Result<String, String> {
-    let action = |nick: &str| {
+    let action = |nick: &str, ip| {
         let (nick, by) = (nick.to_owned(), who.to_owned());
         match mute {
-            Some(Mute { until }) => Moderation::Mute { nick, until, by },
-            None => Moderation::Unmute { nick, by },
+            Some(Mute { until }) => Moderation::Mute { nick, until, by, ip },
+            None => Moderation::Unmute { nick, by, ip },
         }
     };
     // Kept for every node (on a backbone) also when the user is here: a muted user
-    // who reconnects through another node is muted there too.
-    if let Some(here) = hub.mute(nick, mute, who) {
-        hub.moderate_across(&action(&here));
+    // who reconnects through another node, or from the same address, is muted there
+    // too. The node of a user elsewhere adds the address.
+    if let Some((here, ip)) = hub.mute(nick, mute, who) {
+        hub.moderate_across(&action(&here, ip));
         return Ok(here);
     }
     let there = hub.elsewhere(nick).ok_or_else(|| no_such_user(nick))?;
-    match hub.moderate_across(&action(&there)) {
+    match hub.moderate_across(&action(&there, None)) {
         true => Ok(there),
         false => Err(format!("the backbone did not take the mute of {there}; try again")),
     }

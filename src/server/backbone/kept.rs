@@ -115,8 +115,9 @@ mod tests {
         let unban = Moderation::Unban { target: ban.target.to_string() };
         assert_eq!(key(&Moderation::Ban { ban }), key(&unban));
         let by = String::from("ops");
-        let mute = Moderation::Mute { nick: "Bob".into(), until: None, by: by.clone() };
-        assert_eq!(key(&mute), key(&Moderation::Unmute { nick: "bob".into(), by }));
+        let ip = Some([192, 0, 2, 1].into());
+        let mute = Moderation::Mute { nick: "Bob".into(), until: None, by: by.clone(), ip };
+        assert_eq!(key(&mute), key(&Moderation::Unmute { nick: "bob".into(), by, ip: None }));
         assert_ne!(key(&mute), key(&unban));
         // Every form of one nick, as ownership has it, shares one entry.
         let ban_of = |nick: &str| Moderation::Ban {

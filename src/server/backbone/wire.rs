@@ -93,15 +93,36 @@ pub struct Delivered {
 }
 
 /// A kick, mute or ban given on one node, for the node where its target is (or, for a
-/// ban, for every node's list). Nicks are matched as the hub matches them.
+/// ban, for every node's list). Nicks are matched as the hub matches them. A mute's
+/// `ip` is the address it holds for as well (as in a single process): known to the
+/// node where the muted user is, which keeps the mute again with it when the node that
+/// gave it did not know it; absent in what older nodes kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Moderation {
-    Kick { nick: String, why: String },
-    Mute { nick: String, until: Option<jiff::Timestamp>, by: String },
-    Unmute { nick: String, by: String },
-    Ban { ban: crate::server::bans::Ban },
-    Unban { target: String },
+    Kick {
+        nick: String,
+        why: String,
+    },
+    Mute {
+        nick: String,
+        until: Option<jiff::Timestamp>,
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ip: Option<std::net::IpAddr>,
+    },
+    Unmute {
+        nick: String,
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ip: Option<std::net::IpAddr>,
+    },
+    Ban {
+        ban: crate::server::bans::Ban,
+    },
+    Unban {
+        target: String,
+    },
 }
 
 /// A message of the stream: a conversation event, or moderation.

@@ -721,6 +721,39 @@ impl Hub {
         link.moderation(action, super::said_by(link, 0, Skip::Nobody)).is_ok()
     }
 
+    /// Mutes or unmutes `nick` on this node: its holder if here, else the nick and `ip`
+    /// for whoever comes. Returns the address the holder here connected from, if any.
+    fn mute_here(
+        &self,
+        nick: &str,
+        ip: Option<std::net::IpAddr>,
+        mute: Option<super::Mute>,
+        by: &str,
+    ) -> Option<std::net::IpAddr> {
+        match self.mute(nick, mute, by) {
+            Some((_, addr)) => addr,
+            None => {
+                self.moderation.remember_mute(nick, ip, mute);
+                None
+            }
+        }
+    }
+
+    /// A mute (or unmute) of a user of this node that another node gave without the
+    /// address, which only this node knows: kept again with it (`action` has it), so
+    /// that every node holds it for the address as well. Nothing when `had` was
+    /// already the address or the user is not here.
+    fn keep_with_address(&self, action: Moderation, had: Option<std::net::IpAddr>) {
+        let addr = match &action {
+            Moderation::Mute { ip, .. } | Moderation::Unmute { ip, .. } => *ip,
+            _ => None,
+        };
+        if let (Some(store), Some(_), None) = (&self.kept, addr, had) {
+            let store = store.clone();
+            tokio::spawn(async move { backbone::kept::keep(&store, &action).await });
+        }
+    }
+
     /// Another node changed whether `account` gives operator rights: a member of this
     /// node that holds its nick and proves it gets them now (or loses them), and is told.
     pub fn account_oper_changed(&self, account: &crate::server::accounts::Account) {
@@ -752,18 +785,16 @@ impl Hub {
             Moderation::Kick { nick, why } => {
                 self.kick(&nick, &why);
             }
-            // A user not on this node is remembered by nick: muted here too if they
-            // come (the address is known to the node the mute was given for only).
-            Moderation::Mute { nick, until, by } => {
+            // A user not on this node is remembered by nick and address: muted here
+            // too if they come, under that nick or from that address.
+            Moderation::Mute { nick, until, by, ip } => {
                 let mute = Some(super::Mute { until });
-                if self.mute(&nick, mute, &by).is_none() {
-                    self.moderation.remember_mute(&nick, None, mute);
-                }
+                let addr = self.mute_here(&nick, ip, mute, &by);
+                self.keep_with_address(Moderation::Mute { nick, until, by, ip: addr }, ip);
             }
-            Moderation::Unmute { nick, by } => {
-                if self.mute(&nick, None, &by).is_none() {
-                    self.moderation.remember_mute(&nick, None, None);
-                }
+            Moderation::Unmute { nick, by, ip } => {
+                let addr = self.mute_here(&nick, ip, None, &by);
+                self.keep_with_address(Moderation::Unmute { nick, by, ip: addr }, ip);
             }
             Moderation::Ban { ban } => {
                 if let Err(e) = self.moderation.ban(ban.clone()) {

@@ -281,8 +281,14 @@ impl Hub {
     }
 
     /// Mutes (`Some`) or unmutes (`None`) the holder of `nick`, telling them; returns
-    /// its nick as registered.
-    pub fn mute(&self, nick: &str, mute: Option<Mute>, by: &str) -> Option<String> {
+    /// its nick as registered and the address it connected from (the mute holds for
+    /// that address too).
+    pub fn mute(
+        &self,
+        nick: &str,
+        mute: Option<Mute>,
+        by: &str,
+    ) -> Option<(String, Option<std::net::IpAddr>)> {
         let mut reg = self.lock();
         let id = reg.find(nick)?;
         let m = reg.members.get_mut(&id).expect("found");
@@ -299,7 +305,7 @@ impl Hub {
         };
         let event = Event::now(EventKind::Info { message });
         m.outbox.push(encode_for(&event, m.json, &m.nick).as_bytes());
-        Some(m.nick.clone())
+        Some((m.nick.clone(), ip))
     }
 
     /// Disconnects the holder of `nick`: it gets an error saying `why`, everyone else
