@@ -1588,3 +1588,107 @@ fn a_mute_holds_for_the_address_on_every_node() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A NATS JWT (`header.claims.signature`, base64url without padding) of `claims`, its
+/// issuer `iss` and subject `sub` filled in, signed by the issuer's key as nsc signs it.
+fn nats_jwt(issuer: &nkeys::KeyPair, sub: &str, mut claims: Value) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let iat = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    claims["iss"] = issuer.public_key().into();
+    claims["sub"] = sub.into();
+    claims["iat"] = iat.as_secs().into();
+    claims["jti"] = format!("tchat-test-{}-{}", sub, iat.as_nanos()).into();
+    let header = URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let signed = format!("{header}.{body}");
+    let signature = issuer.sign(signed.as_bytes()).unwrap();
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// A user's credentials file as `nsc` writes it: the user's JWT and its NKey seed.
+fn creds_file(jwt: &str, seed: &str) -> String {
+    format!(
+        "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
+         ************************* IMPORTANT *************************\n\
+         NKEY Seed printed below can be used to sign and prove identity.\n\n\
+         -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
+    )
+}
+
+/// nats-server in operator mode (decentralised JWT authentication, as `nsc` sets it
+/// up): an operator, the system account JetStream needs, one account with JetStream,
+/// and its user `user`, whose JWT is returned; the accounts' JWTs preloaded in a
+/// memory resolver.
+fn operator_nats(user: &nkeys::KeyPair) -> Option<(AuthNats, String)> {
+    let operator = nkeys::KeyPair::new_operator();
+    let system = nkeys::KeyPair::new_account();
+    let account = nkeys::KeyPair::new_account();
+    let op_jwt = nats_jwt(
+        &operator,
+        &operator.public_key(),
+        serde_json::json!({"name": "tchat-test", "nats": {"type": "operator", "version": 2}}),
+    );
+    let unlimited = serde_json::json!({"subs": -1, "data": -1, "payload": -1, "imports": -1,
+        "exports": -1, "wildcards": true, "conn": -1, "leaf": -1, "mem_storage": -1,
+        "disk_storage": -1, "streams": -1, "consumer": -1});
+    let acc_jwt = nats_jwt(
+        &operator,
+        &account.public_key(),
+        serde_json::json!({"name": "chat", "nats": {"limits": unlimited,
+            "default_permissions": {"pub": {}, "sub": {}}, "type": "account", "version": 2}}),
+    );
+    let user_jwt = nats_jwt(
+        &account,
+        &user.public_key(),
+        serde_json::json!({"name": "node", "nats": {"pub": {}, "sub": {}, "subs": -1,
+            "data": -1, "payload": -1, "type": "user", "version": 2}}),
+    );
+    let sys_jwt = nats_jwt(
+        &operator,
+        &system.public_key(),
+        serde_json::json!({"name": "SYS", "nats": {"type": "account", "version": 2}}),
+    );
+    let config = format!(
+        "operator: {op_jwt}\nsystem_account: {sys}\nresolver: MEMORY\n\
+         resolver_preload: {{ {sys}: {sys_jwt}, {acc}: {acc_jwt} }}\n",
+        sys = system.public_key(),
+        acc = account.public_key()
+    );
+    Some((configured_nats("nats-operator", &config)?, user_jwt))
+}
+
+/// A NATS credentials file (`.creds`: a user JWT and its seed, as `nsc` writes it) in
+/// --backbone-auth, against nats-server in operator mode: two nodes chat; a file with
+/// the JWT but another key's seed, or a user the account never signed, is refused; the
+/// seed is on no console, log or command line.
+#[test]
+fn a_backbone_with_a_creds_file_authenticates_by_its_jwt_and_never_shows_the_seed() {
+    let user = nkeys::KeyPair::new_user();
+    let Some((nats, jwt)) = operator_nats(&user) else { return };
+    let dir = common::state_dir::StateDir::new("backbone-creds");
+    let seed = user.seed().unwrap();
+    let good = dir.join("node.creds");
+    std::fs::write(&good, creds_file(&jwt, &seed)).unwrap();
+    let stranger = nkeys::KeyPair::new_user().seed().unwrap();
+    let bad = dir.join("stranger.creds");
+    std::fs::write(&bad, creds_file(&jwt, &stranger)).unwrap();
+    let forger = nkeys::KeyPair::new_account();
+    let forged = nats_jwt(
+        &forger,
+        &user.public_key(),
+        serde_json::json!({"name": "node",
+        "nats": {"pub": {}, "sub": {}, "type": "user", "version": 2}}),
+    );
+    let unsigned = dir.join("forged.creds");
+    std::fs::write(&unsigned, creds_file(&forged, &seed)).unwrap();
+
+    for wrong in [&bad, &unsigned] {
+        let (status, stdout, stderr) =
+            serve_once(&["--backbone", &nats.url, "--backbone-auth", wrong.to_str().unwrap()]);
+        assert!(!status.success(), "{}: {stdout}{stderr}", wrong.display());
+        assert!(stderr.contains("cannot reach the backbone"), "{stderr}");
+        assert!(!(stdout + &stderr).contains(&stranger));
+    }
+    chat_over(&nats.url, &["--backbone-auth", good.to_str().unwrap()], &seed, &dir);
+}
