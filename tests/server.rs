@@ -876,7 +876,11 @@ fn garbage(seed: u64, len: usize) -> Vec<u8> {
 
 #[test]
 fn random_garbage_never_takes_the_server_down() {
-    let mut server = Server::start(&["--rate", "0", "--max-line", "512", "--max-per-ip", "0"]);
+    // The watcher reads only at the end: a send queue that holds all the garbage's lines
+    // (about 1 MiB) keeps it from being dropped as a slow reader on a loaded machine.
+    let args =
+        ["--rate", "0", "--max-line", "512", "--max-per-ip", "0", "--send-queue", "16777216"];
+    let mut server = Server::start(&args);
     let mut watcher = server.text_client("watcher");
     let senders: Vec<_> = (0..4u64)
         .map(|seed| {
