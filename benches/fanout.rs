@@ -36,6 +36,8 @@
 //! - `TCHAT_BENCH_BIN=path`: another `tchat` binary (one built with symbols, say);
 //! - `TCHAT_BENCH_TEXT=N`: N more characters of text in each message (`xxx… SEQ
 //!   SEND_NS`), for chat lines of a realistic length instead of the bare 12 or so.
+//! - `TCHAT_BENCH_CONSOLE=dir`: keep each server's console in `dir/PID.log` (it is
+//!   read and thrown away otherwise), to see afterwards what a node went through.
 //!
 //! The scenario `burst 1000x5 in 10 rooms` spreads the clients over rooms (`/join #rK`
 //! after the `/nick`, client i in room i mod 10) and starts the burst once every client
@@ -848,10 +850,19 @@ impl Server {
                 break (addr.parse().map_err(io::Error::other)?, fingerprint);
             }
         };
-        // The console log is part of the server's cost; drain it like a terminal would.
+        // The console log is part of the server's cost; drain it like a terminal would,
+        // into `TCHAT_BENCH_CONSOLE/PID.log` if that directory is given.
+        let mut keep = std::env::var_os("TCHAT_BENCH_CONSOLE").and_then(|dir| {
+            let path = std::path::Path::new(&dir).join(format!("{}.log", child.id()));
+            std::fs::File::create(path).ok()
+        });
         std::thread::spawn(move || {
             let mut sink = [0u8; 64 * 1024];
-            while matches!(out.get_mut().read(&mut sink), Ok(n) if n > 0) {}
+            while let Ok(n @ 1..) = out.get_mut().read(&mut sink) {
+                if let Some(file) = keep.as_mut() {
+                    let _ = file.write_all(&sink[..n]);
+                }
+            }
         });
         Ok(Server { child, addr, fingerprint })
     }

@@ -9,7 +9,9 @@
 //! benchmark re-executed with `--idle-clients ADDR N PREFIX`. A helper connects its N
 //! clients (nicks PREFIX0…), prints `ready`, waits for one public line per client and
 //! prints `done LAST_NS RECEIVED`: the `CLOCK_MONOTONIC` time (shared by every process
-//! of the machine) at which its last client got the line.
+//! of the machine) at which its last client got the line. It starts waiting when told
+//! (`go` on its standard input, once the line is sent), so that helpers done connecting
+//! early do not give up on the line while the last ones still connect.
 //!
 //! Joins are announced only up to `--announce-limit` (500) users, so connecting costs
 //! the nick claims (two key-value creates each) and no join storm.
@@ -64,6 +66,9 @@ pub fn run(spec: &str) -> io::Result<()> {
     }
     let sent = monotonic_ns();
     sender.write_all(b"one line for everyone\n")?;
+    for helper in &mut helpers {
+        helper.go()?;
+    }
     let mut last = 0;
     let mut received = 0;
     for helper in &mut helpers {
@@ -113,6 +118,13 @@ impl Helper {
         Ok(Helper { child, out })
     }
 
+    /// Tells the helper the line was sent: it waits for it from now on.
+    fn go(&mut self) -> io::Result<()> {
+        let stdin = self.child.stdin.as_mut().expect("piped stdin");
+        stdin.write_all(b"go\n")?;
+        stdin.flush()
+    }
+
     /// The helper's next line, which must start with `word`.
     fn expect(&mut self, word: &str) -> io::Result<String> {
         let mut line = String::new();
@@ -143,6 +155,11 @@ pub fn helper(args: &[String]) -> io::Result<()> {
     lg.connect(n, 1)?;
     println!("ready");
     io::stdout().flush()?;
+    // The wait for the line (which gives up after a stall without progress) starts once
+    // it is sent: helpers ready early would otherwise give up while the last ones are
+    // still connecting. What arrives meanwhile waits in the sockets, and is timed when
+    // read, a little late.
+    io::stdin().read_line(&mut String::new())?;
     lg.expected = n as u64;
     lg.wait_all()?;
     let last_ns = match lg.last_receive {
