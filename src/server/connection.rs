@@ -14,13 +14,12 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, Sleep, sleep, sleep_until};
+use tokio::time::{Instant, sleep, sleep_until};
 
 mod account_commands;
 mod claiming;
@@ -30,8 +29,10 @@ mod hello;
 mod lines;
 mod profile_commands;
 mod room_commands;
+mod wake;
 
 use closing::{Ended, finish};
+use wake::{Due, Timers, Wake};
 
 use super::access::{self, Rejected};
 use super::history::MAX_HISTORY_REQUEST;
@@ -184,35 +185,32 @@ pub fn serve(
     outbox: Arc<Outbox>,
 ) -> impl Future<Output = ()> + Send {
     let mut intake = new_intake(&hub);
-    let mut s = Session::new(hub, id, peer, nick);
-    let mut pending = Batch::default();
-    // Boxed so that its timer entry is freed once the client is announced, instead of
-    // staying in every idle connection's task for good. It ends the hello window, then
-    // (reset) the wait for a silent connection's announcement.
     let connected = Instant::now();
     let hello_by = connected + HELLO_WINDOW;
-    let mut hello = Some(Box::pin(sleep_until(hello_by)));
+    // Boxed, and freed once done: the detection and handshake futures (timers, the
+    // socket's readiness) and a refusal's 4 KiB drain buffer would otherwise be part of
+    // every connection's task, idle ones included, for good. Made here, so the task
+    // keeps a pointer to it rather than the socket it takes.
+    let establishing =
+        Box::pin(establish(Arc::clone(&hub), stream, peer, id, hello_by, Arc::clone(&outbox)));
+    let mut s = Session::new(hub, id, peer, nick);
+    let mut pending = Batch::default();
+    // The hello timer ends the hello window, then (reset) the wait for a silent
+    // connection's announcement.
+    let mut timers = Timers { hello: Some(Box::pin(sleep_until(hello_by))), ..Timers::default() };
     async move {
-        // Boxed, and freed once done: the detection and handshake futures (timers, the
-        // socket's readiness) and a refusal's 4 KiB drain buffer would otherwise be part
-        // of every connection's task, idle ones included, for good.
-        let Some(mut transport) = Box::pin(establish(&s, stream, hello_by, &outbox)).await else {
+        let Some(mut transport) = establishing.await else {
             return;
         };
         if transport.is_tls() {
-            s.hub.note_tls(id);
+            s.hub.note_tls(s.id);
             if let Some(key) = transport.client_key() {
-                s.hub.note_key(id, key);
+                s.hub.note_key(s.id, key);
             }
             // The hello follows the handshake: the window starts over.
-            hello = Some(Box::pin(sleep(HELLO_WINDOW)));
+            timers.hello = Some(Box::pin(sleep(HELLO_WINDOW)));
         }
         s.transport = transport.describe();
-        // Boxed, and made only when the session starts closing.
-        let mut close_by: Option<Pin<Box<Sleep>>> = None;
-        // When held lines are due (fakelag, the backbone's window); boxed, and made
-        // only while holding.
-        let mut lag: Option<Due> = None;
         let mut shutting_down = false;
         // Set when the client is dropped for not reading (a flag rather than its last
         // line: the task keeps whatever lives across its awaits, idle or not).
@@ -220,7 +218,7 @@ pub fn serve(
 
         let leave_reason: Option<String> = loop {
             if s.phase == Phase::Announced {
-                hello = None;
+                timers.hello = None;
             }
             match take_stock(&mut s, &outbox, &mut pending, &mut transport, &mut shutting_down) {
                 Turn::Wait => {}
@@ -232,66 +230,64 @@ pub fn serve(
                 Turn::Leave(reason) => break reason,
             }
             if s.closing.is_set() {
-                close_by.get_or_insert_with(|| Box::pin(sleep(CLOSE_GRACE)));
+                timers.close_by.get_or_insert_with(|| Box::pin(sleep(CLOSE_GRACE)));
             }
-            // While a nick claim is in flight the session's own timers wait with its
-            // lines (a closing session finishes the claim first: `finish`).
-            let claiming = s.claim.is_some();
+            // One readiness for both directions. Nothing is read while lines are held.
             let reads = s.reads(&intake);
-            tokio::select! {
-                biased;
-                _ = async { close_by.as_mut().expect("checked").await },
-                    if close_by.is_some() && !claiming =>
-                {
-                    break s.closing.reason();
-                }
-                _ = async { hello.as_mut().expect("checked").await },
-                    if hello.is_some() && !claiming =>
-                {
-                    match s.on_hello_timer(connected) {
-                        Some(next) => hello.as_mut().expect("checked").as_mut().reset(next),
-                        None => hello = None,
+            let writes = !pending.is_empty();
+            let socket = (reads || writes || transport.wants_write())
+                .then(|| transport.interest(reads, writes));
+            let lag = !s.closing.is_set();
+            let woke =
+                wake::wait(&mut timers, &mut s.claim, lag, &transport, socket, &outbox).await;
+            // What to wait for before the next turn, decided first: the wake-up itself is
+            // then not kept in the task across that wait.
+            let then = match woke {
+                Wake::CloseBy => break s.closing.reason(),
+                Wake::Hello => {
+                    match (s.on_hello_timer(connected), timers.hello.as_mut()) {
+                        (Some(next), Some(hello)) => hello.as_mut().reset(next),
+                        _ => timers.hello = None,
                     }
+                    Then::Go
                 }
-                claimed = async { s.claim.as_mut().expect("checked").await }, if claiming => {
+                Wake::Claimed(claimed) => {
                     s.claim = None;
                     s.claimed(claimed, true);
                     if s.claim.is_none() {
-                        lag = s.release_held(&mut intake);
+                        timers.lag = s.release_held(&mut intake);
                     }
+                    Then::Go
                 }
-                _ = async { lag.as_mut().expect("checked").await },
-                    if lag.is_some() && !s.closing.is_set() && !claiming =>
-                {
-                    lag = s.release_held(&mut intake);
+                Wake::Lag => {
+                    timers.lag = s.release_held(&mut intake);
+                    Then::Go
                 }
-                // One readiness future for both directions: each costs 152 bytes in
-                // every connection's task. Nothing is read while lines are held.
-                ready = transport.ready(transport.interest(reads, !pending.is_empty())),
-                    if reads || !pending.is_empty() || transport.wants_write() =>
-                {
-                    match on_ready(ready, &mut transport, &mut intake, &mut s, &mut lag) {
-                        Woke::Idle => {}
-                        // Socket readiness costs no cooperative budget, so a client
+                Wake::Ready(ready) => {
+                    match on_ready(ready, &mut transport, &mut intake, &mut s, &mut timers.lag) {
+                        Woke::Idle => Then::Go,
+                        // Socket readiness costs little cooperative budget, so a client
                         // that sends without pause would keep this worker thread to
                         // itself and starve every other connection and the accept
                         // loop: give way after a full buffer, and let the budget
                         // decide otherwise.
-                        Woke::Read(READ_CHUNK) => tokio::task::yield_now().await,
-                        Woke::Read(_) => tokio::task::coop::consume_budget().await,
+                        Woke::Read(READ_CHUNK) => Then::Yield,
+                        Woke::Read(_) => Then::Budget,
                         Woke::Lost(e) => break s.lost(e),
                     }
                 }
-                // Polled even while a batch is pending, so an overflow is noticed at once.
-                _ = outbox.wake.notified() => {
-                    // Let the tasks already queued on this worker run first: under load
-                    // they are senders adding to this outbox, and one write then carries
-                    // their lines too. On a quiet server nothing is queued and this costs
-                    // one more poll.
-                    if pending.is_empty() {
-                        tokio::task::yield_now().await;
-                    }
-                }
+                // Looked at even while a batch is pending, so an overflow is noticed at
+                // once. Let the tasks already queued on this worker run first: under
+                // load they are senders adding to this outbox, and one write then
+                // carries their lines too. On a quiet server nothing is queued and this
+                // costs one more poll.
+                Wake::Outbox if pending.is_empty() => Then::Yield,
+                Wake::Outbox => Then::Go,
+            };
+            match then {
+                Then::Go => {}
+                Then::Yield => tokio::task::yield_now().await,
+                Then::Budget => tokio::task::coop::consume_budget().await,
             }
         };
 
@@ -312,9 +308,6 @@ fn new_intake(hub: &Hub) -> Intake {
     let excess = excess_flood_bound(config.max_line);
     Intake::new(LineBuffer::with_telnet(config.max_line), flood, excess, hub.backbone_window())
 }
-
-/// What held lines wait for: a fakelag timer, or the backbone's window.
-type Due = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// What the connection loop does after [`take_stock`].
 enum Turn {
@@ -366,6 +359,16 @@ fn take_stock(
     }
 }
 
+/// What the connection loop waits for after handling a wake-up, before its next turn.
+enum Then {
+    /// Nothing: on to the next turn.
+    Go,
+    /// Give way to the other tasks on this worker first.
+    Yield,
+    /// Spend a unit of the cooperative budget (give way if it is spent).
+    Budget,
+}
+
 /// What the socket's readiness led to, for the connection loop.
 enum Woke {
     /// Nothing was read (writable only, or not reading now).
@@ -403,19 +406,21 @@ fn on_ready(
 /// (`--plaintext`, a failed handshake) with its line and an ordered close. `None` when
 /// the connection was turned away, or shutdown (the outbox's wake-up) came first.
 async fn establish(
-    s: &Session,
+    hub: Arc<Hub>,
     stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
     hello_by: Instant,
-    outbox: &Outbox,
+    outbox: Arc<Outbox>,
 ) -> Option<Transport> {
     let established = tokio::select! {
-        established = access::establish(&s.hub, stream, s.peer, hello_by) => established,
-        _ = outbox.wake.notified() => Err(Rejected::Drop),
+        established = access::establish(&hub, stream, peer, hello_by) => established,
+        () = outbox.woken() => Err(Rejected::Drop),
     };
     match established {
         Ok(transport) => Some(transport),
         Err(rejected) => {
-            s.hub.remove(s.id, None);
+            hub.remove(id, None);
             if let Rejected::Refuse(stream, line) = rejected {
                 super::close_with(stream, &line).await;
             }

@@ -88,9 +88,10 @@ struct Registry {
     /// rather than SipHash (8 to 12% of the server's CPU in `burst 200x50`): the ids are
     /// the server's own counter, not input, so there is no flooding to resist.
     ///
-    /// Boxed: a member is 376 bytes, and the table keeps about 1.6 slots per member
-    /// (hashbrown's power-of-two capacity), so inline records cost an idle connection
-    /// some 600 bytes here; boxed, a slot is 16 bytes and the record one allocation.
+    /// Boxed: a member is 224 bytes, and the table keeps about 1.6 slots per member
+    /// (hashbrown's power-of-two capacity), so inline records would cost an idle
+    /// connection some 360 bytes here; boxed, a slot is 16 bytes and the record one
+    /// allocation.
     members: FxHashMap<u64, Box<Member>>,
     rooms: Rooms,
     /// [`nick::key`] -> member id: one person per nick, whatever its case or form.
@@ -149,14 +150,15 @@ struct Member {
     held: bool,
     /// Per room key it left: the last event id of the server when it left, so that going
     /// back replays only what it has not been shown (it saw the rest live, or replayed
-    /// when it came in). One entry per room visited, dropped with the member.
-    shown_until: HashMap<String, u64>,
+    /// when it came in). One entry per room visited, dropped with the member. Boxed and
+    /// made on the first move: most members never leave their first room.
+    shown_until: Option<Box<HashMap<String, u64>>>,
     /// The most lines replayed to it on entering a room, from its hello (`replay=N`);
     /// `None`: the server's `--replay`.
     replay: Option<usize>,
     /// Let in over a limit ([`Hub::admit`]): its hello must resume a session, else it is
-    /// refused with this.
-    probation: Option<Refusal>,
+    /// refused with this. Boxed: few members are ever on probation.
+    probation: Option<Box<Refusal>>,
 }
 
 /// Who [`Hub::remove`] removed.
@@ -294,7 +296,7 @@ impl Hub {
     pub fn shut_down(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
         for m in self.lock().members.values() {
-            m.outbox.wake.notify_one();
+            m.outbox.wake();
         }
     }
 

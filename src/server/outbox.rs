@@ -18,11 +18,13 @@
 //! `writev` of one iovec per line was measured slower).
 
 use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 
 /// One encoded line, its `\n` included, shared by every outbox it was queued in.
 pub type Frame = Arc<[u8]>;
@@ -36,8 +38,12 @@ pub const WRITE_BATCH: usize = 64 * 1024;
 pub struct Outbox {
     /// A plain mutex: it guards a queue push and is never held across an `.await`.
     state: Mutex<State>,
-    /// Wakes the connection task when the queue stops being empty or closes.
-    pub(super) wake: Notify,
+    /// The connection task's waker, woken when the queue stops being empty or closes.
+    /// Not a `Notify`: waiting on one takes a 64-byte `Notified` future in every
+    /// connection's task, where this is polled in place ([`Outbox::poll_woken`]).
+    waker: AtomicWaker,
+    /// A wake-up not yet seen by the task (a permit, as `Notify::notify_one` keeps).
+    woken: AtomicBool,
     /// Most bytes queued before the client counts as not reading.
     limit: usize,
     /// Whether `state.close` is set, readable without the lock: the task checks it on
@@ -65,7 +71,8 @@ impl Outbox {
     pub fn new(limit: usize) -> Outbox {
         Outbox {
             state: Mutex::default(),
-            wake: Notify::new(),
+            waker: AtomicWaker::new(),
+            woken: AtomicBool::new(false),
             limit,
             close_requested: AtomicBool::new(false),
             superseded: AtomicBool::new(false),
@@ -75,7 +82,27 @@ impl Outbox {
     /// Tells the task that its session now belongs to another connection.
     pub fn supersede(&self) {
         self.superseded.store(true, Ordering::Release);
-        self.wake.notify_one();
+        self.wake();
+    }
+
+    /// Wakes the connection task, or has its next wait end at once if it is not
+    /// waiting: a queued line, a close, a takeover, a shutdown or a resume.
+    pub fn wake(&self) {
+        self.woken.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Ready once [`Outbox::wake`] was called since the last time this was ready. Only
+    /// the connection's own task waits here (the last waker polled is the one woken).
+    pub fn poll_woken(&self, cx: &mut Context<'_>) -> Poll<()> {
+        // Registered first, so a wake between the check and the registration is seen.
+        self.waker.register(cx.waker());
+        if self.woken.swap(false, Ordering::AcqRel) { Poll::Ready(()) } else { Poll::Pending }
+    }
+
+    /// [`Outbox::poll_woken`] as a future, for waits that are not the task's main one.
+    pub fn woken(&self) -> impl Future<Output = ()> + '_ {
+        poll_fn(|cx| self.poll_woken(cx))
     }
 
     pub fn is_superseded(&self) -> bool {
@@ -113,7 +140,7 @@ impl Outbox {
             }
         }
         drop(s);
-        self.wake.notify_one();
+        self.wake();
     }
 
     /// Moves everything queued into `batch`, if `batch` is empty (a batch still being
@@ -135,7 +162,7 @@ impl Outbox {
     pub fn close(&self, reason: String) {
         self.state.lock().expect("outbox lock poisoned").close.get_or_insert(reason);
         self.close_requested.store(true, Ordering::Release);
-        self.wake.notify_one();
+        self.wake();
     }
 
     /// The reason given to [`Outbox::close`], once.

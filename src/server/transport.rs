@@ -9,6 +9,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::ServerConfig;
@@ -150,8 +151,30 @@ impl Transport {
         }
     }
 
-    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
-        self.stream.ready(interest).await
+    /// Polls the socket's readiness for `interest` through the registration's own
+    /// reader and writer waker slots, so the waiting task keeps no readiness future.
+    /// The readiness returned is `READABLE` (readable or closed for reading) and/or
+    /// `WRITABLE` (writable or closed for writing).
+    ///
+    /// # Errors
+    /// The runtime is gone (shutting down).
+    pub fn poll_ready(&self, cx: &mut Context<'_>, interest: Interest) -> Poll<io::Result<Ready>> {
+        let mut ready = Ready::EMPTY;
+        if interest.is_readable() {
+            match self.stream.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => ready = ready | Ready::READABLE,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {}
+            }
+        }
+        if interest.is_writable() {
+            match self.stream.poll_write_ready(cx) {
+                Poll::Ready(Ok(())) => ready = ready | Ready::WRITABLE,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {}
+            }
+        }
+        if ready.is_empty() { Poll::Pending } else { Poll::Ready(Ok(ready)) }
     }
 
     /// Whether encrypted bytes wait to be sent (always false for plain text).

@@ -89,7 +89,7 @@ async fn wait_for_resume(s: &Session, outbox: &Outbox) -> Held {
         tokio::select! {
             () = &mut deadline => return Held::Expired,
             // A resume, a kick and a shutdown all wake the held member through its outbox.
-            _ = outbox.wake.notified() => {
+            () = outbox.woken() => {
                 if !s.hub.is_held(s.id) {
                     return Held::Resumed;
                 }

@@ -2,7 +2,6 @@
 //! limit), registered at the end of its hello window with its welcome and announced join,
 //! and removed with its announced leave.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -51,9 +50,9 @@ impl Hub {
             session: reg.new_session(id),
             token: None,
             held: false,
-            shown_until: HashMap::new(),
+            shown_until: None,
             replay: None,
-            probation,
+            probation: probation.map(Box::new),
         };
         reg.members.insert(id, Box::new(member));
         Ok((id, guest))
@@ -91,7 +90,7 @@ impl Hub {
             return self.take_over(&mut reg, id, held, resume.last_id);
         }
         if let Some(refusal) = reg.members.get_mut(&id).and_then(|m| m.probation.take()) {
-            return Joined::Refused(refusal);
+            return Joined::Refused(*refusal);
         }
         let refused = wanted.and_then(|w| self.claim(&mut reg, id, w).err());
         self.apply_standing_mute(&mut reg, id);

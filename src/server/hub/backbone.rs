@@ -207,7 +207,7 @@ impl Hub {
             reg.history.room_closed(&old.room);
         }
         if old.held {
-            old.outbox.wake.notify_one();
+            old.outbox.wake();
         } else {
             old.outbox.supersede();
         }

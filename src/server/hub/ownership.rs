@@ -14,9 +14,9 @@ use super::profile::Profile;
 /// How `profile` proves `account`, if it does: `key` (the connection's key is one of
 /// the account's) or `password` (`/identify`, or `/register PASSWORD`).
 pub(super) fn proof(profile: &Profile, account: &Account) -> Option<String> {
-    if account.has_key(profile.key) {
+    if account.has_key(profile.key()) {
         Some("key".into())
-    } else if profile.identified.as_deref() == Some(&nick::key(&account.nick)) {
+    } else if profile.identified() == Some(&nick::key(&account.nick)) {
         Some("password".into())
     } else {
         None
@@ -27,19 +27,19 @@ impl Hub {
     /// Records the key member `id`'s connection presented (a client certificate).
     pub fn note_key(&self, id: u64, key: Fingerprint) {
         if let Some(m) = self.lock().members.get_mut(&id) {
-            m.profile.key = Some(key);
+            m.profile.set_key(Some(key));
         }
     }
 
     /// The key member `id`'s connection presented, if any.
     pub fn key_of(&self, id: u64) -> Option<Fingerprint> {
-        self.lock().members.get(&id).and_then(|m| m.profile.key)
+        self.lock().members.get(&id).and_then(|m| m.profile.key())
     }
 
     /// Records that member `id` proved the registered nick `nick` with its password.
     pub fn note_identified(&self, id: u64, nick: &str) {
         if let Some(m) = self.lock().members.get_mut(&id) {
-            m.profile.identified = Some(nick::key(nick));
+            m.profile.set_identified(nick::key(nick));
         }
     }
 

@@ -20,25 +20,33 @@ pub(super) struct Profile {
     since: Timestamp,
     /// When the member last sent a message: `/whois` shows the idle time from it.
     active: Timestamp,
+    pub(super) oper: bool,
+    /// Connected over TLS.
+    tls: bool,
+    /// Kicked or banned: the session ends and is never held for a resume (a kick is not
+    /// a lost connection).
+    kicked: bool,
+    /// What few members have: boxed, made when first set, so that every other member
+    /// (an idle connection, say) keeps 8 bytes for it instead of 136.
+    rare: Option<Box<Rare>>,
+}
+
+/// The parts of a [`Profile`] that few members ever set.
+#[derive(Default)]
+struct Rare {
     /// Set by `/away`; an empty message is away without one.
     away: Option<String>,
     /// Sessions (see `Member::session`: the same person across resumes) already
     /// answered with the away message during this away spell.
     answered: Vec<u64>,
-    pub(super) oper: bool,
-    /// Connected over TLS.
-    tls: bool,
     muted: Option<Mute>,
     /// The session that sent the last private message here, for `/reply`.
     last_private_from: Option<u64>,
-    /// Kicked or banned: the session ends and is never held for a resume (a kick is not
-    /// a lost connection).
-    kicked: bool,
     /// The fingerprint of the client certificate this connection presented (see
     /// `ownership`).
-    pub(super) key: Option<Fingerprint>,
+    key: Option<Fingerprint>,
     /// The registered nick (its [`nick::key`]) this person proved with its password.
-    pub(super) identified: Option<String>,
+    identified: Option<String>,
 }
 
 /// A mute in force: messages are refused until `until` (`None`: until `/unmute`).
@@ -67,15 +75,10 @@ impl Profile {
             peer: None,
             since: now,
             active: now,
-            away: None,
-            answered: Vec::new(),
             oper: false,
             tls: false,
-            muted: None,
-            last_private_from: None,
             kicked: false,
-            key: None,
-            identified: None,
+            rare: None,
         }
     }
 
@@ -84,7 +87,66 @@ impl Profile {
     /// password) comes along; how it is connected (address, TLS, key) is the new
     /// connection's.
     pub(super) fn resumed_from(&mut self, old: Profile) {
-        *self = Profile { peer: self.peer, tls: self.tls, key: self.key, ..old };
+        let key = self.key();
+        *self = Profile { peer: self.peer, tls: self.tls, ..old };
+        self.set_key(key);
+    }
+
+    fn rare(&self) -> Option<&Rare> {
+        self.rare.as_deref()
+    }
+
+    /// The rare parts, made if not yet.
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_default()
+    }
+
+    /// Frees the rare parts once nothing is set in them any more.
+    fn tidy(&mut self) {
+        if self.rare.as_deref().is_some_and(Rare::is_empty) {
+            self.rare = None;
+        }
+    }
+
+    /// The away message, if away (an empty one: away without a message).
+    fn away(&self) -> Option<&str> {
+        self.rare()?.away.as_deref()
+    }
+
+    fn set_away(&mut self, away: Option<String>) -> Option<String> {
+        let rare = self.rare_mut();
+        rare.answered = Vec::new();
+        let was = std::mem::replace(&mut rare.away, away);
+        self.tidy();
+        was
+    }
+
+    fn muted(&self) -> Option<Mute> {
+        self.rare()?.muted
+    }
+
+    fn set_muted(&mut self, mute: Option<Mute>) {
+        self.rare_mut().muted = mute;
+        self.tidy();
+    }
+
+    /// The fingerprint of the client certificate this connection presented.
+    pub(super) fn key(&self) -> Option<Fingerprint> {
+        self.rare()?.key
+    }
+
+    pub(super) fn set_key(&mut self, key: Option<Fingerprint>) {
+        self.rare_mut().key = key;
+        self.tidy();
+    }
+
+    /// The registered nick (its [`nick::key`]) this person proved with its password.
+    pub(super) fn identified(&self) -> Option<&str> {
+        self.rare()?.identified.as_deref()
+    }
+
+    pub(super) fn set_identified(&mut self, nick_key: String) {
+        self.rare_mut().identified = Some(nick_key);
     }
 
     pub(super) fn kicked(&self) -> bool {
@@ -94,13 +156,13 @@ impl Profile {
     /// This profile for a session taken over from another node: its away message and
     /// when it first connected come with it (the rest stays with the node it left).
     pub(super) fn adopted(&mut self, away: Option<String>, since: Timestamp) {
-        self.away = away;
+        self.set_away(away);
         self.since = since;
     }
 
     /// The away message, if away (for the backbone's claim).
     pub(super) fn away_message(&self) -> Option<String> {
-        self.away.clone()
+        self.away().map(str::to_owned)
     }
 
     /// When the member connected and whether over TLS (for the backbone's claim).
@@ -111,7 +173,31 @@ impl Profile {
     /// Session `from` (on another node, say) sent this member a private message: its
     /// `/reply` goes there.
     pub(super) fn written_by(&mut self, from: u64) {
-        self.last_private_from = Some(from);
+        self.rare_mut().last_private_from = Some(from);
+    }
+
+    /// Whether the away message is still to be sent to `session` in this away spell;
+    /// notes that it is sent. `None` when not away.
+    fn answer_once(&mut self, session: u64) -> Option<String> {
+        let rare = self.rare.as_deref_mut()?;
+        let message = rare.away.clone()?;
+        if rare.answered.contains(&session) {
+            return None;
+        }
+        rare.answered.push(session);
+        Some(message)
+    }
+}
+
+impl Rare {
+    fn is_empty(&self) -> bool {
+        let Rare { away, answered, muted, last_private_from, key, identified } = self;
+        away.is_none()
+            && answered.is_empty()
+            && muted.is_none()
+            && last_private_from.is_none()
+            && key.is_none()
+            && identified.is_none()
     }
 }
 
@@ -123,12 +209,8 @@ pub(super) fn after_private(reg: &mut Registry, from_id: u64, target_id: u64) {
     }
     let Some(from_session) = reg.members.get(&from_id).map(|m| m.session) else { return };
     let Some(target) = reg.members.get_mut(&target_id) else { return };
-    target.profile.last_private_from = Some(from_session);
-    let Some(message) = target.profile.away.clone() else { return };
-    if target.profile.answered.contains(&from_session) {
-        return;
-    }
-    target.profile.answered.push(from_session);
+    target.profile.written_by(from_session);
+    let Some(message) = target.profile.answer_once(from_session) else { return };
     let event = Event::now(EventKind::Away { nick: target.nick.clone(), message });
     if let Some(sender) = reg.members.get(&from_id) {
         sender.outbox.push(encode_for(&event, sender.json, &sender.nick).as_bytes());
@@ -154,7 +236,7 @@ impl Hub {
     pub fn muted(&self, id: u64) -> Option<Mute> {
         let reg = self.lock();
         let m = reg.members.get(&id)?;
-        m.profile.muted.filter(|mute| mute.until.is_none_or(|until| until > clock::now()))
+        m.profile.muted().filter(|mute| mute.until.is_none_or(|until| until > clock::now()))
     }
 
     /// Whether member `id` may send a message now; marks it active if so. A lapsed
@@ -163,9 +245,9 @@ impl Hub {
         let mut reg = self.lock();
         let Some(m) = reg.members.get_mut(&id) else { return Ok(()) };
         let now = clock::now();
-        match m.profile.muted {
+        match m.profile.muted() {
             Some(mute) if mute.until.is_none_or(|until| until > now) => return Err(mute),
-            Some(_) => m.profile.muted = None,
+            Some(_) => m.profile.set_muted(None),
             None => {}
         }
         m.profile.active = now;
@@ -176,7 +258,7 @@ impl Hub {
     /// still online (by session, so through its resumes).
     pub fn reply_target(&self, id: u64) -> Result<String, &'static str> {
         let reg = self.lock();
-        let from = reg.members.get(&id).and_then(|m| m.profile.last_private_from);
+        let from = reg.members.get(&id).and_then(|m| m.profile.rare()?.last_private_from);
         let from = from.ok_or("nobody has sent you a private message yet")?;
         let sender = reg.members.values().find(|m| m.session == from).map(|m| m.nick.clone());
         let sender = sender.or_else(|| reg.presence.by_session(from).map(|c| c.nick.clone()));
@@ -188,8 +270,7 @@ impl Hub {
     pub fn set_away(&self, id: u64, message: Option<String>) -> bool {
         let mut reg = self.lock();
         let Some(m) = reg.members.get_mut(&id) else { return false };
-        m.profile.answered.clear();
-        let was_away = std::mem::replace(&mut m.profile.away, message).is_some();
+        let was_away = m.profile.set_away(message).is_some();
         reg.update_claim(id);
         was_away
     }
@@ -207,7 +288,7 @@ impl Hub {
             room: reg.room_name(&m.room),
             since: m.profile.since,
             idle_secs: Some(idle as u64),
-            away: m.profile.away.clone(),
+            away: m.profile.away_message(),
             oper: m.profile.oper,
             tls: m.profile.tls,
             addr: m.profile.peer.filter(|_| with_addr).map(|p| p.to_string()),
@@ -233,10 +314,10 @@ impl Hub {
             if p.oper {
                 row.push_str(" (operator)");
             }
-            if p.muted.is_some_and(|mu| mu.until.is_none_or(|u| u > now)) {
+            if p.muted().is_some_and(|mu| mu.until.is_none_or(|u| u > now)) {
                 row.push_str(" (muted)");
             }
-            if p.away.is_some() {
+            if p.away().is_some() {
                 row.push_str(" (away)");
             }
             row
@@ -292,7 +373,7 @@ impl Hub {
         let mut reg = self.lock();
         let id = reg.find(nick)?;
         let m = reg.members.get_mut(&id).expect("found");
-        m.profile.muted = mute;
+        m.profile.set_muted(mute);
         let ip = m.profile.peer.map(|p| p.ip().to_canonical());
         self.moderation.remember_mute(&m.nick, ip, mute);
         let message = match mute {
@@ -375,7 +456,7 @@ impl Hub {
         let Some(m) = reg.members.get_mut(&id) else { return };
         let ip = m.profile.peer.map(|p| p.ip().to_canonical());
         if let Some(mute) = self.moderation.standing_mute(&m.nick, ip) {
-            m.profile.muted = Some(mute);
+            m.profile.set_muted(Some(mute));
         }
     }
 }
@@ -385,7 +466,7 @@ impl Registry {
     pub(super) fn away_among(&self, users: &[String]) -> Vec<String> {
         let away = |n: &&String| {
             let id = self.nicks.get(&nick::key(n));
-            id.and_then(|id| self.members.get(id)).is_some_and(|m| m.profile.away.is_some())
+            id.and_then(|id| self.members.get(id)).is_some_and(|m| m.profile.away().is_some())
                 || self.remote_away(n)
         };
         users.iter().filter(away).cloned().collect()

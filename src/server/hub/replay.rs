@@ -60,7 +60,7 @@ impl Registry {
         if n == 0 {
             return;
         }
-        let shown = m.shown_until.get(&m.room).copied().unwrap_or(0);
+        let shown = m.shown_until.as_ref().and_then(|s| s.get(&m.room)).copied().unwrap_or(0);
         let topic = self.rooms.get(&m.room).map(|r| r.topic.as_str());
         let mut events = self.history.recent(0, &m.room, n);
         events.retain(|stored| {

@@ -21,7 +21,7 @@ impl Hub {
         // Its task waits for the grace period to end, or still serves a connection that
         // is gone: this ends it, silently.
         if old.held {
-            old.outbox.wake.notify_one();
+            old.outbox.wake();
         } else {
             old.outbox.supersede();
         }

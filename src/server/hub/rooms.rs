@@ -84,7 +84,7 @@ impl Hub {
         let shown = reg.history.last_id();
         let m = reg.members.get_mut(&id).expect("moving member exists");
         let old = std::mem::replace(&mut m.room, key.clone());
-        m.shown_until.insert(old.clone(), shown);
+        m.shown_until.get_or_insert_default().insert(old.clone(), shown);
         let nick = m.nick.clone();
         let (from, to) = (reg.room_name(&old), reg.room_name(&key));
         let json = self.json_wanted();
