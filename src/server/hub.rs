@@ -152,6 +152,7 @@ struct Member {
     /// back replays only what it has not been shown (it saw the rest live, or replayed
     /// when it came in). One entry per room visited, dropped with the member. Boxed and
     /// made on the first move: most members never leave their first room.
+    #[allow(clippy::box_collection)] // an empty map is 48 bytes in every member; this, 8
     shown_until: Option<Box<HashMap<String, u64>>>,
     /// The most lines replayed to it on entering a room, from its hello (`replay=N`);
     /// `None`: the server's `--replay`.

@@ -162,14 +162,14 @@ impl Transport {
         let mut ready = Ready::EMPTY;
         if interest.is_readable() {
             match self.stream.poll_read_ready(cx) {
-                Poll::Ready(Ok(())) => ready = ready | Ready::READABLE,
+                Poll::Ready(Ok(())) => ready |= Ready::READABLE,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {}
             }
         }
         if interest.is_writable() {
             match self.stream.poll_write_ready(cx) {
-                Poll::Ready(Ok(())) => ready = ready | Ready::WRITABLE,
+                Poll::Ready(Ok(())) => ready |= Ready::WRITABLE,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {}
             }
