@@ -253,7 +253,7 @@ pub fn serve(
                 }
                 Wake::Claimed(claimed) => {
                     s.claim = None;
-                    s.claimed(claimed, true);
+                    s.claimed(*claimed, true);
                     if s.claim.is_none() {
                         timers.lag = s.release_held(&mut intake);
                     }

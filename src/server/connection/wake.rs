@@ -36,16 +36,15 @@ pub(super) struct Timers {
 }
 
 /// What ended a wait, in the order they are looked at (the first ready wins).
-// A claim's outcome is large, but a wake-up is handled at once and never kept in the
-// task across a wait (see `serve`), so it costs no memory per connection.
-#[allow(clippy::large_enum_variant)]
 pub(super) enum Wake {
     /// The closing session's grace ran out.
     CloseBy,
     /// The hello timer fired.
     Hello,
-    /// The nick claim across nodes is done.
-    Claimed(Claimed),
+    /// The nick claim across nodes is done. Boxed: its outcome is 264 bytes, and the
+    /// release build keeps a wake-up in the task across the yield that may follow it,
+    /// so every connection's task would carry them.
+    Claimed(Box<Claimed>),
     /// Held lines are due.
     Lag,
     /// The socket is ready for the interest waited on (or failed).
@@ -71,7 +70,7 @@ pub(super) fn wait<'a>(
     poll_fn(move |cx| {
         if let Some(claim) = claim.as_mut() {
             if let Poll::Ready(claimed) = Pin::new(claim).poll(cx) {
-                return Poll::Ready(Wake::Claimed(claimed));
+                return Poll::Ready(Wake::Claimed(Box::new(claimed)));
             }
         } else {
             if fired(&mut timers.close_by, cx) {
