@@ -484,7 +484,8 @@ fn a_failed_reconnection_is_one_line_and_the_backoff_goes_on() {
     ann.expect("You are ann");
     proxy.set_down(true);
     proxy.cut();
-    ann.expect("Connection lost (the server closed the connection)");
+    // How the cut reads (a close, a reset) is the OS's, as in the test below.
+    ann.expect("Connection lost (");
     let again = ann.expect("(attempt 2;");
     assert!(again.contains("*** Connection lost at "), "{again}");
     assert!(again.contains("); reconnecting in "), "{again}");
