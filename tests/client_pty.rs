@@ -118,6 +118,9 @@ fn up_recalls_history_which_persists_across_runs() {
     let server = Server::start(&["--rate", "0"]);
     let state = StateDir::new("history");
     let mut term = join_as(&server, &state, "hist", &[]);
+    // Typed after the welcome: lines arriving while Enter is pressed can still leave the
+    // raw input beside its echo when they come in two bursts (see `ui::spawn_printer`).
+    term.wait_text("You are in #lobby");
     term.keys("first line\r");
     term.wait_text("<hist> first line");
     term.wait_input("[hist #lobby] ");

@@ -67,8 +67,8 @@ impl Ui {
         let Some((editor, mut printer)) = editor else {
             drop(acks);
             std::thread::spawn(move || read_stdin(lines));
-            let (out, printer) = spawn_printer(|print| {
-                let Some(text) = status_line::piped(print) else { return };
+            let (out, printer) = spawn_printer(|batch| {
+                let text: String = batch.into_iter().filter_map(status_line::piped).collect();
                 let mut stdout = std::io::stdout().lock();
                 let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
             });
@@ -78,9 +78,10 @@ impl Ui {
         let roster = roster.clone();
         let editor_thread = Some(std::thread::spawn(move || editor.run(roster, lines, acks)));
         let mut status = StatusLine::default();
-        let (out, printer) = spawn_printer(move |print| {
+        let (out, printer) = spawn_printer(move |batch| {
             gate.print(|| {
-                let text = status.render(print, screen::Geometry::now());
+                let geometry = screen::Geometry::now();
+                let text: String = batch.into_iter().map(|p| status.render(p, geometry)).collect();
                 let _ = rustyline::ExternalPrinter::print(&mut printer, text);
             });
         });
@@ -116,14 +117,22 @@ impl Ui {
 
 /// Starts the thread that writes rendered text; returns its channel, and a receiver
 /// that is told (or disconnected) once every sender is dropped and the queue is drained.
+///
+/// `print` gets everything queued at once as one batch, written as one text: rustyline's
+/// external printer holds a single message and takes it only between two keys, so a
+/// burst (the welcome and the room's roster, a paste from a peer) printed piece by piece
+/// while the user pressed Enter blocked the printer on the second piece with the
+/// [`editor::PrintGate`] held, and the accepted line stayed on screen beside its echo.
 fn spawn_printer(
-    mut print: impl FnMut(Print) + Send + 'static,
+    mut print: impl FnMut(Vec<Print>) + Send + 'static,
 ) -> (std_mpsc::Sender<Print>, std_mpsc::Receiver<()>) {
     let (tx, rx) = std_mpsc::channel::<Print>();
     let (done_tx, done) = std_mpsc::channel();
     std::thread::spawn(move || {
-        for text in rx {
-            print(text);
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            batch.extend(rx.try_iter());
+            print(batch);
         }
         let _ = done_tx.send(());
     });
