@@ -970,6 +970,34 @@ fn a_backbone_with_a_password_takes_it_from_a_file_and_never_shows_it() {
     chat_over(&nats.url, &auth, "correct-horse-battery", &dir);
 }
 
+/// A token for NATS in a --backbone-auth file, against nats-server's
+/// `authorization { token }`: without it, or with a wrong one, the node does not serve
+/// and says NATS refused it; with it two nodes chat; the token is on no console, error,
+/// `--save` log or command line.
+#[test]
+fn a_backbone_with_a_token_takes_it_from_a_file_and_never_shows_it() {
+    let token = "s3cret-token-of-the-backbone";
+    let config = format!("authorization {{ token: {token:?} }}\n");
+    let Some(nats) = configured_nats("nats-token", &config) else { return };
+    let dir = common::state_dir::StateDir::new("backbone-token");
+    let good = dir.join("node.auth");
+    std::fs::write(&good, format!("# the backbone's token\ntoken {token}\n")).unwrap();
+    let wrong_token = "wrong-token-of-a-stranger";
+    let bad = dir.join("stranger.auth");
+    std::fs::write(&bad, format!("token {wrong_token}\n")).unwrap();
+
+    for extra in [&[][..], &["--backbone-auth", bad.to_str().unwrap()]] {
+        let (status, stdout, stderr) = serve_once(&[&["--backbone", &nats.url], extra].concat());
+        assert!(!status.success(), "{stdout}{stderr}");
+        assert!(stderr.contains("cannot reach the backbone"), "{stderr}");
+        assert!(stderr.to_lowercase().contains("authorization"), "{stderr}");
+        assert!(!stdout.contains("Listening"), "{stdout}");
+        let shown = stdout + &stderr;
+        assert!(!shown.contains(token) && !shown.contains(wrong_token), "{shown}");
+    }
+    chat_over(&nats.url, &["--backbone-auth", good.to_str().unwrap()], token, &dir);
+}
+
 /// Two nodes on `url` with `extra` options chat; `secret` is on neither console, nor
 /// `--save` log, nor command line (`/proc/PID/cmdline`).
 fn chat_over(url: &str, extra: &[&str], secret: &str, dir: &std::path::Path) {
