@@ -888,6 +888,34 @@ fn a_node_declared_dead_hands_its_users_over_when_it_comes_back() {
     assert_eq!(left, 0, "no second leave: {seen:?}");
 }
 
+/// A busy node is not a dead one: node a's NATS connection is held up for longer than
+/// the lease (as a flood of nick claims backs it up: nothing lost, everything late),
+/// yet node b never declares it dead, because a's heartbeats travel on a connection of
+/// their own; a's user is never swept, and a and its user carry on once it flows again.
+#[test]
+fn a_node_whose_backbone_connection_is_backed_up_is_not_declared_dead() {
+    let Some(nats) = nats() else { return };
+    let upstream = nats.url.trim_start_matches("nats://").parse().unwrap();
+    let proxy = common::proxy::Proxy::start(upstream);
+    let through_proxy = format!("nats://{}", proxy.addr);
+    let a = node(&through_proxy, "a", &[]);
+    let b = node(&nats.url, "b", &[]);
+    let (mut bob, _) = b.json_client("bob");
+    let mut carol = a.text_client("carol");
+    wait_listed(&mut bob, &["carol"]);
+    // Node a's first connection is its main one: the stream and the claims.
+    proxy.hold(0, true);
+    // Past the lease (4 s) and a sweep (0.5 s), with room to spare.
+    std::thread::sleep(Duration::from_secs(6));
+    proxy.hold(0, false);
+    carol.send("still here");
+    let seen = events_until(&mut bob, "still here");
+    let left: Vec<_> = seen.iter().filter(|e| e["type"] == "leave").collect();
+    assert!(left.is_empty(), "carol was swept: {left:?}");
+    assert_eq!(b.console_count("Backbone node dead"), 0, "{}", b.console_text());
+    assert_eq!(a.console_count("Backbone fenced"), 0, "{}", a.console_text());
+}
+
 /// A nats-server that wants a user and password, started for one test on a free
 /// loopback port with its own store; killed on drop. `None` when nats-server is
 /// missing (the standalone harness said so already).

@@ -1,6 +1,7 @@
 //! A TCP proxy on 127.0.0.1 between a client and the server, that can cut every
 //! connection through it at once (a Wi-Fi drop, as both ends see it: the connection
-//! closes) and be pointed at another server (a restart on a new port).
+//! closes) and be pointed at another server (a restart on a new port), or hold one
+//! connection's traffic for a while (a connection backed up: nothing lost, all late).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -15,6 +16,9 @@ pub struct Proxy {
     open: Arc<Mutex<Vec<TcpStream>>>,
     /// While set, new connections are closed at once (the network is still down).
     refusing: Arc<AtomicBool>,
+    /// One flag per connection, in the order they came: while set, what it carries
+    /// either way waits in the proxy.
+    held: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -27,12 +31,14 @@ impl Proxy {
             upstream: Arc::new(Mutex::new(upstream)),
             open: Arc::default(),
             refusing: Arc::default(),
+            held: Arc::default(),
             stop: Arc::default(),
         };
-        let (upstream, open, refusing, stop) = (
+        let (upstream, open, refusing, held, stop) = (
             proxy.upstream.clone(),
             proxy.open.clone(),
             proxy.refusing.clone(),
+            proxy.held.clone(),
             proxy.stop.clone(),
         );
         std::thread::spawn(move || {
@@ -46,8 +52,14 @@ impl Proxy {
                         let mut open = open.lock().unwrap();
                         open.push(client.try_clone().unwrap());
                         open.push(server.try_clone().unwrap());
-                        pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
-                        pipe(server, client);
+                        let hold = Arc::new(AtomicBool::new(false));
+                        held.lock().unwrap().push(hold.clone());
+                        pipe(
+                            client.try_clone().unwrap(),
+                            server.try_clone().unwrap(),
+                            hold.clone(),
+                        );
+                        pipe(server, client, hold);
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
@@ -68,6 +80,13 @@ impl Proxy {
         self.refusing.store(down, Ordering::Relaxed);
     }
 
+    /// Holds (`true`) or lets go (`false`) the traffic of the `n`th connection made
+    /// through the proxy (0: the first): while held, what either end sends waits in the
+    /// proxy and arrives, in order, once it is let go.
+    pub fn hold(&self, n: usize, held: bool) {
+        self.held.lock().unwrap()[n].store(held, Ordering::Relaxed);
+    }
+
     /// New connections go to `addr` from now on.
     pub fn point_to(&self, addr: SocketAddr) {
         *self.upstream.lock().unwrap() = addr;
@@ -81,11 +100,15 @@ impl Drop for Proxy {
     }
 }
 
-/// Copies `from` to `to` on a thread of its own until either end closes.
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
+/// Copies `from` to `to` on a thread of its own until either end closes, waiting while
+/// `held`.
+fn pipe(mut from: TcpStream, mut to: TcpStream, held: Arc<AtomicBool>) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 16 * 1024];
         while let Ok(n) = from.read(&mut buf) {
+            while held.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             if n == 0 || to.write_all(&buf[..n]).is_err() {
                 break;
             }

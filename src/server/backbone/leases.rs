@@ -8,6 +8,11 @@
 //! any live node then sweeps its claims ([`super::claims::sweep`], a compare-and-delete,
 //! so exactly one node announces each leave): at once for text users, after
 //! `--resume-grace` for structured ones, who may still resume on another node.
+//!
+//! A busy node is not a dead one: heartbeats and the watch of the leases go over a NATS
+//! connection of their own (see `Connection` in [`super`]), never queued behind the
+//! nick claims of a connect storm, and each heartbeat is sent on time whatever became of
+//! the one before (its ack is awaited on the side, [`heartbeat`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Weak;
@@ -130,8 +135,10 @@ impl Leases {
     }
 }
 
-/// Renews this node's lease every [`HEARTBEAT`] until the hub is gone; a renewal that
-/// fails is retried at the next beat (the node is cut off: see the fencing in the docs).
+/// Renews this node's lease every [`HEARTBEAT`] until the hub is gone. Each renewal
+/// awaits its ack on a task of its own, for at most [`LEASE`]: one whose ack is slow (a
+/// busy nats-server) never holds back the next, and one that fails is simply followed
+/// by the next (a node cut off for longer is fenced: see the docs).
 pub async fn heartbeat(store: kv::Store, node: String, hub: Weak<Hub>) {
     let mut beat = tokio::time::interval(HEARTBEAT);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -140,7 +147,11 @@ pub async fn heartbeat(store: kv::Store, node: String, hub: Weak<Hub>) {
         if hub.upgrade().is_none_or(|hub| hub.is_shutting_down()) {
             return;
         }
-        let _ = store.put(key(&node), bytes::Bytes::from_static(b"{}")).await;
+        let (store, key) = (store.clone(), key(&node));
+        tokio::spawn(async move {
+            let renewal = store.put(key, bytes::Bytes::from_static(b"{}"));
+            let _ = tokio::time::timeout(LEASE, renewal).await;
+        });
     }
 }
 

@@ -191,7 +191,7 @@ pub struct Backbone {
     /// Claims an earlier run of this node left (it crashed), deleted: their leaves are
     /// announced once the node serves.
     pub stale: Vec<(String, presence::Claim)>,
-    /// The bucket of node leases.
+    /// The bucket of node leases, on a NATS connection of its own (see [`leases`]).
     pub leases: async_nats::jetstream::kv::Store,
     /// The bucket of registered nicks.
     pub accounts: async_nats::jetstream::kv::Store,
@@ -216,7 +216,7 @@ pub async fn connect(
     settings: &StreamSettings,
     log: &EventLog,
 ) -> Result<Backbone, BackboneError> {
-    let client = connect_client(options, log).await?;
+    let client = connect_client(options, log, Connection::Main).await?;
     let info = client.server_info();
     let server_version = version::Version::parse(&info.version)
         .filter(|v| v.supported())
@@ -235,7 +235,9 @@ pub async fn connect(
     let last_at_start = info.state.last_sequence;
     let nicks = claims::BUCKET.open(&jetstream, options.replicas, log).await?;
     let stale = claims::drop_stale(&nicks, &options.node).await?;
-    let leases = leases::BUCKET.open(&jetstream, options.replicas, log).await?;
+    let liveness = connect_client(options, log, Connection::Liveness).await?;
+    let liveness = jetstream::ContextBuilder::new().timeout(TIMEOUT).build(liveness);
+    let leases = leases::BUCKET.open(&liveness, options.replicas, log).await?;
     let accounts = accounts::BUCKET.open(&jetstream, options.replicas, log).await?;
     let moderation = kept::BUCKET.open(&jetstream, options.replicas, log).await?;
     log.info(
@@ -282,11 +284,30 @@ fn info_server(client: &async_nats::Client) -> String {
     format!("{} ({}:{})", info.server_name, info.host, info.port)
 }
 
-/// The NATS connection: one attempt over every URL at start (a node that cannot reach
+/// A node's two NATS connections.
+///
+/// Node leases travel on a connection of their own: on the main one, a heartbeat queued
+/// behind thousands of nick claims (a connect storm: each claim a key-value create
+/// awaiting its ack, and at most 5,000 acks awaited at once per JetStream context, in
+/// order) arrived seconds late, and the other nodes declared a busy node dead. Alone on
+/// its connection, a heartbeat waits for nothing of the chat's, in the client or in the
+/// nats-server's reading of the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Connection {
+    /// The stream, nick claims, accounts, bans and mutes. Its losses and returns are
+    /// logged (`Backbone lost`, `Backbone reconnected`).
+    Main,
+    /// Heartbeats and the watch of the node leases. Not logged: it goes to the same
+    /// servers as the main one, whose log tells the story.
+    Liveness,
+}
+
+/// One NATS connection: one attempt over every URL at start (a node that cannot reach
 /// the backbone does not serve), then reconnecting forever while it runs.
 async fn connect_client(
     options: &Options,
     log: &EventLog,
+    role: Connection,
 ) -> Result<async_nats::Client, BackboneError> {
     for url in &options.urls {
         auth::refuse_secret_in_url(url).map_err(BackboneError::Config)?;
@@ -299,18 +320,24 @@ async fn connect_client(
         .map_err(|e| BackboneError::Config(format!("bad backbone URL {e}")))?;
     let events = log.clone();
     let reporter = std::sync::Arc::new(std::sync::Mutex::new(status::Reporter::default()));
+    let name = match role {
+        Connection::Main => format!("tchat {}", options.node),
+        Connection::Liveness => format!("tchat {} liveness", options.node),
+    };
     let mut connect = async_nats::ConnectOptions::new()
-        .name(format!("tchat {}", options.node))
+        .name(name)
         .connection_timeout(TIMEOUT)
         .max_reconnects(None)
         .event_callback(move |event| {
-            let seen = match event {
-                async_nats::Event::Connected => status::Seen::Connected,
-                async_nats::Event::Disconnected => status::Seen::Disconnected,
-                other => status::Seen::Other(other.to_string()),
-            };
-            let mut reporter = reporter.lock().unwrap_or_else(|e| e.into_inner());
-            log_event(&events, reporter.take(seen, tokio::time::Instant::now()));
+            if role == Connection::Main {
+                let seen = match event {
+                    async_nats::Event::Connected => status::Seen::Connected,
+                    async_nats::Event::Disconnected => status::Seen::Disconnected,
+                    other => status::Seen::Other(other.to_string()),
+                };
+                let mut reporter = reporter.lock().unwrap_or_else(|e| e.into_inner());
+                log_event(&events, reporter.take(seen, tokio::time::Instant::now()));
+            }
             async {}
         });
     if let Some(path) = &options.auth {
