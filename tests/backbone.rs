@@ -467,6 +467,83 @@ fn many_clients_registering_at_once_wait_for_their_claims_without_a_thread_each(
     rival.expect("the nick many3 is already taken");
 }
 
+/// With NATS frozen (SIGSTOP), account changes and operator commands that wait for its
+/// buckets stall nothing and hold no thread. `list` is answered while three users'
+/// `/unregister` wait on the accounts bucket (when those blocked, the second and third
+/// held tokio's two workers on the accounts' lock and nothing else ran until the first
+/// gave up); 200 `ban`s given at once through the control socket, each waiting on the
+/// moderation bucket, leave the node at a handful of threads (each took one of tokio's
+/// blocking threads when they blocked). Each then gets a clear error within the bound:
+/// the nicks stay registered, the bans hold on this node only, and say so. Once NATS is
+/// back both work again.
+#[test]
+fn account_changes_and_bans_waiting_for_nats_stall_nothing_and_hold_no_thread() {
+    let Some(nats) = nats() else { return };
+    let dir = common::state_dir::StateDir::new("backbone-waits");
+    let socket = dir.join("a.sock");
+    let a = node(&nats.url, "a", &["--control-socket", socket.to_str().unwrap()]);
+    let mut users: Vec<Client> = (0..3)
+        .map(|i| {
+            let mut user = a.text_client(&format!("owner{i}"));
+            user.send(&format!("/register password-{i}"));
+            user.expect("is registered to your password");
+            user
+        })
+        .collect();
+    users.iter_mut().for_each(|user| drop(user.sync()));
+    nats.stop_signal(libc::SIGSTOP);
+    for user in &mut users {
+        user.send("/unregister");
+    }
+    a.wait_console_nth("/unregister", users.len());
+    let ctl = |line: &str| {
+        let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stream
+    };
+    let answer = |mut stream: std::os::unix::net::UnixStream| {
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut answer)
+            .unwrap_or_else(|e| panic!("no answer from the control socket: {e}"));
+        answer
+    };
+    let listed = answer(ctl("list"));
+    assert!(listed.starts_with("ok\n3 online"), "{listed}");
+    for user in &mut users {
+        assert_eq!(user.line_within(Duration::ZERO), None, "answered before list");
+    }
+    bans_wait_without_threads(&a, &ctl, &answer);
+    for user in &mut users {
+        user.expect("the server could not save this");
+    }
+    nats.stop_signal(libc::SIGCONT);
+    users[0].send("/unregister");
+    users[0].expect("owner0 is no longer registered");
+    assert_eq!(answer(ctl("ban spammer0")).trim_end(), "ok\nbanned spammer0");
+}
+
+/// 200 `ban`s given at once through node `a`'s control socket (`ctl` sends a line,
+/// `answer` reads its answer) while NATS is frozen: each is answered once the bucket
+/// gave up, held on this node only and saying so, and the node ran a handful of threads
+/// meanwhile.
+fn bans_wait_without_threads(
+    a: &Server,
+    ctl: &dyn Fn(&str) -> std::os::unix::net::UnixStream,
+    answer: &dyn Fn(std::os::unix::net::UnixStream) -> String,
+) {
+    const BANS: usize = 200;
+    let bans: Vec<_> = (0..BANS).map(|i| ctl(&format!("ban spammer{i}"))).collect();
+    let mut most = 0;
+    for (i, ban) in bans.into_iter().enumerate() {
+        most = most.max(threads_of(a.child.id()));
+        let answer = answer(ban);
+        let banned = format!("ok\nbanned spammer{i} (on this node only: the backbone did not");
+        assert!(answer.starts_with(&banned), "{answer}");
+    }
+    assert!(most < 64, "node a ran {most} threads while {BANS} bans waited for NATS");
+}
+
 /// The threads of process `pid` (Linux's /proc; 0 elsewhere).
 fn threads_of(pid: u32) -> usize {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

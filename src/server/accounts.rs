@@ -15,9 +15,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -26,6 +28,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::at_once::at_once;
 use crate::auth::Failures;
 use crate::fingerprint::Fingerprint;
 use crate::nick;
@@ -148,14 +151,24 @@ pub enum Change<'a> {
     Removed(&'a Account),
 }
 
+/// A backing's answer: ready when first polled for a file, a NATS round trip for the
+/// backbone's bucket, awaited by the task that asked (never blocking a worker thread).
+pub type Pending<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send>>;
+
+/// `result` as a [`Pending`] answer that is ready at once.
+pub fn ready<T: Send + 'static>(result: io::Result<T>) -> Pending<T> {
+    Box::pin(std::future::ready(result))
+}
+
 /// Where accounts live beyond memory. Called with the accounts' lock held, so changes
-/// reach it in order.
+/// reach it in order; what it returns is awaited without the lock, each write after the
+/// one before it.
 pub trait Backing: Send + Sync {
     /// Every account kept, at start.
-    fn load(&self) -> io::Result<Vec<Account>>;
+    fn load(&self) -> Pending<Vec<Account>>;
     /// Records `change`; `all` is every account after it, for a backing that rewrites
-    /// everything at once (a file).
-    fn store(&self, change: Change<'_>, all: &[&Account]) -> io::Result<()>;
+    /// everything at once (a file, which writes before it returns).
+    fn store(&self, change: Change<'_>, all: &[&Account]) -> Pending<()>;
 }
 
 /// The accounts file: one JSON object per line, rewritten atomically (a temporary file
@@ -166,7 +179,17 @@ pub struct AccountsFile {
 }
 
 impl Backing for AccountsFile {
-    fn load(&self) -> io::Result<Vec<Account>> {
+    fn load(&self) -> Pending<Vec<Account>> {
+        ready(self.read())
+    }
+
+    fn store(&self, _change: Change<'_>, all: &[&Account]) -> Pending<()> {
+        ready(self.write(all))
+    }
+}
+
+impl AccountsFile {
+    fn read(&self) -> io::Result<Vec<Account>> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -175,7 +198,7 @@ impl Backing for AccountsFile {
         parse_accounts(&text).map_err(|e| self.error(e))
     }
 
-    fn store(&self, _change: Change<'_>, all: &[&Account]) -> io::Result<()> {
+    fn write(&self, all: &[&Account]) -> io::Result<()> {
         let mut text = String::new();
         for account in all {
             text.push_str(&serde_json::to_string(account).map_err(io::Error::other)?);
@@ -183,9 +206,7 @@ impl Backing for AccountsFile {
         }
         crate::private_file::write(&self.path, text.as_bytes()).map_err(|e| self.error(e))
     }
-}
 
-impl AccountsFile {
     fn error(&self, e: io::Error) -> io::Error {
         io::Error::new(e.kind(), format!("accounts file {}: {e}", self.path.display()))
     }
@@ -213,6 +234,10 @@ pub struct Accounts {
     expiry: Option<Duration>,
     /// Wrong account passwords per address, counted apart from `/pass` and `/oper`.
     failures: Mutex<Failures>,
+    /// Held by a change from before it is made until its backing has it: changes reach
+    /// the backing one at a time, in the order they are made, while readers of the
+    /// index never wait for the backing.
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl fmt::Debug for Accounts {
@@ -262,21 +287,31 @@ impl Index {
 impl Accounts {
     /// Accounts kept in memory only: lost at a restart.
     pub fn in_memory(expiry: Option<Duration>) -> Accounts {
-        Accounts { state: Mutex::new(Index::default()), expiry, failures: Mutex::default() }
+        Accounts {
+            state: Mutex::new(Index::default()),
+            expiry,
+            failures: Mutex::default(),
+            turn: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// The accounts `backing` holds, those expired left out (and dropped at the next
-    /// write).
+    /// write). For a backing that loads at once (a file): one that would wait is an
+    /// error (the backbone's bucket is taken on with [`Accounts::share`]).
     pub fn open(backing: Box<dyn Backing>, expiry: Option<Duration>) -> io::Result<Accounts> {
-        let mut index = Index::default();
+        let loaded = at_once(backing.load().as_mut())
+            .unwrap_or_else(|| Err(io::Error::other("the accounts' backing did not load at once")));
+        let accounts = Accounts::in_memory(expiry);
+        let mut index = accounts.lock();
         let now = Timestamp::now();
-        for account in backing.load()? {
+        for account in loaded? {
             if live(expiry, &account, now) {
                 index.insert(account);
             }
         }
         index.backing = Some(backing);
-        Ok(Accounts { state: Mutex::new(index), expiry, failures: Mutex::default() })
+        drop(index);
+        Ok(accounts)
     }
 
     /// Moves the accounts to `shared`, a backing every node of a backbone uses: from
@@ -284,20 +319,21 @@ impl Accounts {
     /// accounts held until now (this node's file) that `shared` lacks are registered
     /// there first, as if made now, unless another node holds their nick (its account
     /// wins). Returns how many were brought over.
-    pub fn share(&self, shared: Box<dyn Backing>) -> io::Result<usize> {
-        let mut index = self.lock();
+    pub async fn share(&self, shared: Box<dyn Backing>) -> io::Result<usize> {
+        let _turn = self.turn.lock().await;
         let mut fresh = Index::default();
-        for account in shared.load()? {
+        for account in shared.load().await? {
             fresh.insert(account);
         }
         let mut brought = 0;
-        for account in index.by_key.values() {
+        let held: Vec<Account> = self.lock().by_key.values().cloned().collect();
+        for account in held {
             if fresh.covering(&account.nick).is_some() {
                 continue;
             }
-            match shared.store(Change::Created(account), &[]) {
+            match shared.store(Change::Created(&account), &[]).await {
                 Ok(()) => {
-                    fresh.insert(account.clone());
+                    fresh.insert(account);
                     brought += 1;
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -305,7 +341,7 @@ impl Accounts {
             }
         }
         fresh.backing = Some(shared);
-        *index = fresh;
+        *self.lock() = fresh;
         Ok(brought)
     }
 
@@ -349,67 +385,88 @@ impl Accounts {
     }
 
     /// Registers `account`, unless an account covers its nick already.
-    pub fn create(&self, account: Account) -> Result<(), AccountError> {
-        let mut index = self.lock();
+    pub async fn create(&self, account: Account) -> Result<(), AccountError> {
+        let _turn = self.turn.lock().await;
         // An expired account that covers the nick gives way (and is dropped from the
         // backing with this write).
-        let old = match index.covering(&account.nick) {
-            Some(key) if live(self.expiry, &index.by_key[&key], Timestamp::now()) => {
-                return Err(AccountError::Registered(index.by_key[&key].nick.clone()));
-            }
-            Some(key) => index.remove(&key),
-            None => None,
+        let (old, removed) = {
+            let mut index = self.lock();
+            let old = match index.covering(&account.nick) {
+                Some(key) if live(self.expiry, &index.by_key[&key], Timestamp::now()) => {
+                    return Err(AccountError::Registered(index.by_key[&key].nick.clone()));
+                }
+                Some(key) => index.remove(&key),
+                None => None,
+            };
+            let removed = old.as_ref().map(|old| self.write(&mut index, Change::Removed(old)));
+            (old, removed)
         };
-        if let Some(old) = &old
-            && let Err(e) = self.write(&mut index, Change::Removed(old))
+        if let (Some(old), Some(removed)) = (old, removed)
+            && let Err(e) = removed.await
         {
-            index.insert(old.clone());
+            self.lock().insert(old);
             return Err(e);
         }
         let key = nick::key(&account.nick);
-        index.insert(account.clone());
-        self.write(&mut index, Change::Created(&account)).inspect_err(|_| {
-            index.remove(&key);
+        let created = {
+            let mut index = self.lock();
+            index.insert(account.clone());
+            self.write(&mut index, Change::Created(&account))
+        };
+        created.await.inspect_err(|_| {
+            self.lock().remove(&key);
         })
     }
 
     /// Changes the account covering `nick` with `edit` (which may refuse with its own
     /// error) and saves it; returns what `edit` returned. A failed save undoes it.
-    pub fn change<R>(
+    pub async fn change<R>(
         &self,
         nick: &str,
         edit: impl FnOnce(&mut Account) -> Result<R, String>,
     ) -> Result<Result<R, String>, AccountError> {
-        let mut index = self.lock();
-        let key = index.covering(nick).ok_or_else(|| AccountError::NotRegistered(nick.into()))?;
-        let account = index.by_key.get_mut(&key).expect("indexed");
-        let before = account.clone();
-        let result = match edit(account) {
-            Ok(r) => r,
-            Err(refused) => return Ok(Err(refused)),
+        let _turn = self.turn.lock().await;
+        let (key, before, result, stored) = {
+            let mut index = self.lock();
+            let key =
+                index.covering(nick).ok_or_else(|| AccountError::NotRegistered(nick.into()))?;
+            let account = index.by_key.get_mut(&key).expect("indexed");
+            let before = account.clone();
+            let result = match edit(account) {
+                Ok(r) => r,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            if *account == before {
+                return Ok(Ok(result));
+            }
+            let stored = account.clone();
+            let written = self.write(&mut index, Change::Stored(&stored));
+            (key, before, result, written)
         };
-        if *account == before {
-            return Ok(Ok(result));
-        }
-        let stored = account.clone();
-        match self.write(&mut index, Change::Stored(&stored)) {
+        match stored.await {
             Ok(()) => Ok(Ok(result)),
             Err(e) => {
-                index.by_key.insert(key, before);
+                self.lock().by_key.insert(key, before);
                 Err(e)
             }
         }
     }
 
     /// Removes the account covering `nick`; returns it.
-    pub fn remove(&self, nick: &str) -> Result<Account, AccountError> {
-        let mut index = self.lock();
-        let key = index.covering(nick).ok_or_else(|| AccountError::NotRegistered(nick.into()))?;
-        let account = index.remove(&key).expect("indexed");
-        match self.write(&mut index, Change::Removed(&account)) {
+    pub async fn remove(&self, nick: &str) -> Result<Account, AccountError> {
+        let _turn = self.turn.lock().await;
+        let (account, removed) = {
+            let mut index = self.lock();
+            let key =
+                index.covering(nick).ok_or_else(|| AccountError::NotRegistered(nick.into()))?;
+            let account = index.remove(&key).expect("indexed");
+            let removed = self.write(&mut index, Change::Removed(&account));
+            (account, removed)
+        };
+        match removed.await {
             Ok(()) => Ok(account),
             Err(e) => {
-                index.insert(account);
+                self.lock().insert(account);
                 Err(e)
             }
         }
@@ -417,23 +474,25 @@ impl Accounts {
 
     /// Notes that the owner of `nick`'s account took it now; written only when the
     /// last note is older than a day.
-    pub fn seen(&self, nick: &str) -> Result<(), AccountError> {
+    pub async fn seen(&self, nick: &str) -> Result<(), AccountError> {
         let now = Timestamp::now();
         let stale = |a: &Account| now.duration_since(a.seen).unsigned_abs() >= SEEN_GRANULARITY;
         if !self.covering(nick).is_some_and(|a| stale(&a)) {
             return Ok(());
         }
-        self.change(nick, |a| {
+        let seen = self.change(nick, |a| {
             a.seen = now;
             Ok(())
-        })
-        .map(|_| ())
+        });
+        seen.await.map(|_| ())
     }
 
-    /// Passes `change` and every live account to the backing, dropping expired ones.
-    fn write(&self, index: &mut Index, change: Change<'_>) -> Result<(), AccountError> {
+    /// Passes `change` and every live account to the backing, dropping expired ones;
+    /// the returned future is its answer (the backing's error, or the nick registered
+    /// elsewhere for a create a shared backing refused).
+    fn write(&self, index: &mut Index, change: Change<'_>) -> Written {
         if index.backing.is_none() {
-            return Ok(());
+            return Box::pin(std::future::ready(Ok(())));
         }
         let now = Timestamp::now();
         let expired: Vec<String> = (index.by_key.iter())
@@ -446,14 +505,23 @@ impl Accounts {
         let mut all: Vec<&Account> = index.by_key.values().collect();
         all.sort_by(|a, b| a.registered.cmp(&b.registered).then_with(|| a.nick.cmp(&b.nick)));
         let backing = index.backing.as_ref().expect("checked above");
-        backing.store(change, &all).map_err(|e| match (e.kind(), change) {
-            (io::ErrorKind::AlreadyExists, Change::Created(a)) => {
-                AccountError::Registered(a.nick.clone())
-            }
-            _ => AccountError::Store(e),
+        let stored = backing.store(change, &all);
+        let created = match change {
+            Change::Created(a) => Some(a.nick.clone()),
+            _ => None,
+        };
+        Box::pin(async move {
+            stored.await.map_err(|e| match (e.kind(), created) {
+                (io::ErrorKind::AlreadyExists, Some(nick)) => AccountError::Registered(nick),
+                _ => AccountError::Store(e),
+            })
         })
     }
 }
+
+/// What [`Accounts::write`] returns: the backing's answer, awaited without the index's
+/// lock.
+type Written = Pin<Box<dyn Future<Output = Result<(), AccountError>> + Send>>;
 
 /// Why `/identify` failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

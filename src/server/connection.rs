@@ -101,8 +101,9 @@ struct Session {
     /// The connection broke (not /quit, not a kick): the session may be held for a
     /// resume.
     lost_connection: bool,
-    /// On a backbone, the nick claim across nodes this session waits for before it
-    /// takes another line ([`claiming`]).
+    /// On a backbone, the nick claim across nodes (or another round trip to NATS: an
+    /// account written, a ban kept) this session waits for before it takes another line
+    /// ([`claiming`]).
     claim: Option<claiming::Claiming>,
 }
 

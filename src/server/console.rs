@@ -109,12 +109,22 @@ impl ConsoleLink {
 
 /// Runs one console input against the hub; returns the reason to stop for
 /// [`ConsoleInput::Closed`].
-pub(super) fn serve(hub: &Hub, input: ConsoleInput) -> Option<String> {
+///
+/// A command that waits for the backbone (a ban kept for every node) finishes in a
+/// task of its own, so that the accept loop that reads the console never waits for
+/// NATS; the editor thread waits for the answer before its next prompt, so commands
+/// still run one at a time, in order. Without a backbone it is answered at once.
+pub(super) fn serve(hub: &Arc<Hub>, input: ConsoleInput) -> Option<String> {
     match input {
         ConsoleInput::Line(line, answer) => {
-            let result =
-                Command::parse(&line).and_then(|c| operator::execute(hub, Actor::Console, c));
-            let _ = answer.send(result);
+            let hub = Arc::clone(hub);
+            super::at_once::now_or_spawn(async move {
+                let result = match Command::parse(&line) {
+                    Ok(command) => operator::execute(&hub, Actor::Console, command).await,
+                    Err(usage) => Err(usage),
+                };
+                let _ = answer.send(result);
+            });
         }
         ConsoleInput::Nicks(answer) => {
             let _ = answer.send(hub.nicks());

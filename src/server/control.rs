@@ -75,9 +75,10 @@ pub async fn serve(hub: Arc<Hub>, stream: UnixStream, owner: u32) {
     let mut reader = BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_COMMAND));
     let read = tokio::time::timeout(READ_TIMEOUT, reader.read_line(&mut line)).await;
     let answer = match read {
-        Ok(Ok(_)) if line.ends_with('\n') => {
-            Command::parse(line.trim_end()).and_then(|command| execute(&hub, Actor::Ctl, command))
-        }
+        Ok(Ok(_)) if line.ends_with('\n') => match Command::parse(line.trim_end()) {
+            Ok(command) => execute(&hub, Actor::Ctl, command).await,
+            Err(usage) => Err(usage),
+        },
         Ok(Ok(_)) => Err(format!("a command is one line of at most {MAX_COMMAND} bytes")),
         Ok(Err(e)) => Err(format!("cannot read the command: {e}")),
         Err(_) => Err("no command within 5 s".into()),

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod accounts;
+mod at_once;
 pub mod backbone;
 pub mod bans;
 mod client_key;
@@ -279,7 +280,7 @@ async fn join_backbone(
     let settings =
         backbone::StreamSettings { history: config.history, max_rooms: config.max_rooms };
     let joined = backbone::connect(options, &settings, &log).await?;
-    share_accounts(&config, &joined.accounts, &log)?;
+    share_accounts(&config, &joined.accounts, &log).await?;
     let (link, queue) = backbone::Link::new(&joined.node);
     // Ids come from the stream, so the history starts empty and fills from it.
     let history = History::new(config.history, config.max_rooms, 0);
@@ -321,13 +322,13 @@ async fn join_backbone(
 
 /// Moves the registered nicks to the backbone's bucket, bringing over those of this
 /// node's accounts file that no node registered yet; logs where they are kept now.
-fn share_accounts(
+async fn share_accounts(
     config: &Config,
     bucket: &async_nats::jetstream::kv::Store,
     log: &EventLog,
 ) -> Result<(), backbone::BackboneError> {
     let shared = backbone::accounts::SharedAccounts { store: bucket.clone() };
-    let brought = config.accounts.share(Box::new(shared)).map_err(|e| {
+    let brought = config.accounts.share(Box::new(shared)).await.map_err(|e| {
         backbone::BackboneError::Stream(format!("the registered nicks could not be shared: {e}"))
     })?;
     log.info(

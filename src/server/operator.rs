@@ -238,12 +238,16 @@ fn no_such_user(nick: &str) -> String {
 
 /// Runs `command` for `by`, returning the answer for them or an error. Everything that
 /// changes something is logged with who did it.
-pub fn execute(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
+///
+/// On a backbone a command may wait for NATS (a ban or mute kept for every node, an
+/// account changed in the shared bucket, each bounded in time): its caller awaits it
+/// in its own task. Without a backbone it is ready when first polled.
+pub async fn execute(hub: &Hub, by: Actor<'_>, command: Command<'_>) -> Result<String, String> {
     if !by.may(&command) {
         return Err(format!("{} is for the server's console and tchat ctl", command.name()));
     }
     let name = command.name();
-    let result = dispatch(hub, by, command);
+    let result = dispatch(hub, by, command).await;
     let meta =
         |ok: bool, text: &str| json!({"by": by.name(), "command": name, "ok": ok, "result": text});
     match &result {
@@ -258,18 +262,18 @@ pub fn execute(hub: &Hub, by: Actor, command: Command) -> Result<String, String>
 
 /// What `command` does, for `by`: [`execute`] checks that `by` may run it first and logs
 /// the result.
-fn dispatch(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
+async fn dispatch(hub: &Hub, by: Actor<'_>, command: Command<'_>) -> Result<String, String> {
     let who = by.name();
     match command {
-        Command::Kick { nick, reason } => kick(hub, who, nick, reason),
+        Command::Kick { nick, reason } => kick(hub, who, nick, reason).await,
         Command::Ban { target, duration, reason, wide } => {
-            ban(hub, by, target, duration, reason, wide)
+            ban(hub, by, target, duration, reason, wide).await
         }
-        Command::Unban(target) => unban(hub, target),
+        Command::Unban(target) => unban(hub, target).await,
         Command::Bans => Ok(list_bans(hub)),
-        Command::Mute { nick, duration } => mute(hub, who, nick, duration),
+        Command::Mute { nick, duration } => mute(hub, who, nick, duration).await,
         Command::Unmute(nick) => {
-            let nick = mute_anywhere(hub, who, nick, None)?;
+            let nick = mute_anywhere(hub, who, nick, None).await?;
             Ok(format!("unmuted {nick}"))
         }
         Command::Say(text) => {
@@ -285,10 +289,10 @@ fn dispatch(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
         }
         Command::List => Ok(list_online(hub)),
         Command::Whois(nick) => whois(hub, nick),
-        Command::Op(nick) => op(hub, who, nick, true),
-        Command::Deop(nick) => op(hub, who, nick, false),
+        Command::Op(nick) => op(hub, who, nick, true).await,
+        Command::Deop(nick) => op(hub, who, nick, false).await,
         Command::Unregister(nick) => {
-            let account = hub.config.accounts.remove(nick).map_err(|e| e.to_string())?;
+            let account = hub.config.accounts.remove(nick).await.map_err(|e| e.to_string())?;
             Ok(format!("{} is no longer registered", account.nick))
         }
         Command::Accounts => Ok(list_accounts(hub)),
@@ -303,12 +307,13 @@ fn dispatch(hub: &Hub, by: Actor, command: Command) -> Result<String, String> {
 
 /// `/op` and `/deop`: the user online, and the registered nick's account, so that the
 /// rights last across reconnects and restarts; a registered nick may be offline.
-fn op(hub: &Hub, who: &str, nick: &str, oper: bool) -> Result<String, String> {
+async fn op(hub: &Hub, who: &str, nick: &str, oper: bool) -> Result<String, String> {
     let online = hub.set_oper(nick, oper, who);
     let registered = hub.config.accounts.change(nick, |a| {
         a.oper = oper;
         Ok(a.nick.clone())
     });
+    let registered = registered.await;
     let registered = match registered {
         Ok(Ok(name)) => Some(name),
         Ok(Err(_)) | Err(AccountError::NotRegistered(_)) => None,
@@ -332,23 +337,33 @@ fn list_accounts(hub: &Hub) -> String {
     accounts.iter().map(|a| a.describe()).collect::<Vec<_>>().join("\n")
 }
 
-fn kick(hub: &Hub, who: &str, nick: &str, reason: Option<&str>) -> Result<String, String> {
+async fn kick(hub: &Hub, who: &str, nick: &str, reason: Option<&str>) -> Result<String, String> {
     let why = match reason {
         Some(r) => format!("kicked by {who}: {r}"),
         None => format!("kicked by {who}"),
     };
-    let kicked = hub.kick(nick, &why).or_else(|| {
-        let there = hub.elsewhere(nick)?;
-        let action = Moderation::Kick { nick: there.clone(), why: why.clone() };
-        hub.moderate_across(&action).then_some(there)
-    });
+    let kicked = match hub.kick(nick, &why) {
+        Some(here) => Some(here),
+        None => match hub.elsewhere(nick) {
+            Some(there) => {
+                let action = Moderation::Kick { nick: there.clone(), why: why.clone() };
+                hub.moderate_across(&action).await.then_some(there)
+            }
+            None => None,
+        },
+    };
     let nick = kicked.ok_or_else(|| no_such_user(nick))?;
     Ok(format!("kicked {nick}"))
 }
 
 /// `mute`/`unmute` (`until`: `None` for unmute): on this node, or on the node where the
 /// user is.
-fn mute_anywhere(hub: &Hub, who: &str, nick: &str, mute: Option<Mute>) -> Result<String, String> {
+async fn mute_anywhere(
+    hub: &Hub,
+    who: &str,
+    nick: &str,
+    mute: Option<Mute>,
+) -> Result<String, String> {
     let action = |nick: &str, ip| {
         let (nick, by) = (nick.to_owned(), who.to_owned());
         match mute {
@@ -360,28 +375,44 @@ fn mute_anywhere(hub: &Hub, who: &str, nick: &str, mute: Option<Mute>) -> Result
     // who reconnects through another node, or from the same address, is muted there
     // too. The node of a user elsewhere adds the address.
     if let Some((here, ip)) = hub.mute(nick, mute, who) {
-        hub.moderate_across(&action(&here, ip));
+        hub.moderate_across(&action(&here, ip)).await;
         return Ok(here);
     }
     let there = hub.elsewhere(nick).ok_or_else(|| no_such_user(nick))?;
-    match hub.moderate_across(&action(&there, None)) {
+    match hub.moderate_across(&action(&there, None)).await {
         true => Ok(there),
         false => Err(format!("the backbone did not take the mute of {there}; try again")),
     }
 }
 
-fn unban(hub: &Hub, target: &str) -> Result<String, String> {
+/// What an answer adds when the backbone did not take a ban or unban (NATS away or
+/// too slow): it holds on this node, and the operator knows the others lack it.
+fn not_across(hub: &Hub, across: bool) -> &'static str {
+    match across || !hub.on_backbone() {
+        true => "",
+        false => {
+            " (on this node only: the backbone did not take it, give it again once it is back)"
+        }
+    }
+}
+
+async fn unban(hub: &Hub, target: &str) -> Result<String, String> {
     let target = Target::parse(target).map_err(|e| e.to_string())?;
-    hub.moderate_across(&Moderation::Unban { target: target.to_string() });
+    let across = hub.moderate_across(&Moderation::Unban { target: target.to_string() }).await;
     match hub.moderation.unban(&target)? {
-        true => Ok(format!("unbanned {target}")),
+        true => Ok(format!("unbanned {target}{}", not_across(hub, across))),
         false => Err(format!("{target} is not banned")),
     }
 }
 
-fn mute(hub: &Hub, who: &str, nick: &str, duration: Option<Duration>) -> Result<String, String> {
+async fn mute(
+    hub: &Hub,
+    who: &str,
+    nick: &str,
+    duration: Option<Duration>,
+) -> Result<String, String> {
     let until = duration.map(|d| clock::now() + d);
-    let nick = mute_anywhere(hub, who, nick, Some(Mute { until }))?;
+    let nick = mute_anywhere(hub, who, nick, Some(Mute { until })).await?;
     Ok(match duration {
         Some(d) => format!("muted {nick} for {}", span(d.as_secs())),
         None => format!("muted {nick} until /unmute"),
@@ -413,9 +444,9 @@ fn help() -> String {
         .join("\n")
 }
 
-fn ban(
+async fn ban(
     hub: &Hub,
-    by: Actor,
+    by: Actor<'_>,
     target: &str,
     duration: Option<Duration>,
     reason: Option<&str>,
@@ -434,12 +465,12 @@ fn ban(
     let saved = hub.moderation.ban(ban.clone());
     let kicked = enforce(hub, &ban);
     // Every node's list, and its users the ban covers.
-    hub.moderate_across(&Moderation::Ban { ban: ban.clone() });
+    let across = hub.moderate_across(&Moderation::Ban { ban: ban.clone() }).await;
     let answer = match duration {
         Some(d) => format!("banned {target} for {}", span(d.as_secs())),
         None => format!("banned {target}"),
     };
-    let answer = answer + &disconnected(&kicked);
+    let answer = answer + &disconnected(&kicked) + not_across(hub, across);
     match saved {
         Ok(()) => Ok(answer),
         Err(e) => Err(format!("{answer}, but not saved: {e}")),

@@ -12,6 +12,7 @@
 //! accounts file holds it (keys, the password's Argon2id hash, operator, dates): the
 //! bucket is as secret as that file, and nothing of it is logged.
 
+use std::future::Future;
 use std::io;
 use std::sync::Weak;
 use std::time::Duration;
@@ -22,7 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 
 use super::bucket::Bucket;
-use crate::server::accounts::{Account, Backing, Change};
+use crate::server::accounts::{Account, Backing, Change, Pending};
 use crate::server::hub::Hub;
 
 /// The bucket of registered nicks: every account is kept (no age limit:
@@ -45,21 +46,47 @@ fn nick_key_of(key: &str) -> Option<String> {
     String::from_utf8(URL_SAFE_NO_PAD.decode(encoded).ok()?).ok()
 }
 
-/// The bucket as the [`Backing`] of a node's accounts. Its calls are made from
-/// synchronous code (a command, under the accounts' lock) and wait for NATS
-/// (on the runtime, bounded in time); while NATS is away a registration fails with an error, as a
-/// nick claim does.
+/// The bucket as the [`Backing`] of a node's accounts. Each call is a NATS round trip
+/// that the asking task awaits (a connection's, a control client's), bounded by twice
+/// [`super::TIMEOUT`]: while NATS is away a registration fails with an error, as a nick
+/// claim does, and no worker thread waits for it.
 pub struct SharedAccounts {
     pub store: kv::Store,
 }
 
 impl Backing for SharedAccounts {
-    fn load(&self) -> io::Result<Vec<Account>> {
-        super::block_on(load(&self.store)).unwrap_or_else(|e| Err(unavailable(e)))
+    fn load(&self) -> Pending<Vec<Account>> {
+        let store = self.store.clone();
+        Box::pin(bounded(async move { load(&store).await }))
     }
 
-    fn store(&self, change: Change<'_>, _all: &[&Account]) -> io::Result<()> {
-        super::block_on(store(&self.store, change)).unwrap_or_else(|e| Err(unavailable(e)))
+    fn store(&self, change: Change<'_>, _all: &[&Account]) -> Pending<()> {
+        let (store, change) = (self.store.clone(), Owned::from(change));
+        Box::pin(bounded(async move { write(&store, change).await }))
+    }
+}
+
+/// `future`, past twice [`super::TIMEOUT`] an error: the bucket is unavailable.
+async fn bounded<T>(future: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    tokio::time::timeout(super::TIMEOUT * 2, future)
+        .await
+        .unwrap_or_else(|_| Err(unavailable("timed out")))
+}
+
+/// A [`Change`], owned so that it outlives the accounts' lock while it is written.
+enum Owned {
+    Created(Account),
+    Stored(Account),
+    Removed(Account),
+}
+
+impl From<Change<'_>> for Owned {
+    fn from(change: Change<'_>) -> Owned {
+        match change {
+            Change::Created(a) => Owned::Created(a.clone()),
+            Change::Stored(a) => Owned::Stored(a.clone()),
+            Change::Removed(a) => Owned::Removed(a.clone()),
+        }
     }
 }
 
@@ -74,20 +101,20 @@ async fn load(store: &kv::Store) -> io::Result<Vec<Account>> {
     Ok(entries.iter().filter_map(|(_, v)| serde_json::from_slice::<Account>(v).ok()).collect())
 }
 
-async fn store(store: &kv::Store, change: Change<'_>) -> io::Result<()> {
+async fn write(store: &kv::Store, change: Owned) -> io::Result<()> {
     let value = |a: &Account| serde_json::to_vec(a).map(Bytes::from).map_err(io::Error::other);
     match change {
-        Change::Created(a) => match store.create(key(&a.nick), value(a)?).await {
+        Owned::Created(a) => match store.create(key(&a.nick), value(&a)?).await {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
                 Err(io::Error::new(io::ErrorKind::AlreadyExists, "registered on another node"))
             }
             Err(e) => Err(unavailable(e)),
         },
-        Change::Stored(a) => {
-            store.put(key(&a.nick), value(a)?).await.map(|_| ()).map_err(unavailable)
+        Owned::Stored(a) => {
+            store.put(key(&a.nick), value(&a)?).await.map(|_| ()).map_err(unavailable)
         }
-        Change::Removed(a) => store.delete(key(&a.nick)).await.map_err(unavailable),
+        Owned::Removed(a) => store.delete(key(&a.nick)).await.map_err(unavailable),
     }
 }
 

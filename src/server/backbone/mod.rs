@@ -261,20 +261,6 @@ pub async fn connect(
     })
 }
 
-/// Runs `future` to its end from synchronous code (a command, a nick claim) on a worker
-/// thread of the multi-threaded runtime, bounded by twice [`TIMEOUT`]: the runtime hands
-/// the thread's other tasks to another thread meanwhile (`block_in_place`). On any
-/// other runtime (a test's current-thread one) it cannot, and says why.
-pub(crate) fn block_on<T>(future: impl std::future::Future<Output = T>) -> Result<T, &'static str> {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    let handle = Handle::try_current().map_err(|_| "no runtime")?;
-    if handle.runtime_flavor() != RuntimeFlavor::MultiThread {
-        return Err("not on a multi-threaded runtime");
-    }
-    let bounded = tokio::time::timeout(TIMEOUT * 2, future);
-    tokio::task::block_in_place(|| handle.block_on(bounded)).map_err(|_| "timed out")
-}
-
 fn display_version(v: &str) -> String {
     if v.is_empty() { "of an unknown version".into() } else { v.to_owned() }
 }

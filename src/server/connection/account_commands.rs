@@ -2,6 +2,13 @@
 //! accounts are [`crate::server::accounts`]'s; the hub knows which key and which
 //! proven nick each connection has. Passwords go nowhere but the hash and the
 //! comparison: not into the log, not into any answer.
+//!
+//! On a backbone an account is written to NATS's bucket: the session waits for that
+//! round trip ([`Session::wait_for`]) and answers once it is done; without a backbone the
+//! file is written and the answer given at once.
+
+use std::future::Future;
+use std::sync::Arc;
 
 use serde_json::json;
 
@@ -10,6 +17,8 @@ use crate::fingerprint::Fingerprint;
 use crate::nick;
 use crate::protocol::Request;
 use crate::server::accounts::{self, Account, AccountError, IdentifyRefused};
+use crate::server::at_once::now_or_spawn;
+use crate::server::hub::Hub;
 
 /// The refusal of a password on a plain connection from another host.
 pub const PASSWORD_IN_CLEAR: &str = "passwords are taken only over TLS or from the server's own \
@@ -56,21 +65,38 @@ impl Session {
             Request::Password(password) => self.set_password(password.0),
             _ => Ok(String::new()),
         };
-        match result {
+        self.answer(result);
+    }
+
+    /// Tells the user `answer`: its lines as information, or the error.
+    fn answer(&mut self, answer: Answer) {
+        match answer {
             Ok(answer) => answer.lines().for_each(|line| self.info(line.to_owned())),
             Err((code, message)) => self.error(code, message),
         }
     }
 
+    /// Answers with what `work` (an account written) comes to, once it is done; the
+    /// immediate answer is empty.
+    fn answer_after(&mut self, work: impl Future<Output = Answer> + Send + 'static) -> Answer {
+        self.wait_for(work, |s, answer| s.answer(answer));
+        Ok(String::new())
+    }
+
     /// Notes that the owner of this connection's registered nick took it now, for
-    /// `--account-expiry`; nothing for a nick that is not registered or not proven.
+    /// `--account-expiry`; nothing for a nick that is not registered or not proven. The
+    /// session does not wait for it (only the log hears of a failure): on a backbone it
+    /// is written by a task of its own.
     pub(super) fn note_seen(&self) {
         if self.hub.own_account(self.id).is_none() {
             return;
         }
-        if let Err(e) = self.hub.config.accounts.seen(&self.nick) {
-            self.store_error(e);
-        }
+        let (hub, nick) = (Arc::clone(&self.hub), self.nick.clone());
+        now_or_spawn(async move {
+            if let Err(e) = hub.config.accounts.seen(&nick).await {
+                store_error(&hub, e);
+            }
+        });
     }
 
     /// Whether a password may be given here ([`accounts::password_allowed`]).
@@ -112,31 +138,17 @@ impl Session {
             None => None,
         };
         let with_password = hash.is_some();
-        self.hub
-            .config
-            .accounts
-            .create(Account::new(&self.nick, key, hash))
-            .map_err(|e| self.store_error(e))?;
-        if with_password {
-            self.hub.note_identified(self.id, &self.nick);
-        }
-        let meta = json!({"nick": self.nick, "key": key.map(|k| k.to_string()), "password": with_password});
-        self.hub.log.info("Nick registered", meta);
-        Ok(match (key, with_password) {
-            (Some(key), true) => format!(
-                "{} is registered to your key {key} and to your password: it is yours \
-                 wherever you connect with that key, or after /identify {} PASSWORD",
-                self.nick, self.nick
-            ),
-            (Some(key), false) => format!(
-                "{} is registered to your key {key}: it is yours wherever you connect with \
-                 that key (tchat join keeps it in its state directory; back it up)",
-                self.nick
-            ),
-            (None, _) => format!(
-                "{} is registered to your password: /identify {} PASSWORD proves it",
-                self.nick, self.nick
-            ),
+        let (hub, id, nick) = (Arc::clone(&self.hub), self.id, self.nick.clone());
+        let account = Account::new(&nick, key, hash);
+        self.answer_after(async move {
+            hub.config.accounts.create(account).await.map_err(|e| store_error(&hub, e))?;
+            if with_password {
+                hub.note_identified(id, &nick);
+            }
+            let meta =
+                json!({"nick": nick, "key": key.map(|k| k.to_string()), "password": with_password});
+            hub.log.info("Nick registered", meta);
+            Ok(registered(&nick, key, with_password))
         })
     }
 
@@ -150,23 +162,39 @@ impl Session {
             Err(refused) => return Err(self.identify_refused(wanted, refused)),
         };
         hub.note_identified(self.id, &account.nick);
-        let mut answer = format!("you are identified as {}", account.nick);
-        if let Some(key) = hub.key_of(self.id).filter(|k| !account.keys.contains(k)) {
-            let added = hub.config.accounts.change(&account.nick, |a| {
+        let key = hub.key_of(self.id).filter(|k| !account.keys.contains(k));
+        let nick = account.nick.clone();
+        let added = async move {
+            let Some(key) = key else { return Ok(None) };
+            let added = hub.config.accounts.change(&nick, |a| {
                 a.keys.push(key);
                 Ok(())
             });
-            added.map_err(|e| self.store_error(e))?.map_err(|e| ("registered", e))?;
+            added.await.map_err(|e| store_error(&hub, e))?.map_err(|e| ("registered", e))?;
+            Ok(Some(key))
+        };
+        self.wait_for(added, move |s, added| s.identified(&account.nick, added));
+        Ok(String::new())
+    }
+
+    /// `/identify` proved `nick`, and `added` this connection's key to it (if it had
+    /// one the account lacked): says so, and takes the nick if this connection does not
+    /// hold it yet.
+    fn identified(&mut self, nick: &str, added: Result<Option<Fingerprint>, Refusal>) {
+        let added = match added {
+            Ok(added) => added,
+            Err((code, message)) => return self.error(code, message),
+        };
+        let mut answer = format!("you are identified as {nick}");
+        if let Some(key) = added {
             answer.push_str(&format!("; this connection's key {key} now proves it too"));
         }
-        hub.log
-            .info("Nick identified", json!({"nick": account.nick, "peer": self.peer.to_string()}));
-        if nick::key(&self.nick) != nick::key(&account.nick) {
-            self.info(answer);
-            self.rename(&account.nick);
-            return Ok(String::new());
+        let peer = self.peer.to_string();
+        self.hub.log.info("Nick identified", json!({"nick": nick, "peer": peer}));
+        self.info(answer);
+        if nick::key(&self.nick) != nick::key(nick) {
+            self.rename(nick);
         }
-        Ok(answer)
     }
 
     /// The error for a failed `/identify`, logged without the password.
@@ -211,9 +239,15 @@ impl Session {
     /// `/unregister`: gives the current nick up.
     fn unregister(&mut self) -> Answer {
         let account = self.own()?;
-        self.hub.config.accounts.remove(&account.nick).map_err(|e| self.store_error(e))?;
-        self.hub.log.info("Nick unregistered", json!({"nick": account.nick, "by": self.nick}));
-        Ok(format!("{} is no longer registered; anyone may take it once you leave", account.nick))
+        let (hub, by) = (Arc::clone(&self.hub), self.nick.clone());
+        self.answer_after(async move {
+            hub.config.accounts.remove(&account.nick).await.map_err(|e| store_error(&hub, e))?;
+            hub.log.info("Nick unregistered", json!({"nick": account.nick, "by": by}));
+            Ok(format!(
+                "{} is no longer registered; anyone may take it once you leave",
+                account.nick
+            ))
+        })
     }
 
     /// `/keys`: the fingerprints of the account's keys, this connection's marked.
@@ -235,55 +269,80 @@ impl Session {
     }
 
     /// `/keys remove FINGERPRINT`, unless it is the last way to prove the nick.
-    fn remove_key(&self, fingerprint: &str) -> Answer {
+    fn remove_key(&mut self, fingerprint: &str) -> Answer {
         let account = self.own()?;
         let key: Fingerprint = fingerprint.parse().map_err(|e| ("usage", format!("{e}")))?;
-        let removed = self.hub.config.accounts.change(&account.nick, |a| {
-            if !a.keys.contains(&key) {
-                return Err(format!("{key} is not one of {}'s keys (see /keys)", a.nick));
-            }
-            if a.keys.len() == 1 && a.password.is_none() {
-                return Err(format!(
-                    "{key} is {}'s only key and it has no password: set one first \
-                     (/password) or /unregister",
-                    a.nick
-                ));
-            }
-            a.keys.retain(|k| *k != key);
-            Ok(())
-        });
-        removed.map_err(|e| self.store_error(e))?.map_err(|e| ("usage", e))?;
-        self.hub.log.info("Key removed", json!({"nick": account.nick, "key": key.to_string()}));
-        let mut answer = format!("{key} no longer proves {}", account.nick);
-        // The connection keeps the nick it holds, but no longer proves it: say so, and
-        // how to prove it again (the other keys, or the password, which adds this key
-        // back).
-        if self.hub.key_of(self.id) == Some(key) {
-            answer.push_str(&format!(
-                "; it was this connection's key: you keep {} until you leave, then prove \
-                 it with another key or /identify",
-                account.nick
-            ));
-        }
-        Ok(answer)
+        let (hub, id) = (Arc::clone(&self.hub), self.id);
+        self.answer_after(async move { key_removed(&hub, id, &account.nick, key).await })
     }
 
     /// `/password NEW`: sets or changes the account's password.
-    fn set_password(&self, password: &str) -> Answer {
+    fn set_password(&mut self, password: &str) -> Answer {
         let account = self.own()?;
         self.password_allowed()?;
         let hash = accounts::hash_password(password).map_err(|e| self.store_error(e))?;
-        let changed = self.hub.config.accounts.change(&account.nick, |a| {
-            a.password = Some(hash);
-            Ok(())
-        });
-        changed.map_err(|e| self.store_error(e))?.map_err(|e| ("registered", e))?;
-        self.hub.log.info("Password set", json!({"nick": account.nick}));
-        Ok(format!(
-            "{}'s password is set: /identify {} PASSWORD proves it",
-            account.nick, account.nick
-        ))
+        let hub = Arc::clone(&self.hub);
+        self.answer_after(async move {
+            let changed = hub.config.accounts.change(&account.nick, |a| {
+                a.password = Some(hash);
+                Ok(())
+            });
+            changed.await.map_err(|e| store_error(&hub, e))?.map_err(|e| ("registered", e))?;
+            hub.log.info("Password set", json!({"nick": account.nick}));
+            Ok(format!(
+                "{}'s password is set: /identify {} PASSWORD proves it",
+                account.nick, account.nick
+            ))
+        })
     }
+}
+
+/// The answer to `/register` of `nick`, to `key` and perhaps a password.
+fn registered(nick: &str, key: Option<Fingerprint>, with_password: bool) -> String {
+    match (key, with_password) {
+        (Some(key), true) => format!(
+            "{nick} is registered to your key {key} and to your password: it is yours \
+             wherever you connect with that key, or after /identify {nick} PASSWORD"
+        ),
+        (Some(key), false) => format!(
+            "{nick} is registered to your key {key}: it is yours wherever you connect with \
+             that key (tchat join keeps it in its state directory; back it up)"
+        ),
+        (None, _) => {
+            format!("{nick} is registered to your password: /identify {nick} PASSWORD proves it")
+        }
+    }
+}
+
+/// `/keys remove KEY` of member `id`, for the account of `nick`: unless it is the last
+/// way to prove the nick.
+async fn key_removed(hub: &Hub, id: u64, nick: &str, key: Fingerprint) -> Answer {
+    let removed = hub.config.accounts.change(nick, |a| {
+        if !a.keys.contains(&key) {
+            return Err(format!("{key} is not one of {}'s keys (see /keys)", a.nick));
+        }
+        if a.keys.len() == 1 && a.password.is_none() {
+            return Err(format!(
+                "{key} is {}'s only key and it has no password: set one first \
+                 (/password) or /unregister",
+                a.nick
+            ));
+        }
+        a.keys.retain(|k| *k != key);
+        Ok(())
+    });
+    removed.await.map_err(|e| store_error(hub, e))?.map_err(|e| ("usage", e))?;
+    hub.log.info("Key removed", json!({"nick": nick, "key": key.to_string()}));
+    let mut answer = format!("{key} no longer proves {nick}");
+    // The connection keeps the nick it holds, but no longer proves it: say so, and how
+    // to prove it again (the other keys, or the password, which adds this key back).
+    if hub.key_of(id) == Some(key) {
+        answer.push_str(&format!(
+            "; it was this connection's key: you keep {nick} until you leave, then prove \
+             it with another key or /identify"
+        ));
+    }
+    Ok(answer)
 }
 
 /// An error code and its text for the user.
@@ -293,17 +352,22 @@ type Refusal = (&'static str, String);
 type Answer = Result<String, Refusal>;
 
 impl Session {
-    /// The user's error for a failed account change; a failure of the server's own
-    /// (the file, the hash) is logged for the operator and told without its details.
+    /// The user's error for a failed account change ([`store_error`]).
     fn store_error(&self, e: AccountError) -> Refusal {
-        match e {
-            AccountError::Registered(_) | AccountError::NotRegistered(_) => {
-                ("registered", e.to_string())
-            }
-            AccountError::Store(_) | AccountError::Hash(_) => {
-                self.hub.log.error("Accounts not saved", json!({"error": e.to_string()}));
-                ("internal", "the server could not save this; tell its operator".into())
-            }
+        store_error(&self.hub, e)
+    }
+}
+
+/// The user's error for a failed account change; a failure of the server's own (the
+/// file, the bucket, the hash) is logged for the operator and told without its details.
+fn store_error(hub: &Hub, e: AccountError) -> Refusal {
+    match e {
+        AccountError::Registered(_) | AccountError::NotRegistered(_) => {
+            ("registered", e.to_string())
+        }
+        AccountError::Store(_) | AccountError::Hash(_) => {
+            hub.log.error("Accounts not saved", json!({"error": e.to_string()}));
+            ("internal", "the server could not save this; tell its operator".into())
         }
     }
 }

@@ -11,6 +11,10 @@
 //! started the claim) and no timer of its own fires; once the claim is done the hub
 //! decides on what it found, synchronously as in a single process, and the held lines
 //! follow in order. Without a backbone there is no claim and nothing waits.
+//!
+//! The session waits the same way for its other round trips to NATS ([`Session::wait_for`]):
+//! an account written to the backbone's bucket, an operator's ban or mute kept for every
+//! node. Those are ready when first polled without a backbone, and acted on at once.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,6 +24,7 @@ use std::task::{Context, Poll};
 use super::Session;
 use crate::framing::Line;
 use crate::protocol::Resume;
+use crate::server::at_once::at_once;
 use crate::server::hub::{Across, Hub, NickChange};
 
 /// A claim in flight, and what to do once it is done.
@@ -78,8 +83,16 @@ impl OwnedResume {
 
 /// A claim made: what it was for and what it found.
 pub(super) enum Claimed {
-    Entry { entry: Entry, across: Result<Across, NickChange> },
-    Rename { wanted: String, across: Result<Across, NickChange> },
+    Entry {
+        entry: Entry,
+        across: Result<Across, NickChange>,
+    },
+    Rename {
+        wanted: String,
+        across: Result<Across, NickChange>,
+    },
+    /// Another round trip done ([`Session::wait_for`]): what the session does with it.
+    Then(Box<dyn FnOnce(&mut Session) + Send>),
 }
 
 /// The claims of a registration: the wanted nick (or the session its resume token is
@@ -121,6 +134,28 @@ impl Session {
                 }
             }
             Claimed::Rename { wanted, across } => self.renamed(&wanted, across),
+            Claimed::Then(then) => then(self),
+        }
+    }
+
+    /// Runs `work` (a round trip to NATS on a backbone), then `then` with its outcome:
+    /// at once when `work` is ready when first polled (always without a backbone), else
+    /// once the connection loop has awaited it, the session taking no line meanwhile,
+    /// as for a claim. `work` must be bounded in time.
+    pub(super) fn wait_for<T: Send + 'static>(
+        &mut self,
+        work: impl Future<Output = T> + Send + 'static,
+        then: impl FnOnce(&mut Session, T) + Send + 'static,
+    ) {
+        let mut work = Box::pin(work);
+        match at_once(work.as_mut()) {
+            Some(outcome) => then(self, outcome),
+            None => {
+                self.claim = Some(Claiming::new(async move {
+                    let outcome = work.await;
+                    Claimed::Then(Box::new(move |s: &mut Session| then(s, outcome)))
+                }));
+            }
         }
     }
 }

@@ -31,10 +31,11 @@ pub(super) struct Ended {
 /// last lines are not lost to a reset. A peer that hung up needs none of that.
 pub(super) async fn finish(mut s: Session, outbox: &Outbox, ended: Ended) {
     let Ended { leave_reason, too_slow, mut transport, mut pending } = ended;
-    // A nick claim still in flight is awaited and taken in first (it is bounded in
-    // time): what it claimed across nodes is then let go with the member below, as when
-    // the session ends after its claim.
-    if let Some(claim) = s.claim.take() {
+    // A nick claim (or an account written to NATS) still in flight is awaited and taken
+    // in first (each is bounded in time): what it claimed across nodes is then let go
+    // with the member below, as when the session ends after its claim. Taking it in
+    // may start another (a registered nick's last use noted).
+    while let Some(claim) = s.claim.take() {
         s.claimed(claim.await, false);
     }
     if s.lost_connection && leave_reason.is_some() && s.hub.hold_for_resume(s.id) {

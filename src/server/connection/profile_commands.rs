@@ -40,9 +40,7 @@ impl Session {
                 let text = hub.moderation.motd().unwrap_or_default();
                 self.send(EventKind::Motd { text });
             }
-            Request::Motd(Some(text)) => {
-                self.operator(operator::Command::Motd(Some(text)), "/motd");
-            }
+            Request::Motd(Some(text)) => self.operator(format!("/motd {text}")),
             Request::Oper(password) => self.oper(password.0),
             Request::Search(query) => {
                 // The query is not logged: what people look for is their business.
@@ -56,7 +54,7 @@ impl Session {
             | Request::KeysRemove(_)
             | Request::Password(_) => self.handle_account(request),
             Request::Operator(line) => match operator::Command::parse(line) {
-                Ok(command) => self.operator(command, line),
+                Ok(_) => self.operator(line.to_owned()),
                 Err(usage) => self.error("usage", usage),
             },
             // Handled by `handle` itself.
@@ -179,18 +177,25 @@ impl Session {
         self.error(code, text.into());
     }
 
-    /// An operator command typed in chat; `typed` names it in the refusal.
-    fn operator(&mut self, command: operator::Command<'_>, typed: &str) {
+    /// An operator command typed in chat, `line` (a command that parses). On a backbone
+    /// it may wait for NATS (a ban kept for every node): the session waits for it as for
+    /// a nick claim ([`Session::wait_for`]), so the line is parsed again in the wait's own
+    /// future, which owns it.
+    fn operator(&mut self, line: String) {
         let hub = self.hub.clone();
         if !hub.is_oper(self.id) {
-            let name = typed.split_whitespace().next().unwrap_or(typed);
+            let name = line.split_whitespace().next().unwrap_or(&line);
             hub.log.warn("Operator command refused", json!({"nick": self.nick, "command": name}));
             return self.error("not_operator", format!("{name} is for operators (see /oper)"));
         }
-        let nick = self.nick.clone();
-        match operator::execute(&hub, Actor::Oper { nick: &nick, ip: self.peer.ip() }, command) {
-            Ok(answer) => answer.lines().for_each(|line| self.info(line.to_owned())),
-            Err(e) => self.error("operator", e),
-        }
+        let (nick, ip) = (self.nick.clone(), self.peer.ip());
+        let run = async move {
+            let command = operator::Command::parse(&line)?;
+            operator::execute(&hub, Actor::Oper { nick: &nick, ip }, command).await
+        };
+        self.wait_for(run, |s, result| match result {
+            Ok(answer) => answer.lines().for_each(|line| s.info(line.to_owned())),
+            Err(e) => s.error("operator", e),
+        });
     }
 }

@@ -707,14 +707,20 @@ impl Registry {
 /// well, in order).
 impl Hub {
     /// On a backbone, hands `action` to the other nodes: a ban or a mute (and their
-    /// undoing) kept in the bucket every node reads ([`backbone::kept`]), waiting for
-    /// NATS (an operator's command), a kick through the stream. False without a
-    /// backbone, or when the backbone did not take it.
-    pub fn moderate_across(&self, action: &Moderation) -> bool {
+    /// undoing) kept in the bucket every node reads ([`backbone::kept`]), a kick through
+    /// the stream. False without a backbone, or when the backbone did not take it
+    /// (within twice [`backbone::TIMEOUT`]).
+    ///
+    /// The bucket's answer is awaited by the task that gives the command (a
+    /// connection's, the control socket's, the console's own), never blocking a worker
+    /// thread: a thread blocked on NATS is one fewer to read NATS's answers, and enough
+    /// of them stall the node. Without a backbone it is ready when first polled.
+    pub async fn moderate_across(&self, action: &Moderation) -> bool {
         if let Some(store) = &self.kept
             && backbone::kept::key(action).is_some()
         {
-            return backbone::block_on(backbone::kept::keep(store, action)).unwrap_or(false);
+            let kept = backbone::kept::keep(store, action);
+            return tokio::time::timeout(backbone::TIMEOUT * 2, kept).await.unwrap_or(false);
         }
         let reg = self.lock();
         let Some(link) = &reg.link else { return false };
