@@ -44,8 +44,10 @@ pub struct Outbox {
     waker: AtomicWaker,
     /// A wake-up not yet seen by the task (a permit, as `Notify::notify_one` keeps).
     woken: AtomicBool,
-    /// Most bytes queued before the client counts as not reading.
-    limit: usize,
+    /// Most bytes queued before the client counts as not reading: `--send-queue`, a
+    /// `u32` (4 bytes here rather than 8 bring the shared block from 136 to 120 bytes,
+    /// one allocator step less per connection).
+    limit: u32,
     /// Whether `state.close` is set, readable without the lock: the task checks it on
     /// every wake-up.
     close_requested: AtomicBool,
@@ -63,17 +65,20 @@ struct State {
     /// Set when the client overflowed its queue; the task then drops it.
     overflowed: bool,
     /// Set by an operator's kick or ban: the leave reason the task closes with, after
-    /// the lines queued before it (the kicked user's own notice) are written.
-    close: Option<String>,
+    /// the lines queued before it (the kicked user's own notice) are written. Boxed
+    /// text: 8 bytes less than a `String` in every connection's outbox.
+    close: Option<Box<str>>,
 }
 
 impl Outbox {
+    /// An empty outbox that holds at most `limit` bytes (`--send-queue`; more than
+    /// `u32::MAX` counts as `u32::MAX`).
     pub fn new(limit: usize) -> Outbox {
         Outbox {
             state: Mutex::default(),
             waker: AtomicWaker::new(),
             woken: AtomicBool::new(false),
-            limit,
+            limit: u32::try_from(limit).unwrap_or(u32::MAX),
             close_requested: AtomicBool::new(false),
             superseded: AtomicBool::new(false),
         }
@@ -127,7 +132,7 @@ impl Outbox {
             return;
         }
         let was_empty = s.queue.is_empty();
-        if s.bytes + len > self.limit {
+        if s.bytes + len > self.limit as usize {
             s.overflowed = true;
             s.queue = VecDeque::new();
             s.bytes = 0;
@@ -160,7 +165,11 @@ impl Outbox {
 
     /// Asks the connection's task to close with the leave reason `reason`.
     pub fn close(&self, reason: String) {
-        self.state.lock().expect("outbox lock poisoned").close.get_or_insert(reason);
+        self.state
+            .lock()
+            .expect("outbox lock poisoned")
+            .close
+            .get_or_insert(reason.into_boxed_str());
         self.close_requested.store(true, Ordering::Release);
         self.wake();
     }
@@ -170,7 +179,7 @@ impl Outbox {
         if !self.close_requested.swap(false, Ordering::Acquire) {
             return None;
         }
-        self.state.lock().expect("outbox lock poisoned").close.take()
+        self.state.lock().expect("outbox lock poisoned").close.take().map(String::from)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -160,7 +160,7 @@ impl Hub {
         let mut reg = self.lock();
         let Some(own) = reg.link.as_ref().map(|l| l.node.clone()) else { return };
         if let Some(claim) = claim.as_ref().filter(|c| *c.node != *own) {
-            let moved = reg.nicks.get(&nick::key(&claim.nick)).copied();
+            let moved = reg.nicks.get(nick::key(&claim.nick).as_str()).copied();
             if let Some(id) = moved.filter(|id| reg.members[id].session == claim.session) {
                 let nick = reg.members[&id].nick.clone();
                 self.log.info("Resumed elsewhere", json!({"nick": nick}));
@@ -184,7 +184,7 @@ impl Hub {
         let decoded =
             base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, nick_key);
         let Some(nick_key) = decoded.ok().and_then(|b| String::from_utf8(b).ok()) else { return };
-        let Some(&id) = reg.nicks.get(&nick_key) else { return };
+        let Some(&id) = reg.nicks.get(nick_key.as_str()) else { return };
         let nick = reg.members[&id].nick.clone();
         self.log.warn("Backbone fenced", json!({"nick": nick}));
         self.drop_moved(reg, id);

@@ -82,7 +82,7 @@ impl Registry {
     /// The nick of the member other than `id` that `index` maps `value` to, if any.
     pub(super) fn other_holder(
         &self,
-        index: &HashMap<String, u64>,
+        index: &HashMap<Box<str>, u64>,
         value: &str,
         id: u64,
     ) -> Option<String> {
@@ -92,18 +92,18 @@ impl Registry {
 
     /// True when nobody holds `nick` or one that looks like it.
     pub(super) fn is_free(&self, nick: &str) -> bool {
-        !self.nicks.contains_key(&nick::key(nick))
-            && !self.looks.contains_key(&nick::skeleton(nick))
+        !self.nicks.contains_key(nick::key(nick).as_str())
+            && !self.looks.contains_key(nick::skeleton(nick).as_str())
     }
 
     pub(super) fn hold(&mut self, nick: &str, id: u64) {
-        self.nicks.insert(nick::key(nick), id);
-        self.looks.insert(nick::skeleton(nick), id);
+        self.nicks.insert(nick::key(nick).into_boxed_str(), id);
+        self.looks.insert(nick::skeleton(nick).into_boxed_str(), id);
     }
 
     pub(super) fn release(&mut self, nick: &str) {
-        self.nicks.remove(&nick::key(nick));
-        self.looks.remove(&nick::skeleton(nick));
+        self.nicks.remove(nick::key(nick).as_str());
+        self.looks.remove(nick::skeleton(nick).as_str());
     }
 
     /// Announced nicks plus member `also` (0 for none), sorted by [`nick::key`].

@@ -43,7 +43,8 @@ impl Hub {
     /// `replay=N`; `None`: the server's `--replay`), never more than the server's.
     pub fn limit_replay(&self, id: u64, n: Option<usize>) {
         if let Some(m) = self.lock().members.get_mut(&id) {
-            m.replay = n;
+            // Saturated: it only ever lowers the server's `--replay`.
+            m.replay = n.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
         }
     }
 }
@@ -56,7 +57,7 @@ impl Registry {
     /// own limit ([`Hub::limit_replay`]).
     pub(super) fn replay(&self, id: u64, n: usize) {
         let m = &self.members[&id];
-        let n = m.replay.map_or(n, |limit| limit.min(n));
+        let n = m.replay.map_or(n, |limit| n.min(limit as usize));
         if n == 0 {
             return;
         }

@@ -105,7 +105,7 @@ impl Registry {
     /// keepalive, after a minute and more, while its client is already back). A wrong
     /// token finds nothing, so the nick stays taken.
     pub(super) fn resumable(&self, wanted: &str, token: &str) -> Option<u64> {
-        let id = *self.nicks.get(&nick::key(wanted))?;
+        let id = *self.nicks.get(nick::key(wanted).as_str())?;
         let m = self.members.get(&id)?;
         // A kicked session is over, even if its task has not closed it yet.
         let ready = (m.held || (m.announced && m.json)) && !m.profile.kicked();
