@@ -34,10 +34,12 @@ pub enum Verdict {
 /// The fakelag state of one connection; only its own task touches it.
 #[derive(Debug)]
 pub struct Fakelag {
-    /// Lines per second refilled; `None` turns flood control off.
-    rate: Option<f64>,
+    /// Lines per second refilled, positive and finite; 0 turns flood control off. Not
+    /// an `Option`, and `burst` a `u32`: every connection's task holds one of these,
+    /// 40 bytes so rather than 56.
+    rate: f64,
     /// Most tokens the bucket holds: lines a sender may send at once without waiting.
-    burst: f64,
+    burst: u32,
     tokens: f64,
     /// When `tokens` was last brought up to date.
     last: Instant,
@@ -50,18 +52,21 @@ impl Fakelag {
     /// `rate` lines per second sustained, `burst` at once (a rate of 0 turns flood
     /// control off).
     pub fn new(rate: f64, burst: u32, now: Instant) -> Fakelag {
-        let burst = f64::from(burst.max(1));
-        let rate = (rate > 0.0 && rate.is_finite()).then_some(rate);
-        Fakelag { rate, burst, tokens: burst, last: now, told: false }
+        let burst = burst.max(1);
+        let rate = if rate > 0.0 && rate.is_finite() { rate } else { 0.0 };
+        Fakelag { rate, burst, tokens: f64::from(burst), last: now, told: false }
     }
 
     /// Whether the next line may be handled at `now`. Takes no token: a line that is
     /// then handled pays with [`Fakelag::take`] (bytes that complete no line, such as
     /// the rest of an over-long one, cost nothing).
     pub fn check(&mut self, now: Instant) -> Verdict {
-        let Some(rate) = self.rate else { return Verdict::Go };
+        if !self.limits() {
+            return Verdict::Go;
+        }
+        let rate = self.rate;
         self.refill(rate, now);
-        if self.tokens >= self.burst {
+        if self.tokens >= f64::from(self.burst) {
             // A full bucket: the sender paused long enough, the episode is over.
             self.told = false;
         }
@@ -76,7 +81,7 @@ impl Fakelag {
 
     /// Pays for one handled line (after [`Verdict::Go`]).
     pub fn take(&mut self) {
-        if self.rate.is_some() {
+        if self.limits() {
             self.tokens = (self.tokens - 1.0).max(0.0);
         }
     }
@@ -84,15 +89,20 @@ impl Fakelag {
     /// Charges `lines` more lines' worth for something dearer than a line (creating a
     /// room). The bucket may go below empty, so the lines after it wait longer.
     pub fn charge(&mut self, lines: u32) {
-        if self.rate.is_some() {
+        if self.limits() {
             self.tokens -= f64::from(lines);
         }
+    }
+
+    /// Flood control is on (a rate was given).
+    fn limits(&self) -> bool {
+        self.rate > 0.0
     }
 
     fn refill(&mut self, rate: f64, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last);
         self.last = now;
-        self.tokens = (self.tokens + elapsed.as_secs_f64() * rate).min(self.burst);
+        self.tokens = (self.tokens + elapsed.as_secs_f64() * rate).min(f64::from(self.burst));
     }
 }
 

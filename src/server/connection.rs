@@ -39,7 +39,7 @@ use super::history::MAX_HISTORY_REQUEST;
 use super::hub::Hub;
 use super::intake::{Intake, excess_flood_bound};
 use super::outbox::{Batch, Outbox};
-use super::transport::{Detected, Transport, classify};
+use super::transport::{Carrier, Detected, Transport, classify};
 use crate::event_log::preview;
 use crate::flood::Fakelag;
 use crate::framing::LineBuffer;
@@ -95,9 +95,9 @@ struct Session {
     closing: Closing,
     /// Lines' worth of flood control the line being handled owes beyond its own (a room
     /// it created), charged by the intake before it looks at the next line.
-    flood_debt: u32,
-    /// "TLSv1.3" or "plain", for the log.
-    transport: &'static str,
+    flood_debt: u16,
+    /// What the connection is carried over, for the log.
+    transport: Carrier,
     /// The connection broke (not /quit, not a kick): the session may be held for a
     /// resume.
     lost_connection: bool,
@@ -143,8 +143,9 @@ impl Phase {
 enum Closing {
     /// The session goes on.
     No,
-    /// The session ends; its leave is announced with this reason.
-    Leave(String),
+    /// The session ends; its leave is announced with this reason. Boxed text, and
+    /// `flood_debt` a `u16`: the session is 128 bytes so, in every connection's task.
+    Leave(Box<str>),
     /// The session ends without an announcement, as on shutdown.
     Unannounced,
 }
@@ -158,7 +159,7 @@ impl Closing {
     /// The leave reason to announce: `None` when not closing, or closing unannounced.
     fn reason(&self) -> Option<String> {
         match self {
-            Closing::Leave(reason) => Some(reason.clone()),
+            Closing::Leave(reason) => Some(reason.to_string()),
             Closing::No | Closing::Unannounced => None,
         }
     }
@@ -211,7 +212,7 @@ pub fn serve(
             // The hello follows the handshake: the window starts over.
             timers.hello = Some(Box::pin(sleep(HELLO_WINDOW)));
         }
-        s.transport = transport.describe();
+        s.transport = transport.carrier();
         let mut shutting_down = false;
         // Set when the client is dropped for not reading (a flag rather than its last
         // line: the task keeps whatever lives across its awaits, idle or not).
@@ -236,9 +237,8 @@ pub fn serve(
             // One readiness for both directions. Nothing is read while lines are held.
             let reads = s.reads(&intake);
             let writes = !pending.is_empty();
-            let socket = (reads || writes || transport.wants_write())
-                .then(|| transport.interest(reads, writes));
             let lag = !s.closing.is_set();
+            let socket = (reads, writes);
             let woke =
                 wake::wait(&mut timers, &mut s.claim, lag, &transport, socket, &outbox).await;
             // What to wait for before the next turn, decided first: the wake-up itself is
@@ -345,7 +345,7 @@ fn take_stock(
     if let Some(reason) = outbox.take_close()
         && !s.closing.is_set()
     {
-        s.closing = Closing::Leave(reason);
+        s.closing = Closing::Leave(reason.into());
     }
     // Set once, before every task is woken through its outbox: no shutdown future of
     // its own in every task.
@@ -485,7 +485,7 @@ impl Session {
             lost_connection: false,
             claim: None,
             flood_debt: 0,
-            transport: "plain",
+            transport: Carrier::Plain,
         }
     }
 

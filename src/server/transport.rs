@@ -116,13 +116,13 @@ impl Transport {
         self.flush()
     }
 
-    /// "TLSv1.3", "TLSv1.2" or "plain", for the log.
-    pub fn describe(&self) -> &'static str {
+    /// What the connection is carried over (its [`Carrier::name`] is for the log).
+    pub fn carrier(&self) -> Carrier {
         match self.tls.as_ref().and_then(|tls| tls.protocol_version()) {
-            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
-            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
-            Some(_) => "TLS",
-            None => "plain",
+            Some(rustls::ProtocolVersion::TLSv1_3) => Carrier::Tls13,
+            Some(rustls::ProtocolVersion::TLSv1_2) => Carrier::Tls12,
+            Some(_) => Carrier::Tls,
+            None => Carrier::Plain,
         }
     }
 
@@ -245,6 +245,29 @@ impl Transport {
     /// The socket, for a graceful close after a refusal.
     pub fn into_stream(self) -> TcpStream {
         self.stream
+    }
+}
+
+/// What a connection is carried over: one byte in every connection's task, where the
+/// name itself (a `&str`) would be 16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    Plain,
+    Tls12,
+    Tls13,
+    /// A TLS version other than 1.2 and 1.3.
+    Tls,
+}
+
+impl Carrier {
+    /// "TLSv1.3", "TLSv1.2", "TLS" or "plain", for the log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Carrier::Tls13 => "TLSv1.3",
+            Carrier::Tls12 => "TLSv1.2",
+            Carrier::Tls => "TLS",
+            Carrier::Plain => "plain",
+        }
     }
 }
 

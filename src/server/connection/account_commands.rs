@@ -19,6 +19,7 @@ use crate::protocol::Request;
 use crate::server::accounts::{self, Account, AccountError, IdentifyRefused};
 use crate::server::at_once::now_or_spawn;
 use crate::server::hub::Hub;
+use crate::server::transport::Carrier;
 
 /// The refusal of a password on a plain connection from another host.
 pub const PASSWORD_IN_CLEAR: &str = "passwords are taken only over TLS or from the server's own \
@@ -31,7 +32,7 @@ pub const PASSWORD_IN_CLEAR: &str = "passwords are taken only over TLS or from t
 /// microseconds. With the default `--rate 5 --burst 20`, four in a row, then about one
 /// a second, so a connection (or sixteen, from one address) cannot keep the server's
 /// cores hashing; the lines after are held, as fakelag holds any line over the rate.
-const PASSWORD_COST: u32 = 4;
+const PASSWORD_COST: u16 = 4;
 
 /// The refusal of `/register` without a password on a connection without a key.
 const NO_KEY: &str = "this connection has no key to register: tchat join presents one over \
@@ -54,7 +55,7 @@ impl Session {
             request,
             Request::Register(Some(_)) | Request::Identify { .. } | Request::Password(_)
         ) {
-            self.flood_debt += PASSWORD_COST;
+            self.flood_debt = self.flood_debt.saturating_add(PASSWORD_COST);
         }
         let result = match request {
             Request::Register(password) => self.register_nick(password.map(|p| p.0)),
@@ -101,7 +102,7 @@ impl Session {
 
     /// Whether a password may be given here ([`accounts::password_allowed`]).
     fn password_allowed(&self) -> Result<(), Refusal> {
-        if accounts::password_allowed(self.transport != "plain", self.peer.ip()) {
+        if accounts::password_allowed(self.transport != Carrier::Plain, self.peer.ip()) {
             return Ok(());
         }
         self.hub.log.warn(

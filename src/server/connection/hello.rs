@@ -142,7 +142,7 @@ impl Session {
             Joined::Fresh { nick, room, refused, join_id } => {
                 (self.nick, self.room) = (nick, room);
                 let mode = if json_mode { "json" } else { "text" };
-                let mut meta = json!({"new": self.nick, "peer": peer, "mode": mode, "room": self.room, "transport": self.transport});
+                let mut meta = json!({"new": self.nick, "peer": peer, "mode": mode, "room": self.room, "transport": self.transport.name()});
                 if let Some(join_id) = join_id {
                     meta["id"] = join_id.into();
                     meta["online"] = self.hub.online().into();
@@ -163,7 +163,7 @@ impl Session {
                     json!({"peer": peer, "reason": reason, "after": "no session resumed"}),
                 );
                 self.hub.send_line(self.id, &format!("!!! {reason}\n"));
-                self.closing = Closing::Leave(reason);
+                self.closing = Closing::Leave(reason.into());
             }
         }
         self.note_seen();
@@ -188,7 +188,7 @@ impl Session {
             }
             Err(refusal) => {
                 self.error("password", refusal.to_owned());
-                self.closing = Closing::Leave(refusal.to_owned());
+                self.closing = Closing::Leave(refusal.into());
             }
         }
     }

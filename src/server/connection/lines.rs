@@ -21,7 +21,7 @@ impl Session {
     /// and what the line cost beyond itself.
     pub(super) fn on_line(&mut self, line: Line<'_>) -> Taken {
         self.handle_line(line);
-        let extra = std::mem::take(&mut self.flood_debt);
+        let extra = u32::from(std::mem::take(&mut self.flood_debt));
         Taken { open: !self.closing.is_set(), extra, waits: self.claim.is_some() }
     }
 
@@ -247,7 +247,7 @@ impl Session {
             .info("Command", json!({"nick": self.nick, "command": "/quit", "reason": reason}));
         self.info(format!("Goodbye, {}!", self.nick));
         self.closing = Closing::Leave(match reason {
-            Some(r) => format!("quit: {r}"),
+            Some(r) => format!("quit: {r}").into(),
             None => "quit".into(),
         });
     }

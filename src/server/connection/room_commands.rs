@@ -13,7 +13,7 @@ use crate::server::journal::Kind;
 /// after are held, as fakelag holds any line over the rate). Rooms are server state that
 /// outlives the line, so making them is dearer than talking. Charged before the next
 /// line is looked at, so the creations in one packet are paid one by one.
-const ROOM_CREATION_COST: u32 = 4;
+const ROOM_CREATION_COST: u16 = 4;
 
 impl Session {
     pub(super) fn handle_room(&mut self, request: Request<'_>) {
@@ -71,7 +71,7 @@ impl Session {
             }
         };
         if moved.created {
-            self.flood_debt += ROOM_CREATION_COST;
+            self.flood_debt = self.flood_debt.saturating_add(ROOM_CREATION_COST);
             self.hub.log.info("Room created", json!({"nick": self.nick, "room": moved.to}));
         }
         // With the ids of its part and join, so ids continue past them after a restart

@@ -12,7 +12,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{Interest, Ready};
+use tokio::io::Ready;
 use tokio::time::Sleep;
 
 use super::super::outbox::Outbox;
@@ -55,7 +55,8 @@ pub(super) enum Wake {
 
 /// Waits for the first of: the close bound, the hello timer, the nick claim in
 /// `claim`, held lines coming due (only if `lag` is true: not while closing), the
-/// socket's readiness for `socket` (if any), and the outbox's wake-up. While a claim is
+/// socket's readiness (to read if `reads`, to write if `writes` or the TLS session has
+/// bytes to send; not waited for if neither), and the outbox's wake-up. While a claim is
 /// in flight the timers wait with the session's lines (a closing session finishes its
 /// claim first: `closing::finish`). A timer or claim that is done must be replaced or
 /// cleared before the next wait (a finished future must not be polled again).
@@ -64,7 +65,7 @@ pub(super) fn wait<'a>(
     claim: &'a mut Option<Claiming>,
     lag: bool,
     transport: &'a Transport,
-    socket: Option<Interest>,
+    (reads, writes): (bool, bool),
     outbox: &'a Outbox,
 ) -> impl Future<Output = Wake> + 'a {
     poll_fn(move |cx| {
@@ -83,8 +84,10 @@ pub(super) fn wait<'a>(
                 return Poll::Ready(Wake::Lag);
             }
         }
-        if let Some(interest) = socket
-            && let Poll::Ready(ready) = transport.poll_ready(cx, interest)
+        // Worked out on each poll rather than kept (an `Option<Interest>` is 16 bytes
+        // in every waiting task): the transport does not change while it waits.
+        if (reads || writes || transport.wants_write())
+            && let Poll::Ready(ready) = transport.poll_ready(cx, transport.interest(reads, writes))
         {
             return Poll::Ready(Wake::Ready(ready));
         }
