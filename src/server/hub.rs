@@ -31,6 +31,7 @@ use rustc_hash::FxHashMap;
 mod admission;
 mod backbone;
 mod fan_out;
+mod nick_table;
 mod nicks;
 mod ownership;
 mod profile;
@@ -40,6 +41,7 @@ mod rooms;
 
 pub use backbone::Across;
 use fan_out::{Frames, said_by};
+use nick_table::NickTable;
 pub use profile::Mute;
 use profile::Profile;
 pub use rooms::Moved;
@@ -95,12 +97,10 @@ struct Registry {
     members: FxHashMap<u64, Box<Member>>,
     rooms: Rooms,
     /// [`nick::key`] -> member id: one person per nick, whatever its case or form.
-    ///
-    /// Keys are boxed strings, 8 bytes smaller than `String` in each of the table's
-    /// slots (about 1.6 per member) and allocated to their length.
-    nicks: HashMap<Box<str>, u64>,
+    /// Keeps ids and hashes, not the keys (see [`NickTable`]): 16 bytes a slot.
+    nicks: NickTable,
     /// [`nick::skeleton`] -> member id: no nick may look like another held one.
-    looks: HashMap<Box<str>, u64>,
+    looks: NickTable,
     /// Open connections per [`origin`], for `--max-per-ip` (exempt peers are counted
     /// too, but never refused).
     per_ip: HashMap<IpAddr, u32>,
@@ -260,8 +260,8 @@ impl Hub {
             state: Mutex::new(Registry {
                 members: FxHashMap::default(),
                 rooms: Rooms::new(&config.default_room, config.max_rooms),
-                nicks: HashMap::new(),
-                looks: HashMap::new(),
+                nicks: NickTable::new(),
+                looks: NickTable::new(),
                 per_ip: HashMap::new(),
                 online: 0,
                 next_id: 0,

@@ -206,7 +206,7 @@ impl Hub {
     pub fn remove(&self, id: u64, reason: Option<&str>) -> Option<Removed> {
         let mut reg = self.lock();
         let member = reg.members.remove(&id)?;
-        reg.release(&member.nick);
+        reg.release(&member.nick, id);
         // A node stopping on a backbone keeps the claims of the sessions that can resume
         // on another node (said nothing: no leave); the others leave, announced.
         let stopping = reg.link.is_some() && self.is_shutting_down();

@@ -160,7 +160,7 @@ impl Hub {
         let mut reg = self.lock();
         let Some(own) = reg.link.as_ref().map(|l| l.node.clone()) else { return };
         if let Some(claim) = claim.as_ref().filter(|c| *c.node != *own) {
-            let moved = reg.nicks.get(nick::key(&claim.nick).as_str()).copied();
+            let moved = reg.holder(&nick::key(&claim.nick));
             if let Some(id) = moved.filter(|id| reg.members[id].session == claim.session) {
                 let nick = reg.members[&id].nick.clone();
                 self.log.info("Resumed elsewhere", json!({"nick": nick}));
@@ -184,7 +184,7 @@ impl Hub {
         let decoded =
             base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, nick_key);
         let Some(nick_key) = decoded.ok().and_then(|b| String::from_utf8(b).ok()) else { return };
-        let Some(&id) = reg.nicks.get(nick_key.as_str()) else { return };
+        let Some(id) = reg.holder(&nick_key) else { return };
         let nick = reg.members[&id].nick.clone();
         self.log.warn("Backbone fenced", json!({"nick": nick}));
         self.drop_moved(reg, id);
@@ -195,7 +195,7 @@ impl Hub {
     /// a word.
     fn drop_moved(&self, reg: &mut Registry, id: u64) {
         let Some(old) = reg.members.remove(&id) else { return };
-        reg.release(&old.nick);
+        reg.release(&old.nick, id);
         reg.forget_ip(old.ip);
         if old.registered && old.json {
             self.json_members.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -377,8 +377,8 @@ impl Hub {
         if resume_token.is_some_and(|token| reg.resumable(nick, token).is_some()) {
             return Err(NoClaim::Resumed);
         }
-        let held_here = reg.other_holder(&reg.nicks, &nick::key(nick), id).is_some()
-            || reg.other_holder(&reg.looks, &nick::skeleton(nick), id).is_some();
+        let held_here = reg.other_holder(reg.holder(&nick::key(nick)), id).is_some()
+            || reg.other_holder(reg.look_holder(&nick::skeleton(nick)), id).is_some();
         if held_here {
             return Err(NoClaim::Refused);
         }
@@ -421,7 +421,7 @@ impl Hub {
     pub fn adopt(&self, id: u64, claim: Claim, token: &str, last_id: u64) -> Joined {
         let mut reg = self.lock();
         let guest = reg.members[&id].nick.clone();
-        reg.release(&guest);
+        reg.release(&guest, id);
         reg.hold(&claim.nick, id);
         let current = reg.members[&id].room.clone();
         let key = match reg.rooms.open(&claim.room, &current) {

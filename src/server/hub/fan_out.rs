@@ -89,7 +89,7 @@ impl Hub {
     /// resumes.
     pub fn private(&self, from_id: u64, to: &str, text: &str) -> Option<(String, Option<u64>)> {
         let mut reg = self.lock();
-        let Some(&target_id) = reg.nicks.get(nick::key(to).as_str()) else {
+        let Some(target_id) = reg.holder(&nick::key(to)) else {
             return reg.private_to_other_node(from_id, to, text);
         };
         // Only someone the others can know of (in `/list`) can be written to.

@@ -1,8 +1,6 @@
 //! The nick index: one member per nick ([`nick::key`]) and per look ([`nick::skeleton`]),
 //! claims, renames and why a nick was refused.
 
-use std::collections::HashMap;
-
 use super::fan_out::Frames;
 use super::{Hub, NickChange, Registry, Skip};
 use crate::nick;
@@ -65,45 +63,55 @@ impl Registry {
     /// look-alike check, so `аlice` (Cyrillic `а`) is told it looks like `alice`.
     pub(super) fn claim(&mut self, id: u64, wanted: &str) -> Result<String, NickChange> {
         let new = nick::enforce(wanted).map_err(NickChange::Invalid)?;
-        if let Some(owner) = self.other_holder(&self.nicks, &nick::key(&new), id) {
+        if let Some(owner) = self.other_holder(self.holder(&nick::key(&new)), id) {
             return Err(NickChange::Taken(owner));
         }
-        if let Some(owner) = self.other_holder(&self.looks, &nick::skeleton(&new), id) {
+        if let Some(owner) = self.other_holder(self.look_holder(&nick::skeleton(&new)), id) {
             return Err(NickChange::LooksLike(owner));
         }
         nick::check_scripts(&new).map_err(NickChange::Invalid)?;
         let member = self.members.get_mut(&id).expect("claiming member exists");
         let old = std::mem::replace(&mut member.nick, new.clone());
-        self.release(&old);
+        self.release(&old, id);
         self.hold(&new, id);
         Ok(new)
     }
 
-    /// The nick of the member other than `id` that `index` maps `value` to, if any.
-    pub(super) fn other_holder(
-        &self,
-        index: &HashMap<Box<str>, u64>,
-        value: &str,
-        id: u64,
-    ) -> Option<String> {
-        let owner = *index.get(value).filter(|&&owner| owner != id)?;
+    /// The member holding the nick whose [`nick::key`] is `key`, if any.
+    pub(super) fn holder(&self, key: &str) -> Option<u64> {
+        self.nicks.get(key, |id| self.members.get(&id).map(|m| nick::key(&m.nick)))
+    }
+
+    /// The member holding a nick whose [`nick::skeleton`] is `skeleton`, if any.
+    pub(super) fn look_holder(&self, skeleton: &str) -> Option<u64> {
+        self.looks.get(skeleton, |id| self.members.get(&id).map(|m| nick::skeleton(&m.nick)))
+    }
+
+    /// The nick of `holder` (from [`Registry::holder`] or [`Registry::look_holder`]) if
+    /// it is a member other than `id`.
+    pub(super) fn other_holder(&self, holder: Option<u64>, id: u64) -> Option<String> {
+        let owner = holder.filter(|&owner| owner != id)?;
         Some(self.members.get(&owner).map_or_else(String::new, |m| m.nick.clone()))
     }
 
     /// True when nobody holds `nick` or one that looks like it.
     pub(super) fn is_free(&self, nick: &str) -> bool {
-        !self.nicks.contains_key(nick::key(nick).as_str())
-            && !self.looks.contains_key(nick::skeleton(nick).as_str())
+        self.holder(&nick::key(nick)).is_none() && self.look_holder(&nick::skeleton(nick)).is_none()
     }
 
+    /// Member `id` holds `nick` (its key and its look) from now on.
     pub(super) fn hold(&mut self, nick: &str, id: u64) {
-        self.nicks.insert(nick::key(nick).into_boxed_str(), id);
-        self.looks.insert(nick::skeleton(nick).into_boxed_str(), id);
+        let key = nick::key(nick);
+        self.nicks.insert(&key, id, |id| self.members.get(&id).map(|m| nick::key(&m.nick)));
+        let look = nick::skeleton(nick);
+        self.looks.insert(&look, id, |id| self.members.get(&id).map(|m| nick::skeleton(&m.nick)));
     }
 
-    pub(super) fn release(&mut self, nick: &str) {
-        self.nicks.remove(nick::key(nick).as_str());
-        self.looks.remove(nick::skeleton(nick).as_str());
+    /// Member `id` no longer holds `nick` (it may be gone from the member table, or
+    /// renamed, already).
+    pub(super) fn release(&mut self, nick: &str, id: u64) {
+        self.nicks.remove(&nick::key(nick), id);
+        self.looks.remove(&nick::skeleton(nick), id);
     }
 
     /// Announced nicks plus member `also` (0 for none), sorted by [`nick::key`].

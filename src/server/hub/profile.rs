@@ -465,8 +465,8 @@ impl Registry {
     /// Those of `users` who are away, in the same order: the `away` of a `/list`.
     pub(super) fn away_among(&self, users: &[String]) -> Vec<String> {
         let away = |n: &&String| {
-            let id = self.nicks.get(nick::key(n).as_str());
-            id.and_then(|id| self.members.get(id)).is_some_and(|m| m.profile.away().is_some())
+            let id = self.holder(&nick::key(n));
+            id.and_then(|id| self.members.get(&id)).is_some_and(|m| m.profile.away().is_some())
                 || self.remote_away(n)
         };
         users.iter().filter(away).cloned().collect()
@@ -474,7 +474,7 @@ impl Registry {
 
     /// The member holding `nick` ([`nick::key`]), if the others know of it (announced).
     pub(super) fn find(&self, nick: &str) -> Option<u64> {
-        let id = *self.nicks.get(nick::key(nick).as_str())?;
+        let id = self.holder(&nick::key(nick))?;
         self.members.get(&id).filter(|m| m.announced).map(|_| id)
     }
 }

@@ -13,7 +13,7 @@ impl Hub {
     /// same session, a new token; the old entry goes. Nobody else is told.
     pub(super) fn take_over(&self, reg: &mut Registry, id: u64, held: u64, last_id: u64) -> Joined {
         let old = reg.members.remove(&held).expect("resumed member exists");
-        reg.release(&old.nick);
+        reg.release(&old.nick, held);
         reg.forget_ip(old.ip);
         // In first, so that the room never looks empty (an empty room closes).
         reg.rooms.enter(&old.room, id);
@@ -26,7 +26,7 @@ impl Hub {
             old.outbox.supersede();
         }
         let guest = reg.members[&id].nick.clone();
-        reg.release(&guest);
+        reg.release(&guest, id);
         reg.hold(&old.nick, id);
         let token = self.new_token();
         let m = reg.members.get_mut(&id).expect("resuming member exists");
@@ -105,7 +105,7 @@ impl Registry {
     /// keepalive, after a minute and more, while its client is already back). A wrong
     /// token finds nothing, so the nick stays taken.
     pub(super) fn resumable(&self, wanted: &str, token: &str) -> Option<u64> {
-        let id = *self.nicks.get(nick::key(wanted).as_str())?;
+        let id = self.holder(&nick::key(wanted))?;
         let m = self.members.get(&id)?;
         // A kicked session is over, even if its task has not closed it yet.
         let ready = (m.held || (m.announced && m.json)) && !m.profile.kicked();
