@@ -678,6 +678,146 @@ fn resume_on(server: &Server, nick: &str, token: &str, last_id: u64) -> (Client,
     (c, welcome, resumed)
 }
 
+/// A `/nick` claimed on node a while its session resumes on node b (a rolling restart,
+/// a client that changed networks): node a's requests to NATS are held (a congested
+/// link) from before the `/nick` until node a has seen the session taken over, so the
+/// claim is made for a session node a no longer has. Node a lets it go (it left the
+/// nick held by nobody, and panicked renaming a member that was gone): another user
+/// takes the nick, and the session goes on under its old nick on node b.
+#[test]
+fn a_nick_claimed_while_its_session_resumes_on_another_node_is_let_go() {
+    use base64::Engine;
+    let Some(nats) = nats() else { return };
+    let link = HeldLink::start(&nats.url);
+    let grace = ["--resume-grace", "30"];
+    let mut a = node(&link.url(), "a", &grace);
+    let b = node(&nats.url, "b", &grace);
+    let (mut alice, welcome) = a.json_client("alice");
+    let token = welcome["resume"].as_str().unwrap().to_owned();
+    alice.send("before the move");
+    let last_id = public(&mut alice, "before the move")["id"].as_u64().unwrap();
+
+    link.hold(true);
+    alice.send("/nick robin");
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("robin");
+    link.wait_held(format!("k.{key}").as_bytes());
+    let (mut moved, welcome, _) = resume_on(&b, "alice", &token, last_id);
+    assert_eq!(welcome["nick"], "alice", "{welcome}");
+    a.wait_console("Resumed elsewhere");
+    link.hold(false);
+    // Made for a session node a no longer has, and let go.
+    a.wait_console("robin");
+
+    let mut carol = b.text_client("carol");
+    let answer = nick_answer(&mut carol, "robin");
+    assert!(answer.contains("carol is now known as robin"), "{answer}");
+    moved.send("after the move");
+    assert_eq!(public(&mut moved, "after the move")["from"], "alice");
+}
+
+/// A TCP proxy between one node and nats-server that holds what the node sends while
+/// held (its requests wait, as on a congested link) and lets what NATS sends through:
+/// a request of the node's is kept in flight while the rest of the chat goes on.
+struct HeldLink {
+    addr: std::net::SocketAddr,
+    held: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// What the node sent and the proxy holds, per connection (a node has two: its
+    /// leases have their own).
+    pending: std::sync::Arc<std::sync::Mutex<Vec<Held>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HeldLink {
+    fn start(upstream: &str) -> HeldLink {
+        let upstream = upstream.trim_start_matches("nats://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let link = HeldLink {
+            addr: listener.local_addr().unwrap(),
+            held: Default::default(),
+            pending: Default::default(),
+            stop: Default::default(),
+        };
+        let (held, pending, stop) = (link.held.clone(), link.pending.clone(), link.stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((node, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                node.set_nonblocking(false).unwrap();
+                let nats = std::net::TcpStream::connect(&upstream).unwrap();
+                let (to_node, from_nats) = (node.try_clone().unwrap(), nats.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut &from_nats, &mut &to_node);
+                });
+                let mine = Held::default();
+                pending.lock().unwrap().push(mine.clone());
+                let (held, stop) = (held.clone(), stop.clone());
+                std::thread::spawn(move || forward_unless_held(node, nats, held, mine, stop));
+            }
+        });
+        link
+    }
+
+    fn url(&self) -> String {
+        format!("nats://{}", self.addr)
+    }
+
+    fn hold(&self, held: bool) {
+        self.held.store(held, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Waits until what the proxy holds contains `needle`.
+    fn wait_held(&self, needle: &[u8]) {
+        let deadline = std::time::Instant::now() + WAIT;
+        let holds = |held: &Held| held.lock().unwrap().windows(needle.len()).any(|w| w == needle);
+        while !self.pending.lock().unwrap().iter().any(holds) {
+            assert!(std::time::Instant::now() < deadline, "the node never sent it");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for HeldLink {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// What one connection's node sent that the proxy holds.
+type Held = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
+/// Copies what `node` sends to `nats`, keeping it in `pending` while `held`.
+fn forward_unless_held(
+    mut node: std::net::TcpStream,
+    mut nats: std::net::TcpStream,
+    held: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pending: Held,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::io::Read;
+    node.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+    let mut buf = [0u8; 16 * 1024];
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        match node.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => pending.lock().unwrap().extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+        if !held.load(std::sync::atomic::Ordering::Relaxed) {
+            let out = std::mem::take(&mut *pending.lock().unwrap());
+            if nats.write_all(&out).is_err() {
+                break;
+            }
+        }
+    }
+    let _ = nats.shutdown(std::net::Shutdown::Both);
+    let _ = node.shutdown(std::net::Shutdown::Both);
+}
+
 /// Rolling restart: node a stops (SIGTERM); its structured user resumes on node b with
 /// its token and last id: same nick, exactly the lines it missed, and nobody sees it
 /// leave or join. Its text-mode user is seen leaving once.

@@ -224,7 +224,8 @@ pub fn serve(
             }
             match take_stock(&mut s, &outbox, &mut pending, &mut transport, &mut shutting_down) {
                 Turn::Wait => {}
-                Turn::Superseded => return,
+                // Boxed: reached once, at the end, as `finish` below.
+                Turn::Superseded => return Box::pin(s.abandon_claim()).await,
                 Turn::TooSlow => {
                     too_slow = true;
                     break Some("too slow: stopped reading".into());

@@ -226,6 +226,9 @@ pub enum NickChange {
     Registered(String),
     /// On a backbone that does not answer: no nick can be claimed across nodes now.
     Unavailable,
+    /// The session is no longer this connection's: its client resumed it on another
+    /// node (or it was fenced) while the nick was being claimed.
+    Moved,
 }
 
 /// Which member, if any, an event is not sent to.

@@ -81,8 +81,9 @@ impl Link {
     pub fn new(node: &str) -> (Link, Receiver) {
         let (queue, events) = mpsc::channel(QUEUE);
         let (claims, claim_changes) = mpsc::channel(QUEUE);
-        let window = Arc::default();
-        (Link { node: node.into(), queue, claims, window }, Receiver { events, claim_changes })
+        let (window, node): (_, Arc<str>) = (Arc::default(), node.into());
+        let receiver = Receiver { events, claim_changes, node: Arc::clone(&node) };
+        (Link { node, queue, claims, window }, receiver)
     }
 
     /// Queues the event `json` (its JSON line without an id) for room `key`.
@@ -155,6 +156,8 @@ impl Link {
 pub struct Receiver {
     events: mpsc::Receiver<Outgoing>,
     claim_changes: mpsc::Receiver<ClaimChange>,
+    /// This node's name: claim changes touch only claims that name it.
+    node: Arc<str>,
 }
 
 /// Publishes what the hub queues, in order, until the hub is gone, and changes claims
@@ -163,11 +166,11 @@ pub struct Receiver {
 pub async fn publish(
     jetstream: jetstream::Context,
     nicks: kv::Store,
-    Receiver { events: mut rx, claim_changes }: Receiver,
+    Receiver { events: mut rx, claim_changes, node }: Receiver,
     hub: Weak<Hub>,
 ) {
     let Some(window) = hub.upgrade().and_then(|h| h.backbone_window()) else { return };
-    tokio::spawn(change_claims(nicks, claim_changes, hub.clone()));
+    tokio::spawn(change_claims(nicks, claim_changes, node, hub.clone()));
     let mut acks = JoinSet::new();
     // Each publish's message id is `NODE-TAG-N`, unique to this process (a node
     // restarted under the same name gets another tag): the stream stores a publish the
@@ -220,17 +223,24 @@ pub async fn publish(
 }
 
 /// Makes the claim changes the hub queues, in order, until the hub is gone.
-async fn change_claims(nicks: kv::Store, mut rx: mpsc::Receiver<ClaimChange>, hub: Weak<Hub>) {
+async fn change_claims(
+    nicks: kv::Store,
+    mut rx: mpsc::Receiver<ClaimChange>,
+    node: Arc<str>,
+    hub: Weak<Hub>,
+) {
     while let Some(change) = rx.recv().await {
         match change {
             ClaimChange::Update { key, value, session } => {
-                if let Err(e) = change_claim(&nicks, &key, Some(value), session).await {
+                let ours = Ours { session, node: &node };
+                if let Err(e) = change_claim(&nicks, &key, Some(value), ours).await {
                     not_sent(&hub, 0, &e);
                 }
             }
             ClaimChange::Release { keys, session } => {
                 for key in keys {
-                    if let Err(e) = change_claim(&nicks, &key, None, session).await {
+                    let ours = Ours { session, node: &node };
+                    if let Err(e) = change_claim(&nicks, &key, None, ours).await {
                         not_sent(&hub, 0, &e);
                     }
                 }
@@ -283,19 +293,34 @@ async fn confirm(
 /// Pause between looks at the connection, and after a retry that failed.
 const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// Puts `value` on `key`, or deletes it (`None`), if session `session` holds it: never
-/// anyone else's claim, made since (a nick let go and taken by another node).
+/// Whose claim a node may change: its own session's, on this node. A claim whose
+/// session another node took over (its client resumed there) names that node, which
+/// alone changes it now: a late change of this node's (a rename made here meanwhile,
+/// let go) must not delete it from under that node (which would fence its user).
+#[derive(Clone, Copy)]
+struct Ours<'a> {
+    session: u64,
+    node: &'a str,
+}
+
+impl Ours<'_> {
+    fn holds(&self, claim: &super::presence::Claim) -> bool {
+        claim.session == self.session && claim.node == self.node
+    }
+}
+
+/// Puts `value` on `key`, or deletes it (`None`), if it is `ours`: never anyone else's
+/// claim, made since (a nick let go and taken by another node), nor our session's claim
+/// that another node took over.
 async fn change_claim(
     nicks: &kv::Store,
     key: &str,
     value: Option<Bytes>,
-    session: u64,
+    ours: Ours<'_>,
 ) -> Result<(), String> {
     let entry = nicks.entry(key).await.map_err(|e| e.to_string())?;
     let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else { return Ok(()) };
-    let ours =
-        super::presence::Claim::from_bytes(&entry.value).is_some_and(|c| c.session == session);
-    if !ours {
+    if !super::presence::Claim::from_bytes(&entry.value).is_some_and(|c| ours.holds(&c)) {
         return Ok(());
     }
     match value {
@@ -329,5 +354,35 @@ fn not_sent(hub: &Weak<Hub>, member: u64, error: &str) {
     hub.log.warn("Backbone publish failed", json!({"error": error}));
     if member != 0 {
         hub.backbone_not_sent(member);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::backbone::presence::Claim;
+
+    fn claim(node: &str, session: u64) -> Claim {
+        Claim {
+            nick: "bob".into(),
+            node: node.into(),
+            session,
+            room: "#lobby".into(),
+            away: None,
+            since: jiff::Timestamp::UNIX_EPOCH,
+            tls: false,
+            token: None,
+            oper: false,
+        }
+    }
+
+    #[test]
+    fn a_node_changes_only_its_own_sessions_claims_it_still_holds() {
+        let ours = Ours { session: 7, node: "a" };
+        assert!(ours.holds(&claim("a", 7)));
+        // Another session's claim, made since the nick was let go.
+        assert!(!ours.holds(&claim("a", 8)));
+        // The same session, resumed on node b while a rename was being made here.
+        assert!(!ours.holds(&claim("b", 7)));
     }
 }

@@ -21,6 +21,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
+use serde_json::json;
+
 use super::Session;
 use crate::framing::Line;
 use crate::protocol::Resume;
@@ -90,9 +92,11 @@ pub(super) enum Claimed {
         entry: Entry,
         across: Result<Across, NickChange>,
     },
+    /// `session`: the session the claim was made for (`None`: the member was gone).
     Rename {
         wanted: String,
         across: Result<Across, NickChange>,
+        session: Option<u64>,
     },
     /// Another round trip done ([`Session::wait_for`]): what the session does with it.
     Then(Box<dyn FnOnce(&mut Session) + Send>),
@@ -115,11 +119,13 @@ pub(super) fn entry(hub: Arc<Hub>, id: u64, entry: Entry) -> Claiming {
     })
 }
 
-/// The claim of `/nick wanted`.
+/// The claim of `/nick wanted`, and the session it is made for: let go by that session
+/// if the member is gone by the time it is made.
 pub(super) fn rename(hub: Arc<Hub>, id: u64, wanted: String) -> Claiming {
     Claiming::new(async move {
+        let session = hub.session_of(id);
         let across = hub.claim_across(id, &wanted, None).await;
-        Claimed::Rename { wanted, across }
+        Claimed::Rename { wanted, across, session }
     })
 }
 
@@ -136,8 +142,26 @@ impl Session {
                     self.handle_line(Line::Text(line.into()));
                 }
             }
-            Claimed::Rename { wanted, across } => self.renamed(&wanted, across),
+            Claimed::Rename { wanted, across, session } => self.renamed(&wanted, across, session),
             Claimed::Then(then) => then(self),
+        }
+    }
+
+    /// The session is another connection's now (resumed elsewhere, or fenced) while a
+    /// claim or another round trip is in flight: it is awaited (it is bounded in time)
+    /// rather than dropped half made, and a nick it claimed is let go by the session it
+    /// was claimed for. Nothing else is done with it: the member is gone from this
+    /// node, and the client, which was never answered, asks again where it is now.
+    /// (Dropped, a claim's first key could be made after all and stay held by a session
+    /// this node no longer has, keeping the nick from everyone.)
+    pub(super) async fn abandon_claim(&mut self) {
+        let Some(claim) = self.claim.take() else { return };
+        if let Claimed::Rename { wanted, across: Ok(Across::Claimed), session: Some(session) } =
+            claim.await
+        {
+            self.hub.release_session(session, &wanted, Some(&self.nick));
+            let why = "the session continues on another node";
+            self.hub.log.info("Nick claim let go", json!({"nick": wanted, "why": why}));
         }
     }
 

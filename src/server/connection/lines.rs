@@ -202,22 +202,29 @@ impl Session {
                 let hub = Arc::clone(&self.hub);
                 self.claim = Some(claiming::rename(hub, self.id, wanted.to_owned()));
             }
-            false => self.renamed(wanted, Ok(Across::No)),
+            false => self.renamed(wanted, Ok(Across::No), None),
         }
     }
 
     /// `/nick wanted`, once `across` says how claiming it across nodes went
     /// (`Across::No` without a backbone): the old nick is let go once the new one is
     /// given.
-    pub(super) fn renamed(&mut self, wanted: &str, across: Result<Across, NickChange>) {
+    pub(super) fn renamed(
+        &mut self,
+        wanted: &str,
+        across: Result<Across, NickChange>,
+        session: Option<u64>,
+    ) {
         let hub = Arc::clone(&self.hub);
         let claimed = matches!(across, Ok(Across::Claimed));
         let result = match across {
             Ok(_) => hub.rename(self.id, wanted),
             Err(refused) => Err(refused),
         };
-        if result.is_err() && claimed {
-            hub.release_across(self.id, wanted, Some(&self.nick));
+        // By the session the claim was made for: the member may be gone (resumed on
+        // another node meanwhile), and the nick would stay held by nobody.
+        if let (Err(_), true, Some(session)) = (&result, claimed, session) {
+            hub.release_session(session, wanted, Some(&self.nick));
         }
         match result {
             Ok((old, new, _)) if old == new => self.info(format!("you are already {new}")),

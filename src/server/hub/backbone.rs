@@ -407,9 +407,25 @@ impl Hub {
     /// Lets go of the claim of `nick` by member `id`'s session across nodes, keeping the
     /// keys `kept` (a nick of the same session that shares them) holds.
     pub fn release_across(&self, id: u64, nick: &str, kept: Option<&str>) {
-        let reg = self.lock();
-        let (Some(link), Some(m)) = (&reg.link, reg.members.get(&id)) else { return };
-        link.release(claim_keys(nick, kept), m.session);
+        if let Some(session) = self.session_of(id) {
+            self.release_session(session, nick, kept);
+        }
+    }
+
+    /// [`Hub::release_across`] by the session the claim was made for: also once its
+    /// member is gone from this node (its client resumed the session on another node
+    /// while the claim was in flight), so that the nick is not left held by nobody. Only
+    /// keys that still name this node are deleted: the node that took the session over
+    /// keeps what it holds.
+    pub fn release_session(&self, session: u64, nick: &str, kept: Option<&str>) {
+        if let Some(link) = &self.lock().link {
+            link.release(claim_keys(nick, kept), session);
+        }
+    }
+
+    /// The session of member `id`, while it is a member of this node.
+    pub fn session_of(&self, id: u64) -> Option<u64> {
+        self.lock().members.get(&id).map(|m| m.session)
     }
 }
 

@@ -17,7 +17,8 @@ impl Hub {
         wanted: &str,
     ) -> Result<(String, String, Option<u64>), NickChange> {
         let mut reg = self.lock();
-        let old = reg.members[&id].nick.clone();
+        // Gone when another node took the session over while its claim was made.
+        let old = reg.members.get(&id).ok_or(NickChange::Moved)?.nick.clone();
         let new = self.claim(&mut reg, id, wanted)?;
         self.apply_standing_mute(&mut reg, id);
         let mut event_id = None;
@@ -164,6 +165,9 @@ impl NickChange {
                     "cannot take the nick {wanted} now: the backbone is unavailable; try again later"
                 )
             }
+            NickChange::Moved => {
+                format!("the nick {wanted} was not taken: this session continues on another server")
+            }
         }
     }
 
@@ -176,6 +180,7 @@ impl NickChange {
             NickChange::Banned(_) => "banned",
             NickChange::Registered(_) => "nick_registered",
             NickChange::Unavailable => "unavailable",
+            NickChange::Moved => "moved",
         }
     }
 }
