@@ -492,6 +492,7 @@ fn account_changes_and_bans_waiting_for_nats_stall_nothing_and_hold_no_thread() 
         .collect();
     users.iter_mut().for_each(|user| drop(user.sync()));
     nats.stop_signal(libc::SIGSTOP);
+    wait_frozen(nats.pid().unwrap());
     for user in &mut users {
         user.send("/unregister");
     }
@@ -521,6 +522,24 @@ fn account_changes_and_bans_waiting_for_nats_stall_nothing_and_hold_no_thread() 
     users[0].send("/unregister");
     users[0].expect("owner0 is no longer registered");
     assert_eq!(answer(ctl("ban spammer0")).trim_end(), "ok\nbanned spammer0");
+}
+
+/// Waits until every thread of process `pid` is stopped (SIGSTOP reaches each thread
+/// in its own time; a thread still running could answer a request sent after the
+/// signal).
+fn wait_frozen(pid: u32) {
+    let stopped = || {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+        tasks.flatten().all(|task| {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with(['T', 't']))
+        })
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    while !stopped() {
+        assert!(std::time::Instant::now() < deadline, "nats-server {pid} never stopped");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// 200 `ban`s given at once through node `a`'s control socket (`ctl` sends a line,
