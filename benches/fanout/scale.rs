@@ -1,8 +1,9 @@
 //! The backbone's scale scenario (`TCHAT_BENCH_SCALE=NODESxCLIENTS`, e.g. `3x15000`):
 //! NODES tchat nodes on one nats-server, CLIENTS idle text clients on each, all in one
 //! room, then one public line that must reach every one of them. It reports each node's
-//! resident memory per idle connection and the time from the line's sending to its
-//! arrival at the last client.
+//! resident memory per idle connection, the time from the line's sending to its
+//! arrival at the last client, and the CPU the nodes and the nats-server spent while
+//! the clients connected (with the nats-server's resident memory then).
 //!
 //! One process may hold about 20,000 descriptors here (`ulimit -n`), fewer than all the
 //! clients, so each node's clients are held by a helper process of their own: this
@@ -14,14 +15,22 @@
 //! early do not give up on the line while the last ones still connect.
 //!
 //! Joins are announced only up to `--announce-limit` (500) users, so connecting costs
-//! the nick claims (two key-value creates each) and no join storm.
+//! the nick claims (two key-value creates each) and no join storm. A helper's clients
+//! connect from several loopback addresses in turn ([`SOURCES`]), never from any
+//! other address.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{LoadGen, Server, Target, nats, raise_fd_limit};
+use super::{LoadGen, Server, Target, nats, raise_fd_limit, stat_cpu_secs};
+
+/// The loopback addresses a helper's clients connect from, in turn (127.0.0.2 on):
+/// 15,000 clients of one node from one address would outrun the even ephemeral ports
+/// Linux gives `connect()` first (see `dial` in the benchmark), and connecting past
+/// them slows about 15-fold.
+const SOURCES: u8 = 4;
 
 /// Runs the scenario `spec` (`NODESxCLIENTS`) and prints its figures.
 pub fn run(spec: &str) -> io::Result<()> {
@@ -39,6 +48,8 @@ pub fn run(spec: &str) -> io::Result<()> {
         })
         .collect::<io::Result<Vec<_>>>()?;
     let rss_before: Vec<u64> = servers.iter().map(|s| s.rss_kib().0).collect();
+    let nats_stat = format!("/proc/{}/stat", nats.pid().unwrap_or(0));
+    let cpu_before = (stat_cpu_secs(&nats_stat), servers.iter().map(Server::cpu_secs).sum::<f64>());
 
     let t = Instant::now();
     let mut helpers = servers
@@ -50,9 +61,12 @@ pub fn run(spec: &str) -> io::Result<()> {
         helper.expect("ready")?;
     }
     let connect_s = t.elapsed().as_secs_f64();
+    let nats_cpu_s = stat_cpu_secs(&nats_stat) - cpu_before.0;
+    let nodes_cpu_s = servers.iter().map(Server::cpu_secs).sum::<f64>() - cpu_before.1;
     // Let the last claims reach every node's replica and the allocator settle.
     std::thread::sleep(Duration::from_secs(2));
     let rss_after: Vec<u64> = servers.iter().map(|s| s.rss_kib().0).collect();
+    let nats_rss_kib = proc_rss_kib(nats.pid().unwrap_or(0));
 
     let mut sender = TcpStream::connect(servers[0].addr)?;
     sender.write_all(b"/nick scalesender\n")?;
@@ -86,7 +100,9 @@ pub fn run(spec: &str) -> io::Result<()> {
     println!(
         "backbone scale {nodes}x{clients}: {received} of {} clients got the line, the last \
          {to_last_ms:.1} ms after it was sent; connect {connect_s:.1}s; RSS per idle \
-         connection per node {} KiB (nodes' RSS {} KiB)",
+         connection per node {} KiB (nodes' RSS {} KiB); while connecting, CPU {nodes_cpu_s:.1} s \
+         for the nodes together and {nats_cpu_s:.1} s for the nats-server, whose RSS was then \
+         {nats_rss_kib} KiB",
         nodes * clients,
         per_conn.join(", "),
         rss_after.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
@@ -152,6 +168,7 @@ pub fn helper(args: &[String]) -> io::Result<()> {
     raise_fd_limit();
     let mut lg = LoadGen::new(vec![addr], false)?;
     lg.nick_prefix = prefix.clone();
+    lg.sources = (0..SOURCES).map(|k| std::net::Ipv4Addr::new(127, 0, 0, 2 + k)).collect();
     lg.connect(n, 1)?;
     println!("ready");
     io::stdout().flush()?;
@@ -171,6 +188,13 @@ pub fn helper(args: &[String]) -> io::Result<()> {
     // Hold the clients until the parent is done with the nodes (it closes our stdin).
     let _ = io::stdin().read_line(&mut String::new());
     Ok(())
+}
+
+/// The resident KiB of process `pid` (0 if it cannot be read).
+fn proc_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:"));
+    rss.and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0)
 }
 
 /// `CLOCK_MONOTONIC` in nanoseconds: one clock for every process of the machine.
