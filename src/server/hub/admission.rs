@@ -92,6 +92,10 @@ impl Hub {
         if let Some(refusal) = reg.members.get_mut(&id).and_then(|m| m.probation.take()) {
             return Joined::Refused(*refusal);
         }
+        // What the claim across nodes was made with, all but the nick (the claim was
+        // for the one the member now takes): put again below only if registering
+        // changes it (a structured client's token, a resumed room, an operator's right).
+        let claimed = reg.claim_of(id, "");
         let refused = wanted.and_then(|w| self.claim(&mut reg, id, w).err());
         self.apply_standing_mute(&mut reg, id);
         let m = reg.members.get_mut(&id).expect("registering member exists");
@@ -124,8 +128,12 @@ impl Hub {
             None => reg.replay(id, self.config.replay),
         }
         let join_id = if announce { self.announce_locked(&mut reg, id) } else { None };
-        // On a backbone, the claim learns the session's token (and its room).
-        reg.update_claim(id);
+        // On a backbone, the claim learns the session's token (and its room). A text
+        // client's claim stays as made: a put and its read saved per registration (a
+        // third of what every node's watch of the claims gets in a connect storm).
+        if reg.claim_of(id, "") != claimed {
+            reg.update_claim(id);
+        }
         Joined::Fresh { nick, room: reg.room_name(&key), refused, join_id }
     }
 
