@@ -32,7 +32,7 @@ mod room_commands;
 mod wake;
 
 use closing::{Ended, finish};
-use wake::{Due, Timers, Wake};
+use wake::{Due, Reads, Timers, Wake};
 
 use super::access::{self, Rejected};
 use super::history::MAX_HISTORY_REQUEST;
@@ -236,7 +236,11 @@ pub fn serve(
                 timers.close_by.get_or_insert_with(|| Box::pin(sleep(CLOSE_GRACE)));
             }
             // One readiness for both directions. Nothing is read while lines are held.
-            let reads = s.reads(&intake);
+            let reads = match (s.reads(&intake), s.phase == Phase::Hello) {
+                (false, _) => Reads::No,
+                (true, false) => Reads::Yes,
+                (true, true) => Reads::BeforeHello,
+            };
             let writes = !pending.is_empty();
             let lag = !s.closing.is_set();
             let socket = (reads, writes);
