@@ -199,7 +199,7 @@ _tchat() {
             return 0
             ;;
         tchat__subcmd__serve)
-            opts="-p -h --host --port --save --private-text --color --max-line --max-clients --max-per-ip --max-per-ip-exempt --rate --burst --flood-kick-after --send-queue --announce-limit --default-room --max-rooms --name --tls-cert --tls-key --state-dir --fingerprint --plaintext --password-file --password-timeout --bans --motd --oper-password-file --accounts --account-expiry --control-socket --history --replay --resume-grace --backbone --node --backbone-auth --backbone-ca --backbone-replicas --help"
+            opts="-p -h --host --port --save --private-text --color --max-line --max-clients --max-per-ip --max-per-ip-exempt --rate --burst --flood-kick-after --send-queue --announce-limit --default-room --max-rooms --name --tls-cert --tls-key --state-dir --fingerprint --plaintext --password-file --password-timeout --bans --motd --oper-password-file --accounts --account-expiry --control-socket --history --replay --resume-grace --backbone --node --backbone-auth --backbone-ca --backbone-replicas --backbone-persist --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -354,6 +354,10 @@ _tchat() {
                     return 0
                     ;;
                 --backbone-replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backbone-persist)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -66,6 +66,7 @@ set edit:completion:arg-completer[tchat] = {|@words|
             cand --backbone-auth 'File with the secret for the backbone (user and password, token, NKey seed, or a NATS credentials file), so that none is on the command line'
             cand --backbone-ca 'CA certificate (PEM) the backbone''s NATS servers are checked against; implies TLS'
             cand --backbone-replicas 'Copies of the backbone''s stream and buckets: 3 on a 3-server NATS cluster (survives one server''s loss), 1 on a single server. Without it, a node makes them with 1 and leaves those it finds as they are; with it, it changes those it finds'
+            cand --backbone-persist 'Seconds a line waits for the backbone (away, or not confirming it) before its sender is told it was not delivered; a line not yet handed to NATS is then dropped and never shows. At most 110, inside the stream''s 120 s duplicate window'
             cand --fingerprint 'Print the TLS certificate''s SHA-256 fingerprint and exit (generating the certificate if needed)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'

@@ -72,6 +72,7 @@ complete -c tchat -n "__fish_tchat_using_subcommand serve" -l node -d 'This node
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l backbone-auth -d 'File with the secret for the backbone (user and password, token, NKey seed, or a NATS credentials file), so that none is on the command line' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l backbone-ca -d 'CA certificate (PEM) the backbone\'s NATS servers are checked against; implies TLS' -r -F
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l backbone-replicas -d 'Copies of the backbone\'s stream and buckets: 3 on a 3-server NATS cluster (survives one server\'s loss), 1 on a single server. Without it, a node makes them with 1 and leaves those it finds as they are; with it, it changes those it finds' -r
+complete -c tchat -n "__fish_tchat_using_subcommand serve" -l backbone-persist -d 'Seconds a line waits for the backbone (away, or not confirming it) before its sender is told it was not delivered; a line not yet handed to NATS is then dropped and never shows. At most 110, inside the stream\'s 120 s duplicate window' -r
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -l fingerprint -d 'Print the TLS certificate\'s SHA-256 fingerprint and exit (generating the certificate if needed)'
 complete -c tchat -n "__fish_tchat_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tchat -n "__fish_tchat_using_subcommand join" -l host -d 'Server to connect to, as an option (same forms as HOST)' -r

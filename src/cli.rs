@@ -326,6 +326,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", requires = "backbone",
           value_parser = clap::value_parser!(u8).range(1..=5))]
     pub backbone_replicas: Option<u8>,
+
+    /// Seconds a line waits for the backbone (away, or not confirming it) before its
+    /// sender is told it was not delivered; a line not yet handed to NATS is then dropped
+    /// and never shows. At most 110, inside the stream's 120 s duplicate window
+    #[arg(long, value_name = "SECONDS", requires = "backbone",
+          default_value_t = crate::server::backbone::PERSIST.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=110))]
+    pub backbone_persist: u64,
 }
 
 impl ServeArgs {
@@ -337,6 +345,7 @@ impl ServeArgs {
             auth: self.backbone_auth.clone(),
             ca: self.backbone_ca.clone(),
             replicas: self.backbone_replicas.map(usize::from),
+            persist: std::time::Duration::from_secs(self.backbone_persist),
         })
     }
 }

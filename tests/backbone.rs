@@ -1049,6 +1049,38 @@ fn nats_stopped_and_started_again_loses_nothing_silently() {
     assert_eq!(said_during(&later), 0, "the line said during the outage, twice: {later:?}");
 }
 
+/// A line said while NATS is away for longer than `--backbone-persist` (2 s here) is
+/// dropped: its sender is told so, and it never shows once NATS is back, on either
+/// node. (The NATS client used to keep it and send it on reconnecting, so it showed
+/// after its sender had been told it was not delivered.)
+#[test]
+fn a_line_given_up_on_while_nats_is_away_never_shows_once_it_is_back() {
+    let Some(mut nats) = nats() else { return };
+    let persist = ["--backbone-persist", "2"];
+    let a = node(&nats.url, "a", &persist);
+    let b = node(&nats.url, "b", &persist);
+    let (mut alice, _) = a.json_client("alice");
+    let (mut bob, _) = b.json_client("bob");
+    wait_listed(&mut alice, &["alice", "bob"]);
+    wait_listed(&mut bob, &["alice", "bob"]);
+
+    nats.kill();
+    a.wait_console_nth("Backbone lost", 1);
+    alice.send("said into the outage");
+    let error = alice.expect_event("error");
+    assert_eq!(error["code"], "not_sent", "{error}");
+    assert!(error["message"].as_str().unwrap().contains("dropped"), "{error}");
+    nats.restart();
+    a.wait_console_nth("Backbone reconnected", 1);
+    b.wait_console_nth("Backbone reconnected", 1);
+    alice.send("after the outage");
+    for client in [&mut alice, &mut bob] {
+        let seen = events_until(client, "after the outage");
+        let dropped = seen.iter().filter(|e| e["text"] == "said into the outage");
+        assert_eq!(dropped.count(), 0, "a line its sender was told was dropped: {seen:?}");
+    }
+}
+
 /// A kick, a mute and a ban given with `tchat ctl` on one node take effect for users of
 /// the other node; `ctl list` shows who is on which node.
 #[test]

@@ -40,6 +40,7 @@ mod resuming;
 mod rooms;
 
 pub use backbone::Across;
+pub use fan_out::Unsent;
 use fan_out::{Frames, said_by};
 use nick_table::NickTable;
 pub use profile::Mute;

@@ -4,36 +4,49 @@
 //! queue, never an await, so a slow or lost backbone never holds the lock (and with it
 //! every client of the node). One task takes the queue in order and publishes; each
 //! publish's ack is awaited on its own, so many are in flight. A line the stream did not
-//! take (queue full, publish refused, no ack within [`PERSIST`]) gets its sender an
-//! error instead of being lost silently.
+//! take (queue full, publish refused, no ack within `--backbone-persist`, [`PERSIST`] by
+//! default) gets its sender an error instead of being lost silently.
 //!
-//! An ack that does not come in [`super::TIMEOUT`] does not mean the line is lost: the
-//! NATS client keeps what it could not send during an outage and sends it when it is
-//! back. So a publish without an ack is sent again, with the same message id, once the
-//! connection is up, until acked or [`PERSIST`] has passed: within the stream's
-//! duplicate window the stream stores one copy whichever arrives, and the sender is not
-//! told "not delivered" of a line everyone then gets (and says again).
+//! While the NATS connection is down, events wait in this node's queue, not in the NATS
+//! client: the client would send what it holds whenever NATS is back, even after the
+//! sender was told the line was not delivered. Here an event still waiting when its
+//! time is up is dropped, and its sender told so: it never shows (`Unsent::Dropped`).
+//!
+//! An ack that does not come in [`super::TIMEOUT`] does not mean the line is lost: a
+//! publish handed to NATS may be stored with its ack lost, or sent once the connection
+//! that dropped under it is back. So a publish without an ack is sent again, with the
+//! same message id, once the connection is up, until acked or its time is up: within
+//! the stream's duplicate window the stream stores one copy whichever arrives, and the
+//! sender is not told "not delivered" of a line everyone then gets (and says again).
+//! One never acked in time gets its sender told that it may still show
+//! (`Unsent::Unconfirmed`): it was handed over, and only NATS knows.
 //!
 //! Claims' changes (a room or away message changed, a nick let go) take two round trips
 //! to the key-value bucket each, so they have a queue and a task of their own: lines
 //! never wait behind them (300 clients renaming at once held every line for a second).
 
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, message::PublishMessage};
 use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::window::Window;
 use super::wire::{self, Origin};
-use crate::server::hub::Hub;
+use crate::server::hub::{Hub, Unsent};
 
-/// How long a publish is retried, with its message id, before its sender is told it was
-/// not delivered: well inside the stream's duplicate window ([`super::DUPLICATE_WINDOW`]),
-/// so the stream never stores a retry as a second line.
-pub const PERSIST: std::time::Duration = std::time::Duration::from_secs(90);
+/// How long an event waits for the stream by default (`--backbone-persist`): queued
+/// while the connection is down, then retried with its message id, before its sender
+/// is told it was not delivered.
+pub const PERSIST: Duration = Duration::from_secs(90);
+
+/// The longest `--backbone-persist`: inside the stream's duplicate window
+/// ([`super::DUPLICATE_WINDOW`]), so the stream never stores a retry as a second line.
+pub const PERSIST_MAX: Duration = Duration::from_secs(110);
 
 /// Events waiting to be published; past this many (the backbone stalled), senders are
 /// told at once that their line was not sent.
@@ -41,8 +54,18 @@ const QUEUE: usize = 8192;
 
 /// One event to publish, or a request to report once all before it are done.
 enum Outgoing {
-    Event { subject: String, payload: Bytes, origin: Origin, sessions: Option<(u64, u64)> },
+    Event(Event),
     Flush(oneshot::Sender<()>),
+}
+
+/// A conversation event queued for the stream.
+struct Event {
+    subject: String,
+    payload: Bytes,
+    origin: Origin,
+    sessions: Option<(u64, u64)>,
+    /// When the hub queued it: its sender is told it was not delivered `persist` after.
+    queued: Instant,
 }
 
 /// A change to a nick claim, or a request to report once all before it are done.
@@ -78,11 +101,14 @@ pub struct NotSent;
 
 impl Link {
     /// A link for node `node`, and the receiving end for [`publish`].
-    pub fn new(node: &str) -> (Link, Receiver) {
+    /// `persist`: how long an event may wait for the stream (`--backbone-persist`, at
+    /// most [`PERSIST_MAX`]; [`PERSIST`] by default).
+    pub fn new(node: &str, persist: Duration) -> (Link, Receiver) {
         let (queue, events) = mpsc::channel(QUEUE);
         let (claims, claim_changes) = mpsc::channel(QUEUE);
         let (window, node): (_, Arc<str>) = (Arc::default(), node.into());
-        let receiver = Receiver { events, claim_changes, node: Arc::clone(&node) };
+        let persist = persist.min(PERSIST_MAX);
+        let receiver = Receiver { events, claim_changes, node: Arc::clone(&node), persist };
         (Link { node, queue, claims, window }, receiver)
     }
 
@@ -114,8 +140,8 @@ impl Link {
         sessions: Option<(u64, u64)>,
     ) -> Result<(), NotSent> {
         let payload = Bytes::copy_from_slice(json.trim_end().as_bytes());
-        let event = Outgoing::Event { subject, payload, origin, sessions };
-        self.queue.try_send(event).map_err(|_| NotSent)?;
+        let event = Event { subject, payload, origin, sessions, queued: Instant::now() };
+        self.queue.try_send(Outgoing::Event(event)).map_err(|_| NotSent)?;
         self.window.queued();
         Ok(())
     }
@@ -158,6 +184,7 @@ pub struct Receiver {
     claim_changes: mpsc::Receiver<ClaimChange>,
     /// This node's name: claim changes touch only claims that name it.
     node: Arc<str>,
+    persist: Duration,
 }
 
 /// Publishes what the hub queues, in order, until the hub is gone, and changes claims
@@ -166,23 +193,23 @@ pub struct Receiver {
 pub async fn publish(
     jetstream: jetstream::Context,
     nicks: kv::Store,
-    Receiver { events: mut rx, claim_changes, node }: Receiver,
+    Receiver { events: mut rx, claim_changes, node, persist }: Receiver,
     hub: Weak<Hub>,
 ) {
     let Some(window) = hub.upgrade().and_then(|h| h.backbone_window()) else { return };
     tokio::spawn(change_claims(nicks, claim_changes, node, hub.clone()));
-    let mut acks = JoinSet::new();
     // Each publish's message id is `NODE-TAG-N`, unique to this process (a node
     // restarted under the same name gets another tag): the stream stores a publish the
     // client retries once, and never takes a new event for a retry.
     let tag = getrandom::u64().unwrap_or(u64::from(std::process::id()));
-    let mut published: u64 = 0;
+    let mut out =
+        Publisher { jetstream, hub, window, acks: JoinSet::new(), tag, published: 0, persist };
     loop {
         // Acks are reported as they come, not only when the next event is queued: a
         // sender whose line the stream did not take is told even if nobody speaks after.
         let outgoing = tokio::select! {
-            Some(acked) = acks.join_next(), if !acks.is_empty() => {
-                report(&hub, &window, acked);
+            Some(acked) = out.acks.join_next(), if !out.acks.is_empty() => {
+                report(&out.hub, &out.window, acked);
                 continue;
             }
             outgoing = rx.recv() => match outgoing {
@@ -191,32 +218,78 @@ pub async fn publish(
             },
         };
         match outgoing {
-            Outgoing::Event { subject, payload, origin, sessions } => {
-                published += 1;
-                let mut message = PublishMessage::build()
-                    .payload(payload)
-                    .message_id(format!("{}-{tag:x}-{published}", origin.node))
-                    .header(wire::ORIGIN, origin.header());
-                if let Some((from, to)) = sessions {
-                    message = message.header(wire::SESSIONS, format!("{from} {to}"));
-                }
-                let member = origin.member;
-                let again = (jetstream.clone(), subject.clone(), message.clone());
-                match jetstream.send_publish(subject, message).await {
-                    Ok(ack) => {
-                        acks.spawn(async move { (member, confirm(ack, again).await) });
-                    }
-                    Err(e) => {
-                        window.acked(None);
-                        not_sent(&hub, member, &e.to_string());
-                    }
-                }
-            }
+            Outgoing::Event(event) => out.event(event).await,
             Outgoing::Flush(done) => {
-                while let Some(acked) = acks.join_next().await {
-                    report(&hub, &window, acked);
+                while let Some(acked) = out.acks.join_next().await {
+                    report(&out.hub, &out.window, acked);
                 }
                 let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// The publishing task's state ([`publish`]).
+struct Publisher {
+    jetstream: jetstream::Context,
+    hub: Weak<Hub>,
+    window: Arc<Window>,
+    /// Each publish in flight, awaiting its ack ([`confirm`]).
+    acks: JoinSet<(u64, Result<u64, jetstream::context::PublishError>)>,
+    tag: u64,
+    published: u64,
+    persist: Duration,
+}
+
+impl Publisher {
+    /// Publishes `event` once the NATS connection is up, unless `persist` passes first:
+    /// then its sender is told it was not delivered, and it never is. It is never
+    /// handed to the NATS client while the connection is down: the client would keep it
+    /// and send it whenever NATS is back, however long after its sender was told, and
+    /// the line would show after all.
+    async fn event(&mut self, event: Event) {
+        let Event { subject, payload, origin, sessions, queued } = event;
+        let (deadline, member) = (queued + self.persist, origin.member);
+        if !self.until_connected(deadline).await {
+            self.window.acked(None);
+            return not_sent(&self.hub, member, "the backbone was away", Unsent::Dropped);
+        }
+        self.published += 1;
+        let mut message = PublishMessage::build()
+            .payload(payload)
+            .message_id(format!("{}-{:x}-{}", origin.node, self.tag, self.published))
+            .header(wire::ORIGIN, origin.header());
+        if let Some((from, to)) = sessions {
+            message = message.header(wire::SESSIONS, format!("{from} {to}"));
+        }
+        let again = (self.jetstream.clone(), subject.clone(), message.clone());
+        match self.jetstream.send_publish(subject, message).await {
+            Ok(ack) => {
+                self.acks.spawn(async move { (member, confirm(ack, again, deadline).await) });
+            }
+            Err(e) => {
+                self.window.acked(None);
+                not_sent(&self.hub, member, &e.to_string(), Unsent::Unconfirmed);
+            }
+        }
+    }
+
+    /// Waits until the NATS connection is up (true) or `deadline` has passed (false),
+    /// reporting the acks of the events before meanwhile.
+    async fn until_connected(&mut self, deadline: Instant) -> bool {
+        let client = self.jetstream.client();
+        loop {
+            if client.connection_state() == async_nats::connection::State::Connected {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::select! {
+                Some(acked) = self.acks.join_next(), if !self.acks.is_empty() => {
+                    report(&self.hub, &self.window, acked);
+                }
+                _ = tokio::time::sleep(RETRY_PAUSE) => {}
             }
         }
     }
@@ -234,14 +307,14 @@ async fn change_claims(
             ClaimChange::Update { key, value, session } => {
                 let ours = Ours { session, node: &node };
                 if let Err(e) = change_claim(&nicks, &key, Some(value), ours).await {
-                    not_sent(&hub, 0, &e);
+                    not_sent(&hub, 0, &e, Unsent::Unconfirmed);
                 }
             }
             ClaimChange::Release { keys, session } => {
                 for key in keys {
                     let ours = Ours { session, node: &node };
                     if let Err(e) = change_claim(&nicks, &key, None, ours).await {
-                        not_sent(&hub, 0, &e);
+                        not_sent(&hub, 0, &e, Unsent::Unconfirmed);
                     }
                 }
             }
@@ -254,13 +327,13 @@ async fn change_claims(
 
 /// Waits for the ack of a publish; without one, publishes it again (`again`: the
 /// context, subject and message, with its message id) whenever the connection is up,
-/// until acked or [`PERSIST`] has passed. Returns the stream sequence it was stored as.
+/// until acked or `deadline` has passed. Returns the stream sequence it was stored as.
 async fn confirm(
     first: jetstream::context::PublishAckFuture,
     (jetstream, subject, message): (jetstream::Context, String, PublishMessage),
+    deadline: Instant,
 ) -> Result<u64, jetstream::context::PublishError> {
     use jetstream::context::PublishErrorKind as Kind;
-    let deadline = tokio::time::Instant::now() + PERSIST;
     let mut result = first.await.map(|ack| ack.sequence);
     while let Err(e) = &result {
         let final_error = matches!(
@@ -291,7 +364,7 @@ async fn confirm(
 }
 
 /// Pause between looks at the connection, and after a retry that failed.
-const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 /// Whose claim a node may change: its own session's, on this node. A claim whose
 /// session another node took over (its client resumed there) names that node, which
@@ -341,19 +414,22 @@ fn report(hub: &Weak<Hub>, window: &Window, acked: Acked) {
         Ok((_, Ok(seq))) => window.acked(Some(seq)),
         Ok((member, Err(e))) => {
             window.acked(None);
-            not_sent(hub, member, &e.to_string());
+            not_sent(hub, member, &e.to_string(), Unsent::Unconfirmed);
         }
         Err(_) => window.acked(None),
     }
 }
 
 /// Tells member `member` (0: nobody, a server-made event) that its event was not
-/// delivered, and logs it.
-fn not_sent(hub: &Weak<Hub>, member: u64, error: &str) {
+/// delivered (`unsent`: whether it may still show), and logs it.
+fn not_sent(hub: &Weak<Hub>, member: u64, error: &str, unsent: Unsent) {
     let Some(hub) = hub.upgrade() else { return };
-    hub.log.warn("Backbone publish failed", json!({"error": error}));
+    hub.log.warn(
+        "Backbone publish failed",
+        json!({"error": error, "dropped": unsent == Unsent::Dropped}),
+    );
     if member != 0 {
-        hub.backbone_not_sent(member);
+        hub.backbone_not_sent(member, unsent);
     }
 }
 

@@ -47,7 +47,7 @@ use async_nats::jetstream::{self, stream};
 use serde_json::json;
 
 use crate::event_log::EventLog;
-pub(crate) use link::{Link, publish};
+pub(crate) use link::{Link, PERSIST, publish};
 pub(crate) use mirror::follow;
 pub use window::Window;
 
@@ -77,6 +77,10 @@ pub struct Options {
     /// NATS cluster so that they survive one server's loss). `None`: one for those this
     /// node makes, as many as they have for those it finds.
     pub replicas: Option<usize>,
+    /// `--backbone-persist`: how long a line waits for the stream before its sender is
+    /// told it was not delivered (90 s by default, at most 110 s: inside
+    /// [`DUPLICATE_WINDOW`]).
+    pub persist: Duration,
 }
 
 /// Whether `name` may name a node: 1 to 64 ASCII letters, digits, `-` and `_` (it goes

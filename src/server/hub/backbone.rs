@@ -112,8 +112,8 @@ impl Hub {
     }
 
     /// Tells member `member` that the backbone did not take what it said.
-    pub fn backbone_not_sent(&self, member: u64) {
-        self.lock().not_sent(member);
+    pub fn backbone_not_sent(&self, member: u64, unsent: super::Unsent) {
+        self.lock().not_sent(member, unsent);
     }
 }
 
@@ -712,7 +712,7 @@ impl Registry {
         let origin = super::said_by(link, from_id, Skip::Nobody);
         let json = event.json_line();
         if link.private(json.trim_end(), origin, sender.session, claim.session).is_err() {
-            self.not_sent(from_id);
+            self.not_sent(from_id, super::Unsent::Dropped);
         }
         Some((claim.nick.clone(), None))
     }

@@ -106,7 +106,7 @@ impl Hub {
             // Delivered, to both sides, when it comes back from the stream.
             let origin = said_by(link, from_id, Skip::Nobody);
             if link.private(event.json_line().trim_end(), origin, from, to).is_err() {
-                reg.not_sent(from_id);
+                reg.not_sent(from_id, Unsent::Dropped);
             }
             profile::after_private(&mut reg, from_id, target_id);
             return Some((target_nick, None));
@@ -166,7 +166,7 @@ impl Registry {
         if let Some(link) = &self.link {
             let origin = said_by(link, by, skip);
             if link.room(key, frames.base(), origin).is_err() {
-                self.not_sent(by);
+                self.not_sent(by, Unsent::Dropped);
             }
             return None;
         }
@@ -189,12 +189,16 @@ impl Registry {
         }
     }
 
-    /// Tells member `by` (0: nobody) that what it said was not delivered.
-    pub(super) fn not_sent(&self, by: u64) {
+    /// Tells member `by` (0: nobody) that what it said was not delivered, and whether
+    /// it may still show (`unsent`).
+    pub(super) fn not_sent(&self, by: u64, unsent: Unsent) {
         if let Some(m) = self.members.get(&by).filter(|m| !m.held) {
-            let error =
-                Event::now(EventKind::Error { code: "not_sent".into(), message: NOT_SENT.into() });
-            m.outbox.push(encode_for(&error, m.json, &m.nick).as_bytes());
+            let message = match unsent {
+                Unsent::Dropped => DROPPED,
+                Unsent::Unconfirmed => UNCONFIRMED,
+            };
+            let kind = EventKind::Error { code: "not_sent".into(), message: message.into() };
+            m.outbox.push(encode_for(&Event::now(kind), m.json, &m.nick).as_bytes());
         }
     }
 
@@ -226,8 +230,21 @@ impl Registry {
 }
 
 /// What a member whose line the backbone did not take is told.
-const NOT_SENT: &str = "not delivered: the backbone is unavailable; if your line does not show \
-    once it is back, say it again";
+const DROPPED: &str = "not delivered: the backbone is unavailable and your line was dropped; \
+    say it again once it is back";
+const UNCONFIRMED: &str = "not delivered: the backbone did not confirm your line in time; if it \
+    does not show once the backbone is back, say it again";
+
+/// What became of a line the backbone did not take, for its sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsent {
+    /// It was never handed to NATS (the backbone was away for `--backbone-persist`, or
+    /// the node's queue was full) and never will be: it never shows.
+    Dropped,
+    /// It was handed to NATS and not confirmed in time: NATS may still have it (stored
+    /// once, by its message id), so it may show.
+    Unconfirmed,
+}
 
 /// Where an event said by member `by` (0: the server) comes from, for the backbone:
 /// `skip` as the other nodes cannot read it (their members have other ids).
