@@ -117,16 +117,7 @@ impl Hub {
         reg.rooms.enter(&key, id);
         self.welcome(&reg, id);
         self.send_motd(&reg, id);
-        // The history before the join: the replay then holds neither the member's own
-        // join nor anything it will also get live.
-        match resume {
-            Some(resume) => {
-                let same_run = resume::run_of(resume.token) == Some(self.run);
-                let last_id = reg.history.comparable(resume.last_id, same_run);
-                self.catch_up(&reg, id, last_id, false);
-            }
-            None => reg.replay(id, self.config.replay),
-        }
+        self.history_before_join(&reg, id, resume);
         let join_id = if announce { self.announce_locked(&mut reg, id) } else { None };
         // On a backbone, the claim learns the session's token (and its room). A text
         // client's claim stays as made: a put and its read saved per registration (a
@@ -135,6 +126,20 @@ impl Hub {
             reg.update_claim(id);
         }
         Joined::Fresh { nick, room: reg.room_name(&key), refused, join_id }
+    }
+
+    /// Sends member `id` the history before its join: a resume's catch-up after its last
+    /// id, else the room's replay. Sent before the join is announced, so that it holds
+    /// neither the member's own join nor anything it will also get live.
+    fn history_before_join(&self, reg: &Registry, id: u64, resume: Option<Resume<'_>>) {
+        match resume {
+            Some(resume) => {
+                let same_run = resume::run_of(resume.token) == Some(self.run);
+                let last_id = reg.history.comparable(resume.last_id, same_run);
+                self.catch_up(reg, id, last_id, false);
+            }
+            None => reg.replay(id, self.config.replay),
+        }
     }
 
     /// Tells everyone else that member `id`, welcomed earlier, joined. Returns the id of
