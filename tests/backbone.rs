@@ -2020,3 +2020,40 @@ fn a_backbone_with_a_creds_file_authenticates_by_its_jwt_and_never_shows_the_see
     }
     chat_over(&nats.url, &["--backbone-auth", good.to_str().unwrap()], &seed, &dir);
 }
+
+/// A node whose last flush takes its whole bound (its main NATS connection backed up as
+/// it stops: its leaves and claim releases wait) is still seen stopping, never dead: its
+/// heartbeat beats until its lease is deleted. Node b then sweeps the claims it could
+/// not let go, and each of its text users is seen leaving once.
+#[test]
+fn a_node_slow_to_stop_is_seen_stopped_not_dead_and_its_users_leave_once() {
+    let Some(nats) = nats() else { return };
+    let upstream = nats.url.trim_start_matches("nats://").parse().unwrap();
+    let proxy = common::proxy::Proxy::start(upstream);
+    let mut a = node(&format!("nats://{}", proxy.addr), "a", &[]);
+    let b = node(&nats.url, "b", &[]);
+    let (mut bob, _) = b.json_client("bob");
+    let nicks: Vec<String> = (0..8).map(|i| format!("text{i}")).collect();
+    let _texts: Vec<_> = nicks.iter().map(|nick| a.text_client(nick)).collect();
+    let listed: Vec<&str> = nicks.iter().map(String::as_str).collect();
+    wait_listed(&mut bob, &listed);
+    // Node a's first connection is its main one: the stream and the claims.
+    proxy.hold(0, true);
+    let stopping = std::time::Instant::now();
+    assert!(a.terminate().success());
+    let took = stopping.elapsed();
+    // Node b sweeps the claims a could not let go, one after another.
+    let mut left: Vec<String> = Vec::new();
+    while left.len() < nicks.len() {
+        let leave = bob.expect_event("leave");
+        left.push(leave["nick"].as_str().unwrap().to_owned());
+    }
+    left.sort();
+    assert_eq!(left, nicks, "each text user leaves once");
+    bob.send("sentinel");
+    let seen = events_until(&mut bob, "sentinel");
+    let again: Vec<_> = seen.iter().filter(|e| e["type"] == "leave").collect();
+    assert!(again.is_empty(), "seen leaving twice: {again:?}");
+    assert_eq!(b.console_count("Backbone node dead"), 0, "a took {took:?}: {}", b.console_text());
+    assert_eq!(b.console_count("Backbone node stopped"), 1, "{}", b.console_text());
+}

@@ -254,18 +254,21 @@ pub async fn run(
         console.hang_up();
     }
     wind_down(&hub, tasks).await;
-    if let Some((link, leases)) = link {
+    if let Some((link, (leases, heartbeat))) = link {
         // The last leaves go out before the process ends, then the lease: the other
-        // nodes then count this one as stopped at once.
+        // nodes then count this one as stopped at once. Its heartbeat beats until then,
+        // so a node slow to flush is seen stopping, never dead.
         let flushed = tokio::time::timeout(backbone::TIMEOUT, link.flush()).await;
-        let ended = backbone::leases::end(&leases, &link.node);
-        let _ = tokio::time::timeout(backbone::TIMEOUT, ended).await;
+        backbone::leases::end(&leases, &link.node, heartbeat, backbone::TIMEOUT).await;
         if flushed.is_err() {
             hub.log.warn("Backbone not flushed", json!({"waited_s": backbone::TIMEOUT.as_secs()}));
         }
     }
     Ok(())
 }
+
+/// This node's lease: its bucket and the heartbeat renewing it until it is ended.
+type Lease = (async_nats::jetstream::kv::Store, backbone::leases::Heartbeat);
 
 /// Joins the backbone (see [`backbone`]): connects, makes the hub with its link, starts
 /// the tasks that publish to the stream and follow it, and waits until this node's
@@ -275,8 +278,7 @@ async fn join_backbone(
     config: Config,
     log: EventLog,
     moderation: moderation::Moderation,
-) -> Result<(Arc<Hub>, (backbone::Link, async_nats::jetstream::kv::Store)), backbone::BackboneError>
-{
+) -> Result<(Arc<Hub>, (backbone::Link, Lease)), backbone::BackboneError> {
     let settings =
         backbone::StreamSettings { history: config.history, max_rooms: config.max_rooms };
     let joined = backbone::connect(options, &settings, &log).await?;
@@ -299,7 +301,7 @@ async fn join_backbone(
     tokio::spawn(backbone::accounts::watch(joined.accounts, Arc::downgrade(&hub)));
     let leases = joined.leases;
     let weak = Arc::downgrade(&hub);
-    tokio::spawn(backbone::leases::heartbeat(leases.clone(), joined.node.clone(), weak.clone()));
+    let heartbeat = backbone::leases::heartbeat(leases.clone(), joined.node.clone(), weak.clone());
     tokio::spawn(backbone::leases::watch(leases.clone(), weak.clone()));
     tokio::spawn(backbone::leases::sweep(nicks, weak));
     let target = joined.last_at_start;
@@ -311,7 +313,7 @@ async fn join_backbone(
             for (key, claim) in &joined.stale {
                 hub.announce_swept(key, claim);
             }
-            Ok((hub, (link, leases)))
+            Ok((hub, (link, (leases, heartbeat))))
         }
         _ => Err(backbone::BackboneError::Stream(format!(
             "the history did not load within {} s (up to id {target})",

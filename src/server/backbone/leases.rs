@@ -135,29 +135,64 @@ impl Leases {
     }
 }
 
-/// Renews this node's lease every [`HEARTBEAT`] until the hub is gone. Each renewal
-/// awaits its ack on a task of its own, for at most [`LEASE`]: one whose ack is slow (a
-/// busy nats-server) never holds back the next, and one that fails is simply followed
-/// by the next (a node cut off for longer is fenced: see the docs).
-pub async fn heartbeat(store: kv::Store, node: String, hub: Weak<Hub>) {
+/// This node's heartbeat ([`heartbeat`]), running until [`end`] stops it.
+pub struct Heartbeat {
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts renewing this node's lease every [`HEARTBEAT`], until [`end`] (or the hub is
+/// gone). It beats on while the node stops, through the last flush of its leaves and
+/// claims, however many seconds that takes: the others must see a stopping node stop
+/// (its lease deleted), never go silent, or they would declare it dead and sweep the
+/// claims it had not let go yet, announcing those users' leaves a second time.
+pub fn heartbeat(store: kv::Store, node: String, hub: Weak<Hub>) -> Heartbeat {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(beat(store, node, hub, stop.clone()));
+    Heartbeat { stop, task }
+}
+
+/// Each renewal awaits its ack on a task of its own, for at most [`LEASE`]: one whose
+/// ack is slow (a busy nats-server) never holds back the next, and one that fails is
+/// simply followed by the next (a node cut off for longer is fenced: see the docs).
+/// Once stopped, the renewals not yet handed to the client are called off, so none can
+/// put the lease back after [`end`] deleted it.
+async fn beat(
+    store: kv::Store,
+    node: String,
+    hub: Weak<Hub>,
+    stop: tokio_util::sync::CancellationToken,
+) {
     let mut beat = tokio::time::interval(HEARTBEAT);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut renewals = tokio::task::JoinSet::new();
     loop {
-        beat.tick().await;
-        if hub.upgrade().is_none_or(|hub| hub.is_shutting_down()) {
-            return;
+        tokio::select! {
+            _ = beat.tick() => {}
+            _ = stop.cancelled() => break,
         }
+        if hub.strong_count() == 0 {
+            break;
+        }
+        while renewals.try_join_next().is_some() {}
         let (store, key) = (store.clone(), key(&node));
-        tokio::spawn(async move {
+        renewals.spawn(async move {
             let renewal = store.put(key, bytes::Bytes::from_static(b"{}"));
             let _ = tokio::time::timeout(LEASE, renewal).await;
         });
     }
+    // A renewal already handed to the client goes out before the deletion that follows
+    // on the same connection; one not yet handed over never goes.
+    renewals.abort_all();
+    while renewals.join_next().await.is_some() {}
 }
 
-/// Deletes this node's lease: the others then know at once that it stopped.
-pub async fn end(store: &kv::Store, node: &str) {
-    let _ = store.delete(key(node)).await;
+/// Stops the heartbeat and deletes this node's lease: the others then know at once that
+/// it stopped. Each step waits at most `bound`.
+pub async fn end(store: &kv::Store, node: &str, heartbeat: Heartbeat, bound: Duration) {
+    heartbeat.stop.cancel();
+    let _ = tokio::time::timeout(bound, heartbeat.task).await;
+    let _ = tokio::time::timeout(bound, store.delete(key(node))).await;
 }
 
 /// Follows the leases into the hub (`Hub::lease_seen`) until the hub is gone.
