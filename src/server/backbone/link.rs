@@ -25,6 +25,7 @@
 //! to the key-value bucket each, so they have a queue and a task of their own: lines
 //! never wait behind them (300 clients renaming at once held every line for a second).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -295,33 +296,74 @@ impl Publisher {
     }
 }
 
-/// Makes the claim changes the hub queues, in order, until the hub is gone.
+/// Claim changes in flight at once: a node that loses thousands of clients at once (a
+/// stop) lets their nicks go within its flush's bound, each change two round trips.
+const CLAIM_CHANGES_IN_FLIGHT: usize = 64;
+
+/// Makes the claim changes the hub queues until the hub is gone, up to
+/// [`CLAIM_CHANGES_IN_FLIGHT`] at once, each key's in the order queued.
+///
+/// Changes of different keys commute: each touches only its own key, and only while
+/// the claim there is its session's on this node ([`Ours`]); so only changes of the
+/// same key are ordered. A change whose key is still being changed waits for that one
+/// (and, the queue being taken in order, so does every change after it): a release
+/// never overtakes an earlier update of its key, nor an update an earlier release.
 async fn change_claims(
     nicks: kv::Store,
     mut rx: mpsc::Receiver<ClaimChange>,
     node: Arc<str>,
     hub: Weak<Hub>,
 ) {
+    let mut in_flight = ClaimsInFlight::default();
     while let Some(change) = rx.recv().await {
-        match change {
-            ClaimChange::Update { key, value, session } => {
+        let (keys, value, session) = match change {
+            ClaimChange::Update { key, value, session } => (vec![key], Some(value), session),
+            ClaimChange::Release { keys, session } => (keys, None, session),
+            ClaimChange::Flush(done) => {
+                while in_flight.join_next().await {}
+                let _ = done.send(());
+                continue;
+            }
+        };
+        while in_flight.tasks.len() >= CLAIM_CHANGES_IN_FLIGHT || in_flight.touches(&keys) {
+            in_flight.join_next().await;
+        }
+        let (nicks, node, hub) = (nicks.clone(), Arc::clone(&node), hub.clone());
+        let todo = keys.clone();
+        let task = in_flight.tasks.spawn(async move {
+            for key in todo {
                 let ours = Ours { session, node: &node };
-                if let Err(e) = change_claim(&nicks, &key, Some(value), ours).await {
+                if let Err(e) = change_claim(&nicks, &key, value.clone(), ours).await {
                     not_sent(&hub, 0, &e, Unsent::Unconfirmed);
                 }
             }
-            ClaimChange::Release { keys, session } => {
-                for key in keys {
-                    let ours = Ours { session, node: &node };
-                    if let Err(e) = change_claim(&nicks, &key, None, ours).await {
-                        not_sent(&hub, 0, &e, Unsent::Unconfirmed);
-                    }
-                }
-            }
-            ClaimChange::Flush(done) => {
-                let _ = done.send(());
-            }
-        }
+        });
+        in_flight.keys.insert(task.id(), keys);
+    }
+}
+
+/// The claim changes [`change_claims`] has under way, and the keys each touches.
+#[derive(Default)]
+struct ClaimsInFlight {
+    tasks: JoinSet<()>,
+    keys: HashMap<tokio::task::Id, Vec<String>>,
+}
+
+impl ClaimsInFlight {
+    /// Whether a change under way touches one of `keys`.
+    fn touches(&self, keys: &[String]) -> bool {
+        self.keys.values().flatten().any(|key| keys.contains(key))
+    }
+
+    /// Waits for one change to finish; false when none was under way.
+    async fn join_next(&mut self) -> bool {
+        let Some(done) = self.tasks.join_next_with_id().await else { return false };
+        let id = match done {
+            Ok((id, ())) => id,
+            Err(e) => e.id(),
+        };
+        self.keys.remove(&id);
+        true
     }
 }
 
