@@ -283,7 +283,7 @@ async fn join_backbone(
         backbone::StreamSettings { history: config.history, max_rooms: config.max_rooms };
     let joined = backbone::connect(options, &settings, &log).await?;
     share_accounts(&config, &joined.accounts, &log).await?;
-    let (link, queue) = backbone::Link::new(&joined.node, options.persist);
+    let (link, queue) = backbone::Link::new(&joined.node, options.persist, config.max_clients);
     // Ids come from the stream, so the history starts empty and fills from it.
     let history = History::new(config.history, config.max_rooms, 0);
     let (applied, mut progress) = tokio::sync::watch::channel(0);

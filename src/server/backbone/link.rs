@@ -103,10 +103,15 @@ pub struct NotSent;
 impl Link {
     /// A link for node `node`, and the receiving end for [`publish`].
     /// `persist`: how long an event may wait for the stream (`--backbone-persist`, at
-    /// most [`PERSIST_MAX`]; [`PERSIST`] by default).
-    pub fn new(node: &str, persist: Duration) -> (Link, Receiver) {
+    /// most [`PERSIST_MAX`]; [`PERSIST`] by default). `clients`: the most clients the
+    /// node holds (`--max-clients`), each of which may let its nick go at once.
+    pub fn new(node: &str, persist: Duration, clients: usize) -> (Link, Receiver) {
         let (queue, events) = mpsc::channel(QUEUE);
-        let (claims, claim_changes) = mpsc::channel(QUEUE);
+        // Room for every client's release: a node that loses all its clients at once
+        // (a network cut, a stop) must not drop some, leaving their nicks to be swept
+        // (and their leaves announced again) when it stops. The queue takes memory only
+        // for what it holds.
+        let (claims, claim_changes) = mpsc::channel(QUEUE.max(clients.saturating_add(1)));
         let (window, node): (_, Arc<str>) = (Arc::default(), node.into());
         let persist = persist.min(PERSIST_MAX);
         let receiver = Receiver { events, claim_changes, node: Arc::clone(&node), persist };
