@@ -937,6 +937,35 @@ fn a_crashed_nodes_users_leave_once_and_structured_ones_resume_at_once() {
     assert_eq!(welcome["nick"], "carol", "the crashed node's nick is free: {welcome}");
 }
 
+/// The leaves a sweep announces for a dead node's users keep `--announce-limit`, as
+/// their own node's would have: with more users online than the limit, a crash frees
+/// their nicks without a leave line for each (a node with tens of thousands of users
+/// announces none of them itself when they go).
+#[test]
+fn swept_leaves_keep_the_announce_limit() {
+    let Some(nats) = nats() else { return };
+    let limit = ["--announce-limit", "2"];
+    let mut a = node(&nats.url, "a", &limit);
+    let b = node(&nats.url, "b", &limit);
+    let (mut bob, _) = b.json_client("bob");
+    let gone = ["carol", "dave", "erin"];
+    let _users: Vec<_> = gone.iter().map(|n| a.text_client(n)).collect();
+    wait_listed(&mut bob, &["bob", "carol", "dave", "erin"]);
+
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    b.wait_console_nth("Left with its node", gone.len());
+    bob.send("sentinel");
+    let seen = events_until(&mut bob, "sentinel");
+    // 4 online, limit 2: the first two of the three go unannounced, and the last, with 2
+    // online as it left, is announced, as a leave on its own node would have been.
+    let leaves: Vec<&Value> = seen.iter().filter(|e| e["type"] == "leave").collect();
+    assert_eq!(leaves.len(), 1, "{leaves:?}");
+    assert_eq!(leaves[0]["online"], 1, "{leaves:?}");
+    let (_carol, welcome) = b.json_client("carol");
+    assert_eq!(welcome["nick"], "carol", "the nick is free: {welcome}");
+}
+
 /// Production shape: a 3-server NATS cluster, each node given every server and a
 /// 3-replica stream. The chat goes on when the NATS server one node is connected to is
 /// killed: the node moves to another server, and nothing said is lost or doubled.

@@ -263,7 +263,8 @@ impl Hub {
     }
 
     /// This node deleted the claim under `key` of a dead node's user: it announces the
-    /// leave, once for all nodes, in the user's room.
+    /// leave, once for all nodes, in the user's room, under the same `--announce-limit`
+    /// as any leave.
     pub fn announce_swept(&self, key: &str, claim: &Claim) {
         let mut reg = self.lock();
         let Some(own) = reg.link.as_ref().map(|l| l.node.clone()) else { return };
@@ -278,8 +279,13 @@ impl Hub {
             room: claim.room.clone(),
             here,
         };
-        let frames = Frames::new(Event::now(leave), self.json_wanted());
-        reg.publish(&room_key, frames, Skip::Nobody, 0);
+        // As a leave on the user's own node would have been: not announced while more
+        // are online than --announce-limit (a node stopping with tens of thousands of
+        // users announced none of them itself).
+        if self.announces(online + 1) {
+            let frames = Frames::new(Event::now(leave), self.json_wanted());
+            reg.publish(&room_key, frames, Skip::Nobody, 0);
+        }
         self.log.info(
             "Left with its node",
             json!({"nick": claim.nick, "node": claim.node, "room": claim.room}),
