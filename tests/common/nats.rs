@@ -95,6 +95,7 @@ pub fn nats_cluster(n: usize) -> Option<NatsCluster> {
                 for server in &servers {
                     server.wait_jetstream();
                 }
+                wait_replicated(&servers[0], n);
                 let urls = servers.iter().map(|s| s.url.clone()).collect();
                 return Some(NatsCluster { servers, urls });
             }
@@ -102,6 +103,39 @@ pub fn nats_cluster(n: usize) -> Option<NatsCluster> {
         }
     }
     panic!("a {n}-server NATS cluster did not start in 3 tries:\n{}", failures.join("\n\n"))
+}
+
+/// Waits until `server`'s cluster can place a stream on all `n` servers. JetStream
+/// answering on each server is not yet a formed cluster: a replicated stream also needs
+/// the meta leader and every route, and a create made before that went unanswered (a
+/// test's first create, or a node's stream, timed out). A probe stream is created until
+/// one create succeeds (the same config again is no error), then deleted.
+fn wait_replicated(server: &NatsServer, n: usize) {
+    let deadline = Instant::now() + WAIT;
+    let mut wire = NatsWire::connect(&server.url)
+        .unwrap_or_else(|e| panic!("nats-server {}: {e}\n{}", server.url, server.log_tail()));
+    let probe = format!(
+        r#"{{"name":"HARNESS_READY","subjects":["harness.ready"],"num_replicas":{n},"storage":"memory"}}"#
+    );
+    let mut last = String::from("no answer");
+    while Instant::now() < deadline {
+        match wire.request("$JS.API.STREAM.CREATE.HARNESS_READY", probe.as_bytes(), ATTEMPT) {
+            Some(answer) if answer.get("error").is_none() => {
+                let _ = wire.request("$JS.API.STREAM.DELETE.HARNESS_READY", b"", WAIT);
+                return;
+            }
+            // An error comes back at once (no quorum yet): ask again a moment later.
+            Some(answer) => {
+                last = answer.to_string();
+                std::thread::sleep(ATTEMPT);
+            }
+            None => {}
+        }
+    }
+    panic!(
+        "a {n}-server cluster never placed a stream on all (last: {last}):\n{}",
+        server.log_tail()
+    );
 }
 
 /// Whether nats-server runs; the notice or failure when it does not.
