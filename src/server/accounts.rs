@@ -28,10 +28,10 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::at_once::at_once;
 use crate::auth::Failures;
 use crate::fingerprint::Fingerprint;
 use crate::nick;
+use futures_util::FutureExt;
 
 /// File name of the accounts file inside the state directory.
 pub const ACCOUNTS_FILE: &str = "accounts.jsonl";
@@ -299,8 +299,10 @@ impl Accounts {
     /// write). For a backing that loads at once (a file): one that would wait is an
     /// error (the backbone's bucket is taken on with [`Accounts::share`]).
     pub fn open(backing: Box<dyn Backing>, expiry: Option<Duration>) -> io::Result<Accounts> {
-        let loaded = at_once(backing.load().as_mut())
-            .unwrap_or_else(|| Err(io::Error::other("the accounts' backing did not load at once")));
+        let loaded =
+            backing.load().as_mut().now_or_never().unwrap_or_else(|| {
+                Err(io::Error::other("the accounts' backing did not load at once"))
+            });
         let accounts = Accounts::in_memory(expiry);
         let mut index = accounts.lock();
         let now = Timestamp::now();

@@ -26,8 +26,8 @@ use serde_json::json;
 use super::Session;
 use crate::framing::Line;
 use crate::protocol::Resume;
-use crate::server::at_once::at_once;
 use crate::server::hub::{Across, Hub, NickChange};
+use futures_util::FutureExt;
 
 /// A claim in flight, and what to do once it is done.
 ///
@@ -175,7 +175,7 @@ impl Session {
         then: impl FnOnce(&mut Session, T) + Send + 'static,
     ) {
         let mut work = Box::pin(work);
-        match at_once(work.as_mut()) {
+        match work.as_mut().now_or_never() {
             Some(outcome) => then(self, outcome),
             None => {
                 self.claim = Some(Claiming::new(async move {
